@@ -1,0 +1,22 @@
+include(GoogleTest)
+
+# vsl_add_library(NAME SOURCES ... DEPS ...): a part's library target.
+function(vsl_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# vsl_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
+# registered with CTest; every TEST in it becomes its own CTest test.
+function(vsl_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}"
+                       DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vsl needs to build, test, benchmark and demo.
+# Idempotent: does nothing when every package is already there.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  libssl-dev libsqlite3-dev libpq-dev libpugixml-dev nlohmann-json3-dev
+  libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev liburing-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
+  postgresql iperf3 binutils procps iproute2 python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# tgt's package starts a daemon on 3260 when it is installed; vsl's tests and
+# benchmarks start their own tgtd on a port of their choosing.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop tgt 2>/dev/null || true; fi
+pkill -x tgtd 2>/dev/null || true
+exit 0

@@ -1,0 +1,78 @@
+// Gateway: vsl's iSCSI target. Serves each host's private SCSI namespace
+// (target "<iqn_prefix>:<host>") to that host's initiators only.
+//
+// The map (hosts, their credentials, their LUNs) changes while initiators are
+// logged in: the control plane (or `vsl gateway --config`) calls the methods
+// below; they take effect for the next command, and logged-in initiators get
+// the unit attentions SPC-4 asks for.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+#include "volume/volume.h"
+
+namespace vsl::gateway {
+
+struct Chap {
+  std::string user;
+  std::string secret;
+};
+
+struct LunConfig {
+  uint64_t lun = 0;
+  bool read_only = false;
+  // The volume's stable identity (catalog volume id); the same id mapped to
+  // two hosts is the same logical unit (shared disk, one reservation state).
+  std::string volume_id;
+  std::vector<volume::Extent> extents;
+};
+
+struct HostConfig {
+  std::string name;                     // target is "<iqn_prefix>:<name>"
+  std::vector<std::string> initiators;  // at least one
+  std::optional<Chap> chap;
+  std::optional<Chap> mutual_chap;
+  bool allow_no_auth = false;           // only meaningful without chap
+  std::vector<LunConfig> luns;
+};
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:3260";  // host:port; port 0 picks one
+  std::string iqn_prefix = "iqn.2026-11.org.vsl";
+  int network_threads = 0;  // 0: one per core
+  int io_threads = 16;
+};
+
+class Gateway {
+ public:
+  static Result<std::unique_ptr<Gateway>> Create(GatewayOptions options);
+  virtual ~Gateway() = default;
+
+  // Starts listening and serving; returns once the socket is bound.
+  virtual Status Start() = 0;
+  // Closes every connection and stops the threads.
+  virtual void Stop() = 0;
+  // The bound address, "127.0.0.1:3260" (useful when the port was 0).
+  virtual std::string address() const = 0;
+  virtual std::string TargetName(const std::string& host) const = 0;
+
+  // Adds a host or replaces its credentials and LUNs (LUNs not in `host`
+  // are unmapped).
+  virtual Status SetHost(const HostConfig& host) = 0;
+  // Removes a host: its sessions are closed, its LUNs unmapped.
+  virtual Status RemoveHost(const std::string& name) = 0;
+  // Maps one LUN into a host's namespace (replacing what was at that LUN).
+  virtual Status MapLun(const std::string& host, const LunConfig& lun) = 0;
+  virtual Status UnmapLun(const std::string& host, uint64_t lun) = 0;
+  // The volume `volume_id` grew: it now has these extents (a prefix of them is
+  // the old list). Every host that has it mapped sees CAPACITY DATA HAS CHANGED.
+  virtual Status GrowVolume(const std::string& volume_id,
+                            const std::vector<volume::Extent>& extents) = 0;
+};
+
+}  // namespace vsl::gateway

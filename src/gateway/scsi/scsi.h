@@ -1,0 +1,199 @@
+// The SCSI side of the gateway: logical units (SBC-3 block devices over a
+// MetaVolume) and targets (one private SCSI namespace per host).
+//
+// Transport-neutral: the iSCSI core (gateway/) hands over whole commands with
+// all their Data-Out collected, and gets back status, sense and Data-In. No
+// socket or PDU appears here.
+//
+// Threading: Target and LogicalUnit methods may be called from any thread.
+// Execute() completes through `Done`, which may run on the calling thread
+// (before Execute returns) or on an I/O thread; the caller must not hold locks
+// it needs in Done while calling Execute.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+#include "volume/volume.h"
+
+namespace vsl::scsi {
+
+// SAM status codes.
+enum class ScsiStatus : uint8_t {
+  kGood = 0x00,
+  kCheckCondition = 0x02,
+  kConditionMet = 0x04,
+  kBusy = 0x08,
+  kReservationConflict = 0x18,
+  kTaskSetFull = 0x28,
+  kAcaActive = 0x30,
+  kTaskAborted = 0x40,
+};
+
+enum class SenseKey : uint8_t {
+  kNoSense = 0x0,
+  kRecoveredError = 0x1,
+  kNotReady = 0x2,
+  kMediumError = 0x3,
+  kHardwareError = 0x4,
+  kIllegalRequest = 0x5,
+  kUnitAttention = 0x6,
+  kDataProtect = 0x7,
+  kBlankCheck = 0x8,
+  kAbortedCommand = 0xb,
+  kMiscompare = 0xe,
+};
+
+// Additional sense code + qualifier, e.g. {0x24, 0x00} INVALID FIELD IN CDB.
+struct Asc {
+  uint8_t asc = 0;
+  uint8_t ascq = 0;
+  bool operator==(const Asc&) const = default;
+};
+
+// One sense condition; encoded as fixed-format sense data (response code 70h).
+struct Sense {
+  SenseKey key = SenseKey::kNoSense;
+  Asc asc;
+  // SKSV field pointer for INVALID FIELD IN CDB / PARAMETER LIST: byte and
+  // bit of the offending field (bit 8 = no bit pointer).
+  bool has_field_pointer = false;
+  bool in_cdb = true;
+  uint16_t field_byte = 0;
+  uint8_t field_bit = 8;
+  // INFORMATION field (e.g. the miscompare offset), valid when has_info.
+  bool has_info = false;
+  uint64_t info = 0;
+  std::vector<uint8_t> Encode() const;  // 18 bytes, fixed format
+};
+
+// An I_T nexus: initiator port x target port (SAM-5). Persistent reservations
+// and unit attentions are kept per nexus. Port names are iSCSI's:
+// "<initiator name>,i,0x<ISID>" and "<target name>,t,0x<TPGT>".
+struct Nexus {
+  uint64_t id = 0;  // unique in the process, never reused
+  std::string initiator_port;
+  std::string target_port;
+};
+
+enum class TaskAttr : uint8_t { kUntagged = 0, kSimple = 1, kOrdered = 2, kHeadOfQueue = 3, kAca = 4 };
+
+struct Command {
+  uint64_t lun = 0;                   // LUN number (decoded, see DecodeLun)
+  std::vector<uint8_t> cdb;           // 6..260 bytes
+  std::vector<uint8_t> data_out;      // all Data-Out of the command
+  uint32_t expected_data_in = 0;      // the initiator's buffer for Data-In
+  TaskAttr attr = TaskAttr::kSimple;
+  uint32_t tag = 0;                   // the transport's task tag (ITT)
+};
+
+struct Response {
+  ScsiStatus status = ScsiStatus::kGood;
+  std::vector<uint8_t> sense;    // empty unless status is CHECK CONDITION
+  std::vector<uint8_t> data_in;  // may be longer than expected_data_in: the
+                                 // transport sends the first part and reports
+                                 // an overflow residual
+  static Response Good(std::vector<uint8_t> data = {});
+  static Response Check(const Sense& sense);
+};
+
+using Done = std::function<void(Response)>;
+
+// Runs blocking work (file I/O) off the network threads. Thread-safe.
+class IoExecutor {
+ public:
+  virtual ~IoExecutor() = default;
+  virtual void Run(std::function<void()> work) = 0;
+};
+// A fixed pool of threads; the destructor finishes queued work and joins.
+std::unique_ptr<IoExecutor> MakeThreadPool(int threads);
+// Runs work inline on the calling thread (tests).
+IoExecutor* InlineExecutor();
+
+struct LuOptions {
+  std::string vendor = "VSL";           // T10 vendor id, 8 chars max
+  std::string product = "VIRTUAL-DISK"; // 16 chars max
+  std::string revision = "0001";        // 4 chars max
+};
+
+// A logical unit: one volume, possibly mapped to several hosts (shared disk) at
+// different LUN numbers. Reservations, persistent reservations and capacity
+// unit attentions live here so that every host sees the same state.
+class LogicalUnit {
+ public:
+  LogicalUnit(std::shared_ptr<volume::MetaVolume> volume, IoExecutor* io, LuOptions options = {});
+  ~LogicalUnit();
+
+  // Runs one command for `nexus`; `read_only` is the mapping's flag (a write
+  // gets DATA PROTECT / WRITE PROTECTED).
+  void Execute(const Nexus& nexus, bool read_only, Command cmd, Done done);
+
+  // The volume grew (MetaVolume::Append): every nexus that has used this LU
+  // gets CAPACITY DATA HAS CHANGED.
+  void NotifyCapacityChanged();
+  // LOGICAL UNIT RESET from `nexus`: reservations (RESERVE/RELEASE) are
+  // released and every other nexus gets a BUS DEVICE RESET unit attention.
+  void Reset(const Nexus& nexus);
+  // The nexus is gone (session closed): its unit attentions are dropped;
+  // persistent reservations stay, as SPC-4 says.
+  void ForgetNexus(uint64_t nexus_id);
+
+  const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<volume::MetaVolume> volume_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A host's private SCSI namespace: LUN number -> logical unit. Maps change
+// while initiators are logged in; every nexus of the target then gets REPORTED
+// LUNS DATA HAS CHANGED.
+class Target {
+ public:
+  explicit Target(std::string name);
+  ~Target();
+
+  const std::string& name() const { return name_; }
+
+  // Maps (or replaces) LUN `lun`.
+  void MapLun(uint64_t lun, std::shared_ptr<LogicalUnit> lu, bool read_only);
+  // Unmaps LUN `lun`; NotFound when it isn't mapped.
+  Status UnmapLun(uint64_t lun);
+  std::vector<uint64_t> Luns() const;
+  std::shared_ptr<LogicalUnit> Lu(uint64_t lun) const;
+
+  // A new I_T nexus (an iSCSI session completed login); it starts with a
+  // POWER ON unit attention on every LUN, as a freshly attached disk would.
+  Nexus AddNexus(std::string initiator_port, std::string target_port);
+  void RemoveNexus(uint64_t nexus_id);
+
+  // Runs one command: REPORT LUNS and commands to unmapped LUNs are answered
+  // here (INQUIRY with peripheral qualifier 3, LOGICAL UNIT NOT SUPPORTED);
+  // the rest goes to the LU.
+  void Execute(const Nexus& nexus, Command cmd, Done done);
+
+  // Task management resets. Abort of single tasks is the transport's job (it
+  // knows which tasks are in flight).
+  void LunReset(const Nexus& nexus, uint64_t lun);
+  void TargetReset(const Nexus& nexus);
+
+ private:
+  struct Impl;
+  std::string name_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// SAM LUN addressing: 8 bytes on the wire <-> LUN number (peripheral device
+// addressing below 256, flat space addressing up to 16383).
+uint64_t EncodeLun(uint64_t lun);
+// InvalidArgument for addressing methods vsl does not use.
+Result<uint64_t> DecodeLun(uint64_t wire);
+
+}  // namespace vsl::scsi

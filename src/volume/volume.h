@@ -1,0 +1,116 @@
+// MetaVolume: a LUN's storage, made of an ordered list of extents.
+//
+// The seed's concatenated (meta) volume: extent i covers bytes
+// [sum(len[0..i)), sum(len[0..i])) of the volume and lives at
+// [offset, offset+length) of the file at `path`. I/O that crosses extent
+// boundaries is split. Every method is thread-safe: many I/O threads may read
+// and write one volume at once (pread/pwrite on shared fds).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace vsl::volume {
+
+struct Extent {
+  std::string path;     // a regular file or block device
+  uint64_t offset = 0;  // bytes into the file
+  uint64_t length = 0;  // bytes; a multiple of the block size
+  bool operator==(const Extent&) const = default;
+};
+
+// Where one volume byte range lies: piece of an extent.
+struct Piece {
+  size_t extent = 0;        // index into extents()
+  uint64_t file_offset = 0; // offset in that extent's file
+  uint64_t length = 0;
+  uint64_t volume_offset = 0;
+};
+
+// ExtentMap: the pure part (no I/O): volume offset -> (extent, file offset).
+class ExtentMap {
+ public:
+  // Fails when an extent is empty or not a multiple of block_size.
+  static Result<ExtentMap> Make(std::vector<Extent> extents, uint32_t block_size);
+  uint64_t size() const { return size_; }
+  uint32_t block_size() const { return block_size_; }
+  const std::vector<Extent>& extents() const { return extents_; }
+  // The pieces covering [offset, offset+length), in order. OutOfRange when the
+  // range goes past size().
+  Result<std::vector<Piece>> Map(uint64_t offset, uint64_t length) const;
+
+ private:
+  std::vector<Extent> extents_;
+  std::vector<uint64_t> starts_;  // volume offset where extent i begins
+  uint64_t size_ = 0;
+  uint32_t block_size_ = 512;
+};
+
+// Options for opening a volume.
+struct VolumeOptions {
+  uint32_t block_size = 512;
+  bool read_only = false;
+  // Stable identity (e.g. the catalog's volume id, or a hash of the extents for
+  // a standalone gateway): the SCSI NAA identifier and serial come from it.
+  std::string id;
+};
+
+// Allocation state of a block range, for GET LBA STATUS.
+struct LbaStatus {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool mapped = true;  // false: deallocated (a hole; reads as zeros)
+};
+
+class MetaVolume {
+ public:
+  // Opens every extent's file (O_RDWR, or O_RDONLY when read_only). Fails with
+  // the path and errno when a file can't be opened or is shorter than
+  // offset+length.
+  static Result<std::shared_ptr<MetaVolume>> Open(std::vector<Extent> extents,
+                                                  VolumeOptions options);
+  ~MetaVolume();
+
+  uint64_t size() const;           // bytes
+  uint64_t block_count() const;    // size() / block_size()
+  uint32_t block_size() const { return options_.block_size; }
+  bool read_only() const { return options_.read_only; }
+  const std::string& id() const { return options_.id; }
+  std::vector<Extent> extents() const;
+
+  // Byte-addressed I/O; offset and length need not be block aligned but the
+  // SCSI layer always passes whole blocks. OutOfRange past the end.
+  Status Read(uint64_t offset, std::span<uint8_t> out) const;
+  // fua: the data is durable (fdatasync of every touched file) before return.
+  Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);
+  // Makes every completed write durable.
+  Status Flush();
+  // Deallocates [offset, offset+length): holes are punched
+  // (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); where the file system can't,
+  // zeros are written. Afterwards the range reads as zeros.
+  Status Unmap(uint64_t offset, uint64_t length);
+  // Mapped/unmapped runs from `offset` (SEEK_DATA/SEEK_HOLE), at most
+  // `max_runs` entries, covering at least the first block.
+  Result<std::vector<LbaStatus>> GetLbaStatus(uint64_t offset, size_t max_runs) const;
+
+  // Grows the volume by appending extents (the meta volume got another
+  // member). Safe while I/O runs; callers see the new size afterwards.
+  Status Append(std::vector<Extent> more);
+
+ private:
+  MetaVolume(VolumeOptions options);
+  struct State;  // extent map + open fds; replaced whole on Append
+  std::shared_ptr<const State> state() const;
+
+  VolumeOptions options_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const State> state_;  // guarded by mu_
+};
+
+}  // namespace vsl::volume
