@@ -30,8 +30,9 @@ struct TextKey {
 };
 // Splits NUL-terminated "key=value" pairs. InvalidArgument (naming the pair)
 // for a pair without '=', an empty or over-long key (63 bytes) or value
-// (8192 bytes), a key with characters outside [A-Za-z0-9.-+@_], or a key
-// given twice.
+// (8192 bytes), a key with characters outside [A-Za-z0-9.-+@_] (after an
+// "X#" extension prefix), or a key given twice. Empty pairs (stray NULs) are
+// skipped.
 Result<std::vector<TextKey>> ParseText(std::span<const uint8_t> bytes);
 std::vector<uint8_t> EncodeText(const std::vector<TextKey>& keys);
 
@@ -68,8 +69,8 @@ struct TargetLimits {
   uint32_t first_burst_length = 262144;
   uint32_t max_outstanding_r2t = 16;
   uint32_t max_connections = 1;
-  bool immediate_data = true;   // offer ImmediateData=Yes
-  bool initial_r2t = false;     // offer InitialR2T=No
+  bool immediate_data = true;  // offer ImmediateData=Yes
+  bool initial_r2t = false;    // offer InitialR2T=No
   bool allow_header_digest = true;
   bool allow_data_digest = true;
   uint32_t default_time2wait = 2;
@@ -84,14 +85,14 @@ struct ChapCredential {
 };
 
 struct TargetAccess {
-  std::string name;   // the target's IQN
-  std::string alias;  // TargetAlias, may be empty
-  uint16_t tpgt = 1;  // TargetPortalGroupTag
-  std::vector<std::string> initiators;  // initiator names allowed
-  std::optional<ChapCredential> chap;   // the initiator must prove this
+  std::string name;                           // the target's IQN
+  std::string alias;                          // TargetAlias, may be empty
+  uint16_t tpgt = 1;                          // TargetPortalGroupTag
+  std::vector<std::string> initiators;        // initiator names allowed
+  std::optional<ChapCredential> chap;         // the initiator must prove this
   std::optional<ChapCredential> mutual_chap;  // the target proves this back
-  bool allow_no_auth = false;  // only when there's no chap and it's said so
-  std::vector<std::string> portals;  // "addr:port,tpgt" for SendTargets
+  bool allow_no_auth = false;                 // only when there's no chap and it's said so
+  std::vector<std::string> portals;           // "addr:port,tpgt" for SendTargets
 };
 
 // Supplied by the gateway; must answer from the map as it is at the time of
@@ -111,6 +112,7 @@ class TargetDirectory {
 struct LoginStatus {
   uint8_t status_class = 0;
   uint8_t detail = 0;
+  bool operator==(const LoginStatus&) const = default;
 };
 inline constexpr LoginStatus kLoginSuccess{0, 0};
 inline constexpr LoginStatus kLoginInitiatorError{2, 0};
@@ -118,6 +120,7 @@ inline constexpr LoginStatus kLoginAuthFailed{2, 1};
 inline constexpr LoginStatus kLoginForbidden{2, 2};
 inline constexpr LoginStatus kLoginNotFound{2, 3};
 inline constexpr LoginStatus kLoginRemoved{2, 4};
+inline constexpr LoginStatus kLoginUnsupportedVersion{2, 5};
 inline constexpr LoginStatus kLoginTooManyConnections{2, 6};
 inline constexpr LoginStatus kLoginMissingParameter{2, 7};
 inline constexpr LoginStatus kLoginSessionDoesNotExist{2, 10};
@@ -134,8 +137,11 @@ struct LoginOutcome {
   std::array<uint8_t, 6> isid{};
   uint16_t tsih = 0;  // as requested by the initiator (0: new session)
   uint16_t cid = 0;
-  uint32_t cmdsn = 0;      // the initiator's CmdSN at login (first ExpCmdSN)
+  uint32_t cmdsn = 0;  // the initiator's CmdSN at login (first ExpCmdSN)
   uint32_t expstatsn = 0;
+  // The StatSN for the connection's first response after login (one past the
+  // final Login Response's).
+  uint32_t next_statsn = 0;
   SessionParams session;
   ConnectionParams connection;
 };
@@ -156,6 +162,11 @@ class LoginNegotiator {
 
   // Takes one Login Request and returns the Login Response to send. After
   // kFailed the response carries the status; the connection then closes.
+  // Responses carry StatSN (from the first request's ExpStatSN, one more per
+  // response) and ExpCmdSN = MaxCmdSN = the request's CmdSN; the connection
+  // may overwrite them with SetSequence (e.g. to open the command window in
+  // the final response). Any PDU after the login ended gets an "initiator
+  // error" response and changes nothing.
   Pdu Step(const Pdu& request);
 
   State state() const { return state_; }
@@ -186,7 +197,9 @@ std::string EncodeHex(std::span<const uint8_t> bytes);
 // ---- Text requests in full feature phase (SendTargets)
 
 // The SendTargets=All / =<name> answer for `initiator_name`: TargetName and
-// TargetAddress keys of the targets it may open.
+// TargetAddress keys of the targets it may open. An empty request (the
+// session's own target, RFC 7143 §12.3) is for the caller to turn into the
+// session's target name; here it yields nothing.
 std::vector<TextKey> SendTargets(const TargetDirectory& directory,
                                  const std::string& initiator_name, std::string_view request);
 

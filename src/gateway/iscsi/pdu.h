@@ -40,10 +40,14 @@ enum class Opcode : uint8_t {
   kReject = 0x3f,
 };
 
+// "SCSI Command", "Login Request", ...; "opcode 0x1b" for unknown ones.
+std::string OpcodeName(Opcode op);
+
 constexpr size_t kBhsLength = 48;
 constexpr uint32_t kReservedTag = 0xffffffff;
 // Nothing vsl negotiates exceeds this; a PDU announcing a longer data segment
-// ends the connection (its length can't be trusted to skip it).
+// ends the connection (its length can't be trusted to skip it). As
+// DataSegmentLength has 24 bits, this only bites if the limit is lowered.
 constexpr uint32_t kMaxDataSegmentHardLimit = 16u << 20;
 
 // Reject reasons (RFC 7143 §11.17.1).
@@ -93,14 +97,14 @@ void Encode(const Pdu& pdu, const DigestParams& digests, std::vector<uint8_t>* o
 class PduReader {
  public:
   enum class Kind {
-    kNeedMore,          // not a whole PDU yet
-    kPdu,               // `pdu` is complete and its digests are right
-    kDataDigestError,   // `pdu` has the header only; its data was dropped.
-                        // RFC 7143 §7.8: answer with Reject, go on.
-    kOversized,         // data segment > max_recv_data_segment_length (but
-                        // below the hard limit); `pdu` has the header only
-    kFatal,             // header digest error, or a length that can't be
-                        // trusted: the connection must end
+    kNeedMore,         // not a whole PDU yet
+    kPdu,              // `pdu` is complete and its digests are right
+    kDataDigestError,  // `pdu` has the header only; its data was dropped.
+                       // RFC 7143 §7.8: answer with Reject, go on.
+    kOversized,        // data segment > max_recv_data_segment_length (but
+                       // below the hard limit); `pdu` has the header only
+    kFatal,            // header digest error, or a length that can't be
+                       // trusted: the connection must end
   };
   struct Item {
     Kind kind = Kind::kNeedMore;
@@ -121,8 +125,11 @@ class PduReader {
   void Append(std::span<const uint8_t> bytes);
 
   // The next item; call until it returns kNeedMore. After kFatal, nothing
-  // more comes out.
+  // more comes out (every later call returns kFatal again).
   Item Next();
+  // Bytes still missing before Next() can return the PDU being framed (at
+  // least the rest of a BHS); a hint for Prepare().
+  size_t Needed() const;
 
  private:
   DigestParams digests_;
@@ -130,12 +137,20 @@ class PduReader {
   std::vector<uint8_t> buf_;
   size_t begin_ = 0;  // first unconsumed byte
   size_t end_ = 0;    // one past the last received byte
+  size_t skip_ = 0;   // bytes of an oversized PDU still to be discarded
   bool dead_ = false;
+  std::string dead_reason_;
+
+  Item Fatal(std::string reason);
 };
 
 // CRC32C (Castagnoli), as iSCSI uses it: seed 0xffffffff, final xor, and the
-// result stored little-endian on the wire.
+// result stored little-endian on the wire (RFC 3720 B.4 lists the CRC of 32
+// zero bytes, 0x8a9136aa, as the bytes aa 36 91 8a; libiscsi and Linux send
+// it so). Chaining: Crc32c(b, Crc32c(a)) == Crc32c(a || b).
 uint32_t Crc32c(std::span<const uint8_t> bytes, uint32_t crc = 0);
+// The table-driven implementation (Crc32c may use SSE4.2); for tests.
+uint32_t Crc32cPortable(std::span<const uint8_t> bytes, uint32_t crc = 0);
 
 // ---- Typed views: Parse* check the fields a target relies on and return
 // InvalidArgument naming the PDU and field otherwise.
@@ -147,8 +162,12 @@ struct ScsiCommandPdu {
   uint32_t itt = 0, edtl = 0, cmdsn = 0, expstatsn = 0;
   std::vector<uint8_t> cdb;  // 16 bytes + extended CDB AHS when present
   std::vector<uint8_t> immediate_data;
+  // Expected Bidirectional Read Data Length AHS (type 2), when present.
+  std::optional<uint32_t> bidi_read_length;
 };
 Result<ScsiCommandPdu> ParseScsiCommand(const Pdu& pdu);
+// The same, moving the data segment into immediate_data instead of copying it.
+Result<ScsiCommandPdu> ParseScsiCommand(Pdu&& pdu);
 
 struct DataOutPdu {
   bool final = false;
@@ -203,6 +222,12 @@ struct LoginRequestPdu {
 };
 Result<LoginRequestPdu> ParseLoginRequest(const Pdu& pdu);
 
+// Offsets of fields a connection may need to patch after building.
+constexpr size_t kStatSnOffset = 24;
+constexpr size_t kExpCmdSnOffset = 28;
+constexpr size_t kMaxCmdSnOffset = 32;
+constexpr size_t kExpDataSnOffset = 36;  // SCSI Response: Data-In/R2T count
+
 // ---- Builders for target -> initiator PDUs. StatSN/ExpCmdSN/MaxCmdSN are
 // filled by the connection when it sends (SetSequence), so builders leave them 0.
 
@@ -217,7 +242,8 @@ Pdu MakeScsiResponse(uint32_t itt, uint8_t status, std::span<const uint8_t> sens
                      uint8_t response /*0 = command completed at target*/,
                      int64_t residual /* >0 underflow, <0 overflow */);
 // A Data-In PDU; when `status` is set, the status is phase-collapsed into it
-// (S bit, F bit) with the residual.
+// (S bit, F bit) with the residual. `ttt` is 0xffffffff unless the A bit is
+// wanted (ERL > 0, not used by vsl).
 Pdu MakeDataIn(uint32_t itt, uint64_t lun, uint32_t ttt, uint32_t datasn, uint32_t buffer_offset,
                std::span<const uint8_t> data, bool final, std::optional<uint8_t> status,
                int64_t residual);
@@ -226,6 +252,7 @@ Pdu MakeR2T(uint32_t itt, uint64_t lun, uint32_t ttt, uint32_t r2tsn, uint32_t b
 Pdu MakeNopIn(uint32_t itt, uint32_t ttt, uint64_t lun, std::span<const uint8_t> data);
 Pdu MakeTaskMgmtResponse(uint32_t itt, uint8_t response);
 Pdu MakeLogoutResponse(uint32_t itt, uint8_t response, uint16_t time2wait, uint16_t time2retain);
+// With `final` the TTT is forced to 0xffffffff (RFC 7143 §11.11.4).
 Pdu MakeTextResponse(uint32_t itt, uint32_t ttt, bool final, bool cont, uint64_t lun,
                      std::vector<uint8_t> data);
 Pdu MakeLoginResponse(const LoginRequestPdu& req, bool transit, uint8_t csg, uint8_t nsg,
@@ -234,6 +261,8 @@ Pdu MakeLoginResponse(const LoginRequestPdu& req, bool transit, uint8_t csg, uin
 // Reject carrying the offending PDU's header (BHS) as its data segment.
 Pdu MakeReject(RejectReason reason, const std::array<uint8_t, kBhsLength>& offending_bhs);
 // AsyncEvent 1: "target requests logout"; 0: SCSI async event with sense data.
+// `data` is the sense data; when not empty the data segment is SenseLength
+// followed by it (RFC 7143 §11.9.4).
 Pdu MakeAsyncMessage(uint8_t event, uint64_t lun, std::span<const uint8_t> data,
                      uint16_t param1 = 0, uint16_t param2 = 0, uint16_t param3 = 0);
 
