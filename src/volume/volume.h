@@ -7,6 +7,7 @@
 // and write one volume at once (pread/pwrite on shared fds).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,9 @@ class ExtentMap {
   // The pieces covering [offset, offset+length), in order. OutOfRange when the
   // range goes past size().
   Result<std::vector<Piece>> Map(uint64_t offset, uint64_t length) const;
+  // The fast path of Map for the common case: true (and *piece set) when the
+  // non-empty range lies inside one extent.
+  bool MapOne(uint64_t offset, uint64_t length, Piece* piece) const;
 
  private:
   std::vector<Extent> extents_;
@@ -77,8 +81,8 @@ class MetaVolume {
                                                   VolumeOptions options);
   ~MetaVolume();
 
-  uint64_t size() const;           // bytes
-  uint64_t block_count() const;    // size() / block_size()
+  uint64_t size() const { return size_.load(std::memory_order_acquire); }  // bytes
+  uint64_t block_count() const { return size() / block_size(); }
   uint32_t block_size() const { return options_.block_size; }
   bool read_only() const { return options_.read_only; }
   const std::string& id() const { return options_.id; }
@@ -87,6 +91,14 @@ class MetaVolume {
   // Byte-addressed I/O; offset and length need not be block aligned but the
   // SCSI layer always passes whole blocks. OutOfRange past the end.
   Status Read(uint64_t offset, std::span<uint8_t> out) const;
+  // Read without blocking (preadv2 RWF_NOWAIT): true when all of `out` came
+  // from the page cache, false when some of it would need the disk (the caller
+  // then uses Read on an I/O thread). Errors as Read.
+  Result<bool> TryReadNoWait(uint64_t offset, std::span<uint8_t> out) const;
+  // Write without blocking: true when the range lies wholly in memory-backed
+  // files (tmpfs, ramfs), which never wait for a disk, and was written; false
+  // (nothing written) otherwise.
+  Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // fua: the data is durable (fdatasync of every touched file) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // Makes every completed write durable.
@@ -111,6 +123,7 @@ class MetaVolume {
   VolumeOptions options_;
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;  // guarded by mu_
+  std::atomic<uint64_t> size_{0};       // state_'s size, readable without mu_
 };
 
 }  // namespace vsl::volume

@@ -99,6 +99,10 @@ struct Response {
   std::vector<uint8_t> data_in;  // may be longer than expected_data_in: the
                                  // transport sends the first part and reports
                                  // an overflow residual
+  // Bytes of Data-Out the CDB called for (transfer length x block size, or
+  // the parameter list length); the transport's residual count for commands
+  // with Data-Out. 0 for commands without Data-Out.
+  uint32_t data_out_wanted = 0;
   static Response Good(std::vector<uint8_t> data = {});
   static Response Check(const Sense& sense);
 };
@@ -138,13 +142,22 @@ class LogicalUnit {
   // gets CAPACITY DATA HAS CHANGED.
   void NotifyCapacityChanged();
   // LOGICAL UNIT RESET from `nexus`: reservations (RESERVE/RELEASE) are
-  // released and every other nexus gets a BUS DEVICE RESET unit attention.
+  // released and every nexus, the issuing one included (SAM-5; libiscsi's
+  // MultipathIO.Reset checks it), gets a BUS DEVICE RESET unit attention.
   void Reset(const Nexus& nexus);
   // The nexus is gone (session closed): its unit attentions are dropped;
   // persistent reservations stay, as SPC-4 says.
   void ForgetNexus(uint64_t nexus_id);
 
   const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
+
+  // Nexus bookkeeping, driven by Target: a nexus that will send commands here
+  // (power_on: it starts with a POWER ON unit attention). Nexuses never
+  // attached still get their commands run, but no unit attentions.
+  void AttachNexus(const Nexus& nexus, bool power_on);
+  // Queues unit attention `asc` for `nexus_id` (if attached); clears one.
+  void AddUnitAttention(uint64_t nexus_id, Asc asc);
+  void ClearUnitAttention(uint64_t nexus_id, Asc asc);
 
  private:
   struct Impl;

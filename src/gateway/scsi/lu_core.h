@@ -1,0 +1,118 @@
+// The state a logical unit's commands share, and the command handlers. Not a
+// public interface: only the files of gateway/scsi include it.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "gateway/scsi/cdb.h"
+#include "gateway/scsi/scsi.h"
+#include "gateway/scsi/sense.h"
+#include "util/bytes.h"
+
+namespace vsl::scsi {
+
+// Limits advertised in the BLOCK LIMITS VPD page and enforced on commands.
+inline constexpr uint32_t kMaxTransferBytes = 8u << 20;
+inline constexpr uint32_t kMaxCompareAndWriteBlocks = 64;
+inline constexpr uint32_t kMaxAtomicTransferBytes = 1u << 20;
+inline constexpr uint32_t kMaxUnmapBlocks = 1u << 20;  // per descriptor and per command
+inline constexpr uint32_t kMaxUnmapDescriptors = 256;
+inline constexpr uint32_t kMaxWriteSameBlocks = 0xffff;
+
+struct NexusState {
+  std::string initiator_port;
+  std::string target_port;
+  std::deque<Asc> unit_attentions;  // oldest first
+};
+
+// A persistent reservation registration: an I_T nexus (by port names, so it
+// outlives the session) and its key.
+struct Registration {
+  std::string initiator_port;
+  std::string target_port;
+  uint64_t key = 0;
+};
+
+struct LuCore {
+  std::shared_ptr<volume::MetaVolume> volume;
+  IoExecutor* io = nullptr;
+  LuOptions options;
+  uint8_t naa[16] = {};  // NAA type 6 (IEEE registered extended) designator
+  std::string serial;    // unit serial number (hex of the volume id's hash)
+
+  // Ordinary writes hold it shared; COMPARE AND WRITE and ORWRITE hold it
+  // exclusively so that their read-modify-write is atomic against writes.
+  std::shared_mutex write_mu;
+
+  // True while any unit attention is queued or any reservation is held: only
+  // then do commands take `mu` before they run.
+  std::atomic<bool> gate{false};
+
+  std::mutex mu;
+  std::unordered_map<uint64_t, NexusState> nexuses;  // guarded by mu
+  std::optional<uint64_t> reserved_by;               // RESERVE(6) holder; guarded by mu
+  std::vector<Registration> registrations;           // guarded by mu
+  uint32_t pr_generation = 0;                        // guarded by mu
+  bool pr_held = false;                              // guarded by mu
+  uint8_t pr_type = 0;                               // guarded by mu
+  std::string pr_holder_initiator, pr_holder_target;  // non-all-registrants types; guarded by mu
+
+  // All require mu.
+  void UpdateGate();
+  void QueueUa(uint64_t nexus_id, Asc asc);
+  // Queues `asc` for every attached nexus with these ports, except `except`.
+  void QueueUaForPorts(const std::string& iport, const std::string& tport, Asc asc,
+                       uint64_t except);
+  Registration* FindRegistration(const Nexus& nexus);
+  bool IsPrHolder(const Nexus& nexus);
+};
+
+// One command in flight through the handlers.
+struct Req {
+  std::shared_ptr<LuCore> core;
+  const Nexus& nexus;  // valid until the handler returns (not in async work)
+  bool read_only;
+  Command& cmd;
+  Done& done;
+
+  std::span<const uint8_t> cdb() const { return cmd.cdb; }
+  void Reply(Response r) { done(std::move(r)); }
+};
+
+// lu_info.cc
+void DoInquiry(Req& r);
+void DoModeSense(Req& r);
+void DoModeSelect(Req& r);
+void DoReadCapacity10(Req& r);
+void DoReadCapacity16(Req& r);
+void DoReportOpcodes(Req& r);
+void DoReportTmf(Req& r);
+void DoRequestSense(Req& r);
+void DoStartStopUnit(Req& r);
+void DoReadDefectData(Req& r);
+// lu_io.cc
+void DoRead(Req& r);
+void DoWrite(Req& r);
+void DoVerify(Req& r);
+void DoWriteSame(Req& r);
+void DoUnmap(Req& r);
+void DoCompareAndWrite(Req& r);
+void DoOrWrite(Req& r);
+void DoSyncCache(Req& r);
+void DoPrefetch(Req& r);
+void DoGetLbaStatus(Req& r);
+// lu_pr.cc
+void DoReserve(Req& r);
+void DoRelease(Req& r);
+void DoPrIn(Req& r);
+void DoPrOut(Req& r);
+// A command from `nexus` the persistent reservation refuses. Requires mu.
+bool PrConflict(LuCore& core, const Nexus& nexus, const OpInfo& op);
+
+}  // namespace vsl::scsi

@@ -1,0 +1,369 @@
+// Block I/O commands. Reads try the page cache inline (RWF_NOWAIT) and fall
+// back to the I/O executor; everything else that touches the files runs on it.
+// Async work captures the LuCore (not the LogicalUnit), so a LUN unmapped while
+// its I/O is in flight stays valid until that I/O completes.
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "gateway/scsi/lu_core.h"
+
+namespace vsl::scsi {
+namespace {
+
+// LBA, transfer length and flag byte of the READ/WRITE-shaped CDBs.
+struct Rw {
+  uint64_t lba = 0;
+  uint32_t blocks = 0;
+  uint8_t flags = 0;
+  uint16_t length_byte = 0;  // where the transfer length is, for field pointers
+};
+
+Rw DecodeRw(std::span<const uint8_t> cdb) {
+  Rw rw;
+  switch (cdb[0] >> 5) {
+    case 0:  // 6-byte: 21-bit LBA, 0 blocks means 256
+      rw.lba = LoadBe24(&cdb[1]) & 0x1fffff;
+      rw.blocks = cdb[4] == 0 ? 256 : cdb[4];
+      rw.length_byte = 4;
+      break;
+    case 1:  // 10-byte
+      rw.lba = LoadBe32(&cdb[2]);
+      rw.blocks = LoadBe16(&cdb[7]);
+      rw.flags = cdb[1];
+      rw.length_byte = 7;
+      break;
+    case 5:  // 12-byte
+      rw.lba = LoadBe32(&cdb[2]);
+      rw.blocks = LoadBe32(&cdb[6]);
+      rw.flags = cdb[1];
+      rw.length_byte = 6;
+      break;
+    default:  // 16-byte; WRITE ATOMIC(16) has a 2-byte transfer length
+      if (cdb[0] == 0x9c) {
+        rw.lba = LoadBe64(&cdb[2]);
+        rw.blocks = LoadBe16(&cdb[12]);
+        rw.flags = cdb[1];
+        rw.length_byte = 12;
+        break;
+      }
+      rw.lba = LoadBe64(&cdb[2]);
+      rw.blocks = LoadBe32(&cdb[10]);
+      rw.flags = cdb[1];
+      rw.length_byte = 10;
+      break;
+  }
+  return rw;
+}
+
+constexpr uint8_t kFua = 0x08;
+
+bool OutOfRange(uint64_t lba, uint64_t blocks, uint64_t capacity) {
+  return lba > capacity || blocks > capacity - lba;
+}
+
+Response Miscompare(uint64_t offset) {
+  Sense s = MakeSense(SenseKey::kMiscompare, kMiscompareDuringVerify);
+  s.has_info = true;
+  s.info = offset;
+  return Response::Check(s);
+}
+
+Response ShortDataOut(uint32_t wanted) {
+  Response r = CheckIllegal(kInvalidFieldInIu);
+  r.data_out_wanted = wanted;
+  return r;
+}
+
+Response WithWanted(Response r, uint32_t wanted) {
+  r.data_out_wanted = wanted;
+  return r;
+}
+
+// Common checks of a block range: out of range, or longer than one transfer.
+std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16_t length_byte) {
+  const auto& vol = *r.core->volume;
+  if (OutOfRange(lba, blocks, vol.block_count())) return CheckIllegal(kLbaOutOfRange);
+  if (blocks * vol.block_size() > kMaxTransferBytes) return CheckInvalidCdb(length_byte);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void DoRead(Req& r) {
+  const Rw rw = DecodeRw(r.cdb());
+  if (auto bad = CheckRange(r, rw.lba, rw.blocks, rw.length_byte)) return r.Reply(std::move(*bad));
+  if (rw.blocks == 0) return r.Reply(Response::Good());
+  auto& vol = *r.core->volume;
+  const uint64_t offset = rw.lba * vol.block_size();
+  Response resp;
+  resp.data_in.resize(size_t(rw.blocks) * vol.block_size());
+  auto cached = vol.TryReadNoWait(offset, resp.data_in);
+  if (!cached.ok()) return r.Reply(FromStatus(cached.status(), false));
+  if (*cached) return r.Reply(std::move(resp));
+  r.core->io->Run([core = r.core, offset, resp = std::move(resp), done = std::move(r.done)]() mutable {
+    Status s = core->volume->Read(offset, resp.data_in);
+    if (!s.ok()) return done(FromStatus(s, false));
+    done(std::move(resp));
+  });
+}
+
+// WRITE and WRITE AND VERIFY (the verify is the write reaching the medium:
+// WRITE AND VERIFY is durable before GOOD, like FUA).
+void DoWrite(Req& r) {
+  const Rw rw = DecodeRw(r.cdb());
+  if (auto bad = CheckRange(r, rw.lba, rw.blocks, rw.length_byte)) return r.Reply(std::move(*bad));
+  const uint32_t bs = r.core->volume->block_size();
+  const uint32_t bytes = rw.blocks * bs;
+  if (rw.blocks == 0) return r.Reply(Response::Good());
+  if (r.cmd.data_out.size() < bytes) return r.Reply(ShortDataOut(bytes));
+  const uint8_t op = r.cmd.cdb[0];
+  const bool verify = op == 0x2e || op == 0xae || op == 0x8e;
+  if (verify && ((rw.flags >> 1) & 3) == 2) return r.Reply(CheckInvalidCdb(1, 2));
+  const bool atomic = op == 0x9c;
+  if (atomic && bytes > kMaxAtomicTransferBytes) return r.Reply(CheckInvalidCdb(12));
+  const bool fua = verify || (rw.flags & kFua);
+  const uint64_t offset = rw.lba * bs;
+  if (!atomic && r.core->write_mu.try_lock_shared()) {
+    auto inline_done = r.core->volume->TryWriteNoWait(
+        offset, std::span<const uint8_t>(r.cmd.data_out.data(), bytes), fua);
+    r.core->write_mu.unlock_shared();
+    if (!inline_done.ok()) return r.Reply(WithWanted(FromStatus(inline_done.status(), true), bytes));
+    if (*inline_done) return r.Reply(WithWanted(Response::Good(), bytes));
+  }
+  r.core->io->Run([core = r.core, offset, bytes, fua, atomic, data = std::move(r.cmd.data_out),
+                   done = std::move(r.done)]() mutable {
+    Status s;
+    const std::span<const uint8_t> span(data.data(), bytes);
+    if (atomic) {  // no other write interleaves with it
+      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      s = core->volume->Write(offset, span, fua);
+    } else {
+      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      s = core->volume->Write(offset, span, fua);
+    }
+    done(WithWanted(FromStatus(s, true), bytes));
+  });
+}
+
+void DoVerify(Req& r) {
+  const Rw rw = DecodeRw(r.cdb());
+  if (auto bad = CheckRange(r, rw.lba, rw.blocks, rw.length_byte)) return r.Reply(std::move(*bad));
+  const uint8_t bytchk = (rw.flags >> 1) & 3;
+  if (bytchk == 2) return r.Reply(CheckInvalidCdb(1, 2));
+  if (rw.blocks == 0 || bytchk == 0) return r.Reply(Response::Good());
+  const uint32_t bs = r.core->volume->block_size();
+  const uint32_t bytes = rw.blocks * bs;
+  const uint32_t wanted = bytchk == 1 ? bytes : bs;  // 11b: one block compared with each
+  if (r.cmd.data_out.size() < wanted) return r.Reply(ShortDataOut(wanted));
+  const uint64_t offset = rw.lba * bs;
+  r.core->io->Run([core = r.core, offset, bytes, bs, bytchk, wanted, data = std::move(r.cmd.data_out),
+                   done = std::move(r.done)]() mutable {
+    std::vector<uint8_t> medium(bytes);
+    Status s = core->volume->Read(offset, medium);
+    if (!s.ok()) return done(WithWanted(FromStatus(s, false), wanted));
+    for (uint32_t i = 0; i < bytes; ++i) {
+      uint8_t expected = bytchk == 1 ? data[i] : data[i % bs];
+      if (medium[i] != expected) return done(WithWanted(Miscompare(i), wanted));
+    }
+    done(WithWanted(Response::Good(), wanted));
+  });
+}
+
+void DoWriteSame(Req& r) {
+  auto cdb = r.cdb();
+  const bool ten = cdb[0] == 0x41;
+  const uint64_t lba = ten ? LoadBe32(&cdb[2]) : LoadBe64(&cdb[2]);
+  const uint32_t blocks = ten ? LoadBe16(&cdb[7]) : LoadBe32(&cdb[10]);
+  const uint16_t length_byte = ten ? 7 : 10;
+  const bool unmap = cdb[1] & 0x08;
+  const bool ndob = !ten && (cdb[1] & 0x01);
+  auto& vol = *r.core->volume;
+  const uint32_t bs = vol.block_size();
+  const uint32_t wanted = ndob ? 0 : bs;
+  if (blocks == 0 || blocks > kMaxWriteSameBlocks) return r.Reply(CheckInvalidCdb(length_byte));
+  if (OutOfRange(lba, blocks, vol.block_count())) return r.Reply(CheckIllegal(kLbaOutOfRange));
+  if (!ndob && r.cmd.data_out.size() != bs) return r.Reply(ShortDataOut(wanted));
+  std::vector<uint8_t> block = ndob ? std::vector<uint8_t>(bs, 0) : std::move(r.cmd.data_out);
+  const bool zero = std::all_of(block.begin(), block.end(), [](uint8_t b) { return b == 0; });
+  const uint64_t offset = lba * bs;
+  const uint64_t length = uint64_t(blocks) * bs;
+  r.core->io->Run([core = r.core, offset, length, bs, wanted, punch = unmap && zero,
+                   block = std::move(block), done = std::move(r.done)]() mutable {
+    std::shared_lock<std::shared_mutex> l(core->write_mu);
+    Status s;
+    if (punch) {
+      s = core->volume->Unmap(offset, length);
+    } else {
+      // The block repeated over up to 1 MiB, written as often as needed.
+      const uint64_t chunk = std::min<uint64_t>(length, std::max<uint64_t>(bs, (1u << 20) / bs * bs));
+      std::vector<uint8_t> buf(chunk);
+      for (uint64_t i = 0; i < chunk; i += bs) std::memcpy(&buf[i], block.data(), bs);
+      for (uint64_t done_bytes = 0; done_bytes < length && s.ok();) {
+        uint64_t n = std::min<uint64_t>(chunk, length - done_bytes);
+        s = core->volume->Write(offset + done_bytes, std::span<const uint8_t>(buf.data(), n), false);
+        done_bytes += n;
+      }
+    }
+    l.unlock();
+    done(WithWanted(FromStatus(s, true), wanted));
+  });
+}
+
+void DoUnmap(Req& r) {
+  auto cdb = r.cdb();
+  const uint32_t len = LoadBe16(&cdb[7]);
+  if (len == 0) return r.Reply(Response::Good());
+  if (len < 8) return r.Reply(WithWanted(CheckIllegal(kParameterListLengthError), len));
+  if (r.cmd.data_out.size() < len) return r.Reply(ShortDataOut(len));
+  const uint8_t* p = r.cmd.data_out.data();
+  const uint32_t data_len = LoadBe16(&p[0]);
+  const uint32_t desc_len = LoadBe16(&p[2]);
+  if (data_len != 0 && data_len + 2 > len) return r.Reply(WithWanted(Response::Check(InvalidParamField(0)), len));
+  if (desc_len + 8 > len) return r.Reply(WithWanted(Response::Check(InvalidParamField(2)), len));
+  const uint32_t count = desc_len / 16;
+  if (count > kMaxUnmapDescriptors) return r.Reply(WithWanted(Response::Check(InvalidParamField(2)), len));
+  auto& vol = *r.core->volume;
+  const uint64_t capacity = vol.block_count();
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* d = p + 8 + 16 * i;
+    const uint64_t lba = LoadBe64(d);
+    const uint32_t blocks = LoadBe32(d + 8);
+    if (OutOfRange(lba, blocks, capacity)) return r.Reply(WithWanted(CheckIllegal(kLbaOutOfRange), len));
+    total += blocks;
+    if (blocks > kMaxUnmapBlocks || total > kMaxUnmapBlocks)
+      return r.Reply(WithWanted(Response::Check(InvalidParamField(uint16_t(8 + 16 * i + 8))), len));
+    if (blocks > 0) ranges.emplace_back(lba, blocks);
+  }
+  if (ranges.empty()) return r.Reply(WithWanted(Response::Good(), len));
+  r.core->io->Run([core = r.core, ranges = std::move(ranges), len, done = std::move(r.done)]() mutable {
+    const uint32_t bs = core->volume->block_size();
+    Status s;
+    {
+      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      for (const auto& [lba, blocks] : ranges) {
+        s = core->volume->Unmap(lba * bs, blocks * bs);
+        if (!s.ok()) break;
+      }
+    }
+    done(WithWanted(FromStatus(s, true), len));
+  });
+}
+
+void DoCompareAndWrite(Req& r) {
+  auto cdb = r.cdb();
+  const uint64_t lba = LoadBe64(&cdb[2]);
+  const uint32_t blocks = cdb[13];
+  auto& vol = *r.core->volume;
+  const uint32_t bs = vol.block_size();
+  const uint32_t bytes = blocks * bs;
+  if (blocks > kMaxCompareAndWriteBlocks) return r.Reply(CheckInvalidCdb(13));
+  if (OutOfRange(lba, blocks, vol.block_count())) return r.Reply(CheckIllegal(kLbaOutOfRange));
+  // The Data-Out must be exactly the verify and write halves: anything else
+  // means the NUMBER OF LOGICAL BLOCKS is not what the initiator meant.
+  if (r.cmd.data_out.size() != 2 * size_t(bytes)) return r.Reply(WithWanted(CheckInvalidCdb(13), 2 * bytes));
+  if (blocks == 0) return r.Reply(Response::Good());
+  const bool fua = cdb[1] & kFua;
+  const uint64_t offset = lba * bs;
+  r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+                   done = std::move(r.done)]() mutable {
+    Response resp;
+    {
+      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::vector<uint8_t> medium(bytes);
+      Status s = core->volume->Read(offset, medium);
+      if (!s.ok()) {
+        resp = FromStatus(s, false);
+      } else {
+        auto diff = std::mismatch(medium.begin(), medium.end(), data.begin());
+        if (diff.first != medium.end()) {
+          resp = Miscompare(uint64_t(diff.first - medium.begin()));
+        } else {
+          resp = FromStatus(core->volume->Write(offset, std::span<const uint8_t>(data.data() + bytes, bytes), fua), true);
+        }
+      }
+    }
+    done(WithWanted(std::move(resp), 2 * bytes));
+  });
+}
+
+void DoOrWrite(Req& r) {
+  const Rw rw = DecodeRw(r.cdb());
+  if (auto bad = CheckRange(r, rw.lba, rw.blocks, rw.length_byte)) return r.Reply(std::move(*bad));
+  if (rw.blocks == 0) return r.Reply(Response::Good());
+  const uint32_t bs = r.core->volume->block_size();
+  const uint32_t bytes = rw.blocks * bs;
+  if (r.cmd.data_out.size() < bytes) return r.Reply(ShortDataOut(bytes));
+  const bool fua = rw.flags & kFua;
+  const uint64_t offset = rw.lba * bs;
+  r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+                   done = std::move(r.done)]() mutable {
+    Status s;
+    {
+      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::vector<uint8_t> medium(bytes);
+      s = core->volume->Read(offset, medium);
+      if (s.ok()) {
+        for (uint32_t i = 0; i < bytes; ++i) medium[i] |= data[i];
+        s = core->volume->Write(offset, medium, fua);
+      }
+    }
+    done(WithWanted(FromStatus(s, true), bytes));
+  });
+}
+
+void DoSyncCache(Req& r) {
+  auto cdb = r.cdb();
+  const bool ten = cdb[0] == 0x35;
+  const uint64_t lba = ten ? LoadBe32(&cdb[2]) : LoadBe64(&cdb[2]);
+  const uint32_t blocks = ten ? LoadBe16(&cdb[7]) : LoadBe32(&cdb[10]);
+  if (OutOfRange(lba, blocks, r.core->volume->block_count()))
+    return r.Reply(CheckIllegal(kLbaOutOfRange));
+  r.core->io->Run([core = r.core, done = std::move(r.done)]() mutable {
+    done(FromStatus(core->volume->Flush(), true));
+  });
+}
+
+void DoPrefetch(Req& r) {
+  auto cdb = r.cdb();
+  const bool ten = cdb[0] == 0x34;
+  const uint64_t lba = ten ? LoadBe32(&cdb[2]) : LoadBe64(&cdb[2]);
+  const uint32_t blocks = ten ? LoadBe16(&cdb[7]) : LoadBe32(&cdb[10]);
+  if (OutOfRange(lba, blocks, r.core->volume->block_count()))
+    return r.Reply(CheckIllegal(kLbaOutOfRange));
+  // The page cache can hold the range (or will try): CONDITION MET.
+  Response resp;
+  resp.status = ScsiStatus::kConditionMet;
+  r.Reply(std::move(resp));
+}
+
+void DoGetLbaStatus(Req& r) {
+  auto cdb = r.cdb();
+  const uint64_t lba = LoadBe64(&cdb[2]);
+  const uint32_t alloc = LoadBe32(&cdb[10]);
+  if (lba >= r.core->volume->block_count()) return r.Reply(CheckIllegal(kLbaOutOfRange));
+  if (alloc == 0) return r.Reply(Response::Good());
+  const size_t max_runs = std::clamp<size_t>(alloc > 8 ? (alloc - 8) / 16 : 1, 1, 1024);
+  r.core->io->Run([core = r.core, lba, alloc, max_runs, done = std::move(r.done)]() mutable {
+    const uint32_t bs = core->volume->block_size();
+    auto runs = core->volume->GetLbaStatus(lba * bs, max_runs);
+    if (!runs.ok()) return done(FromStatus(runs.status(), false));
+    std::vector<uint8_t> d(8, 0);
+    for (const auto& run : *runs) {
+      uint8_t e[16] = {};
+      uint64_t blocks = run.length / bs;
+      bool clamped = blocks > 0xffffffffu;
+      StoreBe64(&e[0], run.offset / bs);
+      StoreBe32(&e[8], clamped ? 0xffffffffu : uint32_t(blocks));
+      e[12] = run.mapped ? 0x00 : 0x01;  // mapped / deallocated
+      d.insert(d.end(), e, e + 16);
+      if (clamped) break;
+    }
+    StoreBe32(&d[0], uint32_t(d.size() - 4));
+    done(GoodTruncated(std::move(d), alloc));
+  });
+}
+
+}  // namespace vsl::scsi

@@ -1,0 +1,385 @@
+// MetaVolume: positional I/O on the extents' files. Each I/O takes a snapshot
+// of the immutable State (extent map + fds), so Append never blocks readers.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "volume/volume.h"
+
+namespace vsl::volume {
+namespace {
+
+// An open file shared by every extent that lives in it, across States.
+struct File {
+  std::string path;
+  int fd = -1;
+  bool in_memory = false;  // tmpfs/ramfs: I/O never waits for a disk
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Result<uint64_t> FileSize(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError("fstat " + path, errno);
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return ErrnoError("BLKGETSIZE64 " + path, errno);
+    return bytes;
+  }
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(path + " is neither a regular file nor a block device");
+  return uint64_t(st.st_size);
+}
+
+std::string Where(const std::string& path, uint64_t off) {
+  return path + " at offset " + std::to_string(off);
+}
+
+// pread/pwrite until done: restarts after EINTR and short transfers.
+Status ReadFull(const File& f, uint64_t off, uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    ssize_t r = ::pread(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read " + Where(f.path, off), errno);
+    }
+    if (r == 0) {
+      // Past the end of a file that shrank under us: what is not there reads as zeros.
+      std::memset(p, 0, n);
+      return Status::Ok();
+    }
+    p += r;
+    off += uint64_t(r);
+    n -= uint64_t(r);
+  }
+  return Status::Ok();
+}
+
+Status WriteFull(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    ssize_t r = ::pwrite(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write " + Where(f.path, off), errno);
+    }
+    if (r == 0) return IoError("write " + Where(f.path, off) + ": no progress");
+    p += r;
+    off += uint64_t(r);
+    n -= uint64_t(r);
+  }
+  return Status::Ok();
+}
+
+Status Sync(const File& f) {
+  while (::fdatasync(f.fd) != 0) {
+    if (errno != EINTR) return ErrnoError("fdatasync " + f.path, errno);
+  }
+  return Status::Ok();
+}
+
+Status WriteZeros(const File& f, uint64_t off, uint64_t n) {
+  static const std::vector<uint8_t> zeros(1 << 20);
+  while (n > 0) {
+    uint64_t k = std::min<uint64_t>(n, zeros.size());
+    VSL_RETURN_IF_ERROR(WriteFull(f, off, zeros.data(), k));
+    off += k;
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct MetaVolume::State {
+  ExtentMap map;
+  std::vector<std::shared_ptr<File>> files;  // files[i]: extent i's file
+
+};
+
+namespace {
+// The pieces of one I/O; no allocation when it stays inside one extent.
+struct PieceList {
+  Piece one;
+  std::vector<Piece> many;
+  std::span<const Piece> all;
+};
+
+Status MapRange(const ExtentMap& map, uint64_t offset, uint64_t length, PieceList& out) {
+  if (map.MapOne(offset, length, &out.one)) {
+    out.all = std::span<const Piece>(&out.one, 1);
+    return Status::Ok();
+  }
+  auto m = map.Map(offset, length);
+  if (!m.ok()) return m.status();
+  out.many = std::move(*m);
+  out.all = out.many;
+  return Status::Ok();
+}
+}  // namespace
+
+MetaVolume::MetaVolume(VolumeOptions options) : options_(std::move(options)) {}
+MetaVolume::~MetaVolume() = default;
+
+namespace {
+// Opens the files of `extents` not yet in `open` (by path), checking sizes.
+Result<std::vector<std::shared_ptr<File>>> OpenFiles(
+    const std::vector<Extent>& extents, bool read_only,
+    std::map<std::string, std::shared_ptr<File>>& open) {
+  std::vector<std::shared_ptr<File>> files;
+  for (const Extent& e : extents) {
+    auto it = open.find(e.path);
+    if (it == open.end()) {
+      auto f = std::make_shared<File>();
+      f->path = e.path;
+      f->fd = ::open(e.path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+      if (f->fd < 0) return ErrnoError("open " + e.path, errno);
+      struct statfs fs;
+      constexpr long kTmpfsMagic = 0x01021994, kRamfsMagic = 0x858458f6;
+      if (::fstatfs(f->fd, &fs) == 0)
+        f->in_memory = fs.f_type == kTmpfsMagic || fs.f_type == kRamfsMagic;
+      it = open.emplace(e.path, std::move(f)).first;
+    }
+    VSL_ASSIGN_OR_RETURN(uint64_t size, FileSize(it->second->fd, e.path));
+    if (size < e.offset + e.length)
+      return InvalidArgument(e.path + " has " + std::to_string(size) + " bytes, the extent needs " +
+                             std::to_string(e.offset + e.length));
+    files.push_back(it->second);
+  }
+  return files;
+}
+}  // namespace
+
+Result<std::shared_ptr<MetaVolume>> MetaVolume::Open(std::vector<Extent> extents,
+                                                     VolumeOptions options) {
+  if (extents.empty()) return InvalidArgument("a volume needs at least one extent");
+  auto state = std::make_shared<State>();
+  std::map<std::string, std::shared_ptr<File>> open;
+  VSL_ASSIGN_OR_RETURN(state->files, OpenFiles(extents, options.read_only, open));
+  VSL_ASSIGN_OR_RETURN(state->map, ExtentMap::Make(std::move(extents), options.block_size));
+  std::shared_ptr<MetaVolume> v(new MetaVolume(std::move(options)));
+  v->size_.store(state->map.size());
+  v->state_ = std::move(state);
+  return v;
+}
+
+std::shared_ptr<const MetaVolume::State> MetaVolume::state() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return state_;
+}
+
+std::vector<Extent> MetaVolume::extents() const { return state()->map.extents(); }
+
+Status MetaVolume::Read(uint64_t offset, std::span<uint8_t> out) const {
+  auto s = state();
+  PieceList pl;
+  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, out.size(), pl));
+  const auto& pieces = pl.all;
+  for (const Piece& p : pieces) {
+    VSL_RETURN_IF_ERROR(
+        ReadFull(*s->files[p.extent], p.file_offset, out.data() + (p.volume_offset - offset), p.length));
+  }
+  return Status::Ok();
+}
+
+Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) const {
+  auto s = state();
+  PieceList pl;
+  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, out.size(), pl));
+  const auto& pieces = pl.all;
+  for (const Piece& p : pieces) {
+    const File& f = *s->files[p.extent];
+    uint8_t* dst = out.data() + (p.volume_offset - offset);
+    if (f.in_memory) {
+      VSL_RETURN_IF_ERROR(ReadFull(f, p.file_offset, dst, p.length));
+      continue;
+    }
+    uint64_t off = p.file_offset, n = p.length;
+    while (n > 0) {
+      iovec iov{dst, size_t(std::min<uint64_t>(n, 1u << 30))};
+      ssize_t r = ::preadv2(f.fd, &iov, 1, off_t(off), RWF_NOWAIT);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS) return false;
+        return ErrnoError("read " + Where(f.path, off), errno);
+      }
+      if (r == 0) {
+        std::memset(dst, 0, n);
+        break;
+      }
+      dst += r;
+      off += uint64_t(r);
+      n -= uint64_t(r);
+    }
+  }
+  return true;
+}
+
+Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua) {
+  if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  auto s = state();
+  PieceList pl;
+  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
+  const auto& pieces = pl.all;
+  for (const Piece& p : pieces)
+    if (!s->files[p.extent]->in_memory) return false;
+  for (const Piece& p : pieces) {
+    VSL_RETURN_IF_ERROR(
+        WriteFull(*s->files[p.extent], p.file_offset, data.data() + (p.volume_offset - offset), p.length));
+  }
+  // fdatasync on tmpfs returns at once; kept so the contract is Write's.
+  if (fua)
+    for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Sync(*s->files[p.extent]));
+  return true;
+}
+
+Status MetaVolume::Write(uint64_t offset, std::span<const uint8_t> data, bool fua) {
+  if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  auto s = state();
+  PieceList pl;
+  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
+  const auto& pieces = pl.all;
+  for (const Piece& p : pieces) {
+    VSL_RETURN_IF_ERROR(
+        WriteFull(*s->files[p.extent], p.file_offset, data.data() + (p.volume_offset - offset), p.length));
+  }
+  if (fua) {
+    std::vector<const File*> done;  // one sync per file, however many pieces
+    for (const Piece& p : pieces) {
+      const File* f = s->files[p.extent].get();
+      if (std::find(done.begin(), done.end(), f) != done.end()) continue;
+      VSL_RETURN_IF_ERROR(Sync(*f));
+      done.push_back(f);
+    }
+  }
+  return Status::Ok();
+}
+
+Status MetaVolume::Flush() {
+  auto s = state();
+  std::vector<const File*> done;
+  for (const auto& f : s->files) {
+    if (std::find(done.begin(), done.end(), f.get()) != done.end()) continue;
+    VSL_RETURN_IF_ERROR(Sync(*f));
+    done.push_back(f.get());
+  }
+  return Status::Ok();
+}
+
+Status MetaVolume::Unmap(uint64_t offset, uint64_t length) {
+  if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  auto s = state();
+  VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, length));
+  for (const Piece& p : pieces) {
+    const File& f = *s->files[p.extent];
+    int r;
+    do {
+      r = ::fallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(p.file_offset),
+                      off_t(p.length));
+    } while (r != 0 && errno == EINTR);
+    if (r == 0) continue;
+    if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL && errno != ENODEV)
+      return ErrnoError("punch hole in " + Where(f.path, p.file_offset), errno);
+    VSL_RETURN_IF_ERROR(WriteZeros(f, p.file_offset, p.length));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<LbaStatus>> MetaVolume::GetLbaStatus(uint64_t offset, size_t max_runs) const {
+  auto s = state();
+  const uint64_t bs = block_size();
+  const uint64_t end = s->map.size();
+  if (offset >= end)
+    return OutOfRange("offset " + std::to_string(offset) + " is past the end of the volume (" +
+                      std::to_string(end) + " bytes)");
+  if (max_runs == 0) max_runs = 1;
+  VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, end - offset));
+  std::vector<LbaStatus> runs;
+  // A block counts as mapped when any byte of it is: holes shrink to whole blocks.
+  auto push = [&](uint64_t a, uint64_t len, bool mapped) {
+    if (len == 0) return;
+    if (!runs.empty() && runs.back().mapped == mapped) {
+      runs.back().length += len;
+    } else {
+      runs.push_back({a, len, mapped});
+    }
+  };
+  auto add = [&](uint64_t a, uint64_t b, bool mapped) {
+    if (!mapped) {
+      uint64_t a2 = (a + bs - 1) / bs * bs, b2 = b / bs * bs;
+      if (a2 >= b2) {
+        mapped = true;
+      } else {
+        push(a, a2 - a, true);
+        a = a2;
+        if (b2 < b) {
+          push(a, b2 - a, false);
+          a = b2;
+          mapped = true;
+        }
+      }
+    }
+    push(a, b - a, mapped);
+  };
+  for (const Piece& p : pieces) {
+    const File& f = *s->files[p.extent];
+    uint64_t cur = p.file_offset, stop = p.file_offset + p.length;
+    auto vol = [&](uint64_t fo) { return p.volume_offset + (fo - p.file_offset); };
+    while (cur < stop && runs.size() <= max_runs) {
+      off_t d = ::lseek(f.fd, off_t(cur), SEEK_DATA);
+      uint64_t data;
+      if (d < 0) {
+        if (errno == ENXIO) {
+          data = stop;  // nothing but hole up to the end of the file
+        } else {
+          data = cur;  // no SEEK_DATA support: everything is data
+        }
+      } else {
+        data = std::min<uint64_t>(uint64_t(d), stop);
+      }
+      if (data > cur) {
+        add(vol(cur), vol(data), false);
+        cur = data;
+        continue;
+      }
+      off_t h = ::lseek(f.fd, off_t(cur), SEEK_HOLE);
+      uint64_t hole = h < 0 ? stop : std::min<uint64_t>(uint64_t(h), stop);
+      if (hole <= cur) hole = stop;
+      add(vol(cur), vol(hole), true);
+      cur = hole;
+    }
+    // Enough runs: the last one may continue into later pieces, which is fine
+    // for GET LBA STATUS (each descriptor is accurate for what it covers).
+    if (runs.size() > max_runs) break;
+  }
+  if (runs.size() > max_runs) runs.resize(max_runs);
+  return runs;
+}
+
+Status MetaVolume::Append(std::vector<Extent> more) {
+  if (more.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, std::shared_ptr<File>> open;
+  for (const auto& f : state_->files) open.emplace(f->path, f);
+  auto next = std::make_shared<State>();
+  VSL_ASSIGN_OR_RETURN(auto added, OpenFiles(more, options_.read_only, open));
+  std::vector<Extent> all = state_->map.extents();
+  all.insert(all.end(), more.begin(), more.end());
+  VSL_ASSIGN_OR_RETURN(next->map, ExtentMap::Make(std::move(all), options_.block_size));
+  next->files = state_->files;
+  next->files.insert(next->files.end(), added.begin(), added.end());
+  size_.store(next->map.size(), std::memory_order_release);
+  state_ = std::move(next);
+  return Status::Ok();
+}
+
+}  // namespace vsl::volume
