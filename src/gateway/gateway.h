@@ -46,6 +46,17 @@ struct GatewayOptions {
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   int network_threads = 0;  // 0: one per core
   int io_threads = 16;
+
+  // Tuning; docs/gateway-config.md says what each does.
+  uint32_t queue_depth = 128;     // commands in flight per session (CmdSN window)
+  uint32_t nop_interval_s = 15;   // ping (NOP-In) a connection silent this long; 0: never
+  uint32_t nop_timeout_s = 15;    // close it when the ping stays unanswered this long
+  uint32_t max_recv_data_segment_length = 262144;  // offered; what we accept per PDU
+  uint32_t max_burst_length = 1048576;
+  uint32_t first_burst_length = 262144;
+  uint32_t max_outstanding_r2t = 16;
+  bool immediate_data = true;
+  bool initial_r2t = false;
 };
 
 class Gateway {

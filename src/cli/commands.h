@@ -1,0 +1,25 @@
+// The `vsl` binary's subcommand groups. Each group lives in its own file and
+// adds its subcommands to the app; main.cc lists the groups.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace vsl::cli {
+
+// What runs once the command line is parsed; returns the exit status.
+using RunFn = std::function<int()>;
+
+// Adds a group's subcommands to `app`. When one of them is chosen, its parse
+// callback stores the work in *run.
+using AddCommandsFn = void (*)(CLI::App& app, RunFn* run);
+
+// Exit statuses shared by all subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // ran, but something failed
+inline constexpr int kExitUsage = 2;    // bad configuration or arguments; nothing done
+
+void AddGatewayCommands(CLI::App& app, RunFn* run);
+
+}  // namespace vsl::cli

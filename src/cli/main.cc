@@ -1,0 +1,38 @@
+// vsl: one binary, one subcommand group per file (commands.h).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+#ifndef VSL_VERSION
+#define VSL_VERSION "0.0.0"
+#endif
+
+namespace {
+
+// The subcommand groups, in the order `vsl --help` lists them.
+constexpr vsl::cli::AddCommandsFn kGroups[] = {
+    vsl::cli::AddGatewayCommands,
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vsl: the virtual storage layer"};
+  app.set_version_flag("--version", std::string("vsl ") + VSL_VERSION);
+  app.require_subcommand(1);
+  vsl::cli::RunFn run;
+  for (auto add : kGroups) add(app, &run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return vsl::cli::kExitUsage;
+  }
+  return run ? run() : vsl::cli::kExitOk;
+}

@@ -1,0 +1,437 @@
+// Connection: SCSI commands, write data collection (immediate, unsolicited,
+// R2T), Data-In / SCSI Response, and task management (RFC 7143 §4.2, §11.3-
+// §11.8; SAM-5 for what an abort promises).
+#include <algorithm>
+#include <cstring>
+
+#include "gateway/connection.h"
+#include "gateway/connection_task.h"
+#include "gateway/log.h"
+
+namespace vsl::gateway {
+
+using iscsi::Pdu;
+using iscsi::RejectReason;
+
+namespace {
+// Writes larger than this are refused with CHECK CONDITION rather than
+// buffered: no initiator sends them (Block Limits caps transfers far lower),
+// and buffering what a peer announces would let it claim any amount of memory.
+constexpr uint32_t kMaxWriteBuffer = 64u << 20;
+constexpr size_t kRecentlyAborted = 64;
+
+scsi::Response InvalidFieldInCdb() {
+  scsi::Sense s;
+  s.key = scsi::SenseKey::kIllegalRequest;
+  s.asc = {0x24, 0x00};
+  return scsi::Response::Check(s);
+}
+}  // namespace
+
+void Connection::HandleScsiCommand(Pdu& pdu) {
+  Result<iscsi::ScsiCommandPdu> cmd = iscsi::ParseScsiCommand(pdu);
+  if (!cmd.ok()) {
+    Log().warn("{}: {}", peer_, cmd.status().message());
+    SendReject(RejectReason::kInvalidPduField, pdu);
+    return;
+  }
+  if (!cmd->immediate && !window_->InWindow(cmd->cmdsn)) {
+    Log().debug("{}: dropped SCSI command with CmdSN {} outside [{}, {}]", peer_, cmd->cmdsn,
+                window_->expcmdsn(), window_->maxcmdsn());
+    return;
+  }
+  if (tasks_.count(cmd->itt)) {
+    SendReject(RejectReason::kTaskInProgress, pdu);
+    return;
+  }
+  const iscsi::SessionParams& sp = login_.session;
+  uint32_t imm = uint32_t(cmd->immediate_data.size());
+  if (imm > 0 && (!sp.immediate_data || !cmd->write || imm > cmd->edtl ||
+                  imm > sp.first_burst_length)) {
+    ProtocolFailure(pdu, "immediate data not allowed here (ImmediateData, W bit, EDTL or "
+                         "FirstBurstLength)");
+    return;
+  }
+  if (cmd->read && cmd->write) {
+    SendReject(RejectReason::kCommandNotSupported, pdu);  // bidirectional
+    return;
+  }
+  auto task = std::make_unique<Task>();
+  task->serial = next_serial_++;
+  Result<uint64_t> lun = scsi::DecodeLun(cmd->lun);
+  // An undecodable LUN goes on to the target, which answers it like any
+  // LUN that isn't mapped.
+  task->lun = lun.ok() ? *lun : UINT64_MAX;
+  if (cmd->write && cmd->edtl <= kMaxWriteBuffer) {
+    if (imm == cmd->edtl) {
+      task->data_out = std::move(cmd->immediate_data);  // the common small write
+    } else {
+      task->data_out.resize(cmd->edtl);
+      if (imm) memcpy(task->data_out.data(), cmd->immediate_data.data(), imm);
+    }
+    task->received = imm;
+    task->unsolicited_end =
+        UnsolicitedEnd(cmd->edtl, imm, sp.first_burst_length, sp.initial_r2t, cmd->final);
+    task->unsolicited_next = imm;
+    task->unsolicited_open = task->unsolicited_end > imm;
+  }
+  cmd->immediate_data.clear();
+  cmd->immediate_data.shrink_to_fit();
+  uint32_t itt = cmd->itt, cmdsn = cmd->cmdsn;
+  bool immediate = cmd->immediate;
+  task->cmd = std::move(*cmd);
+  Task* t = task.get();
+  tasks_[itt] = std::move(task);
+  if (immediate) {
+    StartTask(t);
+    return;
+  }
+  Pdu header;  // the window only needs the header to find the task again
+  header.bhs = pdu.bhs;
+  std::vector<Pdu> ready;
+  if (window_->Offer(cmdsn, std::move(header), &ready) == CommandWindow<Pdu>::Verdict::kDropped) {
+    tasks_.erase(itt);  // a CmdSN already queued: a duplicate
+    return;
+  }
+  for (Pdu& p : ready) {
+    if (fd_ < 0 || phase_ != Phase::kFullFeature) return;
+    Dispatch(std::move(p));
+  }
+}
+
+void Connection::StartTask(Task* t) {
+  t->started = true;
+  t->counted = !t->cmd.immediate;
+  if (t->cmd.write && t->cmd.edtl > kMaxWriteBuffer) {
+    uint32_t itt = t->cmd.itt;
+    SendScsiResult(t, InvalidFieldInCdb());
+    FinishTask(itt);
+    return;
+  }
+  if (t->cmd.write) {
+    for (const R2tRange& r : PlanR2Ts(t->unsolicited_end, t->cmd.edtl, login_.session.max_burst_length)) {
+      t->r2t_todo.push_back(r);
+    }
+    SendR2Ts(t);
+  }
+  MaybeExecute(t);
+}
+
+void Connection::SendR2Ts(Task* t) {
+  if (!t->started) return;
+  while (t->r2ts.size() < login_.session.max_outstanding_r2t && !t->r2t_todo.empty()) {
+    R2tRange r = t->r2t_todo.front();
+    t->r2t_todo.pop_front();
+    uint32_t ttt = next_ttt_++;
+    if (next_ttt_ == iscsi::kReservedTag) next_ttt_ = 1;
+    t->r2ts.push_back({ttt, r.offset, r.length, r.offset, 0});
+    Send(iscsi::MakeR2T(t->cmd.itt, t->cmd.lun, ttt, t->r2tsn++, r.offset, r.length), false);
+  }
+}
+
+void Connection::HandleDataOut(Pdu& pdu) {
+  Result<iscsi::DataOutPdu> d = iscsi::ParseDataOut(pdu);
+  if (!d.ok()) {
+    Log().warn("{}: {}", peer_, d.status().message());
+    SendReject(RejectReason::kInvalidPduField, pdu);
+    return;
+  }
+  auto it = tasks_.find(d->itt);
+  if (it == tasks_.end()) {
+    // Data still in flight for a task that was just aborted is expected.
+    if (std::find(recently_aborted_.begin(), recently_aborted_.end(), d->itt) ==
+        recently_aborted_.end()) {
+      SendReject(RejectReason::kInvalidPduField, pdu);
+    }
+    return;
+  }
+  Task* t = it->second.get();
+  if (!t->cmd.write || t->executing) {
+    ProtocolFailure(pdu, "Data-Out for a task that expects none");
+    return;
+  }
+  if (t->cmd.edtl > kMaxWriteBuffer) return;  // refused anyway; drop the data
+  uint64_t off = d->buffer_offset, len = d->data.size();
+  auto sequence_error = [&](const char* what) {
+    // ERL 0 has no recovery within a command (no SNACK, no recovery R2T):
+    // reject the PDU and end the command with ABORTED COMMAND, keeping the
+    // session and the initiator's other commands alive. Its remaining
+    // Data-Out is dropped quietly (recently_aborted_).
+    Log().warn("{}: Data-Out ITT {:#x} TTT {:#x} DataSN {} offset {} length {}: {}", peer_, d->itt,
+               d->ttt, d->datasn, d->buffer_offset, len, what);
+    SendReject(RejectReason::kProtocolError, pdu);
+    uint32_t itt = t->cmd.itt;
+    scsi::Sense sense;
+    sense.key = scsi::SenseKey::kAbortedCommand;
+    sense.asc = {0x4b, 0x00};  // DATA PHASE ERROR
+    recently_aborted_.push_back(itt);
+    if (recently_aborted_.size() > kRecentlyAborted) recently_aborted_.pop_front();
+    if (t->counted) {
+      window_->Finished();
+      t->counted = false;
+    }
+    SendScsiResult(t, scsi::Response::Check(sense));
+    tasks_.erase(itt);
+  };
+  if (d->ttt == iscsi::kReservedTag) {
+    if (!t->unsolicited_open) return sequence_error("unsolicited data not expected");
+    if (off != t->unsolicited_next) return sequence_error("buffer offset out of order");
+    if (d->datasn != t->unsolicited_datasn) return sequence_error("DataSN out of order");
+    if (off + len > t->unsolicited_end) return sequence_error("beyond FirstBurstLength/EDTL");
+    memcpy(t->data_out.data() + off, d->data.data(), len);
+    t->received += uint32_t(len);
+    t->unsolicited_next += uint32_t(len);
+    t->unsolicited_datasn++;
+    if (d->final || t->unsolicited_next == t->unsolicited_end) {
+      t->unsolicited_open = false;
+      if (t->unsolicited_next < t->unsolicited_end) {
+        // The initiator ended its unsolicited burst early: solicit the rest.
+        auto rest = PlanR2Ts(t->unsolicited_next, t->unsolicited_end, login_.session.max_burst_length);
+        t->r2t_todo.insert(t->r2t_todo.begin(), rest.begin(), rest.end());
+        SendR2Ts(t);
+      }
+    }
+  } else {
+    auto r = std::find_if(t->r2ts.begin(), t->r2ts.end(),
+                          [&](const Task::R2t& x) { return x.ttt == d->ttt; });
+    if (r == t->r2ts.end()) return sequence_error("TTT matches no outstanding R2T");
+    if (off != r->next) return sequence_error("buffer offset out of order");
+    if (d->datasn != r->datasn) return sequence_error("DataSN out of order");
+    if (off + len > uint64_t(r->offset) + r->length) return sequence_error("beyond the R2T's range");
+    memcpy(t->data_out.data() + off, d->data.data(), len);
+    t->received += uint32_t(len);
+    r->next += uint32_t(len);
+    r->datasn++;
+    if (r->next == r->offset + r->length) {
+      t->r2ts.erase(r);
+      SendR2Ts(t);
+    } else if (d->final) {
+      return sequence_error("F bit before the end of the R2T's burst");
+    }
+  }
+  MaybeExecute(t);
+}
+
+void Connection::MaybeExecute(Task* t) {
+  if (!t->started || t->executing) return;
+  if (t->cmd.write && (t->received < t->cmd.edtl || t->unsolicited_open || !t->r2ts.empty() ||
+                       !t->r2t_todo.empty())) {
+    return;
+  }
+  Execute(t);
+}
+
+void Connection::Execute(Task* t) {
+  scsi::Command c;
+  c.lun = t->lun;
+  c.cdb = t->cmd.cdb;
+  c.data_out = std::move(t->data_out);
+  if (t->cmd.write) {
+    uint32_t block = 512;
+    if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
+    if (std::optional<WriteFit> fit = FitWriteToEdtl(t->cmd.cdb, t->cmd.edtl, block)) {
+      if (fit->skip) {
+        uint32_t itt = t->cmd.itt;
+        if (t->counted) {
+          window_->Finished();
+          t->counted = false;
+        }
+        SendScsiResult(t, scsi::Response::Good());
+        tasks_.erase(itt);
+        return;
+      }
+      c.cdb = std::move(fit->cdb);
+      c.data_out.resize(fit->data_length);
+    }
+  }
+  c.expected_data_in = t->cmd.read ? t->cmd.edtl : 0;
+  c.attr = t->cmd.attr <= 4 ? scsi::TaskAttr(t->cmd.attr) : scsi::TaskAttr::kSimple;
+  c.tag = t->cmd.itt;
+  t->executing = true;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  EventLoop* loop = loop_;
+  uint32_t itt = t->cmd.itt;
+  uint64_t serial = t->serial;
+  target_->Execute(binding_->nexus, std::move(c),
+                   [weak, loop, itt, serial](scsi::Response r) {
+                     auto back = [weak, itt, serial, r = std::move(r)]() mutable {
+                       if (auto self = weak.lock()) self->OnScsiDone(itt, serial, std::move(r));
+                     };
+                     if (loop->InLoopThread()) {
+                       loop->Defer(std::move(back));
+                     } else {
+                       loop->Post(std::move(back));
+                     }
+                   });
+}
+
+void Connection::OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response r) {
+  if (fd_ < 0 || phase_ != Phase::kFullFeature) return;
+  auto it = tasks_.find(itt);
+  if (it == tasks_.end() || it->second->serial != serial) return;
+  Task* t = it->second.get();
+  if (t->aborted) {
+    FinishTask(itt);
+    TaskAbortedDone(serial);
+    return;
+  }
+  // Free the window slot first so the response advertises it.
+  if (t->counted) {
+    window_->Finished();
+    t->counted = false;
+  }
+  SendScsiResult(t, std::move(r));
+  tasks_.erase(it);
+}
+
+void Connection::SendScsiResult(Task* t, scsi::Response r) {
+  const iscsi::ScsiCommandPdu& cmd = t->cmd;
+  uint8_t status = uint8_t(r.status);
+  int64_t residual = 0;
+  uint32_t to_send = 0;
+  if (cmd.read) {
+    to_send = uint32_t(std::min<uint64_t>(r.data_in.size(), cmd.edtl));
+    residual = Residual(cmd.edtl, r.data_in.size());
+  } else if (cmd.write) {
+    uint32_t block = 512;
+    if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
+    if (auto spdtl = CdbTransferLength(cmd.cdb, block)) residual = Residual(cmd.edtl, *spdtl);
+  }
+  bool collapse = r.sense.empty() && to_send > 0;
+  uint32_t datasn = 0;
+  if (to_send > 0) {
+    auto body = std::make_shared<const std::vector<uint8_t>>(std::move(r.data_in));
+    for (const DataInSegment& seg :
+         PlanDataIn(to_send, login_.connection.initiator_max_recv_data_segment_length,
+                    login_.session.max_burst_length)) {
+      bool with_status = collapse && seg.last;
+      Pdu h = iscsi::MakeDataIn(cmd.itt, cmd.lun, iscsi::kReservedTag, datasn++, seg.offset, {},
+                                seg.final, with_status ? std::optional<uint8_t>(status) : std::nullopt,
+                                with_status ? residual : 0);
+      SendDataIn(std::move(h), body, seg.offset, seg.length, with_status);
+    }
+  }
+  if (!collapse) {
+    Pdu resp = iscsi::MakeScsiResponse(cmd.itt, status, r.sense, 0, residual);
+    // ExpDataSN: the Data-In and R2T PDUs sent for this command.
+    resp.set_field32(36, cmd.read ? datasn : t->r2tsn);
+    Send(std::move(resp), true);
+  }
+}
+
+void Connection::FinishTask(uint32_t itt) {
+  auto it = tasks_.find(itt);
+  if (it == tasks_.end()) return;
+  if (it->second->counted) window_->Finished();
+  tasks_.erase(it);
+}
+
+// ---- Task management (RFC 7143 §11.5)
+
+bool Connection::AbortTask(Task* t) {
+  uint32_t itt = t->cmd.itt;
+  recently_aborted_.push_back(itt);
+  if (recently_aborted_.size() > kRecentlyAborted) recently_aborted_.pop_front();
+  if (t->executing) {
+    t->aborted = true;
+    return true;
+  }
+  if (!t->started) {
+    // Still waiting for a CmdSN gap: take it out of the window, and count
+    // its CmdSN as received.
+    std::vector<Pdu> ready;
+    window_->RemoveQueued([itt](const Pdu& p) { return p.itt() == itt; }, &ready);
+    tasks_.erase(itt);
+    for (Pdu& p : ready) Dispatch(std::move(p));
+    return false;
+  }
+  FinishTask(itt);
+  return false;
+}
+
+void Connection::TaskAbortedDone(uint64_t serial) {
+  for (size_t i = 0; i < tmfs_.size();) {
+    PendingTmf* p = tmfs_[i].get();
+    p->waiting.erase(serial);
+    if (p->waiting.empty()) {
+      if (p->counted) window_->Finished();
+      Send(iscsi::MakeTaskMgmtResponse(p->itt, p->response), true);
+      tmfs_.erase(tmfs_.begin() + long(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Connection::HandleTaskMgmt(Pdu& pdu) {
+  bool counted = !pdu.immediate();
+  Result<iscsi::TaskMgmtPdu> tm = iscsi::ParseTaskMgmt(pdu);
+  if (!tm.ok()) {
+    if (counted) window_->Finished();
+    Log().warn("{}: {}", peer_, tm.status().message());
+    SendReject(RejectReason::kInvalidPduField, pdu);
+    return;
+  }
+  auto respond = [&](uint8_t response) {
+    if (counted) window_->Finished();
+    Send(iscsi::MakeTaskMgmtResponse(tm->itt, response), true);
+  };
+  auto pending = std::make_unique<PendingTmf>();
+  pending->itt = tm->itt;
+  pending->counted = counted;
+  Result<uint64_t> lun = scsi::DecodeLun(tm->lun);
+  switch (tm->function) {
+    case 1: {  // ABORT TASK
+      auto it = tasks_.find(tm->rtt);
+      if (it != tasks_.end()) {
+        uint64_t serial = it->second->serial;
+        if (AbortTask(it->second.get())) {
+          pending->waiting.insert(serial);
+          tmfs_.push_back(std::move(pending));
+          return;
+        }
+        return respond(0);  // function complete
+      }
+      // Never received: if its CmdSN is still ahead of us, count it as
+      // received so the window moves on (RFC 7143 §11.5.1, case b).
+      if (SnLessEq(window_->expcmdsn(), tm->refcmdsn) && SnLess(tm->refcmdsn, tm->cmdsn)) {
+        std::vector<Pdu> ready;
+        window_->Skip(tm->refcmdsn, &ready);
+        respond(0);
+        for (Pdu& p : ready) Dispatch(std::move(p));
+        return;
+      }
+      return respond(1);  // task does not exist
+    }
+    case 2:    // ABORT TASK SET
+    case 4:    // CLEAR TASK SET
+    case 5:    // LOGICAL UNIT RESET
+    case 6: {  // TARGET WARM RESET
+      bool all = tm->function == 6;
+      if (!all && (!lun.ok() || !target_->Lu(*lun))) return respond(2);  // LUN does not exist
+      std::vector<uint32_t> itts;
+      for (const auto& [itt, t] : tasks_) {
+        if (all || t->lun == *lun) itts.push_back(itt);
+      }
+      for (uint32_t itt : itts) {
+        auto it = tasks_.find(itt);
+        if (it == tasks_.end()) continue;
+        uint64_t serial = it->second->serial;
+        if (AbortTask(it->second.get())) pending->waiting.insert(serial);
+      }
+      if (tm->function == 5) target_->LunReset(binding_->nexus, *lun);
+      if (tm->function == 6) target_->TargetReset(binding_->nexus);
+      if (!pending->waiting.empty()) {
+        tmfs_.push_back(std::move(pending));
+        return;
+      }
+      return respond(0);
+    }
+    case 8:  // TASK REASSIGN: needs ERL 2
+      return respond(3);
+    default:  // CLEAR ACA, TARGET COLD RESET, unknown
+      return respond(4);
+  }
+}
+
+}  // namespace vsl::gateway

@@ -1,0 +1,88 @@
+#include "gateway/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace vsl::gateway {
+
+EventLoop::EventLoop() : poller_(MakeEpollPoller()) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+EventLoop::~EventLoop() {
+  if (thread_.joinable()) Stop(nullptr);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+Status EventLoop::Start(std::function<void(Clock::time_point)> tick) {
+  if (wake_fd_ < 0) return ErrnoError("eventfd", errno);
+  tick_ = std::move(tick);
+  VSL_RETURN_IF_ERROR(poller_->Add(wake_fd_, Poller::kReadable, this));
+  running_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void EventLoop::Stop(std::function<void()> last) {
+  if (!thread_.joinable()) return;
+  Post([this, last = std::move(last)] {
+    if (last) last();
+    running_ = false;
+  });
+  thread_.join();
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    posted_.push_back(std::move(fn));
+  }
+  // One eventfd write per batch of posts: the loop clears the flag before it
+  // takes the queue, so a post racing with the drain always wakes it again.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    ssize_t n = write(wake_fd_, &one, sizeof one);
+    (void)n;
+  }
+}
+
+void EventLoop::OnEvents(uint32_t) {
+  uint64_t v;
+  while (read(wake_fd_, &v, sizeof v) > 0) {
+  }
+  RunPosted();
+}
+
+void EventLoop::RunPosted() {
+  wake_pending_.store(false, std::memory_order_release);
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void EventLoop::Run() {
+  thread_id_ = std::this_thread::get_id();
+  Clock::time_point last_tick = Clock::now();
+  while (running_) {
+    Status s = poller_->Wait(deferred_.empty() ? 1000 : 0);
+    (void)s;  // only EBADF-like bugs fail here; the tick still runs
+    while (!deferred_.empty()) {
+      std::vector<std::function<void()>> work;
+      work.swap(deferred_);
+      for (auto& fn : work) fn();
+    }
+    Clock::time_point now = Clock::now();
+    if (now - last_tick >= std::chrono::seconds(1)) {
+      last_tick = now;
+      if (tick_) tick_(now);
+    }
+  }
+  thread_id_ = std::thread::id();
+}
+
+}  // namespace vsl::gateway

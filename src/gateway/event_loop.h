@@ -1,0 +1,64 @@
+// EventLoop: one network thread. Waits on a Poller, runs closures posted from
+// other threads (SCSI completions, map changes), runs end-of-iteration work
+// (batched socket writes) and a once-a-second tick (keepalive pings).
+//
+// Everything registered with a loop is touched only on the loop's thread;
+// Post() is the only method other threads may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gateway/poller.h"
+#include "util/status.h"
+
+namespace vsl::gateway {
+
+class EventLoop : private Poller::Handler {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  EventLoop();
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Starts the thread. `tick` runs on it about once a second.
+  Status Start(std::function<void(Clock::time_point)> tick);
+  // Runs `last` on the loop thread, then ends the thread and joins it.
+  // Closures posted afterwards are kept and destroyed with the loop.
+  void Stop(std::function<void()> last);
+
+  // Thread-safe: runs `fn` on the loop thread soon.
+  void Post(std::function<void()> fn);
+  // Loop thread only: runs `fn` after the current batch of events (once per
+  // call), before the loop waits again.
+  void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
+  Poller* poller() { return poller_.get(); }
+  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+
+ private:
+  void OnEvents(uint32_t events) override;  // the wake-up eventfd
+  void Run();
+  void RunPosted();
+
+  std::unique_ptr<Poller> poller_;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::thread::id thread_id_;
+  std::function<void(Clock::time_point)> tick_;
+  bool running_ = false;  // loop thread only
+  std::vector<std::function<void()>> deferred_;  // loop thread only
+
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by mu_
+  std::atomic<bool> wake_pending_{false};
+};
+
+}  // namespace vsl::gateway

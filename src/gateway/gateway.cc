@@ -1,0 +1,441 @@
+// GatewayImpl: the host map (targets, their credentials and LUNs, logical
+// units shared by volume id), the listener and the network threads.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "gateway/config.h"
+#include "gateway/connection.h"
+#include "gateway/event_loop.h"
+#include "gateway/gateway.h"
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/session_table.h"
+
+namespace vsl::gateway {
+namespace {
+
+class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDirectory {
+ public:
+  explicit GatewayImpl(GatewayOptions options)
+      : options_(std::move(options)), io_(scsi::MakeThreadPool(options_.io_threads)) {
+    limits_.max_recv_data_segment_length = options_.max_recv_data_segment_length;
+    limits_.max_burst_length = options_.max_burst_length;
+    limits_.first_burst_length = options_.first_burst_length;
+    limits_.max_outstanding_r2t = options_.max_outstanding_r2t;
+    limits_.max_connections = 1;
+    limits_.immediate_data = options_.immediate_data;
+    limits_.initial_r2t = options_.initial_r2t;
+  }
+  ~GatewayImpl() override { Stop(); }
+
+  // ---- Gateway
+
+  Status Start() override {
+    if (started_) return FailedPrecondition("gateway already started");
+    VSL_ASSIGN_OR_RETURN(listener_, Listener::Open(options_.listen));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      address_ = listener_->address();
+    }
+    int n = options_.network_threads > 0 ? options_.network_threads
+                                         : int(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) {
+      loops_.push_back(std::make_unique<EventLoop>());
+      conns_.push_back(std::make_unique<ConnMap>());
+    }
+    for (int i = 0; i < n; ++i) {
+      ConnMap* conns = conns_[size_t(i)].get();
+      Status s = loops_[size_t(i)]->Start([conns](EventLoop::Clock::time_point now) {
+        std::vector<std::shared_ptr<Connection>> all;
+        for (auto& [id, c] : *conns) all.push_back(c);
+        for (auto& c : all) c->Tick(now);
+      });
+      if (!s.ok()) {
+        started_ = true;
+        Stop();
+        return s;
+      }
+    }
+    started_ = true;
+    EventLoop* first = loops_[0].get();
+    Listener* l = listener_.get();
+    first->Post([this, first, l] {
+      Status s = l->Attach(first->poller(), [this](int fd, std::string peer) { Accepted(fd, std::move(peer)); });
+      if (!s.ok()) Log().error("listener: {}", s.ToString());
+    });
+    Log().info("listening on {}", address_);
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    if (!started_ || stopped_.exchange(true)) return;
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      ConnMap* conns = conns_[i].get();
+      Listener* l = i == 0 ? listener_.get() : nullptr;
+      loops_[i]->Stop([conns, l] {
+        if (l) l->Detach();
+        std::vector<std::shared_ptr<Connection>> all;
+        for (auto& [id, c] : *conns) all.push_back(c);
+        for (auto& c : all) c->Close("gateway stopping");
+        conns->clear();
+      });
+    }
+    // Commands still in the SCSI layer finish here; their completions are
+    // posted to loops that no longer run and are dropped with them.
+    io_.reset();
+  }
+
+  std::string address() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return address_;
+  }
+
+  std::string TargetName(const std::string& host) const override {
+    return options_.iqn_prefix + ":" + host;
+  }
+
+  Status SetHost(const HostConfig& host) override;
+  Status RemoveHost(const std::string& name) override;
+  Status MapLun(const std::string& host, const LunConfig& lun) override;
+  Status UnmapLun(const std::string& host, uint64_t lun) override;
+  Status GrowVolume(const std::string& volume_id,
+                    const std::vector<volume::Extent>& extents) override;
+
+  // ---- Portal
+
+  const GatewayOptions& options() const override { return options_; }
+  const iscsi::TargetDirectory* directory() const override { return this; }
+  iscsi::TargetLimits limits() const override { return limits_; }
+  std::shared_ptr<scsi::Target> FindTarget(const std::string& name) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const HostEntry* h = HostByTarget(name);
+    return h ? h->target : nullptr;
+  }
+  SessionTable* sessions() override { return &sessions_; }
+  void Closed(Connection* conn) override {
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      if (!loops_[i]->InLoopThread()) continue;
+      ConnMap* conns = conns_[i].get();
+      uint64_t id = conn->id();
+      loops_[i]->Defer([conns, id] { conns->erase(id); });
+      return;
+    }
+  }
+
+  // ---- TargetDirectory
+
+  std::optional<iscsi::TargetAccess> Find(const std::string& target_name) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const HostEntry* h = HostByTarget(target_name);
+    if (!h) return std::nullopt;
+    return Access(*h);
+  }
+  std::vector<iscsi::TargetAccess> ForInitiator(const std::string& initiator) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<iscsi::TargetAccess> out;
+    for (const auto& [name, h] : hosts_) {
+      for (const auto& i : h.config.initiators) {
+        if (i == initiator) out.push_back(Access(h));
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct HostEntry {
+    HostConfig config;
+    std::shared_ptr<scsi::Target> target;
+  };
+  struct VolumeEntry {
+    std::shared_ptr<scsi::LogicalUnit> lu;
+    std::vector<volume::Extent> extents;
+    int mappings = 0;
+  };
+  using ConnMap = std::unordered_map<uint64_t, std::shared_ptr<Connection>>;
+
+  iscsi::TargetAccess Access(const HostEntry& h) const {  // requires mu_
+    iscsi::TargetAccess a;
+    a.name = h.target->name();
+    a.alias = h.config.name;
+    a.tpgt = 1;
+    a.initiators = h.config.initiators;
+    if (h.config.chap) a.chap = iscsi::ChapCredential{h.config.chap->user, h.config.chap->secret};
+    if (h.config.mutual_chap) {
+      a.mutual_chap = iscsi::ChapCredential{h.config.mutual_chap->user, h.config.mutual_chap->secret};
+    }
+    a.allow_no_auth = h.config.allow_no_auth && !h.config.chap;
+    if (!address_.empty()) a.portals.push_back(address_ + ",1");
+    return a;
+  }
+  const HostEntry* HostByTarget(const std::string& target_name) const {  // requires mu_
+    std::string prefix = options_.iqn_prefix + ":";
+    if (target_name.rfind(prefix, 0) != 0) return nullptr;
+    auto it = hosts_.find(target_name.substr(prefix.size()));
+    return it == hosts_.end() ? nullptr : &it->second;
+  }
+
+  void Accepted(int fd, std::string peer) {
+    size_t k = next_loop_++ % loops_.size();
+    EventLoop* loop = loops_[k].get();
+    ConnMap* conns = conns_[k].get();
+    uint64_t id = next_conn_id_++;
+    loop->Post([this, loop, conns, fd, id, peer = std::move(peer)] {
+      if (stopped_) {
+        ::close(fd);
+        return;
+      }
+      auto c = std::make_shared<Connection>(loop, this, fd, id, peer);
+      Status s = c->Start();
+      if (!s.ok()) {
+        Log().warn("{}: {}", peer, s.ToString());
+        return;
+      }
+      (*conns)[id] = std::move(c);
+    });
+  }
+
+  Status CheckHost(const HostConfig& host) const;  // requires mu_
+  Result<std::shared_ptr<scsi::LogicalUnit>> Acquire(const LunConfig& lun);  // requires mu_
+  void Release(const std::string& volume_id);                                // requires mu_
+
+  const GatewayOptions options_;
+  iscsi::TargetLimits limits_;
+  std::unique_ptr<scsi::IoExecutor> io_;
+  std::unique_ptr<Listener> listener_;
+  // Loops outlive the session table: its close callbacks post to them.
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<std::unique_ptr<ConnMap>> conns_;  // conns_[i] touched on loops_[i] only
+  SessionTable sessions_;
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+  std::atomic<size_t> next_loop_{0};
+  std::atomic<uint64_t> next_conn_id_{1};
+
+  mutable std::mutex mu_;
+  std::string address_;                        // guarded by mu_
+  std::map<std::string, HostEntry> hosts_;     // by host name; guarded by mu_
+  std::map<std::string, VolumeEntry> volumes_; // by volume id; guarded by mu_
+};
+
+Status GatewayImpl::CheckHost(const HostConfig& host) const {
+  if (host.name.empty()) return InvalidArgument("host name is empty");
+  if (host.initiators.empty()) return InvalidArgument("host " + host.name + " has no initiator");
+  if (!host.chap && !host.allow_no_auth) {
+    return InvalidArgument("host " + host.name + " has no CHAP secret and allow_no_auth is not set");
+  }
+  if (host.mutual_chap && !host.chap) {
+    return InvalidArgument("host " + host.name + ": mutual CHAP needs CHAP");
+  }
+  for (const auto& [name, other] : hosts_) {
+    if (name == host.name) continue;
+    for (const auto& i : host.initiators) {
+      for (const auto& j : other.config.initiators) {
+        if (i == j) return AlreadyExists("initiator " + i + " already belongs to host " + name);
+      }
+    }
+  }
+  std::set<uint64_t> luns;
+  for (const auto& l : host.luns) {
+    if (!luns.insert(l.lun).second) {
+      return InvalidArgument("host " + host.name + " maps LUN " + std::to_string(l.lun) + " twice");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig& lun) {
+  std::string id = lun.volume_id.empty() ? VolumeIdFromExtents(lun.extents) : lun.volume_id;
+  auto it = volumes_.find(id);
+  if (it != volumes_.end()) {
+    if (!lun.extents.empty() && lun.extents != it->second.extents) {
+      return InvalidArgument("volume " + id + " is already mapped with other extents");
+    }
+    if (!lun.read_only && it->second.lu->volume()->read_only()) {
+      return FailedPrecondition("volume " + id + " is open read-only; map it read_only here too");
+    }
+    it->second.mappings++;
+    return it->second.lu;
+  }
+  if (lun.extents.empty()) return InvalidArgument("volume " + id + " has no extents");
+  // Open read-write even for a read-only mapping: another host may map the
+  // same volume writable later. Read-only files only serve read-only maps.
+  volume::VolumeOptions vo;
+  vo.id = id;
+  Result<std::shared_ptr<volume::MetaVolume>> opened = volume::MetaVolume::Open(lun.extents, vo);
+  if (!opened.ok() && lun.read_only) {
+    vo.read_only = true;
+    opened = volume::MetaVolume::Open(lun.extents, vo);
+  }
+  VSL_ASSIGN_OR_RETURN(auto vol, std::move(opened));
+  VolumeEntry e;
+  e.lu = std::make_shared<scsi::LogicalUnit>(std::move(vol), io_.get());
+  e.extents = lun.extents;
+  e.mappings = 1;
+  auto lu = e.lu;
+  volumes_.emplace(id, std::move(e));
+  return lu;
+}
+
+void GatewayImpl::Release(const std::string& volume_id) {
+  auto it = volumes_.find(volume_id);
+  if (it != volumes_.end() && --it->second.mappings <= 0) volumes_.erase(it);
+}
+
+Status GatewayImpl::SetHost(const HostConfig& in) {
+  HostConfig host = in;
+  for (auto& l : host.luns) {
+    if (l.volume_id.empty()) l.volume_id = VolumeIdFromExtents(l.extents);
+  }
+  std::function<bool(const std::string&)> keep;
+  std::string target_name = TargetName(host.name);
+  bool close_all = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    VSL_RETURN_IF_ERROR(CheckHost(host));
+    // Acquire every LU first so a failure changes nothing.
+    std::vector<std::shared_ptr<scsi::LogicalUnit>> lus;
+    for (const auto& l : host.luns) {
+      Result<std::shared_ptr<scsi::LogicalUnit>> lu = Acquire(l);
+      if (!lu.ok()) {
+        for (size_t k = 0; k < lus.size(); ++k) Release(host.luns[k].volume_id);
+        return lu.status().Annotate("host " + host.name + " LUN " + std::to_string(l.lun));
+      }
+      lus.push_back(*lu);
+    }
+    auto it = hosts_.find(host.name);
+    if (it == hosts_.end()) {
+      HostEntry e;
+      e.target = std::make_shared<scsi::Target>(target_name);
+      it = hosts_.emplace(host.name, std::move(e)).first;
+    } else {
+      HostConfig& old = it->second.config;
+      auto same = [](const std::optional<Chap>& a, const std::optional<Chap>& b) {
+        return a.has_value() == b.has_value() && (!a || (a->user == b->user && a->secret == b->secret));
+      };
+      close_all = !same(old.chap, host.chap) || !same(old.mutual_chap, host.mutual_chap) ||
+                  old.allow_no_auth != host.allow_no_auth;
+      for (const auto& l : old.luns) {
+        bool kept = false;
+        for (const auto& n : host.luns) kept = kept || n.lun == l.lun;
+        if (!kept) (void)it->second.target->UnmapLun(l.lun);
+        Release(l.volume_id);
+      }
+    }
+    for (size_t k = 0; k < host.luns.size(); ++k) {
+      it->second.target->MapLun(host.luns[k].lun, lus[k], host.luns[k].read_only);
+    }
+    it->second.config = host;
+    keep = [inits = host.initiators, close_all](const std::string& i) {
+      if (close_all) return false;
+      for (const auto& x : inits) {
+        if (x == i) return true;
+      }
+      return false;
+    };
+  }
+  // Credentials changed or an initiator was dropped: those sessions end.
+  sessions_.CloseTarget(target_name, "host credentials or initiators changed", keep);
+  Log().info("host {}: target {}, {} LUN(s)", host.name, target_name, host.luns.size());
+  return Status::Ok();
+}
+
+Status GatewayImpl::RemoveHost(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = hosts_.find(name);
+    if (it == hosts_.end()) return NotFound("host " + name + " does not exist");
+    for (const auto& l : it->second.config.luns) {
+      (void)it->second.target->UnmapLun(l.lun);
+      Release(l.volume_id);
+    }
+    hosts_.erase(it);
+  }
+  sessions_.CloseTarget(TargetName(name), "host removed");
+  Log().info("host {} removed", name);
+  return Status::Ok();
+}
+
+Status GatewayImpl::MapLun(const std::string& host, const LunConfig& in) {
+  LunConfig lun = in;
+  if (lun.volume_id.empty()) lun.volume_id = VolumeIdFromExtents(lun.extents);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return NotFound("host " + host + " does not exist");
+  if (lun.lun > 16383) return InvalidArgument("LUN " + std::to_string(lun.lun) + " is above 16383");
+  VSL_ASSIGN_OR_RETURN(auto lu, Acquire(lun));
+  if (lun.extents.empty()) lun.extents = volumes_[lun.volume_id].extents;
+  auto& luns = it->second.config.luns;
+  for (auto l = luns.begin(); l != luns.end(); ++l) {
+    if (l->lun == lun.lun) {
+      Release(l->volume_id);
+      luns.erase(l);
+      break;
+    }
+  }
+  it->second.target->MapLun(lun.lun, std::move(lu), lun.read_only);
+  luns.push_back(lun);
+  return Status::Ok();
+}
+
+Status GatewayImpl::UnmapLun(const std::string& host, uint64_t lun) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return NotFound("host " + host + " does not exist");
+  auto& luns = it->second.config.luns;
+  for (auto l = luns.begin(); l != luns.end(); ++l) {
+    if (l->lun == lun) {
+      (void)it->second.target->UnmapLun(lun);
+      Release(l->volume_id);
+      luns.erase(l);
+      return Status::Ok();
+    }
+  }
+  return NotFound("host " + host + " has no LUN " + std::to_string(lun));
+}
+
+Status GatewayImpl::GrowVolume(const std::string& volume_id,
+                               const std::vector<volume::Extent>& extents) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = volumes_.find(volume_id);
+  if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+  VolumeEntry& v = it->second;
+  if (extents.size() < v.extents.size() ||
+      !std::equal(v.extents.begin(), v.extents.end(), extents.begin())) {
+    return InvalidArgument("volume " + volume_id + ": the new extents must start with the old ones");
+  }
+  if (extents.size() == v.extents.size()) return Status::Ok();
+  std::vector<volume::Extent> more(extents.begin() + long(v.extents.size()), extents.end());
+  VSL_RETURN_IF_ERROR(v.lu->volume()->Append(more));
+  v.extents = extents;
+  v.lu->NotifyCapacityChanged();
+  for (auto& [name, h] : hosts_) {
+    for (auto& l : h.config.luns) {
+      if (l.volume_id == volume_id) l.extents = extents;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options) {
+  if (options.iqn_prefix.empty()) return InvalidArgument("iqn_prefix is empty");
+  if (options.queue_depth == 0) return InvalidArgument("queue_depth must be at least 1");
+  if (options.io_threads <= 0) return InvalidArgument("io_threads must be at least 1");
+  VSL_RETURN_IF_ERROR(Listener::ParseAddress(options.listen).status());
+  return std::unique_ptr<Gateway>(new GatewayImpl(std::move(options)));
+}
+
+}  // namespace vsl::gateway

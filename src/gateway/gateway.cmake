@@ -1,0 +1,37 @@
+# The gateway's network core (included by src/gateway/CMakeLists.txt).
+find_package(spdlog REQUIRED)
+pkg_check_modules(LIBISCSI IMPORTED_TARGET libiscsi)
+
+vsl_add_library(vsl_gateway
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/config.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection_admin.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection_login.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection_scsi.cc
+    ${CMAKE_CURRENT_LIST_DIR}/epoll_poller.cc
+    ${CMAKE_CURRENT_LIST_DIR}/event_loop.cc
+    ${CMAKE_CURRENT_LIST_DIR}/gateway.cc
+    ${CMAKE_CURRENT_LIST_DIR}/listener.cc
+    ${CMAKE_CURRENT_LIST_DIR}/log.cc
+    ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
+    ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
+  DEPS vsl_iscsi vsl_scsi vsl_volume vsl_util nlohmann_json::nlohmann_json spdlog::spdlog
+       OpenSSL::Crypto Threads::Threads)
+
+# Pure pieces: no socket, no other helper's library needed beyond headers.
+vsl_add_test(gateway_core_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/command_window_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/segmentation_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
+  DEPS vsl_util)
+vsl_add_test(gateway_config_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/config.cc
+  DEPS vsl_util vsl_volume nlohmann_json::nlohmann_json)
+
+if(LIBISCSI_FOUND)
+  vsl_add_test(gateway_loopback_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/gateway_loopback_test.cc
+    DEPS vsl_gateway PkgConfig::LIBISCSI)
+endif()
