@@ -8,7 +8,7 @@ packages=(
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
-  postgresql iperf3 binutils procps iproute2 python3
+  postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds a raw disk image whose boot sector prints
+#   vsl-boot: booted disk of <LABEL>
+# on the first serial port (COM1) and halts (QEMU exits at once when it has
+# -device isa-debug-exit,iobase=0xf4,iosize=0x04). LABEL is stored in sector
+# 1, so the line proves which disk was booted.
+#
+# Usage: scripts/make-boot-image.sh OUTPUT LABEL [SIZE]
+#   SIZE: image size for truncate (default 1M); at least 1024 bytes.
+# Needs GNU as and ld (binutils).
+set -euo pipefail
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+  echo "usage: $0 OUTPUT LABEL [SIZE]" >&2
+  exit 1
+fi
+out=$1 label=$2 size=${3:-1M}
+if [[ ${#label} -gt 200 || "$label" == *$'\n'* ]]; then
+  echo "LABEL must be one line of at most 200 characters" >&2
+  exit 1
+fi
+src="$(cd "$(dirname "$0")/.." && pwd)/tests/boot/boot.S"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+as --32 -o "$work/boot.o" "$src"
+ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o "$work/boot.bin" "$work/boot.o"
+if [[ $(stat -c %s "$work/boot.bin") -ne 512 ]]; then
+  echo "boot sector is $(stat -c %s "$work/boot.bin") bytes, not 512" >&2
+  exit 1
+fi
+rm -f "$out"
+truncate -s "$size" "$out"
+dd if="$work/boot.bin" of="$out" conv=notrunc status=none
+printf '%s\0' "$label" | dd of="$out" bs=512 seek=1 conv=notrunc status=none

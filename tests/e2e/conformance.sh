@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# libiscsi's conformance suite (iscsi-test-cu) against vsl and against tgt in
+# one run: the same 64 MiB file-backed LUN size, the host's two initiator
+# names (-i, -I) and its CHAP secret. Prints, for each, the counts of tests
+# passed (not skipped), skipped and failed; fails if vsl does not pass a test
+# that tgt passes, and lists those tests.
+#
+# Usage: conformance.sh [VSL_BIN]
+#   E2E_TARGET=tgt runs tgt against tgt (to check the harness).
+#   CU_SUITES="Read10 Write10" runs only these suites.
+#
+# Each suite runs as its own iscsi-test-cu process with a timeout, so a hang
+# in one suite costs only that suite (its tests count as failed).
+#
+# Options and exclusions, for the reader:
+#  * -d (--dataloss): the write tests need it; the LUNs are scratch files.
+#  * no -S (--allow-sanitize): SANITIZE erases the whole medium and neither
+#    target implements it; the Sanitize tests report themselves skipped.
+#  * The multipath URL (second argument) is the same target and LUN again:
+#    MultipathIO tests then use two sessions (I_T nexuses) to one LU.
+#  * Excluded suites: see EXCLUDED below (none at present: the whole ALL
+#    family runs in well under two minutes per target).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/common.sh"
+source "$here/../lib/target.sh"
+e2e_init 1500
+UNDER_TEST=$E2E_TARGET
+target_use_args "$@"
+
+# Suite -> why it is not run.
+declare -A EXCLUDED=()
+SUITE_TIMEOUT=${CU_SUITE_TIMEOUT:-120}
+# Time for all suites against one target; what is left then does not run
+# (and counts as failed).
+BUDGET=${CU_BUDGET:-600}
+
+INI_A=iqn.2026-11.org.example:cu-a
+INI_B=iqn.2026-11.org.example:cu-b
+SECRET=cu-secret-0123456
+cat_farm() {
+  make_file "$E2E_TMP/$1.img" 64M
+  cat >"$E2E_TMP/$1.json" <<JSON
+{ "iqn_prefix": "iqn.2026-11.org.vsl",
+  "hosts": [ { "name": "cu", "initiators": ["$INI_A", "$INI_B"],
+               "chap": {"user": "cu", "secret": "$SECRET"},
+               "luns": [ { "lun": 0, "extents": [
+                 {"path": "$E2E_TMP/$1.img", "offset": 0, "length": 67108864} ] } ] } ] }
+JSON
+}
+
+if [[ -n "${CU_SUITES:-}" ]]; then
+  read -r -a SUITES <<<"$CU_SUITES"
+else
+  mapfile -t SUITES < <(iscsi-test-cu -l | sed -n 's/^ALL\.\([^.]*\)$/\1/p')
+fi
+[[ ${#SUITES[@]} -gt 0 ]] || fail_now "iscsi-test-cu -l listed no suites"
+for s in "${!EXCLUDED[@]}"; do echo "excluded suite $s: ${EXCLUDED[$s]}"; done
+
+# run_suites NAME URL: runs every suite against URL; results in NAME.results.
+run_suites() {
+  local name=$1 url=$2 s rc start=$SECONDS
+  : >"$E2E_TMP/$name.results"
+  # A target that does not even answer INQUIRY gets no suites (all fail).
+  if ! timeout 30 iscsi-inq -i "$INI_A" "$url" >"$E2E_TMP/$name.inq" 2>&1; then
+    echo "    $name: iscsi-inq $url failed; no suite runs:"
+    sed 's/^/      | /' "$E2E_TMP/$name.inq"
+    start=$((SECONDS - BUDGET - 1))
+  fi
+  for s in "${SUITES[@]}"; do
+    [[ -n "${EXCLUDED[$s]:-}" ]] && continue
+    rc=0
+    if ((SECONDS - start > BUDGET)); then
+      echo "    $name: suite $s not run: the ${BUDGET}s budget is spent"
+      : >"$E2E_TMP/$name.$s.out"
+    else
+      timeout "$SUITE_TIMEOUT" iscsi-test-cu -d -v -i "$INI_A" -I "$INI_B" -t "ALL.$s" \
+        "$url" "$url" >"$E2E_TMP/$name.$s.out" 2>&1 || rc=$?
+    fi
+    # Exit status 1 only means some test failed.
+    if [[ $rc -gt 1 ]]; then
+      echo "    $name: suite $s: iscsi-test-cu exit status $rc$([[ $rc -eq 124 ]] && echo ' (timed out)')"
+      tail -n 5 "$E2E_TMP/$name.$s.out" | sed 's/^/      | /'
+    fi
+    python3 "$here/cunit_results.py" "$E2E_TMP/$name.$s.out" >>"$E2E_TMP/$name.results"
+    # A suite that ended before printing its tests: every test it has fails.
+    iscsi-test-cu -l | sed -n "s/^ALL\.$s\.\([^.]*\)$/$s.\1/p" | while read -r t; do
+      grep -q "^$t " "$E2E_TMP/$name.results" || echo "$t failed"
+    done >"$E2E_TMP/missing"
+    cat "$E2E_TMP/missing" >>"$E2E_TMP/$name.results"
+  done
+}
+
+counts() {
+  local f="$E2E_TMP/$1.results"
+  printf '%-4s passed %3d  skipped %3d  failed %3d  (of %d)\n' "$1" \
+    "$(grep -c ' passed$' "$f" || true)" "$(grep -c ' skipped$' "$f" || true)" \
+    "$(grep -c ' failed$' "$f" || true)" "$(wc -l <"$f")"
+}
+
+log "tgt"
+E2E_TARGET=tgt
+cat_farm tgt
+target_start "$E2E_TMP/tgt.json"
+TGT_URL=$(target_url cu 0 cu "$SECRET")
+SECONDS=0
+run_suites tgt "$TGT_URL"
+echo "    tgt took ${SECONDS}s"
+target_stop || true
+
+log "$UNDER_TEST (under test)"
+E2E_TARGET=$UNDER_TEST
+cat_farm vsl
+target_start "$E2E_TMP/vsl.json"
+VSL_URL=$(target_url cu 0 cu "$SECRET")
+SECONDS=0
+run_suites vsl "$VSL_URL"
+echo "    $UNDER_TEST took ${SECONDS}s"
+check "$UNDER_TEST stops cleanly after the suite" target_stop
+
+log "results"
+counts tgt
+counts vsl
+join <(sort "$E2E_TMP/tgt.results") <(sort "$E2E_TMP/vsl.results") >"$E2E_TMP/both"
+awk '$2 == "passed" && $3 != "passed" {print "  " $1 " (tgt passed, vsl " $3 ")"}' \
+  "$E2E_TMP/both" >"$E2E_TMP/regressions"
+awk '$2 != "passed" && $3 == "passed" {print "  " $1 " (tgt " $2 ")"}' \
+  "$E2E_TMP/both" >"$E2E_TMP/better"
+# A test tgt passed that has no result for vsl at all also counts.
+awk '$2 == "passed" {print $1}' "$E2E_TMP/tgt.results" | sort | while read -r t; do
+  grep -q "^$t " "$E2E_TMP/vsl.results" || echo "  $t (tgt passed, vsl has no result)"
+done >>"$E2E_TMP/regressions"
+if [[ -s "$E2E_TMP/better" ]]; then
+  echo "tests vsl passes and tgt does not:"
+  cat "$E2E_TMP/better"
+fi
+if grep -q ' failed$' "$E2E_TMP/vsl.results"; then
+  echo "tests $UNDER_TEST fails (whatever tgt does), with CUnit's first failed assertions:"
+  awk '$2 == "failed" {print "  " $1}' "$E2E_TMP/vsl.results"
+  for suite in $(awk '$2 == "failed" {sub(/\..*/, "", $1); print $1}' "$E2E_TMP/vsl.results" | sort -u); do
+    echo "  suite $suite:"
+    grep -E '^ +[0-9]+\. ' "$E2E_TMP/vsl.$suite.out" | head -n 8 | sed 's/^ */    /' || true
+  done
+fi
+if [[ -s "$E2E_TMP/regressions" ]]; then
+  echo "tests tgt passes and vsl does not:"
+  cat "$E2E_TMP/regressions"
+fi
+check_eq "vsl passes every test tgt passes ($(wc -l <"$E2E_TMP/regressions") do not)" 0 \
+  "$(wc -l <"$E2E_TMP/regressions")"
+check "tgt passed some tests (the comparison means something)" grep -q ' passed$' "$E2E_TMP/tgt.results"
+
+e2e_finish
