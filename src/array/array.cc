@@ -1,0 +1,40 @@
+#include "array/array.h"
+
+#include "array/file_array.h"
+#include "array/memory_array.h"
+
+namespace vsl::array {
+
+std::string_view ArrayOpName(ArrayOp op) {
+  switch (op) {
+    case ArrayOp::kDiscover: return "discover";
+    case ArrayOp::kStat: return "stat";
+    case ArrayOp::kCreate: return "create";
+    case ArrayOp::kDelete: return "delete";
+    case ArrayOp::kRead: return "read";
+    case ArrayOp::kWrite: return "write";
+    case ArrayOp::kDeallocate: return "deallocate";
+    case ArrayOp::kCopy: return "copy";
+    case ArrayOp::kSnap: return "snap";
+    case ArrayOp::kScrub: return "scrub";
+    case ArrayOp::kGrant: return "grant";
+    case ArrayOp::kRevoke: return "revoke";
+    case ArrayOp::kLocate: return "locate";
+  }
+  return "unknown";
+}
+
+Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec) {
+  if (spec.driver == "file") {
+    VSL_ASSIGN_OR_RETURN(auto a, FileArray::Open(spec));
+    return std::unique_ptr<StorageArray>(std::move(a));
+  }
+  if (spec.driver == "memory") {
+    VSL_ASSIGN_OR_RETURN(auto a, MemoryArray::Create(spec));
+    return std::unique_ptr<StorageArray>(std::move(a));
+  }
+  return InvalidArgument("array '" + spec.name + "': unknown driver '" + spec.driver +
+                         "' (known: file, memory)");
+}
+
+}  // namespace vsl::array

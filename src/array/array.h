@@ -1,0 +1,163 @@
+// StorageArray: a storage unit (the seed's disk array) as vsl drives it.
+//
+// An array holds volumes (the seed's disk volumes), each a run of bytes with a
+// stable id. The storage manager discovers them, cuts new ones from a pool,
+// copies images onto them, snaps them, binds them to the gateway (Grant),
+// tells the gateway where their bytes live (Locate) and scrubs them when a
+// host lets go. Drivers: `file` (a directory of sparse files, file_array.cc)
+// and `memory` (for tests, memory_array.h); FaultInjectingArray
+// (fault_array.h) wraps any of them.
+//
+// Every method is thread-safe and returns a Status naming the array and the
+// volume at fault.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+#include "volume/volume.h"
+
+namespace vsl::array {
+
+// Quality attributes, e.g. raid=1, media=ssd, cache=large,
+// drivetype=std|raid|performance|spindle|bandwidth. Keys and values are free
+// text; the allocator matches on them.
+using Qualities = std::map<std::string, std::string>;
+
+// What an array is: the seed's device with its attributes and ports.
+struct ArrayInfo {
+  std::string name;
+  std::string driver;        // "file" or "memory"
+  std::string path;          // file: the array's directory; memory: empty
+  uint64_t capacity = 0;     // bytes the array may hand out in volumes
+  uint64_t volume_size = 0;  // pre-carved volumes of this size; 0 = a pool
+  Qualities qualities;
+  std::vector<std::string> ports;  // names of the array's ports
+  bool operator==(const ArrayInfo&) const = default;
+};
+
+// One volume on an array.
+struct ArrayVolume {
+  std::string id;      // stable on its array, e.g. "vol-0003"
+  uint64_t size = 0;   // bytes, a multiple of kBlockSize for volumes vsl made
+  std::string path;    // file array: the file that holds it; memory: empty
+  // The array's qualities, which every volume inherits, overlaid with any of
+  // this volume's own.
+  Qualities qualities;
+  bool operator==(const ArrayVolume&) const = default;
+};
+
+// A byte range of a volume.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+// Volume sizes (and pre-carved sizes) are whole blocks of this many bytes.
+inline constexpr uint64_t kBlockSize = 512;
+
+// How to open (or create) an array. For an existing file array the fields
+// left empty/zero are read from its manifest; those given must agree with it.
+struct ArraySpec {
+  std::string name;
+  std::string driver = "file";
+  std::string path;          // file: the directory (created when missing)
+  uint64_t capacity = 0;     // required when the array is new
+  uint64_t volume_size = 0;  // > 0: carve capacity/volume_size volumes now
+  Qualities qualities;
+  std::vector<std::string> ports;  // default {"port0"}
+};
+
+// The operations, for fault injection and call counting.
+enum class ArrayOp {
+  kDiscover,  // Discover
+  kStat,      // GetVolume, MappedRanges, Grants
+  kCreate,    // CreateVolume
+  kDelete,    // DeleteVolume
+  kRead,
+  kWrite,
+  kDeallocate,
+  kCopy,      // Copy, CopyFromFile
+  kSnap,
+  kScrub,
+  kGrant,
+  kRevoke,
+  kLocate,
+};
+inline constexpr int kArrayOpCount = 13;
+std::string_view ArrayOpName(ArrayOp op);  // "create", "copy", ...
+
+class StorageArray {
+ public:
+  virtual ~StorageArray() = default;
+
+  // The array's identity, capacity, qualities and ports.
+  virtual ArrayInfo info() const = 0;
+
+  // The volumes that exist now, sorted by id. Calling it again without a
+  // change in between returns the same list; volumes added or removed behind
+  // vsl's back (a file array's files) show up or drop out.
+  virtual Result<std::vector<ArrayVolume>> Discover() = 0;
+  // NotFound when `id` does not exist.
+  virtual Result<ArrayVolume> GetVolume(const std::string& id) = 0;
+
+  // Cuts a new volume of `size` bytes (a multiple of kBlockSize) from the
+  // pool; it reads as zeros. ResourceExhausted when the free capacity is
+  // smaller; FailedPrecondition on a pre-carved array.
+  virtual Result<ArrayVolume> CreateVolume(uint64_t size) = 0;
+  // Removes the volume and its grants; its capacity returns to the pool.
+  virtual Status DeleteVolume(const std::string& id) = 0;
+
+  // Byte-addressed I/O inside the volume; OutOfRange past its end.
+  virtual Status Read(const std::string& id, uint64_t offset, std::span<uint8_t> out) = 0;
+  virtual Status Write(const std::string& id, uint64_t offset, std::span<const uint8_t> data) = 0;
+  // Afterwards [offset, offset+length) reads as zeros and, where the driver
+  // can, holds no storage (a hole).
+  virtual Status Deallocate(const std::string& id, uint64_t offset, uint64_t length) = 0;
+  // Ranges that may hold data, in order; everything else is a hole and reads
+  // as zeros. May over-report (data that happens to be zero), never under.
+  virtual Result<std::vector<ByteRange>> MappedRanges(const std::string& id) = 0;
+
+  // Makes volume `dst_id` of this array a copy of volume `src_id` of `src`
+  // (which may be this array): afterwards dst reads as src followed by zeros.
+  // Sparse-aware: holes of src are never read and stay holes in dst. The copy
+  // is durable on return. OutOfRange when src is bigger than dst.
+  virtual Status Copy(StorageArray& src, const std::string& src_id, const std::string& dst_id) = 0;
+  // As Copy, from a regular file (a raw disk image).
+  virtual Status CopyFromFile(const std::string& src_path, const std::string& dst_id) = 0;
+  // Point-in-time copy of `src_id` into `dst_id` on this array (the seed's
+  // backup control volume): no write through this interface lands halfway.
+  virtual Status Snap(const std::string& src_id, const std::string& dst_id) = 0;
+  // Destroys the volume's data: holes punched over all of it (zeros written
+  // where the driver can't), then every byte read back and checked to be zero.
+  // DataLoss when a non-zero byte survives.
+  virtual Status Scrub(const std::string& id) = 0;
+
+  // Binding: the array lets `initiator` (the gateway, by name) reach the
+  // volume. Granting twice is harmless. Revoke with an empty initiator drops
+  // every grant of the volume; revoking what isn't granted is harmless. Both
+  // are NotFound when the volume itself is gone (its grants went with it).
+  // The file driver keeps grants in its manifest, so they survive a restart.
+  virtual Status Grant(const std::string& id, const std::string& initiator) = 0;
+  virtual Status Revoke(const std::string& id, const std::string& initiator) = 0;
+  // Who may reach the volume now, sorted.
+  virtual Result<std::vector<std::string>> Grants(const std::string& id) = 0;
+
+  // Where the volume's bytes live, for the gateway (volume::MetaVolume).
+  // Unimplemented for the memory driver, which has no files.
+  virtual Result<std::vector<volume::Extent>> Locate(const std::string& id) = 0;
+};
+
+// Opens the array `spec` describes: driver "file" or "memory". A new file
+// array gets its directory and manifest (array.json) and, when volume_size is
+// given, its carved volumes.
+Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec);
+
+}  // namespace vsl::array

@@ -1,0 +1,112 @@
+#include "array/internal.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+namespace vsl::array::internal {
+
+std::string HumanSize(uint64_t bytes) {
+  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024 || bytes % 1024 != 0) return std::to_string(bytes) + " bytes";
+  uint64_t v = bytes / 1024;
+  int unit = 0;
+  while (v >= 1024 && v % 1024 == 0 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  return std::to_string(v) + " " + kUnits[unit];
+}
+
+std::string ArrayLabel(const ArrayInfo& info) { return "array '" + info.name + "'"; }
+
+Status CheckVolumeSize(const ArrayInfo& info, uint64_t size, std::string_view what) {
+  if (size == 0 || size % kBlockSize != 0) {
+    return InvalidArgument(ArrayLabel(info) + ": " + std::string(what) + " of " +
+                           std::to_string(size) + " bytes is not a positive multiple of " +
+                           std::to_string(kBlockSize));
+  }
+  return Status::Ok();
+}
+
+Status CheckRange(const ArrayInfo& info, const std::string& id, uint64_t size, uint64_t offset,
+                  uint64_t length) {
+  if (offset > size || length > size - offset) {
+    return OutOfRange(ArrayLabel(info) + ": volume " + id + ": bytes [" + std::to_string(offset) +
+                      ", " + std::to_string(offset + length) + ") lie past its end at " +
+                      std::to_string(size));
+  }
+  return Status::Ok();
+}
+
+Status CheckNewSpec(const ArraySpec& spec) {
+  if (spec.name.empty()) return InvalidArgument("array spec: the name is empty");
+  std::string label = "array '" + spec.name + "'";
+  if (spec.capacity == 0) return InvalidArgument(label + ": the capacity is 0");
+  if (spec.volume_size != 0) {
+    if (spec.volume_size % kBlockSize != 0) {
+      return InvalidArgument(label + ": volume size " + std::to_string(spec.volume_size) +
+                             " is not a multiple of " + std::to_string(kBlockSize));
+    }
+    if (spec.volume_size > spec.capacity) {
+      return InvalidArgument(label + ": volume size " + HumanSize(spec.volume_size) +
+                             " exceeds the capacity " + HumanSize(spec.capacity));
+    }
+  }
+  for (const auto& port : spec.ports) {
+    if (port.empty()) return InvalidArgument(label + ": a port name is empty");
+  }
+  return Status::Ok();
+}
+
+std::string VolumeId(uint64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "vol-%04llu", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+bool IsValidVolumeId(std::string_view id) {
+  if (id.empty() || id.size() > 200 || id[0] == '.') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+bool IsAllZero(std::span<const uint8_t> data) {
+  static const uint8_t kZeros[4096] = {};
+  while (!data.empty()) {
+    size_t n = std::min(data.size(), sizeof kZeros);
+    if (std::memcmp(data.data(), kZeros, n) != 0) return false;
+    data = data.subspan(n);
+  }
+  return true;
+}
+
+Status CopyThroughInterface(StorageArray& src, const std::string& src_id, StorageArray& dst,
+                            const std::string& dst_id) {
+  VSL_ASSIGN_OR_RETURN(auto ranges, src.MappedRanges(src_id));
+  std::vector<uint8_t> buf;
+  for (const ByteRange& r : ranges) {
+    for (uint64_t done = 0; done < r.length;) {
+      uint64_t n = std::min<uint64_t>(kCopyChunk, r.length - done);
+      buf.resize(n);
+      VSL_RETURN_IF_ERROR(src.Read(src_id, r.offset + done, buf));
+      if (!IsAllZero(buf)) VSL_RETURN_IF_ERROR(dst.Write(dst_id, r.offset + done, buf));
+      done += n;
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckPoolRoom(const ArrayInfo& info, uint64_t used, uint64_t size) {
+  uint64_t free = used >= info.capacity ? 0 : info.capacity - used;
+  if (size > free) {
+    return ResourceExhausted(ArrayLabel(info) + ": cannot cut a volume of " + HumanSize(size) +
+                             ": only " + HumanSize(free) + " of " + HumanSize(info.capacity) +
+                             " are free");
+  }
+  return Status::Ok();
+}
+
+}  // namespace vsl::array::internal

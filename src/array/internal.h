@@ -1,0 +1,49 @@
+// Pieces the drivers share. Not part of the array interface.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "array/array.h"
+
+namespace vsl::array::internal {
+
+// "1 GiB", "512 MiB", "1000 bytes": sizes in messages an operator reads.
+std::string HumanSize(uint64_t bytes);
+
+// "array 'a1'": the prefix of every message about an array.
+std::string ArrayLabel(const ArrayInfo& info);
+
+// InvalidArgument unless size is a positive multiple of kBlockSize.
+Status CheckVolumeSize(const ArrayInfo& info, uint64_t size, std::string_view what);
+
+// OutOfRange unless [offset, offset+length) lies inside a volume of `size`.
+Status CheckRange(const ArrayInfo& info, const std::string& id, uint64_t size, uint64_t offset,
+                  uint64_t length);
+
+// Checks a new array's spec: name, capacity, volume_size.
+Status CheckNewSpec(const ArraySpec& spec);
+
+// Volume ids vsl makes: "vol-0001". Hand-made volumes may use any name that
+// IsValidVolumeId accepts.
+std::string VolumeId(uint64_t n);
+bool IsValidVolumeId(std::string_view id);
+
+bool IsAllZero(std::span<const uint8_t> data);
+
+// Bytes moved per read/write while copying or verifying.
+inline constexpr uint64_t kCopyChunk = 1 << 20;
+
+// Copies volume src_id of `src` onto [0, src size) of volume dst_id of `dst`
+// through the interface: src's mapped ranges only, skipping all-zero chunks,
+// after dst was deallocated whole. The caller checks sizes first.
+Status CopyThroughInterface(StorageArray& src, const std::string& src_id, StorageArray& dst,
+                            const std::string& dst_id);
+
+// The free capacity left when `used` bytes are in volumes.
+Status CheckPoolRoom(const ArrayInfo& info, uint64_t used, uint64_t size);
+
+}  // namespace vsl::array::internal
