@@ -1,0 +1,170 @@
+// Catalog: the control database (FIG. 5B), the one source of truth about
+// arrays, volumes, bindings, hosts, farms, images, requests and events.
+//
+// Every method that takes a Tx works inside the caller's transaction, so that
+// several changes (a state change and its event row, a binding and the
+// volume's new state) commit together or not at all:
+//
+//   Status s = catalog->Write([&](Tx& tx) -> Status {
+//     VSL_ASSIGN_OR_RETURN(Volume v, catalog->GetVolume(tx, id));
+//     ...
+//   });
+//
+// State changes are compare-and-swaps: CasVolume changes a row only when it is
+// still in the state the caller read, and returns Aborted otherwise, so two
+// workers can never both take the same volume.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog/clock.h"
+#include "catalog/db.h"
+#include "catalog/records.h"
+
+namespace vsl::catalog {
+
+struct VolumeFilter {
+  std::optional<DiskState> state;
+  std::optional<int64_t> array_id;
+  std::optional<std::string> type;
+  std::optional<int64_t> parent_id;
+  std::optional<int64_t> request_id;
+  std::optional<int64_t> farm_id;
+  bool top_level_only = false;  // no members of meta volumes
+  bool include_vanished = true;
+};
+
+// Columns CasVolume may change besides the state; unset ones stay as they are.
+struct VolumeUpdate {
+  std::optional<std::optional<int64_t>> parent_id;
+  std::optional<int64_t> member_order;
+  std::optional<std::optional<int64_t>> bcv_id;
+  std::optional<std::optional<int64_t>> farm_id;
+  std::optional<std::optional<DiskState>> prior_state;
+  std::optional<bool> clean;
+  std::optional<std::optional<int64_t>> image_id;
+  std::optional<std::optional<int64_t>> request_id;
+  std::optional<uint64_t> size;
+};
+
+// Who asked for a change, recorded in its event row.
+struct Actor {
+  std::string name;                   // "manager", "admin", a worker id
+  std::optional<int64_t> request_id;  // the request being run, if any
+};
+
+struct EventFilter {
+  std::optional<std::string> entity;
+  std::optional<int64_t> entity_id;
+  std::optional<int64_t> request_id;
+  int64_t after_id = 0;  // only events with a larger id
+  int64_t limit = 1000;
+};
+
+class Catalog {
+ public:
+  // Opens (creating when new) and migrates the catalog at `url`
+  // (see OpenDatabase). `clock` must outlive the Catalog; null: the system clock.
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& url, Clock* clock = nullptr,
+                                               int pool_size = 8);
+  Catalog(std::unique_ptr<Database> db, Clock* clock);
+
+  Database& db() { return *db_; }
+  Clock& clock() { return *clock_; }
+  int64_t NowMs() { return clock_->NowMs(); }
+  Status Read(const std::function<Status(Tx&)>& fn) { return db_->Read(fn); }
+  Status Write(const std::function<Status(Tx&)>& fn) { return db_->Write(fn); }
+
+  // ---- arrays and their ports (tables 2, 3) ----
+  // AlreadyExists when the name is taken. Returns the row with its id.
+  Result<ArrayRecord> AddArray(Tx& tx, ArrayRecord a);
+  Result<ArrayRecord> GetArray(Tx& tx, int64_t id);
+  Result<ArrayRecord> GetArrayByName(Tx& tx, const std::string& name);
+  Result<std::vector<ArrayRecord>> ListArrays(Tx& tx);
+  Status SetArrayDwml(Tx& tx, int64_t array_id, const std::string& dwml);
+  // FailedPrecondition while any of its volumes is not free.
+  Status RemoveArray(Tx& tx, int64_t array_id);
+  // Inserts the port or, when (array, port) exists, updates its wwn/san/type.
+  Result<ArrayPort> UpsertPort(Tx& tx, ArrayPort p);
+  Result<std::vector<ArrayPort>> ListPorts(Tx& tx, int64_t array_id);
+  Status SetVolumePortLun(Tx& tx, const VolumePortLun& l);
+  Result<std::vector<VolumePortLun>> ListVolumePortLuns(Tx& tx, int64_t volume_id);
+
+  // ---- volumes (table 1) ----
+  Result<Volume> InsertVolume(Tx& tx, Volume v);
+  Result<Volume> GetVolume(Tx& tx, int64_t id);
+  // nullopt when the array has no catalog row for that volume.
+  Result<std::optional<Volume>> FindArrayVolume(Tx& tx, int64_t array_id, const std::string& array_volume);
+  // Ordered by id.
+  Result<std::vector<Volume>> ListVolumes(Tx& tx, const VolumeFilter& f = {});
+  // A meta volume's members in member_order.
+  Result<std::vector<Volume>> Members(Tx& tx, int64_t meta_id);
+  // The compare-and-swap of every state change: sets state `to` (and the
+  // columns in `u`) only while the row is in state `from`, and appends an
+  // event. Aborted naming the volume when the row moved on; NotFound when
+  // it does not exist.
+  Status CasVolume(Tx& tx, int64_t id, DiskState from, DiskState to, const VolumeUpdate& u,
+                   const std::string& op, const Actor& actor, const std::string& detail = "");
+  // Changes columns that are not the state (the row must be in `state`).
+  Status UpdateVolume(Tx& tx, int64_t id, DiskState state, const VolumeUpdate& u);
+  Status SetVolumeVanished(Tx& tx, int64_t id, bool vanished);
+  // Deletes the row (no bindings or members may refer to it); backup links
+  // to it are cleared.
+  Status DeleteVolume(Tx& tx, int64_t id);
+
+  // ---- bindings (table 4) ----
+  // AlreadyExists when the host has something at that LUN or this volume.
+  Result<Binding> AddBinding(Tx& tx, Binding b);
+  Result<std::vector<Binding>> BindingsOfVolume(Tx& tx, int64_t volume_id);
+  Result<std::vector<Binding>> BindingsOfHost(Tx& tx, int64_t host_id);
+  Status SetBindingMapped(Tx& tx, int64_t binding_id, bool mapped);
+  // Removes the volume's bindings (only host `host_id`'s when given).
+  Result<int64_t> RemoveBindings(Tx& tx, int64_t volume_id, std::optional<int64_t> host_id = std::nullopt);
+
+  // ---- hosts ----
+  // AlreadyExists when the name or one of the initiators is taken.
+  Result<Host> AddHost(Tx& tx, Host h);
+  Result<Host> GetHost(Tx& tx, int64_t id);
+  Result<Host> GetHostByName(Tx& tx, const std::string& name);
+  Result<std::vector<Host>> ListHosts(Tx& tx);
+  // CAS on the host's state (idle <-> in farm), with an event.
+  Status CasHost(Tx& tx, int64_t id, HostState from, HostState to, std::optional<int64_t> farm_id,
+                 const Actor& actor);
+  // FailedPrecondition while the host has bindings or is in a farm.
+  Status RemoveHost(Tx& tx, int64_t id);
+
+  // ---- farms ----
+  Result<Farm> AddFarm(Tx& tx, Farm f);
+  Result<Farm> GetFarm(Tx& tx, int64_t id);
+  Result<Farm> GetFarmByName(Tx& tx, const std::string& name);
+  Result<std::vector<Farm>> ListFarms(Tx& tx);
+  // CAS on the farm's state, with an event; also replaces the FML when given.
+  Status CasFarm(Tx& tx, int64_t id, const std::string& from, const std::string& to,
+                 const std::optional<std::string>& fml, const Actor& actor);
+  Status RemoveFarm(Tx& tx, int64_t id);
+
+  // ---- images ----
+  Result<Image> AddImage(Tx& tx, Image i);
+  Result<Image> GetImage(Tx& tx, int64_t id);
+  Result<Image> GetImageByName(Tx& tx, const std::string& name);
+  Result<std::vector<Image>> ListImages(Tx& tx);
+  Status SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size, const std::string& sha256);
+  Status RemoveImage(Tx& tx, int64_t image_id);
+
+  // ---- events ----
+  Status AppendEvent(Tx& tx, Event e);
+  Result<std::vector<Event>> ListEvents(Tx& tx, const EventFilter& f = {});
+
+ private:
+  std::unique_ptr<Database> db_;
+  Clock* clock_;
+};
+
+// Qualities as a JSON object string and back.
+std::string QualitiesToJson(const Qualities& q);
+Qualities QualitiesFromJson(const std::string& json);
+
+}  // namespace vsl::catalog

@@ -1,0 +1,165 @@
+#include "catalog/db.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "catalog/schema.h"
+#include "catalog/testing/test_db.h"
+
+namespace vsl::catalog {
+namespace {
+
+TEST(ToDollarParams, NumbersPlaceholdersOutsideQuotes) {
+  EXPECT_EQ(ToDollarParams("SELECT a FROM t WHERE b = ? AND c = '?' AND d = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d = $2");
+  EXPECT_EQ(ToDollarParams("SELECT \"we?ird\" FROM t WHERE x IN (?, ?, ?)"),
+            "SELECT \"we?ird\" FROM t WHERE x IN ($1, $2, $3)");
+  EXPECT_EQ(ToDollarParams("no params"), "no params");
+}
+
+TEST(OpenDatabase, RejectsEmptySqlitePath) {
+  auto db = OpenDatabase("sqlite:");
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kInvalidArgument);
+}
+
+TEST(OpenDatabase, PostgresUnreachableIsUnavailable) {
+  auto db = OpenDatabase("postgresql:///nope?host=/nonexistent-dir&connect_timeout=1");
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kUnavailable);
+  EXPECT_NE(db.status().message().find("cannot connect"), std::string::npos);
+}
+
+class DbTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto t = testing::TestDb::Make(GetParam());
+    ASSERT_TRUE(t.ok()) << GetParam() << ": " << t.status().ToString();
+    tdb_ = std::move(t).value();
+    auto d = OpenDatabase(tdb_->url(), 8);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    db_ = std::move(d).value();
+    ASSERT_TRUE(db_->Write([](Tx& tx) {
+                     return tx.Exec("CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT UNIQUE, n BIGINT, s TEXT)")
+                         .status();
+                   }).ok());
+  }
+  std::unique_ptr<testing::TestDb> tdb_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_P(DbTest, TypedRowsAndNulls) {
+  ASSERT_TRUE(db_->Write([](Tx& tx) {
+                   return tx.Exec("INSERT INTO t (id, name, n, s) VALUES (?, ?, ?, ?)",
+                                  {int64_t{1}, std::string("a"), int64_t{-9000000000}, nullptr})
+                       .status();
+                 }).ok());
+  Status s = db_->Read([](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT id, name, n, s FROM t WHERE name = ?", {std::string("a")}));
+    EXPECT_EQ(rows.size(), 1u);
+    if (rows.size() != 1) return Internal("no row");
+    EXPECT_EQ(rows[0].Int(0), 1);
+    EXPECT_EQ(rows[0].Text(1), "a");
+    EXPECT_EQ(rows[0].Int(2), -9000000000);
+    EXPECT_TRUE(rows[0].IsNull(3));
+    EXPECT_FALSE(rows[0].OptText(3).has_value());
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_P(DbTest, ExecCountsChangedRows) {
+  Status s = db_->Write([](Tx& tx) -> Status {
+    for (int64_t i = 0; i < 5; ++i) {
+      VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO t (id, n) VALUES (?, ?)", {i, i % 2}).status());
+    }
+    VSL_ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE t SET s = 'x' WHERE n = ?", {int64_t{0}}));
+    EXPECT_EQ(n, 3);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_P(DbTest, ErrorRollsBackTheWholeTransaction) {
+  Status s = db_->Write([](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO t (id, name) VALUES (?, ?)", {int64_t{1}, std::string("x")}).status());
+    return tx.Exec("INSERT INTO t (id, name) VALUES (?, ?)", {int64_t{2}, std::string("x")}).status();
+  });
+  EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
+  int64_t count = -1;
+  ASSERT_TRUE(db_->Read([&](Tx& tx) -> Status {
+                   VSL_ASSIGN_OR_RETURN(auto r, tx.QueryOne("SELECT COUNT(*) FROM t"));
+                   count = r->Int(0);
+                   return Status::Ok();
+                 }).ok());
+  EXPECT_EQ(count, 0);
+}
+
+TEST_P(DbTest, SyntaxErrorNamesTheStatement) {
+  Status s = db_->Write([](Tx& tx) { return tx.Exec("SELEKT 1").status(); });
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("SELEKT"), std::string::npos) << s.ToString();
+}
+
+// Many threads increment one counter by read-then-CAS; with retries on
+// Aborted every increment lands exactly once.
+TEST_P(DbTest, CompareAndSwapUnderContention) {
+  ASSERT_TRUE(db_->Write([](Tx& tx) { return tx.Exec("INSERT INTO t (id, n) VALUES (1, 0)").status(); }).ok());
+  constexpr int kThreads = 6, kEach = 15;
+  std::atomic<int> aborted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        for (;;) {
+          Status s = db_->Write([&](Tx& tx) -> Status {
+            VSL_ASSIGN_OR_RETURN(auto r, tx.QueryOne("SELECT n FROM t WHERE id = 1"));
+            int64_t n = r->Int(0);
+            VSL_ASSIGN_OR_RETURN(int64_t changed,
+                                 tx.Exec("UPDATE t SET n = ? WHERE id = 1 AND n = ?", {n + 1, n}));
+            if (changed == 0) return Aborted("lost");
+            return Status::Ok();
+          });
+          if (s.ok()) break;
+          ASSERT_EQ(s.code(), Code::kAborted) << s.ToString();
+          ++aborted;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int64_t n = 0;
+  ASSERT_TRUE(db_->Read([&](Tx& tx) -> Status {
+                   VSL_ASSIGN_OR_RETURN(auto r, tx.QueryOne("SELECT n FROM t WHERE id = 1"));
+                   n = r->Int(0);
+                   return Status::Ok();
+                 }).ok());
+  EXPECT_EQ(n, kThreads * kEach);
+}
+
+TEST_P(DbTest, MigrateIsIdempotent) {
+  ASSERT_TRUE(Migrate(*db_).ok());
+  ASSERT_TRUE(Migrate(*db_).ok());
+  auto v = SchemaVersion(*db_);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, LatestSchemaVersion());
+}
+
+TEST_P(DbTest, RefusesANewerSchema) {
+  ASSERT_TRUE(Migrate(*db_).ok());
+  ASSERT_TRUE(db_->Write([](Tx& tx) {
+                   return tx.Exec("INSERT INTO schema_version (version, what, applied_ms) VALUES (999, 'x', 0)")
+                       .status();
+                 }).ok());
+  Status s = Migrate(*db_);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("999"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DbTest, ::testing::ValuesIn(testing::AllBackends()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace vsl::catalog

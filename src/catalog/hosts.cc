@@ -1,0 +1,250 @@
+// Hosts (with their initiators), farms and images.
+#include "catalog/catalog.h"
+
+namespace vsl::catalog {
+namespace {
+
+constexpr const char* kHostCols =
+    "id, name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, farm_id, created_ms";
+
+Result<Host> HostFromRow(Tx& tx, const Row& r) {
+  Host h;
+  h.id = r.Int(0);
+  h.name = r.Text(1);
+  h.hw_type = r.Text(2);
+  h.chap_user = r.Text(3);
+  h.chap_secret = r.Text(4);
+  h.mutual_chap_user = r.Text(5);
+  h.mutual_chap_secret = r.Text(6);
+  h.state = r.Text(7) == HostStateName(HostState::kInFarm) ? HostState::kInFarm : HostState::kIdle;
+  h.farm_id = r.OptInt(8);
+  h.created_ms = r.Int(9);
+  VSL_ASSIGN_OR_RETURN(Rows inits, tx.Query("SELECT iqn FROM host_initiators WHERE host_id = ? ORDER BY iqn", {h.id}));
+  for (const Row& i : inits) h.initiators.push_back(i.Text(0));
+  return h;
+}
+
+constexpr const char* kFarmCols = "id, name, state, fml, created_ms, updated_ms";
+
+Farm FarmFromRow(const Row& r) {
+  return Farm{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5)};
+}
+
+constexpr const char* kImageCols = "id, name, size, sha256, master_volume_id, created_ms";
+
+Image ImageFromRow(const Row& r) {
+  Image i;
+  i.id = r.Int(0);
+  i.name = r.Text(1);
+  i.size = r.Int(2);
+  i.sha256 = r.Text(3);
+  i.master_volume_id = r.OptInt(4);
+  i.created_ms = r.Int(5);
+  return i;
+}
+
+}  // namespace
+
+Result<Host> Catalog::AddHost(Tx& tx, Host h) {
+  if (h.name.empty()) return InvalidArgument("a host needs a name");
+  if (h.initiators.empty()) return InvalidArgument("host '" + h.name + "' needs at least one initiator name");
+  h.created_ms = NowMs();
+  auto row = tx.QueryOne(
+      "INSERT INTO hosts (name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, "
+      "farm_id, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      {h.name, h.hw_type, h.chap_user, h.chap_secret, h.mutual_chap_user, h.mutual_chap_secret,
+       std::string(HostStateName(h.state)), Opt(h.farm_id), h.created_ms, h.created_ms});
+  if (!row.ok()) {
+    if (row.status().code() == Code::kAlreadyExists) return AlreadyExists("host '" + h.name + "' exists already");
+    return row.status();
+  }
+  h.id = (*row)->Int(0);
+  for (const std::string& iqn : h.initiators) {
+    Status s = tx.Exec("INSERT INTO host_initiators (host_id, iqn) VALUES (?, ?)", {h.id, iqn}).status();
+    if (s.code() == Code::kAlreadyExists) {
+      return AlreadyExists("initiator '" + iqn + "' belongs to another host (or is listed twice)");
+    }
+    VSL_RETURN_IF_ERROR(s);
+  }
+  return h;
+}
+
+Result<Host> Catalog::GetHost(Tx& tx, int64_t id) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne(std::string("SELECT ") + kHostCols + " FROM hosts WHERE id = ?", {id}));
+  if (!row) return NotFound("host " + std::to_string(id) + " does not exist");
+  return HostFromRow(tx, *row);
+}
+
+Result<Host> Catalog::GetHostByName(Tx& tx, const std::string& name) {
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne(std::string("SELECT ") + kHostCols + " FROM hosts WHERE name = ?", {name}));
+  if (!row) return NotFound("host '" + name + "' does not exist");
+  return HostFromRow(tx, *row);
+}
+
+Result<std::vector<Host>> Catalog::ListHosts(Tx& tx) {
+  VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(std::string("SELECT ") + kHostCols + " FROM hosts ORDER BY id"));
+  std::vector<Host> out;
+  for (const Row& r : rows) {
+    VSL_ASSIGN_OR_RETURN(Host h, HostFromRow(tx, r));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+Status Catalog::CasHost(Tx& tx, int64_t id, HostState from, HostState to, std::optional<int64_t> farm_id,
+                        const Actor& actor) {
+  int64_t now = NowMs();
+  VSL_ASSIGN_OR_RETURN(int64_t n,
+                       tx.Exec("UPDATE hosts SET state = ?, farm_id = ?, updated_ms = ? WHERE id = ? AND state = ?",
+                               {std::string(HostStateName(to)), Opt(farm_id), now, id,
+                                std::string(HostStateName(from))}));
+  if (n == 0) {
+    VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state FROM hosts WHERE id = ?", {id}));
+    if (!row) return NotFound("host " + std::to_string(id) + " does not exist");
+    return Aborted("host " + std::to_string(id) + " is " + row->Text(0) + ", not " +
+                   std::string(HostStateName(from)));
+  }
+  return AppendEvent(tx, Event{0, "host", id, std::string(HostStateName(from)), std::string(HostStateName(to)),
+                               to == HostState::kInFarm ? "join-farm" : "leave-farm", actor.name,
+                               actor.request_id, now,
+                               farm_id ? "farm " + std::to_string(*farm_id) : std::string()});
+}
+
+Status Catalog::RemoveHost(Tx& tx, int64_t id) {
+  VSL_ASSIGN_OR_RETURN(Host h, GetHost(tx, id));
+  if (h.state != HostState::kIdle) return FailedPrecondition("host '" + h.name + "' is in a farm");
+  VSL_ASSIGN_OR_RETURN(auto bound, BindingsOfHost(tx, id));
+  if (!bound.empty()) {
+    return FailedPrecondition("host '" + h.name + "' still has " + std::to_string(bound.size()) +
+                              " volumes bound; unbind them first");
+  }
+  VSL_RETURN_IF_ERROR(tx.Exec("DELETE FROM host_initiators WHERE host_id = ?", {id}).status());
+  VSL_RETURN_IF_ERROR(tx.Exec("DELETE FROM hosts WHERE id = ?", {id}).status());
+  return AppendEvent(tx, Event{0, "host", id, "idle", "", "remove", "", std::nullopt, 0, h.name});
+}
+
+// ---- farms ----
+
+Result<Farm> Catalog::AddFarm(Tx& tx, Farm f) {
+  f.created_ms = f.updated_ms = NowMs();
+  auto row = tx.QueryOne("INSERT INTO farms (name, state, fml, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?) "
+                         "RETURNING id",
+                         {f.name, f.state, f.fml, f.created_ms, f.updated_ms});
+  if (!row.ok()) {
+    if (row.status().code() == Code::kAlreadyExists) return AlreadyExists("farm '" + f.name + "' exists already");
+    return row.status();
+  }
+  f.id = (*row)->Int(0);
+  return f;
+}
+
+Result<Farm> Catalog::GetFarm(Tx& tx, int64_t id) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne(std::string("SELECT ") + kFarmCols + " FROM farms WHERE id = ?", {id}));
+  if (!row) return NotFound("farm " + std::to_string(id) + " does not exist");
+  return FarmFromRow(*row);
+}
+
+Result<Farm> Catalog::GetFarmByName(Tx& tx, const std::string& name) {
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne(std::string("SELECT ") + kFarmCols + " FROM farms WHERE name = ?", {name}));
+  if (!row) return NotFound("farm '" + name + "' does not exist");
+  return FarmFromRow(*row);
+}
+
+Result<std::vector<Farm>> Catalog::ListFarms(Tx& tx) {
+  VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(std::string("SELECT ") + kFarmCols + " FROM farms ORDER BY id"));
+  std::vector<Farm> out;
+  for (const Row& r : rows) out.push_back(FarmFromRow(r));
+  return out;
+}
+
+Status Catalog::CasFarm(Tx& tx, int64_t id, const std::string& from, const std::string& to,
+                        const std::optional<std::string>& fml, const Actor& actor) {
+  int64_t now = NowMs();
+  std::string sql = "UPDATE farms SET state = ?, updated_ms = ?";
+  std::vector<Value> params{to, now};
+  if (fml) {
+    sql += ", fml = ?";
+    params.emplace_back(*fml);
+  }
+  sql += " WHERE id = ? AND state = ?";
+  params.emplace_back(id);
+  params.emplace_back(from);
+  VSL_ASSIGN_OR_RETURN(int64_t n, tx.Exec(sql, params));
+  if (n == 0) {
+    VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state FROM farms WHERE id = ?", {id}));
+    if (!row) return NotFound("farm " + std::to_string(id) + " does not exist");
+    return Aborted("farm " + std::to_string(id) + " is " + row->Text(0) + ", not " + from);
+  }
+  return AppendEvent(tx, Event{0, "farm", id, from, to, "farm-state", actor.name, actor.request_id, now, ""});
+}
+
+Status Catalog::RemoveFarm(Tx& tx, int64_t id) {
+  VSL_ASSIGN_OR_RETURN(auto used, tx.QueryOne("SELECT (SELECT COUNT(*) FROM volumes WHERE farm_id = ?) + "
+                                              "(SELECT COUNT(*) FROM hosts WHERE farm_id = ?)",
+                                              {id, id}));
+  if (used && used->Int(0) > 0) {
+    return FailedPrecondition("farm " + std::to_string(id) + " still has volumes or hosts");
+  }
+  VSL_ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM farms WHERE id = ?", {id}));
+  if (n == 0) return NotFound("farm " + std::to_string(id) + " does not exist");
+  return Status::Ok();
+}
+
+// ---- images ----
+
+Result<Image> Catalog::AddImage(Tx& tx, Image i) {
+  i.created_ms = NowMs();
+  auto row = tx.QueryOne("INSERT INTO images (name, size, sha256, master_volume_id, created_ms) "
+                         "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                         {i.name, static_cast<int64_t>(i.size), i.sha256, Opt(i.master_volume_id), i.created_ms});
+  if (!row.ok()) {
+    if (row.status().code() == Code::kAlreadyExists) return AlreadyExists("image '" + i.name + "' exists already");
+    return row.status();
+  }
+  i.id = (*row)->Int(0);
+  return i;
+}
+
+Result<Image> Catalog::GetImage(Tx& tx, int64_t id) {
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne(std::string("SELECT ") + kImageCols + " FROM images WHERE id = ?", {id}));
+  if (!row) return NotFound("image " + std::to_string(id) + " does not exist");
+  return ImageFromRow(*row);
+}
+
+Result<Image> Catalog::GetImageByName(Tx& tx, const std::string& name) {
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne(std::string("SELECT ") + kImageCols + " FROM images WHERE name = ?", {name}));
+  if (!row) return NotFound("image '" + name + "' does not exist");
+  return ImageFromRow(*row);
+}
+
+Result<std::vector<Image>> Catalog::ListImages(Tx& tx) {
+  VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(std::string("SELECT ") + kImageCols + " FROM images ORDER BY id"));
+  std::vector<Image> out;
+  for (const Row& r : rows) out.push_back(ImageFromRow(r));
+  return out;
+}
+
+Status Catalog::SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size,
+                               const std::string& sha256) {
+  VSL_ASSIGN_OR_RETURN(int64_t n,
+                       tx.Exec("UPDATE images SET master_volume_id = ?, size = ?, sha256 = ? WHERE id = ?",
+                               {volume_id, static_cast<int64_t>(size), sha256, image_id}));
+  if (n == 0) return NotFound("image " + std::to_string(image_id) + " does not exist");
+  return Status::Ok();
+}
+
+Status Catalog::RemoveImage(Tx& tx, int64_t image_id) {
+  VSL_ASSIGN_OR_RETURN(auto used, tx.QueryOne("SELECT COUNT(*) FROM volumes WHERE image_id = ?", {image_id}));
+  if (used && used->Int(0) > 0) {
+    return FailedPrecondition("image " + std::to_string(image_id) + " is on " + used->Text(0) + " volumes");
+  }
+  VSL_ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM images WHERE id = ?", {image_id}));
+  if (n == 0) return NotFound("image " + std::to_string(image_id) + " does not exist");
+  return Status::Ok();
+}
+
+}  // namespace vsl::catalog

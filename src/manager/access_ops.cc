@@ -1,0 +1,337 @@
+// Operations that decide who reaches a unit: bind, map, unmap, unbind, free.
+#include "manager/operations.h"
+
+namespace vsl::manager {
+
+using catalog::Actor;
+using catalog::Binding;
+using catalog::Tx;
+using catalog::Volume;
+using catalog::VolumeUpdate;
+
+Status Operations::RevokeAll(const std::vector<Member>& members) {
+  Status first;
+  for (const Member& m : members) {
+    Status s = m.array->Revoke(m.volume.array_volume, gateway_initiator_);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
+  VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, host_id));
+  MapHost m;
+  m.name = h.name;
+  m.initiators = h.initiators;
+  m.chap_user = h.chap_user;
+  m.chap_secret = h.chap_secret;
+  m.mutual_chap_user = h.mutual_chap_user;
+  m.mutual_chap_secret = h.mutual_chap_secret;
+  VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfHost(tx, host_id));
+  for (const Binding& b : bindings) {
+    if (!b.mapped) continue;
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, b.volume_id));
+    VSL_ASSIGN_OR_RETURN(auto members, Resolve(tx, v));
+    MapLun l;
+    l.lun = static_cast<uint64_t>(b.lun);
+    l.volume_id = std::to_string(v.id);
+    for (const Member& mem : members) {
+      auto ext = mem.array->Locate(mem.volume.array_volume);
+      if (ext.ok()) l.extents.insert(l.extents.end(), ext->begin(), ext->end());
+    }
+    m.luns.push_back(std::move(l));
+  }
+  return m;
+}
+
+Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun, std::optional<int64_t> target,
+                        const Actor& actor) {
+  if (lun < 0 || lun > 16383) return InvalidArgument("LUN " + std::to_string(lun) + " is out of range 0..16383");
+  std::vector<Member> members;
+  catalog::Host host;
+  DiskOp op = DiskOp::kBind;
+  bool done = false;
+  std::optional<int64_t> port;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    VSL_ASSIGN_OR_RETURN(host, catalog_->GetHostByName(tx, host_name));
+    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+    for (const Binding& b : existing) {
+      if (b.host_id != host.id) continue;
+      if (b.lun != lun) {
+        return AlreadyExists("volume " + std::to_string(unit) + " is bound to host '" + host_name + "' at LUN " +
+                             std::to_string(b.lun) + " already");
+      }
+      done = true;  // bound before (this request, run again)
+    }
+    if (!done) {
+      VSL_ASSIGN_OR_RETURN(auto of_host, catalog_->BindingsOfHost(tx, host.id));
+      for (const Binding& b : of_host) {
+        if (b.lun == lun) {
+          return AlreadyExists("host '" + host_name + "' has volume " + std::to_string(b.volume_id) + " at LUN " +
+                               std::to_string(lun) + " already");
+        }
+      }
+      op = v.state == DiskState::kUnbound ? DiskOp::kRebind : DiskOp::kBind;
+      VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, op).status());
+    }
+    VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
+    VSL_ASSIGN_OR_RETURN(auto ports, catalog_->ListPorts(tx, *members.front().volume.array_id));
+    if (!ports.empty()) port = ports.front().id;
+    return Status::Ok();
+  }));
+  // The arrays let the gateway reach every member (again, harmlessly, when
+  // this is a re-run).
+  Status s;
+  for (const Member& m : members) {
+    s = m.array->Grant(m.volume.array_volume, gateway_initiator_);
+    if (!s.ok()) break;
+  }
+  if (done && s.ok()) return Status::Ok();
+  if (!s.ok()) {
+    s = s.Annotate("bind of volume " + std::to_string(unit) + " to host '" + host_name + "'");
+    Result<DiskState> after = DiskState::kFree;
+    (void)catalog_->Write([&](Tx& tx) -> Status {
+      after = machine_.ApplyFailure(tx, unit, op, actor, s.message());
+      return after.status();
+    });
+    // Unconfigured: nobody may reach it. A shared unit keeps its other hosts.
+    if (after.ok() && *after == DiskState::kUnconfigured) (void)RevokeAll(members);
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    Binding b;
+    b.volume_id = unit;
+    b.host_id = host.id;
+    b.port_id = port;
+    b.target = target.value_or(lun);
+    b.lun = lun;
+    VSL_RETURN_IF_ERROR(catalog_->AddBinding(tx, b).status());
+    return machine_.Apply(tx, unit, op, actor, {}, "host " + host_name + " LUN " + std::to_string(lun)).status();
+  });
+}
+
+Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name, const Actor& actor) {
+  std::vector<Member> members;
+  std::vector<std::pair<Binding, MapHost>> todo;
+  DiskState state = DiskState::kFree;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    state = v.state;
+    std::optional<int64_t> only;
+    if (host_name) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
+      only = h.id;
+    }
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
+    bool any = false;
+    for (const Binding& b : bindings) {
+      if (only && b.host_id != *only) continue;
+      any = true;
+      if (b.mapped) continue;
+      VSL_ASSIGN_OR_RETURN(MapHost mh, HostForTarget(tx, b.host_id));
+      todo.emplace_back(b, std::move(mh));
+    }
+    if (!any) {
+      return FailedPrecondition("volume " + std::to_string(unit) + " is " +
+                                std::string(catalog::DiskStateName(v.state)) + " and not bound to " +
+                                (host_name ? "host '" + *host_name + "'" : std::string("any host")) +
+                                ": bind it before map");
+    }
+    if (todo.empty()) return Status::Ok();  // mapped before
+    VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kMap).status());
+    VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
+    return Status::Ok();
+  }));
+  if (todo.empty()) return Status::Ok();
+
+  MapLun lun;
+  lun.volume_id = std::to_string(unit);
+  for (const Member& m : members) {
+    auto ext = m.array->Locate(m.volume.array_volume);
+    if (ext.ok()) {
+      lun.extents.insert(lun.extents.end(), ext->begin(), ext->end());
+    } else if (ext.status().code() != Code::kUnimplemented) {
+      return ext.status().Annotate("map of volume " + std::to_string(unit));
+    }
+  }
+  Status s;
+  std::vector<const std::pair<Binding, MapHost>*> mapped;
+  for (const auto& item : todo) {
+    lun.lun = static_cast<uint64_t>(item.first.lun);
+    s = target_->SetHost(item.second);
+    if (s.ok()) s = target_->Map(item.second.name, lun);
+    if (!s.ok()) {
+      s = s.Annotate("map of volume " + std::to_string(unit) + " to host '" + item.second.name + "' LUN " +
+                     std::to_string(item.first.lun));
+      break;
+    }
+    mapped.push_back(&item);
+  }
+  if (!s.ok()) {
+    // FIG. 7: a failed map removes the bindings it was mapping.
+    for (const auto* item : mapped) (void)target_->Unmap(item->second.name, static_cast<uint64_t>(item->first.lun));
+    bool whole = state == DiskState::kBound;
+    (void)catalog_->Write([&](Tx& tx) -> Status {
+      for (const auto& item : todo) {
+        VSL_RETURN_IF_ERROR(catalog_->RemoveBindings(tx, unit, item.first.host_id).status());
+      }
+      return machine_.ApplyFailure(tx, unit, DiskOp::kMap, actor, s.message()).status();
+    });
+    if (whole) (void)RevokeAll(members);
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    std::string hosts;
+    for (const auto& item : todo) {
+      VSL_RETURN_IF_ERROR(catalog_->SetBindingMapped(tx, item.first.id, true));
+      hosts += (hosts.empty() ? "" : ", ") + item.second.name + " LUN " + std::to_string(item.first.lun);
+    }
+    return machine_.Apply(tx, unit, DiskOp::kMap, actor, {}, hosts).status();
+  });
+}
+
+Status Operations::Unmap(int64_t unit, const std::optional<std::string>& host_name, const Actor& actor) {
+  std::vector<std::pair<Binding, std::string>> todo;
+  size_t mapped_total = 0;
+  DiskState state = DiskState::kFree;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    state = v.state;
+    std::optional<int64_t> only;
+    if (host_name) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
+      only = h.id;
+    }
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
+    for (const Binding& b : bindings) {
+      if (!b.mapped) continue;
+      ++mapped_total;
+      if (only && b.host_id != *only) continue;
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+      todo.emplace_back(b, h.name);
+    }
+    return Status::Ok();
+  }));
+  if (todo.empty()) {
+    if (state == DiskState::kUnmapped || (host_name && state == DiskState::kMapped)) return Status::Ok();
+    return FindTransition(unit, state, DiskOp::kUnmap).status();
+  }
+  DiskOp op = todo.size() == mapped_total ? DiskOp::kUnmap : DiskOp::kUnmapPartial;
+  for (const auto& [b, name] : todo) {
+    Status s = target_->Unmap(name, static_cast<uint64_t>(b.lun));
+    if (!s.ok()) {
+      s = s.Annotate("unmap of volume " + std::to_string(unit) + " from host '" + name + "'");
+      (void)catalog_->Write([&](Tx& tx) { return machine_.ApplyFailure(tx, unit, op, actor, s.message()).status(); });
+      return s;
+    }
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    std::string hosts;
+    for (const auto& [b, name] : todo) {
+      VSL_RETURN_IF_ERROR(catalog_->SetBindingMapped(tx, b.id, false));
+      // A shared unit's other hosts keep it: this host's binding goes now.
+      if (op == DiskOp::kUnmapPartial) VSL_RETURN_IF_ERROR(catalog_->RemoveBindings(tx, unit, b.host_id).status());
+      hosts += (hosts.empty() ? "" : ", ") + name;
+    }
+    return machine_.Apply(tx, unit, op, actor, {}, hosts).status();
+  });
+}
+
+Status Operations::Unbind(int64_t unit, const Actor& actor) {
+  std::vector<Member> members;
+  bool done = false;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
+    if (v.state == DiskState::kUnbound && bindings.empty()) {
+      done = true;
+    } else {
+      VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kUnbind).status());
+    }
+    VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
+    return Status::Ok();
+  }));
+  Status s = RevokeAll(members);
+  if (done) return s;
+  if (!s.ok()) {
+    s = s.Annotate("unbind of volume " + std::to_string(unit));
+    (void)catalog_->Write(
+        [&](Tx& tx) { return machine_.ApplyFailure(tx, unit, DiskOp::kUnbind, actor, s.message()).status(); });
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(catalog_->RemoveBindings(tx, unit).status());
+    return machine_.Apply(tx, unit, DiskOp::kUnbind, actor).status();
+  });
+}
+
+Status Operations::FreeSingle(int64_t id, const Actor& actor) {
+  // At most: break -> scrub -> deallocate; each step re-reads the state, so a
+  // re-run after a crash picks up where the last one stopped.
+  for (int step = 0; step < 6; ++step) {
+    Volume v;
+    bool freed_before = false;
+    VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+      auto got = catalog_->GetVolume(tx, id);
+      if (got.ok()) {
+        v = std::move(got).value();
+        return Status::Ok();
+      }
+      if (got.status().code() != Code::kNotFound || !actor.request_id) return got.status();
+      // A meta volume is deleted when it is freed: gone because this very
+      // request freed it before (and died before saying so) is success.
+      catalog::EventFilter f;
+      f.entity = "volume";
+      f.entity_id = id;
+      f.request_id = actor.request_id;
+      VSL_ASSIGN_OR_RETURN(auto events, catalog_->ListEvents(tx, f));
+      for (const catalog::Event& e : events) freed_before = freed_before || e.op == "deallocate";
+      return freed_before ? Status::Ok() : got.status();
+    }));
+    if (freed_before) return Status::Ok();
+    switch (v.state) {
+      case DiskState::kFree:
+        return Status::Ok();
+      case DiskState::kConfigured:
+      case DiskState::kUnbound:
+        VSL_RETURN_IF_ERROR(MetaBreak(id, actor));
+        break;
+      case DiskState::kScrubbing:
+        VSL_RETURN_IF_ERROR(Scrub(id, actor));
+        break;
+      case DiskState::kAllocated:
+      case DiskState::kUnconfigured:
+        if (!v.clean) {
+          VSL_RETURN_IF_ERROR(Scrub(id, actor));
+          break;
+        }
+        return catalog_->Write([&](Tx& tx) -> Status {
+          VolumeUpdate u;
+          u.request_id = std::optional<int64_t>();
+          u.farm_id = std::optional<int64_t>();
+          u.image_id = std::optional<int64_t>();
+          u.bcv_id = std::optional<int64_t>();
+          VSL_RETURN_IF_ERROR(machine_.Apply(tx, id, DiskOp::kDeallocate, actor, u).status());
+          if (v.type != "meta") return Status::Ok();
+          // The members go back to the pool one by one; the meta volume is no more.
+          VSL_ASSIGN_OR_RETURN(auto members, catalog_->Members(tx, id));
+          for (const Volume& m : members) {
+            VolumeUpdate mu = u;
+            mu.parent_id = std::optional<int64_t>();
+            mu.member_order = 0;
+            VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, m.id, DiskState::kFree, mu));
+          }
+          return catalog_->DeleteVolume(tx, id);
+        });
+      default:
+        // Bound, Mapped, Unmapped: the table's message says what to do first.
+        return FindTransition(id, v.state, DiskOp::kDeallocate).status();
+    }
+  }
+  return Internal("free of volume " + std::to_string(id) + " did not settle");
+}
+
+Status Operations::Free(int64_t unit, const Actor& actor) { return FreeSingle(unit, actor); }
+
+}  // namespace vsl::manager

@@ -1,0 +1,299 @@
+// Operations that move bytes: copy, snap, scrub, image import.
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "manager/operations.h"
+
+namespace vsl::manager {
+
+using catalog::Actor;
+using catalog::Tx;
+using catalog::Volume;
+using catalog::VolumeUpdate;
+
+namespace {
+
+constexpr uint64_t kChunk = 1 << 20;
+
+bool AllZero(std::span<const uint8_t> b) {
+  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
+}
+
+// Writes unit-relative byte ranges onto the right members.
+class UnitWriter {
+ public:
+  explicit UnitWriter(const std::vector<Operations::Member>& members) : members_(members) {}
+  uint64_t size() const {
+    uint64_t n = 0;
+    for (auto& m : members_) n += m.volume.size;
+    return n;
+  }
+  Status Write(uint64_t offset, std::span<const uint8_t> data) {
+    uint64_t base = 0;
+    for (const auto& m : members_) {
+      uint64_t end = base + m.volume.size;
+      if (!data.empty() && offset < end) {
+        uint64_t n = std::min<uint64_t>(data.size(), end - offset);
+        VSL_RETURN_IF_ERROR(m.array->Write(m.volume.array_volume, offset - base, data.subspan(0, n)));
+        data = data.subspan(n);
+        offset += n;
+      }
+      base = end;
+    }
+    if (!data.empty()) return OutOfRange("write past the end of the unit at byte " + std::to_string(offset));
+    return Status::Ok();
+  }
+
+ private:
+  const std::vector<Operations::Member>& members_;
+};
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+Result<std::string> Sha256File(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("image file " + path + " cannot be opened");
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(kChunk);
+  while (in) {
+    in.read(buf.data(), buf.size());
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return IoError("reading image file " + path + " failed");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  return Hex(md, len);
+}
+
+}  // namespace
+
+Status CopyMembers(const std::vector<Operations::Member>& src, const std::vector<Operations::Member>& dst) {
+  UnitWriter out(dst);
+  uint64_t src_size = 0;
+  for (auto& m : src) src_size += m.volume.size;
+  if (src_size > out.size()) {
+    return OutOfRange("copy: the source holds " + std::to_string(src_size) + " bytes, the destination only " +
+                      std::to_string(out.size()));
+  }
+  for (const auto& m : dst) {
+    VSL_RETURN_IF_ERROR(m.array->Deallocate(m.volume.array_volume, 0, m.volume.size));
+  }
+  std::vector<uint8_t> buf;
+  uint64_t base = 0;
+  for (const auto& m : src) {
+    VSL_ASSIGN_OR_RETURN(auto ranges, m.array->MappedRanges(m.volume.array_volume));
+    for (const array::ByteRange& r : ranges) {
+      for (uint64_t off = r.offset; off < r.offset + r.length; off += kChunk) {
+        uint64_t n = std::min<uint64_t>(kChunk, r.offset + r.length - off);
+        buf.resize(n);
+        VSL_RETURN_IF_ERROR(m.array->Read(m.volume.array_volume, off, buf));
+        if (AllZero(buf)) continue;  // stays a hole
+        VSL_RETURN_IF_ERROR(out.Write(base + off, buf));
+      }
+    }
+    base += m.volume.size;
+  }
+  return Status::Ok();
+}
+
+Status VerifyZero(const std::vector<Operations::Member>& members) {
+  std::vector<uint8_t> buf;
+  for (const auto& m : members) {
+    VSL_ASSIGN_OR_RETURN(auto ranges, m.array->MappedRanges(m.volume.array_volume));
+    for (const array::ByteRange& r : ranges) {
+      for (uint64_t off = r.offset; off < r.offset + r.length; off += kChunk) {
+        uint64_t n = std::min<uint64_t>(kChunk, r.offset + r.length - off);
+        buf.resize(n);
+        VSL_RETURN_IF_ERROR(m.array->Read(m.volume.array_volume, off, buf));
+        auto it = std::find_if(buf.begin(), buf.end(), [](uint8_t c) { return c != 0; });
+        if (it != buf.end()) {
+          return DataLoss("scrub of volume " + std::to_string(m.volume.id) + " left a non-zero byte at offset " +
+                          std::to_string(off + (it - buf.begin())));
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status Operations::CopyImage(int64_t unit, const std::string& image, const Actor& actor) {
+  catalog::Image img;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(img, catalog_->GetImageByName(tx, image));
+    return Status::Ok();
+  }));
+  if (!img.master_volume_id) return FailedPrecondition("image '" + image + "' has no master volume yet");
+  return CopyUnit(unit, *img.master_volume_id, DiskOp::kCopyImage, actor, img.id);
+}
+
+Status Operations::CopyVolume(int64_t unit, int64_t source, const Actor& actor) {
+  if (unit == source) return InvalidArgument("copy of volume " + std::to_string(unit) + " onto itself");
+  return CopyUnit(unit, source, DiskOp::kCopyImage, actor, std::nullopt);
+}
+
+Status Operations::CopyUnit(int64_t unit, int64_t source, DiskOp op, const Actor& actor,
+                            std::optional<int64_t> image_id) {
+  std::vector<Member> src, dst;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(FindTransition(unit, d.state, op).status());
+    VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, source));
+    VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
+    VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
+    return Status::Ok();
+  }));
+  Status s;
+  if (src.size() == 1 && dst.size() == 1) {
+    s = dst[0].array->Copy(*src[0].array, src[0].volume.array_volume, dst[0].volume.array_volume);
+  } else {
+    s = CopyMembers(src, dst);
+  }
+  std::string what = image_id ? "image " + std::to_string(*image_id) : "volume " + std::to_string(source);
+  if (!s.ok()) {
+    s = s.Annotate("copy of " + what + " onto volume " + std::to_string(unit));
+    (void)catalog_->Write([&](Tx& tx) { return machine_.ApplyFailure(tx, unit, op, actor, s.message()).status(); });
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    VolumeUpdate u;
+    u.image_id = image_id;
+    return machine_.Apply(tx, unit, op, actor, u, "from " + what).status();
+  });
+}
+
+Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
+  if (unit == bcv) return InvalidArgument("snap of volume " + std::to_string(unit) + " onto itself");
+  std::vector<Member> src, dst;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(FindTransition(unit, s.state, DiskOp::kSnap).status());
+    VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, bcv));
+    VSL_RETURN_IF_ERROR(FindTransition(bcv, d.state, DiskOp::kCopyImage).status());
+    VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
+    VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
+    return Status::Ok();
+  }));
+  Status s;
+  if (src.size() == 1 && dst.size() == 1 && src[0].array == dst[0].array) {
+    s = dst[0].array->Snap(src[0].volume.array_volume, dst[0].volume.array_volume);
+  } else {
+    // Across arrays there is no point-in-time primitive: a plain copy.
+    s = CopyMembers(src, dst);
+  }
+  if (!s.ok()) {
+    s = s.Annotate("snap of volume " + std::to_string(unit) + " into volume " + std::to_string(bcv));
+    (void)catalog_->Write([&](Tx& tx) -> Status {
+      VSL_RETURN_IF_ERROR(machine_.ApplyFailure(tx, bcv, DiskOp::kCopyImage, actor, s.message()).status());
+      return machine_.ApplyFailure(tx, unit, DiskOp::kSnap, actor, s.message()).status();
+    });
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) -> Status {
+    VolumeUpdate u;
+    u.bcv_id = bcv;
+    VSL_RETURN_IF_ERROR(machine_.Apply(tx, unit, DiskOp::kSnap, actor, u, "into volume " + std::to_string(bcv))
+                            .status());
+    return machine_.Apply(tx, bcv, DiskOp::kCopyImage, actor, {}, "snap of volume " + std::to_string(unit))
+        .status();
+  });
+}
+
+Status Operations::Scrub(int64_t unit, const Actor& actor) {
+  std::vector<Member> members;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(machine_.Apply(tx, unit, DiskOp::kScrub, actor).status());
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
+    return Status::Ok();
+  }));
+  Status s;
+  for (const Member& m : members) {
+    s = m.array->Scrub(m.volume.array_volume);
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = VerifyZero(members);
+  if (!s.ok()) {
+    s = s.Annotate("scrub of volume " + std::to_string(unit));
+    (void)catalog_->Write([&](Tx& tx) {
+      return machine_.ApplyFailure(tx, unit, DiskOp::kScrub, actor, s.message()).status();
+    });
+    return s;
+  }
+  return catalog_->Write([&](Tx& tx) {
+    VolumeUpdate u;
+    u.image_id = std::optional<int64_t>();
+    return machine_.Apply(tx, unit, DiskOp::kScrubDone, actor, u, "read back: all zero").status();
+  });
+}
+
+Result<catalog::Image> Operations::ImportImage(const std::string& name, const std::string& file,
+                                               const Actor& actor) {
+  std::error_code ec;
+  uint64_t size = std::filesystem::file_size(file, ec);
+  if (ec) return NotFound("image file " + file + ": " + ec.message());
+  if (size == 0) return InvalidArgument("image file " + file + " is empty");
+  VSL_ASSIGN_OR_RETURN(std::string sha, Sha256File(file));
+  std::optional<catalog::Image> existing;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    auto i = catalog_->GetImageByName(tx, name);
+    if (i.ok()) existing = *i;
+    return i.ok() || i.status().code() == Code::kNotFound ? Status::Ok() : i.status();
+  }));
+  if (existing) {
+    if (existing->sha256 == sha && existing->master_volume_id) return *existing;  // imported before
+    return AlreadyExists("image '" + name + "' exists already");
+  }
+  AllocateArgs args;
+  args.size = size;
+  VSL_ASSIGN_OR_RETURN(int64_t unit, AllocateUnit(args, actor));
+  VSL_ASSIGN_OR_RETURN(auto members, Resolve(unit));
+  Status s;
+  if (members.size() == 1) {
+    s = members[0].array->CopyFromFile(file, members[0].volume.array_volume);
+  } else {
+    UnitWriter out(members);
+    std::ifstream in(file, std::ios::binary);
+    std::vector<uint8_t> buf(kChunk);
+    for (uint64_t off = 0; s.ok() && off < size; off += kChunk) {
+      uint64_t n = std::min<uint64_t>(kChunk, size - off);
+      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
+      if (static_cast<uint64_t>(in.gcount()) != n) {
+        s = IoError("image file " + file + " ended early at byte " + std::to_string(off));
+        break;
+      }
+      std::span<const uint8_t> chunk(buf.data(), n);
+      if (!AllZero(chunk)) s = out.Write(off, chunk);
+    }
+  }
+  if (!s.ok()) {
+    s = s.Annotate("import of image '" + name + "' from " + file);
+    (void)catalog_->Write([&](Tx& tx) {
+      return machine_.ApplyFailure(tx, unit, DiskOp::kCopyImage, actor, s.message()).status();
+    });
+    return s;
+  }
+  catalog::Image img;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(img, catalog_->AddImage(tx, catalog::Image{0, name, size, sha, unit, 0}));
+    VolumeUpdate u;
+    u.image_id = img.id;
+    return machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, u, "image '" + name + "' from " + file).status();
+  }));
+  return img;
+}
+
+}  // namespace vsl::manager

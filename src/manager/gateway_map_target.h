@@ -1,0 +1,40 @@
+// GatewayMapTarget: the MapTarget over the real storage gateway, for
+// `vsl serve`. Header-only so that vsl_manager itself does not link the
+// gateway; whoever includes this links vsl_gateway.
+#pragma once
+
+#include "gateway/gateway.h"
+#include "manager/map_target.h"
+
+namespace vsl::manager {
+
+class GatewayMapTarget : public MapTarget {
+ public:
+  // `gateway` must outlive this object.
+  explicit GatewayMapTarget(gateway::Gateway* gateway) : gateway_(gateway) {}
+
+  Status SetHost(const MapHost& h) override {
+    gateway::HostConfig c;
+    c.name = h.name;
+    c.initiators = h.initiators;
+    if (!h.chap_secret.empty()) c.chap = gateway::Chap{h.chap_user.empty() ? h.name : h.chap_user, h.chap_secret};
+    if (!h.mutual_chap_secret.empty()) c.mutual_chap = gateway::Chap{h.mutual_chap_user, h.mutual_chap_secret};
+    for (const MapLun& l : h.luns) c.luns.push_back(Convert(l));
+    return gateway_->SetHost(c);
+  }
+  Status Map(const std::string& host, const MapLun& lun) override { return gateway_->MapLun(host, Convert(lun)); }
+  Status Unmap(const std::string& host, uint64_t lun) override { return gateway_->UnmapLun(host, lun); }
+
+ private:
+  static gateway::LunConfig Convert(const MapLun& l) {
+    gateway::LunConfig c;
+    c.lun = l.lun;
+    c.read_only = l.read_only;
+    c.volume_id = l.volume_id;
+    c.extents = l.extents;
+    return c;
+  }
+  gateway::Gateway* gateway_;
+};
+
+}  // namespace vsl::manager

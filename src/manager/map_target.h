@@ -1,0 +1,54 @@
+// MapTarget: what the storage manager's Map and Unmap operations drive — the
+// storage gateway's per-host SCSI namespaces (FIG. 8's SAN Gateway
+// interface). `vsl serve` plugs in the real gateway (gateway_map_target.h);
+// tests use a recording fake.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+#include "volume/volume.h"
+
+namespace vsl::manager {
+
+struct MapLun {
+  uint64_t lun = 0;
+  bool read_only = false;
+  std::string volume_id;  // the catalog's unit id, as text: the LU's identity
+  // Where the bytes live (empty when the arrays can't say, e.g. memory
+  // arrays in tests).
+  std::vector<volume::Extent> extents;
+};
+
+struct MapHost {
+  std::string name;
+  std::vector<std::string> initiators;
+  std::string chap_user, chap_secret;
+  std::string mutual_chap_user, mutual_chap_secret;  // empty: no mutual CHAP
+  // Every LUN the catalog says is mapped to the host now.
+  std::vector<MapLun> luns;
+};
+
+class MapTarget {
+ public:
+  virtual ~MapTarget() = default;
+  // Makes the target know the host as given (credentials and exactly
+  // `host.luns`). Called before each Map, so a restarted target catches up.
+  virtual Status SetHost(const MapHost& host) = 0;
+  // Presents one LUN to the host (replacing what was at that LUN). Idempotent.
+  virtual Status Map(const std::string& host, const MapLun& lun) = 0;
+  // Takes it away; unmapping what isn't mapped is harmless.
+  virtual Status Unmap(const std::string& host, uint64_t lun) = 0;
+};
+
+// A MapTarget that does nothing: for a manager without a gateway.
+class NullMapTarget : public MapTarget {
+ public:
+  Status SetHost(const MapHost&) override { return Status::Ok(); }
+  Status Map(const std::string&, const MapLun&) override { return Status::Ok(); }
+  Status Unmap(const std::string&, uint64_t) override { return Status::Ok(); }
+};
+
+}  // namespace vsl::manager

@@ -1,0 +1,147 @@
+// Operations: what the storage manager's workers run for each request
+// (FIG. 8's Request Processor and its Storage Integration Layer programs).
+//
+// Each operation reads the catalog, drives the arrays (and the gateway
+// through a MapTarget) outside any transaction, and then records the outcome
+// with DiskStateMachine transitions in one transaction. Every operation is
+// idempotent: run again after a crash at any point, it finishes the job or
+// finds it done. A failure moves the unit along FIG. 7's failure arc and
+// leaves nothing behind (grants revoked, bindings removed).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "array/array.h"
+#include "catalog/catalog.h"
+#include "manager/disk_state.h"
+#include "manager/map_target.h"
+
+namespace vsl::manager {
+
+using Json = nlohmann::json;
+
+// The arrays this process can reach, by name. Thread-safe.
+class ArraySet {
+ public:
+  void Add(std::shared_ptr<array::StorageArray> a);
+  // NotFound naming the array.
+  Result<std::shared_ptr<array::StorageArray>> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<array::StorageArray>> All() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<array::StorageArray>> arrays_;  // guarded by mu_
+};
+
+struct AllocateArgs {
+  uint64_t size = 0;          // bytes; rounded up to whole blocks
+  std::string type = "disk";  // volumes.type
+  catalog::Qualities qualities;  // every one must match the volume's
+  std::optional<int64_t> farm_id;
+};
+
+struct DiscoveryResult {
+  int arrays = 0;
+  int added = 0;       // volumes new to the catalog
+  int vanished = 0;    // volumes the arrays no longer report
+  int reappeared = 0;  // vanished ones that are back
+};
+
+class Operations {
+ public:
+  // All pointers must outlive the Operations. `gateway_initiator` is the
+  // name the arrays grant access to when a unit is bound.
+  Operations(catalog::Catalog* catalog, ArraySet* arrays, MapTarget* target, std::string gateway_initiator);
+
+  // Runs the request operation `op` with JSON `args`, returning its JSON
+  // result. The ops and their args:
+  //   discover {array?}                    -> {arrays, added, vanished, reappeared}
+  //   allocate {size, type?, qualities?, farm?} -> {volumes: [id...], size}
+  //   make-meta {volumes: [id...]}         -> {volume}
+  //   break-meta {volume}                  -> {}
+  //   copy {volume, image? | source?}      -> {}
+  //   snap {volume, bcv}                   -> {}
+  //   bind {volume, host, lun, target?}    -> {}
+  //   map {volume, host?}                  -> {}
+  //   unmap {volume, host?}                -> {}
+  //   unbind {volume}                      -> {}
+  //   scrub {volume}                       -> {}
+  //   free {volume}                        -> {}
+  //   import-image {name, file}            -> {image, volume, size, sha256}
+  //   allocate-unit {size, type?, qualities?, farm?} -> {volume, members}
+  // InvalidArgument for an unknown op or malformed args.
+  Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
+
+  Result<DiscoveryResult> Discover(const std::optional<std::string>& array, const catalog::Actor& actor);
+  // Free volumes now Allocated, in member order. With actor.request_id, a
+  // second run of the same request returns what the first one took.
+  Result<std::vector<int64_t>> Allocate(const AllocateArgs& args, const catalog::Actor& actor);
+  // One volume: it becomes Configured itself. Several: a new meta volume,
+  // Configured, with them as members in the order given. Returns the unit.
+  Result<int64_t> MetaCreate(const std::vector<int64_t>& members, const catalog::Actor& actor);
+  // Allocate + MetaCreate; gives the allocation back when MetaCreate fails.
+  Result<int64_t> AllocateUnit(const AllocateArgs& args, const catalog::Actor& actor);
+  // The unit (with its members) becomes Unconfigured. A meta volume's
+  // members leave it, and its row is deleted, when it is deallocated (Free),
+  // in the same transaction that frees them.
+  Status MetaBreak(int64_t unit, const catalog::Actor& actor);
+  // Makes `unit` a copy of an image's master volume or of another unit.
+  Status CopyImage(int64_t unit, const std::string& image, const catalog::Actor& actor);
+  Status CopyVolume(int64_t unit, int64_t source, const catalog::Actor& actor);
+  // Point-in-time copy of Mapped `unit` into Configured `bcv`.
+  Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor);
+  Status Bind(int64_t unit, const std::string& host, int64_t lun, std::optional<int64_t> target,
+              const catalog::Actor& actor);
+  Status Unbind(int64_t unit, const catalog::Actor& actor);
+  // Maps the unit's bindings (only `host`'s when given) through the MapTarget.
+  Status Map(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
+  Status Unmap(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
+  // Wipes the unit and reads it back; it returns to Unbound/Unconfigured clean.
+  Status Scrub(int64_t unit, const catalog::Actor& actor);
+  // Back to Free: breaks a meta volume, scrubs what may hold data, deallocates.
+  Status Free(int64_t unit, const catalog::Actor& actor);
+  // Copies a raw image file onto a new master volume and records the image.
+  Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
+
+  catalog::Catalog& catalog() { return *catalog_; }
+  DiskStateMachine& machine() { return machine_; }
+
+  // One piece of a unit: a volume on an array.
+  struct Member {
+    catalog::Volume volume;
+    std::shared_ptr<array::StorageArray> array;
+  };
+  // The unit's members in order (the unit itself when it is not a meta volume).
+  Result<std::vector<Member>> Resolve(catalog::Tx& tx, const catalog::Volume& unit);
+  Result<std::vector<Member>> Resolve(int64_t unit);
+
+ private:
+  Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
+                  std::optional<int64_t> image_id);
+  Result<std::vector<int64_t>> AllocateOnce(const AllocateArgs& args, const catalog::Actor& actor);
+  Status RevokeAll(const std::vector<Member>& members);
+  Status FreeSingle(int64_t id, const catalog::Actor& actor);
+  Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
+
+  catalog::Catalog* catalog_;
+  ArraySet* arrays_;
+  MapTarget* target_;
+  std::string gateway_initiator_;
+  DiskStateMachine machine_;
+};
+
+// Copies src (a sequence of members) onto dst (another), byte for byte,
+// reading only the ranges src's arrays report as mapped; dst is deallocated
+// first, so it ends as src followed by zeros. OutOfRange when src is bigger.
+Status CopyMembers(const std::vector<Operations::Member>& src, const std::vector<Operations::Member>& dst);
+// Reads every mapped range of the members back and checks it is zero.
+// DataLoss naming the volume and offset of the first non-zero byte.
+Status VerifyZero(const std::vector<Operations::Member>& members);
+
+}  // namespace vsl::manager

@@ -1,0 +1,503 @@
+#include "manager/operations.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "manager/testing_util.h"
+
+namespace vsl::manager {
+namespace {
+
+using catalog::Actor;
+using testing::kMiB;
+
+class OperationsTest : public testing::ManagerFixture {
+ protected:
+  void SetUp() override {
+    ManagerFixture::SetUp();
+    if (HasFatalFailure()) return;
+    arrays_.Add(east_);
+    arrays_.Add(west_);
+    ops_ = std::make_unique<Operations>(&catalog(), &arrays_, &target_, "iqn.gw");
+    auto d = ops_->Discover(std::nullopt, actor_);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    ASSERT_TRUE(AddHost("web1").ok());
+    ASSERT_TRUE(AddHost("web2").ok());
+  }
+
+  // A unit of `size` bytes, Configured.
+  int64_t Unit(uint64_t size) {
+    AllocateArgs a;
+    a.size = size;
+    auto u = ops_->AllocateUnit(a, actor_);
+    EXPECT_TRUE(u.ok()) << u.status().ToString();
+    return u.ok() ? *u : 0;
+  }
+
+  std::vector<uint8_t> ReadUnit(int64_t unit, uint64_t n) {
+    auto members = ops_->Resolve(unit);
+    EXPECT_TRUE(members.ok());
+    std::vector<uint8_t> out;
+    for (auto& m : *members) {
+      std::vector<uint8_t> buf(m.volume.size);
+      EXPECT_TRUE(m.array->Read(m.volume.array_volume, 0, buf).ok());
+      out.insert(out.end(), buf.begin(), buf.end());
+    }
+    out.resize(std::min<uint64_t>(n, out.size()));
+    return out;
+  }
+
+  std::string WriteImageFile(uint64_t size) {
+    std::string path = test_db().dir() + "/image.raw";
+    std::ofstream f(path, std::ios::binary);
+    for (uint64_t i = 0; i < size; ++i) f.put(static_cast<char>((i * 7 + 3) % 251));
+    return path;
+  }
+
+  bool Zero(const std::vector<uint8_t>& b) {
+    return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
+  }
+
+  ArraySet arrays_;
+  std::unique_ptr<Operations> ops_;
+  Actor actor_{"test", std::nullopt};
+};
+
+TEST_P(OperationsTest, DiscoveryRecordsVolumesPortsAndWiringMap) {
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), 6u);
+  Status s = catalog().Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto a, catalog().GetArrayByName(tx, "east"));
+    EXPECT_NE(a.dwml.find("<device name=\"east\""), std::string::npos) << a.dwml;
+    EXPECT_NE(a.dwml.find("raid"), std::string::npos);
+    VSL_ASSIGN_OR_RETURN(auto ports, catalog().ListPorts(tx, a.id));
+    EXPECT_EQ(ports.size(), 1u);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  // Again: nothing new.
+  auto again = ops_->Discover(std::nullopt, actor_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(again->vanished, 0);
+  EXPECT_EQ(Volumes().size(), 6u);
+  // A volume added and one removed behind vsl's back.
+  ASSERT_TRUE(Base(*east_).AddVolumeBehindBack("extra", kMiB).ok());
+  auto vols = Volumes();
+  std::string gone = vols.front().array_volume;
+  ASSERT_TRUE(Base(*east_).RemoveVolumeBehindBack(gone).ok());
+  auto d = ops_->Discover(std::string("east"), actor_);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->added, 1);
+  EXPECT_EQ(d->vanished, 1);
+  EXPECT_TRUE(Get(vols.front().id).vanished);
+  // A vanished volume is never allocated.
+  AllocateArgs a;
+  a.size = kMiB;
+  for (int i = 0; i < 6; ++i) {
+    auto got = ops_->Allocate(a, actor_);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    EXPECT_NE(got->front(), vols.front().id);
+  }
+  EXPECT_EQ(ops_->Allocate(a, actor_).status().code(), Code::kResourceExhausted);
+}
+
+// The seed's whole life of a disk: allocated across two arrays, configured
+// into a meta volume, an image copied on, bound, mapped, unmapped, unbound,
+// scrubbed and freed; given to the next host it reads only zeros.
+TEST_P(OperationsTest, LifecycleOfAMetaVolumeAcrossTwoArrays) {
+  std::string file = WriteImageFile(kMiB / 2 + 4096);
+  auto img = ops_->ImportImage("debian", file, actor_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->size, kMiB / 2 + 4096);
+  EXPECT_EQ(img->sha256.size(), 64u);
+  EXPECT_EQ(Get(*img->master_volume_id).state, DiskState::kConfigured);
+
+  // 4 MiB: no array has four free volumes.
+  int64_t unit = Unit(4 * kMiB);
+  ASSERT_NE(unit, 0);
+  catalog::Volume meta = Get(unit);
+  EXPECT_EQ(meta.type, "meta");
+  EXPECT_EQ(meta.size, 4 * kMiB);
+  EXPECT_EQ(meta.state, DiskState::kConfigured);
+  auto members = ops_->Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 4u);
+  std::set<std::string> arrays;
+  for (auto& m : *members) {
+    arrays.insert(m.array->info().name);
+    EXPECT_EQ(m.volume.state, DiskState::kConfigured);
+    EXPECT_EQ(m.volume.parent_id, unit);
+  }
+  EXPECT_EQ(arrays.size(), 2u);
+
+  ASSERT_TRUE(ops_->CopyImage(unit, "debian", actor_).ok());
+  auto bytes = ReadUnit(unit, kMiB);
+  std::ifstream in(file, std::ios::binary);
+  std::vector<uint8_t> want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.begin() + want.size()), want);
+  EXPECT_TRUE(Zero(std::vector<uint8_t>(bytes.begin() + want.size(), bytes.end())));
+  EXPECT_FALSE(Get(unit).clean);
+  EXPECT_EQ(Get(unit).image_id, img->id);
+
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kBound);
+  for (auto& m : *members) {
+    auto g = m.array->Grants(m.volume.array_volume);
+    ASSERT_TRUE(g.ok());
+    EXPECT_EQ(*g, std::vector<std::string>{"iqn.gw"});
+  }
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  EXPECT_EQ(target_.mapped(), (std::map<std::string, std::string>{{"web1/0", std::to_string(unit)}}));
+  ASSERT_EQ(BindingsOf(unit).size(), 1u);
+  EXPECT_TRUE(BindingsOf(unit)[0].mapped);
+
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnmapped);
+  EXPECT_TRUE(target_.mapped().empty());
+  ASSERT_TRUE(ops_->Unbind(unit, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
+  EXPECT_TRUE(BindingsOf(unit).empty());
+  for (auto& m : *members) EXPECT_TRUE(m.array->Grants(m.volume.array_volume)->empty());
+
+  // Not free before the scrub.
+  ASSERT_TRUE(ops_->Scrub(unit, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
+  EXPECT_TRUE(Get(unit).clean);
+  EXPECT_TRUE(Zero(ReadUnit(unit, 4 * kMiB)));
+  ASSERT_TRUE(ops_->Free(unit, actor_).ok());
+  for (auto& m : *members) {
+    catalog::Volume v = Get(m.volume.id);
+    EXPECT_EQ(v.state, DiskState::kFree);
+    EXPECT_FALSE(v.parent_id.has_value());
+    EXPECT_TRUE(v.clean);
+  }
+  EXPECT_EQ(catalog().Read([&](catalog::Tx& tx) { return catalog().GetVolume(tx, unit).status(); }).code(),
+            Code::kNotFound);
+
+  // The next host gets zeros.
+  int64_t next = Unit(4 * kMiB);
+  ASSERT_NE(next, 0);
+  EXPECT_TRUE(Zero(ReadUnit(next, 4 * kMiB)));
+}
+
+TEST_P(OperationsTest, FreeScrubsWhatMayHoldData) {
+  int64_t unit = Unit(kMiB);
+  ASSERT_TRUE(ops_->CopyVolume(unit, unit, actor_).code() == Code::kInvalidArgument);
+  auto members = ops_->Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  std::vector<uint8_t> junk(4096, 0xab);
+  ASSERT_TRUE((*members)[0].array->Write((*members)[0].volume.array_volume, 8192, junk).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 1, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, actor_).ok());
+  int scrubs = static_cast<int>(east_->Calls(array::ArrayOp::kScrub) + west_->Calls(array::ArrayOp::kScrub));
+  ASSERT_TRUE(ops_->Free(unit, actor_).ok());
+  EXPECT_EQ(east_->Calls(array::ArrayOp::kScrub) + west_->Calls(array::ArrayOp::kScrub), scrubs + 1u);
+  EXPECT_EQ(Get(unit).state, DiskState::kFree);
+  EXPECT_TRUE(Zero(ReadUnit(unit, kMiB)));
+}
+
+TEST_P(OperationsTest, IllegalOperationsAreRefusedByName) {
+  int64_t unit = Unit(kMiB);
+  Status s = ops_->Map(unit, std::nullopt, actor_);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("bind it before map"), std::string::npos) << s.ToString();
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  s = ops_->Free(unit, actor_);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("volume " + std::to_string(unit) + " is mapped"), std::string::npos) << s.ToString();
+  s = ops_->Scrub(unit, actor_);
+  EXPECT_NE(s.message().find("scrub is not allowed"), std::string::npos) << s.ToString();
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  // LUN 0 of web1 is taken.
+  int64_t other = Unit(kMiB);
+  s = ops_->Bind(other, "web1", 0, std::nullopt, actor_);
+  EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
+  EXPECT_EQ(Get(other).state, DiskState::kConfigured);
+}
+
+TEST_P(OperationsTest, ExhaustionIsAClearError) {
+  AllocateArgs a;
+  a.size = 100 * kMiB;
+  auto r = ops_->Allocate(a, actor_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("6 free volumes hold " + std::to_string(6 * kMiB)), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), 6u);
+}
+
+TEST_P(OperationsTest, QualitiesChooseTheArray) {
+  auto ssd = MakeArray("ssd", 2, {{"media", "ssd"}});
+  arrays_.Add(ssd);
+  ASSERT_TRUE(ops_->Discover(std::string("ssd"), actor_).ok());
+  AllocateArgs a;
+  a.size = kMiB;
+  a.qualities = {{"media", "ssd"}};
+  auto r = ops_->Allocate(a, actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto members = ops_->Resolve(r->front());
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(members->front().array->info().name, "ssd");
+  a.qualities = {{"media", "tape"}};
+  EXPECT_EQ(ops_->Allocate(a, actor_).status().code(), Code::kResourceExhausted);
+}
+
+TEST_P(OperationsTest, PoolArraysCutVolumesOnDemand) {
+  auto pool = MakeArray("pool", 8, {{"raid", "5"}}, /*volume_size=*/0);
+  arrays_.Add(pool);
+  ASSERT_TRUE(ops_->Discover(std::string("pool"), actor_).ok());
+  AllocateArgs a;
+  a.size = 3 * kMiB + 100;  // rounded up to whole blocks
+  a.qualities = {{"raid", "5"}};
+  auto r = ops_->Allocate(a, actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 1u);
+  catalog::Volume v = Get(r->front());
+  EXPECT_EQ(v.state, DiskState::kAllocated);
+  EXPECT_EQ(v.size, 3 * kMiB + 512);
+  EXPECT_TRUE(pool->GetVolume(v.array_volume).ok());
+  a.size = 5 * kMiB;  // 8 - 3.x MiB left
+  EXPECT_EQ(ops_->Allocate(a, actor_).status().code(), Code::kResourceExhausted);
+}
+
+// Many threads allocate at once: each volume goes to one of them only.
+TEST_P(OperationsTest, ConcurrentAllocationsNeverShareAVolume) {
+  std::mutex mu;
+  std::vector<int64_t> got;
+  std::atomic<int> exhausted{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 9; ++t) {
+    ts.emplace_back([&, t] {
+      AllocateArgs a;
+      a.size = kMiB;
+      auto r = ops_->Allocate(a, Actor{"t" + std::to_string(t), std::nullopt});
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), Code::kResourceExhausted) << r.status().ToString();
+        ++exhausted;
+        return;
+      }
+      std::lock_guard<std::mutex> l(mu);
+      got.insert(got.end(), r->begin(), r->end());
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(got.size(), 6u);
+  EXPECT_EQ(std::set<int64_t>(got.begin(), got.end()).size(), 6u);
+  EXPECT_EQ(exhausted.load(), 3);
+  EXPECT_TRUE(Volumes(DiskState::kFree).empty());
+}
+
+// ---- the seed's failure arcs, each then retried ----
+
+TEST_P(OperationsTest, MakeMetaFailureLeavesMembersUnconfigured) {
+  AllocateArgs a;
+  a.size = 2 * kMiB;
+  auto ids = ops_->Allocate(a, actor_);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 2u);
+  east_->FailNth(array::ArrayOp::kStat, 1, IoError("symconfig: meta device refused"));
+  west_->FailNth(array::ArrayOp::kStat, 1, IoError("symconfig: meta device refused"));
+  auto unit = ops_->MetaCreate(*ids, actor_);
+  ASSERT_FALSE(unit.ok());
+  EXPECT_NE(unit.status().message().find("meta device refused"), std::string::npos);
+  for (int64_t id : *ids) {
+    EXPECT_EQ(Get(id).state, DiskState::kUnconfigured);
+    EXPECT_FALSE(Get(id).parent_id.has_value());
+    EXPECT_TRUE(Get(id).clean);  // nothing was written: no scrub needed
+  }
+  EXPECT_EQ(Volumes().size(), 6u);  // no meta row left behind
+  for (int64_t id : *ids) ASSERT_TRUE(ops_->Free(id, actor_).ok());
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), 6u);
+  east_->Reset();
+  west_->Reset();
+  EXPECT_NE(Unit(2 * kMiB), 0);
+}
+
+TEST_P(OperationsTest, CopyFailureLeavesTheUnitUnconfigured) {
+  std::string file = WriteImageFile(8192);
+  ASSERT_TRUE(ops_->ImportImage("img", file, actor_).ok());
+  int64_t unit = Unit(kMiB);
+  east_->FailAlways(array::ArrayOp::kCopy, IoError("TimeFinder: copy failed"));
+  west_->FailAlways(array::ArrayOp::kCopy, IoError("TimeFinder: copy failed"));
+  Status s = ops_->CopyImage(unit, "img", actor_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("copy failed"), std::string::npos);
+  EXPECT_EQ(Get(unit).state, DiskState::kUnconfigured);
+  EXPECT_FALSE(Get(unit).clean);  // half a copy may be there
+  ASSERT_TRUE(ops_->Free(unit, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kFree);
+  east_->Heal(array::ArrayOp::kCopy);
+  west_->Heal(array::ArrayOp::kCopy);
+  int64_t again = Unit(kMiB);
+  ASSERT_TRUE(ops_->CopyImage(again, "img", actor_).ok());
+  EXPECT_EQ(Get(again).state, DiskState::kConfigured);
+}
+
+TEST_P(OperationsTest, BindFailureLeavesTheUnitUnconfiguredAndUnreachable) {
+  int64_t unit = Unit(2 * kMiB);
+  auto members = ops_->Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  // The second member's grant fails: the first one's must not stay behind.
+  auto& second = (*members)[1];
+  auto* fault = second.array == east_ ? east_.get() : west_.get();
+  uint64_t n = (*members)[0].array == second.array ? 2 : 1;
+  fault->FailNth(array::ArrayOp::kGrant, n, Unavailable("VolumeLogix: no path"));
+  Status s = ops_->Bind(unit, "web1", 0, std::nullopt, actor_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnconfigured);
+  EXPECT_TRUE(BindingsOf(unit).empty());
+  for (auto& m : *members) EXPECT_TRUE(m.array->Grants(m.volume.array_volume)->empty());
+  ASSERT_TRUE(ops_->Free(unit, actor_).ok());
+  int64_t again = Unit(2 * kMiB);
+  ASSERT_TRUE(ops_->Bind(again, "web1", 0, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(again).state, DiskState::kBound);
+}
+
+TEST_P(OperationsTest, MapFailureRemovesBindingsAndRebindRecovers) {
+  int64_t unit = Unit(kMiB);
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  target_.FailNextMap();
+  Status s = ops_->Map(unit, std::nullopt, actor_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("gateway refused"), std::string::npos);
+  EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
+  EXPECT_TRUE(BindingsOf(unit).empty());
+  auto members = ops_->Resolve(unit);
+  for (auto& m : *members) EXPECT_TRUE(m.array->Grants(m.volume.array_volume)->empty());
+  EXPECT_TRUE(target_.mapped().empty());
+  // FIG. 7's disk array bind (721) back to Bound, then map again.
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kBound);
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+}
+
+// ---- idempotence: every operation may run twice ----
+
+TEST_P(OperationsTest, OperationsRunTwiceAreHarmless) {
+  Actor req{"w", int64_t{4242}};
+  AllocateArgs a;
+  a.size = 2 * kMiB;
+  auto first = ops_->AllocateUnit(a, req);
+  auto second = ops_->AllocateUnit(a, req);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *second);
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), 4u);
+  int64_t unit = *first;
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 3, std::nullopt, req).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 3, std::nullopt, req).ok());
+  EXPECT_EQ(BindingsOf(unit).size(), 1u);
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, req).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, req).ok());
+  EXPECT_EQ(target_.Count("map"), 1);
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, req).ok());
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, req).ok());
+  EXPECT_EQ(target_.Count("unmap"), 1);
+  ASSERT_TRUE(ops_->Unbind(unit, req).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, req).ok());
+  ASSERT_TRUE(ops_->Free(unit, req).ok());
+  // The meta volume is gone now; this request freed it, so a re-run is done.
+  ASSERT_TRUE(ops_->Free(unit, req).ok());
+  EXPECT_EQ(ops_->Free(unit, actor_).code(), Code::kNotFound);
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), 6u);
+}
+
+TEST_P(OperationsTest, SharedDiskStaysMappedUntilItsLastHostLeaves) {
+  int64_t unit = Unit(kMiB);
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 1, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web2", 1, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  EXPECT_EQ(target_.mapped().size(), 2u);
+  ASSERT_TRUE(ops_->Unmap(unit, std::string("web1"), actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  ASSERT_EQ(BindingsOf(unit).size(), 1u);
+  EXPECT_EQ(target_.mapped(), (std::map<std::string, std::string>{{"web2/1", std::to_string(unit)}}));
+  ASSERT_TRUE(ops_->Unmap(unit, std::string("web2"), actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnmapped);
+}
+
+TEST_P(OperationsTest, SnapCopiesAMappedUnitIntoItsBackupVolume) {
+  int64_t unit = Unit(kMiB);
+  auto members = ops_->Resolve(unit);
+  std::vector<uint8_t> data(4096, 0x5a);
+  ASSERT_TRUE((*members)[0].array->Write((*members)[0].volume.array_volume, 65536, data).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  int64_t bcv = Unit(kMiB);
+  ASSERT_TRUE(ops_->Snap(unit, bcv, actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  EXPECT_EQ(Get(unit).bcv_id, bcv);
+  EXPECT_EQ(Get(bcv).state, DiskState::kConfigured);
+  EXPECT_EQ(ReadUnit(bcv, kMiB), ReadUnit(unit, kMiB));
+  // Only a Mapped unit snaps.
+  EXPECT_EQ(ops_->Snap(bcv, unit, actor_).code(), Code::kFailedPrecondition);
+}
+
+TEST_P(OperationsTest, RunDispatchesByNameAndChecksArguments) {
+  auto r = ops_->Run("allocate-unit", Json{{"size", kMiB}}, actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t unit = (*r)["volume"].get<int64_t>();
+  EXPECT_EQ(Get(unit).state, DiskState::kConfigured);
+  EXPECT_TRUE(ops_->Run("bind", Json{{"volume", unit}, {"host", "web1"}, {"lun", 0}}, actor_).ok());
+  EXPECT_EQ(ops_->Run("bind", Json{{"volume", unit}, {"host", "web1"}}, actor_).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ops_->Run("teleport", Json{{"volume", unit}}, actor_).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(ops_->Run("allocate", Json{{"size", -1}}, actor_).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(ops_->Run("map", Json{{"volume", 99999}}, actor_).status().code(), Code::kNotFound);
+}
+
+// On file arrays the gateway learns where the unit's bytes live, member by
+// member, and a host's second LUN keeps its first one.
+TEST_P(OperationsTest, MapTellsTheGatewayTheExtentsOfFileVolumes) {
+  array::ArraySpec spec;
+  spec.name = "files";
+  spec.driver = "file";
+  spec.path = test_db().dir() + "/files";
+  spec.capacity = 4 * kMiB;
+  spec.volume_size = kMiB;
+  spec.qualities = {{"media", "file"}};
+  auto opened = array::OpenArray(spec);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  arrays_.Add(std::shared_ptr<array::StorageArray>(std::move(opened).value()));
+  ASSERT_TRUE(ops_->Discover(std::string("files"), actor_).ok());
+  AllocateArgs a;
+  a.size = 2 * kMiB;
+  a.qualities = {{"media", "file"}};
+  auto unit = ops_->AllocateUnit(a, actor_);
+  ASSERT_TRUE(unit.ok()) << unit.status().ToString();
+  ASSERT_TRUE(ops_->Bind(*unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(*unit, std::nullopt, actor_).ok());
+  a.size = kMiB;
+  auto second = ops_->AllocateUnit(a, actor_);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(ops_->Bind(*second, "web1", 1, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(*second, std::nullopt, actor_).ok());
+
+  auto calls = target_.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0].what, "set-host");
+  EXPECT_TRUE(calls[0].luns.empty());
+  ASSERT_EQ(calls[1].what, "map");
+  ASSERT_EQ(calls[1].extents.size(), 2u);
+  uint64_t total = 0;
+  for (const auto& e : calls[1].extents) {
+    EXPECT_TRUE(std::filesystem::exists(e.path)) << e.path;
+    total += e.length;
+  }
+  EXPECT_EQ(total, 2 * kMiB);
+  EXPECT_EQ(calls[2].what, "set-host");
+  EXPECT_EQ(calls[2].luns, std::vector<uint64_t>{0});
+  EXPECT_EQ(calls[3].lun, 1u);
+  EXPECT_EQ(calls[3].volume_id, std::to_string(*second));
+}
+
+VSL_INSTANTIATE_CATALOG_BACKENDS(OperationsTest);
+
+}  // namespace
+}  // namespace vsl::manager

@@ -1,0 +1,155 @@
+// Test helpers for the storage manager: a recording MapTarget and a fixture
+// with two fault-injecting memory arrays on a catalog of either back end.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "array/fault_array.h"
+#include "array/memory_array.h"
+#include "catalog/testing/catalog_fixture.h"
+#include "manager/operations.h"
+
+namespace vsl::manager::testing {
+
+// Remembers every call; fails the next Map when told to.
+class RecordingTarget : public MapTarget {
+ public:
+  struct Call {
+    std::string what;  // "set-host", "map", "unmap"
+    std::string host;
+    uint64_t lun = 0;
+    std::string volume_id;
+    std::vector<volume::Extent> extents;  // map
+    std::vector<uint64_t> luns;           // set-host: the LUNs it already has
+  };
+  Status SetHost(const MapHost& h) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Call c{"set-host", h.name, 0, "", {}, {}};
+    for (const MapLun& l : h.luns) c.luns.push_back(l.lun);
+    calls_.push_back(std::move(c));
+    return Status::Ok();
+  }
+  Status Map(const std::string& host, const MapLun& lun) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (fail_next_map_) {
+      fail_next_map_ = false;
+      return Unavailable("gateway refused LUN " + std::to_string(lun.lun));
+    }
+    calls_.push_back({"map", host, lun.lun, lun.volume_id, lun.extents, {}});
+    mapped_[host + "/" + std::to_string(lun.lun)] = lun.volume_id;
+    return Status::Ok();
+  }
+  Status Unmap(const std::string& host, uint64_t lun) override {
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.push_back({"unmap", host, lun, "", {}, {}});
+    mapped_.erase(host + "/" + std::to_string(lun));
+    return Status::Ok();
+  }
+  void FailNextMap() {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_next_map_ = true;
+  }
+  std::vector<Call> calls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_;
+  }
+  int Count(const std::string& what) {
+    std::lock_guard<std::mutex> l(mu_);
+    int n = 0;
+    for (auto& c : calls_) n += c.what == what;
+    return n;
+  }
+  // "host/lun" -> volume id, as the gateway presents it now.
+  std::map<std::string, std::string> mapped() {
+    std::lock_guard<std::mutex> l(mu_);
+    return mapped_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Call> calls_;
+  std::map<std::string, std::string> mapped_;
+  bool fail_next_map_ = false;
+};
+
+inline constexpr uint64_t kMiB = 1 << 20;
+
+// Arrays "east" and "west": memory, carved into 1 MiB volumes, raid=1; each
+// wrapped in a FaultInjectingArray.
+class ManagerFixture : public catalog::testing::CatalogFixture {
+ protected:
+  void SetUp() override {
+    CatalogFixture::SetUp();
+    if (HasFatalFailure()) return;
+    east_ = MakeArray("east", 3);
+    west_ = MakeArray("west", 3);
+  }
+
+  std::shared_ptr<array::FaultInjectingArray> MakeArray(const std::string& name, int volumes,
+                                                        array::Qualities q = {{"raid", "1"}},
+                                                        uint64_t volume_size = kMiB) {
+    array::ArraySpec spec;
+    spec.name = name;
+    spec.driver = "memory";
+    spec.capacity = volumes * (volume_size ? volume_size : kMiB);
+    spec.volume_size = volume_size;
+    spec.qualities = q;
+    spec.ports = {"port0"};
+    auto a = array::MemoryArray::Create(spec);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return std::make_shared<array::FaultInjectingArray>(std::move(a).value());
+  }
+
+  array::MemoryArray& Base(array::FaultInjectingArray& f) { return static_cast<array::MemoryArray&>(f.base()); }
+
+  Status AddHost(const std::string& name) {
+    return catalog().Write([&](catalog::Tx& tx) {
+      catalog::Host h;
+      h.name = name;
+      h.hw_type = "qemu";
+      h.initiators = {"iqn.2026-11.test:" + name};
+      h.chap_user = name;
+      h.chap_secret = "secret-of-" + name + "-0123456789";
+      return catalog().AddHost(tx, h).status();
+    });
+  }
+
+  catalog::Volume Get(int64_t id) {
+    catalog::Volume v;
+    Status s = catalog().Read([&](catalog::Tx& tx) -> Status {
+      VSL_ASSIGN_OR_RETURN(v, catalog().GetVolume(tx, id));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return v;
+  }
+
+  std::vector<catalog::Volume> Volumes(std::optional<DiskState> state = std::nullopt) {
+    std::vector<catalog::Volume> out;
+    EXPECT_TRUE(catalog().Read([&](catalog::Tx& tx) -> Status {
+                         catalog::VolumeFilter f;
+                         f.state = state;
+                         VSL_ASSIGN_OR_RETURN(out, catalog().ListVolumes(tx, f));
+                         return Status::Ok();
+                       }).ok());
+    return out;
+  }
+
+  std::vector<catalog::Binding> BindingsOf(int64_t unit) {
+    std::vector<catalog::Binding> out;
+    EXPECT_TRUE(catalog().Read([&](catalog::Tx& tx) -> Status {
+                         VSL_ASSIGN_OR_RETURN(out, catalog().BindingsOfVolume(tx, unit));
+                         return Status::Ok();
+                       }).ok());
+    return out;
+  }
+
+  std::shared_ptr<array::FaultInjectingArray> east_, west_;
+  RecordingTarget target_;
+};
+
+}  // namespace vsl::manager::testing
