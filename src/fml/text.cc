@@ -1,0 +1,59 @@
+#include "fml/text.h"
+
+#include <cctype>
+
+namespace vsl::fml {
+
+namespace {
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+}  // namespace
+
+bool IsBlank(std::string_view s) {
+  for (char c : s) {
+    if (!IsSpace(c)) return false;
+  }
+  return true;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Quote(std::string_view s) {
+  constexpr size_t kMax = 40;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+  }
+  if (s.size() > kMax) out += "...";
+  return out + "\"";
+}
+
+std::string OneOf(Names names, bool angle) {
+  std::string out;
+  size_t i = 0;
+  for (std::string_view n : names) {
+    if (i > 0) out += (i + 1 == names.size()) ? " or " : ", ";
+    out += angle ? "<" + std::string(n) + ">" : std::string(n);
+    ++i;
+  }
+  return out;
+}
+
+bool Contains(Names names, std::string_view s) {
+  for (std::string_view n : names) {
+    if (n == s) return true;
+  }
+  return false;
+}
+
+}  // namespace vsl::fml
