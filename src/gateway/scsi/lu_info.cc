@@ -69,7 +69,7 @@ std::vector<uint8_t> BlockLimitsPage(const LuCore& core) {
   std::vector<uint8_t> d(64, 0);
   d[1] = 0xb0;
   d[3] = 0x3c;
-  d[4] = 0x01;  // WSNZ: WRITE SAME with 0 blocks is refused
+  // WSNZ stays 0: WRITE SAME with 0 blocks writes up to the last block.
   d[5] = uint8_t(kMaxCompareAndWriteBlocks);
   uint32_t granularity = bs < 4096 ? 4096 / bs : 1;
   StoreBe16(&d[6], uint16_t(granularity));

@@ -181,14 +181,20 @@ void DoWriteSame(Req& r) {
   auto& vol = *r.core->volume;
   const uint32_t bs = vol.block_size();
   const uint32_t wanted = ndob ? 0 : bs;
-  if (blocks == 0 || blocks > kMaxWriteSameBlocks) return r.Reply(CheckInvalidCdb(length_byte));
-  if (OutOfRange(lba, blocks, vol.block_count())) return r.Reply(CheckIllegal(kLbaOutOfRange));
+  // NUMBER OF LOGICAL BLOCKS 0 (WSNZ=0) means "from lba to the last block".
+  const uint64_t capacity = vol.block_count();
+  if (blocks == 0 && lba >= capacity) return r.Reply(CheckIllegal(kLbaOutOfRange));
+  const uint64_t count = blocks ? blocks : capacity - lba;
+  if (count > kMaxWriteSameBlocks) return r.Reply(CheckInvalidCdb(length_byte));
+  if (OutOfRange(lba, count, capacity)) return r.Reply(CheckIllegal(kLbaOutOfRange));
   if (!ndob && r.cmd.data_out.size() != bs) return r.Reply(ShortDataOut(wanted));
   std::vector<uint8_t> block = ndob ? std::vector<uint8_t>(bs, 0) : std::move(r.cmd.data_out);
-  const bool zero = std::all_of(block.begin(), block.end(), [](uint8_t b) { return b == 0; });
+  // UNMAP=1 deallocates whatever the data block holds (as LIO does): the
+  // initiator asked for the blocks to go, and LBPRZ=1 says they then read as
+  // zeros, which is what libiscsi's WriteSame*.UnmapUntilEnd checks.
   const uint64_t offset = lba * bs;
-  const uint64_t length = uint64_t(blocks) * bs;
-  r.core->io->Run([core = r.core, offset, length, bs, wanted, punch = unmap && zero,
+  const uint64_t length = count * bs;
+  r.core->io->Run([core = r.core, offset, length, bs, wanted, punch = unmap,
                    block = std::move(block), done = std::move(r.done)]() mutable {
     std::shared_lock<std::shared_mutex> l(core->write_mu);
     Status s;
