@@ -2,6 +2,11 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/api_commands.h"
+#if __has_include("cli/farm_command.h")
+#include "cli/farm_command.h"
+#define VSL_HAVE_FARM_COMMANDS 1
+#endif
 
 #ifndef VSL_VERSION
 #define VSL_VERSION "0.0.0"
@@ -11,6 +16,7 @@ namespace {
 
 // The subcommand groups, in the order `vsl --help` lists them.
 constexpr vsl::cli::AddCommandsFn kGroups[] = {
+    vsl::cli::AddServeCommands, vsl::cli::AddAdminCommands, vsl::cli::AddDiskCommands,
     vsl::cli::AddGatewayCommands,
 };
 
@@ -22,6 +28,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   vsl::cli::RunFn run;
   for (auto add : kGroups) add(app, &run);
+#ifdef VSL_HAVE_FARM_COMMANDS
+  vsl::cli::AddFarmCommands(app, &run);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

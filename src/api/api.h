@@ -1,0 +1,118 @@
+// api: vsl's control center. A REST/JSON API under /v1/ over cpp-httplib,
+// authenticated by a bearer token, for arrays, volumes, hosts, images, the
+// FIG. 8 disk operations, requests and events.
+//
+// Route files (and the farm manager's, which attaches its own routes to the
+// same server) share the helpers declared here: the token check, JSON error
+// replies with a stable code, JSON body parsing with errors that name the
+// field.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+namespace vsl::catalog {
+class Catalog;
+}
+namespace vsl::manager {
+class StorageManager;
+}
+namespace vsl::gateway {
+class Gateway;
+}
+
+namespace vsl::api {
+
+class TestHooks;  // api/test_hooks.h
+
+using Json = nlohmann::json;
+
+// What every route needs. The pointers are owned by `vsl serve` and outlive
+// the HTTP server; gateway may be null (a control-plane-only node).
+struct ApiContext {
+  catalog::Catalog* catalog = nullptr;
+  manager::StorageManager* manager = nullptr;
+  gateway::Gateway* gateway = nullptr;
+  std::string data_dir;
+  std::string iscsi_address;  // "127.0.0.1:3260", as the gateway listens
+  std::string iqn_prefix;     // target names are "<iqn_prefix>:<host>"
+  std::string power = "none"; // power controller driver: none | qemu
+  std::string admin_token;    // the bearer token every /v1/ call must carry
+  // Test-only fault injection (`vsl serve --test-faults`); null otherwise.
+  TestHooks* test_hooks = nullptr;
+};
+
+// ---- Errors ---------------------------------------------------------------
+
+// The stable API error code for a Status code ("not_found", "invalid_argument",
+// "failed_precondition", "unauthenticated", ...).
+std::string_view ErrorCode(Code code);
+// The HTTP status for a Status code (404, 400, 409, 401, 500, ...).
+int HttpStatusFor(Code code);
+
+// Writes {"error":{"code":"...","message":"..."}} with the matching HTTP status.
+void ReplyError(httplib::Response& res, const Status& status);
+// Writes `body` as application/json with `http_status`.
+void ReplyJson(httplib::Response& res, const Json& body, int http_status = 200);
+
+// ---- Authentication -------------------------------------------------------
+
+// OK when the request carries "Authorization: Bearer <ctx.admin_token>";
+// compares in constant time. Unauthenticated otherwise.
+Status CheckToken(const ApiContext& ctx, const httplib::Request& req);
+
+// ---- Request parsing ------------------------------------------------------
+
+// Parses the body as a JSON object; InvalidArgument naming the problem
+// ("request body: ... at byte N", "request body must be a JSON object").
+Result<Json> ParseBody(const httplib::Request& req);
+
+// Field readers for a parsed body. Required ones fail with InvalidArgument
+// "field 'size': missing" / "field 'size': expected a string"; optional ones
+// return nullopt when absent (or null) and fail when present with a wrong type.
+Result<std::string> RequiredString(const Json& body, std::string_view field);
+Result<std::optional<std::string>> OptionalString(const Json& body, std::string_view field);
+Result<int64_t> RequiredInt(const Json& body, std::string_view field);
+Result<std::optional<int64_t>> OptionalInt(const Json& body, std::string_view field);
+Result<std::optional<bool>> OptionalBool(const Json& body, std::string_view field);
+// A size given as a number of bytes or as a string with a unit ("512MB",
+// "8GiB"; plain numbers are bytes).
+Result<uint64_t> RequiredSize(const Json& body, std::string_view field);
+Result<std::optional<uint64_t>> OptionalSize(const Json& body, std::string_view field);
+
+// Parses "64GiB", "512MB", "1024" (bytes). MB/GB are 10^6/10^9, MiB/GiB
+// powers of two, K/M/G/T alone are powers of two.
+Result<uint64_t> ParseSize(std::string_view text);
+
+// Query parameter helpers: nullopt when absent; InvalidArgument naming the
+// parameter when malformed.
+std::optional<std::string> QueryParam(const httplib::Request& req, const std::string& name);
+Result<std::optional<int64_t>> QueryInt(const httplib::Request& req, const std::string& name);
+bool QueryFlag(const httplib::Request& req, const std::string& name);  // ?x=true|1
+
+// `bytes` bytes from the CSPRNG (OpenSSL RAND_bytes) as lowercase hex: CHAP
+// secrets, the admin token.
+Result<std::string> RandomHex(size_t bytes);
+
+// ---- Routes ---------------------------------------------------------------
+
+// A handler that either fills `res` itself and returns OK, or returns a
+// Status that becomes the JSON error reply.
+using Handler = std::function<Status(const httplib::Request&, httplib::Response&)>;
+
+// Wraps `handler`: checks the token, catches exceptions (-> internal), turns
+// a non-OK Status into ReplyError. Every /v1/ route is registered through it.
+httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler);
+
+// Registers every built-in /v1/ route on `server`. ctx must outlive server.
+void RegisterRoutes(ApiContext& ctx, httplib::Server& server);
+
+}  // namespace vsl::api

@@ -1,0 +1,28 @@
+// The built-in route groups; RegisterRoutes (routes.cc) adds them all.
+#pragma once
+
+#include "api/api.h"
+#include "catalog/records.h"
+
+namespace vsl::api {
+
+void RegisterArrayRoutes(ApiContext& ctx, httplib::Server& server);
+void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server);   // hosts and images
+void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server);   // volumes, disk ops
+void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server);  // requests, events
+void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server);   // only with test hooks
+
+// Queues `op` with `args` as the manager's request. With ?wait=true the reply
+// comes when the request finished: 200 with the request and its result, or
+// the request's failure as an error (its code, plus "request"). Without it:
+// 202 with the queued request.
+Status SubmitAndReply(ApiContext& ctx, const httplib::Request& req, httplib::Response& res,
+                      const std::string& op, const Json& args);
+
+// Rejects fields of `body` that are not in `known` ("field 'x': unknown").
+Status OnlyFields(const Json& body, std::initializer_list<std::string_view> known);
+
+// The id in a path segment; InvalidArgument naming `what` when not a number.
+Result<int64_t> PathId(const std::string& text, std::string_view what);
+
+}  // namespace vsl::api

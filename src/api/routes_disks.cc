@@ -1,0 +1,182 @@
+// /v1/volumes (list, show) and /v1/disks/{op}: the FIG. 8 utilities, each
+// checked here (so a malformed call queues nothing) and then queued as a
+// request for the storage manager.
+#include <map>
+
+#include "api/records_json.h"
+#include "api/routes.h"
+#include "catalog/catalog.h"
+#include "manager/storage_manager.h"
+
+namespace vsl::api {
+namespace {
+
+Status CopyVolumeField(const Json& body, Json& args) {
+  VSL_ASSIGN_OR_RETURN(int64_t v, RequiredInt(body, "volume"));
+  if (v <= 0) return InvalidArgument("field 'volume': must be a positive volume id");
+  args["volume"] = v;
+  return Status::Ok();
+}
+
+// The manager's op name and arguments for the API's disk operation `op`.
+Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json& args) {
+  args = Json::object();
+  mop = op;
+  if (op == "allocate" || op == "allocate-unit") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"size", "type", "qualities", "farm"}));
+    VSL_ASSIGN_OR_RETURN(uint64_t size, RequiredSize(body, "size"));
+    if (size == 0) return InvalidArgument("field 'size': must be positive");
+    args["size"] = size;
+    VSL_ASSIGN_OR_RETURN(auto type, OptionalString(body, "type"));
+    if (type) args["type"] = *type;
+    if (auto q = body.find("qualities"); q != body.end() && !q->is_null()) {
+      if (!q->is_object()) return InvalidArgument("field 'qualities': expected an object of strings");
+      for (auto& [k, v] : q->items()) {
+        if (!v.is_string()) return InvalidArgument("field 'qualities': value of '" + k + "' must be a string");
+      }
+      args["qualities"] = *q;
+    }
+    VSL_ASSIGN_OR_RETURN(auto farm, OptionalInt(body, "farm"));
+    if (farm) args["farm"] = *farm;
+  } else if (op == "configure" || op == "make-meta") {
+    mop = "make-meta";
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volumes"}));
+    auto v = body.find("volumes");
+    if (v == body.end() || v->is_null()) return InvalidArgument("field 'volumes': missing");
+    if (!v->is_array() || v->empty()) return InvalidArgument("field 'volumes': expected a non-empty list of volume ids");
+    for (const Json& e : *v) {
+      if (!e.is_number_integer() || e.get<int64_t>() <= 0) {
+        return InvalidArgument("field 'volumes': every entry must be a positive volume id");
+      }
+    }
+    args["volumes"] = *v;
+  } else if (op == "copy") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "image", "source"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(auto image, OptionalString(body, "image"));
+    VSL_ASSIGN_OR_RETURN(auto source, OptionalInt(body, "source"));
+    if (image.has_value() == source.has_value()) {
+      return InvalidArgument("field 'image' or 'source': give exactly one (an image name or a volume id)");
+    }
+    if (image) args["image"] = *image;
+    if (source) args["source"] = *source;
+  } else if (op == "snap") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "bcv"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(int64_t bcv, RequiredInt(body, "bcv"));
+    args["bcv"] = bcv;
+  } else if (op == "bind") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host", "lun", "target"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(std::string host, RequiredString(body, "host"));
+    VSL_ASSIGN_OR_RETURN(auto lun, OptionalInt(body, "lun"));
+    VSL_ASSIGN_OR_RETURN(auto target, OptionalInt(body, "target"));
+    // FML's target="N" is presented as LUN N unless the caller says otherwise.
+    if (!lun) lun = target;
+    if (!lun) return InvalidArgument("field 'lun': missing (or give 'target')");
+    if (*lun < 0 || *lun > 16383) return InvalidArgument("field 'lun': must be in 0..16383");
+    args["host"] = host;
+    args["lun"] = *lun;
+    if (target) args["target"] = *target;
+  } else if (op == "map" || op == "unmap") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(auto host, OptionalString(body, "host"));
+    if (host) args["host"] = *host;
+  } else if (op == "unbind" || op == "scrub" || op == "free" || op == "break-meta") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+  } else {
+    return NotFound("unknown disk operation '" + op +
+                    "' (allocate, allocate-unit, configure, break-meta, copy, snap, bind, map, unmap, unbind, "
+                    "scrub, free)");
+  }
+  return Status::Ok();
+}
+
+Status ListVolumes(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  catalog::VolumeFilter f;
+  if (auto s = QueryParam(req, "state")) {
+    auto st = catalog::ParseDiskState(*s);
+    if (!st.ok()) return InvalidArgument("query parameter 'state': " + st.status().message());
+    f.state = *st;
+  }
+  if (auto t = QueryParam(req, "type")) f.type = *t;
+  VSL_ASSIGN_OR_RETURN(auto parent, QueryInt(req, "parent"));
+  f.parent_id = parent;
+  VSL_ASSIGN_OR_RETURN(auto farm, QueryInt(req, "farm"));
+  f.farm_id = farm;
+  f.top_level_only = QueryFlag(req, "top");
+  VSL_ASSIGN_OR_RETURN(auto limit, QueryInt(req, "limit"));
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    if (auto a = QueryParam(req, "array")) {
+      VSL_ASSIGN_OR_RETURN(auto rec, ctx.catalog->GetArrayByName(tx, *a));
+      f.array_id = rec.id;
+    }
+    VSL_ASSIGN_OR_RETURN(auto vols, ctx.catalog->ListVolumes(tx, f));
+    VSL_ASSIGN_OR_RETURN(auto arrays, ctx.catalog->ListArrays(tx));
+    std::map<int64_t, std::string> names;
+    for (const auto& a : arrays) names[a.id] = a.name;
+    for (const auto& v : vols) {
+      if (limit && static_cast<int64_t>(list.size()) >= *limit) break;
+      Json j = VolumeJson(v);
+      if (v.array_id) j["array"] = names[*v.array_id];
+      list.push_back(std::move(j));
+    }
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"volumes", list}});
+  return Status::Ok();
+}
+
+Status ShowVolume(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "volume"));
+  Json out;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, ctx.catalog->GetVolume(tx, id));
+    out = VolumeJson(v);
+    if (v.array_id) {
+      VSL_ASSIGN_OR_RETURN(auto a, ctx.catalog->GetArray(tx, *v.array_id));
+      out["array"] = a.name;
+    }
+    Json members = Json::array();
+    if (v.type == "meta") {
+      VSL_ASSIGN_OR_RETURN(auto ms, ctx.catalog->Members(tx, v.id));
+      for (const auto& m : ms) members.push_back(VolumeJson(m));
+    }
+    out["members"] = members;
+    Json bindings = Json::array();
+    VSL_ASSIGN_OR_RETURN(auto bs, ctx.catalog->BindingsOfVolume(tx, v.id));
+    for (const auto& b : bs) {
+      Json j = BindingJson(b);
+      VSL_ASSIGN_OR_RETURN(auto h, ctx.catalog->GetHost(tx, b.host_id));
+      j["host"] = h.name;
+      bindings.push_back(std::move(j));
+    }
+    out["bindings"] = bindings;
+    return Status::Ok();
+  }));
+  ReplyJson(res, out);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server) {
+  server.Get("/v1/volumes", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return ListVolumes(ctx, req, res);
+             }));
+  server.Get(R"(/v1/volumes/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return ShowVolume(ctx, req, res);
+             }));
+  server.Post(R"(/v1/disks/([a-z-]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+                std::string mop;
+                Json args;
+                VSL_RETURN_IF_ERROR(DiskArgs(req.matches[1], body, mop, args));
+                return SubmitAndReply(ctx, req, res, mop, args);
+              }));
+}
+
+}  // namespace vsl::api

@@ -1,0 +1,198 @@
+// /v1/hosts (add, list, show, remove) and /v1/images (import, list, show).
+#include "api/records_json.h"
+#include "api/routes.h"
+#include "catalog/catalog.h"
+#include "gateway/gateway.h"
+#include "manager/storage_manager.h"
+
+namespace vsl::api {
+namespace {
+
+// RFC 7143 §12.1.3 wants secrets of at least 12 bytes for one-way CHAP.
+constexpr size_t kMinSecret = 12;
+// A generated secret: 16 bytes of CSPRNG output, as 32 hex characters.
+constexpr size_t kSecretBytes = 16;
+
+Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "hw", "initiators", "chap_user", "chap_secret",
+                                        "mutual_chap_user", "mutual_chap_secret"}));
+  catalog::Host h;
+  VSL_ASSIGN_OR_RETURN(h.name, RequiredString(body, "name"));
+  VSL_ASSIGN_OR_RETURN(h.hw_type, RequiredString(body, "hw"));
+  auto it = body.find("initiators");
+  if (it == body.end() || it->is_null()) return InvalidArgument("field 'initiators': missing");
+  if (!it->is_array() || it->empty()) return InvalidArgument("field 'initiators': expected a non-empty list of IQNs");
+  for (const Json& i : *it) {
+    if (!i.is_string() || i.get<std::string>().empty()) {
+      return InvalidArgument("field 'initiators': every entry must be a non-empty string");
+    }
+    std::string iqn = i.get<std::string>();
+    if (iqn.rfind("iqn.", 0) != 0 && iqn.rfind("eui.", 0) != 0 && iqn.rfind("naa.", 0) != 0) {
+      return InvalidArgument("field 'initiators': '" + iqn + "' is not an iSCSI name (iqn./eui./naa.)");
+    }
+    h.initiators.push_back(iqn);
+  }
+  VSL_ASSIGN_OR_RETURN(auto user, OptionalString(body, "chap_user"));
+  VSL_ASSIGN_OR_RETURN(auto secret, OptionalString(body, "chap_secret"));
+  VSL_ASSIGN_OR_RETURN(auto muser, OptionalString(body, "mutual_chap_user"));
+  VSL_ASSIGN_OR_RETURN(auto msecret, OptionalString(body, "mutual_chap_secret"));
+  h.chap_user = user.value_or(h.name);
+  if (secret) {
+    if (secret->size() < kMinSecret) {
+      return InvalidArgument("field 'chap_secret': must be at least " + std::to_string(kMinSecret) + " characters");
+    }
+    h.chap_secret = *secret;
+  } else {
+    VSL_ASSIGN_OR_RETURN(h.chap_secret, RandomHex(kSecretBytes));
+  }
+  if (msecret) {
+    if (msecret->size() < kMinSecret) {
+      return InvalidArgument("field 'mutual_chap_secret': must be at least " + std::to_string(kMinSecret) +
+                             " characters");
+    }
+    if (*msecret == h.chap_secret) {
+      return InvalidArgument("field 'mutual_chap_secret': must differ from the host's CHAP secret");
+    }
+    h.mutual_chap_user = muser.value_or(ctx.iqn_prefix);
+    h.mutual_chap_secret = *msecret;
+  }
+  catalog::Host added;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(added, ctx.catalog->AddHost(tx, h));
+    return Status::Ok();
+  }));
+  if (ctx.gateway != nullptr) {
+    gateway::HostConfig c;
+    c.name = added.name;
+    c.initiators = added.initiators;
+    c.chap = gateway::Chap{added.chap_user, added.chap_secret};
+    if (!added.mutual_chap_secret.empty()) c.mutual_chap = gateway::Chap{added.mutual_chap_user, added.mutual_chap_secret};
+    Status s = ctx.gateway->SetHost(c);
+    if (!s.ok()) {
+      // The gateway refused it: take the row back so nothing half-made stays.
+      (void)ctx.catalog->Write([&](catalog::Tx& tx) { return ctx.catalog->RemoveHost(tx, added.id); });
+      return s.Annotate("gateway refused host '" + added.name + "'");
+    }
+  }
+  ReplyJson(res, HostJson(added, true), 201);
+  return Status::Ok();
+}
+
+Status ShowHost(ApiContext& ctx, const std::string& name, httplib::Response& res) {
+  Json out;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
+    out = HostJson(h, false);
+    out["target"] = ctx.gateway != nullptr ? ctx.gateway->TargetName(h.name) : ctx.iqn_prefix + ":" + h.name;
+    VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
+    Json list = Json::array();
+    for (const auto& b : bindings) list.push_back(BindingJson(b));
+    out["bindings"] = list;
+    return Status::Ok();
+  }));
+  ReplyJson(res, out);
+  return Status::Ok();
+}
+
+Status RemoveHost(ApiContext& ctx, const std::string& name, httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
+    return ctx.catalog->RemoveHost(tx, h.id);
+  }));
+  if (ctx.gateway != nullptr) {
+    Status s = ctx.gateway->RemoveHost(name);
+    if (!s.ok() && s.code() != Code::kNotFound) return s.Annotate("host '" + name + "' removed from the catalog");
+  }
+  ReplyJson(res, {{"removed", name}});
+  return Status::Ok();
+}
+
+Status ImportImage(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "file"}));
+  VSL_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
+  VSL_ASSIGN_OR_RETURN(std::string file, RequiredString(body, "file"));
+  if (file[0] != '/') return InvalidArgument("field 'file': '" + file + "' is not an absolute path on the server");
+  return SubmitAndReply(ctx, req, res, "import-image", {{"name", name}, {"file", file}});
+}
+
+// GET /v1/bindings[?host=NAME][&volume=ID]: table 4, with host names.
+Status ListBindings(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  auto host = QueryParam(req, "host");
+  VSL_ASSIGN_OR_RETURN(auto volume, QueryInt(req, "volume"));
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    std::vector<catalog::Host> hosts;
+    if (host) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, *host));
+      hosts.push_back(std::move(h));
+    } else {
+      VSL_ASSIGN_OR_RETURN(hosts, ctx.catalog->ListHosts(tx));
+    }
+    for (const catalog::Host& h : hosts) {
+      VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
+      for (const auto& b : bindings) {
+        if (volume && b.volume_id != *volume) continue;
+        Json j = BindingJson(b);
+        j["host"] = h.name;
+        list.push_back(std::move(j));
+      }
+    }
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"bindings", list}});
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
+  server.Post("/v1/hosts", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                return AddHost(ctx, req, res);
+              }));
+  server.Get("/v1/hosts", Authed(ctx, [&ctx](const httplib::Request&, httplib::Response& res) {
+               Json list = Json::array();
+               VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+                 VSL_ASSIGN_OR_RETURN(auto hosts, ctx.catalog->ListHosts(tx));
+                 for (const auto& h : hosts) list.push_back(HostJson(h, false));
+                 return Status::Ok();
+               }));
+               ReplyJson(res, {{"hosts", list}});
+               return Status::Ok();
+             }));
+  server.Get(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return ShowHost(ctx, req.matches[1], res);
+             }));
+  server.Delete(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                  return RemoveHost(ctx, req.matches[1], res);
+                }));
+  server.Get("/v1/bindings", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return ListBindings(ctx, req, res);
+             }));
+  server.Post("/v1/images", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                return ImportImage(ctx, req, res);
+              }));
+  server.Get("/v1/images", Authed(ctx, [&ctx](const httplib::Request&, httplib::Response& res) {
+               Json list = Json::array();
+               VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+                 VSL_ASSIGN_OR_RETURN(auto images, ctx.catalog->ListImages(tx));
+                 for (const auto& i : images) list.push_back(ImageJson(i));
+                 return Status::Ok();
+               }));
+               ReplyJson(res, {{"images", list}});
+               return Status::Ok();
+             }));
+  server.Get(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               catalog::Image img;
+               std::string name = req.matches[1];
+               VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+                 VSL_ASSIGN_OR_RETURN(img, ctx.catalog->GetImageByName(tx, name));
+                 return Status::Ok();
+               }));
+               ReplyJson(res, ImageJson(img));
+               return Status::Ok();
+             }));
+}
+
+}  // namespace vsl::api

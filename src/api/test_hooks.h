@@ -1,0 +1,54 @@
+// TestHooks: the test-only fault switches of `vsl serve --test-faults`.
+//
+// With them, arrays added with driver "fault:file" are file arrays wrapped in
+// a FaultInjectingArray, and POST /v1/test/faults arms a failure of one array
+// operation or of the gateway's map. Without --test-faults none of this is
+// reachable: the driver and the route are refused.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "array/fault_array.h"
+#include "manager/map_target.h"
+#include "util/status.h"
+
+namespace vsl::api {
+
+class TestHooks {
+ public:
+  void AddArray(const std::string& name, std::shared_ptr<array::FaultInjectingArray> a);
+  Result<std::shared_ptr<array::FaultInjectingArray>> FindArray(const std::string& name) const;
+
+  // The n-th next MapTarget::Map call fails once with `status` (n >= 1).
+  void FailMapNth(uint64_t n, Status status);
+  // Counts a Map call; the injected Status when this one must fail.
+  Status EnterMap();
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<array::FaultInjectingArray>> arrays_;  // guarded by mu_
+  uint64_t map_countdown_ = 0;  // guarded by mu_; 0: no rule
+  Status map_status_;           // guarded by mu_
+};
+
+// A MapTarget that asks `hooks` before each Map of `base`.
+class FaultableMapTarget : public manager::MapTarget {
+ public:
+  // Both must outlive this object; hooks may be null (never fails).
+  FaultableMapTarget(manager::MapTarget* base, TestHooks* hooks) : base_(base), hooks_(hooks) {}
+  Status SetHost(const manager::MapHost& h) override { return base_->SetHost(h); }
+  Status Map(const std::string& host, const manager::MapLun& lun) override {
+    if (hooks_ != nullptr) VSL_RETURN_IF_ERROR(hooks_->EnterMap());
+    return base_->Map(host, lun);
+  }
+  Status Unmap(const std::string& host, uint64_t lun) override { return base_->Unmap(host, lun); }
+
+ private:
+  manager::MapTarget* base_;
+  TestHooks* hooks_;
+};
+
+}  // namespace vsl::api

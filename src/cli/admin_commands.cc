@@ -1,0 +1,256 @@
+// `vsl array|host|image|volume ...`: the catalog's things, through the API.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+
+namespace vsl::cli {
+namespace {
+
+struct Args {
+  ApiOptions api;
+  std::string name, driver = "file", path, capacity, volume_size, quality, hw, chap_secret, chap_user;
+  std::string mutual_user, mutual_secret, file, state, array;
+  std::vector<std::string> initiators;
+  bool all = false;
+};
+
+std::string Quals(const Json& q) {
+  std::string out;
+  for (auto& [k, v] : q.items()) out += (out.empty() ? "" : ",") + k + "=" + Cell(v);
+  return out.empty() ? "-" : out;
+}
+
+void PrintJson(const Json& j) { printf("%s\n", j.dump(2).c_str()); }
+
+// ---- array ----
+
+Status ArrayAdd(ApiClient& c, const Args& a) {
+  Json body = {{"name", a.name}, {"driver", a.driver}, {"path", std::filesystem::absolute(a.path).string()}};
+  VSL_ASSIGN_OR_RETURN(uint64_t cap, ParseSizeArg(a.capacity));
+  body["capacity"] = cap;
+  if (!a.volume_size.empty()) {
+    VSL_ASSIGN_OR_RETURN(uint64_t vs, ParseSizeArg(a.volume_size));
+    body["volume_size"] = vs;
+  }
+  if (!a.quality.empty()) body["qualities"] = a.quality;
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/arrays", body));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("array %s added (%s, %s); discovery found %s new volume(s)\n", a.name.c_str(), a.driver.c_str(),
+         HumanSize(cap).c_str(), Cell(r["discovery"]["added"]).c_str());
+  return Status::Ok();
+}
+
+Status ArrayList(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/arrays"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& x : r["arrays"]) {
+    uint64_t vs = x["volume_size"].get<uint64_t>();
+    rows.push_back({Cell(x["name"]), Cell(x["driver"]), HumanSize(x["capacity"].get<uint64_t>()),
+                    vs ? HumanSize(vs) : "pool", Cell(x["volumes"]), Cell(x["free_volumes"]), Quals(x["qualities"])});
+  }
+  PrintTable({"NAME", "DRIVER", "CAPACITY", "VOLUME SIZE", "VOLUMES", "FREE", "QUALITIES"}, rows);
+  return Status::Ok();
+}
+
+Status ArrayDiscover(ApiClient& c, const Args& a) {
+  Json body = Json::object();
+  if (!a.name.empty()) body["array"] = a.name;
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/arrays/discover?wait=true", body));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  const Json& x = r["result"];
+  printf("discovered %s array(s): %s added, %s vanished, %s reappeared\n", Cell(x["arrays"]).c_str(),
+         Cell(x["added"]).c_str(), Cell(x["vanished"]).c_str(), Cell(x["reappeared"]).c_str());
+  return Status::Ok();
+}
+
+Status ArrayShow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/arrays/" + a.name));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("name: %s\ndriver: %s\ncapacity: %s\nqualities: %s\n", Cell(r["name"]).c_str(), Cell(r["driver"]).c_str(),
+         HumanSize(r["capacity"].get<uint64_t>()).c_str(), Quals(r["qualities"]).c_str());
+  printf("%s", r["dwml"].get<std::string>().c_str());
+  return Status::Ok();
+}
+
+// ---- host ----
+
+Status HostAdd(ApiClient& c, const Args& a) {
+  Json body = {{"name", a.name}, {"hw", a.hw}, {"initiators", a.initiators}};
+  if (!a.chap_secret.empty()) body["chap_secret"] = a.chap_secret;
+  if (!a.chap_user.empty()) body["chap_user"] = a.chap_user;
+  if (!a.mutual_secret.empty()) body["mutual_chap_secret"] = a.mutual_secret;
+  if (!a.mutual_user.empty()) body["mutual_chap_user"] = a.mutual_user;
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/hosts", body));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("host %s added (%s)\nCHAP user: %s\nCHAP secret (shown once): %s\n", Cell(r["name"]).c_str(),
+         Cell(r["hw"]).c_str(), Cell(r["chap_user"]).c_str(), Cell(r["chap_secret"]).c_str());
+  return Status::Ok();
+}
+
+Status HostList(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/hosts"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& h : r["hosts"]) {
+    std::string inits;
+    for (const Json& i : h["initiators"]) inits += (inits.empty() ? "" : ",") + i.get<std::string>();
+    rows.push_back({Cell(h["name"]), Cell(h["hw"]), Cell(h["state"]), Cell(h["farm_id"]), inits});
+  }
+  PrintTable({"NAME", "HW", "STATE", "FARM", "INITIATORS"}, rows);
+  return Status::Ok();
+}
+
+Status HostShow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json h, c.Get("/v1/hosts/" + a.name));
+  if (a.api.json) return PrintJson(h), Status::Ok();
+  printf("name: %s\nhw: %s\nstate: %s\ntarget: %s\nchap user: %s\n", Cell(h["name"]).c_str(), Cell(h["hw"]).c_str(),
+         Cell(h["state"]).c_str(), Cell(h["target"]).c_str(), Cell(h["chap_user"]).c_str());
+  for (const Json& i : h["initiators"]) printf("initiator: %s\n", i.get<std::string>().c_str());
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& b : h["bindings"]) {
+    rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no"});
+  }
+  PrintTable({"LUN", "TARGET", "VOLUME", "MAPPED"}, rows);
+  return Status::Ok();
+}
+
+Status HostRemove(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Delete("/v1/hosts/" + a.name));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("host %s removed\n", a.name.c_str());
+  return Status::Ok();
+}
+
+// ---- image ----
+
+Status ImageImport(ApiClient& c, const Args& a) {
+  std::error_code ec;
+  std::string file = std::filesystem::absolute(a.file, ec).string();
+  if (ec) return InvalidArgument(a.file + ": " + ec.message());
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/images?wait=true", {{"name", a.name}, {"file", file}}));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  const Json& x = r["result"];
+  printf("image %s imported: volume %s, %s, sha256 %s\n", a.name.c_str(), Cell(x["volume"]).c_str(),
+         HumanSize(x["size"].get<uint64_t>()).c_str(), Cell(x["sha256"]).c_str());
+  return Status::Ok();
+}
+
+Status ImageList(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/images"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& i : r["images"]) {
+    rows.push_back({Cell(i["name"]), HumanSize(i["size"].get<uint64_t>()), Cell(i["master_volume_id"]), Cell(i["sha256"])});
+  }
+  PrintTable({"NAME", "SIZE", "VOLUME", "SHA256"}, rows);
+  return Status::Ok();
+}
+
+// ---- volume ----
+
+Status VolumeList(ApiClient& c, const Args& a) {
+  std::string q = a.all ? "?x=1" : "?top=true";
+  if (!a.state.empty()) q += "&state=" + a.state;
+  if (!a.array.empty()) q += "&array=" + a.array;
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/volumes" + q));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& v : r["volumes"]) {
+    rows.push_back({Cell(v["id"]), Cell(v["type"]), HumanSize(v["size"].get<uint64_t>()), Cell(v["state"]),
+                    Cell(v.value("array", Json(nullptr))), Cell(v["array_volume"]), Cell(v["parent_id"]), v["clean"].get<bool>() ? "yes" : "no"});
+  }
+  PrintTable({"ID", "TYPE", "SIZE", "STATE", "ARRAY", "ARRAY VOLUME", "PARENT", "CLEAN"}, rows);
+  return Status::Ok();
+}
+
+Status VolumeShow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json v, c.Get("/v1/volumes/" + a.name));
+  if (a.api.json) return PrintJson(v), Status::Ok();
+  printf("volume %s: %s, %s, %s%s\n", Cell(v["id"]).c_str(), Cell(v["type"]).c_str(),
+         HumanSize(v["size"].get<uint64_t>()).c_str(), Cell(v["state"]).c_str(), v["clean"].get<bool>() ? ", clean" : "");
+  if (v.contains("array")) printf("on array %s as %s\n", Cell(v["array"]).c_str(), Cell(v["array_volume"]).c_str());
+  for (const Json& m : v["members"]) {
+    printf("member %s: volume %s on array %s (%s), %s\n", Cell(m["member_order"]).c_str(), Cell(m["id"]).c_str(),
+           Cell(m["array_id"]).c_str(), Cell(m["array_volume"]).c_str(), HumanSize(m["size"].get<uint64_t>()).c_str());
+  }
+  for (const Json& b : v["bindings"]) {
+    printf("bound to host %s at LUN %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
+           b["mapped"].get<bool>() ? " (mapped)" : "");
+  }
+  return Status::Ok();
+}
+
+using Fn = Status (*)(ApiClient&, const Args&);
+
+CLI::App* Leaf(CLI::App* group, const char* name, const char* help, Fn fn, RunFn* run,
+               const std::shared_ptr<Args>& args, const std::string& what) {
+  CLI::App* cmd = group->add_subcommand(name, help);
+  AddApiOptions(cmd, &args->api);
+  cmd->callback([=] {
+    *run = [=] { return WithClient(what, args->api, [&](ApiClient& c) { return fn(c, *args); }); };
+  });
+  return cmd;
+}
+
+}  // namespace
+
+void AddAdminCommands(CLI::App& app, RunFn* run) {
+  auto args = std::make_shared<Args>();
+
+  CLI::App* array = app.add_subcommand("array", "storage arrays: add, list, show, discover");
+  array->require_subcommand(1);
+  CLI::App* add = Leaf(array, "add", "add an array and discover its volumes", ArrayAdd, run, args, "array add");
+  add->add_option("name", args->name, "array name")->required();
+  add->add_option("--driver", args->driver, "driver: file (fault:file with serve --test-faults)")->capture_default_str();
+  add->add_option("--path", args->path, "the array's directory (on the server's machine)")->required();
+  add->add_option("--capacity", args->capacity, "bytes it may hand out (e.g. 64GiB, 500GB)")->required();
+  add->add_option("--volume-size", args->volume_size, "pre-carve volumes of this size (default: a pool)");
+  add->add_option("--quality", args->quality, "quality attributes KEY=VALUE,... (raid=1,media=ssd)");
+  Leaf(array, "list", "list arrays", ArrayList, run, args, "array list");
+  Leaf(array, "discover", "re-read arrays and update the catalog", ArrayDiscover, run, args, "array discover")
+      ->add_option("name", args->name, "only this array");
+  Leaf(array, "show", "show an array and its disk wiring map (DWML)", ArrayShow, run, args, "array show")
+      ->add_option("name", args->name, "array name")->required();
+
+  CLI::App* host = app.add_subcommand("host", "hosts: add, list, show, remove");
+  host->require_subcommand(1);
+  CLI::App* hadd = Leaf(host, "add", "add a host (prints its CHAP secret once)", HostAdd, run, args, "host add");
+  hadd->add_option("name", args->name, "host name")->required();
+  hadd->add_option("--hw", args->hw, "hardware type (FML's hw)")->required();
+  hadd->add_option("--initiator", args->initiators, "initiator IQN (repeatable)")->required();
+  hadd->add_option("--chap-secret", args->chap_secret, "CHAP secret (default: 16 random bytes, hex)");
+  hadd->add_option("--chap-user", args->chap_user, "CHAP user name (default: the host name)");
+  hadd->add_option("--mutual-chap-user", args->mutual_user, "mutual CHAP: the target's user name");
+  hadd->add_option("--mutual-chap-secret", args->mutual_secret, "mutual CHAP: the target's secret");
+  Leaf(host, "list", "list hosts", HostList, run, args, "host list");
+  Leaf(host, "show", "show a host and its LUNs", HostShow, run, args, "host show")
+      ->add_option("name", args->name, "host name")->required();
+  Leaf(host, "remove", "remove a host (it must have no bindings)", HostRemove, run, args, "host remove")
+      ->add_option("name", args->name, "host name")->required();
+
+  CLI::App* image = app.add_subcommand("image", "master images: import, list");
+  image->require_subcommand(1);
+  CLI::App* imp = Leaf(image, "import", "copy a raw disk image onto a read-only master volume", ImageImport, run,
+                       args, "image import");
+  imp->add_option("name", args->name, "image name")->required();
+  imp->add_option("file", args->file, "raw image file (read by vsl serve, on its machine)")->required();
+  Leaf(image, "list", "list images", ImageList, run, args, "image list");
+
+  CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");
+  volume->require_subcommand(1);
+  CLI::App* vlist = Leaf(volume, "list", "list volumes (disk units; --all adds meta members)", VolumeList, run, args,
+                         "volume list");
+  vlist->add_option("--state", args->state, "only this state (free, allocated, configured, ...)");
+  vlist->add_option("--array", args->array, "only this array's");
+  vlist->add_flag("--all", args->all, "include members of meta volumes");
+  Leaf(volume, "show", "show a volume, its members and bindings", VolumeShow, run, args, "volume show")
+      ->add_option("id", args->name, "volume id")->required();
+}
+
+}  // namespace vsl::cli

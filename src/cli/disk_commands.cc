@@ -1,0 +1,227 @@
+// `vsl disk ...` (the seed's FIG. 8 utilities), `vsl queue`, `vsl events`.
+// Every disk command queues a request; by default the CLI waits for it and
+// prints its outcome (--no-wait prints the request id instead).
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+
+namespace vsl::cli {
+namespace {
+
+struct Args {
+  ApiOptions api;
+  bool no_wait = false;
+  bool unit = false;
+  std::string size, type, quality, image, host, state, op, entity;
+  std::vector<int64_t> volumes;
+  int64_t volume = 0, source = 0, lun = -1, target = -1, id = 0, request = 0, after = 0, limit = 0;
+};
+
+Result<Json> QualityObject(const std::string& text) {
+  Json q = Json::object();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(',', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(pos, end - pos);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgument("--quality: '" + item + "' is not KEY=VALUE");
+    q[item.substr(0, eq)] = item.substr(eq + 1);
+    pos = end + 1;
+  }
+  return q;
+}
+
+std::string Time(int64_t ms) {
+  if (ms <= 0) return "-";
+  time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Posts the disk operation and prints the outcome.
+Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body) {
+  std::string path = "/v1/disks/" + op + (a.no_wait ? "" : "?wait=true");
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post(path, body));
+  if (a.api.json) {
+    printf("%s\n", r.dump(2).c_str());
+    return Status::Ok();
+  }
+  const Json& req = r["request"];
+  if (a.no_wait) {
+    printf("request %s queued (%s)\n", Cell(req["id"]).c_str(), op.c_str());
+    return Status::Ok();
+  }
+  const Json& res = r["result"];
+  if (res.is_object() && res.contains("volumes")) {
+    std::string ids;
+    for (const Json& v : res["volumes"]) ids += (ids.empty() ? "" : " ") + v.dump();
+    printf("allocated volume(s): %s\n", ids.c_str());
+  } else if (res.is_object() && res.contains("volume")) {
+    printf("%s: volume %s\n", op.c_str(), Cell(res["volume"]).c_str());
+  } else {
+    printf("%s: done (request %s)\n", op.c_str(), Cell(req["id"]).c_str());
+  }
+  return Status::Ok();
+}
+
+Status Allocate(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(uint64_t size, ParseSizeArg(a.size));
+  Json body = {{"size", size}};
+  if (!a.type.empty()) body["type"] = a.type;
+  if (!a.quality.empty()) {
+    VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
+  }
+  return Disk(c, a, a.unit ? "allocate-unit" : "allocate", body);
+}
+
+Status QueueList(ApiClient& c, const Args& a) {
+  std::string q = "?limit=" + std::to_string(a.limit > 0 ? a.limit : 1000);
+  if (!a.state.empty()) q += "&state=" + a.state;
+  if (!a.op.empty()) q += "&op=" + a.op;
+  if (a.after > 0) q += "&after=" + std::to_string(a.after);
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/requests" + q));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& x : r["requests"]) {
+    rows.push_back({Cell(x["id"]), Cell(x["op"]), Cell(x["state"]), Cell(x["attempts"]), Time(x["created_ms"].get<int64_t>()),
+                    Cell(x["args"]), Cell(x["reason"])});
+  }
+  PrintTable({"ID", "OP", "STATE", "ATTEMPTS", "CREATED", "ARGS", "REASON"}, rows);
+  return Status::Ok();
+}
+
+Status QueueShow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/requests/" + std::to_string(a.id)));
+  printf("%s\n", r.dump(2).c_str());
+  return Status::Ok();
+}
+
+Status Events(ApiClient& c, const Args& a) {
+  std::string q = "?limit=" + std::to_string(a.limit > 0 ? a.limit : 1000);
+  if (!a.entity.empty()) q += "&entity=" + a.entity;
+  if (a.id > 0) q += "&entity_id=" + std::to_string(a.id);
+  if (a.request > 0) q += "&request=" + std::to_string(a.request);
+  if (a.after > 0) q += "&after=" + std::to_string(a.after);
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/events" + q));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& e : r["events"]) {
+    rows.push_back({Cell(e["id"]), Time(e["time_ms"].get<int64_t>()), Cell(e["entity"]) + " " + Cell(e["entity_id"]),
+                    Cell(e["op"]), Cell(e["from"]) + " -> " + Cell(e["to"]), Cell(e["actor"]), Cell(e["request_id"]),
+                    Cell(e["detail"])});
+  }
+  PrintTable({"ID", "TIME", "ENTITY", "OP", "CHANGE", "ACTOR", "REQUEST", "DETAIL"}, rows);
+  return Status::Ok();
+}
+
+CLI::App* Leaf(CLI::App* group, const char* name, const char* help, const std::shared_ptr<Args>& args, RunFn* run,
+               std::function<Status(ApiClient&, const Args&)> fn, bool waits) {
+  CLI::App* cmd = group->add_subcommand(name, help);
+  AddApiOptions(cmd, &args->api);
+  if (waits) cmd->add_flag("--no-wait", args->no_wait, "queue the request and print its id");
+  std::string what = group->get_name() + " " + name;
+  cmd->callback([=] {
+    *run = [=] { return WithClient(what, args->api, [&](ApiClient& c) { return fn(c, *args); }); };
+  });
+  return cmd;
+}
+
+// A disk op that takes just the unit: unbind, scrub, free, break-meta.
+void VolumeOnly(CLI::App* disk, const char* name, const char* help, const std::shared_ptr<Args>& args, RunFn* run) {
+  std::string op = name;
+  Leaf(disk, name, help, args, run,
+       [op](ApiClient& c, const Args& a) { return Disk(c, a, op, {{"volume", a.volume}}); }, true)
+      ->add_option("volume", args->volume, "the disk unit (volume id)")->required();
+}
+
+}  // namespace
+
+void AddDiskCommands(CLI::App& app, RunFn* run) {
+  auto args = std::make_shared<Args>();
+  CLI::App* disk = app.add_subcommand("disk", "the FIG. 8 disk utilities, queued as requests");
+  disk->require_subcommand(1);
+
+  CLI::App* alloc = Leaf(disk, "allocate", "allocate free volumes adding up to SIZE", args, run, Allocate, true);
+  alloc->add_option("--size", args->size, "bytes wanted (e.g. 8GiB, 512MB)")->required();
+  alloc->add_option("--type", args->type, "volume type (default disk)");
+  alloc->add_option("--quality", args->quality, "required qualities KEY=VALUE,...");
+  alloc->add_flag("--unit", args->unit, "also configure them into one unit (allocate-unit)");
+
+  Leaf(disk, "configure", "make one unit (meta volume when several) of allocated volumes", args, run,
+       [](ApiClient& c, const Args& a) { return Disk(c, a, "configure", {{"volumes", a.volumes}}); }, true)
+      ->add_option("volumes", args->volumes, "volume ids, in order")->required();
+
+  CLI::App* copy = Leaf(disk, "copy", "copy an image (or another unit) onto a configured unit", args, run,
+                        [](ApiClient& c, const Args& a) -> Status {
+                          Json body = {{"volume", a.volume}};
+                          if (!a.image.empty()) body["image"] = a.image;
+                          if (a.source > 0) body["source"] = a.source;
+                          return Disk(c, a, "copy", body);
+                        }, true);
+  copy->add_option("volume", args->volume, "the destination unit")->required();
+  auto* img = copy->add_option("--image", args->image, "image name");
+  auto* src = copy->add_option("--source", args->source, "source unit id");
+  img->excludes(src);
+
+  CLI::App* bind = Leaf(disk, "bind", "bind a unit for a host at a LUN", args, run,
+                        [](ApiClient& c, const Args& a) -> Status {
+                          Json body = {{"volume", a.volume}, {"host", a.host}};
+                          if (a.lun >= 0) body["lun"] = a.lun;
+                          if (a.target >= 0) body["target"] = a.target;
+                          return Disk(c, a, "bind", body);
+                        }, true);
+  bind->add_option("volume", args->volume, "the unit")->required();
+  bind->add_option("--host", args->host, "host name")->required();
+  bind->add_option("--lun", args->lun, "LUN the host sees it at (default: --target)");
+  bind->add_option("--target", args->target, "SCSI target (FML's target)");
+
+  for (const char* op : {"map", "unmap"}) {
+    std::string o = op;
+    CLI::App* m = Leaf(disk, op, o == "map" ? "present a bound unit to its host(s) through the gateway"
+                                            : "take a mapped unit away from its host(s)",
+                       args, run,
+                       [o](ApiClient& c, const Args& a) -> Status {
+                         Json body = {{"volume", a.volume}};
+                         if (!a.host.empty()) body["host"] = a.host;
+                         return Disk(c, a, o, body);
+                       }, true);
+    m->add_option("volume", args->volume, "the unit")->required();
+    m->add_option("--host", args->host, "only this host (default: every bound host)");
+  }
+  VolumeOnly(disk, "unbind", "revoke the gateway's access at the array", args, run);
+  VolumeOnly(disk, "scrub", "destroy the unit's data and verify it reads zero", args, run);
+  VolumeOnly(disk, "free", "return the unit to the free pool (scrubbing what needs it)", args, run);
+  VolumeOnly(disk, "break-meta", "break a meta volume into its members", args, run);
+
+  CLI::App* queue = app.add_subcommand("queue", "the request queue");
+  queue->require_subcommand(1);
+  CLI::App* ql = Leaf(queue, "list", "list requests", args, run, QueueList, false);
+  ql->add_option("--state", args->state, "queued, running, done or failed");
+  ql->add_option("--op", args->op, "only this operation");
+  ql->add_option("--after", args->after, "only requests with a larger id");
+  ql->add_option("--limit", args->limit, "at most this many (default 1000)");
+  Leaf(queue, "show", "show one request as JSON", args, run, QueueShow, false)
+      ->add_option("id", args->id, "request id")->required();
+
+  CLI::App* events = app.add_subcommand("events", "state changes: who did what, when");
+  AddApiOptions(events, &args->api);
+  events->add_option("--entity", args->entity, "volume, host, request, array, farm");
+  events->add_option("--id", args->id, "only this entity id");
+  events->add_option("--request", args->request, "only events of this request");
+  events->add_option("--after", args->after, "only events with a larger id");
+  events->add_option("--limit", args->limit, "at most this many (default 1000)");
+  events->callback([=] {
+    *run = [=] { return WithClient("events", args->api, [&](ApiClient& c) { return Events(c, *args); }); };
+  });
+}
+
+}  // namespace vsl::cli

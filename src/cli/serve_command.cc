@@ -1,0 +1,316 @@
+// `vsl serve --data DIR`: the product's one daemon. The API, the storage
+// manager's workers and the gateway run in one process over one catalog.
+// On first start DIR gets a SQLite catalog (unless --catalog), a default
+// file array and the admin token. SIGINT/SIGTERM stop it cleanly.
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/api.h"
+#include "api/gateway_sync.h"
+#include "api/test_hooks.h"
+#include "catalog/catalog.h"
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "gateway/gateway.h"
+#include "manager/gateway_map_target.h"
+#include "manager/storage_manager.h"
+#if defined(VSL_WITH_FARM_SERVICE) && __has_include("farm/farm_service.h")
+#include "farm/farm_service.h"
+#define VSL_HAVE_FARM_SERVICE 1
+#endif
+
+namespace vsl::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServeArgs {
+  std::string data;
+  std::string api = "127.0.0.1:7780";
+  std::string iscsi = "127.0.0.1:3260";
+  std::string catalog;  // default: sqlite:DATA/catalog.db
+  std::string iqn_prefix = "iqn.2026-11.org.vsl";
+  std::string power = "none";
+  std::string default_capacity = "64GiB";
+  int workers = 2;
+  int64_t lease_ms = 30000;
+  bool test_faults = false;
+};
+
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& s, const char* what) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return InvalidArgument(std::string(what) + " '" + s + "' is not HOST:PORT");
+  try {
+    int port = std::stoi(s.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(s.substr(0, colon), port);
+  } catch (const std::exception&) {
+    return InvalidArgument(std::string(what) + " '" + s + "': bad port");
+  }
+}
+
+// Reads DIR/admin.token, or makes one (CSPRNG, mode 0600) on first start;
+// `created` says which.
+Result<std::string> AdminToken(const std::string& dir, bool* created) {
+  std::string path = dir + "/admin.token";
+  std::ifstream in(path);
+  if (in) {
+    std::string token;
+    std::getline(in, token);
+    if (token.empty()) return InvalidArgument(path + " is empty");
+    *created = false;
+    return token;
+  }
+  VSL_ASSIGN_OR_RETURN(std::string token, api::RandomHex(32));
+  std::string tmp = path + ".tmp";
+  mode_t old = umask(077);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << token << "\n";
+    out.close();
+    if (!out) {
+      umask(old);
+      return ErrnoError("writing " + tmp, errno);
+    }
+  }
+  umask(old);
+  chmod(tmp.c_str(), 0600);
+  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("renaming " + tmp, errno);
+  *created = true;
+  return token;
+}
+
+// Arrays added with driver "fault:file" come back wrapped again (test mode),
+// before the manager reopens the plain file arrays.
+Status ReopenFaultArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHooks* hooks) {
+  if (hooks == nullptr) return Status::Ok();
+  std::vector<catalog::ArrayRecord> records;
+  VSL_RETURN_IF_ERROR(cat.Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(records, cat.ListArrays(tx));
+    return Status::Ok();
+  }));
+  for (const auto& r : records) {
+    api::Json c = api::Json::parse(r.config, nullptr, false);
+    if (!c.is_object() || !c.value("fault", false)) continue;
+    array::ArraySpec spec;
+    spec.name = r.name;
+    spec.driver = "file";
+    spec.path = c.value("path", "");
+    auto base = array::OpenArray(spec);
+    if (!base.ok()) return base.status().Annotate("reopening array '" + r.name + "'");
+    auto fault = std::make_shared<array::FaultInjectingArray>(std::move(base).value());
+    VSL_RETURN_IF_ERROR(m.AttachArray(fault, r.config));
+    hooks->AddArray(r.name, fault);
+  }
+  return Status::Ok();
+}
+
+// Requests whose lease a dead `vsl serve` on this machine still holds (its
+// worker names are "<hostname>:<pid>/w<n>") go back to the queue at once
+// instead of after their lease expired. Leases of live processes, and of
+// other machines, are left alone: those expire as usual.
+Result<int> ReclaimDeadLeases(manager::StorageManager& m) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::string prefix = std::string(host) + ":";
+  catalog::RequestFilter f;
+  f.state = catalog::RequestState::kRunning;
+  f.limit = 100000;
+  VSL_ASSIGN_OR_RETURN(auto running, m.List(f));
+  int n = 0;
+  for (const catalog::Request& r : running) {
+    if (r.lease_owner.rfind(prefix, 0) != 0) continue;
+    size_t slash = r.lease_owner.find('/', prefix.size());
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(r.lease_owner.substr(prefix.size(), slash - prefix.size())));
+    } catch (const std::exception&) {
+      continue;
+    }
+    // Our own pid can only be a dead predecessor's: no worker of ours runs yet.
+    bool alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM);
+    if (alive) continue;
+    Status s = m.queue().Release(r.id, r.lease_owner, "its process (pid " + std::to_string(pid) + ") died");
+    if (s.ok()) ++n;
+  }
+  return n;
+}
+
+// The default file array of a new installation: a sparse pool in DATA/arrays.
+Status EnsureDefaultArray(catalog::Catalog& cat, manager::StorageManager& m, const ServeArgs& args) {
+  bool any = false;
+  VSL_RETURN_IF_ERROR(cat.Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto arrays, cat.ListArrays(tx));
+    any = !arrays.empty();
+    return Status::Ok();
+  }));
+  if (any) return Status::Ok();
+  array::ArraySpec spec;
+  spec.name = "default";
+  spec.driver = "file";
+  spec.path = args.data + "/arrays/default";
+  VSL_ASSIGN_OR_RETURN(spec.capacity, ParseSizeArg(args.default_capacity));
+  VSL_RETURN_IF_ERROR(m.AddArray(spec));
+  return m.ops().Discover(spec.name, catalog::Actor{"serve", std::nullopt}).status();
+}
+
+int RunServe(const ServeArgs& args) {
+  auto fail = [](const Status& s, int code) {
+    fprintf(stderr, "vsl serve: %s\n", s.ToString().c_str());
+    return code;
+  };
+  auto api_addr = SplitHostPort(args.api, "--api");
+  if (!api_addr.ok()) return fail(api_addr.status(), kExitUsage);
+  if (args.power != "none" && args.power != "qemu") {
+    return fail(InvalidArgument("--power must be none or qemu, not '" + args.power + "'"), kExitUsage);
+  }
+  std::error_code ec;
+  fs::create_directories(args.data + "/arrays", ec);
+  if (ec) return fail(IoError("creating " + args.data + ": " + ec.message()), kExitFailure);
+  std::string data = fs::canonical(args.data, ec).string();
+  if (ec) return fail(IoError(args.data + ": " + ec.message()), kExitFailure);
+
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string url = args.catalog.empty() ? "sqlite:" + data + "/catalog.db" : args.catalog;
+  auto cat = catalog::Catalog::Open(url);
+  if (!cat.ok()) return fail(cat.status().Annotate("opening catalog " + url), kExitFailure);
+  bool new_token = false;
+  auto token = AdminToken(data, &new_token);
+  if (!token.ok()) return fail(token.status(), kExitFailure);
+
+  gateway::GatewayOptions gopts;
+  gopts.listen = args.iscsi;
+  gopts.iqn_prefix = args.iqn_prefix;
+  auto gw = gateway::Gateway::Create(gopts);
+  if (!gw.ok()) return fail(gw.status(), kExitUsage);
+
+  std::unique_ptr<api::TestHooks> hooks;
+  if (args.test_faults) hooks = std::make_unique<api::TestHooks>();
+  manager::GatewayMapTarget gateway_target(gw->get());
+  api::FaultableMapTarget target(&gateway_target, hooks.get());
+  manager::ManagerOptions mopts;
+  mopts.workers = args.workers;
+  mopts.lease_ms = args.lease_ms;
+  mopts.gateway_initiator = args.iqn_prefix + ":gateway";
+  auto mgr = std::make_unique<manager::StorageManager>(cat->get(), &target, mopts);
+
+  api::ApiContext ctx;
+  ctx.catalog = cat->get();
+  ctx.manager = mgr.get();
+  ctx.gateway = gw->get();
+  ctx.data_dir = data;
+  ctx.iqn_prefix = args.iqn_prefix;
+  ctx.power = args.power;
+  ctx.admin_token = *token;
+  ctx.test_hooks = hooks.get();
+
+  Status s = ReopenFaultArrays(**cat, *mgr, hooks.get());
+  if (s.ok()) s = mgr->OpenCatalogArrays();
+  if (s.ok()) s = EnsureDefaultArray(**cat, *mgr, args);
+  if (!s.ok()) return fail(s, kExitFailure);
+  s = (*gw)->Start();
+  if (!s.ok()) return fail(s.Annotate("iSCSI listener " + args.iscsi), kExitFailure);
+  ctx.iscsi_address = (*gw)->address();
+  auto loaded = api::LoadGatewayFromCatalog(ctx);
+  if (!loaded.ok()) return fail(loaded.status(), kExitFailure);
+  // Requests a killed process left running are taken over (at once when it
+  // ran on this machine, else once their leases expire); the workers start
+  // only after the gateway has its maps.
+  auto reclaimed = ReclaimDeadLeases(*mgr);
+  if (!reclaimed.ok()) return fail(reclaimed.status().Annotate("reclaiming requests"), kExitFailure);
+  s = mgr->Start();
+  if (!s.ok()) return fail(s, kExitFailure);
+
+  httplib::Server server;
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.body.empty()) {
+      api::ReplyError(res, res.status == 404 ? NotFound("no such API path: " + req.method + " " + req.path)
+                                             : Status(Code::kInvalidArgument, "HTTP " + std::to_string(res.status)));
+    }
+  });
+  api::RegisterRoutes(ctx, server);
+  std::shared_ptr<void> farm_service;
+#ifdef VSL_HAVE_FARM_SERVICE
+  {
+    auto attached = vsl::farm::AttachFarmService(ctx, server);
+    if (!attached.ok()) return fail(attached.status().Annotate("farm service"), kExitFailure);
+    farm_service = std::move(attached).value();
+  }
+#endif
+  int port = api_addr->second;
+  if (port == 0) {
+    port = server.bind_to_any_port(api_addr->first);
+    if (port < 0) return fail(Unavailable("cannot listen on " + args.api), kExitFailure);
+  } else if (!server.bind_to_port(api_addr->first, port)) {
+    return fail(Unavailable("cannot listen on " + args.api + " (in use?)"), kExitFailure);
+  }
+  std::thread http([&server] { server.listen_after_bind(); });
+
+  if (new_token) {
+    printf("vsl serve: admin token (shown once, kept in %s/admin.token): %s\n", data.c_str(), token->c_str());
+  }
+  printf("vsl serve: catalog %s\n", (*cat)->db().description().c_str());
+  printf("vsl serve: API on http://%s:%d\n", api_addr->first.c_str(), port);
+  printf("vsl serve: iSCSI on %s (targets %s:<host>, %d host%s loaded)\n", ctx.iscsi_address.c_str(),
+         args.iqn_prefix.c_str(), *loaded, *loaded == 1 ? "" : "s");
+  if (*reclaimed > 0) printf("vsl serve: %d request(s) of a killed process queued again\n", *reclaimed);
+  if (hooks) printf("vsl serve: TEST FAULT INJECTION ENABLED (--test-faults)\n");
+  fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  fprintf(stderr, "vsl serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  http.join();
+  farm_service.reset();
+  mgr->Stop();
+  (*gw)->Stop();
+  mgr.reset();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommands(CLI::App& app, RunFn* run) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "run the daemon: API, storage manager workers and gateway");
+  cmd->add_option("--data", args->data, "data directory (created on first start)")->required();
+  cmd->add_option("--api", args->api, "API listen address HOST:PORT (port 0 picks one)")->capture_default_str();
+  cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
+  cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
+  cmd->add_option("--iqn-prefix", args->iqn_prefix, "target names are PREFIX:<host>")->capture_default_str();
+  cmd->add_option("--power", args->power, "power controller for hosts: none | qemu")
+      ->check(CLI::IsMember({"none", "qemu"}))
+      ->capture_default_str();
+  cmd->add_option("--default-capacity", args->default_capacity,
+                  "capacity of the default file array made on first start")->capture_default_str();
+  cmd->add_option("--workers", args->workers, "storage manager worker threads")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("--lease-ms", args->lease_ms,
+                  "request lease: a request a dead process held is taken over after this long")
+      ->check(CLI::Range(int64_t{500}, int64_t{3600000}))
+      ->capture_default_str();
+  cmd->add_flag("--test-faults", args->test_faults,
+                "TESTS ONLY: allow driver fault:file and POST /v1/test/faults");
+  cmd->callback([args, run] { *run = [args] { return RunServe(*args); }; });
+}
+
+}  // namespace vsl::cli
