@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The main job: the whole product on its embedded default, in under a minute.
+# Installs what it needs, builds, starts `vsl serve` (SQLite, one file array,
+# QEMU VMs as hosts) on a fresh data directory, registers four hosts and the
+# demo boot image, applies examples/two-tier.fml (two web servers, two
+# database servers sharing a disk), shows every host booting from its own
+# LUN 0 through the gateway and `vsl farm show`, then destroys the farm.
+# Exits non-zero when a host did not boot or a step failed.
+#
+#   VSL_BUILD_DIR   build directory (default build)
+#   VSL_DEMO_KEEP=1 keep the data directory
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${VSL_BUILD_DIR:-build}
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "dependencies and build"
+scripts/deps.sh
+cmake -S . -B "$build" -G Ninja -DVSL_FUZZ=OFF >/dev/null
+cmake --build "$build" ${VSL_BUILD_JOBS:+-j "$VSL_BUILD_JOBS"}
+vsl=$root/$build/vsl
+
+data=$(mktemp -d /tmp/vsl-demo.XXXXXX)
+serve_pid=""
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $serve_pid ]] && kill -0 "$serve_pid" 2>/dev/null; then
+    kill -TERM "$serve_pid"
+    for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$serve_pid" 2>/dev/null
+  fi
+  if [[ ${VSL_DEMO_KEEP:-0} == 1 ]]; then echo "kept $data"; else rm -rf "$data"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+step "vsl serve --power qemu on $data"
+api_port=$(free_port)
+iscsi_port=$(free_port)
+"$vsl" serve --data "$data/vsl" --api "127.0.0.1:$api_port" --iscsi "127.0.0.1:$iscsi_port" \
+  --power qemu --default-capacity 4GiB >"$data/serve.log" 2>&1 &
+serve_pid=$!
+export VSL_API="http://127.0.0.1:$api_port" VSL_DATA="$data/vsl"
+for _ in $(seq 100); do
+  [[ -f $data/vsl/admin.token ]] && "$vsl" host list >/dev/null 2>&1 && break
+  kill -0 "$serve_pid" 2>/dev/null || { cat "$data/serve.log"; exit 1; }
+  sleep 0.1
+done
+sed 's/^/  | /' "$data/serve.log"
+
+step "hosts and the boot image"
+hosts=(host1 host2 host3 host4)
+for h in "${hosts[@]}"; do
+  "$vsl" host add "$h" --hw x86-vm --initiator "iqn.2026-11.org.example:$h" >/dev/null
+done
+"$vsl" host list
+scripts/make-farm-image.sh "$data/demo.img" 1M
+"$vsl" image import demo "$data/demo.img"
+
+step "vsl farm plan examples/two-tier.fml"
+"$vsl" farm plan examples/two-tier.fml
+
+step "vsl farm apply examples/two-tier.fml"
+"$vsl" farm apply examples/two-tier.fml
+
+step "the hosts boot from their LUN 0 (serial consoles)"
+booted=0
+for h in "${hosts[@]}"; do
+  for _ in $(seq 300); do
+    "$vsl" host console "$h" 2>/dev/null | grep -q '^vsl-farm: ready' && break
+    sleep 0.1
+  done
+  echo "$h:"
+  "$vsl" host console "$h" 2>&1 | sed 's/^/  | /'
+  if "$vsl" host console "$h" 2>/dev/null | grep -q "^vsl-farm: booted host $h server"; then
+    booted=$((booted + 1))
+  fi
+done
+
+step "vsl farm show two-tier"
+"$vsl" farm show two-tier
+"$vsl" farm list
+
+step "vsl farm destroy two-tier"
+"$vsl" farm destroy two-tier
+"$vsl" host list
+
+kill -TERM "$serve_pid"
+wait "$serve_pid" || true
+serve_pid=""
+if ((booted != ${#hosts[@]})); then
+  echo "demo: only $booted of ${#hosts[@]} hosts booted" >&2
+  exit 1
+fi
+echo
+echo "demo: all ${#hosts[@]} hosts booted from their own LUN 0; the farm was destroyed and scrubbed"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the farm demo's boot image: a raw disk whose boot sector
+# (tests/boot/farm_boot.S) prints the host's name and every disk it sees on
+# the serial console. Sector 1 is left empty: the farm manager writes
+# "host <h> server <s>" there when it copies the image onto a host's disk.
+#
+# Usage: scripts/make-farm-image.sh OUTPUT [SIZE]
+#   SIZE: image size for truncate (default 1M); sparse beyond the boot sector.
+# Needs GNU as and ld (binutils).
+set -euo pipefail
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+  echo "usage: $0 OUTPUT [SIZE]" >&2
+  exit 1
+fi
+out=$1 size=${2:-1M}
+src="$(cd "$(dirname "$0")/.." && pwd)/tests/boot/farm_boot.S"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+as --32 -o "$work/boot.o" "$src"
+ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o "$work/boot.bin" "$work/boot.o"
+if [[ $(stat -c %s "$work/boot.bin") -ne 512 ]]; then
+  echo "boot sector is $(stat -c %s "$work/boot.bin") bytes, not 512" >&2
+  exit 1
+fi
+rm -f "$out"
+truncate -s "$size" "$out"
+dd if="$work/boot.bin" of="$out" conv=notrunc status=none

@@ -1,0 +1,260 @@
+#include "farm/farm_service.h"
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "api/routes.h"
+#include "farm/farm_manager.h"
+#include "gateway/gateway.h"
+
+namespace vsl::farm {
+
+namespace {
+
+using api::Json;
+
+class GatewayGrow : public GrowTarget {
+ public:
+  explicit GatewayGrow(gateway::Gateway* g) : g_(g) {}
+  Status GrowVolume(const std::string& id, const std::vector<volume::Extent>& extents) override {
+    return g_->GrowVolume(id, extents);
+  }
+
+ private:
+  gateway::Gateway* g_;
+};
+
+struct Job {
+  int64_t id = 0;
+  std::string farm, kind;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string state = "running";  // guarded by mu; running, done, failed
+  std::vector<Json> steps;        // guarded by mu
+  std::string error;              // guarded by mu
+  Json summary;                   // guarded by mu
+};
+
+class FarmService {
+ public:
+  FarmService(api::ApiContext& ctx, std::unique_ptr<PowerController> power)
+      : ctx_(ctx),
+        power_(std::move(power)),
+        grow_(ctx.gateway ? std::make_unique<GatewayGrow>(ctx.gateway) : nullptr),
+        fm_(ctx.catalog, ctx.manager, power_.get(), grow_.get(), "farm-manager") {}
+
+  ~FarmService() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+    power_->PowerOffAll();
+  }
+
+  Status Init() { return fm_.Init(); }
+  void Register(httplib::Server& server);
+
+ private:
+  Result<fml::FarmSpec> SpecFrom(const Json& body, std::string* text);
+  Status PlanRoute(const httplib::Request& req, httplib::Response& res);
+  Status ApplyRoute(const httplib::Request& req, httplib::Response& res);
+  Status DestroyRoute(const httplib::Request& req, httplib::Response& res);
+  Status JobRoute(const httplib::Request& req, httplib::Response& res);
+  Status ConsoleRoute(const httplib::Request& req, httplib::Response& res);
+  std::shared_ptr<Job> StartJob(const std::string& farm, const std::string& kind,
+                                std::function<Result<FarmPlan>(const ProgressFn&)> work);
+  void ReplyJob(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Job>& job);
+  Json JobJson(Job& job, size_t after);
+
+  api::ApiContext& ctx_;
+  std::unique_ptr<PowerController> power_;
+  std::unique_ptr<GrowTarget> grow_;
+  FarmManager fm_;
+  std::mutex mu_;
+  int64_t next_job_ = 1;                            // guarded by mu_
+  std::map<int64_t, std::shared_ptr<Job>> jobs_;    // guarded by mu_
+  std::vector<std::thread> threads_;                // guarded by mu_
+};
+
+Json PlanJson(const FarmPlan& plan) {
+  Json actions = Json::array();
+  for (const Action& a : plan.actions) actions.push_back(a.ToString());
+  return {{"farm", plan.farm}, {"actions", actions}, {"summary", plan.Summary()},
+          {"to_add", plan.to_add}, {"to_change", plan.to_change}, {"to_remove", plan.to_remove},
+          {"text", plan.ToString()}};
+}
+
+Result<fml::FarmSpec> FarmService::SpecFrom(const Json& body, std::string* text) {
+  VSL_ASSIGN_OR_RETURN(*text, api::RequiredString(body, "fml"));
+  VSL_ASSIGN_OR_RETURN(auto file, api::OptionalString(body, "file"));
+  VSL_ASSIGN_OR_RETURN(auto name, api::OptionalString(body, "name"));
+  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, fml::Parse(*text, file.value_or("farm.fml")));
+  VSL_RETURN_IF_ERROR(SetFarmName(&spec, name.value_or("")));
+  return spec;
+}
+
+Status FarmService::PlanRoute(const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(Json body, api::ParseBody(req));
+  std::string text;
+  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, &text));
+  VSL_ASSIGN_OR_RETURN(FarmPlan plan, fm_.PlanFarm(spec));
+  api::ReplyJson(res, PlanJson(plan));
+  return Status::Ok();
+}
+
+std::shared_ptr<Job> FarmService::StartJob(const std::string& farm, const std::string& kind,
+                                           std::function<Result<FarmPlan>(const ProgressFn&)> work) {
+  auto job = std::make_shared<Job>();
+  job->farm = farm;
+  job->kind = kind;
+  std::lock_guard<std::mutex> l(mu_);
+  job->id = next_job_++;
+  jobs_[job->id] = job;
+  threads_.emplace_back([job, work = std::move(work)] {
+    auto result = work([&](const StepProgress& p) {
+      std::lock_guard<std::mutex> jl(job->mu);
+      job->steps.push_back({{"index", p.index}, {"total", p.total}, {"action", p.action},
+                            {"status", p.status}, {"detail", p.detail}});
+      job->cv.notify_all();
+    });
+    std::lock_guard<std::mutex> jl(job->mu);
+    if (result.ok()) {
+      job->state = "done";
+      job->summary = result->Summary();
+    } else {
+      job->state = "failed";
+      job->error = result.status().ToString();
+    }
+    job->cv.notify_all();
+  });
+  return job;
+}
+
+Json FarmService::JobJson(Job& job, size_t after) {
+  std::lock_guard<std::mutex> l(job.mu);
+  Json steps = Json::array();
+  for (size_t i = after; i < job.steps.size(); ++i) steps.push_back(job.steps[i]);
+  return {{"job", job.id}, {"farm", job.farm}, {"kind", job.kind}, {"state", job.state},
+          {"steps", steps}, {"reports", job.steps.size()}, {"error", job.error},
+          {"summary", job.summary}};
+}
+
+void FarmService::ReplyJob(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Job>& job) {
+  if (api::QueryFlag(req, "wait")) {
+    std::unique_lock<std::mutex> l(job->mu);
+    job->cv.wait(l, [&] { return job->state != "running"; });
+    l.unlock();
+    api::ReplyJson(res, JobJson(*job, 0), 200);
+    return;
+  }
+  api::ReplyJson(res, JobJson(*job, 0), 202);
+}
+
+Status FarmService::ApplyRoute(const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(Json body, api::ParseBody(req));
+  auto text = std::make_shared<std::string>();
+  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, text.get()));
+  auto job = StartJob(spec.name, "apply", [this, spec, text](const ProgressFn& p) {
+    return fm_.Apply(spec, *text, p);
+  });
+  ReplyJob(req, res, job);
+  return Status::Ok();
+}
+
+Status FarmService::DestroyRoute(const httplib::Request& req, httplib::Response& res) {
+  std::string name = req.matches[1];
+  VSL_RETURN_IF_ERROR(fm_.Show(name).status());
+  auto job = StartJob(name, "destroy", [this, name](const ProgressFn& p) { return fm_.Destroy(name, p); });
+  ReplyJob(req, res, job);
+  return Status::Ok();
+}
+
+Status FarmService::JobRoute(const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(int64_t id, api::PathId(req.matches[1], "farm job"));
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NotFound("farm job " + std::to_string(id) + " does not exist");
+    job = it->second;
+  }
+  VSL_ASSIGN_OR_RETURN(auto after, api::QueryInt(req, "after"));
+  // Long poll: wait (a little) for something new.
+  {
+    std::unique_lock<std::mutex> l(job->mu);
+    size_t seen = static_cast<size_t>(after.value_or(0));
+    job->cv.wait_for(l, std::chrono::milliseconds(500),
+                     [&] { return job->steps.size() > seen || job->state != "running"; });
+  }
+  api::ReplyJson(res, JobJson(*job, static_cast<size_t>(std::max<int64_t>(0, after.value_or(0)))));
+  return Status::Ok();
+}
+
+Status FarmService::ConsoleRoute(const httplib::Request& req, httplib::Response& res) {
+  std::string host = req.matches[1];
+  VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) {
+    return ctx_.catalog->GetHostByName(tx, host).status();
+  }));
+  std::string path = power_->ConsolePath(host);
+  if (path.empty()) {
+    return FailedPrecondition("host '" + host + "' has no console: the power driver is '" + power_->driver() +
+                              "' (start vsl serve with --power qemu)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("host '" + host + "' has no console log yet (never powered on)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  std::erase(text, '\r');
+  api::ReplyJson(res, {{"host", host}, {"path", path}, {"console", text}, {"running", power_->IsOn(host)}});
+  return Status::Ok();
+}
+
+void FarmService::Register(httplib::Server& server) {
+  using R = const httplib::Request&;
+  using W = httplib::Response&;
+  server.Post("/v1/farms/plan", api::Authed(ctx_, [this](R q, W s) { return PlanRoute(q, s); }));
+  server.Post("/v1/farms/apply", api::Authed(ctx_, [this](R q, W s) { return ApplyRoute(q, s); }));
+  server.Get(R"(/v1/farms/jobs/(\d+))", api::Authed(ctx_, [this](R q, W s) { return JobRoute(q, s); }));
+  server.Get("/v1/farms", api::Authed(ctx_, [this](R, W s) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto farms, fm_.List());
+    Json out = Json::array();
+    for (const FarmRecord& r : farms) {
+      out.push_back({{"name", r.name}, {"state", r.state}, {"servers", r.servers.size()},
+                     {"global_disks", r.global_disks.size()}, {"last_error", r.last_error}});
+    }
+    api::ReplyJson(s, {{"farms", out}});
+    return Status::Ok();
+  }));
+  server.Get(R"(/v1/farms/([^/]+))", api::Authed(ctx_, [this](R q, W s) -> Status {
+    VSL_ASSIGN_OR_RETURN(FarmRecord r, fm_.Show(q.matches[1]));
+    Json j = ToJson(r);
+    j["text"] = fm_.Describe(r);
+    j["power"] = power_->driver();
+    api::ReplyJson(s, j);
+    return Status::Ok();
+  }));
+  server.Delete(R"(/v1/farms/([^/]+))", api::Authed(ctx_, [this](R q, W s) { return DestroyRoute(q, s); }));
+  server.Get(R"(/v1/hosts/([^/]+)/console)", api::Authed(ctx_, [this](R q, W s) { return ConsoleRoute(q, s); }));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<void>> AttachFarmService(api::ApiContext& ctx, httplib::Server& server) {
+  PowerOptions o;
+  o.driver = ctx.power;
+  o.data_dir = ctx.data_dir;
+  o.iscsi_address = ctx.iscsi_address;
+  o.iqn_prefix = ctx.iqn_prefix;
+  VSL_ASSIGN_OR_RETURN(auto power, MakePowerController(o));
+  auto service = std::make_shared<FarmService>(ctx, std::move(power));
+  VSL_RETURN_IF_ERROR(service->Init());
+  service->Register(server);
+  return std::shared_ptr<void>(service);
+}
+
+}  // namespace vsl::farm

@@ -1,0 +1,401 @@
+// The farm manager's steps: one planner action each, through the storage
+// manager, and the undo of a failed one.
+#include <algorithm>
+#include <cstring>
+
+#include "farm/farm_manager.h"
+
+namespace vsl::farm {
+
+using VS = catalog::DiskState;
+using catalog::Tx;
+using manager::Json;
+
+Result<Json> FarmManager::Call(const std::string& op, const Json& args) {
+  return manager_->Call(op, args, actor_);
+}
+
+Result<VS> FarmManager::UnitState(int64_t unit) {
+  VS state = VS::kFree;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, catalog_->GetVolume(tx, unit));
+    state = v.state;
+    return Status::Ok();
+  }));
+  return state;
+}
+
+// Allocate + configure. A disk unit is always a meta volume, even of one
+// member, so that growing it later adds members without changing the
+// unit's id (which the gateway knows the logical unit by).
+Result<int64_t> FarmManager::AllocateUnit(uint64_t size, int64_t farm_id) {
+  VSL_ASSIGN_OR_RETURN(Json got, Call("allocate", {{"size", size}, {"farm", farm_id}}));
+  std::vector<int64_t> ids = got.at("volumes").get<std::vector<int64_t>>();
+  auto meta = Call("make-meta", {{"volumes", ids}});
+  if (!meta.ok()) {
+    // make-meta failed: the members are Unconfigured (FIG. 7); give them back.
+    for (int64_t id : ids) (void)Call("free", {{"volume", id}});
+    return meta.status();
+  }
+  int64_t unit = meta->at("volume").get<int64_t>();
+  if (ids.size() > 1) return unit;
+  Status s = catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, catalog_->GetVolume(tx, unit));
+    catalog::Volume m;
+    m.type = "meta";
+    m.state = v.state;
+    m.size = v.size;
+    m.farm_id = v.farm_id;
+    m.clean = v.clean;
+    VSL_ASSIGN_OR_RETURN(m, catalog_->InsertVolume(tx, m));
+    catalog::VolumeUpdate u;
+    u.parent_id = m.id;
+    u.member_order = 0;
+    VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, unit, v.state, u));
+    VSL_RETURN_IF_ERROR(catalog_->AppendEvent(
+        tx, catalog::Event{0, "volume", m.id, "", std::string(catalog::DiskStateName(v.state)), "make-meta",
+                           actor_, std::nullopt, 0, "members " + std::to_string(unit)}));
+    unit = m.id;
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    (void)Call("free", {{"volume", unit}});
+    return s;
+  }
+  return unit;
+}
+
+// Concatenates `extra` more bytes onto `unit` in whatever state it is in:
+// the new members join in that state (granted to the gateway when the unit
+// is bound), then the gateway learns the new extents.
+Status FarmManager::GrowUnit(int64_t unit, uint64_t extra, int64_t farm_id) {
+  VSL_ASSIGN_OR_RETURN(Json got, Call("allocate", {{"size", extra}, {"farm", farm_id}}));
+  std::vector<int64_t> ids = got.at("volumes").get<std::vector<int64_t>>();
+  auto give_back = [&](Status s) {
+    for (int64_t id : ids) (void)Call("free", {{"volume", id}});
+    return s.Annotate("grow of volume " + std::to_string(unit));
+  };
+  VSL_ASSIGN_OR_RETURN(VS state, UnitState(unit));
+  bool granted = state == VS::kBound || state == VS::kMapped || state == VS::kUnmapped;
+  if (granted) {
+    for (int64_t id : ids) {
+      auto members = manager_->ops().Resolve(id);
+      if (!members.ok()) return give_back(members.status());
+      for (auto& m : *members) {
+        Status s = m.array->Grant(m.volume.array_volume, manager_->options().gateway_initiator);
+        if (!s.ok()) {
+          (void)m.array->Revoke(m.volume.array_volume, "");
+          return give_back(s);
+        }
+      }
+    }
+  }
+  Status s = catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, catalog_->GetVolume(tx, unit));
+    VSL_ASSIGN_OR_RETURN(auto members, catalog_->Members(tx, unit));
+    int64_t order = static_cast<int64_t>(members.size());
+    uint64_t size = v.size;
+    for (int64_t id : ids) {
+      VSL_ASSIGN_OR_RETURN(catalog::Volume add, catalog_->GetVolume(tx, id));
+      catalog::VolumeUpdate u;
+      u.parent_id = unit;
+      u.member_order = order++;
+      u.clean = false;
+      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, id, VS::kAllocated, v.state, u, "grow",
+                                              catalog::Actor{actor_, std::nullopt},
+                                              "joins volume " + std::to_string(unit)));
+      size += add.size;
+    }
+    catalog::VolumeUpdate grown;
+    grown.size = size;
+    return catalog_->UpdateVolume(tx, unit, v.state, grown);
+  });
+  if (!s.ok()) return give_back(s);
+  if (grow_ == nullptr || state != VS::kMapped) return Status::Ok();
+  VSL_ASSIGN_OR_RETURN(auto members, manager_->ops().Resolve(unit));
+  std::vector<volume::Extent> extents;
+  for (auto& m : members) {
+    auto ext = m.array->Locate(m.volume.array_volume);
+    if (!ext.ok()) {
+      if (ext.status().code() == Code::kUnimplemented) continue;
+      return ext.status();
+    }
+    extents.insert(extents.end(), ext->begin(), ext->end());
+  }
+  return grow_->GrowVolume(std::to_string(unit), extents);
+}
+
+Status FarmManager::WriteHostName(int64_t unit, const std::string& server, const std::string& host) {
+  VSL_ASSIGN_OR_RETURN(auto members, manager_->ops().Resolve(unit));
+  if (members.empty() || members[0].volume.size < 1024) return Status::Ok();
+  auto& m = members[0];
+  std::vector<uint8_t> sector(512);
+  VSL_RETURN_IF_ERROR(m.array->Read(m.volume.array_volume, 0, sector));
+  std::string_view text(reinterpret_cast<const char*>(sector.data()), sector.size());
+  if (text.find(kHostNameMarker) == std::string_view::npos) return Status::Ok();
+  std::string line = "host " + host + " server " + server;
+  std::vector<uint8_t> name(512, 0);
+  std::memcpy(name.data(), line.data(), std::min<size_t>(line.size(), 255));
+  return m.array->Write(m.volume.array_volume, 512, name);
+}
+
+// Takes `unit` back to Free from wherever a failure left it.
+Status FarmManager::UndoUnit(int64_t unit, const std::optional<std::string>& host) {
+  for (int step = 0; step < 6; ++step) {
+    auto state = UnitState(unit);
+    if (!state.ok()) return state.status().code() == Code::kNotFound ? Status::Ok() : state.status();
+    switch (*state) {
+      case VS::kFree:
+        return Status::Ok();
+      case VS::kMapped: {
+        Json args = {{"volume", unit}};
+        if (host) args["host"] = *host;
+        VSL_RETURN_IF_ERROR(Call("unmap", args).status());
+        break;
+      }
+      case VS::kBound:
+      case VS::kUnmapped:
+        VSL_RETURN_IF_ERROR(Call("unbind", {{"volume", unit}}).status());
+        break;
+      default:
+        VSL_RETURN_IF_ERROR(Call("free", {{"volume", unit}}).status());
+        break;
+    }
+  }
+  return Aborted("volume " + std::to_string(unit) + " did not reach free");
+}
+
+// One host lets go of a shared unit: its binding goes; the unit itself is
+// unbound only when no other host holds it.
+Status FarmManager::UnbindShared(int64_t unit, const std::string& host) {
+  bool others = false;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, host));
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
+    for (const catalog::Binding& b : bindings) others = others || b.host_id != h.id;
+    if (!others) return Status::Ok();
+    return catalog_->RemoveBindings(tx, unit, h.id).status();
+  }));
+  if (others) return Status::Ok();
+  return Call("unbind", {{"volume", unit}}).status();
+}
+
+void FarmManager::FreeLeftovers(FarmRecord& record) {
+  std::vector<int64_t> left;
+  for (int64_t unit : record.leftovers) {
+    if (!UndoUnit(unit, std::nullopt).ok()) left.push_back(unit);
+  }
+  record.leftovers = left;
+}
+
+namespace {
+
+Status Missing(const Action& a) {
+  return FailedPrecondition("the farm record has no " +
+                            (a.global_name.empty() ? "disk at target " + std::to_string(a.target) + " of server " + a.server
+                                                   : "global disk '" + a.global_name + "'") +
+                            " for: " + a.ToString());
+}
+
+}  // namespace
+
+Status FarmManager::Step(FarmRecord& record, const Action& a) {
+  const catalog::Actor actor{actor_, std::nullopt};
+  DiskRecord* disk = a.global_name.empty() ? record.FindDisk(a.server, a.target) : nullptr;
+  GlobalDiskRecord* global = a.global_name.empty() ? nullptr : record.FindGlobal(a.global_name);
+  switch (a.kind) {
+    case ActionKind::kTakeHost:
+    case ActionKind::kReleaseHost: {
+      bool take = a.kind == ActionKind::kTakeHost;
+      VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+        VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, a.host));
+        if (take) return catalog_->CasHost(tx, h.id, catalog::HostState::kIdle, catalog::HostState::kInFarm,
+                                           record.farm_id, actor);
+        if (h.state == catalog::HostState::kIdle) return Status::Ok();
+        return catalog_->CasHost(tx, h.id, catalog::HostState::kInFarm, catalog::HostState::kIdle, std::nullopt,
+                                 actor);
+      }));
+      if (take) {
+        record.servers.push_back({a.server, a.role, a.hw, a.host, false, {}});
+      } else {
+        std::erase_if(record.servers, [&](const ServerRecord& s) { return s.name == a.server; });
+      }
+      return Status::Ok();
+    }
+    case ActionKind::kAllocateGlobalDisk: {
+      VSL_ASSIGN_OR_RETURN(int64_t unit, AllocateUnit(a.size_bytes, record.farm_id));
+      record.global_disks.push_back({a.global_name, a.drivetype, a.raid_level, a.size_bytes, unit, a.backup_policies});
+      return Status::Ok();
+    }
+    case ActionKind::kAllocateDisk: {
+      ServerRecord* s = record.FindServer(a.server);
+      if (s == nullptr) return FailedPrecondition("no server " + a.server + " for: " + a.ToString());
+      VSL_ASSIGN_OR_RETURN(int64_t unit, AllocateUnit(a.size_bytes, record.farm_id));
+      DiskRecord d;
+      d.target = a.target;
+      d.drivename = a.drivename;
+      d.drivetype = a.drivetype;
+      d.raid_level = a.raid_level;
+      d.size_bytes = a.size_bytes;
+      d.unit = unit;
+      d.backup_policies = a.backup_policies;
+      s->disks.push_back(std::move(d));
+      return Status::Ok();
+    }
+    case ActionKind::kGrowDisk: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(GrowUnit(unit, a.size_bytes, record.farm_id));
+      if (disk) disk->size_bytes = a.new_size_bytes;
+      if (global) global->size_bytes = a.new_size_bytes;
+      return Status::Ok();
+    }
+    case ActionKind::kCopyImage: {
+      if (disk == nullptr) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("copy", {{"volume", disk->unit}, {"image", a.image}}).status());
+      VSL_RETURN_IF_ERROR(WriteHostName(disk->unit, a.server, a.host));
+      disk->image = a.image;
+      return Status::Ok();
+    }
+    case ActionKind::kBind: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(
+          Call("bind", {{"volume", unit}, {"host", a.host}, {"lun", a.target}, {"target", a.target}}).status());
+      if (disk) disk->bound = true;
+      return Status::Ok();
+    }
+    case ActionKind::kMap:
+    case ActionKind::kMapSharedDisk: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("map", {{"volume", unit}, {"host", a.host}}).status());
+      if (disk) disk->mapped = true;
+      if (global) record.shared_disks.push_back({a.server, a.global_name, a.target});
+      return Status::Ok();
+    }
+    case ActionKind::kUnmap: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("unmap", {{"volume", unit}, {"host", a.host}}).status());
+      if (disk) disk->mapped = false;
+      if (global) {
+        std::erase_if(record.shared_disks, [&](const SharedDiskMapping& m) {
+          return m.server == a.server && m.global_name == a.global_name;
+        });
+      }
+      return Status::Ok();
+    }
+    case ActionKind::kUnbind: {
+      if (global) return UnbindShared(global->unit, a.host);
+      if (disk == nullptr) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("unbind", {{"volume", disk->unit}}).status());
+      disk->bound = false;
+      return Status::Ok();
+    }
+    case ActionKind::kScrub: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      // A unit never bound (a global disk no server used) is Configured;
+      // free scrubs it on its way back.
+      VSL_ASSIGN_OR_RETURN(VS state, UnitState(unit));
+      if (state == VS::kConfigured) return Status::Ok();
+      return Call("scrub", {{"volume", unit}}).status();
+    }
+    case ActionKind::kFree: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("free", {{"volume", unit}}).status());
+      if (disk) {
+        ServerRecord* s = record.FindServer(a.server);
+        std::erase_if(s->disks, [&](const DiskRecord& d) { return d.target == a.target; });
+      } else {
+        std::erase_if(record.global_disks, [&](const GlobalDiskRecord& g) { return g.global_name == a.global_name; });
+      }
+      return Status::Ok();
+    }
+    case ActionKind::kPowerOn: {
+      ServerRecord* s = record.FindServer(a.server);
+      if (s == nullptr) return FailedPrecondition("no server " + a.server + " for: " + a.ToString());
+      if (power_ != nullptr) {
+        PowerHost ph;
+        ph.name = s->host;
+        VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+          VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, s->host));
+          ph.initiator = h.initiators.empty() ? "" : h.initiators[0];
+          ph.chap_user = h.chap_user;
+          ph.chap_secret = h.chap_secret;
+          return Status::Ok();
+        }));
+        for (const DiskRecord& d : s->disks) ph.luns.push_back(d.target);
+        for (const SharedDiskMapping& m : record.shared_disks) {
+          if (m.server == s->name) ph.luns.push_back(m.target);
+        }
+        std::sort(ph.luns.begin(), ph.luns.end());
+        VSL_RETURN_IF_ERROR(power_->PowerOn(ph));
+      }
+      s->powered_on = true;
+      return Status::Ok();
+    }
+    case ActionKind::kPowerOff: {
+      if (power_ != nullptr) VSL_RETURN_IF_ERROR(power_->PowerOff(a.host));
+      if (ServerRecord* s = record.FindServer(a.server)) s->powered_on = false;
+      return Status::Ok();
+    }
+  }
+  return Internal("unknown action kind");
+}
+
+// Undoes what the failed step's disk unit needs (claims 12, 13, 19, 20): the
+// storage manager already moved it along FIG. 7's failure arc; here it goes
+// back to the free pool and out of the record, so the next apply makes it
+// anew. What cannot be given back now is kept in record.leftovers.
+void FarmManager::Undo(FarmRecord& record, const Action& a, std::string* note) {
+  switch (a.kind) {
+    case ActionKind::kAllocateDisk:
+    case ActionKind::kCopyImage:
+    case ActionKind::kBind:
+    case ActionKind::kMap: {
+      if (!a.global_name.empty()) break;
+      DiskRecord* d = record.FindDisk(a.server, a.target);
+      if (d == nullptr) {
+        *note = "nothing was allocated";
+        return;
+      }
+      int64_t unit = d->unit;
+      ServerRecord* s = record.FindServer(a.server);
+      std::erase_if(s->disks, [&](const DiskRecord& x) { return x.target == a.target; });
+      Status u = UndoUnit(unit, a.host);
+      if (u.ok()) {
+        *note = "volume " + std::to_string(unit) + " of that disk was given back to the free pool";
+      } else {
+        record.leftovers.push_back(unit);
+        *note = "volume " + std::to_string(unit) + " could not be given back yet (" + u.message() + ")";
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  if ((a.kind == ActionKind::kBind || a.kind == ActionKind::kMapSharedDisk) && !a.global_name.empty()) {
+    GlobalDiskRecord* g = record.FindGlobal(a.global_name);
+    if (g == nullptr) return;
+    (void)Call("unmap", {{"volume", g->unit}, {"host", a.host}});
+    Status u = UnbindShared(g->unit, a.host);
+    auto state = UnitState(g->unit);
+    if (state.ok() && *state == VS::kUnconfigured) {
+      // The failure arc left the shared unit unusable: give it back, and
+      // with it every server's mapping of it; the next apply makes it anew.
+      int64_t unit = g->unit;
+      std::erase_if(record.shared_disks, [&](const SharedDiskMapping& m) { return m.global_name == a.global_name; });
+      std::erase_if(record.global_disks, [&](const GlobalDiskRecord& x) { return x.global_name == a.global_name; });
+      if (!UndoUnit(unit, std::nullopt).ok()) record.leftovers.push_back(unit);
+      *note = "global disk " + a.global_name + " (volume " + std::to_string(unit) + ") was given back";
+      return;
+    }
+    *note = u.ok() ? "host " + a.host + " let go of global disk " + a.global_name
+                   : "host " + a.host + " still holds global disk " + a.global_name + " (" + u.message() + ")";
+  }
+}
+
+}  // namespace vsl::farm

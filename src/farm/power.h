@@ -1,0 +1,59 @@
+// PowerController: turns the hosts of a farm on and off (seed FIG. 2C: the
+// farm manager powers a server on once its disks are mapped).
+//
+// Drivers: `none` (the operator powers hosts; the controller only remembers
+// what it was told) and `qemu` (each host is a QEMU VM that boots from LUN 0
+// of its own target through the gateway, with the host's initiator name and
+// CHAP secret; its serial console goes to <data>/consoles/<host>.log).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace vsl::farm {
+
+// What a controller needs to know to start a host.
+struct PowerHost {
+  std::string name;
+  std::string initiator;  // the host's (first) initiator name
+  std::string chap_user, chap_secret;
+  std::vector<int> luns;  // LUNs mapped to it, LUN 0 (the boot disk) first
+};
+
+struct PowerOptions {
+  std::string driver = "none";   // "none" or "qemu"
+  std::string data_dir;          // consoles go to <data_dir>/consoles
+  std::string iscsi_address;     // the gateway, "127.0.0.1:3260"
+  std::string iqn_prefix = "iqn.2026-11.org.vsl";
+  std::string qemu = "qemu-system-x86_64";
+};
+
+class PowerController {
+ public:
+  virtual ~PowerController() = default;
+  virtual std::string driver() const = 0;
+  // Starts the host (a second call for a running host is harmless).
+  virtual Status PowerOn(const PowerHost& host) = 0;
+  // Stops it; stopping a host that is off is harmless.
+  virtual Status PowerOff(const std::string& host) = 0;
+  virtual bool IsOn(const std::string& host) = 0;
+  // Every host this controller started and that still runs.
+  virtual std::vector<std::string> Running() = 0;
+  // Where the host's serial console is saved ("" when the driver has none).
+  virtual std::string ConsolePath(const std::string& host) const = 0;
+  // Powers every running host off (serve shutdown).
+  void PowerOffAll() {
+    for (const std::string& h : Running()) (void)PowerOff(h);
+  }
+};
+
+// InvalidArgument naming the driver when it is not "none" or "qemu".
+Result<std::unique_ptr<PowerController>> MakePowerController(const PowerOptions& options);
+
+// The iSCSI URL QEMU opens for LUN `lun` of host `host`.
+std::string HostLunUrl(const PowerOptions& options, const std::string& host, int lun);
+
+}  // namespace vsl::farm
