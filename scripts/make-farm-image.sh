@@ -16,7 +16,7 @@ out=$1 size=${2:-1M}
 src="$(cd "$(dirname "$0")/.." && pwd)/tests/boot/farm_boot.S"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-as --32 -o "$work/boot.o" "$src"
+as --32 -I "$(dirname "$src")" -o "$work/boot.o" "$src"
 ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o "$work/boot.bin" "$work/boot.o"
 if [[ $(stat -c %s "$work/boot.bin") -ne 512 ]]; then
   echo "boot sector is $(stat -c %s "$work/boot.bin") bytes, not 512" >&2

@@ -5,41 +5,12 @@
  * booted its own disk. It then writes to the isa-debug-exit port (0xf4; QEMU
  * exits if that device is present) and halts for good.
  */
+  .include "prologue.inc"
   .code16
   .text
   .globl _start
 _start:
-  cli
-  xor %ax, %ax
-  mov %ax, %ds
-  mov %ax, %es
-  mov %ax, %ss
-  mov $0x7c00, %sp
-  sti
-  mov %dl, boot_drive
-
-  /* COM1: no interrupts, divisor 1 (115200 baud), 8N1, FIFO on. */
-  mov $0x3f9, %dx
-  xor %al, %al
-  out %al, %dx
-  mov $0x3fb, %dx
-  mov $0x80, %al
-  out %al, %dx
-  mov $0x3f8, %dx
-  mov $0x01, %al
-  out %al, %dx
-  mov $0x3f9, %dx
-  xor %al, %al
-  out %al, %dx
-  mov $0x3fb, %dx
-  mov $0x03, %al
-  out %al, %dx
-  mov $0x3fa, %dx
-  mov $0xc7, %al
-  out %al, %dx
-  mov $0x3fc, %dx
-  mov $0x0b, %al
-  out %al, %dx
+  BOOT_PROLOGUE
 
   mov $banner, %si
   call puts

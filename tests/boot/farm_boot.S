@@ -7,35 +7,12 @@
  * and halts (the host stays on until the farm manager powers it off). The
  * marker below tells the farm manager that sector 1 is the host-name sector.
  */
+  .include "prologue.inc"
   .code16
   .text
   .globl _start
 _start:
-  cli
-  xor %ax, %ax
-  mov %ax, %ds
-  mov %ax, %es
-  mov %ax, %ss
-  mov $0x7c00, %sp
-  sti
-  mov %dl, boot_drive
-
-  /* COM1: no interrupts, divisor 1, 8N1, FIFO on. */
-  mov $0x3f9, %dx
-  xor %al, %al
-  out %al, %dx
-  mov $0x3fb, %dx
-  mov $0x80, %al
-  out %al, %dx
-  mov $0x3f8, %dx
-  mov $0x01, %al
-  out %al, %dx
-  mov $0x3f9, %dx
-  xor %al, %al
-  out %al, %dx
-  mov $0x3fb, %dx
-  mov $0x03, %al
-  out %al, %dx
+  BOOT_PROLOGUE
 
   mov $banner, %si
   call puts
