@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the whole product on its embedded default, in under a minute.
-# Installs what it needs, builds, starts `vsl serve` (SQLite, one file array,
-# QEMU VMs as hosts) on a fresh data directory, registers four hosts and the
-# demo boot image, applies examples/two-tier.fml (two web servers, two
+# Installs what it needs, builds, starts `vsl serve` (SQLite, its default file
+# array, QEMU VMs as hosts) on a fresh data directory, adds a second file
+# array declared raid=0+1 (the database disks ask for it), registers four
+# hosts and the demo boot image, applies examples/two-tier.fml (two web servers, two
 # database servers sharing a disk), shows every host booting from its own
 # LUN 0 through the gateway and `vsl farm show`, then destroys the farm.
 # Exits non-zero when a host did not boot or a step failed.
@@ -57,7 +58,9 @@ for _ in $(seq 100); do
 done
 sed 's/^/  | /' "$data/serve.log"
 
-step "hosts and the boot image"
+step "a raid=0+1 array, hosts and the boot image"
+"$vsl" array add mirror --driver file --path "$data/mirror" --capacity 1GiB --quality raid=0+1
+"$vsl" array list
 hosts=(host1 host2 host3 host4)
 for h in "${hosts[@]}"; do
   "$vsl" host add "$h" --hw x86-vm --initiator "iqn.2026-11.org.example:$h" >/dev/null

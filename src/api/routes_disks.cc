@@ -18,29 +18,43 @@ Status CopyVolumeField(const Json& body, Json& args) {
   return Status::Ok();
 }
 
+Status CopyQualities(const Json& body, Json& args) {
+  auto q = body.find("qualities");
+  if (q == body.end() || q->is_null()) return Status::Ok();
+  if (!q->is_object()) return InvalidArgument("field 'qualities': expected an object of strings");
+  for (auto& [k, v] : q->items()) {
+    if (!v.is_string()) return InvalidArgument("field 'qualities': value of '" + k + "' must be a string");
+  }
+  args["qualities"] = *q;
+  return Status::Ok();
+}
+
+// "meta": true makes a meta volume even of one member (so it can grow).
+Status CopyMeta(const Json& body, Json& args) {
+  VSL_ASSIGN_OR_RETURN(auto meta, OptionalBool(body, "meta"));
+  if (meta) args["meta"] = *meta;
+  return Status::Ok();
+}
+
 // The manager's op name and arguments for the API's disk operation `op`.
 Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json& args) {
   args = Json::object();
   mop = op;
   if (op == "allocate" || op == "allocate-unit") {
-    VSL_RETURN_IF_ERROR(OnlyFields(body, {"size", "type", "qualities", "farm"}));
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"size", "type", "qualities", "farm", "meta"}));
     VSL_ASSIGN_OR_RETURN(uint64_t size, RequiredSize(body, "size"));
     if (size == 0) return InvalidArgument("field 'size': must be positive");
     args["size"] = size;
     VSL_ASSIGN_OR_RETURN(auto type, OptionalString(body, "type"));
     if (type) args["type"] = *type;
-    if (auto q = body.find("qualities"); q != body.end() && !q->is_null()) {
-      if (!q->is_object()) return InvalidArgument("field 'qualities': expected an object of strings");
-      for (auto& [k, v] : q->items()) {
-        if (!v.is_string()) return InvalidArgument("field 'qualities': value of '" + k + "' must be a string");
-      }
-      args["qualities"] = *q;
-    }
+    VSL_RETURN_IF_ERROR(CopyQualities(body, args));
     VSL_ASSIGN_OR_RETURN(auto farm, OptionalInt(body, "farm"));
     if (farm) args["farm"] = *farm;
+    VSL_RETURN_IF_ERROR(CopyMeta(body, args));
   } else if (op == "configure" || op == "make-meta") {
     mop = "make-meta";
-    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volumes"}));
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volumes", "meta"}));
+    VSL_RETURN_IF_ERROR(CopyMeta(body, args));
     auto v = body.find("volumes");
     if (v == body.end() || v->is_null()) return InvalidArgument("field 'volumes': missing");
     if (!v->is_array() || v->empty()) return InvalidArgument("field 'volumes': expected a non-empty list of volume ids");
@@ -83,13 +97,25 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(auto host, OptionalString(body, "host"));
     if (host) args["host"] = *host;
-  } else if (op == "unbind" || op == "scrub" || op == "free" || op == "break-meta") {
+  } else if (op == "grow") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "size", "qualities"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(uint64_t size, RequiredSize(body, "size"));
+    if (size == 0) return InvalidArgument("field 'size': must be positive");
+    args["size"] = size;
+    VSL_RETURN_IF_ERROR(CopyQualities(body, args));
+  } else if (op == "unbind") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(auto host, OptionalString(body, "host"));
+    if (host) args["host"] = *host;
+  } else if (op == "scrub" || op == "free" || op == "break-meta") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
-                    "' (allocate, allocate-unit, configure, break-meta, copy, snap, bind, map, unmap, unbind, "
-                    "scrub, free)");
+                    "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
+                    "unbind, scrub, free)");
   }
   return Status::Ok();
 }

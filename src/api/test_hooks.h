@@ -45,6 +45,9 @@ class FaultableMapTarget : public manager::MapTarget {
     return base_->Map(host, lun);
   }
   Status Unmap(const std::string& host, uint64_t lun) override { return base_->Unmap(host, lun); }
+  Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
+    return base_->Grow(volume_id, extents);
+  }
 
  private:
   manager::MapTarget* base_;

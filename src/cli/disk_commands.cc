@@ -16,7 +16,7 @@ namespace {
 struct Args {
   ApiOptions api;
   bool no_wait = false;
-  bool unit = false;
+  bool unit = false, meta = false;
   std::string size, type, quality, image, host, state, op, entity;
   std::vector<int64_t> volumes;
   int64_t volume = 0, source = 0, lun = -1, target = -1, id = 0, request = 0, after = 0, limit = 0;
@@ -65,6 +65,11 @@ Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body
     std::string ids;
     for (const Json& v : res["volumes"]) ids += (ids.empty() ? "" : " ") + v.dump();
     printf("allocated volume(s): %s\n", ids.c_str());
+  } else if (res.is_object() && res.contains("members")) {
+    std::string ids;
+    for (const Json& v : res["members"]) ids += (ids.empty() ? "" : " ") + v.dump();
+    printf("%s: volume %s is %s, members %s\n", op.c_str(), Cell(res["volume"]).c_str(),
+           HumanSize(res["size"].get<uint64_t>()).c_str(), ids.c_str());
   } else if (res.is_object() && res.contains("volume")) {
     printf("%s: volume %s\n", op.c_str(), Cell(res["volume"]).c_str());
   } else {
@@ -80,7 +85,17 @@ Status Allocate(ApiClient& c, const Args& a) {
   if (!a.quality.empty()) {
     VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
   }
+  if (a.meta) body["meta"] = true;
   return Disk(c, a, a.unit ? "allocate-unit" : "allocate", body);
+}
+
+Status Grow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(uint64_t size, ParseSizeArg(a.size));
+  Json body = {{"volume", a.volume}, {"size", size}};
+  if (!a.quality.empty()) {
+    VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
+  }
+  return Disk(c, a, "grow", body);
 }
 
 Status QueueList(ApiClient& c, const Args& a) {
@@ -135,7 +150,7 @@ CLI::App* Leaf(CLI::App* group, const char* name, const char* help, const std::s
   return cmd;
 }
 
-// A disk op that takes just the unit: unbind, scrub, free, break-meta.
+// A disk op that takes just the unit: scrub, free, break-meta.
 void VolumeOnly(CLI::App* disk, const char* name, const char* help, const std::shared_ptr<Args>& args, RunFn* run) {
   std::string op = name;
   Leaf(disk, name, help, args, run,
@@ -155,10 +170,22 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
   alloc->add_option("--type", args->type, "volume type (default disk)");
   alloc->add_option("--quality", args->quality, "required qualities KEY=VALUE,...");
   alloc->add_flag("--unit", args->unit, "also configure them into one unit (allocate-unit)");
+  alloc->add_flag("--meta", args->meta, "with --unit: a meta volume even of one member, so it can grow");
 
-  Leaf(disk, "configure", "make one unit (meta volume when several) of allocated volumes", args, run,
-       [](ApiClient& c, const Args& a) { return Disk(c, a, "configure", {{"volumes", a.volumes}}); }, true)
-      ->add_option("volumes", args->volumes, "volume ids, in order")->required();
+  CLI::App* conf = Leaf(disk, "configure", "make one unit (meta volume when several) of allocated volumes", args,
+                        run, [](ApiClient& c, const Args& a) {
+                          Json body = {{"volumes", a.volumes}};
+                          if (a.meta) body["meta"] = true;
+                          return Disk(c, a, "configure", body);
+                        }, true);
+  conf->add_option("volumes", args->volumes, "volume ids, in order")->required();
+  conf->add_flag("--meta", args->meta, "a meta volume even of one member, so it can grow");
+
+  CLI::App* grow = Leaf(disk, "grow", "concatenate free volumes onto a meta unit until it is SIZE", args, run,
+                        Grow, true);
+  grow->add_option("volume", args->volume, "the meta unit")->required();
+  grow->add_option("--size", args->size, "the size it must reach (e.g. 16GiB); never shrinks")->required();
+  grow->add_option("--quality", args->quality, "qualities the new volumes must have KEY=VALUE,...");
 
   CLI::App* copy = Leaf(disk, "copy", "copy an image (or another unit) onto a configured unit", args, run,
                         [](ApiClient& c, const Args& a) -> Status {
@@ -197,7 +224,14 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
     m->add_option("volume", args->volume, "the unit")->required();
     m->add_option("--host", args->host, "only this host (default: every bound host)");
   }
-  VolumeOnly(disk, "unbind", "revoke the gateway's access at the array", args, run);
+  CLI::App* unbind = Leaf(disk, "unbind", "revoke the gateway's access at the array", args, run,
+                          [](ApiClient& c, const Args& a) -> Status {
+                            Json body = {{"volume", a.volume}};
+                            if (!a.host.empty()) body["host"] = a.host;
+                            return Disk(c, a, "unbind", body);
+                          }, true);
+  unbind->add_option("volume", args->volume, "the unit")->required();
+  unbind->add_option("--host", args->host, "only this host's binding (others keep the unit)");
   VolumeOnly(disk, "scrub", "destroy the unit's data and verify it reads zero", args, run);
   VolumeOnly(disk, "free", "return the unit to the free pool (scrubbing what needs it)", args, run);
   VolumeOnly(disk, "break-meta", "break a meta volume into its members", args, run);

@@ -17,8 +17,8 @@ Status SetFarmName(fml::FarmSpec* spec, const std::string& override) {
 }
 
 FarmManager::FarmManager(catalog::Catalog* catalog, manager::StorageManager* manager, PowerController* power,
-                         GrowTarget* grow, std::string actor)
-    : catalog_(catalog), manager_(manager), power_(power), grow_(grow), actor_(std::move(actor)) {}
+                         std::string actor)
+    : catalog_(catalog), manager_(manager), power_(power), actor_(std::move(actor)) {}
 
 Status FarmManager::Init() { return EnsureRecordTable(*catalog_); }
 
@@ -218,9 +218,20 @@ Result<std::vector<FarmRecord>> FarmManager::List() {
 }
 
 std::string FarmManager::Describe(const FarmRecord& r) {
+  // "mapped, on mirror": the unit's state and the arrays its members lie on.
   auto state_of = [&](int64_t unit) -> std::string {
     auto s = UnitState(unit);
-    return s.ok() ? std::string(catalog::DiskStateName(*s)) : "missing";
+    if (!s.ok()) return "missing";
+    std::string out(catalog::DiskStateName(*s));
+    auto members = manager_->ops().Resolve(unit);
+    if (!members.ok()) return out;
+    std::vector<std::string> arrays;
+    for (const auto& m : *members) {
+      std::string name = m.array->info().name;
+      if (std::find(arrays.begin(), arrays.end(), name) == arrays.end()) arrays.push_back(name);
+    }
+    for (size_t i = 0; i < arrays.size(); ++i) out += (i ? " + " : ", on ") + arrays[i];
+    return out;
   };
   auto policies = [](const std::vector<std::string>& p) {
     std::string out;

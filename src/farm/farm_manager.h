@@ -2,7 +2,7 @@
 // Turns an FML farm definition into servers running from central storage,
 // reconciles changes and tears farms down, through the storage manager.
 //
-//   FarmManager fm(catalog, manager, power, grow);
+//   FarmManager fm(catalog, manager, power);
 //   VSL_RETURN_IF_ERROR(fm.Init());
 //   auto plan = fm.PlanFarm(spec);            // changes nothing
 //   auto done = fm.Apply(spec, text, progress);  // runs the plan
@@ -34,17 +34,8 @@
 #include "farm/power.h"
 #include "fml/fml.h"
 #include "manager/storage_manager.h"
-#include "volume/volume.h"
 
 namespace vsl::farm {
-
-// Tells the gateway a mapped unit grew, so its hosts see CAPACITY DATA HAS
-// CHANGED (gateway::Gateway::GrowVolume in `vsl serve`).
-class GrowTarget {
- public:
-  virtual ~GrowTarget() = default;
-  virtual Status GrowVolume(const std::string& volume_id, const std::vector<volume::Extent>& extents) = 0;
-};
 
 // One step of an apply or destroy, as it starts ("running") and ends ("done"
 // or "failed", with the reason).
@@ -63,10 +54,10 @@ Status SetFarmName(fml::FarmSpec* spec, const std::string& override);
 
 class FarmManager {
  public:
-  // Pointers must outlive the FarmManager; `power` and `grow` may be null
-  // (hosts are then left as they are; grown disks are not announced).
+  // Pointers must outlive the FarmManager; `power` may be null (hosts are
+  // then left as they are).
   FarmManager(catalog::Catalog* catalog, manager::StorageManager* manager, PowerController* power,
-              GrowTarget* grow, std::string actor = "farm-manager");
+              std::string actor = "farm-manager");
 
   // Creates the farm_records table when missing.
   Status Init();
@@ -100,11 +91,9 @@ class FarmManager {
   void RefreshPower(FarmRecord& record);
   Status SetFarmState(int64_t farm_id, const std::string& to, const std::optional<std::string>& fml);
 
-  Result<int64_t> AllocateUnit(uint64_t size, int64_t farm_id);
-  Status GrowUnit(int64_t unit, uint64_t extra, int64_t farm_id);
+  Result<int64_t> AllocateUnit(uint64_t size, const catalog::Qualities& qualities, int64_t farm_id);
   Status WriteHostName(int64_t unit, const std::string& server, const std::string& host);
   Status UndoUnit(int64_t unit, const std::optional<std::string>& host);
-  Status UnbindShared(int64_t unit, const std::string& host);
   Result<catalog::DiskState> UnitState(int64_t unit);
   Result<manager::Json> Call(const std::string& op, const manager::Json& args);
   void FreeLeftovers(FarmRecord& record);
@@ -112,7 +101,6 @@ class FarmManager {
   catalog::Catalog* catalog_;
   manager::StorageManager* manager_;
   PowerController* power_;
-  GrowTarget* grow_;
   std::string actor_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> farm_locks_;  // guarded by mu_

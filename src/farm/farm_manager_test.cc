@@ -33,15 +33,6 @@ std::string TwoTier(int web = 2, const std::string& web_size = "2MB", const std:
 </farm>)";
 }
 
-class FakeGrow : public GrowTarget {
- public:
-  Status GrowVolume(const std::string& volume_id, const std::vector<volume::Extent>&) override {
-    grown.push_back(volume_id);
-    return Status::Ok();
-  }
-  std::vector<std::string> grown;
-};
-
 class FarmManagerTest : public manager::testing::ManagerFixture {
  protected:
   void SetUp() override {
@@ -78,7 +69,7 @@ class FarmManagerTest : public manager::testing::ManagerFixture {
     auto p = MakePowerController({});
     ASSERT_TRUE(p.ok());
     power_ = std::move(p).value();
-    fm_ = std::make_unique<FarmManager>(&catalog(), manager_.get(), power_.get(), &grow_);
+    fm_ = std::make_unique<FarmManager>(&catalog(), manager_.get(), power_.get());
     ASSERT_TRUE(fm_->Init().ok());
   }
   void TearDown() override {
@@ -146,7 +137,6 @@ class FarmManagerTest : public manager::testing::ManagerFixture {
 
   std::unique_ptr<manager::StorageManager> manager_;
   std::unique_ptr<PowerController> power_;
-  FakeGrow grow_;
   std::unique_ptr<FarmManager> fm_;
   std::string image_;
 };
@@ -228,7 +218,9 @@ TEST_P(FarmManagerTest, ReconcilesGrowthScaleAndRefusesShrink) {
   });
   EXPECT_EQ(parts.size(), 4u);
   for (auto& p : parts) EXPECT_EQ(p.state, VS::kMapped);
-  EXPECT_NE(std::find(grow_.grown.begin(), grow_.grown.end(), std::to_string(unit)), grow_.grown.end());
+  bool told = false;
+  for (auto& c : target_.calls()) told = told || (c.what == "grow" && c.volume_id == std::to_string(unit));
+  EXPECT_TRUE(told) << "the gateway learns the new size of mapped unit " << unit;
   auto old = ReadUnit(unit, 1024, 5);
   EXPECT_EQ(std::string(old.begin(), old.end()), "BOOT!") << "growth keeps the data";
 
@@ -362,6 +354,43 @@ TEST_P(FarmManagerTest, EveryFailingStepIsUndoneAndTheNextApplyCompletes) {
    }
   }
   EXPECT_GE(hits, 8);
+}
+
+// A disk's raid-level attribute and quality drivetype choose the storage:
+// with no array that has them, apply says so and takes nothing; with one, the
+// disk (and its growth) lies there.
+TEST_P(FarmManagerTest, DiskQualitiesChooseTheStorage) {
+  auto farm = [](const std::string& size) {
+    return R"(<farm fmlversion="1.2" name="q">
+  <tier id="1" name="db"><role>db</role><min-servers>1</min-servers><max-servers>1</max-servers>
+    <init-servers>1</init-servers></tier>
+  <server-role id="db" name="DB"><hw>vm</hw>
+    <disk target="0" drivetype="performance" drivesize=")" + size + R"(">
+      <attribute name="raid-level" value="0+1" /></disk></server-role>
+</farm>)";
+  };
+  size_t free_before = Volumes(VS::kFree).size();
+  auto none = Apply(farm("2MB"));
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), Code::kResourceExhausted) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("class=performance, raid=0+1"), std::string::npos)
+      << none.status().ToString();
+  EXPECT_EQ(Volumes(VS::kFree).size(), free_before) << "nothing taken";
+
+  auto fast = MakeArray("fast", 4, {{"raid", "0+1"}, {"class", "performance"}});
+  ASSERT_TRUE(manager_->AttachArray(fast).ok());
+  ASSERT_TRUE(manager_->Call("discover", {{"array", "fast"}}, "test").ok());
+  auto done = Apply(farm("2MB"));
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  auto grown = Apply(farm("3MB"));
+  ASSERT_TRUE(grown.ok()) << grown.status().ToString();
+  auto record = fm_->Show("q");
+  ASSERT_TRUE(record.ok());
+  int64_t unit = record->FindDisk("q-db-1", 0)->unit;
+  auto members = manager_->ops().Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(members->size(), 3u);
+  for (auto& m : *members) EXPECT_EQ(m.array->info().name, "fast") << "volume " << m.volume.id;
 }
 
 TEST_P(FarmManagerTest, RefusesWhatItCannotDo) {

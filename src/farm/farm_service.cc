@@ -7,24 +7,12 @@
 
 #include "api/routes.h"
 #include "farm/farm_manager.h"
-#include "gateway/gateway.h"
 
 namespace vsl::farm {
 
 namespace {
 
 using api::Json;
-
-class GatewayGrow : public GrowTarget {
- public:
-  explicit GatewayGrow(gateway::Gateway* g) : g_(g) {}
-  Status GrowVolume(const std::string& id, const std::vector<volume::Extent>& extents) override {
-    return g_->GrowVolume(id, extents);
-  }
-
- private:
-  gateway::Gateway* g_;
-};
 
 struct Job {
   int64_t id = 0;
@@ -42,8 +30,7 @@ class FarmService {
   FarmService(api::ApiContext& ctx, std::unique_ptr<PowerController> power)
       : ctx_(ctx),
         power_(std::move(power)),
-        grow_(ctx.gateway ? std::make_unique<GatewayGrow>(ctx.gateway) : nullptr),
-        fm_(ctx.catalog, ctx.manager, power_.get(), grow_.get(), "farm-manager") {}
+        fm_(ctx.catalog, ctx.manager, power_.get(), "farm-manager") {}
 
   ~FarmService() {
     std::vector<std::thread> threads;
@@ -72,7 +59,6 @@ class FarmService {
 
   api::ApiContext& ctx_;
   std::unique_ptr<PowerController> power_;
-  std::unique_ptr<GrowTarget> grow_;
   FarmManager fm_;
   std::mutex mu_;
   int64_t next_job_ = 1;                            // guarded by mu_

@@ -28,101 +28,10 @@ Result<VS> FarmManager::UnitState(int64_t unit) {
 // Allocate + configure. A disk unit is always a meta volume, even of one
 // member, so that growing it later adds members without changing the
 // unit's id (which the gateway knows the logical unit by).
-Result<int64_t> FarmManager::AllocateUnit(uint64_t size, int64_t farm_id) {
-  VSL_ASSIGN_OR_RETURN(Json got, Call("allocate", {{"size", size}, {"farm", farm_id}}));
-  std::vector<int64_t> ids = got.at("volumes").get<std::vector<int64_t>>();
-  auto meta = Call("make-meta", {{"volumes", ids}});
-  if (!meta.ok()) {
-    // make-meta failed: the members are Unconfigured (FIG. 7); give them back.
-    for (int64_t id : ids) (void)Call("free", {{"volume", id}});
-    return meta.status();
-  }
-  int64_t unit = meta->at("volume").get<int64_t>();
-  if (ids.size() > 1) return unit;
-  Status s = catalog_->Write([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Volume v, catalog_->GetVolume(tx, unit));
-    catalog::Volume m;
-    m.type = "meta";
-    m.state = v.state;
-    m.size = v.size;
-    m.farm_id = v.farm_id;
-    m.clean = v.clean;
-    VSL_ASSIGN_OR_RETURN(m, catalog_->InsertVolume(tx, m));
-    catalog::VolumeUpdate u;
-    u.parent_id = m.id;
-    u.member_order = 0;
-    VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, unit, v.state, u));
-    VSL_RETURN_IF_ERROR(catalog_->AppendEvent(
-        tx, catalog::Event{0, "volume", m.id, "", std::string(catalog::DiskStateName(v.state)), "make-meta",
-                           actor_, std::nullopt, 0, "members " + std::to_string(unit)}));
-    unit = m.id;
-    return Status::Ok();
-  });
-  if (!s.ok()) {
-    (void)Call("free", {{"volume", unit}});
-    return s;
-  }
-  return unit;
-}
-
-// Concatenates `extra` more bytes onto `unit` in whatever state it is in:
-// the new members join in that state (granted to the gateway when the unit
-// is bound), then the gateway learns the new extents.
-Status FarmManager::GrowUnit(int64_t unit, uint64_t extra, int64_t farm_id) {
-  VSL_ASSIGN_OR_RETURN(Json got, Call("allocate", {{"size", extra}, {"farm", farm_id}}));
-  std::vector<int64_t> ids = got.at("volumes").get<std::vector<int64_t>>();
-  auto give_back = [&](Status s) {
-    for (int64_t id : ids) (void)Call("free", {{"volume", id}});
-    return s.Annotate("grow of volume " + std::to_string(unit));
-  };
-  VSL_ASSIGN_OR_RETURN(VS state, UnitState(unit));
-  bool granted = state == VS::kBound || state == VS::kMapped || state == VS::kUnmapped;
-  if (granted) {
-    for (int64_t id : ids) {
-      auto members = manager_->ops().Resolve(id);
-      if (!members.ok()) return give_back(members.status());
-      for (auto& m : *members) {
-        Status s = m.array->Grant(m.volume.array_volume, manager_->options().gateway_initiator);
-        if (!s.ok()) {
-          (void)m.array->Revoke(m.volume.array_volume, "");
-          return give_back(s);
-        }
-      }
-    }
-  }
-  Status s = catalog_->Write([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Volume v, catalog_->GetVolume(tx, unit));
-    VSL_ASSIGN_OR_RETURN(auto members, catalog_->Members(tx, unit));
-    int64_t order = static_cast<int64_t>(members.size());
-    uint64_t size = v.size;
-    for (int64_t id : ids) {
-      VSL_ASSIGN_OR_RETURN(catalog::Volume add, catalog_->GetVolume(tx, id));
-      catalog::VolumeUpdate u;
-      u.parent_id = unit;
-      u.member_order = order++;
-      u.clean = false;
-      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, id, VS::kAllocated, v.state, u, "grow",
-                                              catalog::Actor{actor_, std::nullopt},
-                                              "joins volume " + std::to_string(unit)));
-      size += add.size;
-    }
-    catalog::VolumeUpdate grown;
-    grown.size = size;
-    return catalog_->UpdateVolume(tx, unit, v.state, grown);
-  });
-  if (!s.ok()) return give_back(s);
-  if (grow_ == nullptr || state != VS::kMapped) return Status::Ok();
-  VSL_ASSIGN_OR_RETURN(auto members, manager_->ops().Resolve(unit));
-  std::vector<volume::Extent> extents;
-  for (auto& m : members) {
-    auto ext = m.array->Locate(m.volume.array_volume);
-    if (!ext.ok()) {
-      if (ext.status().code() == Code::kUnimplemented) continue;
-      return ext.status();
-    }
-    extents.insert(extents.end(), ext->begin(), ext->end());
-  }
-  return grow_->GrowVolume(std::to_string(unit), extents);
+Result<int64_t> FarmManager::AllocateUnit(uint64_t size, const catalog::Qualities& qualities, int64_t farm_id) {
+  VSL_ASSIGN_OR_RETURN(Json got, Call("allocate-unit",
+                                      {{"size", size}, {"qualities", qualities}, {"farm", farm_id}, {"meta", true}}));
+  return got.at("volume").get<int64_t>();
 }
 
 Status FarmManager::WriteHostName(int64_t unit, const std::string& server, const std::string& host) {
@@ -163,21 +72,6 @@ Status FarmManager::UndoUnit(int64_t unit, const std::optional<std::string>& hos
     }
   }
   return Aborted("volume " + std::to_string(unit) + " did not reach free");
-}
-
-// One host lets go of a shared unit: its binding goes; the unit itself is
-// unbound only when no other host holds it.
-Status FarmManager::UnbindShared(int64_t unit, const std::string& host) {
-  bool others = false;
-  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, host));
-    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
-    for (const catalog::Binding& b : bindings) others = others || b.host_id != h.id;
-    if (!others) return Status::Ok();
-    return catalog_->RemoveBindings(tx, unit, h.id).status();
-  }));
-  if (others) return Status::Ok();
-  return Call("unbind", {{"volume", unit}}).status();
 }
 
 void FarmManager::FreeLeftovers(FarmRecord& record) {
@@ -223,14 +117,16 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       return Status::Ok();
     }
     case ActionKind::kAllocateGlobalDisk: {
-      VSL_ASSIGN_OR_RETURN(int64_t unit, AllocateUnit(a.size_bytes, record.farm_id));
+      VSL_ASSIGN_OR_RETURN(int64_t unit,
+                           AllocateUnit(a.size_bytes, StorageQualities(a.drivetype, a.raid_level), record.farm_id));
       record.global_disks.push_back({a.global_name, a.drivetype, a.raid_level, a.size_bytes, unit, a.backup_policies});
       return Status::Ok();
     }
     case ActionKind::kAllocateDisk: {
       ServerRecord* s = record.FindServer(a.server);
       if (s == nullptr) return FailedPrecondition("no server " + a.server + " for: " + a.ToString());
-      VSL_ASSIGN_OR_RETURN(int64_t unit, AllocateUnit(a.size_bytes, record.farm_id));
+      VSL_ASSIGN_OR_RETURN(int64_t unit,
+                           AllocateUnit(a.size_bytes, StorageQualities(a.drivetype, a.raid_level), record.farm_id));
       DiskRecord d;
       d.target = a.target;
       d.drivename = a.drivename;
@@ -243,9 +139,11 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       return Status::Ok();
     }
     case ActionKind::kGrowDisk: {
-      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
-      if (unit == 0) return Missing(a);
-      VSL_RETURN_IF_ERROR(GrowUnit(unit, a.size_bytes, record.farm_id));
+      if (disk == nullptr && global == nullptr) return Missing(a);
+      int64_t unit = disk ? disk->unit : global->unit;
+      catalog::Qualities q = disk ? StorageQualities(disk->drivetype, disk->raid_level)
+                                  : StorageQualities(global->drivetype, global->raid_level);
+      VSL_RETURN_IF_ERROR(Call("grow", {{"volume", unit}, {"size", a.new_size_bytes}, {"qualities", q}}).status());
       if (disk) disk->size_bytes = a.new_size_bytes;
       if (global) global->size_bytes = a.new_size_bytes;
       return Status::Ok();
@@ -287,7 +185,7 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       return Status::Ok();
     }
     case ActionKind::kUnbind: {
-      if (global) return UnbindShared(global->unit, a.host);
+      if (global) return Call("unbind", {{"volume", global->unit}, {"host", a.host}}).status();
       if (disk == nullptr) return Missing(a);
       VSL_RETURN_IF_ERROR(Call("unbind", {{"volume", disk->unit}}).status());
       disk->bound = false;
@@ -381,7 +279,7 @@ void FarmManager::Undo(FarmRecord& record, const Action& a, std::string* note) {
     GlobalDiskRecord* g = record.FindGlobal(a.global_name);
     if (g == nullptr) return;
     (void)Call("unmap", {{"volume", g->unit}, {"host", a.host}});
-    Status u = UnbindShared(g->unit, a.host);
+    Status u = Call("unbind", {{"volume", g->unit}, {"host", a.host}}).status();
     auto state = UnitState(g->unit);
     if (state.ok() && *state == VS::kUnconfigured) {
       // The failure arc left the shared unit unusable: give it back, and

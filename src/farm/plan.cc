@@ -1,6 +1,7 @@
 #include "farm/plan.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <utility>
@@ -459,6 +460,15 @@ Result<FarmPlan> Planner::Run() {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> StorageQualities(const std::string& drivetype, const std::string& raid_level) {
+  std::map<std::string, std::string> q;
+  std::string type = drivetype;
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (type == "raid" || type == "performance" || type == "spindle" || type == "bandwidth") q["class"] = type;
+  if (!raid_level.empty()) q["raid"] = raid_level;
+  return q;
+}
 
 const char* ActionKindName(ActionKind kind) {
   switch (kind) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,14 @@ struct Action {
 };
 
 const char* ActionKindName(ActionKind kind);
+
+// What a disk asks of the storage it is allocated from (the allocator's
+// qualities, which every chosen volume must have): its raid-level attribute
+// as "raid", and a drivetype that names a quality class (raid, performance,
+// spindle, bandwidth) as "class". The access classes (scsi, iscsi,
+// fibre-channel, std, other) ask for nothing: every vsl disk reaches its
+// host through the gateway as a SCSI logical unit.
+std::map<std::string, std::string> StorageQualities(const std::string& drivetype, const std::string& raid_level);
 
 struct FarmPlan {
   std::string farm;

@@ -515,6 +515,29 @@ TEST(PlanTest, TwoTierExample) {
             "not enough idle hosts of hw \"x86-vm\": the farm needs 4 more, the pool has 3");
 }
 
+TEST(StorageQualities, Table) {
+  using Q = std::map<std::string, std::string>;
+  struct Case {
+    std::string drivetype, raid_level;
+    Q want;
+  } cases[] = {
+      {"scsi", "", {}},
+      {"iSCSI", "", {}},
+      {"fibre-channel", "", {}},
+      {"std", "", {}},
+      {"other", "", {}},
+      {"", "", {}},
+      {"scsi", "0+1", {{"raid", "0+1"}}},
+      {"performance", "", {{"class", "performance"}}},
+      {"Spindle", "", {{"class", "spindle"}}},
+      {"bandwidth", "", {{"class", "bandwidth"}}},
+      {"raid", "5", {{"class", "raid"}, {"raid", "5"}}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(StorageQualities(c.drivetype, c.raid_level), c.want) << c.drivetype << " " << c.raid_level;
+  }
+}
+
 TEST(PlanTest, ToStringEndsWithSummary) {
   Result<FarmPlan> plan = Plan(Spec(Farm{}), EmptyFarm());
   ASSERT_TRUE(plan.ok());

@@ -35,10 +35,7 @@ Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
     MapLun l;
     l.lun = static_cast<uint64_t>(b.lun);
     l.volume_id = std::to_string(v.id);
-    for (const Member& mem : members) {
-      auto ext = mem.array->Locate(mem.volume.array_volume);
-      if (ext.ok()) l.extents.insert(l.extents.end(), ext->begin(), ext->end());
-    }
+    VSL_ASSIGN_OR_RETURN(l.extents, Extents(members));
     m.luns.push_back(std::move(l));
   }
   return m;
@@ -147,14 +144,9 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
 
   MapLun lun;
   lun.volume_id = std::to_string(unit);
-  for (const Member& m : members) {
-    auto ext = m.array->Locate(m.volume.array_volume);
-    if (ext.ok()) {
-      lun.extents.insert(lun.extents.end(), ext->begin(), ext->end());
-    } else if (ext.status().code() != Code::kUnimplemented) {
-      return ext.status().Annotate("map of volume " + std::to_string(unit));
-    }
-  }
+  auto extents = Extents(members);
+  if (!extents.ok()) return extents.status().Annotate("map of volume " + std::to_string(unit));
+  lun.extents = std::move(extents).value();
   Status s;
   std::vector<const std::pair<Binding, MapHost>*> mapped;
   for (const auto& item : todo) {
@@ -238,12 +230,37 @@ Status Operations::Unmap(int64_t unit, const std::optional<std::string>& host_na
   });
 }
 
-Status Operations::Unbind(int64_t unit, const Actor& actor) {
+Status Operations::Unbind(int64_t unit, const std::optional<std::string>& host_name, const Actor& actor) {
   std::vector<Member> members;
   bool done = false;
+  std::optional<Binding> partial;  // the one binding to drop; others stay
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
     VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, unit));
+    if (host_name) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
+      std::optional<Binding> mine;
+      bool others = false;
+      for (const Binding& b : bindings) {
+        if (b.host_id == h.id) {
+          mine = b;
+        } else {
+          others = true;
+        }
+      }
+      if (!mine) {
+        done = true;  // not bound to this host (any more)
+        return Status::Ok();
+      }
+      if (mine->mapped) {
+        return FailedPrecondition("volume " + std::to_string(unit) + " is mapped to host '" + *host_name +
+                                  "' at LUN " + std::to_string(mine->lun) + ": unmap it before unbind");
+      }
+      if (others) {
+        partial = mine;
+        return FindTransition(unit, v.state, DiskOp::kUnbindPartial).status();
+      }
+    }
     if (v.state == DiskState::kUnbound && bindings.empty()) {
       done = true;
     } else {
@@ -252,6 +269,13 @@ Status Operations::Unbind(int64_t unit, const Actor& actor) {
     VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
     return Status::Ok();
   }));
+  if (partial) {
+    // The other hosts keep the unit: the arrays keep granting it.
+    return catalog_->Write([&](Tx& tx) -> Status {
+      VSL_RETURN_IF_ERROR(catalog_->RemoveBindings(tx, unit, partial->host_id).status());
+      return machine_.Apply(tx, unit, DiskOp::kUnbindPartial, actor, {}, "host " + *host_name).status();
+    });
+  }
   Status s = RevokeAll(members);
   if (done) return s;
   if (!s.ok()) {

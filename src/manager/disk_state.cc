@@ -18,6 +18,8 @@ std::string_view DiskOpName(DiskOp op) {
     case DiskOp::kUnmap: return "unmap";
     case DiskOp::kUnmapPartial: return "unmap-partial";
     case DiskOp::kUnbind: return "unbind";
+    case DiskOp::kUnbindPartial: return "unbind-partial";
+    case DiskOp::kGrow: return "grow";
     case DiskOp::kScrub: return "scrub";
     case DiskOp::kScrubDone: return "scrub-done";
     case DiskOp::kBreakMeta: return "break-meta";
@@ -40,15 +42,21 @@ const Transition kTable[] = {
     {S::kConfigured, O::kCopyImage, S::kConfigured, S::kUnconfigured, true},
     {S::kConfigured, O::kBind, S::kBound, S::kUnconfigured, true},
     {S::kConfigured, O::kBreakMeta, S::kUnconfigured, S::kConfigured, false},
+    {S::kConfigured, O::kGrow, S::kConfigured, S::kConfigured, false},
     {S::kBound, O::kBind, S::kBound, S::kBound, true},
     {S::kBound, O::kMap, S::kMapped, S::kUnbound, true},
     {S::kBound, O::kUnbind, S::kUnbound, S::kBound, false},
+    {S::kBound, O::kUnbindPartial, S::kBound, S::kBound, false},
+    {S::kBound, O::kGrow, S::kBound, S::kBound, false},
     {S::kMapped, O::kBind, S::kMapped, S::kMapped, true},
     {S::kMapped, O::kMap, S::kMapped, S::kMapped, true},
     {S::kMapped, O::kSnap, S::kMapped, S::kMapped, false},
     {S::kMapped, O::kUnmap, S::kUnmapped, S::kMapped, false},
     {S::kMapped, O::kUnmapPartial, S::kMapped, S::kMapped, false},
+    {S::kMapped, O::kUnbindPartial, S::kMapped, S::kMapped, false},
+    {S::kMapped, O::kGrow, S::kMapped, S::kMapped, false},
     {S::kUnmapped, O::kUnbind, S::kUnbound, S::kUnmapped, false},
+    {S::kUnmapped, O::kUnbindPartial, S::kUnmapped, S::kUnmapped, false},
     {S::kUnbound, O::kRebind, S::kBound, S::kUnconfigured, true},
     {S::kUnbound, O::kCopyImage, S::kUnbound, S::kUnconfigured, true},
     {S::kUnbound, O::kScrub, S::kScrubbing, S::kUnbound, false},

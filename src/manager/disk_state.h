@@ -15,7 +15,11 @@
 //    Allocate and deallocate require it, so a volume is never handed out again
 //    before its scrub finished.
 //  * Shared disks: bind and map on an already Bound/Mapped unit add a host;
-//    unmap-partial takes one host away while others keep the unit Mapped.
+//    unmap-partial takes one host away while others keep the unit Mapped,
+//    unbind-partial drops one host's (unmapped) binding while others keep it.
+//  * Grow: a meta unit in use (Configured, Bound or Mapped) takes more
+//    members and stays in its state; the new members join it from
+//    Allocated. A failed grow leaves the unit as it was.
 //  * Rollback: Bound -> Unbound (unbind before map) and Allocated -> Free
 //    (an allocation given back before it was configured).
 #pragma once
@@ -43,15 +47,18 @@ enum class DiskOp {
   kUnmap,
   kUnmapPartial,
   kUnbind,
+  kUnbindPartial,
+  kGrow,
   kScrub,
   kScrubDone,
   kBreakMeta,
   kDeallocate,
 };
 inline constexpr DiskOp kAllDiskOps[] = {
-    DiskOp::kAllocate, DiskOp::kMakeMeta,     DiskOp::kCopyImage, DiskOp::kBind,      DiskOp::kRebind,
-    DiskOp::kMap,      DiskOp::kSnap,         DiskOp::kUnmap,     DiskOp::kUnmapPartial, DiskOp::kUnbind,
-    DiskOp::kScrub,    DiskOp::kScrubDone,    DiskOp::kBreakMeta, DiskOp::kDeallocate};
+    DiskOp::kAllocate,     DiskOp::kMakeMeta, DiskOp::kCopyImage, DiskOp::kBind,      DiskOp::kRebind,
+    DiskOp::kMap,          DiskOp::kSnap,     DiskOp::kUnmap,     DiskOp::kUnmapPartial, DiskOp::kUnbind,
+    DiskOp::kUnbindPartial, DiskOp::kGrow,    DiskOp::kScrub,     DiskOp::kScrubDone, DiskOp::kBreakMeta,
+    DiskOp::kDeallocate};
 
 // "allocate", "make-meta", "copy-image", ...
 std::string_view DiskOpName(DiskOp op);

@@ -42,6 +42,16 @@ TEST(TransitionTable, FollowsFigure7) {
   EXPECT_EQ(to(DiskState::kUnbound, DiskOp::kScrub), DiskState::kScrubbing);
   EXPECT_EQ(to(DiskState::kUnbound, DiskOp::kBreakMeta), DiskState::kUnconfigured);
   EXPECT_EQ(to(DiskState::kUnconfigured, DiskOp::kDeallocate), DiskState::kFree);
+  // Beyond the figure: a unit in use grows and lets one of its hosts go in
+  // place; one on its way back to the pool does not grow.
+  for (DiskState s : {DiskState::kConfigured, DiskState::kBound, DiskState::kMapped}) {
+    EXPECT_EQ(to(s, DiskOp::kGrow), s);
+    EXPECT_EQ(fail(s, DiskOp::kGrow), s);
+  }
+  EXPECT_FALSE(FindTransition(1, DiskState::kUnbound, DiskOp::kGrow).ok());
+  EXPECT_FALSE(FindTransition(1, DiskState::kScrubbing, DiskOp::kGrow).ok());
+  EXPECT_EQ(to(DiskState::kBound, DiskOp::kUnbindPartial), DiskState::kBound);
+  EXPECT_EQ(to(DiskState::kMapped, DiskOp::kUnbindPartial), DiskState::kMapped);
   // Straight from Mapped or Bound back to Free is exactly what FIG. 7 forbids.
   EXPECT_FALSE(FindTransition(1, DiskState::kMapped, DiskOp::kDeallocate).ok());
   EXPECT_FALSE(FindTransition(1, DiskState::kUnbound, DiskOp::kAllocate).ok());

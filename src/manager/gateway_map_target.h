@@ -24,6 +24,9 @@ class GatewayMapTarget : public MapTarget {
   }
   Status Map(const std::string& host, const MapLun& lun) override { return gateway_->MapLun(host, Convert(lun)); }
   Status Unmap(const std::string& host, uint64_t lun) override { return gateway_->UnmapLun(host, lun); }
+  Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
+    return gateway_->GrowVolume(volume_id, extents);
+  }
 
  private:
   static gateway::LunConfig Convert(const MapLun& l) {

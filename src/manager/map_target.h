@@ -41,6 +41,10 @@ class MapTarget {
   virtual Status Map(const std::string& host, const MapLun& lun) = 0;
   // Takes it away; unmapping what isn't mapped is harmless.
   virtual Status Unmap(const std::string& host, uint64_t lun) = 0;
+  // The mapped unit `volume_id` grew: `extents` are all of its extents now
+  // (the old ones first). Every host that has it mapped is told CAPACITY
+  // DATA HAS CHANGED. Telling it the same extents twice is harmless.
+  virtual Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) = 0;
 };
 
 // A MapTarget that does nothing: for a manager without a gateway.
@@ -49,6 +53,7 @@ class NullMapTarget : public MapTarget {
   Status SetHost(const MapHost&) override { return Status::Ok(); }
   Status Map(const std::string&, const MapLun&) override { return Status::Ok(); }
   Status Unmap(const std::string&, uint64_t) override { return Status::Ok(); }
+  Status Grow(const std::string&, const std::vector<volume::Extent>&) override { return Status::Ok(); }
 };
 
 }  // namespace vsl::manager

@@ -59,31 +59,50 @@ Result<std::string> StringArg(const Json& args, const char* key) {
   return it->get<std::string>();
 }
 
+// Absent is false.
+Result<bool> BoolArg(const Json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end()) return false;
+  if (!it->is_boolean()) return InvalidArgument(std::string("argument '") + key + "' must be true or false");
+  return it->get<bool>();
+}
+
 std::optional<std::string> OptString(const Json& args, const char* key) {
   auto it = args.find(key);
   if (it == args.end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
 }
 
-Result<AllocateArgs> ParseAllocate(const Json& args) {
-  AllocateArgs a;
+Result<catalog::Qualities> QualitiesArg(const Json& args) {
+  catalog::Qualities out;
+  auto q = args.find("qualities");
+  if (q == args.end()) return out;
+  if (!q->is_object()) return InvalidArgument("argument 'qualities' must be an object of strings");
+  for (auto& [k, v] : q->items()) {
+    if (!v.is_string()) return InvalidArgument("quality '" + k + "' must be a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+Result<uint64_t> SizeArg(const Json& args) {
   auto size = args.find("size");
   bool positive = size != args.end() && size->is_number_integer() &&
                   (size->is_number_unsigned() ? size->get<uint64_t>() > 0 : size->get<int64_t>() > 0);
   if (!positive) return InvalidArgument("argument 'size' must be a positive integer (bytes)");
-  a.size = size->get<uint64_t>();
+  return size->get<uint64_t>();
+}
+
+Result<AllocateArgs> ParseAllocate(const Json& args) {
+  AllocateArgs a;
+  VSL_ASSIGN_OR_RETURN(a.size, SizeArg(args));
   if (auto t = OptString(args, "type")) a.type = *t;
-  if (auto q = args.find("qualities"); q != args.end()) {
-    if (!q->is_object()) return InvalidArgument("argument 'qualities' must be an object of strings");
-    for (auto& [k, v] : q->items()) {
-      if (!v.is_string()) return InvalidArgument("quality '" + k + "' must be a string");
-      a.qualities[k] = v.get<std::string>();
-    }
-  }
+  VSL_ASSIGN_OR_RETURN(a.qualities, QualitiesArg(args));
   if (args.contains("farm")) {
     VSL_ASSIGN_OR_RETURN(int64_t f, IntArg(args, "farm"));
     a.farm_id = f;
   }
+  VSL_ASSIGN_OR_RETURN(a.meta, BoolArg(args, "meta"));
   return a;
 }
 
@@ -130,7 +149,8 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       if (!e.is_number_integer()) return InvalidArgument("argument 'volumes' must hold volume ids");
       ids.push_back(e.get<int64_t>());
     }
-    VSL_ASSIGN_OR_RETURN(int64_t unit, MetaCreate(ids, actor));
+    VSL_ASSIGN_OR_RETURN(bool meta, BoolArg(args, "meta"));
+    VSL_ASSIGN_OR_RETURN(int64_t unit, MetaCreate(ids, actor, meta));
     out = {{"volume", unit}};
   } else if (op == "import-image") {
     VSL_ASSIGN_OR_RETURN(std::string name, StringArg(args, "name"));
@@ -166,7 +186,15 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     } else if (op == "unmap") {
       VSL_RETURN_IF_ERROR(Unmap(unit, OptString(args, "host"), actor));
     } else if (op == "unbind") {
-      VSL_RETURN_IF_ERROR(Unbind(unit, actor));
+      VSL_RETURN_IF_ERROR(Unbind(unit, OptString(args, "host"), actor));
+    } else if (op == "grow") {
+      VSL_ASSIGN_OR_RETURN(uint64_t size, SizeArg(args));
+      VSL_ASSIGN_OR_RETURN(catalog::Qualities qualities, QualitiesArg(args));
+      VSL_ASSIGN_OR_RETURN(uint64_t now, Grow(unit, size, qualities, actor));
+      VSL_ASSIGN_OR_RETURN(auto members, Resolve(unit));
+      std::vector<int64_t> ids;
+      for (const Member& m : members) ids.push_back(m.volume.id);
+      out = {{"volume", unit}, {"size", now}, {"members", ids}};
     } else if (op == "scrub") {
       VSL_RETURN_IF_ERROR(Scrub(unit, actor));
     } else if (op == "free") {
@@ -398,7 +426,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
 
 // ---- meta volumes ----
 
-Result<int64_t> Operations::MetaCreate(const std::vector<int64_t>& ids, const Actor& actor) {
+Result<int64_t> Operations::MetaCreate(const std::vector<int64_t>& ids, const Actor& actor, bool meta_of_one) {
   std::set<int64_t> distinct(ids.begin(), ids.end());
   if (distinct.size() != ids.size()) return InvalidArgument("make-meta lists a volume twice");
   std::vector<Member> members;
@@ -417,9 +445,10 @@ Result<int64_t> Operations::MetaCreate(const std::vector<int64_t>& ids, const Ac
       members.push_back(std::move(m.front()));
     }
     // Run before (idempotence): the members are configured together.
+    bool plain = ids.size() == 1 && !meta_of_one;
     if (all_configured && parents.size() == 1) {
-      if (ids.size() == 1 && !*parents.begin()) done = ids[0];
-      if (ids.size() > 1 && *parents.begin()) {
+      if (plain && !*parents.begin()) done = ids[0];
+      if (!plain && *parents.begin()) {
         VSL_ASSIGN_OR_RETURN(auto existing, catalog_->Members(tx, **parents.begin()));
         if (existing.size() == ids.size()) done = **parents.begin();
       }
@@ -455,7 +484,7 @@ Result<int64_t> Operations::MetaCreate(const std::vector<int64_t>& ids, const Ac
 
   int64_t unit = ids[0];
   VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
-    if (ids.size() == 1) return machine_.Apply(tx, unit, DiskOp::kMakeMeta, actor).status();
+    if (ids.size() == 1 && !meta_of_one) return machine_.Apply(tx, unit, DiskOp::kMakeMeta, actor).status();
     Volume meta;
     meta.type = "meta";
     meta.state = DiskState::kConfigured;
@@ -500,7 +529,7 @@ Result<int64_t> Operations::AllocateUnit(const AllocateArgs& args, const Actor& 
     if (made) return *made;
   }
   VSL_ASSIGN_OR_RETURN(auto ids, Allocate(args, actor));
-  auto unit = MetaCreate(ids, actor);
+  auto unit = MetaCreate(ids, actor, args.meta);
   if (!unit.ok()) {
     // The members are Unconfigured but were never written: give them back.
     for (int64_t id : ids) (void)FreeSingle(id, actor);
@@ -518,6 +547,107 @@ Status Operations::MetaBreak(int64_t unit, const Actor& actor) {
     }
     return machine_.Apply(tx, unit, DiskOp::kBreakMeta, actor).status();
   });
+}
+
+// ---- growth ----
+
+Result<std::vector<volume::Extent>> Operations::Extents(const std::vector<Member>& members) {
+  std::vector<volume::Extent> out;
+  for (const Member& m : members) {
+    auto ext = m.array->Locate(m.volume.array_volume);
+    if (ext.ok()) {
+      out.insert(out.end(), ext->begin(), ext->end());
+    } else if (ext.status().code() != Code::kUnimplemented) {
+      return ext.status().Annotate("volume " + std::to_string(m.volume.id));
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qualities& qualities,
+                                  const Actor& actor) {
+  Volume v;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(v, catalog_->GetVolume(tx, unit));
+    return Status::Ok();
+  }));
+  if (v.type != "meta" || v.parent_id) {
+    return FailedPrecondition("volume " + std::to_string(unit) +
+                              (v.parent_id ? " is a member of meta volume " + std::to_string(*v.parent_id)
+                                           : " is not a meta volume") +
+                              ": only a meta volume grows in place (make it with make-meta meta=true)");
+  }
+  VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kGrow).status());
+  const std::string what = "grow of volume " + std::to_string(unit);
+  // The mapped unit's hosts learn its extents, also on a re-run that finds
+  // the catalog grown already (the first run may have died before telling).
+  auto announce = [&]() -> Status {
+    if (v.state != DiskState::kMapped) return Status::Ok();
+    VSL_ASSIGN_OR_RETURN(auto members, Resolve(unit));
+    VSL_ASSIGN_OR_RETURN(auto extents, Extents(members));
+    Status s = target_->Grow(std::to_string(unit), extents);
+    return s.ok() ? s : s.Annotate(what + ": the gateway did not take the new size");
+  };
+  if (size <= v.size) {
+    VSL_RETURN_IF_ERROR(announce());
+    return v.size;
+  }
+
+  AllocateArgs more;
+  more.size = size - v.size;
+  more.qualities = qualities;
+  more.farm_id = v.farm_id;
+  auto ids = Allocate(more, actor);
+  if (!ids.ok()) return ids.status().Annotate(what);
+  std::vector<Member> added;
+  auto give_back = [&](Status s) {
+    (void)RevokeAll(added);
+    for (int64_t id : *ids) (void)FreeSingle(id, actor);
+    return s.Annotate(what);
+  };
+  for (int64_t id : *ids) {
+    auto m = Resolve(id);
+    if (!m.ok()) return give_back(m.status());
+    added.insert(added.end(), m->begin(), m->end());
+  }
+  // A bound unit is reachable by the gateway; so must its new members be.
+  if (v.state != DiskState::kConfigured) {
+    for (const Member& m : added) {
+      Status s = m.array->Grant(m.volume.array_volume, gateway_initiator_);
+      if (!s.ok()) return give_back(s);
+    }
+  }
+  uint64_t grown = 0;
+  Status s = catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume now, catalog_->GetVolume(tx, unit));
+    if (now.state != v.state) {
+      return Aborted("volume " + std::to_string(unit) + " moved from " +
+                     std::string(catalog::DiskStateName(v.state)) + " to " +
+                     std::string(catalog::DiskStateName(now.state)) + " during the grow");
+    }
+    VSL_ASSIGN_OR_RETURN(auto members, catalog_->Members(tx, unit));
+    int64_t order = static_cast<int64_t>(members.size());
+    grown = now.size;
+    for (const Member& m : added) {
+      VolumeUpdate u;
+      u.parent_id = unit;
+      u.member_order = order++;
+      u.clean = false;
+      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated, now.state, u, "grow", actor,
+                                              "member " + std::to_string(u.member_order.value_or(0)) +
+                                                  " of volume " + std::to_string(unit)));
+      grown += m.volume.size;
+    }
+    VolumeUpdate u;
+    u.size = grown;
+    return machine_
+        .Apply(tx, unit, DiskOp::kGrow, actor, u,
+               "from " + std::to_string(now.size) + " to " + std::to_string(grown) + " bytes")
+        .status();
+  });
+  if (!s.ok()) return give_back(s);
+  VSL_RETURN_IF_ERROR(announce());
+  return grown;
 }
 
 }  // namespace vsl::manager

@@ -44,6 +44,9 @@ struct AllocateArgs {
   std::string type = "disk";  // volumes.type
   catalog::Qualities qualities;  // every one must match the volume's
   std::optional<int64_t> farm_id;
+  // Make a meta volume even of a single member, so that the unit can grow
+  // in place later (Grow adds members; a plain volume cannot).
+  bool meta = false;
 };
 
 struct DiscoveryResult {
@@ -63,18 +66,19 @@ class Operations {
   // result. The ops and their args:
   //   discover {array?}                    -> {arrays, added, vanished, reappeared}
   //   allocate {size, type?, qualities?, farm?} -> {volumes: [id...], size}
-  //   make-meta {volumes: [id...]}         -> {volume}
+  //   make-meta {volumes: [id...], meta?} -> {volume}
   //   break-meta {volume}                  -> {}
   //   copy {volume, image? | source?}      -> {}
   //   snap {volume, bcv}                   -> {}
   //   bind {volume, host, lun, target?}    -> {}
   //   map {volume, host?}                  -> {}
   //   unmap {volume, host?}                -> {}
-  //   unbind {volume}                      -> {}
+  //   unbind {volume, host?}               -> {}
+  //   grow {volume, size, qualities?}      -> {volume, size, members: [id...]}
   //   scrub {volume}                       -> {}
   //   free {volume}                        -> {}
   //   import-image {name, file}            -> {image, volume, size, sha256}
-  //   allocate-unit {size, type?, qualities?, farm?} -> {volume, members}
+  //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
 
@@ -82,9 +86,10 @@ class Operations {
   // Free volumes now Allocated, in member order. With actor.request_id, a
   // second run of the same request returns what the first one took.
   Result<std::vector<int64_t>> Allocate(const AllocateArgs& args, const catalog::Actor& actor);
-  // One volume: it becomes Configured itself. Several: a new meta volume,
-  // Configured, with them as members in the order given. Returns the unit.
-  Result<int64_t> MetaCreate(const std::vector<int64_t>& members, const catalog::Actor& actor);
+  // One volume: it becomes Configured itself (unless `meta`). Several, or
+  // one with `meta`: a new meta volume, Configured, with them as members in
+  // the order given. Returns the unit.
+  Result<int64_t> MetaCreate(const std::vector<int64_t>& members, const catalog::Actor& actor, bool meta = false);
   // Allocate + MetaCreate; gives the allocation back when MetaCreate fails.
   Result<int64_t> AllocateUnit(const AllocateArgs& args, const catalog::Actor& actor);
   // The unit (with its members) becomes Unconfigured. A meta volume's
@@ -98,7 +103,18 @@ class Operations {
   Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor);
   Status Bind(int64_t unit, const std::string& host, int64_t lun, std::optional<int64_t> target,
               const catalog::Actor& actor);
-  Status Unbind(int64_t unit, const catalog::Actor& actor);
+  // Without `host`: every binding goes and the arrays stop granting the
+  // gateway access. With `host`: only that host's binding goes; when other
+  // hosts still hold the unit it stays as it is for them (unbind-partial).
+  // The host's binding must not be mapped.
+  Status Unbind(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
+  // Makes meta unit `unit` at least `size` bytes: free volumes matching
+  // `qualities` are allocated and concatenated at its end, granted to the
+  // gateway when the unit is bound, and a mapped unit's hosts are told
+  // (MapTarget::Grow). Refuses to shrink; a unit that is big enough already
+  // is left as it is. Returns the unit's size.
+  Result<uint64_t> Grow(int64_t unit, uint64_t size, const catalog::Qualities& qualities,
+                        const catalog::Actor& actor);
   // Maps the unit's bindings (only `host`'s when given) through the MapTarget.
   Status Map(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
   Status Unmap(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
@@ -128,6 +144,9 @@ class Operations {
   Status RevokeAll(const std::vector<Member>& members);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
   Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
+  // Where a unit's bytes lie, member after member (empty when the arrays
+  // cannot say).
+  Result<std::vector<volume::Extent>> Extents(const std::vector<Member>& members);
 
   catalog::Catalog* catalog_;
   ArraySet* arrays_;

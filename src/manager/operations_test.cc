@@ -159,7 +159,7 @@ TEST_P(OperationsTest, LifecycleOfAMetaVolumeAcrossTwoArrays) {
   ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, actor_).ok());
   EXPECT_EQ(Get(unit).state, DiskState::kUnmapped);
   EXPECT_TRUE(target_.mapped().empty());
-  ASSERT_TRUE(ops_->Unbind(unit, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, actor_).ok());
   EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
   EXPECT_TRUE(BindingsOf(unit).empty());
   for (auto& m : *members) EXPECT_TRUE(m.array->Grants(m.volume.array_volume)->empty());
@@ -193,7 +193,7 @@ TEST_P(OperationsTest, FreeScrubsWhatMayHoldData) {
   std::vector<uint8_t> junk(4096, 0xab);
   ASSERT_TRUE((*members)[0].array->Write((*members)[0].volume.array_volume, 8192, junk).ok());
   ASSERT_TRUE(ops_->Bind(unit, "web1", 1, std::nullopt, actor_).ok());
-  ASSERT_TRUE(ops_->Unbind(unit, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, actor_).ok());
   int scrubs = static_cast<int>(east_->Calls(array::ArrayOp::kScrub) + west_->Calls(array::ArrayOp::kScrub));
   ASSERT_TRUE(ops_->Free(unit, actor_).ok());
   EXPECT_EQ(east_->Calls(array::ArrayOp::kScrub) + west_->Calls(array::ArrayOp::kScrub), scrubs + 1u);
@@ -399,8 +399,8 @@ TEST_P(OperationsTest, OperationsRunTwiceAreHarmless) {
   ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, req).ok());
   ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, req).ok());
   EXPECT_EQ(target_.Count("unmap"), 1);
-  ASSERT_TRUE(ops_->Unbind(unit, req).ok());
-  ASSERT_TRUE(ops_->Unbind(unit, req).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, req).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, req).ok());
   ASSERT_TRUE(ops_->Free(unit, req).ok());
   // The meta volume is gone now; this request freed it, so a re-run is done.
   ASSERT_TRUE(ops_->Free(unit, req).ok());
@@ -420,6 +420,131 @@ TEST_P(OperationsTest, SharedDiskStaysMappedUntilItsLastHostLeaves) {
   EXPECT_EQ(target_.mapped(), (std::map<std::string, std::string>{{"web2/1", std::to_string(unit)}}));
   ASSERT_TRUE(ops_->Unmap(unit, std::string("web2"), actor_).ok());
   EXPECT_EQ(Get(unit).state, DiskState::kUnmapped);
+}
+
+// One host of a shared unit lets go before it was mapped; the others keep
+// the unit, and the arrays keep granting it to the gateway.
+TEST_P(OperationsTest, UnbindOfOneHostKeepsTheUnitForTheOthers) {
+  int64_t unit = Unit(kMiB);
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 1, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web2", 2, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::string("web2"), actor_).ok());
+  // web2's binding is mapped: it must be unmapped first.
+  Status mapped = ops_->Unbind(unit, std::string("web2"), actor_);
+  EXPECT_EQ(mapped.code(), Code::kFailedPrecondition);
+  EXPECT_NE(mapped.message().find("unmap it before unbind"), std::string::npos) << mapped.ToString();
+  ASSERT_TRUE(ops_->Unbind(unit, std::string("web1"), actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  auto left = BindingsOf(unit);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].lun, 2);
+  auto members = ops_->Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(*members->front().array->Grants(members->front().volume.array_volume),
+            std::vector<std::string>{"iqn.gw"});
+  // Run again: web1 holds nothing any more, which is what was asked.
+  EXPECT_TRUE(ops_->Unbind(unit, std::string("web1"), actor_).ok());
+  EXPECT_EQ(BindingsOf(unit).size(), 1u);
+  // The last host's unbind is the whole unbind.
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::string("web2"), actor_).ok());
+  EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
+  EXPECT_TRUE(members->front().array->Grants(members->front().volume.array_volume)->empty());
+}
+
+// A mapped meta unit grows in place: new members at its end, in its state,
+// granted to the gateway, and the gateway told its new extents.
+TEST_P(OperationsTest, GrowConcatenatesInPlaceAndTellsTheGateway) {
+  auto r = ops_->Run("allocate-unit", Json{{"size", kMiB}, {"meta", true}}, actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t unit = (*r)["volume"].get<int64_t>();
+  EXPECT_EQ(Get(unit).type, "meta") << "meta=true makes a meta volume of one member";
+  auto first = ops_->Resolve(unit);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  std::vector<uint8_t> data(512, 0x42);
+  ASSERT_TRUE(first->front().array->Write(first->front().volume.array_volume, 0, data).ok());
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+
+  auto grown = ops_->Run("grow", Json{{"volume", unit}, {"size", 3 * kMiB}}, actor_);
+  ASSERT_TRUE(grown.ok()) << grown.status().ToString();
+  EXPECT_EQ((*grown)["size"].get<uint64_t>(), 3 * kMiB);
+  EXPECT_EQ((*grown)["volume"].get<int64_t>(), unit);
+  EXPECT_EQ(Get(unit).size, 3 * kMiB);
+  EXPECT_EQ(Get(unit).state, DiskState::kMapped);
+  auto members = ops_->Resolve(unit);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ((*members)[0].volume.id, first->front().volume.id) << "the old member stays first";
+  for (auto& m : *members) {
+    EXPECT_EQ(m.volume.state, DiskState::kMapped);
+    EXPECT_EQ(*m.array->Grants(m.volume.array_volume), std::vector<std::string>{"iqn.gw"});
+  }
+  EXPECT_EQ(ReadUnit(unit, 512), data) << "growth keeps the data";
+  int told = 0;
+  for (auto& c : target_.calls()) told += c.what == "grow" && c.volume_id == std::to_string(unit);
+  EXPECT_EQ(told, 1);
+
+  // Big enough already (or asked to shrink): nothing changes; the gateway is
+  // told the same extents again (harmless), no volume is taken.
+  size_t free_before = Volumes(DiskState::kFree).size();
+  auto again = ops_->Grow(unit, 2 * kMiB, {}, actor_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 3 * kMiB);
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), free_before);
+
+  // Not enough storage: a clear error, the unit as it was, nothing taken.
+  auto too_big = ops_->Grow(unit, 100 * kMiB, {}, actor_);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(too_big.status().message().find("grow of volume " + std::to_string(unit)), std::string::npos)
+      << too_big.status().ToString();
+  EXPECT_EQ(Get(unit).size, 3 * kMiB);
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), free_before);
+}
+
+TEST_P(OperationsTest, GrowGivesBackWhatItTookWhenAStepFails) {
+  AllocateArgs a;
+  a.size = kMiB;
+  a.meta = true;
+  auto unit = ops_->AllocateUnit(a, actor_);
+  ASSERT_TRUE(unit.ok()) << unit.status().ToString();
+  ASSERT_TRUE(ops_->Bind(*unit, "web1", 0, std::nullopt, actor_).ok());
+  size_t free_before = Volumes(DiskState::kFree).size();
+  east_->FailAlways(array::ArrayOp::kGrant, Unavailable("east refuses grants"));
+  west_->FailAlways(array::ArrayOp::kGrant, Unavailable("west refuses grants"));
+  auto r = ops_->Grow(*unit, 2 * kMiB, {}, actor_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("refuses grants"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(Get(*unit).state, DiskState::kBound);
+  EXPECT_EQ(Get(*unit).size, kMiB);
+  EXPECT_EQ(Volumes(DiskState::kFree).size(), free_before) << "the volume it took is free again";
+  east_->Heal(array::ArrayOp::kGrant);
+  west_->Heal(array::ArrayOp::kGrant);
+  ASSERT_TRUE(ops_->Grow(*unit, 2 * kMiB, {}, actor_).ok());
+  EXPECT_EQ(Get(*unit).size, 2 * kMiB);
+  EXPECT_EQ(Get(*unit).state, DiskState::kBound);
+}
+
+TEST_P(OperationsTest, GrowRefusesWhatCannotGrowInPlace) {
+  int64_t plain = Unit(kMiB);
+  auto r = ops_->Grow(plain, 2 * kMiB, {}, actor_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("is not a meta volume"), std::string::npos) << r.status().ToString();
+  // A unit on its way back to the pool does not grow.
+  AllocateArgs a;
+  a.size = kMiB;
+  a.meta = true;
+  auto unit = ops_->AllocateUnit(a, actor_);
+  ASSERT_TRUE(unit.ok());
+  ASSERT_TRUE(ops_->Bind(*unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(*unit, std::nullopt, actor_).ok());
+  r = ops_->Grow(*unit, 2 * kMiB, {}, actor_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unbound: grow is not allowed"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(ops_->Run("grow", Json{{"volume", *unit}}, actor_).status().code(), Code::kInvalidArgument);
 }
 
 TEST_P(OperationsTest, SnapCopiesAMappedUnitIntoItsBackupVolume) {

@@ -19,11 +19,11 @@ namespace vsl::manager::testing {
 class RecordingTarget : public MapTarget {
  public:
   struct Call {
-    std::string what;  // "set-host", "map", "unmap"
+    std::string what;  // "set-host", "map", "unmap", "grow"
     std::string host;
     uint64_t lun = 0;
     std::string volume_id;
-    std::vector<volume::Extent> extents;  // map
+    std::vector<volume::Extent> extents;  // map, grow
     std::vector<uint64_t> luns;           // set-host: the LUNs it already has
   };
   Status SetHost(const MapHost& h) override {
@@ -47,6 +47,11 @@ class RecordingTarget : public MapTarget {
     std::lock_guard<std::mutex> l(mu_);
     calls_.push_back({"unmap", host, lun, "", {}, {}});
     mapped_.erase(host + "/" + std::to_string(lun));
+    return Status::Ok();
+  }
+  Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.push_back({"grow", "", 0, volume_id, extents, {}});
     return Status::Ok();
   }
   void FailNextMap() {

@@ -58,6 +58,12 @@ check "bad size names 'size'" expect 400 invalid_argument size "${A[@]}" -X POST
   --data-binary '{"size":"12XB"}' "$VSL_API/v1/disks/allocate?wait=true"
 check "a volume id that is not a number names 'volume'" expect 400 invalid_argument volume "${A[@]}" -X POST \
   --data-binary '{"volume":"seven"}' "$VSL_API/v1/disks/scrub?wait=true"
+check "grow without a size names 'size'" expect 400 invalid_argument size "${A[@]}" -X POST \
+  --data-binary '{"volume":1}' "$VSL_API/v1/disks/grow?wait=true"
+check "allocate-unit with a non-boolean meta names 'meta'" expect 400 invalid_argument meta "${A[@]}" -X POST \
+  --data-binary '{"size":1048576,"meta":"yes"}' "$VSL_API/v1/disks/allocate-unit?wait=true"
+check "unbind with a non-string host names 'host'" expect 400 invalid_argument host "${A[@]}" -X POST \
+  --data-binary '{"volume":1,"host":7}' "$VSL_API/v1/disks/unbind?wait=true"
 check "unknown disk operation: 404" expect 404 not_found "" "${A[@]}" -X POST --data-binary '{}' "$VSL_API/v1/disks/explode"
 check "bind to an unknown host: 404 (from the request)" expect 404 not_found "" "${A[@]}" -X POST \
   --data-binary '{"volume":999999,"host":"nobody","lun":0}' "$VSL_API/v1/disks/bind?wait=true"

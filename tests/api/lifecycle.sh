@@ -4,7 +4,7 @@
 # copied, bound and mapped; qemu-img reads the image through the gateway at
 # LUN 0 with the host's initiator name and CHAP secret; then unmap, unbind,
 # scrub (reads back zero), free; the same volumes given to another host read
-# only zeros, also after a restart (the gateway reloads its maps from the
+# only zeros, also when the unit grows while mapped and after a restart (the gateway reloads its maps from the
 # catalog). Usage: lifecycle.sh VSL   (API_CATALOG=sqlite|pg)
 set -uo pipefail
 VSL=$1
@@ -93,12 +93,26 @@ check "qemu-img reads LUN 0 of h2" qread h2 "$S2" 0 "$E2E_TMP/read2.raw"
 check "h2 sees only zeros" cmp -n $((8 * MiB)) "$E2E_TMP/read2.raw" /dev/zero
 check_fails "h1 has no LUN 0 any more" qread h1 "$S1" 0 "$E2E_TMP/h1again.raw"
 
+log "grow the mapped unit in place: a third volume concatenated"
+check "array a3 added" v array add a3 --path "$E2E_TMP/a3" --capacity 4MiB --volume-size 4MiB --quality tier=cat
+check_fails "a volume of another quality is not taken" v disk grow "$M2" --size 12MiB --quality tier=dog
+check "grow to 12 MiB" v disk grow "$M2" --size 12MiB --quality tier=cat
+ajson GET "/v1/volumes/$M2" >"$E2E_TMP/m2.json"
+check_eq "the unit is 12 MiB, still mapped" "$((12 * MiB)) mapped" "$(jq -r '"\(.size) \(.state)"' "$E2E_TMP/m2.json")"
+check_eq "with three members on three arrays" 3 "$(jq '[.members[].array_id] | unique | length' "$E2E_TMP/m2.json")"
+check "qemu-img reads the grown LUN 0 of h2" qread h2 "$S2" 0 "$E2E_TMP/read2g.raw"
+check_eq "LUN 0 is 12 MiB now" $((12 * MiB)) "$(stat -c %s "$E2E_TMP/read2g.raw")"
+check "all zeros" cmp -n $((12 * MiB)) "$E2E_TMP/read2g.raw" /dev/zero
+check "growing to less changes nothing" bash -c "'$VSL' disk grow $M2 --size 4MiB | grep -q 'is 12.0MiB'"
+
 log "restart: the gateway serves what the catalog says"
 check "vsl serve stops cleanly on SIGTERM" serve_stop
 serve_start "$E2E_TMP/data"
 check "qemu-img reads LUN 0 of h2 after the restart" qread h2 "$S2" 0 "$E2E_TMP/read3.raw"
-check "still zeros" cmp -n $((8 * MiB)) "$E2E_TMP/read3.raw" /dev/zero
+check_eq "still 12 MiB" $((12 * MiB)) "$(stat -c %s "$E2E_TMP/read3.raw")"
+check "still zeros" cmp -n $((12 * MiB)) "$E2E_TMP/read3.raw" /dev/zero
 check "events record the unit's transitions" bash -c "'$VSL' events --entity volume --id $M2 | grep -q map"
-check "every request finished done" bash -c "[[ \$('$VSL' queue list --json | jq '[.requests[] | select(.state != \"done\")] | length') == 0 ]]"
+check_eq "every request finished done but the grow asking for tier=dog" "grow failed" \
+  "$(v queue list --json | jq -r '.requests[] | select(.state != "done") | "\(.op) \(.state)"')"
 check "vsl serve stops cleanly again" serve_stop
 e2e_finish

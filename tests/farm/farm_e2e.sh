@@ -29,6 +29,9 @@ check "sun1 sees 8631 MiB" bash -c "'$VSL' host console sun1 | grep -q 'disk 0x8
 check "farm show: backup policy" bash -c "'$VSL' farm show seed-farm | grep -q 'backup-policy nightly'"
 
 log "the two-tier example"
+# Its database boot disks ask for raid-level 0+1: only "mirror" has it.
+check "add the raid=0+1 array" v array add mirror --driver file --path "$E2E_TMP/mirror" --capacity 1GiB \
+  --quality raid=0+1
 two=$(fml_copy "$ROOT/examples/two-tier.fml" two-tier)
 check "apply two-tier" v farm apply "$two"
 for h in h1web h2web h3db h4db; do
@@ -37,6 +40,10 @@ for h in h1web h2web h3db h4db; do
 done
 for h in h3db h4db; do
   check "$h sees the shared disk" bash -c "'$VSL' host console $h | grep -q 'disk 0x81: 65536 sectors (32 MiB)'"
+done
+for s in db-1 db-2; do
+  check "two-tier-$s's boot disk lies on mirror" bash -c \
+    "'$VSL' farm show two-tier | grep -A1 'server two-tier-$s ' | grep -q 'LUN 0: .*(mapped, on mirror), raid-level 0+1'"
 done
 check_not "h1web has no second disk" bash -c "'$VSL' host console h1web | grep -q 'disk 0x81'"
 plan=$(v farm plan "$two")

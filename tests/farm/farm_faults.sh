@@ -13,9 +13,11 @@ source "$(dirname "$0")/lib.sh"
 e2e_init 600
 
 data=$E2E_TMP/data
-# A default array just big enough for the image; the farm lands on "faulty".
+# A default array just big enough for the image; the farm lands on "faulty"
+# (raid=0+1, as the database disks of two-tier ask).
 FARM_CAPACITY=2MiB farm_serve "$data" --power none --test-faults
-check "add the fault-injecting array" v array add faulty --driver fault:file --path "$E2E_TMP/faulty" --capacity 2GiB
+check "add the fault-injecting array" v array add faulty --driver fault:file --path "$E2E_TMP/faulty" --capacity 2GiB \
+  --quality raid=0+1
 for h in h1web h2web h3db h4db; do add_host "$h" x86-vm; done
 "$ROOT/scripts/make-farm-image.sh" "$E2E_TMP/demo.img" 1M
 check "import the demo image" v image import demo "$E2E_TMP/demo.img"
