@@ -18,16 +18,7 @@ if [[ ${#label} -gt 200 || "$label" == *$'\n'* ]]; then
   echo "LABEL must be one line of at most 200 characters" >&2
   exit 1
 fi
-src="$(cd "$(dirname "$0")/.." && pwd)/tests/boot/boot.S"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-as --32 -I "$(dirname "$src")" -o "$work/boot.o" "$src"
-ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o "$work/boot.bin" "$work/boot.o"
-if [[ $(stat -c %s "$work/boot.bin") -ne 512 ]]; then
-  echo "boot sector is $(stat -c %s "$work/boot.bin") bytes, not 512" >&2
-  exit 1
-fi
-rm -f "$out"
-truncate -s "$size" "$out"
-dd if="$work/boot.bin" of="$out" conv=notrunc status=none
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/scripts/lib/boot-sector.sh"
+write_boot_image "$root/tests/boot/boot.S" "$out" "$size"
 printf '%s\0' "$label" | dd of="$out" bs=512 seek=1 conv=notrunc status=none

@@ -13,15 +13,6 @@ if [[ $# -lt 1 || $# -gt 2 ]]; then
   exit 1
 fi
 out=$1 size=${2:-1M}
-src="$(cd "$(dirname "$0")/.." && pwd)/tests/boot/farm_boot.S"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-as --32 -I "$(dirname "$src")" -o "$work/boot.o" "$src"
-ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o "$work/boot.bin" "$work/boot.o"
-if [[ $(stat -c %s "$work/boot.bin") -ne 512 ]]; then
-  echo "boot sector is $(stat -c %s "$work/boot.bin") bytes, not 512" >&2
-  exit 1
-fi
-rm -f "$out"
-truncate -s "$size" "$out"
-dd if="$work/boot.bin" of="$out" conv=notrunc status=none
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/scripts/lib/boot-sector.sh"
+write_boot_image "$root/tests/boot/farm_boot.S" "$out" "$size"
