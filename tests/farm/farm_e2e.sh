@@ -81,6 +81,21 @@ check "apply two web servers" v farm apply "$grown"
 check "h5extra is idle again" bash -c "'$VSL' host list | grep -E '^h5extra +x86-vm +idle'"
 check_fails "h5extra's LUN 0 is gone" lun_io h5extra 0 "read 0 512"
 
+log "add a disk to the web servers, then take it away"
+# A second private disk at target 2 of the web role, after its boot disk.
+extra=$(fml_copy "$grown" two-tier '0,/<\/disk>/s//<\/disk>\n    <disk target="2" drivetype="scsi" drivesize="16MB" \/>/')
+check "plan adds one disk per web server" bash -c "'$VSL' farm plan '$extra' | grep -q '2 to add, 0 to change, 0 to remove'"
+check "apply the new disk" v farm apply "$extra"
+for h in h1web h2web; do
+  check_eq "$h sees a 16 MiB LUN 2" "$(lun_size $h 2)" $((16 << 20))
+done
+check "h1web writes its new disk" lun_io h1web 2 "write -P 0x3c 0 64k"
+check "h2web's new disk is its own" lun_io h2web 2 "read -P 0 0 64k"
+check "farm show lists it" bash -c "'$VSL' farm show two-tier | grep -A3 'server two-tier-web-1 ' | grep -q 'LUN 2: 16 MiB'"
+check "apply without it" v farm apply "$grown"
+check_fails "h1web's LUN 2 is gone" lun_io h1web 2 "read 0 512"
+check "h1web keeps its boot disk" lun_io h1web 0 "read 0 512"
+
 log "destroy, then the next farm reads zeros"
 check "write on h1web's disk" lun_io h1web 0 "write -P 0x99 4M 1M"
 check "destroy two-tier" v farm destroy two-tier
