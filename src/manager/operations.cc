@@ -114,6 +114,36 @@ bool Matches(const catalog::Qualities& have, const catalog::Qualities& want) {
   return true;
 }
 
+// How many qualities `have` offers that `want` (which it matches) did not ask for.
+size_t Unasked(const catalog::Qualities& have, const catalog::Qualities& want) {
+  return have.size() - want.size();
+}
+
+// Storage with qualities nobody asked for is kept for those who ask: choose
+// among the candidates with the fewest unasked qualities first, and widen to
+// the next level only when that one cannot hold `size`.
+Result<AllocationChoice> ChooseSparing(const std::vector<std::pair<size_t, FreeVolume>>& free,
+                                       const std::vector<std::pair<size_t, PoolSpace>>& pools, uint64_t size) {
+  std::set<size_t> levels;
+  for (auto& [n, v] : free) levels.insert(n);
+  for (auto& [n, p] : pools) levels.insert(n);
+  if (levels.empty()) levels.insert(0);
+  Result<AllocationChoice> choice = ResourceExhausted("");
+  for (size_t level : levels) {
+    std::vector<FreeVolume> fv;
+    std::vector<PoolSpace> ps;
+    for (auto& [n, v] : free) {
+      if (n <= level) fv.push_back(v);
+    }
+    for (auto& [n, p] : pools) {
+      if (n <= level) ps.push_back(p);
+    }
+    choice = ChooseStorage(fv, ps, size);
+    if (choice.ok() || choice.status().code() != Code::kResourceExhausted) return choice;
+  }
+  return choice;
+}
+
 std::string Describe(const AllocateArgs& a) {
   std::string s = "type " + a.type;
   for (auto& [k, v] : a.qualities) s += ", " + k + "=" + v;
@@ -329,8 +359,9 @@ Result<std::vector<int64_t>> Operations::Allocate(const AllocateArgs& args, cons
 
 Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, const Actor& actor) {
   uint64_t size = (args.size + array::kBlockSize - 1) / array::kBlockSize * array::kBlockSize;
-  std::vector<FreeVolume> free;
-  std::vector<PoolSpace> pools;
+  // Each candidate with the number of qualities it has that were not asked for.
+  std::vector<std::pair<size_t, FreeVolume>> free;
+  std::vector<std::pair<size_t, PoolSpace>> pools;
   std::map<int64_t, std::string> array_names;
   std::vector<int64_t> done;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
@@ -357,7 +388,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, f));
     for (const Volume& v : vols) {
       if (v.clean && v.array_id && Matches(v.qualities, args.qualities)) {
-        free.push_back(FreeVolume{v.id, *v.array_id, v.size});
+        free.emplace_back(Unasked(v.qualities, args.qualities), FreeVolume{v.id, *v.array_id, v.size});
       }
     }
     if (args.type != "disk") return Status::Ok();  // pools cut plain disks only
@@ -371,13 +402,15 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
       VSL_ASSIGN_OR_RETURN(auto used, catalog_->ListVolumes(tx, on));
       uint64_t in_use = 0;
       for (const Volume& v : used) in_use += v.size;
-      if (a.capacity > in_use) pools.push_back(PoolSpace{a.id, a.capacity - in_use});
+      if (a.capacity > in_use) {
+        pools.emplace_back(Unasked(a.qualities, args.qualities), PoolSpace{a.id, a.capacity - in_use});
+      }
     }
     return Status::Ok();
   }));
   if (!done.empty()) return done;
 
-  auto choice = ChooseStorage(free, pools, size);
+  auto choice = ChooseSparing(free, pools, size);
   if (!choice.ok()) return choice.status().Annotate("allocate " + Describe(args));
 
   VolumeUpdate extra;

@@ -83,8 +83,11 @@ class Operations {
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
 
   Result<DiscoveryResult> Discover(const std::optional<std::string>& array, const catalog::Actor& actor);
-  // Free volumes now Allocated, in member order. With actor.request_id, a
-  // second run of the same request returns what the first one took.
+  // Free volumes now Allocated, in member order: from storage with every
+  // quality asked for, preferring storage with the fewest qualities beyond
+  // those (so a disk that asks for nothing leaves raid=0+1 arrays to those
+  // that do, while plain storage has room). With actor.request_id, a second
+  // run of the same request returns what the first one took.
   Result<std::vector<int64_t>> Allocate(const AllocateArgs& args, const catalog::Actor& actor);
   // One volume: it becomes Configured itself (unless `meta`). Several, or
   // one with `meta`: a new meta volume, Configured, with them as members in

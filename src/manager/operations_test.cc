@@ -248,6 +248,42 @@ TEST_P(OperationsTest, QualitiesChooseTheArray) {
   EXPECT_EQ(ops_->Allocate(a, actor_).status().code(), Code::kResourceExhausted);
 }
 
+// Storage with qualities nobody asked for is spent last.
+TEST_P(OperationsTest, AllocationSparesQualitiesNobodyAskedFor) {
+  auto plain = MakeArray("plain", 2, {});
+  arrays_.Add(plain);
+  ASSERT_TRUE(ops_->Discover(std::string("plain"), actor_).ok());
+  auto array_of = [&](int64_t id) {
+    auto m = ops_->Resolve(id);
+    EXPECT_TRUE(m.ok());
+    return m.ok() ? m->front().array->info().name : std::string();
+  };
+  AllocateArgs any;
+  any.size = kMiB;
+  for (int i = 0; i < 2; ++i) {
+    auto r = ops_->Allocate(any, actor_);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(array_of(r->front()), "plain") << "allocation " << i << " asks nothing: plain storage first";
+  }
+  // Plain storage is used up: the raid=1 arrays serve the next one.
+  auto r = ops_->Allocate(any, actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(array_of(r->front()), "plain");
+  // A request that asks raid=1 never gets plain storage.
+  AllocateArgs raid;
+  raid.size = kMiB;
+  raid.qualities = {{"raid", "1"}};
+  auto q = ops_->Allocate(raid, actor_);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_NE(array_of(q->front()), "plain");
+  // Too big for every level: the error counts all the storage there is.
+  any.size = 100 * kMiB;
+  auto big = ops_->Allocate(any, actor_);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("4 free volumes hold " + std::to_string(4 * kMiB)), std::string::npos)
+      << big.status().ToString();
+}
+
 TEST_P(OperationsTest, PoolArraysCutVolumesOnDemand) {
   auto pool = MakeArray("pool", 8, {{"raid", "5"}}, /*volume_size=*/0);
   arrays_.Add(pool);

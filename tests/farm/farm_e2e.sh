@@ -45,6 +45,8 @@ for s in db-1 db-2; do
   check "two-tier-$s's boot disk lies on mirror" bash -c \
     "'$VSL' farm show two-tier | grep -A1 'server two-tier-$s ' | grep -q 'LUN 0: .*(mapped, on mirror), raid-level 0+1'"
 done
+check "two-tier-web-1's boot disk, asking nothing, stays off mirror" bash -c \
+  "'$VSL' farm show two-tier | grep -A1 'server two-tier-web-1 ' | grep -q 'LUN 0: .*(mapped, on default)'"
 check_not "h1web has no second disk" bash -c "'$VSL' host console h1web | grep -q 'disk 0x81'"
 plan=$(v farm plan "$two")
 check "a second apply plans nothing" grep -q "No changes: farm two-tier matches its definition" <<<"$plan"
