@@ -33,8 +33,14 @@ struct VolumeFilter {
   std::optional<int64_t> parent_id;
   std::optional<int64_t> request_id;
   std::optional<int64_t> farm_id;
+  std::optional<bool> clean;
   bool top_level_only = false;  // no members of meta volumes
   bool include_vanished = true;
+  // For the allocator: of each group of otherwise alike volumes (same
+  // array, size and qualities) only as many as it takes to hold this many
+  // bytes, lowest ids first. More of one group could never be chosen
+  // together, and at thousands of free volumes reading them all dominates.
+  std::optional<uint64_t> enough_for;
 };
 
 // Columns CasVolume may change besides the state; unset ones stay as they are.
@@ -102,6 +108,8 @@ class Catalog {
   Result<std::vector<Volume>> ListVolumes(Tx& tx, const VolumeFilter& f = {});
   // A meta volume's members in member_order.
   Result<std::vector<Volume>> Members(Tx& tx, int64_t meta_id);
+  // Bytes of the volumes array `array_id` reports now (vanished ones aside).
+  Result<uint64_t> UsedBytes(Tx& tx, int64_t array_id);
   // The compare-and-swap of every state change: sets state `to` (and the
   // columns in `u`) only while the row is in state `from`, and appends an
   // event. Aborted naming the volume when the row moved on; NotFound when

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <set>
@@ -224,6 +225,39 @@ TEST_P(CatalogTest, MembersComeInOrder) {
     top.top_level_only = true;
     VSL_ASSIGN_OR_RETURN(auto tops, catalog().ListVolumes(tx, top));
     EXPECT_EQ(tops.size(), 1u);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// The allocator's read: of alike free volumes (same array, size, qualities)
+// only as many as could be chosen together, lowest ids first; every kind of
+// volume is represented.
+TEST_P(CatalogTest, EnoughForReadsOnlyWhatCouldBeChosen) {
+  int64_t a = AddArray("a");
+  int64_t b = AddArray("b");
+  auto small = AddFreeVolumes(a, 5, 4096);
+  auto big = AddFreeVolumes(b, 3, 16384);
+  int64_t c = AddArray("c");
+  auto other = AddFreeVolumes(c, 2, 8192);
+  Status s = catalog().Read([&](Tx& tx) -> Status {
+    VolumeFilter f;
+    f.state = DiskState::kFree;
+    f.clean = true;
+    f.enough_for = 3 * 4096 - 1;  // 3 of the small, 2 of the 8 KiB, 1 big
+    VSL_ASSIGN_OR_RETURN(auto got, catalog().ListVolumes(tx, f));
+    std::vector<int64_t> ids;
+    for (auto& v : got) ids.push_back(v.id);
+    std::vector<int64_t> want = {small[0], small[1], small[2], big[0], other[0], other[1]};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(ids, want);
+    f.enough_for.reset();
+    VSL_ASSIGN_OR_RETURN(auto all, catalog().ListVolumes(tx, f));
+    EXPECT_EQ(all.size(), 10u);
+    VSL_ASSIGN_OR_RETURN(uint64_t used_a, catalog().UsedBytes(tx, a));
+    EXPECT_EQ(used_a, 5u * 4096);
+    VSL_ASSIGN_OR_RETURN(uint64_t used_b, catalog().UsedBytes(tx, b));
+    EXPECT_EQ(used_b, 3u * 16384);
     return Status::Ok();
   });
   EXPECT_TRUE(s.ok()) << s.ToString();

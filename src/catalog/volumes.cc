@@ -1,6 +1,8 @@
 // The disk table (table 1) and the binding table (table 4).
 #include "catalog/catalog.h"
 
+#include <algorithm>
+
 namespace vsl::catalog {
 namespace {
 
@@ -107,6 +109,38 @@ Result<std::optional<Volume>> Catalog::FindArrayVolume(Tx& tx, int64_t array_id,
   return std::optional<Volume>(std::move(v));
 }
 
+namespace {
+
+// `where_sql` selects volumes ("SELECT cols FROM volumes WHERE ..."): the
+// groups it holds first (a scan of three columns), then at most
+// ceil(enough / size) rows of each, by id. Much cheaper than one window
+// query on SQLite, and the groups are few (an array's volumes are alike).
+Result<std::vector<Volume>> EnoughOfEachGroup(Tx& tx, const std::string& where_sql, const std::vector<Value>& params,
+                                              uint64_t enough) {
+  const std::string from = where_sql.substr(where_sql.find(" FROM volumes"));
+  VSL_ASSIGN_OR_RETURN(Rows groups, tx.Query("SELECT array_id, size, qualities" + from +
+                                                 " AND array_id IS NOT NULL AND size > 0 GROUP BY array_id, size, "
+                                                 "qualities",
+                                             params));
+  std::vector<Volume> out;
+  for (const Row& g : groups) {
+    std::vector<Value> p = params;
+    p.emplace_back(g.Int(0));
+    p.emplace_back(g.Int(1));
+    p.emplace_back(g.Text(2));
+    p.emplace_back(int64_t((enough + uint64_t(g.Int(1)) - 1) / uint64_t(g.Int(1))));
+    VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(where_sql + " AND array_id = ? AND size = ? AND qualities = ? ORDER BY id "
+                                                          "LIMIT ?",
+                                             p));
+    VSL_ASSIGN_OR_RETURN(auto vols, VolumesFromRows(rows));
+    out.insert(out.end(), vols.begin(), vols.end());
+  }
+  std::sort(out.begin(), out.end(), [](const Volume& a, const Volume& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<Volume>> Catalog::ListVolumes(Tx& tx, const VolumeFilter& f) {
   std::string sql = std::string("SELECT ") + kVolumeCols + " FROM volumes WHERE 1 = 1";
   std::vector<Value> params;
@@ -134,8 +168,13 @@ Result<std::vector<Volume>> Catalog::ListVolumes(Tx& tx, const VolumeFilter& f) 
     sql += " AND farm_id = ?";
     params.emplace_back(*f.farm_id);
   }
+  if (f.clean) {
+    sql += " AND clean = ?";
+    params.emplace_back(int64_t(*f.clean));
+  }
   if (f.top_level_only) sql += " AND parent_id IS NULL";
   if (!f.include_vanished) sql += " AND vanished = 0";
+  if (f.enough_for) return EnoughOfEachGroup(tx, sql, params, *f.enough_for);
   sql += " ORDER BY id";
   VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
   return VolumesFromRows(rows);
@@ -146,6 +185,13 @@ Result<std::vector<Volume>> Catalog::Members(Tx& tx, int64_t meta_id) {
                                                " FROM volumes WHERE parent_id = ? ORDER BY member_order, id",
                                            {meta_id}));
   return VolumesFromRows(rows);
+}
+
+Result<uint64_t> Catalog::UsedBytes(Tx& tx, int64_t array_id) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COALESCE(SUM(size), 0) FROM volumes WHERE array_id = ? AND "
+                                             "vanished = 0",
+                                             {array_id}));
+  return row ? uint64_t(row->Int(0)) : 0;
 }
 
 Status Catalog::CasVolume(Tx& tx, int64_t id, DiskState from, DiskState to, const VolumeUpdate& u,

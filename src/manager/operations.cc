@@ -385,6 +385,8 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     f.type = args.type;
     f.top_level_only = true;
     f.include_vanished = false;
+    f.clean = true;
+    f.enough_for = size;
     VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, f));
     for (const Volume& v : vols) {
       if (v.clean && v.array_id && Matches(v.qualities, args.qualities)) {
@@ -396,12 +398,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     for (const catalog::ArrayRecord& a : arrays) {
       array_names[a.id] = a.name;
       if (a.volume_size != 0 || !Matches(a.qualities, args.qualities) || !arrays_->Find(a.name).ok()) continue;
-      catalog::VolumeFilter on;
-      on.array_id = a.id;
-      on.include_vanished = false;
-      VSL_ASSIGN_OR_RETURN(auto used, catalog_->ListVolumes(tx, on));
-      uint64_t in_use = 0;
-      for (const Volume& v : used) in_use += v.size;
+      VSL_ASSIGN_OR_RETURN(uint64_t in_use, catalog_->UsedBytes(tx, a.id));
       if (a.capacity > in_use) {
         pools.emplace_back(Unasked(a.qualities, args.qualities), PoolSpace{a.id, a.capacity - in_use});
       }
