@@ -1,5 +1,6 @@
 // ConnPool: at most `limit` connections of type C, handed to one thread at a
-// time. Internal to the SQL back ends.
+// time, and RunTransaction, the transaction loop both SQL back ends share.
+// Internal to them.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "catalog/db.h"
 #include "util/status.h"
 
 namespace vsl::catalog {
@@ -71,5 +73,28 @@ inline void ConflictBackoff(int attempt) {
 }
 
 inline constexpr int kMaxConflictRetries = 50;
+
+// Runs `fn` in one transaction on a connection of `pool`: `begin`, fn, then
+// COMMIT (ROLLBACK when anything failed); a transaction that lost to a
+// concurrent one (tx.conflict()) runs again after a backoff. TxT is built
+// from the connection and answers Raw(sql), conflict() and broken() (a
+// broken connection is dropped instead of going back to the pool).
+template <typename TxT, typename C>
+Status RunTransaction(ConnPool<C>& pool, const char* begin, const std::function<Status(Tx&)>& fn) {
+  for (int attempt = 0;; ++attempt) {
+    VSL_ASSIGN_OR_RETURN(std::unique_ptr<C> conn, pool.Acquire());
+    TxT tx(*conn);
+    Status s = tx.Raw(begin);
+    if (s.ok()) {
+      s = fn(tx);
+      if (s.ok()) s = tx.Raw("COMMIT");
+      if (!s.ok()) (void)tx.Raw("ROLLBACK");
+    }
+    bool conflict = tx.conflict();
+    pool.Release(tx.broken() ? nullptr : std::move(conn));
+    if (s.ok() || !conflict || attempt >= kMaxConflictRetries) return s;
+    ConflictBackoff(attempt);
+  }
+}
 
 }  // namespace vsl::catalog

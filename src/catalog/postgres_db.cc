@@ -22,7 +22,7 @@ using ResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 
 class PgTx : public Tx {
  public:
-  explicit PgTx(PGconn* c) : c_(c) {}
+  explicit PgTx(PgConn& conn) : c_(conn.get()) {}
 
   Result<int64_t> Exec(std::string_view sql, const std::vector<Value>& params) override {
     VSL_ASSIGN_OR_RETURN(ResultPtr res, Run(sql, params));
@@ -113,20 +113,7 @@ class PgDatabase : public Database {
   }
 
   Status Run(TxMode mode, const std::function<Status(Tx&)>& fn) override {
-    for (int attempt = 0;; ++attempt) {
-      VSL_ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
-      PgTx tx(conn->get());
-      Status s = tx.Raw(mode == TxMode::kWrite ? "BEGIN" : "BEGIN READ ONLY");
-      if (s.ok()) {
-        s = fn(tx);
-        if (s.ok()) s = tx.Raw("COMMIT");
-        if (!s.ok()) (void)tx.Raw("ROLLBACK");
-      }
-      bool conflict = tx.conflict();
-      pool_.Release(tx.broken() ? nullptr : std::move(conn));
-      if (s.ok() || !conflict || attempt >= kMaxConflictRetries) return s;
-      ConflictBackoff(attempt);
-    }
+    return RunTransaction<PgTx>(pool_, mode == TxMode::kWrite ? "BEGIN" : "BEGIN READ ONLY", fn);
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }

@@ -27,7 +27,7 @@ bool IsConflict(int rc) {
 
 class SqliteTx : public Tx {
  public:
-  explicit SqliteTx(sqlite3* db) : db_(db) {}
+  explicit SqliteTx(SqliteConn& conn) : db_(conn.db()) {}
 
   Result<int64_t> Exec(std::string_view sql, const std::vector<Value>& params) override {
     VSL_RETURN_IF_ERROR(Step(sql, params, nullptr));
@@ -42,6 +42,7 @@ class SqliteTx : public Tx {
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   bool conflict() const { return conflict_; }
+  bool broken() const { return false; }  // a SQLite connection does not drop
 
   // Runs a statement that is not part of the caller's SQL (BEGIN, COMMIT).
   Status Raw(const char* sql) {
@@ -127,22 +128,7 @@ class SqliteDatabase : public Database {
   }
 
   Status Run(TxMode mode, const std::function<Status(Tx&)>& fn) override {
-    for (int attempt = 0;; ++attempt) {
-      VSL_ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
-      SqliteTx tx(conn->db());
-      Status s = tx.Raw(mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
-      if (s.ok()) {
-        s = fn(tx);
-        if (s.ok()) {
-          s = tx.Raw("COMMIT");
-        }
-        if (!s.ok()) (void)tx.Raw("ROLLBACK");
-      }
-      bool conflict = tx.conflict();
-      pool_.Release(std::move(conn));
-      if (s.ok() || !conflict || attempt >= kMaxConflictRetries) return s;
-      ConflictBackoff(attempt);
-    }
+    return RunTransaction<SqliteTx>(pool_, mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", fn);
   }
 
   Dialect dialect() const override { return Dialect::kSqlite; }
