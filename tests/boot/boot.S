@@ -15,26 +15,13 @@ _start:
   mov $banner, %si
   call puts
 
-  /* Sector 1 (CHS 0/0/2) to 0x7e00; retry a few times as BIOSes want. */
-  mov $3, %di
-read_sector:
-  mov $0x0201, %ax
-  mov $0x0002, %cx
-  xor %dh, %dh
-  mov boot_drive, %dl
-  mov $0x7e00, %bx
-  int $0x13
-  jnc read_ok
-  xor %ah, %ah
-  int $0x13
-  dec %di
-  jnz read_sector
-  mov $read_error, %si
-  call puts
-  jmp done
-read_ok:
+  READ_SECTOR1 read_failed
   movb $0, 0x7e00 + 255  /* bound the string */
   mov $0x7e00, %si
+  call puts
+  jmp done
+read_failed:
+  mov $read_error, %si
   call puts
 done:
   mov $crlf, %si

@@ -16,27 +16,12 @@ _start:
 
   mov $banner, %si
   call puts
-  /* Sector 1 (CHS 0/0/2) to 0x7e00. */
-  mov $3, %di
-read_sector:
-  mov $0x0201, %ax
-  mov $0x0002, %cx
-  xor %dh, %dh
-  mov boot_drive, %dl
-  mov $0x7e00, %bx
-  int $0x13
-  jnc read_ok
-  xor %ah, %ah
-  int $0x13
-  dec %di
-  jnz read_sector
-  mov $noname, %si
-  jmp print_name
-read_ok:
+  READ_SECTOR1 no_name
   movb $0, 0x7e00 + 255
   mov $0x7e00, %si
   cmpb $0, (%si)
   jne print_name
+no_name:
   mov $noname, %si
 print_name:
   call puts
