@@ -86,5 +86,24 @@ for nth in 1 4; do
   run_case "gateway map #$nth" "{\"op\":\"gateway-map\",\"nth\":$nth}" '{"op":"gateway-map","heal":true}'
 done
 check "faults hit at least 10 times" test "$hits" -ge 10
+
+# Growing disks under faults: the storage manager's grow gives back what it
+# took and leaves the disk as it was; the next apply grows it.
+grown=$(fml_copy "$two" two-tier 's/drivesize="32MB"/drivesize="48MB"/' '0,/drivesize="64MB"/s//drivesize="96MB"/')
+for op in create grant; do
+  log "fault during grow: $op #1"
+  check "apply two-tier" v farm apply "$two"
+  arm "{\"array\":\"faulty\",\"op\":\"$op\",\"nth\":1}" || fail_now "cannot arm $op"
+  check_fails "the growing apply fails" v farm apply "$grown"
+  arm "{\"array\":\"faulty\",\"op\":\"$op\",\"heal\":true}"
+  check "farm show names the grow" bash -c "'$VSL' farm show two-tier | grep -q 'last failure: step .*grow'"
+  check_eq "nothing held outside the farm record" "$(held_outside_record)" "[]"
+  check "the global disk is still 32 MiB" bash -c "'$VSL' farm show two-tier | grep -q 'global disk db-data: 32 MiB'"
+  check "the next apply grows it" v farm apply "$grown"
+  check "the global disk is 48 MiB" bash -c "'$VSL' farm show two-tier | grep -q 'global disk db-data: 48 MiB'"
+  check "and the farm is complete" bash -c "'$VSL' farm plan '$grown' | grep -q 'No changes'"
+  check "destroy" v farm destroy two-tier
+  check_eq "nothing held after destroy" "$(held_outside_record)" "[]"
+done
 check "serve stops" farm_serve_stop
 e2e_finish
