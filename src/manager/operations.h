@@ -114,8 +114,9 @@ class Operations {
   // Makes meta unit `unit` at least `size` bytes: free volumes matching
   // `qualities` are allocated and concatenated at its end, granted to the
   // gateway when the unit is bound, and a mapped unit's hosts are told
-  // (MapTarget::Grow). Refuses to shrink; a unit that is big enough already
-  // is left as it is. Returns the unit's size.
+  // (MapTarget::Grow). Never shrinks: a unit of at least `size` bytes is
+  // left as it is (a mapped one is announced again, for a re-run whose first
+  // run died before telling the gateway). Returns the unit's size.
   Result<uint64_t> Grow(int64_t unit, uint64_t size, const catalog::Qualities& qualities,
                         const catalog::Actor& actor);
   // Maps the unit's bindings (only `host`'s when given) through the MapTarget.
