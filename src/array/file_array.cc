@@ -301,14 +301,6 @@ Status FileArray::Copy(StorageArray& src, const std::string& src_id, const std::
     return CopyFromPath(from.path, "volume " + src_id + " of " + ArrayLabel(file_src->info_),
                         dst_id);
   }
-  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src.GetVolume(src_id));
-  VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
-  if (from.size > to.size) {
-    return OutOfRange(ArrayLabel(info_) + ": volume " + dst_id + " (" + std::to_string(to.size) +
-                      " bytes) is smaller than the source " + src_id + " (" +
-                      std::to_string(from.size) + " bytes)");
-  }
-  VSL_RETURN_IF_ERROR(Deallocate(dst_id, 0, to.size));
   return internal::CopyThroughInterface(src, src_id, *this, dst_id);
 }
 

@@ -85,6 +85,14 @@ bool IsAllZero(std::span<const uint8_t> data) {
 
 Status CopyThroughInterface(StorageArray& src, const std::string& src_id, StorageArray& dst,
                             const std::string& dst_id) {
+  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src.GetVolume(src_id));
+  VSL_ASSIGN_OR_RETURN(ArrayVolume to, dst.GetVolume(dst_id));
+  if (from.size > to.size) {
+    return OutOfRange(ArrayLabel(dst.info()) + ": volume " + dst_id + " (" + std::to_string(to.size) +
+                      " bytes) is smaller than the source " + src_id + " (" + std::to_string(from.size) +
+                      " bytes)");
+  }
+  VSL_RETURN_IF_ERROR(dst.Deallocate(dst_id, 0, to.size));
   VSL_ASSIGN_OR_RETURN(auto ranges, src.MappedRanges(src_id));
   std::vector<uint8_t> buf;
   for (const ByteRange& r : ranges) {

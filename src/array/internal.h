@@ -37,9 +37,9 @@ bool IsAllZero(std::span<const uint8_t> data);
 // Bytes moved per read/write while copying or verifying.
 inline constexpr uint64_t kCopyChunk = 1 << 20;
 
-// Copies volume src_id of `src` onto [0, src size) of volume dst_id of `dst`
-// through the interface: src's mapped ranges only, skipping all-zero chunks,
-// after dst was deallocated whole. The caller checks sizes first.
+// Makes volume dst_id of `dst` a copy of volume src_id of `src` through the
+// interface: OutOfRange when dst is smaller; else dst is deallocated whole
+// and src's mapped ranges are written onto it, skipping all-zero chunks.
 Status CopyThroughInterface(StorageArray& src, const std::string& src_id, StorageArray& dst,
                             const std::string& dst_id);
 

@@ -184,14 +184,6 @@ Status MemoryArray::Copy(StorageArray& src, const std::string& src_id, const std
   if (&src == this && src_id == dst_id) {
     return InvalidArgument(ArrayLabel(info_) + ": cannot copy volume " + dst_id + " onto itself");
   }
-  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src.GetVolume(src_id));
-  VSL_ASSIGN_OR_RETURN(ArrayVolume to, GetVolume(dst_id));
-  if (from.size > to.size) {
-    return OutOfRange(ArrayLabel(info_) + ": volume " + dst_id + " (" + std::to_string(to.size) +
-                      " bytes) is smaller than the source " + src_id + " (" +
-                      std::to_string(from.size) + " bytes)");
-  }
-  VSL_RETURN_IF_ERROR(Deallocate(dst_id, 0, to.size));
   return internal::CopyThroughInterface(src, src_id, *this, dst_id);
 }
 
