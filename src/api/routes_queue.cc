@@ -55,16 +55,18 @@ Result<array::ArrayOp> ParseArrayOp(const std::string& name) {
   return InvalidArgument("field 'op': unknown array operation '" + name + "'");
 }
 
-// {"array": NAME, "op": "copy", "nth": 1 | "always": true | "heal": true}
-// or {"op": "gateway-map", "nth": 1}. The failure is an IoError.
+// {"array": NAME, "op": "copy", "nth": 1 | "always": true | "stall": true |
+// "heal": true} or {"op": "gateway-map", "nth": 1}. The failure is an
+// IoError; a stall blocks the nth call until healed.
 Status ArmFault(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
-  VSL_RETURN_IF_ERROR(OnlyFields(body, {"array", "op", "nth", "always", "heal"}));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"array", "op", "nth", "always", "stall", "heal"}));
   VSL_ASSIGN_OR_RETURN(std::string op, RequiredString(body, "op"));
   VSL_ASSIGN_OR_RETURN(auto array, OptionalString(body, "array"));
   VSL_ASSIGN_OR_RETURN(auto nth, OptionalInt(body, "nth"));
   VSL_ASSIGN_OR_RETURN(auto always, OptionalBool(body, "always"));
   VSL_ASSIGN_OR_RETURN(auto heal, OptionalBool(body, "heal"));
+  VSL_ASSIGN_OR_RETURN(auto stall, OptionalBool(body, "stall"));
   if (nth && *nth < 1) return InvalidArgument("field 'nth': must be >= 1");
   Status injected = IoError("injected fault: " + op + (array ? " on array '" + *array + "'" : std::string()));
   if (op == "gateway-map") {
@@ -77,6 +79,8 @@ Status ArmFault(ApiContext& ctx, const httplib::Request& req, httplib::Response&
       a->Heal(aop);
     } else if (always.value_or(false)) {
       a->FailAlways(aop, injected);
+    } else if (stall.value_or(false)) {
+      a->StallNth(aop, static_cast<uint64_t>(nth.value_or(1)));
     } else {
       a->FailNth(aop, static_cast<uint64_t>(nth.value_or(1)), injected);
     }

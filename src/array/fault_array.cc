@@ -17,17 +17,26 @@ void FaultInjectingArray::FailNth(ArrayOp op, uint64_t n, Status status) {
   assert(n >= 1 && !status.ok());
   std::lock_guard lock(mu_);
   rules_[Index(op)] = Rule{Rule::kNth, n, std::move(status)};
+  healed_.notify_all();  // a stall of `op` is replaced
 }
 
 void FaultInjectingArray::FailAlways(ArrayOp op, Status status) {
   assert(!status.ok());
   std::lock_guard lock(mu_);
   rules_[Index(op)] = Rule{Rule::kAlways, 0, std::move(status)};
+  healed_.notify_all();
+}
+
+void FaultInjectingArray::StallNth(ArrayOp op, uint64_t n) {
+  assert(n >= 1);
+  std::lock_guard lock(mu_);
+  rules_[Index(op)] = Rule{Rule::kStall, n, Status::Ok()};
 }
 
 void FaultInjectingArray::Heal(ArrayOp op) {
   std::lock_guard lock(mu_);
   rules_[Index(op)] = Rule{};
+  healed_.notify_all();
 }
 
 void FaultInjectingArray::Reset() {
@@ -35,6 +44,7 @@ void FaultInjectingArray::Reset() {
   rules_.fill(Rule{});
   calls_.fill(0);
   failures_.fill(0);
+  healed_.notify_all();
 }
 
 uint64_t FaultInjectingArray::Calls(ArrayOp op) const {
@@ -48,7 +58,7 @@ uint64_t FaultInjectingArray::Failures(ArrayOp op) const {
 }
 
 Status FaultInjectingArray::Enter(ArrayOp op) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   ++calls_[Index(op)];
   Rule& rule = rules_[Index(op)];
   switch (rule.mode) {
@@ -65,6 +75,10 @@ Status FaultInjectingArray::Enter(ArrayOp op) {
         ++failures_[Index(op)];
         return s;
       }
+    case Rule::kStall:
+      if (--rule.countdown > 0) return Status::Ok();
+      healed_.wait(lock, [&] { return rules_[Index(op)].mode != Rule::kStall; });
+      return Status::Ok();
   }
   return Status::Ok();
 }

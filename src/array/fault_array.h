@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <mutex>
 
 #include "array/array.h"
@@ -22,6 +23,10 @@ class FaultInjectingArray : public StorageArray {
   void FailNth(ArrayOp op, uint64_t n, Status status);
   // Every call of `op` fails with `status` until Heal or Reset.
   void FailAlways(ArrayOp op, Status status);
+  // The n-th call of `op` from now (n >= 1) blocks until Heal or Reset,
+  // then goes on: a worker caught in the middle of an operation, for tests
+  // that kill the process there.
+  void StallNth(ArrayOp op, uint64_t n);
   // Drops the rule for `op`.
   void Heal(ArrayOp op);
   // Drops every rule and zeroes every counter.
@@ -53,8 +58,8 @@ class FaultInjectingArray : public StorageArray {
 
  private:
   struct Rule {
-    enum Mode { kNone, kNth, kAlways } mode = kNone;
-    uint64_t countdown = 0;  // kNth: calls left until the failing one
+    enum Mode { kNone, kNth, kAlways, kStall } mode = kNone;
+    uint64_t countdown = 0;  // kNth, kStall: calls left until the chosen one
     Status status;
   };
   // Counts the call; the injected Status when it must fail, else OK.
@@ -62,6 +67,7 @@ class FaultInjectingArray : public StorageArray {
 
   const std::unique_ptr<StorageArray> base_;
   mutable std::mutex mu_;
+  std::condition_variable healed_;                // a rule was dropped
   std::array<Rule, kArrayOpCount> rules_;         // guarded by mu_
   std::array<uint64_t, kArrayOpCount> calls_{};     // guarded by mu_
   std::array<uint64_t, kArrayOpCount> failures_{};  // guarded by mu_

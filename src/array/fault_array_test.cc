@@ -1,6 +1,7 @@
 #include "array/fault_array.h"
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -48,6 +49,26 @@ TEST(FaultArrayTest, EveryCallFailsUntilHealed) {
   // Other operations were never affected.
   EXPECT_EQ(a->Failures(ArrayOp::kRevoke), 0u);
   EXPECT_TRUE(a->Revoke(v->id, "gw").ok());
+}
+
+TEST(FaultArrayTest, StalledCallGoesOnWhenHealed) {
+  auto a = Wrapped();
+  auto v = a->CreateVolume(4096);
+  ASSERT_TRUE(v.ok());
+  a->StallNth(ArrayOp::kStat, 2);
+  ASSERT_TRUE(a->GetVolume(v->id).ok()) << "the first call is not the chosen one";
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    EXPECT_TRUE(a->GetVolume(v->id).ok());
+    returned = true;
+  });
+  while (a->Calls(ArrayOp::kStat) < 2) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(returned) << "the second call must wait for Heal";
+  a->Heal(ArrayOp::kStat);
+  caller.join();
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(a->Failures(ArrayOp::kStat), 0u);
 }
 
 TEST(FaultArrayTest, ResetDropsRulesAndCounters) {

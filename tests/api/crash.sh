@@ -17,8 +17,11 @@ export SERVE_LEASE_MS=300000
 serve_start "$E2E_TMP/data" --workers 1
 
 N=50
-check "array k1 added (64 volumes of 1 MiB)" v array add k1 --path "$E2E_TMP/k1" --capacity 64MiB \
-  --volume-size 1MiB --quality tier=k
+# A fault-injecting array (vsl serve --test-faults): the worker is stalled
+# inside the first queued allocation below, so the kill lands in the middle
+# of a request with the rest of the queue waiting, however fast requests run.
+check "array k1 added (64 volumes of 1 MiB)" v array add k1 --driver fault:file --path "$E2E_TMP/k1" \
+  --capacity 64MiB --volume-size 1MiB --quality tier=k
 check "host hk added" v host add hk --hw std --initiator iqn.2026-11.org.test:hk
 head -c $((512 << 10)) /dev/urandom >"$E2E_TMP/img.raw"
 check "image imported" v image import img "$E2E_TMP/img.raw"
@@ -32,6 +35,9 @@ FIRST=$(ajson GET '/v1/requests?limit=100000' | jq '[.requests[].id] | max')
 
 log "queue $N requests, then kill -9"
 token=$(cat "$VSL_DATA/admin.token")
+check "stall the next stat of k1 (make-meta of the first allocation)" \
+  curl -sf -X POST -H "Authorization: Bearer $token" -d '{"array":"k1","op":"stat","stall":true}' \
+  "$VSL_API/v1/test/faults" -o /dev/null
 submit() {  # OP JSON
   curl -sf -X POST -H "Authorization: Bearer $token" --data-binary "$2" "$VSL_API/v1/disks/$1" >/dev/null
 }
@@ -49,6 +55,9 @@ wave() {  # OP BODY...
   wave allocate-unit $(for i in $(seq 30); do echo '{"size":1048576,"qualities":{"tier":"k"}}'; done)
   wave unbind $(for u in "${MAPPED[@]}"; do echo "{\"volume\":$u}"; done)
 } 2>&1 | grep -v '^$' >"$E2E_TMP/submit.log"
+running() { [[ $(ajson GET '/v1/requests?state=running' | jq '[.requests[] | select(.op == "allocate-unit")] | length') == 1 ]]; }
+for ((i = 0; i < 300; i++)); do running && break; sleep 0.1; done
+check "the worker is held inside an allocation" running
 serve_kill9
 check_eq "every request was accepted" "" "$(cat "$E2E_TMP/submit.log")"
 
