@@ -25,6 +25,7 @@
 #include "gateway/gateway.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
+#include "util/crash_point.h"
 #if defined(VSL_WITH_FARM_SERVICE) && __has_include("farm/farm_service.h")
 #include "farm/farm_service.h"
 #define VSL_HAVE_FARM_SERVICE 1
@@ -204,7 +205,12 @@ int RunServe(const ServeArgs& args) {
   if (!gw.ok()) return fail(gw.status(), kExitUsage);
 
   std::unique_ptr<api::TestHooks> hooks;
-  if (args.test_faults) hooks = std::make_unique<api::TestHooks>();
+  if (args.test_faults) {
+    hooks = std::make_unique<api::TestHooks>();
+    const char* crash_at = getenv("VSL_CRASH_AT");
+    Status armed = util::ArmCrashPoints(crash_at ? crash_at : "");
+    if (!armed.ok()) return fail(armed.Annotate("VSL_CRASH_AT"), kExitUsage);
+  }
   manager::GatewayMapTarget gateway_target(gw->get());
   api::FaultableMapTarget target(&gateway_target, hooks.get());
   manager::ManagerOptions mopts;
@@ -309,7 +315,7 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(int64_t{500}, int64_t{3600000}))
       ->capture_default_str();
   cmd->add_flag("--test-faults", args->test_faults,
-                "TESTS ONLY: allow driver fault:file and POST /v1/test/faults");
+                "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
   cmd->callback([args, run] { *run = [args] { return RunServe(*args); }; });
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/crash_point.h"
+
 namespace vsl::farm {
 
 using catalog::Tx;
@@ -141,6 +143,8 @@ Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, 
     std::string line = a.ToString();
     if (progress) progress({i + 1, total, line, "running", ""});
     Status s = Step(record, a);
+    // A kill here leaves the step's effect in place and the record without it.
+    util::CrashPoint("farm.step");
     if (s.ok()) {
       s = Save(record);
       if (progress) progress({i + 1, total, line, s.ok() ? "done" : "failed", s.ok() ? "" : s.message()});
