@@ -153,6 +153,30 @@ class Catalog {
   Status CasFarm(Tx& tx, int64_t id, const std::string& from, const std::string& to,
                  const std::optional<std::string>& fml, const Actor& actor);
   Status RemoveFarm(Tx& tx, int64_t id);
+  // Takes the farm for `owner` (a process id) until now + hold_ms: granted
+  // when nobody holds it, `owner` holds it already (renewal), the hold
+  // expired, or its holder is a dead process (IsDeadProcess). Aborted
+  // "farm 'x' is busy: ..." naming the holder otherwise.
+  Status LockFarm(Tx& tx, int64_t id, const std::string& owner, int64_t hold_ms, int64_t dead_after_ms);
+  // Lets go of the farm if `owner` holds it.
+  Status UnlockFarm(Tx& tx, int64_t id, const std::string& owner);
+
+  // ---- processes ----
+  // Inserts (or revives) the process row with a fresh heartbeat.
+  Status RegisterProcess(Tx& tx, const Process& p);
+  // Renews the heartbeat; NotFound when the row is gone.
+  Status Heartbeat(Tx& tx, const std::string& id);
+  // Marks every other process of `node` dead at once: the caller holds the
+  // node's data directory lock, so they cannot be running. Returns how many.
+  Result<int64_t> RetireNodeProcesses(Tx& tx, const std::string& node, const std::string& keep_id);
+  // A clean exit: the row goes.
+  Status UnregisterProcess(Tx& tx, const std::string& id);
+  Result<std::vector<Process>> ListProcesses(Tx& tx);
+  // SQL condition true for a process id column `column` whose process is
+  // known dead: its row exists and its heartbeat is older than
+  // now - dead_after_ms (bind that value to the one placeholder). A process
+  // without a row (tests, older versions) is never called dead.
+  static std::string DeadProcessCondition(const std::string& column);
 
   // ---- images ----
   Result<Image> AddImage(Tx& tx, Image i);

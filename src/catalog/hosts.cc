@@ -24,10 +24,10 @@ Result<Host> HostFromRow(Tx& tx, const Row& r) {
   return h;
 }
 
-constexpr const char* kFarmCols = "id, name, state, fml, created_ms, updated_ms";
+constexpr const char* kFarmCols = "id, name, state, fml, created_ms, updated_ms, lock_owner, lock_expiry_ms";
 
 Farm FarmFromRow(const Row& r) {
-  return Farm{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5)};
+  return Farm{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4), r.Int(5), r.Text(6), r.Int(7)};
 }
 
 constexpr const char* kImageCols = "id, name, size, sha256, master_volume_id, created_ms";

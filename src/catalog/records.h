@@ -130,6 +130,21 @@ struct Farm {
   std::string fml;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+  // The process applying or destroying the farm now ("" when none), and
+  // until when its hold lasts unless renewed (Catalog::LockFarm).
+  std::string lock_owner;
+  int64_t lock_expiry_ms = 0;
+};
+
+// A `vsl serve` process: its heartbeat row says it is alive (Catalog::
+// Heartbeat); one whose heartbeat stopped is dead, and so are its request
+// leases and farm locks.
+struct Process {
+  std::string id;    // "<host>:<pid>:<random>"
+  std::string node;  // the data directory's node id
+  int64_t pid = 0;
+  int64_t started_ms = 0;
+  int64_t heartbeat_ms = 0;
 };
 
 struct Image {

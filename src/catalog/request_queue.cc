@@ -27,6 +27,12 @@ Result<Request> RequestFromRow(const Row& r) {
 
 std::string S(RequestState s) { return std::string(RequestStateName(s)); }
 
+// Workers are named "<process>/<worker>"; a bare name is its own process.
+std::string ProcessOf(const std::string& worker) {
+  size_t slash = worker.rfind('/');
+  return slash == std::string::npos ? worker : worker.substr(0, slash);
+}
+
 Event RequestEvent(int64_t id, RequestState from, RequestState to, const std::string& op, const std::string& actor,
                    int64_t now, std::string detail) {
   return Event{0, "request", id, S(from), S(to), op, actor, id, now, std::move(detail)};
@@ -66,10 +72,11 @@ Result<std::optional<Request>> RequestQueue::Claim(const std::string& worker, in
       int64_t now = catalog_->NowMs();
       VSL_ASSIGN_OR_RETURN(auto row,
                            tx.QueryOne(std::string("SELECT ") + kRequestCols +
-                                           " FROM requests WHERE state = ? OR (state = ? AND lease_expiry_ms < ?) "
-                                           "ORDER BY id LIMIT 1" +
-                                           std::string(tx.SkipLocked()),
-                                       {S(RequestState::kQueued), S(RequestState::kRunning), now}));
+                                           " FROM requests WHERE state = ? OR (state = ? AND (lease_expiry_ms < ? OR " +
+                                           Catalog::DeadProcessCondition("lease_process") +
+                                           ")) ORDER BY id LIMIT 1" + std::string(tx.SkipLocked()),
+                                       {S(RequestState::kQueued), S(RequestState::kRunning), now,
+                                        now - dead_after_ms_}));
       if (!row) return Status::Ok();
       VSL_ASSIGN_OR_RETURN(Request q, RequestFromRow(*row));
       if (q.state == RequestState::kRunning && q.attempts >= max_attempts_) {
@@ -87,14 +94,15 @@ Result<std::optional<Request>> RequestQueue::Claim(const std::string& worker, in
         continue;
       }
       VSL_ASSIGN_OR_RETURN(int64_t n,
-                           tx.Exec("UPDATE requests SET state = ?, lease_owner = ?, lease_expiry_ms = ?, "
-                                   "attempts = attempts + 1, updated_ms = ? "
+                           tx.Exec("UPDATE requests SET state = ?, lease_owner = ?, lease_process = ?, "
+                                   "lease_expiry_ms = ?, attempts = attempts + 1, updated_ms = ? "
                                    "WHERE id = ? AND state = ? AND lease_owner = ? AND attempts = ?",
-                                   {S(RequestState::kRunning), worker, now + lease_ms, now, q.id, S(q.state),
-                                    q.lease_owner, q.attempts}));
+                                   {S(RequestState::kRunning), worker, ProcessOf(worker), now + lease_ms, now, q.id,
+                                    S(q.state), q.lease_owner, q.attempts}));
       if (n == 0) return Aborted("request " + std::to_string(q.id) + " was claimed by another worker");
       std::string detail = q.state == RequestState::kRunning
-                               ? "lease of " + q.lease_owner + " expired; taken over"
+                               ? (q.lease_expiry_ms < now ? "lease of " + q.lease_owner + " expired; taken over"
+                                                          : "process of " + q.lease_owner + " is dead; taken over")
                                : std::string();
       VSL_RETURN_IF_ERROR(
           catalog_->AppendEvent(tx, RequestEvent(q.id, q.state, RequestState::kRunning, q.op, worker, now, detail)));

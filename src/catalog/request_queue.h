@@ -30,12 +30,17 @@ class RequestQueue {
   explicit RequestQueue(Catalog* catalog, int64_t max_attempts = 5)
       : catalog_(catalog), max_attempts_(max_attempts) {}
 
+  // A running request whose worker ("<process>/<name>") belongs to a process
+  // whose heartbeat is older than this is claimable at once, without waiting
+  // for its lease to expire (Catalog::DeadProcessCondition). Before Claim.
+  void set_dead_after_ms(int64_t ms) { dead_after_ms_ = ms; }
+
   // Queues a request; returns its id. `args` is a JSON object.
   Result<int64_t> Submit(const std::string& op, const std::string& args, const std::string& actor);
   Result<int64_t> Submit(Tx& tx, const std::string& op, const std::string& args, const std::string& actor);
 
   // Claims the oldest queued request, or a running one whose lease has
-  // expired, for `worker` until now + lease_ms. nullopt when there is none.
+  // expired or whose process is dead, for `worker` until now + lease_ms. nullopt when there is none.
   // Two workers never hold the same request at once.
   Result<std::optional<Request>> Claim(const std::string& worker, int64_t lease_ms);
   // Extends the lease. Aborted when `worker` no longer holds the request.
@@ -60,6 +65,7 @@ class RequestQueue {
 
   Catalog* catalog_;
   int64_t max_attempts_;
+  int64_t dead_after_ms_ = 10000;
 };
 
 }  // namespace vsl::catalog

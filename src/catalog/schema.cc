@@ -140,6 +140,20 @@ const std::vector<Migration>& Migrations() {
                 detail TEXT NOT NULL DEFAULT ''))sql",
            "CREATE INDEX events_by_entity ON events (entity, entity_id, id)",
        }},
+      {2, "process liveness, the farm lock, and which process holds a request",
+       {
+           // One row per `vsl serve` process; node: the data directory it
+           // runs on (a restart on the same node knows its predecessor died).
+           R"sql(CREATE TABLE processes (
+                id TEXT PRIMARY KEY,
+                node TEXT NOT NULL DEFAULT '',
+                pid BIGINT NOT NULL DEFAULT 0,
+                started_ms BIGINT NOT NULL,
+                heartbeat_ms BIGINT NOT NULL))sql",
+           "ALTER TABLE farms ADD COLUMN lock_owner TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE farms ADD COLUMN lock_expiry_ms BIGINT NOT NULL DEFAULT 0",
+           "ALTER TABLE requests ADD COLUMN lease_process TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }

@@ -22,6 +22,7 @@
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
+#include "cli/data_dir.h"
 #include "gateway/gateway.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
@@ -117,37 +118,6 @@ Status ReopenFaultArrays(catalog::Catalog& cat, manager::StorageManager& m, api:
   return Status::Ok();
 }
 
-// Requests whose lease a dead `vsl serve` on this machine still holds (its
-// worker names are "<hostname>:<pid>/w<n>") go back to the queue at once
-// instead of after their lease expired. Leases of live processes, and of
-// other machines, are left alone: those expire as usual.
-Result<int> ReclaimDeadLeases(manager::StorageManager& m) {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  std::string prefix = std::string(host) + ":";
-  catalog::RequestFilter f;
-  f.state = catalog::RequestState::kRunning;
-  f.limit = 100000;
-  VSL_ASSIGN_OR_RETURN(auto running, m.List(f));
-  int n = 0;
-  for (const catalog::Request& r : running) {
-    if (r.lease_owner.rfind(prefix, 0) != 0) continue;
-    size_t slash = r.lease_owner.find('/', prefix.size());
-    pid_t pid = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(r.lease_owner.substr(prefix.size(), slash - prefix.size())));
-    } catch (const std::exception&) {
-      continue;
-    }
-    // Our own pid can only be a dead predecessor's: no worker of ours runs yet.
-    bool alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM);
-    if (alive) continue;
-    Status s = m.queue().Release(r.id, r.lease_owner, "its process (pid " + std::to_string(pid) + ") died");
-    if (s.ok()) ++n;
-  }
-  return n;
-}
-
 // The default file array of a new installation: a sparse pool in DATA/arrays.
 Status EnsureDefaultArray(catalog::Catalog& cat, manager::StorageManager& m, const ServeArgs& args) {
   bool any = false;
@@ -181,6 +151,12 @@ int RunServe(const ServeArgs& args) {
   if (ec) return fail(IoError("creating " + args.data + ": " + ec.message()), kExitFailure);
   std::string data = fs::canonical(args.data, ec).string();
   if (ec) return fail(IoError(args.data + ": " + ec.message()), kExitFailure);
+  // Held until the process ends: no second `vsl serve` on this directory,
+  // and every earlier one is known to be dead.
+  auto data_lock = LockDataDir(data);
+  if (!data_lock.ok()) return fail(data_lock.status(), kExitFailure);
+  auto node = NodeId(data);
+  if (!node.ok()) return fail(node.status(), kExitFailure);
 
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
@@ -216,6 +192,7 @@ int RunServe(const ServeArgs& args) {
   manager::ManagerOptions mopts;
   mopts.workers = args.workers;
   mopts.lease_ms = args.lease_ms;
+  mopts.node = *node;
   mopts.gateway_initiator = args.iqn_prefix + ":gateway";
   auto mgr = std::make_unique<manager::StorageManager>(cat->get(), &target, mopts);
 
@@ -238,11 +215,9 @@ int RunServe(const ServeArgs& args) {
   ctx.iscsi_address = (*gw)->address();
   auto loaded = api::LoadGatewayFromCatalog(ctx);
   if (!loaded.ok()) return fail(loaded.status(), kExitFailure);
-  // Requests a killed process left running are taken over (at once when it
-  // ran on this machine, else once their leases expire); the workers start
-  // only after the gateway has its maps.
-  auto reclaimed = ReclaimDeadLeases(*mgr);
-  if (!reclaimed.ok()) return fail(reclaimed.status().Annotate("reclaiming requests"), kExitFailure);
+  // Requests a killed process left running are taken over: at once when it
+  // ran on this data directory (Start declares it dead), else once its
+  // heartbeat stopped. The workers start only after the gateway has its maps.
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
 
@@ -278,7 +253,10 @@ int RunServe(const ServeArgs& args) {
   printf("vsl serve: API on http://%s:%d\n", api_addr->first.c_str(), port);
   printf("vsl serve: iSCSI on %s (targets %s:<host>, %d host%s loaded)\n", ctx.iscsi_address.c_str(),
          args.iqn_prefix.c_str(), *loaded, *loaded == 1 ? "" : "s");
-  if (*reclaimed > 0) printf("vsl serve: %d request(s) of a killed process queued again\n", *reclaimed);
+  if (mgr->retired() > 0) {
+    printf("vsl serve: %lld earlier process(es) of this data directory died; their requests are taken over\n",
+           static_cast<long long>(mgr->retired()));
+  }
   if (hooks) printf("vsl serve: TEST FAULT INJECTION ENABLED (--test-faults)\n");
   fflush(stdout);
 

@@ -65,6 +65,7 @@ Result<FarmPlan> FarmManager::PlanFarm(const fml::FarmSpec& spec) {
   VSL_ASSIGN_OR_RETURN(auto record, Find(spec.name, &farm));
   VSL_ASSIGN_OR_RETURN(auto pool, Pool());
   FarmRecord r = record.value_or(FarmRecord{});
+  VSL_RETURN_IF_ERROR(Reconcile(r, false));
   RefreshPower(r);
   return Plan(spec, r.ToState(std::move(pool)));
 }
@@ -80,12 +81,48 @@ Status FarmManager::Save(const FarmRecord& record) {
   return catalog_->Write([&](Tx& tx) { return StoreRecord(tx, record); });
 }
 
-Status FarmManager::SetFarmState(int64_t farm_id, const std::string& to, const std::optional<std::string>& fml) {
-  return catalog_->Write([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Farm f, catalog_->GetFarm(tx, farm_id));
-    return catalog_->CasFarm(tx, farm_id, f.state, to, fml, catalog::Actor{actor_, std::nullopt});
+namespace {
+
+// How long a farm lock lasts without renewal; renewed after every step.
+constexpr int64_t kFarmHoldMs = 10 * 60 * 1000;
+
+}  // namespace
+
+Status FarmManager::Lock(int64_t farm_id) {
+  return catalog_->Write([&](Tx& tx) {
+    return catalog_->LockFarm(tx, farm_id, manager_->options().id, kFarmHoldMs, manager_->options().dead_after_ms);
   });
 }
+
+void FarmManager::Unlock(int64_t farm_id) {
+  (void)catalog_->Write([&](Tx& tx) { return catalog_->UnlockFarm(tx, farm_id, manager_->options().id); });
+}
+
+Result<FarmPhase> FarmManager::MoveFarm(int64_t farm_id, FarmPhase from, FarmEvent event,
+                                        const std::optional<std::string>& fml) {
+  VSL_ASSIGN_OR_RETURN(FarmPhase to, NextFarmPhase(from, event));
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) {
+    return catalog_->CasFarm(tx, farm_id, std::string(FarmPhaseName(from)), std::string(FarmPhaseName(to)), fml,
+                             catalog::Actor{actor_, std::nullopt});
+  }));
+  return to;
+}
+
+namespace {
+
+// Lets go of the catalog's farm lock when a run ends, however it ends.
+class FarmHold {
+ public:
+  explicit FarmHold(std::function<void()> release) : release_(std::move(release)) {}
+  ~FarmHold() { release_(); }
+  FarmHold(const FarmHold&) = delete;
+  FarmHold& operator=(const FarmHold&) = delete;
+
+ private:
+  std::function<void()> release_;
+};
+
+}  // namespace
 
 Result<FarmPlan> FarmManager::Apply(const fml::FarmSpec& spec, const std::string& fml_text,
                                     const ProgressFn& progress) {
@@ -96,47 +133,54 @@ Result<FarmPlan> FarmManager::Apply(const fml::FarmSpec& spec, const std::string
   }
   std::lock_guard<std::mutex> lock(FarmLock(spec.name));
   catalog::Farm farm;
-  VSL_ASSIGN_OR_RETURN(auto found, Find(spec.name, &farm));
-  FarmRecord record = found.value_or(FarmRecord{});
-  if (!found) {
-    if (farm.id == 0) {
-      VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
-        catalog::Farm f;
-        f.name = spec.name;
-        f.state = "applying";
-        f.fml = fml_text;
-        VSL_ASSIGN_OR_RETURN(farm, catalog_->AddFarm(tx, f));
-        return Status::Ok();
-      }));
-    }
-    record.farm_id = farm.id;
-    record.name = spec.name;
+  VSL_RETURN_IF_ERROR(Find(spec.name, &farm).status());
+  bool created = false;
+  if (farm.id == 0) {
+    VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+      catalog::Farm f;
+      f.name = spec.name;
+      f.state = std::string(FarmPhaseName(FarmPhase::kApplying));
+      f.fml = fml_text;
+      auto added = catalog_->AddFarm(tx, f);
+      // Another process created it a moment ago: its lock decides below.
+      if (added.status().code() == Code::kAlreadyExists) return Status::Ok();
+      VSL_ASSIGN_OR_RETURN(farm, std::move(added));
+      created = true;
+      return Status::Ok();
+    }));
   }
-  // Units an earlier failure could not give back go first, so that nothing
-  // stays leaked once the fault is gone.
-  FreeLeftovers(record);
+  if (!created) VSL_RETURN_IF_ERROR(Find(spec.name, &farm).status());
+  if (farm.id == 0) return Aborted("farm '" + spec.name + "' was removed while this apply started; apply again");
+  VSL_RETURN_IF_ERROR(Lock(farm.id));
+  FarmHold hold([&] { Unlock(farm.id); });
+  // Under the lock: the state and record as the last holder left them.
+  VSL_ASSIGN_OR_RETURN(auto found, Find(spec.name, &farm));
+  VSL_ASSIGN_OR_RETURN(FarmPhase phase, ParseFarmPhase(farm.state));
+  FarmRecord record = found.value_or(FarmRecord{});
+  record.farm_id = farm.id;
+  record.name = spec.name;
+  VSL_RETURN_IF_ERROR(Reconcile(record, true));
   RefreshPower(record);
   VSL_ASSIGN_OR_RETURN(auto pool, Pool());
   auto plan = Plan(spec, record.ToState(std::move(pool)));
   if (!plan.ok()) {
-    if (!found) {
-      (void)catalog_->Write([&](Tx& tx) { return catalog_->RemoveFarm(tx, farm.id); });
-    }
+    if (created) (void)catalog_->Write([&](Tx& tx) { return catalog_->RemoveFarm(tx, farm.id); });
     return plan.status();
   }
-  record.state = "applying";
+  VSL_ASSIGN_OR_RETURN(phase, MoveFarm(farm.id, phase, FarmEvent::kApply, std::nullopt));
+  record.state = std::string(FarmPhaseName(phase));
   VSL_RETURN_IF_ERROR(Save(record));
-  VSL_RETURN_IF_ERROR(SetFarmState(record.farm_id, "applying", std::nullopt));
-  auto ran = Execute(record, *plan, progress);
+  auto ran = Execute(record, *plan, phase, progress);
   if (!ran.ok()) return ran.status();
-  record.state = "ready";
+  VSL_ASSIGN_OR_RETURN(phase, MoveFarm(farm.id, phase, FarmEvent::kDone, fml_text));
+  record.state = std::string(FarmPhaseName(phase));
   record.last_error.clear();
   VSL_RETURN_IF_ERROR(Save(record));
-  VSL_RETURN_IF_ERROR(SetFarmState(record.farm_id, "ready", fml_text));
   return ran;
 }
 
-Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, const ProgressFn& progress) {
+Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, FarmPhase running,
+                                      const ProgressFn& progress) {
   const int total = static_cast<int>(plan.actions.size());
   for (int i = 0; i < total; ++i) {
     const Action& a = plan.actions[i];
@@ -147,19 +191,21 @@ Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, 
     util::CrashPoint("farm.step");
     if (s.ok()) {
       s = Save(record);
+      // Renewing the hold also proves nobody took the farm over meanwhile.
+      if (s.ok()) s = Lock(record.farm_id);
       if (progress) progress({i + 1, total, line, s.ok() ? "done" : "failed", s.ok() ? "" : s.message()});
       if (s.ok()) continue;
       return s;
     }
     std::string note;
     Undo(record, a, &note);
-    record.state = "failed";
+    record.state = std::string(FarmPhaseName(FarmPhase::kFailed));
     record.last_error = "step " + std::to_string(i + 1) + " of " + std::to_string(total) + " (" + line +
-                        ") failed: " + s.message() + (note.empty() ? "" : "; " + note) +
-                        ". Apply again to finish the farm.";
+                        ") failed: " + s.message() + (note.empty() ? "" : "; " + note) + ". " +
+                        (running == FarmPhase::kDestroying ? "Destroy" : "Apply") + " again to finish the farm.";
     if (progress) progress({i + 1, total, line, "failed", s.message() + (note.empty() ? "" : "; " + note)});
     (void)Save(record);
-    (void)SetFarmState(record.farm_id, "failed", std::nullopt);
+    (void)MoveFarm(record.farm_id, running, FarmEvent::kFail, std::nullopt);
     return Status(s.code(), record.last_error);
   }
   return plan;
@@ -168,24 +214,30 @@ Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, 
 Result<FarmPlan> FarmManager::Destroy(const std::string& name, const ProgressFn& progress) {
   std::lock_guard<std::mutex> lock(FarmLock(name));
   catalog::Farm farm;
+  VSL_RETURN_IF_ERROR(Find(name, &farm).status());
+  if (farm.id == 0) return NotFound("farm '" + name + "' does not exist");
+  VSL_RETURN_IF_ERROR(Lock(farm.id));
+  FarmHold hold([&] { Unlock(farm.id); });
   VSL_ASSIGN_OR_RETURN(auto found, Find(name, &farm));
   if (farm.id == 0) return NotFound("farm '" + name + "' does not exist");
+  VSL_ASSIGN_OR_RETURN(FarmPhase phase, ParseFarmPhase(farm.state));
   FarmRecord record = found.value_or(FarmRecord{});
   record.farm_id = farm.id;
   record.name = name;
-  FreeLeftovers(record);
+  VSL_RETURN_IF_ERROR(Reconcile(record, true));
   fml::FarmSpec empty;
   empty.name = name;
   empty.version = "1.2";
   VSL_ASSIGN_OR_RETURN(FarmPlan plan, Plan(empty, record.ToState({})));
-  record.state = "destroying";
+  VSL_ASSIGN_OR_RETURN(phase, MoveFarm(farm.id, phase, FarmEvent::kDestroy, std::nullopt));
+  record.state = std::string(FarmPhaseName(phase));
   VSL_RETURN_IF_ERROR(Save(record));
-  VSL_RETURN_IF_ERROR(SetFarmState(farm.id, "destroying", std::nullopt));
-  VSL_RETURN_IF_ERROR(Execute(record, plan, progress).status());
+  VSL_RETURN_IF_ERROR(Execute(record, plan, phase, progress).status());
   if (!record.leftovers.empty()) {
-    record.state = "failed";
+    record.state = std::string(FarmPhaseName(FarmPhase::kFailed));
     record.last_error = "destroy could not free volumes; destroy again";
     (void)Save(record);
+    (void)MoveFarm(farm.id, phase, FarmEvent::kFail, std::nullopt);
     return Aborted(record.last_error);
   }
   // Freed volumes may still name the farm; the row then stays, marked
@@ -194,8 +246,9 @@ Result<FarmPlan> FarmManager::Destroy(const std::string& name, const ProgressFn&
     VSL_RETURN_IF_ERROR(DeleteRecord(tx, farm.id));
     Status s = catalog_->RemoveFarm(tx, farm.id);
     if (s.ok()) return s;
-    VSL_ASSIGN_OR_RETURN(catalog::Farm f, catalog_->GetFarm(tx, farm.id));
-    return catalog_->CasFarm(tx, farm.id, f.state, "destroyed", std::nullopt, catalog::Actor{actor_, std::nullopt});
+    return catalog_->CasFarm(tx, farm.id, std::string(FarmPhaseName(phase)),
+                             std::string(FarmPhaseName(FarmPhase::kDestroyed)), std::nullopt,
+                             catalog::Actor{actor_, std::nullopt});
   }));
   return plan;
 }

@@ -8,16 +8,23 @@
 //   auto done = fm.Apply(spec, text, progress);  // runs the plan
 //   fm.Destroy("two-tier", progress);
 //
-// Apply runs the planner's actions one by one and rewrites the farm's record
-// (farm_record.h) after each, so what exists is always written down. When a
-// step fails, the disk unit it was working on is undone (claims 12, 13, 19,
-// 20: the storage manager moves it along FIG. 7's failure arc, then the farm
-// manager gives it back to the free pool), the farm is marked "failed" with
-// the step and the reason, and the next Apply plans from what is left and
-// completes the farm. Apply of an applied file plans nothing.
+// Apply and Destroy are reconcilers: each first brings the farm's record
+// (farm_record.h) in line with what the catalog observes — units and their
+// FIG. 7 states, bindings, hosts (farm_reconcile.cc) — then plans from that
+// and runs the planner's actions one by one, rewriting the record after
+// each. A process killed at any point therefore leaves nothing that the next
+// Apply or Destroy does not finish or give back. When a step fails, the disk
+// unit it was working on is undone (claims 12, 13, 19, 20: the storage
+// manager moves it along FIG. 7's failure arc, then the farm manager gives it
+// back to the free pool), the farm is marked "failed" with the step and the
+// reason, and the next Apply completes the farm. Apply of an applied file
+// plans nothing.
 //
-// Applies and destroys of one farm are serialized; different farms run side
-// by side. Thread-safe.
+// Applies and destroys of one farm are serialized, across processes too: the
+// farm's lock lives in the catalog (Catalog::LockFarm), held by this
+// process's id and renewed after each step; a second process gets Aborted
+// "farm 'x' is busy". Farm state changes are compare-and-swaps along
+// farm_states.h's table. Different farms run side by side. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -30,6 +37,7 @@
 
 #include "catalog/catalog.h"
 #include "farm/farm_record.h"
+#include "farm/farm_states.h"
 #include "farm/plan.h"
 #include "farm/power.h"
 #include "fml/fml.h"
@@ -84,12 +92,25 @@ class FarmManager {
   std::mutex& FarmLock(const std::string& name);
   Result<std::vector<IdleHost>> Pool();
   Result<std::optional<FarmRecord>> Find(const std::string& name, catalog::Farm* farm);
-  Result<FarmPlan> Execute(FarmRecord& record, const FarmPlan& plan, const ProgressFn& progress);
+  Result<FarmPlan> Execute(FarmRecord& record, const FarmPlan& plan, FarmPhase running, const ProgressFn& progress);
+  // Waits for requests this farm manager queued for the farm's units (left
+  // by a process that died waiting for them) to finish.
+  Status WaitForFarmRequests(int64_t farm_id);
+  // Brings `record` in line with the catalog (see farm_reconcile.cc). With
+  // `act`, also gives back what nobody recorded and saves the record;
+  // without, only `record` (a copy, for a plan) changes.
+  Status Reconcile(FarmRecord& record, bool act);
+  // The catalog's farm lock for this process; Unlock never fails.
+  Status Lock(int64_t farm_id);
+  void Unlock(int64_t farm_id);
+  // Compare-and-swap of the farm row from `from` along `event`; returns the
+  // new phase.
+  Result<FarmPhase> MoveFarm(int64_t farm_id, FarmPhase from, FarmEvent event,
+                             const std::optional<std::string>& fml);
   Status Step(FarmRecord& record, const Action& a);
   void Undo(FarmRecord& record, const Action& a, std::string* note);
   Status Save(const FarmRecord& record);
   void RefreshPower(FarmRecord& record);
-  Status SetFarmState(int64_t farm_id, const std::string& to, const std::optional<std::string>& fml);
 
   Result<int64_t> AllocateUnit(uint64_t size, const catalog::Qualities& qualities, int64_t farm_id);
   Status WriteHostName(int64_t unit, const std::string& server, const std::string& host);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "manager/testing_util.h"
+#include "util/crash_point.h"
 
 namespace vsl::farm {
 namespace {
@@ -405,6 +406,94 @@ TEST_P(FarmManagerTest, RefusesWhatItCannotDo) {
   EXPECT_FALSE(SetFarmName(&s, "bad name").ok());
   EXPECT_TRUE(SetFarmName(&s, "other").ok());
   EXPECT_EQ(s.name, "other");
+}
+
+// What a kill between a step's effect and the record's write leaves behind:
+// the crash point "farm.step" throws instead of killing, so the run stops
+// there as a killed process would (no undo, no record write), exhaustively
+// at every step of apply and of destroy. One more apply must give a ready
+// farm with every disk mapped; one more destroy must give everything back.
+struct Killed {};
+
+class CrashAt {
+ public:
+  explicit CrashAt(int step) {
+    util::SetCrashPointAction([](std::string_view) { throw Killed{}; });
+    EXPECT_TRUE(util::ArmCrashPoints("farm.step:" + std::to_string(step)).ok());
+  }
+  ~CrashAt() {
+    (void)util::ArmCrashPoints("");
+    util::SetCrashPointAction({});
+  }
+};
+
+TEST_P(FarmManagerTest, AKillAfterAnyStepConverges) {
+  auto plan = fm_->PlanFarm(Spec(TwoTier()));
+  ASSERT_TRUE(plan.ok());
+  const int apply_steps = static_cast<int>(plan->actions.size());
+  ASSERT_GT(apply_steps, 20);
+  auto expect_ready = [&](const std::string& when) {
+    auto r = fm_->Show("tt");
+    ASSERT_TRUE(r.ok()) << when;
+    EXPECT_EQ(r->state, "ready") << when;
+    ASSERT_EQ(r->servers.size(), 4u) << when;
+    auto mapped = target_.mapped();
+    for (const ServerRecord& s : r->servers) {
+      ASSERT_EQ(s.disks.size(), 1u) << when << " " << s.name;
+      EXPECT_EQ(Get(s.disks[0].unit).state, VS::kMapped) << when << " " << s.name;
+      EXPECT_EQ(mapped[s.host + "/0"], std::to_string(s.disks[0].unit)) << when;
+      auto boot = ReadUnit(s.disks[0].unit, 1024, 5);
+      EXPECT_EQ(std::string(boot.begin(), boot.end()), "BOOT!") << when << " " << s.name;
+      if (s.role == "db") EXPECT_EQ(mapped[s.host + "/1"], std::to_string(r->global_disks[0].unit)) << when;
+    }
+    // Each disk once: 4 boot units + 1 global disk in use, nothing leaked.
+    std::set<int64_t> tops;
+    for (auto& v : InUse()) tops.insert(v.parent_id.value_or(v.id));
+    EXPECT_EQ(tops.size(), 5u) << when;
+    EXPECT_EQ(IdleHosts(), 1) << when;
+    // And nothing is left to do.
+    auto again = fm_->PlanFarm(Spec(TwoTier()));
+    ASSERT_TRUE(again.ok()) << when;
+    EXPECT_TRUE(again->empty()) << when << ":\n" << again->ToString();
+  };
+  auto expect_gone = [&](const std::string& when) {
+    EXPECT_EQ(fm_->Show("tt").status().code(), Code::kNotFound) << when;
+    EXPECT_TRUE(InUse().empty()) << when;
+    EXPECT_EQ(IdleHosts(), 5) << when;
+    EXPECT_TRUE(target_.mapped().empty()) << when;
+  };
+  int destroy_steps = 0;
+  for (int k = 1; k <= std::max(apply_steps, destroy_steps); ++k) {
+    int i = 1 + (k - 1) % apply_steps;
+    std::string when = "apply killed after step " + std::to_string(i);
+    {
+      CrashAt crash(i);
+      EXPECT_THROW((void)Apply(TwoTier()), Killed) << when;
+    }
+    auto done = Apply(TwoTier());
+    ASSERT_TRUE(done.ok()) << when << ": " << done.status().ToString();
+    expect_ready(when);
+    if (HasFailure()) return;
+    if (destroy_steps == 0) {
+      auto r = fm_->Show("tt");
+      fml::FarmSpec empty;
+      empty.name = "tt";
+      empty.version = "1.2";
+      destroy_steps = static_cast<int>(Plan(empty, r->ToState({}))->actions.size());
+      ASSERT_GT(destroy_steps, 10);
+    }
+    // Destroy killed after step k (wrapped), then finished.
+    int j = 1 + (k - 1) % destroy_steps;
+    when = "destroy killed after step " + std::to_string(j);
+    {
+      CrashAt crash(j);
+      EXPECT_THROW((void)fm_->Destroy("tt"), Killed) << when;
+    }
+    auto gone = fm_->Destroy("tt");
+    ASSERT_TRUE(gone.ok()) << when << ": " << gone.status().ToString();
+    expect_gone(when);
+    if (HasFailure()) return;
+  }
 }
 
 VSL_INSTANTIATE_CATALOG_BACKENDS(FarmManagerTest);

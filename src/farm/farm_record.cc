@@ -32,7 +32,7 @@ FarmState FarmRecord::ToState(std::vector<IdleHost> pool) const {
   for (const ServerRecord& s : servers) {
     ServerState ss{s.name, s.role, s.hw, s.host, s.powered_on, {}};
     for (const DiskRecord& d : s.disks) {
-      ss.disks.push_back({d.target, d.drivename, d.size_bytes, d.drivetype, d.image, {d.unit}});
+      ss.disks.push_back({d.target, d.drivename, d.size_bytes, d.drivetype, d.image, {d.unit}, d.bound, d.mapped});
     }
     st.servers.push_back(std::move(ss));
   }
@@ -78,7 +78,8 @@ json ToJson(const FarmRecord& r) {
   }
   json shared = json::array();
   for (const SharedDiskMapping& m : r.shared_disks) {
-    shared.push_back({{"server", m.server}, {"global_name", m.global_name}, {"target", m.target}});
+    shared.push_back(
+        {{"server", m.server}, {"global_name", m.global_name}, {"target", m.target}, {"mapped", m.mapped}});
   }
   return {{"farm_id", r.farm_id},         {"name", r.name},          {"state", r.state},
           {"last_error", r.last_error},   {"servers", servers},      {"global_disks", globals},
@@ -126,7 +127,7 @@ Result<FarmRecord> FarmRecordFromJson(const json& j) {
       r.global_disks.push_back(std::move(gr));
     }
     for (const json& m : j.at("shared_disks")) {
-      r.shared_disks.push_back({m.at("server"), m.at("global_name"), m.at("target")});
+      r.shared_disks.push_back({m.at("server"), m.at("global_name"), m.at("target"), m.value("mapped", true)});
     }
     r.leftovers = j.value("leftovers", std::vector<int64_t>{});
     return r;

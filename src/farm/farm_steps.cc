@@ -169,7 +169,12 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       if (unit == 0) return Missing(a);
       VSL_RETURN_IF_ERROR(Call("map", {{"volume", unit}, {"host", a.host}}).status());
       if (disk) disk->mapped = true;
-      if (global) record.shared_disks.push_back({a.server, a.global_name, a.target});
+      if (global) {
+        std::erase_if(record.shared_disks, [&](const SharedDiskMapping& m) {
+          return m.server == a.server && m.global_name == a.global_name;
+        });
+        record.shared_disks.push_back({a.server, a.global_name, a.target, true});
+      }
       return Status::Ok();
     }
     case ActionKind::kUnmap: {

@@ -350,12 +350,29 @@ void Planner::ChangeServer(const ServerState& s, const Want& w) {
             .image = want->image,
             .volume_ids = have->volume_ids});
     }
+    // An apply cut short between allocation and map: finish the disk.
+    if (!have->bound) {
+      Emit({.kind = ActionKind::kBind,
+            .effect = Effect::kChange,
+            .server = s.name,
+            .host = s.host,
+            .target = want->target,
+            .volume_ids = have->volume_ids});
+    }
+    if (!have->mapped) {
+      Emit({.kind = ActionKind::kMap,
+            .effect = have->bound ? Effect::kChange : Effect::kNone,
+            .server = s.name,
+            .host = s.host,
+            .target = want->target,
+            .volume_ids = have->volume_ids});
+    }
   }
   for (const fml::SharedDisk& sd : w.role->shared_disks) {
     bool mapped = false;
     for (const SharedDiskMapping& m : current_.shared_disks) {
-      mapped = mapped ||
-               (m.server == s.name && m.global_name == sd.global_name && m.target == sd.target);
+      mapped = mapped || (m.mapped && m.server == s.name && m.global_name == sd.global_name &&
+                          m.target == sd.target);
     }
     if (!mapped) AddSharedDisk(s.name, s.host, sd);
   }

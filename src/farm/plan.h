@@ -30,6 +30,11 @@ struct DiskState {
   std::string drivetype{};
   std::string image{};  // the image copied onto it; "" for a blank disk or a copy not yet made
   std::vector<VolumeId> volume_ids{};  // the volumes it is made of, concatenated in order
+  // As observed in the catalog: whether the server's host holds a binding
+  // of it, and whether that binding is mapped. A disk that exists but lost
+  // either (a step cut short) gets the missing bind/map planned again.
+  bool bound = true;
+  bool mapped = true;
 };
 
 // A server of the farm: a host taken from the pool, playing a role.
@@ -54,6 +59,9 @@ struct SharedDiskMapping {
   std::string server{};
   std::string global_name{};
   int target = -1;
+  // False: the server's host holds a binding that is not mapped (yet);
+  // apply maps it, destroy unbinds it.
+  bool mapped = true;
 };
 
 struct IdleHost {

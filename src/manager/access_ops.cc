@@ -186,10 +186,8 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
 Status Operations::Unmap(int64_t unit, const std::optional<std::string>& host_name, const Actor& actor) {
   std::vector<std::pair<Binding, std::string>> todo;
   size_t mapped_total = 0;
-  DiskState state = DiskState::kFree;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
-    state = v.state;
+    VSL_RETURN_IF_ERROR(catalog_->GetVolume(tx, unit).status());
     std::optional<int64_t> only;
     if (host_name) {
       VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
@@ -205,10 +203,10 @@ Status Operations::Unmap(int64_t unit, const std::optional<std::string>& host_na
     }
     return Status::Ok();
   }));
-  if (todo.empty()) {
-    if (state == DiskState::kUnmapped || (host_name && state == DiskState::kMapped)) return Status::Ok();
-    return FindTransition(unit, state, DiskOp::kUnmap).status();
-  }
+  // Nothing of it is mapped (to `host`): unmapped before, by this request
+  // run again after a crash or by an earlier one, or never mapped at all.
+  // Either way the effect unmap promises is there.
+  if (todo.empty()) return Status::Ok();
   DiskOp op = todo.size() == mapped_total ? DiskOp::kUnmap : DiskOp::kUnmapPartial;
   for (const auto& [b, name] : todo) {
     Status s = target_->Unmap(name, static_cast<uint64_t>(b.lun));
@@ -261,7 +259,10 @@ Status Operations::Unbind(int64_t unit, const std::optional<std::string>& host_n
         return FindTransition(unit, v.state, DiskOp::kUnbindPartial).status();
       }
     }
-    if (v.state == DiskState::kUnbound && bindings.empty()) {
+    if (bindings.empty() && v.state != DiskState::kBound && v.state != DiskState::kMapped &&
+        v.state != DiskState::kUnmapped) {
+      // Unbound before (a re-run), or never bound: no host holds it. The
+      // arrays' grants are revoked again below, harmlessly.
       done = true;
     } else {
       VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kUnbind).status());

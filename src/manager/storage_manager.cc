@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <random>
 
 namespace vsl::manager {
 
@@ -11,10 +13,15 @@ using catalog::RequestState;
 
 namespace {
 
+// host:pid:nonce — the nonce keeps a restarted process that was given its
+// predecessor's pid from inheriting the dead one's leases.
 std::string DefaultId() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  return std::string(host) + ":" + std::to_string(getpid());
+  std::random_device rd;
+  char nonce[9];
+  snprintf(nonce, sizeof(nonce), "%08x", rd());
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + nonce;
 }
 
 Json SpecToJson(const array::ArraySpec& s) {
@@ -45,6 +52,9 @@ StorageManager::StorageManager(catalog::Catalog* catalog, MapTarget* target, Man
   if (options_.id.empty()) options_.id = DefaultId();
   if (options_.workers < 1) options_.workers = 1;
   if (options_.lease_ms < 3) options_.lease_ms = 3;
+  if (options_.heartbeat_ms < 1) options_.heartbeat_ms = 1;
+  if (options_.dead_after_ms < 2 * options_.heartbeat_ms) options_.dead_after_ms = 2 * options_.heartbeat_ms;
+  queue_.set_dead_after_ms(options_.dead_after_ms);
 }
 
 StorageManager::~StorageManager() { Stop(); }
@@ -97,6 +107,17 @@ Status StorageManager::OpenCatalogArrays() {
 Status StorageManager::Start() {
   std::lock_guard<std::mutex> l(mu_);
   if (running_) return Status::Ok();
+  int64_t retired = 0;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](catalog::Tx& tx) -> Status {
+    catalog::Process p;
+    p.id = options_.id;
+    p.node = options_.node;
+    p.pid = getpid();
+    VSL_RETURN_IF_ERROR(catalog_->RegisterProcess(tx, p));
+    VSL_ASSIGN_OR_RETURN(retired, catalog_->RetireNodeProcesses(tx, options_.node, options_.id));
+    return Status::Ok();
+  }));
+  retired_ = retired;
   running_ = true;
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
   threads_.emplace_back([this] { RenewLoop(); });
@@ -111,7 +132,12 @@ void StorageManager::Stop() {
     threads.swap(threads_);
   }
   cv_.notify_all();
+  bool was_running = !threads.empty();
   for (auto& t : threads) t.join();
+  // A clean exit: nobody needs to wait for this process's heartbeat to stop.
+  if (was_running) {
+    (void)catalog_->Write([&](catalog::Tx& tx) { return catalog_->UnregisterProcess(tx, options_.id); });
+  }
 }
 
 Result<int64_t> StorageManager::Submit(const std::string& op, const Json& args, const std::string& actor) {
@@ -169,8 +195,10 @@ void StorageManager::WorkerLoop(int index) {
   }
 }
 
+// Renews the leases of running requests and this process's heartbeat.
 void StorageManager::RenewLoop() {
-  const auto period = std::chrono::milliseconds(std::max<int64_t>(1, options_.lease_ms / 3));
+  const auto period =
+      std::chrono::milliseconds(std::max<int64_t>(1, std::min(options_.lease_ms / 3, options_.heartbeat_ms)));
   std::unique_lock<std::mutex> l(mu_);
   while (running_) {
     cv_.wait_for(l, period);
@@ -178,8 +206,23 @@ void StorageManager::RenewLoop() {
     auto flights = in_flight_;
     l.unlock();
     for (auto& [id, worker] : flights) (void)queue_.Renew(id, worker, options_.lease_ms);
+    (void)catalog_->Write([&](catalog::Tx& tx) { return catalog_->Heartbeat(tx, options_.id); });
     l.lock();
   }
+}
+
+bool StorageManager::IsDead(const std::string& process_id) {
+  if (process_id.empty() || process_id == options_.id) return false;
+  bool dead = false;
+  (void)catalog_->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto processes, catalog_->ListProcesses(tx));
+    int64_t now = catalog_->NowMs();
+    for (const catalog::Process& p : processes) {
+      if (p.id == process_id) dead = p.heartbeat_ms < now - options_.dead_after_ms;
+    }
+    return Status::Ok();
+  });
+  return dead;
 }
 
 void StorageManager::Execute(const Request& r, const std::string& worker) {
@@ -192,7 +235,15 @@ void StorageManager::Execute(const Request& r, const std::string& worker) {
   if (args.is_discarded()) {
     out = InvalidArgument("request " + std::to_string(r.id) + " has malformed JSON arguments");
   } else {
-    out = ops_.Run(r.op, args, catalog::Actor{worker, r.id});
+    // A worker thread must outlive whatever an operation throws: it becomes
+    // the request's failure, not std::terminate.
+    try {
+      out = ops_.Run(r.op, args, catalog::Actor{worker, r.id});
+    } catch (const std::exception& e) {
+      out = Internal("operation " + r.op + " of request " + std::to_string(r.id) + " threw: " + e.what());
+    } catch (...) {
+      out = Internal("operation " + r.op + " of request " + std::to_string(r.id) + " threw");
+    }
   }
   (void)Finish(r, worker, out);
   {

@@ -34,8 +34,17 @@ struct ManagerOptions {
   int64_t poll_ms = 50;
   // A request taken over this many times fails instead ("abandoned").
   int64_t max_attempts = 5;
-  // Names this process's workers ("<id>/w0", ...); default host:pid.
+  // This process's identity in the catalog's processes table; names its
+  // workers ("<id>/w0", ...). Default host:pid:nonce.
   std::string id;
+  // The node (data directory) this process runs on. Start() declares every
+  // other process of the same node dead: the caller holds the node's lock.
+  std::string node;
+  // How often the process row's heartbeat is renewed, and after how long
+  // without one a process is dead (its requests and farm locks are then
+  // taken over without waiting for their leases).
+  int64_t heartbeat_ms = 1000;
+  int64_t dead_after_ms = 5000;
   // What arrays grant access to when a unit is bound.
   std::string gateway_initiator = "iqn.2026-11.org.vsl:gateway";
 };
@@ -55,8 +64,13 @@ class StorageManager {
   // Reopens every array the catalog lists with a stored spec (at start-up).
   Status OpenCatalogArrays();
 
-  // Starts the workers. Idempotent.
+  // Registers this process (heartbeat row) and starts the workers.
+  // Idempotent.
   Status Start();
+  // Processes of this node that Start() declared dead.
+  int64_t retired() const { return retired_; }
+  // True when `process_id` has a heartbeat row that stopped beating.
+  bool IsDead(const std::string& process_id);
   // Stops taking requests; waits for running operations to finish.
   void Stop();
 
@@ -97,6 +111,7 @@ class StorageManager {
   bool running_ = false;              // guarded by mu_
   std::map<int64_t, std::string> in_flight_;  // request -> worker; guarded by mu_
   std::vector<std::thread> threads_;  // guarded by mu_ (start/stop)
+  int64_t retired_ = 0;
 };
 
 // Maps a request's stored failure back to a Status: the reason text starts

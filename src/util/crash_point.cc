@@ -15,6 +15,7 @@ struct Armed {
   std::mutex mu;
   std::map<std::string, uint64_t, std::less<>> kill_at;  // guarded by mu
   std::map<std::string, uint64_t, std::less<>> hits;     // guarded by mu
+  std::function<void(std::string_view)> action;          // guarded by mu
 };
 
 std::atomic<bool> g_armed{false};
@@ -51,12 +52,18 @@ Status ArmCrashPoints(std::string_view spec) {
 void CrashPoint(std::string_view name) {
   if (!g_armed.load(std::memory_order_relaxed)) return;
   Armed& a = State();
-  std::lock_guard<std::mutex> l(a.mu);
+  std::unique_lock<std::mutex> l(a.mu);
   auto h = a.hits.find(name);
   if (h == a.hits.end()) h = a.hits.emplace(std::string(name), 0).first;
   uint64_t n = ++h->second;
   auto k = a.kill_at.find(name);
   if (k == a.kill_at.end() || k->second != n) return;
+  if (a.action) {
+    auto action = a.action;
+    l.unlock();
+    action(name);
+    return;
+  }
   std::string line = "vsl: crash point " + std::string(name) + " #" + std::to_string(n) + ": SIGKILL\n";
   (void)!write(STDERR_FILENO, line.data(), line.size());
   kill(getpid(), SIGKILL);
@@ -67,6 +74,16 @@ uint64_t CrashPointHits(std::string_view name) {
   std::lock_guard<std::mutex> l(a.mu);
   auto h = a.hits.find(name);
   return h == a.hits.end() ? 0 : h->second;
+}
+
+}  // namespace vsl::util
+
+namespace vsl::util {
+
+void SetCrashPointAction(std::function<void(std::string_view name)> action) {
+  Armed& a = State();
+  std::lock_guard<std::mutex> l(a.mu);
+  a.action = std::move(action);
 }
 
 }  // namespace vsl::util

@@ -10,6 +10,7 @@
 // load. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,5 +26,9 @@ void CrashPoint(std::string_view name);
 
 // How many times `name` was passed since arming (counted only while armed).
 uint64_t CrashPointHits(std::string_view name);
+
+// Unit tests only: an armed point calls `action` (which may throw, to stop
+// the caller as a kill would) instead of killing the process. Empty: kill.
+void SetCrashPointAction(std::function<void(std::string_view name)> action);
 
 }  // namespace vsl::util
