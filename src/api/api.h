@@ -25,9 +25,6 @@ class Catalog;
 namespace vsl::manager {
 class StorageManager;
 }
-namespace vsl::gateway {
-class Gateway;
-}
 
 namespace vsl::api {
 
@@ -36,11 +33,11 @@ class TestHooks;  // api/test_hooks.h
 using Json = nlohmann::json;
 
 // What every route needs. The pointers are owned by `vsl serve` and outlive
-// the HTTP server; gateway may be null (a control-plane-only node).
+// the HTTP server. Routes reach the gateway only through the manager
+// (StorageManager::ops().SyncHost), never directly.
 struct ApiContext {
   catalog::Catalog* catalog = nullptr;
   manager::StorageManager* manager = nullptr;
-  gateway::Gateway* gateway = nullptr;
   std::string data_dir;
   std::string iscsi_address;  // "127.0.0.1:3260", as the gateway listens
   std::string iqn_prefix;     // target names are "<iqn_prefix>:<host>"

@@ -2,7 +2,6 @@
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
-#include "gateway/gateway.h"
 #include "manager/storage_manager.h"
 
 namespace vsl::api {
@@ -62,18 +61,12 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
     VSL_ASSIGN_OR_RETURN(added, ctx.catalog->AddHost(tx, h));
     return Status::Ok();
   }));
-  if (ctx.gateway != nullptr) {
-    gateway::HostConfig c;
-    c.name = added.name;
-    c.initiators = added.initiators;
-    c.chap = gateway::Chap{added.chap_user, added.chap_secret};
-    if (!added.mutual_chap_secret.empty()) c.mutual_chap = gateway::Chap{added.mutual_chap_user, added.mutual_chap_secret};
-    Status s = ctx.gateway->SetHost(c);
-    if (!s.ok()) {
-      // The gateway refused it: take the row back so nothing half-made stays.
-      (void)ctx.catalog->Write([&](catalog::Tx& tx) { return ctx.catalog->RemoveHost(tx, added.id); });
-      return s.Annotate("gateway refused host '" + added.name + "'");
-    }
+  Status s = ctx.manager->ops().SyncHost(added.name);
+  if (!s.ok()) {
+    // The gateway refused it: take the row back so nothing half-made stays.
+    (void)ctx.catalog->Write([&](catalog::Tx& tx) { return ctx.catalog->RemoveHost(tx, added.id); });
+    (void)ctx.manager->ops().SyncHost(added.name);
+    return s.Annotate("gateway refused host '" + added.name + "'");
   }
   ReplyJson(res, HostJson(added, true), 201);
   return Status::Ok();
@@ -84,7 +77,8 @@ Status ShowHost(ApiContext& ctx, const std::string& name, httplib::Response& res
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
     out = HostJson(h, false);
-    out["target"] = ctx.gateway != nullptr ? ctx.gateway->TargetName(h.name) : ctx.iqn_prefix + ":" + h.name;
+    std::string target = ctx.manager->ops().TargetName(h.name);
+    out["target"] = target.empty() ? ctx.iqn_prefix + ":" + h.name : target;
     VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
     Json list = Json::array();
     for (const auto& b : bindings) list.push_back(BindingJson(b));
@@ -100,10 +94,8 @@ Status RemoveHost(ApiContext& ctx, const std::string& name, httplib::Response& r
     VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
     return ctx.catalog->RemoveHost(tx, h.id);
   }));
-  if (ctx.gateway != nullptr) {
-    Status s = ctx.gateway->RemoveHost(name);
-    if (!s.ok() && s.code() != Code::kNotFound) return s.Annotate("host '" + name + "' removed from the catalog");
-  }
+  Status s = ctx.manager->ops().SyncHost(name);
+  if (!s.ok()) return s.Annotate("host '" + name + "' removed from the catalog");
   ReplyJson(res, {{"removed", name}});
   return Status::Ok();
 }

@@ -45,6 +45,8 @@ class FaultableMapTarget : public manager::MapTarget {
     return base_->Map(host, lun);
   }
   Status Unmap(const std::string& host, uint64_t lun) override { return base_->Unmap(host, lun); }
+  Status RemoveHost(const std::string& host) override { return base_->RemoveHost(host); }
+  std::string TargetName(const std::string& host) override { return base_->TargetName(host); }
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return base_->Grow(volume_id, extents);
   }

@@ -3,10 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/api_commands.h"
-#if __has_include("cli/farm_command.h")
 #include "cli/farm_command.h"
-#define VSL_HAVE_FARM_COMMANDS 1
-#endif
 
 #ifndef VSL_VERSION
 #define VSL_VERSION "0.0.0"
@@ -28,9 +25,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   vsl::cli::RunFn run;
   for (auto add : kGroups) add(app, &run);
-#ifdef VSL_HAVE_FARM_COMMANDS
   vsl::cli::AddFarmCommands(app, &run);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "api/api.h"
-#include "api/gateway_sync.h"
+#include "api/routes_farms.h"
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
@@ -27,10 +27,6 @@
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
-#if defined(VSL_WITH_FARM_SERVICE) && __has_include("farm/farm_service.h")
-#include "farm/farm_service.h"
-#define VSL_HAVE_FARM_SERVICE 1
-#endif
 
 namespace vsl::cli {
 namespace {
@@ -199,7 +195,6 @@ int RunServe(const ServeArgs& args) {
   api::ApiContext ctx;
   ctx.catalog = cat->get();
   ctx.manager = mgr.get();
-  ctx.gateway = gw->get();
   ctx.data_dir = data;
   ctx.iqn_prefix = args.iqn_prefix;
   ctx.power = args.power;
@@ -213,8 +208,9 @@ int RunServe(const ServeArgs& args) {
   s = (*gw)->Start();
   if (!s.ok()) return fail(s.Annotate("iSCSI listener " + args.iscsi), kExitFailure);
   ctx.iscsi_address = (*gw)->address();
-  auto loaded = api::LoadGatewayFromCatalog(ctx);
-  if (!loaded.ok()) return fail(loaded.status(), kExitFailure);
+  // The gateway serves exactly what the catalog says is mapped.
+  auto loaded = mgr->ops().SyncHosts();
+  if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
   // Requests a killed process left running are taken over: at once when it
   // ran on this data directory (Start declares it dead), else once its
   // heartbeat stopped. The workers start only after the gateway has its maps.
@@ -230,13 +226,11 @@ int RunServe(const ServeArgs& args) {
   });
   api::RegisterRoutes(ctx, server);
   std::shared_ptr<void> farm_service;
-#ifdef VSL_HAVE_FARM_SERVICE
   {
-    auto attached = vsl::farm::AttachFarmService(ctx, server);
-    if (!attached.ok()) return fail(attached.status().Annotate("farm service"), kExitFailure);
+    auto attached = api::AttachFarmRoutes(ctx, server);
+    if (!attached.ok()) return fail(attached.status().Annotate("farm routes"), kExitFailure);
     farm_service = std::move(attached).value();
   }
-#endif
   int port = api_addr->second;
   if (port == 0) {
     port = server.bind_to_any_port(api_addr->first);

@@ -41,6 +41,38 @@ Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
   return m;
 }
 
+Status Operations::SyncHost(const std::string& name) {
+  std::optional<MapHost> host;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    host.reset();
+    auto h = catalog_->GetHostByName(tx, name);
+    if (!h.ok()) return h.status().code() == Code::kNotFound ? Status::Ok() : h.status();
+    VSL_ASSIGN_OR_RETURN(host, HostForTarget(tx, h->id));
+    return Status::Ok();
+  }));
+  if (!host) return target_->RemoveHost(name);
+  return target_->SetHost(*host);
+}
+
+Result<int> Operations::SyncHosts() {
+  std::vector<MapHost> hosts;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    hosts.clear();
+    VSL_ASSIGN_OR_RETURN(auto all, catalog_->ListHosts(tx));
+    for (const catalog::Host& h : all) {
+      auto m = HostForTarget(tx, h.id);
+      if (!m.ok()) return m.status().Annotate("host '" + h.name + "'");
+      hosts.push_back(std::move(m).value());
+    }
+    return Status::Ok();
+  }));
+  for (const MapHost& h : hosts) {
+    Status s = target_->SetHost(h);
+    if (!s.ok()) return s.Annotate("host '" + h.name + "'");
+  }
+  return static_cast<int>(hosts.size());
+}
+
 Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun, std::optional<int64_t> target,
                         const Actor& actor) {
   if (lun < 0 || lun > 16383) return InvalidArgument("LUN " + std::to_string(lun) + " is out of range 0..16383");

@@ -24,6 +24,11 @@ class GatewayMapTarget : public MapTarget {
   }
   Status Map(const std::string& host, const MapLun& lun) override { return gateway_->MapLun(host, Convert(lun)); }
   Status Unmap(const std::string& host, uint64_t lun) override { return gateway_->UnmapLun(host, lun); }
+  Status RemoveHost(const std::string& host) override {
+    Status s = gateway_->RemoveHost(host);
+    return s.code() == Code::kNotFound ? Status::Ok() : s;
+  }
+  std::string TargetName(const std::string& host) override { return gateway_->TargetName(host); }
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return gateway_->GrowVolume(volume_id, extents);
   }

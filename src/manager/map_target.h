@@ -41,6 +41,11 @@ class MapTarget {
   virtual Status Map(const std::string& host, const MapLun& lun) = 0;
   // Takes it away; unmapping what isn't mapped is harmless.
   virtual Status Unmap(const std::string& host, uint64_t lun) = 0;
+  // The host is gone: its sessions end and its target disappears. Removing
+  // a host the target does not know is harmless.
+  virtual Status RemoveHost(const std::string& host) = 0;
+  // The iSCSI target name the host logs in to ("" when there is no gateway).
+  virtual std::string TargetName(const std::string& host) = 0;
   // The mapped unit `volume_id` grew: `extents` are all of its extents now
   // (the old ones first). Every host that has it mapped is told CAPACITY
   // DATA HAS CHANGED. Telling it the same extents twice is harmless.
@@ -53,6 +58,8 @@ class NullMapTarget : public MapTarget {
   Status SetHost(const MapHost&) override { return Status::Ok(); }
   Status Map(const std::string&, const MapLun&) override { return Status::Ok(); }
   Status Unmap(const std::string&, uint64_t) override { return Status::Ok(); }
+  Status RemoveHost(const std::string&) override { return Status::Ok(); }
+  std::string TargetName(const std::string&) override { return ""; }
   Status Grow(const std::string&, const std::vector<volume::Extent>&) override { return Status::Ok(); }
 };
 

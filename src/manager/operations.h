@@ -129,6 +129,15 @@ class Operations {
   // Copies a raw image file onto a new master volume and records the image.
   Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
 
+  // Tells the MapTarget the catalog's view of host `name`: its credentials
+  // and exactly the LUNs of its mapped bindings; when the catalog has no
+  // such host, that it is gone. The one place where catalog hosts become
+  // the gateway's.
+  Status SyncHost(const std::string& name);
+  // SyncHost for every host of the catalog; returns how many.
+  Result<int> SyncHosts();
+  std::string TargetName(const std::string& host) { return target_->TargetName(host); }
+
   catalog::Catalog& catalog() { return *catalog_; }
   DiskStateMachine& machine() { return machine_; }
 

@@ -49,6 +49,13 @@ class RecordingTarget : public MapTarget {
     mapped_.erase(host + "/" + std::to_string(lun));
     return Status::Ok();
   }
+  Status RemoveHost(const std::string& host) override {
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.push_back({"remove-host", host, 0, "", {}, {}});
+    std::erase_if(mapped_, [&](const auto& kv) { return kv.first.rfind(host + "/", 0) == 0; });
+    return Status::Ok();
+  }
+  std::string TargetName(const std::string& host) override { return "iqn.2026-11.test.target:" + host; }
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     std::lock_guard<std::mutex> l(mu_);
     calls_.push_back({"grow", "", 0, volume_id, extents, {}});

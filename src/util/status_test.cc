@@ -48,3 +48,4 @@ TEST(BytesTest, BigEndianRoundTrip) {
 
 }  // namespace
 }  // namespace vsl
+

@@ -79,8 +79,10 @@ log "$(jq "[.requests[] | select(.finished_ms >= $RESTART_MS)] | length" "$E2E_T
 
 taken=$(jq '[.requests[] | select(.attempts > 1)] | length' "$E2E_TMP/reqs.json")
 if [[ $taken -gt 0 ]]; then
-  check "the interrupted request was queued again at restart (its process is dead)" \
-    grep -q "request(s) of a killed process queued again" "$SERVE_LOG"
+  check "the restart knew its predecessor on this data directory died" \
+    grep -q "earlier process(es) of this data directory died; their requests are taken over" "$SERVE_LOG"
+  check_eq "the interrupted request was taken over as its process died, not when its lease expired" 1 \
+    "$(ajson GET "/v1/events?entity=request&limit=100000" | jq '[.events[] | select(.detail | test("is dead; taken over"))] | length')"
 fi
 ajson GET '/v1/volumes?array=k1' >"$E2E_TMP/vols.json"
 UNITS=$(jq -r '[.requests[] | select(.op == "allocate-unit" and .state == "done") | .result.volume] | .[]' "$E2E_TMP/reqs.json")

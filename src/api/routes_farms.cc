@@ -1,25 +1,31 @@
-#include "farm/farm_service.h"
+#include "api/routes_farms.h"
 
-#include <atomic>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "api/routes.h"
 #include "farm/farm_manager.h"
+#include "util/executor.h"
 
-namespace vsl::farm {
+namespace vsl::api {
 
 namespace {
 
-using api::Json;
+using farm::FarmManager;
+using farm::FarmPlan;
+using farm::FarmRecord;
+using farm::Action;
+using farm::JobState;
+using farm::PowerController;
+using farm::ProgressFn;
+using farm::StepProgress;
 
 struct Job {
   int64_t id = 0;
   std::string farm, kind;
   std::mutex mu;
   std::condition_variable cv;
-  std::string state = "running";  // guarded by mu; running, done, failed
+  JobState state = JobState::kRunning;  // guarded by mu
   std::vector<Json> steps;        // guarded by mu
   std::string error;              // guarded by mu
   Json summary;                   // guarded by mu
@@ -27,18 +33,14 @@ struct Job {
 
 class FarmService {
  public:
-  FarmService(api::ApiContext& ctx, std::unique_ptr<PowerController> power)
+  FarmService(ApiContext& ctx, std::unique_ptr<PowerController> power)
       : ctx_(ctx),
         power_(std::move(power)),
-        fm_(ctx.catalog, ctx.manager, power_.get(), "farm-manager") {}
+        fm_(ctx.catalog, ctx.manager, power_.get(), "farm-manager"),
+        executor_(std::make_unique<util::Executor>(kFarmJobThreads, kFarmJobsQueued)) {}
 
   ~FarmService() {
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      threads.swap(threads_);
-    }
-    for (auto& t : threads) t.join();
+    executor_.reset();  // runs what is queued, joins its threads
     power_->PowerOffAll();
   }
 
@@ -52,18 +54,18 @@ class FarmService {
   Status DestroyRoute(const httplib::Request& req, httplib::Response& res);
   Status JobRoute(const httplib::Request& req, httplib::Response& res);
   Status ConsoleRoute(const httplib::Request& req, httplib::Response& res);
-  std::shared_ptr<Job> StartJob(const std::string& farm, const std::string& kind,
-                                std::function<Result<FarmPlan>(const ProgressFn&)> work);
+  Result<std::shared_ptr<Job>> StartJob(const std::string& farm, const std::string& kind,
+                                        std::function<Result<FarmPlan>(const ProgressFn&)> work);
   void ReplyJob(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Job>& job);
   Json JobJson(Job& job, size_t after);
 
-  api::ApiContext& ctx_;
+  ApiContext& ctx_;
   std::unique_ptr<PowerController> power_;
   FarmManager fm_;
   std::mutex mu_;
   int64_t next_job_ = 1;                            // guarded by mu_
   std::map<int64_t, std::shared_ptr<Job>> jobs_;    // guarded by mu_
-  std::vector<std::thread> threads_;                // guarded by mu_
+  std::unique_ptr<util::Executor> executor_;        // last member: stops first
 };
 
 Json PlanJson(const FarmPlan& plan) {
@@ -75,48 +77,62 @@ Json PlanJson(const FarmPlan& plan) {
 }
 
 Result<fml::FarmSpec> FarmService::SpecFrom(const Json& body, std::string* text) {
-  VSL_ASSIGN_OR_RETURN(*text, api::RequiredString(body, "fml"));
-  VSL_ASSIGN_OR_RETURN(auto file, api::OptionalString(body, "file"));
-  VSL_ASSIGN_OR_RETURN(auto name, api::OptionalString(body, "name"));
+  VSL_ASSIGN_OR_RETURN(*text, RequiredString(body, "fml"));
+  VSL_ASSIGN_OR_RETURN(auto file, OptionalString(body, "file"));
+  VSL_ASSIGN_OR_RETURN(auto name, OptionalString(body, "name"));
   VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, fml::Parse(*text, file.value_or("farm.fml")));
-  VSL_RETURN_IF_ERROR(SetFarmName(&spec, name.value_or("")));
+  VSL_RETURN_IF_ERROR(farm::SetFarmName(&spec, name.value_or("")));
   return spec;
 }
 
 Status FarmService::PlanRoute(const httplib::Request& req, httplib::Response& res) {
-  VSL_ASSIGN_OR_RETURN(Json body, api::ParseBody(req));
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   std::string text;
   VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, &text));
   VSL_ASSIGN_OR_RETURN(FarmPlan plan, fm_.PlanFarm(spec));
-  api::ReplyJson(res, PlanJson(plan));
+  ReplyJson(res, PlanJson(plan));
   return Status::Ok();
 }
 
-std::shared_ptr<Job> FarmService::StartJob(const std::string& farm, const std::string& kind,
-                                           std::function<Result<FarmPlan>(const ProgressFn&)> work) {
+Result<std::shared_ptr<Job>> FarmService::StartJob(const std::string& farm, const std::string& kind,
+                                                   std::function<Result<FarmPlan>(const ProgressFn&)> work) {
   auto job = std::make_shared<Job>();
   job->farm = farm;
   job->kind = kind;
-  std::lock_guard<std::mutex> l(mu_);
-  job->id = next_job_++;
-  jobs_[job->id] = job;
-  threads_.emplace_back([job, work = std::move(work)] {
-    auto result = work([&](const StepProgress& p) {
-      std::lock_guard<std::mutex> jl(job->mu);
-      job->steps.push_back({{"index", p.index}, {"total", p.total}, {"action", p.action},
-                            {"status", p.status}, {"detail", p.detail}});
-      job->cv.notify_all();
-    });
+  auto run = [job, work = std::move(work)] {
+    Result<FarmPlan> result = Internal("not run");
+    try {
+      result = work([&](const StepProgress& p) {
+        std::lock_guard<std::mutex> jl(job->mu);
+        job->steps.push_back({{"index", p.index}, {"total", p.total}, {"action", p.action},
+                              {"status", p.status}, {"detail", p.detail}});
+        job->cv.notify_all();
+      });
+    } catch (const std::exception& e) {
+      result = Internal("farm " + job->kind + " of '" + job->farm + "' threw: " + e.what());
+    }
     std::lock_guard<std::mutex> jl(job->mu);
     if (result.ok()) {
-      job->state = "done";
+      job->state = JobState::kDone;
       job->summary = result->Summary();
     } else {
-      job->state = "failed";
+      job->state = JobState::kFailed;
       job->error = result.status().ToString();
     }
     job->cv.notify_all();
-  });
+  };
+  std::lock_guard<std::mutex> l(mu_);
+  Status posted = executor_->Post(std::move(run));
+  if (!posted.ok()) return posted.Annotate("farm " + kind + " of '" + farm + "' not started");
+  job->id = next_job_++;
+  jobs_[job->id] = job;
+  // Forget the oldest finished jobs beyond the ones kept.
+  for (auto it = jobs_.begin(); jobs_.size() > kFarmJobsKept && it != jobs_.end();) {
+    std::unique_lock<std::mutex> jl(it->second->mu, std::try_to_lock);
+    bool finished = jl.owns_lock() && it->second->state != JobState::kRunning;
+    if (jl.owns_lock()) jl.unlock();
+    it = finished ? jobs_.erase(it) : std::next(it);
+  }
   return job;
 }
 
@@ -124,29 +140,29 @@ Json FarmService::JobJson(Job& job, size_t after) {
   std::lock_guard<std::mutex> l(job.mu);
   Json steps = Json::array();
   for (size_t i = after; i < job.steps.size(); ++i) steps.push_back(job.steps[i]);
-  return {{"job", job.id}, {"farm", job.farm}, {"kind", job.kind}, {"state", job.state},
+  return {{"job", job.id}, {"farm", job.farm}, {"kind", job.kind}, {"state", farm::JobStateName(job.state)},
           {"steps", steps}, {"reports", job.steps.size()}, {"error", job.error},
           {"summary", job.summary}};
 }
 
 void FarmService::ReplyJob(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Job>& job) {
-  if (api::QueryFlag(req, "wait")) {
+  if (QueryFlag(req, "wait")) {
     std::unique_lock<std::mutex> l(job->mu);
-    job->cv.wait(l, [&] { return job->state != "running"; });
+    job->cv.wait(l, [&] { return job->state != JobState::kRunning; });
     l.unlock();
-    api::ReplyJson(res, JobJson(*job, 0), 200);
+    ReplyJson(res, JobJson(*job, 0), 200);
     return;
   }
-  api::ReplyJson(res, JobJson(*job, 0), 202);
+  ReplyJson(res, JobJson(*job, 0), 202);
 }
 
 Status FarmService::ApplyRoute(const httplib::Request& req, httplib::Response& res) {
-  VSL_ASSIGN_OR_RETURN(Json body, api::ParseBody(req));
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   auto text = std::make_shared<std::string>();
   VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, text.get()));
-  auto job = StartJob(spec.name, "apply", [this, spec, text](const ProgressFn& p) {
-    return fm_.Apply(spec, *text, p);
-  });
+  VSL_ASSIGN_OR_RETURN(auto job, StartJob(spec.name, "apply", [this, spec, text](const ProgressFn& p) {
+                         return fm_.Apply(spec, *text, p);
+                       }));
   ReplyJob(req, res, job);
   return Status::Ok();
 }
@@ -154,13 +170,14 @@ Status FarmService::ApplyRoute(const httplib::Request& req, httplib::Response& r
 Status FarmService::DestroyRoute(const httplib::Request& req, httplib::Response& res) {
   std::string name = req.matches[1];
   VSL_RETURN_IF_ERROR(fm_.Show(name).status());
-  auto job = StartJob(name, "destroy", [this, name](const ProgressFn& p) { return fm_.Destroy(name, p); });
+  VSL_ASSIGN_OR_RETURN(auto job,
+                       StartJob(name, "destroy", [this, name](const ProgressFn& p) { return fm_.Destroy(name, p); }));
   ReplyJob(req, res, job);
   return Status::Ok();
 }
 
 Status FarmService::JobRoute(const httplib::Request& req, httplib::Response& res) {
-  VSL_ASSIGN_OR_RETURN(int64_t id, api::PathId(req.matches[1], "farm job"));
+  VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "farm job"));
   std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -168,15 +185,15 @@ Status FarmService::JobRoute(const httplib::Request& req, httplib::Response& res
     if (it == jobs_.end()) return NotFound("farm job " + std::to_string(id) + " does not exist");
     job = it->second;
   }
-  VSL_ASSIGN_OR_RETURN(auto after, api::QueryInt(req, "after"));
+  VSL_ASSIGN_OR_RETURN(auto after, QueryInt(req, "after"));
   // Long poll: wait (a little) for something new.
   {
     std::unique_lock<std::mutex> l(job->mu);
     size_t seen = static_cast<size_t>(after.value_or(0));
     job->cv.wait_for(l, std::chrono::milliseconds(500),
-                     [&] { return job->steps.size() > seen || job->state != "running"; });
+                     [&] { return job->steps.size() > seen || job->state != JobState::kRunning; });
   }
-  api::ReplyJson(res, JobJson(*job, static_cast<size_t>(std::max<int64_t>(0, after.value_or(0)))));
+  ReplyJson(res, JobJson(*job, static_cast<size_t>(std::max<int64_t>(0, after.value_or(0)))));
   return Status::Ok();
 }
 
@@ -196,51 +213,51 @@ Status FarmService::ConsoleRoute(const httplib::Request& req, httplib::Response&
   ss << in.rdbuf();
   std::string text = ss.str();
   std::erase(text, '\r');
-  api::ReplyJson(res, {{"host", host}, {"path", path}, {"console", text}, {"running", power_->IsOn(host)}});
+  ReplyJson(res, {{"host", host}, {"path", path}, {"console", text}, {"running", power_->IsOn(host)}});
   return Status::Ok();
 }
 
 void FarmService::Register(httplib::Server& server) {
   using R = const httplib::Request&;
   using W = httplib::Response&;
-  server.Post("/v1/farms/plan", api::Authed(ctx_, [this](R q, W s) { return PlanRoute(q, s); }));
-  server.Post("/v1/farms/apply", api::Authed(ctx_, [this](R q, W s) { return ApplyRoute(q, s); }));
-  server.Get(R"(/v1/farms/jobs/(\d+))", api::Authed(ctx_, [this](R q, W s) { return JobRoute(q, s); }));
-  server.Get("/v1/farms", api::Authed(ctx_, [this](R, W s) -> Status {
+  server.Post("/v1/farms/plan", Authed(ctx_, [this](R q, W s) { return PlanRoute(q, s); }));
+  server.Post("/v1/farms/apply", Authed(ctx_, [this](R q, W s) { return ApplyRoute(q, s); }));
+  server.Get(R"(/v1/farms/jobs/(\d+))", Authed(ctx_, [this](R q, W s) { return JobRoute(q, s); }));
+  server.Get("/v1/farms", Authed(ctx_, [this](R, W s) -> Status {
     VSL_ASSIGN_OR_RETURN(auto farms, fm_.List());
     Json out = Json::array();
     for (const FarmRecord& r : farms) {
       out.push_back({{"name", r.name}, {"state", r.state}, {"servers", r.servers.size()},
                      {"global_disks", r.global_disks.size()}, {"last_error", r.last_error}});
     }
-    api::ReplyJson(s, {{"farms", out}});
+    ReplyJson(s, {{"farms", out}});
     return Status::Ok();
   }));
-  server.Get(R"(/v1/farms/([^/]+))", api::Authed(ctx_, [this](R q, W s) -> Status {
+  server.Get(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](R q, W s) -> Status {
     VSL_ASSIGN_OR_RETURN(FarmRecord r, fm_.Show(q.matches[1]));
-    Json j = ToJson(r);
+    Json j = farm::ToJson(r);
     j["text"] = fm_.Describe(r);
     j["power"] = power_->driver();
-    api::ReplyJson(s, j);
+    ReplyJson(s, j);
     return Status::Ok();
   }));
-  server.Delete(R"(/v1/farms/([^/]+))", api::Authed(ctx_, [this](R q, W s) { return DestroyRoute(q, s); }));
-  server.Get(R"(/v1/hosts/([^/]+)/console)", api::Authed(ctx_, [this](R q, W s) { return ConsoleRoute(q, s); }));
+  server.Delete(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](R q, W s) { return DestroyRoute(q, s); }));
+  server.Get(R"(/v1/hosts/([^/]+)/console)", Authed(ctx_, [this](R q, W s) { return ConsoleRoute(q, s); }));
 }
 
 }  // namespace
 
-Result<std::shared_ptr<void>> AttachFarmService(api::ApiContext& ctx, httplib::Server& server) {
-  PowerOptions o;
+Result<std::shared_ptr<void>> AttachFarmRoutes(ApiContext& ctx, httplib::Server& server) {
+  farm::PowerOptions o;
   o.driver = ctx.power;
   o.data_dir = ctx.data_dir;
   o.iscsi_address = ctx.iscsi_address;
   o.iqn_prefix = ctx.iqn_prefix;
-  VSL_ASSIGN_OR_RETURN(auto power, MakePowerController(o));
+  VSL_ASSIGN_OR_RETURN(auto power, farm::MakePowerController(o));
   auto service = std::make_shared<FarmService>(ctx, std::move(power));
   VSL_RETURN_IF_ERROR(service->Init());
   service->Register(server);
   return std::shared_ptr<void>(service);
 }
 
-}  // namespace vsl::farm
+}  // namespace vsl::api
