@@ -658,6 +658,36 @@ TEST_P(OperationsTest, MapTellsTheGatewayTheExtentsOfFileVolumes) {
   EXPECT_EQ(calls[3].volume_id, std::to_string(*second));
 }
 
+// Every operation is idempotent from every state a crash can leave: unmap
+// of a unit nothing maps, and unbind of one no host holds, are done; what
+// is truly wrong is still refused by the FIG. 7 table.
+TEST_P(OperationsTest, UnmapAndUnbindOfWhatIsNotThereAreDone) {
+  int64_t unit = Unit(kMiB);
+  ASSERT_EQ(Get(unit).state, DiskState::kConfigured);
+  Status s = ops_->Unmap(unit, std::nullopt, actor_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  s = ops_->Unmap(unit, "web1", actor_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  s = ops_->Unbind(unit, std::nullopt, actor_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Get(unit).state, DiskState::kConfigured) << "nothing to undo changes nothing";
+
+  ASSERT_TRUE(ops_->Bind(unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(unit, std::nullopt, actor_).ok());
+  // Still refused: freeing or unbinding a mapped unit.
+  EXPECT_EQ(ops_->Free(unit, actor_).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(ops_->Unbind(unit, "web1", actor_).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unmap(unit, std::nullopt, actor_).ok()) << "a second unmap (a re-run) is done";
+  EXPECT_EQ(Get(unit).state, DiskState::kUnmapped);
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(unit, std::nullopt, actor_).ok()) << "a second unbind (a re-run) is done";
+  EXPECT_EQ(Get(unit).state, DiskState::kUnbound);
+  // Still refused: mapping a unit no host holds.
+  EXPECT_EQ(ops_->Map(unit, std::nullopt, actor_).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(ops_->Free(unit, actor_).ok());
+}
+
 VSL_INSTANTIATE_CATALOG_BACKENDS(OperationsTest);
 
 }  // namespace
