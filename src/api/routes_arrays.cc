@@ -5,6 +5,7 @@
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
+#include "util/names.h"
 
 namespace vsl::api {
 namespace {
@@ -43,6 +44,7 @@ Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size", "qualities"}));
   array::ArraySpec spec;
   VSL_ASSIGN_OR_RETURN(spec.name, RequiredString(body, "name"));
+  VSL_RETURN_IF_ERROR(CheckName("array name", spec.name));
   VSL_ASSIGN_OR_RETURN(auto driver, OptionalString(body, "driver"));
   std::string drv = driver.value_or("file");
   VSL_ASSIGN_OR_RETURN(auto path, OptionalString(body, "path"));

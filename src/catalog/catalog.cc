@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/schema.h"
+#include "util/names.h"
 
 namespace vsl::catalog {
 
@@ -102,6 +103,8 @@ ArrayPort PortFromRow(const Row& r) {
 }  // namespace
 
 Result<ArrayRecord> Catalog::AddArray(Tx& tx, ArrayRecord a) {
+  VSL_RETURN_IF_ERROR(CheckName("array name", a.name));
+  VSL_RETURN_IF_ERROR(CheckSize("array '" + a.name + "': capacity", a.capacity));
   a.created_ms = NowMs();
   auto row = tx.QueryOne(
       "INSERT INTO arrays (name, driver, config, capacity, volume_size, qualities, dwml, discovered_ms, created_ms) "

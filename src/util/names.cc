@@ -80,9 +80,7 @@ std::string_view IscsiNameProblem(std::string_view name) {
   return IqnProblem(rest);
 }
 
-std::string_view ChapProblem(std::string_view value) {
-  if (value.empty()) return "must not be empty";
-  if (value.size() > kMaxChapLength) return "longer than 255 bytes";
+std::string_view TextProblem(std::string_view value) {
   if (!IsValidUtf8(value)) return "is not valid UTF-8";
   if (std::any_of(value.begin(), value.end(), [](char c) {
         auto u = static_cast<unsigned char>(c);
@@ -91,6 +89,12 @@ std::string_view ChapProblem(std::string_view value) {
     return "must not hold control characters";
   }
   return {};
+}
+
+std::string_view ChapProblem(std::string_view value) {
+  if (value.empty()) return "must not be empty";
+  if (value.size() > kMaxChapLength) return "longer than 255 bytes";
+  return TextProblem(value);
 }
 
 }  // namespace
@@ -120,6 +124,17 @@ Status CheckChapSecret(std::string_view what, std::string_view secret) {
   if (why.empty() && secret.size() < kMinChapSecret) why = "must be at least 12 characters";
   if (why.empty()) return Status::Ok();
   return InvalidArgument(std::string(what) + ": " + std::string(why));
+}
+
+Status CheckText(std::string_view what, std::string_view text, size_t max) {
+  if (text.size() > max) return Refuse(what, text, "longer than " + std::to_string(max) + " bytes");
+  std::string_view why = TextProblem(text);
+  return why.empty() ? Status::Ok() : Refuse(what, text, why);
+}
+
+Status CheckSize(std::string_view what, uint64_t bytes) {
+  if (bytes <= kMaxSizeBytes) return Status::Ok();
+  return InvalidArgument(std::string(what) + ": " + std::to_string(bytes) + " bytes is more than 4 EiB");
 }
 
 std::string Printable(std::string_view text, size_t max) {

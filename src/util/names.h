@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,17 @@ inline constexpr size_t kMinChapSecret = 12;
 Status CheckChapUser(std::string_view what, std::string_view user);
 // The message never shows the secret.
 Status CheckChapSecret(std::string_view what, std::string_view secret);
+
+// Free text a client names things with (a host's hardware type, a quality
+// value): at most `max` bytes of valid UTF-8 without control characters.
+Status CheckText(std::string_view what, std::string_view text, size_t max = 255);
+
+// Sizes in bytes a client may ask for: at most 4 EiB, so that rounding up to
+// blocks, adding a volume to a sum and storing it as a signed 64-bit integer
+// (the catalog) cannot overflow.
+inline constexpr uint64_t kMaxSizeBytes = uint64_t{1} << 62;
+// OK, or InvalidArgument "<what>: N bytes is more than 4 EiB".
+Status CheckSize(std::string_view what, uint64_t bytes);
 
 // `text` for a message: bytes outside printable ASCII as \xNN, cut after
 // `max` bytes of input with "...". Safe for terminals, logs and JSON.

@@ -123,6 +123,23 @@ TEST(NamesTest, ChapCredentials) {
   EXPECT_EQ(s.message(), "field 'chap_secret': must not hold control characters");
 }
 
+TEST(NamesTest, TextAndSizes) {
+  EXPECT_TRUE(CheckText("field 'hw'", "std").ok());
+  EXPECT_TRUE(CheckText("field 'hw'", "").ok());
+  EXPECT_TRUE(CheckText("field 'hw'", "Dell R740 \xe2\x80\x94 2U").ok());
+  EXPECT_FALSE(CheckText("field 'hw'", "a\x1b[2J").ok());
+  EXPECT_FALSE(CheckText("field 'hw'", std::string("a\0", 2)).ok());
+  EXPECT_FALSE(CheckText("field 'hw'", "\xff").ok());
+  EXPECT_FALSE(CheckText("field 'hw'", std::string(256, 'x')).ok());
+  EXPECT_TRUE(CheckText("field 'hw'", std::string(300, 'x'), 300).ok());
+
+  EXPECT_TRUE(CheckSize("field 'size'", 1).ok());
+  EXPECT_TRUE(CheckSize("field 'size'", kMaxSizeBytes).ok());
+  EXPECT_FALSE(CheckSize("field 'size'", kMaxSizeBytes + 1).ok());
+  Status s = CheckSize("field 'capacity'", UINT64_MAX);
+  EXPECT_EQ(s.message(), "field 'capacity': 18446744073709551615 bytes is more than 4 EiB");
+}
+
 TEST(NamesTest, Printable) {
   EXPECT_EQ(Printable("plain"), "plain");
   EXPECT_EQ(Printable(std::string("\0\x1b\\\xff", 4)), "\\x00\\x1b\\x5c\\xff");
