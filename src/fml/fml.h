@@ -134,6 +134,12 @@ Result<FarmSpec> Parse(std::string_view text, std::string_view file);
 // Parse() of the contents of `path`; IoError when it cannot be read.
 Result<FarmSpec> ParseFile(const std::string& path);
 
+// The first check ReadXml makes, alone: OK when `text` is UTF-8 holding no
+// control character XML forbids (tab, LF and CR are fine); otherwise
+// InvalidArgument "file:line:column: not valid UTF-8 (byte \xNN); ..." at the
+// first bad byte. For a client that must not pass bad text on (vsl farm).
+Status CheckEncoding(std::string_view text, std::string_view file);
+
 // The two halves of Parse(), for callers and tests that need one alone.
 // ReadXml checks the syntax: well-formed XML, known elements and attributes,
 // required attributes present, numbers and sizes well-formed.

@@ -553,6 +553,10 @@ Result<FarmSpec> Reader::Read() {
 
 }  // namespace
 
+Status CheckEncoding(std::string_view text, std::string_view file) {
+  return Reader(text, file).CheckCharacters();
+}
+
 Result<FarmSpec> ReadXml(std::string_view text, std::string_view file) {
   return Reader(text, file).Read();
 }
