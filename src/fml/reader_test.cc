@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fml/fml.h"
+#include "util/utf8.h"
 
 namespace vsl::fml {
 namespace {
@@ -411,6 +412,13 @@ TEST(ReaderTest, InvalidUtf8AndControlCharacters) {
     EXPECT_EQ(got.status().code(), Code::kInvalidArgument);
     EXPECT_EQ(got.status().message(), c.message);
   }
+  // A long value is cut in a message at a character boundary, so the message
+  // stays valid UTF-8 (it travels as JSON).
+  Result<FarmSpec> cut = Parse("<farm fmlversion=\"" + std::string(39, '9') + "\xc3\xa9\xc3\xa9\"/>", "t.fml");
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find(std::string(39, '9') + "\xc3\xa9...\""), std::string::npos)
+      << cut.status().message();
+  EXPECT_TRUE(IsValidUtf8(cut.status().message()));
   // Valid multi-byte text is still fine (in a comment and an attribute value).
   Result<FarmSpec> ok = ReadXml("<farm fmlversion=\"1.1\"><!-- caf\xc3\xa9 \xe2\x82\xac -->"
                                 "<subnet id=\"s\" name=\"r\xc3\xa9seau\"/></farm>",
