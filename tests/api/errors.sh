@@ -107,6 +107,10 @@ check "an upper-case iqn: 400" expect 400 invalid_argument initiators \
 check "a CHAP secret with a control character: 400 naming 'chap_secret'" expect 400 invalid_argument chap_secret \
   "${A[@]}" -X POST --data-binary '{"name":"h7","hw":"std","initiators":["iqn.2026-11.org.test:h7"],"chap_secret":"0123456789ab\u0007cdef"}' \
   "$VSL_API/v1/hosts"
+check "a host name that is not UTF-8 in the path: 404 as JSON" expect 404 not_found "" "${A[@]}" \
+  "$VSL_API/v1/hosts/%ff%fe"
+check "a body that is not UTF-8: 400" expect 400 invalid_argument "" "${A[@]}" -X POST \
+  --data-binary $'{"name":"\xff","hw":"std","initiators":["iqn.2026-11.org.test:x"]}' "$VSL_API/v1/hosts"
 check "allocate of 2^64-1 bytes: 400 naming 'size', not queued" expect 400 invalid_argument size "${A[@]}" -X POST \
   --data-binary '{"size":18446744073709551615}' "$VSL_API/v1/disks/allocate"
 check "allocate of 16E: 400 naming 'size'" expect 400 invalid_argument size "${A[@]}" -X POST \
