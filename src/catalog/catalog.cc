@@ -4,6 +4,7 @@
 
 #include "catalog/schema.h"
 #include "util/names.h"
+#include "util/utf8.h"
 
 namespace vsl::catalog {
 
@@ -126,9 +127,10 @@ Result<ArrayRecord> Catalog::GetArray(Tx& tx, int64_t id) {
 }
 
 Result<ArrayRecord> Catalog::GetArrayByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("array '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kArrayCols + " FROM arrays WHERE name = ?", {name}));
-  if (!row) return NotFound("array '" + name + "' does not exist");
+  if (!row) return NotFound("array '" + Printable(name) + "' does not exist");
   return ArrayFromRow(*row);
 }
 

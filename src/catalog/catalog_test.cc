@@ -379,6 +379,14 @@ TEST_P(CatalogTest, BadNamesAreRefusedAndWriteNothing) {
     a.name = "big";
     a.capacity = UINT64_MAX;
     EXPECT_EQ(catalog().AddArray(tx, a).status().code(), Code::kInvalidArgument);
+    // A lookup by a name that is not UTF-8 is simply not found, on both back
+    // ends (PostgreSQL cannot even compare one), and the message escapes it.
+    auto missing = catalog().GetHostByName(tx, "\xff\xfe");
+    EXPECT_EQ(missing.status().code(), Code::kNotFound) << missing.status().ToString();
+    EXPECT_EQ(missing.status().message(), "host '\\xff\\xfe' does not exist");
+    EXPECT_EQ(catalog().GetArrayByName(tx, "\xc0").status().code(), Code::kNotFound);
+    EXPECT_EQ(catalog().GetImageByName(tx, "\xc0").status().code(), Code::kNotFound);
+    EXPECT_EQ(catalog().GetFarmByName(tx, "\xc0").status().code(), Code::kNotFound);
     VSL_ASSIGN_OR_RETURN(auto hosts, catalog().ListHosts(tx));
     EXPECT_TRUE(hosts.empty());
     VSL_ASSIGN_OR_RETURN(auto images, catalog().ListImages(tx));

@@ -2,6 +2,7 @@
 #include "catalog/catalog.h"
 
 #include "util/names.h"
+#include "util/utf8.h"
 
 namespace vsl::catalog {
 namespace {
@@ -86,9 +87,10 @@ Result<Host> Catalog::GetHost(Tx& tx, int64_t id) {
 }
 
 Result<Host> Catalog::GetHostByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("host '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kHostCols + " FROM hosts WHERE name = ?", {name}));
-  if (!row) return NotFound("host '" + name + "' does not exist");
+  if (!row) return NotFound("host '" + Printable(name) + "' does not exist");
   return HostFromRow(tx, *row);
 }
 
@@ -157,9 +159,10 @@ Result<Farm> Catalog::GetFarm(Tx& tx, int64_t id) {
 }
 
 Result<Farm> Catalog::GetFarmByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("farm '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kFarmCols + " FROM farms WHERE name = ?", {name}));
-  if (!row) return NotFound("farm '" + name + "' does not exist");
+  if (!row) return NotFound("farm '" + Printable(name) + "' does not exist");
   return FarmFromRow(*row);
 }
 
@@ -227,9 +230,10 @@ Result<Image> Catalog::GetImage(Tx& tx, int64_t id) {
 }
 
 Result<Image> Catalog::GetImageByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("image '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kImageCols + " FROM images WHERE name = ?", {name}));
-  if (!row) return NotFound("image '" + name + "' does not exist");
+  if (!row) return NotFound("image '" + Printable(name) + "' does not exist");
   return ImageFromRow(*row);
 }
 
