@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "api/api.h"
+#include "util/names.h"
 
 namespace vsl::api {
 
@@ -53,7 +54,9 @@ int HttpStatusFor(Code code) {
 
 void ReplyJson(httplib::Response& res, const Json& body, int http_status) {
   res.status = http_status;
-  res.set_content(body.dump() + "\n", "application/json");
+  // Replies may echo what a client sent; bytes that are not UTF-8 become
+  // U+FFFD instead of an exception.
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", "application/json");
 }
 
 void ReplyError(httplib::Response& res, const Status& status) {
@@ -164,14 +167,19 @@ Result<uint64_t> ParseSize(std::string_view text) {
   else if (unit == "G" || unit == "GIB") mult = 1ULL << 30;
   else if (unit == "T" || unit == "TIB") mult = 1ULL << 40;
   else return InvalidArgument("'" + std::string(text) + "': unknown size unit '" + unit + "' (use MB, GB, MiB, GiB)");
-  if (n != 0 && mult > UINT64_MAX / n) return InvalidArgument("'" + std::string(text) + "' is too large");
+  if ((n != 0 && mult > UINT64_MAX / n) || n * mult > kMaxSizeBytes) {
+    return InvalidArgument("'" + std::string(text) + "' is too large (at most 4 EiB)");
+  }
   return n * mult;
 }
 
 Result<std::optional<uint64_t>> OptionalSize(const Json& body, std::string_view field) {
   const Json* f = Field(body, field);
   if (f == nullptr) return std::optional<uint64_t>();
-  if (f->is_number_unsigned()) return std::optional<uint64_t>(f->get<uint64_t>());
+  if (f->is_number_unsigned()) {
+    VSL_RETURN_IF_ERROR(CheckSize("field '" + std::string(field) + "'", f->get<uint64_t>()));
+    return std::optional<uint64_t>(f->get<uint64_t>());
+  }
   if (f->is_number_integer()) return InvalidArgument("field '" + std::string(field) + "': must not be negative");
   if (!f->is_string()) return WrongType(field, "a size (bytes, or a string like \"8GiB\")");
   auto s = ParseSize(f->get<std::string>());

@@ -15,6 +15,13 @@ TEST(ParseSize, Units) {
   EXPECT_FALSE(ParseSize("").ok());
   EXPECT_FALSE(ParseSize("MB").ok());
   EXPECT_FALSE(ParseSize("12XB").ok());
+  // Sizes past 4 EiB overflow something downstream (blocks, sums, int64).
+  EXPECT_FALSE(ParseSize("16E").ok());
+  EXPECT_FALSE(ParseSize("18446744073709551615").ok());
+  EXPECT_FALSE(ParseSize("16777216T").ok());
+  EXPECT_FALSE(ParseSize("99999999999999999999").ok());
+  EXPECT_TRUE(ParseSize("4194304T").ok());
+  EXPECT_FALSE(ParseSize("4194305T").ok());
   EXPECT_FALSE(ParseSize("99999999999999TB").ok());
 }
 

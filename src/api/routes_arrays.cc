@@ -3,8 +3,10 @@
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "api/test_hooks.h"
+#include "array/file_array.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
+#include "util/names.h"
 
 namespace vsl::api {
 namespace {
@@ -38,11 +40,23 @@ Result<catalog::Qualities> ParseQualities(const Json& body) {
   return q;
 }
 
+// The directory of a new file array may not be, hold or lie inside the data
+// directory or another array's directory (`..` and symlinks resolved).
+Status CheckArrayPlace(ApiContext& ctx, const array::ArraySpec& spec) {
+  VSL_ASSIGN_OR_RETURN(std::string dir, array::ResolveArrayPath(spec.path));
+  if (!ctx.data_dir.empty()) {
+    VSL_ASSIGN_OR_RETURN(std::string data, array::ResolveArrayPath(ctx.data_dir));
+    VSL_RETURN_IF_ERROR(array::CheckDisjointPaths("field 'path': array directory", dir, "the data directory", data));
+  }
+  return ctx.manager->CheckArrayPathIsFree(spec).Annotate("field 'path'");
+}
+
 Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size", "qualities"}));
   array::ArraySpec spec;
   VSL_ASSIGN_OR_RETURN(spec.name, RequiredString(body, "name"));
+  VSL_RETURN_IF_ERROR(CheckName("array name", spec.name));
   VSL_ASSIGN_OR_RETURN(auto driver, OptionalString(body, "driver"));
   std::string drv = driver.value_or("file");
   VSL_ASSIGN_OR_RETURN(auto path, OptionalString(body, "path"));
@@ -61,6 +75,7 @@ Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   spec.path = *path;
   spec.capacity = capacity.value_or(0);
   spec.volume_size = volume_size.value_or(0);
+  VSL_RETURN_IF_ERROR(CheckArrayPlace(ctx, spec));
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     auto existing = ctx.catalog->GetArrayByName(tx, spec.name);
     if (existing.ok()) return AlreadyExists("array '" + spec.name + "' exists already");

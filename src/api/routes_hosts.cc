@@ -3,6 +3,7 @@
 #include "api/routes.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
+#include "util/names.h"
 
 namespace vsl::api {
 namespace {
@@ -18,7 +19,9 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
                                         "mutual_chap_user", "mutual_chap_secret"}));
   catalog::Host h;
   VSL_ASSIGN_OR_RETURN(h.name, RequiredString(body, "name"));
+  VSL_RETURN_IF_ERROR(CheckName("host name", h.name));
   VSL_ASSIGN_OR_RETURN(h.hw_type, RequiredString(body, "hw"));
+  VSL_RETURN_IF_ERROR(CheckText("field 'hw'", h.hw_type));
   auto it = body.find("initiators");
   if (it == body.end() || it->is_null()) return InvalidArgument("field 'initiators': missing");
   if (!it->is_array() || it->empty()) return InvalidArgument("field 'initiators': expected a non-empty list of IQNs");
@@ -27,9 +30,7 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
       return InvalidArgument("field 'initiators': every entry must be a non-empty string");
     }
     std::string iqn = i.get<std::string>();
-    if (iqn.rfind("iqn.", 0) != 0 && iqn.rfind("eui.", 0) != 0 && iqn.rfind("naa.", 0) != 0) {
-      return InvalidArgument("field 'initiators': '" + iqn + "' is not an iSCSI name (iqn./eui./naa.)");
-    }
+    VSL_RETURN_IF_ERROR(CheckIscsiName("field 'initiators': initiator name", iqn));
     h.initiators.push_back(iqn);
   }
   VSL_ASSIGN_OR_RETURN(auto user, OptionalString(body, "chap_user"));
@@ -37,10 +38,13 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
   VSL_ASSIGN_OR_RETURN(auto muser, OptionalString(body, "mutual_chap_user"));
   VSL_ASSIGN_OR_RETURN(auto msecret, OptionalString(body, "mutual_chap_secret"));
   h.chap_user = user.value_or(h.name);
+  VSL_RETURN_IF_ERROR(CheckChapUser("field 'chap_user'", h.chap_user));
+  if (muser) VSL_RETURN_IF_ERROR(CheckChapUser("field 'mutual_chap_user'", *muser));
   if (secret) {
     if (secret->size() < kMinSecret) {
       return InvalidArgument("field 'chap_secret': must be at least " + std::to_string(kMinSecret) + " characters");
     }
+    VSL_RETURN_IF_ERROR(CheckChapSecret("field 'chap_secret'", *secret));
     h.chap_secret = *secret;
   } else {
     VSL_ASSIGN_OR_RETURN(h.chap_secret, RandomHex(kSecretBytes));
@@ -50,6 +54,7 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
       return InvalidArgument("field 'mutual_chap_secret': must be at least " + std::to_string(kMinSecret) +
                              " characters");
     }
+    VSL_RETURN_IF_ERROR(CheckChapSecret("field 'mutual_chap_secret'", *msecret));
     if (*msecret == h.chap_secret) {
       return InvalidArgument("field 'mutual_chap_secret': must differ from the host's CHAP secret");
     }
@@ -104,6 +109,7 @@ Status ImportImage(ApiContext& ctx, const httplib::Request& req, httplib::Respon
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "file"}));
   VSL_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
+  VSL_RETURN_IF_ERROR(CheckName("image name", name));
   VSL_ASSIGN_OR_RETURN(std::string file, RequiredString(body, "file"));
   if (file[0] != '/') return InvalidArgument("field 'file': '" + file + "' is not an absolute path on the server");
   return SubmitAndReply(ctx, req, res, "import-image", {{"name", name}, {"file", file}});

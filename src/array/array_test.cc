@@ -327,11 +327,11 @@ TEST_P(ArrayTest, DiscoveryNoticesVolumesAppearingAndVanishing) {
   auto a = Make(16 * kMiB);
   auto v = a->CreateVolume(kMiB);
   ASSERT_TRUE(v.ok());
-  AddByHand(*a, "hand-made", 2 * kMiB);
+  AddByHand(*a, "vol-0000", 2 * kMiB);
   auto d1 = a->Discover();
   ASSERT_TRUE(d1.ok());
   ASSERT_EQ(d1->size(), 2u);
-  EXPECT_EQ((*d1)[0].id, "hand-made");
+  EXPECT_EQ((*d1)[0].id, "vol-0000");
   EXPECT_EQ((*d1)[0].size, 2 * kMiB);
   EXPECT_EQ((*d1)[0].qualities.at("raid"), "1");
   EXPECT_EQ((*d1)[1].id, v->id);
@@ -344,7 +344,7 @@ TEST_P(ArrayTest, DiscoveryNoticesVolumesAppearingAndVanishing) {
   auto d2 = a->Discover();
   ASSERT_TRUE(d2.ok());
   ASSERT_EQ(d2->size(), 1u);
-  EXPECT_EQ((*d2)[0].id, "hand-made");
+  EXPECT_EQ((*d2)[0].id, "vol-0000");
   EXPECT_EQ(a->Grants(v->id).status().code(), Code::kNotFound);
   // The hand-made volume counts against the pool.
   EXPECT_EQ(a->CreateVolume(15 * kMiB).status().code(), Code::kResourceExhausted);

@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,16 +45,59 @@ Status Agree(const std::string& dir, const char* field, const T& manifest, const
   return Status::Ok();
 }
 
+// A new array's capacity must fit the file system under `dir` (its nearest
+// existing ancestor): sparse files let a pool promise more than the disk
+// holds, and that promise breaks on the first write past it.
+Status CheckCapacityFits(const std::string& dir, const ArraySpec& spec) {
+  std::filesystem::path p(dir);
+  std::error_code ec;
+  while (!std::filesystem::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+  struct statvfs fs {};
+  if (::statvfs(p.c_str(), &fs) != 0) return ErrnoError("array '" + spec.name + "': statvfs " + p.string(), errno);
+  const unsigned __int128 total = static_cast<unsigned __int128>(fs.f_blocks) * fs.f_frsize;
+  if (spec.capacity > total) {
+    return InvalidArgument("array '" + spec.name + "': capacity " + internal::HumanSize(spec.capacity) +
+                           " is larger than the file system at " + p.string() + " (" +
+                           internal::HumanSize(static_cast<uint64_t>(total)) + " in all)");
+  }
+  return Status::Ok();
+}
+
+std::string StripSlash(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
 }  // namespace
+
+Result<std::string> ResolveArrayPath(const std::string& path) {
+  if (path.empty()) return InvalidArgument("array path: empty");
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  if (ec) return InvalidArgument("array path " + path + ": " + ec.message());
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(abs, ec);
+  if (ec) return InvalidArgument("array path " + path + ": " + ec.message());
+  return StripSlash(resolved.lexically_normal().string());
+}
+
+Status CheckDisjointPaths(const std::string& what_a, const std::string& a, const std::string& what_b,
+                          const std::string& b) {
+  auto inside = [](const std::string& inner, const std::string& outer) {
+    return inner == outer || outer == "/" || (inner.size() > outer.size() && inner.starts_with(outer) &&
+                                              inner[outer.size()] == '/');
+  };
+  if (a == b) return InvalidArgument(what_a + " " + a + " is " + what_b);
+  if (inside(a, b)) return InvalidArgument(what_a + " " + a + " is inside " + what_b + " " + b);
+  if (inside(b, a)) return InvalidArgument(what_a + " " + a + " contains " + what_b + " " + b);
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<FileArray>> FileArray::Open(const ArraySpec& spec) {
   if (spec.path.empty()) {
     return InvalidArgument("array '" + spec.name + "': a file array needs a directory (path)");
   }
   std::error_code ec;
-  std::string dir = std::filesystem::absolute(spec.path, ec).lexically_normal().string();
-  if (ec) return InvalidArgument("array path " + spec.path + ": " + ec.message());
-  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  VSL_ASSIGN_OR_RETURN(std::string dir, ResolveArrayPath(spec.path));
 
   ArrayInfo info;
   info.path = dir;
@@ -63,9 +107,11 @@ Result<std::unique_ptr<FileArray>> FileArray::Open(const ArraySpec& spec) {
   if (std::filesystem::exists(a->ManifestPath(), ec)) {
     VSL_RETURN_IF_ERROR(a->LoadManifest(spec));
     VSL_RETURN_IF_ERROR(MakeDir(a->VolumesDir()));
+    a->RemoveStaleTempFilesLocked();
     return a;
   }
   VSL_RETURN_IF_ERROR(internal::CheckNewSpec(spec));
+  VSL_RETURN_IF_ERROR(CheckCapacityFits(dir, spec));
   a->info_.name = spec.name;
   a->info_.capacity = spec.capacity;
   a->info_.volume_size = spec.volume_size;
@@ -128,17 +174,38 @@ Status FileArray::SaveManifestLocked() {
   return internal::WriteFileAtomic(ManifestPath(), j.dump(2) + "\n");
 }
 
+void FileArray::RemoveStaleTempFilesLocked() {
+  DIR* d = ::opendir(VolumesDir().c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n.size() > 5 && n.front() == '.' && n.ends_with(".new") &&
+        internal::IsVolumeFileName(n.substr(1, n.size() - 5))) {
+      stale.emplace_back(n);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& n : stale) (void)::unlink((VolumesDir() + "/" + n).c_str());
+}
+
 Status FileArray::CreateFileLocked(const std::string& id, uint64_t size) {
-  std::string tmp = VolumesDir() + "/." + id + ".new";
-  {
+  const std::string tmp = VolumesDir() + "/." + id + ".new";
+  Status s = [&]() -> Status {
     VSL_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600));
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
       return ErrnoError(ArrayLabel(info_) + ": size volume file " + tmp, errno);
     }
     if (::fsync(fd.get()) != 0) return ErrnoError("sync " + tmp, errno);
+    const std::string path = VolumePath(id);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp, errno);
+    return Status::Ok();
+  }();
+  if (!s.ok()) {
+    // Whatever failed, no half-made file stays behind.
+    (void)::unlink(tmp.c_str());
+    return s;
   }
-  std::string path = VolumePath(id);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp, errno);
   return internal::FsyncDir(VolumesDir());
 }
 
@@ -154,8 +221,8 @@ Status FileArray::CarveLocked(uint64_t count) {
 }
 
 Result<ArrayVolume> FileArray::Stat(const std::string& id) const {
-  if (!internal::IsValidVolumeId(id)) {
-    return InvalidArgument(ArrayLabel(info_) + ": '" + id + "' is not a valid volume id");
+  if (!internal::IsVolumeFileName(id)) {
+    return InvalidArgument(ArrayLabel(info_) + ": '" + id + "' is not a volume id of a file array (vol-NNNN)");
   }
   std::string path = VolumePath(id);
   struct stat st;
@@ -174,7 +241,7 @@ Result<std::vector<ArrayVolume>> FileArray::Scan() const {
   if (d == nullptr) return ErrnoError(ArrayLabel(info_) + ": open " + VolumesDir(), errno);
   std::vector<std::string> ids;
   while (struct dirent* e = ::readdir(d)) {
-    if (internal::IsValidVolumeId(e->d_name)) ids.emplace_back(e->d_name);
+    if (internal::IsVolumeFileName(e->d_name)) ids.emplace_back(e->d_name);
   }
   ::closedir(d);
   std::sort(ids.begin(), ids.end());

@@ -4,9 +4,10 @@
 //                      ports, the next volume number, the grants
 //   DIR/volumes/ID     one sparse file per volume; its size is the volume's
 //
-// Files an administrator adds to or removes from DIR/volumes/ by hand are
-// volumes that appeared or vanished; names starting with '.' are ignored (vsl
-// builds new volumes under such names and renames them into place).
+// Files named vol-NNNN an administrator adds to or removes from DIR/volumes/
+// by hand are volumes that appeared or vanished; any other name is ignored
+// and left alone. vsl builds a new volume as .vol-NNNN.new and renames it into
+// place; a failed build removes it, and Open() removes those a crash left.
 #pragma once
 
 #include <mutex>
@@ -17,10 +18,19 @@
 
 namespace vsl::array {
 
+// `path` made absolute, with `..` and symlinks resolved (the part that does
+// not exist yet is normalized lexically), without a trailing '/'.
+Result<std::string> ResolveArrayPath(const std::string& path);
+// InvalidArgument when the resolved directories `a` and `b` are the same or
+// one lies inside the other: "<what_a> <a> is inside <what_b> <b>".
+Status CheckDisjointPaths(const std::string& what_a, const std::string& a, const std::string& what_b,
+                          const std::string& b);
+
 class FileArray : public StorageArray {
  public:
-  // Opens the array in spec.path, creating it (and carving its volumes) when
-  // it has no manifest yet.
+  // Opens the array in spec.path (resolved: ResolveArrayPath), creating it
+  // (and carving its volumes) when it has no manifest yet. A new array's
+  // capacity may not exceed the size of the file system it lives on.
   static Result<std::unique_ptr<FileArray>> Open(const ArraySpec& spec);
 
   ArrayInfo info() const override { return info_; }
@@ -54,6 +64,8 @@ class FileArray : public StorageArray {
   Status CreateFileLocked(const std::string& id, uint64_t size);  // requires mu_
   Status SaveManifestLocked();                    // requires mu_
   Status LoadManifest(const ArraySpec& spec);
+  // Removes the .vol-NNNN.new files a crash left in VolumesDir().
+  void RemoveStaleTempFilesLocked();  // requires mu_
   // Copies between open files with the destination's I/O guard held by the caller.
   Status CopyFromPath(const std::string& src_path, const std::string& what,
                       const std::string& dst_id);

@@ -3,6 +3,8 @@
 #include "array/file_array.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,21 +144,137 @@ TEST(FileArrayTest, ScrubFreesEveryBlock) {
   EXPECT_EQ(uint64_t(st.st_size), 2 * kMiB);
 }
 
+// Discovery takes files named vol-NNNN and nothing else; every other name is
+// left where it is, untouched.
 TEST(FileArrayTest, HandMadeFilesAndStrayNames) {
   testing::TempDir dir;
   auto a = OpenArray(Spec(dir.path()));
   ASSERT_TRUE(a.ok());
   std::string vols = (*a)->info().path + "/volumes";
-  std::ofstream(vols + "/odd-size") << "not a whole block";
-  std::ofstream(vols + "/.half-made") << "ignored";
+  std::ofstream(vols + "/vol-0042") << "not a whole block";
+  const char* const ignored[] = {"odd-size", ".half-made", "vol-12", "vol-0002x", "vol-", "VOL-0003",
+                                 "notes.txt", "vol-0003.bak", ".vol-0004.new.keep"};
+  for (const char* n : ignored) std::ofstream(vols + "/" + n) << "ignored";
   std::filesystem::create_directory(vols + "/subdir");
+  std::filesystem::create_directory(vols + "/vol-0043");
   auto found = (*a)->Discover();
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   ASSERT_EQ(found->size(), 1u);
-  EXPECT_EQ((*found)[0].id, "odd-size");
-  EXPECT_EQ((*a)->Locate("odd-size").status().code(), Code::kFailedPrecondition);
-  EXPECT_EQ((*a)->GetVolume("subdir").status().code(), Code::kNotFound);
+  EXPECT_EQ((*found)[0].id, "vol-0042");
+  EXPECT_EQ((*a)->Locate("vol-0042").status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ((*a)->GetVolume("vol-0043").status().code(), Code::kNotFound);
+  EXPECT_EQ((*a)->GetVolume("odd-size").status().code(), Code::kInvalidArgument);
   EXPECT_EQ((*a)->GetVolume("../array.json").status().code(), Code::kInvalidArgument);
+  for (const char* n : ignored) EXPECT_TRUE(std::filesystem::exists(vols + "/" + n)) << n;
+  // Reopening leaves them too.
+  ASSERT_TRUE(OpenArray(Spec(dir.path())).ok());
+  for (const char* n : ignored) EXPECT_TRUE(std::filesystem::exists(vols + "/" + n)) << n;
+}
+
+TEST(FileArrayTest, PathsAreResolved) {
+  testing::TempDir dir;
+  const std::string d = dir.path();
+  std::filesystem::create_directories(d + "/real/sub");
+  std::filesystem::create_directory_symlink(d + "/real", d + "/link");
+  EXPECT_EQ(*ResolveArrayPath(d + "/a/../b"), d + "/b");
+  EXPECT_EQ(*ResolveArrayPath(d + "/real/sub/../../x/"), d + "/x");
+  EXPECT_EQ(*ResolveArrayPath(d + "/link/sub/new"), d + "/real/sub/new");
+  EXPECT_EQ(*ResolveArrayPath(d + "/link/../real"), d + "/real");
+  EXPECT_EQ(*ResolveArrayPath("/"), "/");
+
+  auto a = OpenArray({"dots", "file", d + "/real/sub/../arr", kMiB, 0, {}, {}});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ((*a)->info().path, d + "/real/arr");
+}
+
+TEST(FileArrayTest, DisjointPaths) {
+  struct Case {
+    const char* a;
+    const char* b;
+    const char* message;  // "" when disjoint
+  } cases[] = {
+      {"/srv/a", "/srv/b", ""},
+      {"/srv/a", "/srv/ab", ""},
+      {"/srv/ab", "/srv/a", ""},
+      {"/srv/a", "/srv/a", "new array /srv/a is data directory"},
+      {"/srv/a/x", "/srv/a", "new array /srv/a/x is inside data directory /srv/a"},
+      {"/srv", "/srv/a", "new array /srv contains data directory /srv/a"},
+      {"/", "/srv/a", "new array / contains data directory /srv/a"},
+  };
+  for (const Case& c : cases) {
+    Status s = CheckDisjointPaths("new array", c.a, "data directory", c.b);
+    if (*c.message == '\0') {
+      EXPECT_TRUE(s.ok()) << c.a << " " << c.b << ": " << s.ToString();
+    } else {
+      EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.a << " " << c.b;
+      EXPECT_EQ(s.message(), c.message);
+    }
+  }
+}
+
+// A capacity the file system cannot hold (or that overflows) is refused
+// before anything is created.
+TEST(FileArrayTest, CapacityMustFitTheFileSystem) {
+  testing::TempDir dir;
+  for (uint64_t capacity : {uint64_t{1} << 61, uint64_t{1} << 62, UINT64_MAX}) {
+    ArraySpec s = Spec(dir.path(), capacity);
+    auto a = OpenArray(s);
+    ASSERT_FALSE(a.ok()) << capacity;
+    EXPECT_EQ(a.status().code(), Code::kInvalidArgument) << a.status().ToString();
+    EXPECT_FALSE(std::filesystem::exists(s.path)) << capacity;
+  }
+  auto a = OpenArray(Spec(dir.path(), uint64_t{1} << 61));
+  EXPECT_NE(a.status().message().find("larger than the file system at " + dir.path()), std::string::npos)
+      << a.status().ToString();
+  EXPECT_NE(OpenArray(Spec(dir.path(), UINT64_MAX)).status().message().find("more than 4 EiB"), std::string::npos);
+}
+
+std::vector<std::string> TempFiles(const std::string& vols) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(vols)) {
+    std::string n = e.path().filename();
+    if (n.ends_with(".new")) out.push_back(n);
+  }
+  return out;
+}
+
+// A volume file that cannot be made (here: the file size limit makes
+// ftruncate fail with EFBIG) leaves no .new file behind.
+TEST(FileArrayTest, FailedCreateLeavesNoTempFile) {
+  testing::TempDir dir;
+  auto a = OpenArray(Spec(dir.path()));
+  ASSERT_TRUE(a.ok());
+  const std::string vols = (*a)->info().path + "/volumes";
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = kMiB;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto v = (*a)->CreateVolume(4 * kMiB);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kIoError) << v.status().ToString();
+  EXPECT_NE(v.status().message().find(".new"), std::string::npos) << v.status().ToString();
+  EXPECT_EQ(TempFiles(vols), std::vector<std::string>{});
+  // Nothing else was made either, and the array still works.
+  auto found = (*a)->Discover();
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty());
+  EXPECT_TRUE((*a)->CreateVolume(4 * kMiB).ok());
+}
+
+// A crash between creating and renaming leaves .vol-NNNN.new; reopening the
+// array removes those (and nothing else).
+TEST(FileArrayTest, ReopenRemovesTempFilesACrashLeft) {
+  testing::TempDir dir;
+  ASSERT_TRUE(OpenArray(Spec(dir.path())).ok());
+  const std::string vols = dir.path() + "/disk1/volumes";
+  std::ofstream(vols + "/.vol-0007.new") << "half made";
+  std::ofstream(vols + "/.mine.new") << "not ours";
+  ASSERT_TRUE(OpenArray(Spec(dir.path())).ok());
+  EXPECT_EQ(TempFiles(vols), std::vector<std::string>{".mine.new"});
 }
 
 TEST(FileArrayTest, ArrayPathsAreAbsolute) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/names.h"
+
 namespace vsl::array::internal {
 
 std::string HumanSize(uint64_t bytes) {
@@ -43,6 +45,7 @@ Status CheckNewSpec(const ArraySpec& spec) {
   if (spec.name.empty()) return InvalidArgument("array spec: the name is empty");
   std::string label = "array '" + spec.name + "'";
   if (spec.capacity == 0) return InvalidArgument(label + ": the capacity is 0");
+  VSL_RETURN_IF_ERROR(CheckSize(label + ": capacity", spec.capacity));
   if (spec.volume_size != 0) {
     if (spec.volume_size % kBlockSize != 0) {
       return InvalidArgument(label + ": volume size " + std::to_string(spec.volume_size) +
@@ -71,6 +74,13 @@ bool IsValidVolumeId(std::string_view id) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '-' || c == '_' || c == '.';
   });
+}
+
+bool IsVolumeFileName(std::string_view name) {
+  if (!name.starts_with("vol-")) return false;
+  std::string_view digits = name.substr(4);
+  return digits.size() >= 4 && digits.size() <= 19 &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool IsAllZero(std::span<const uint8_t> data) {

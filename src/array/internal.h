@@ -31,6 +31,9 @@ Status CheckNewSpec(const ArraySpec& spec);
 // IsValidVolumeId accepts.
 std::string VolumeId(uint64_t n);
 bool IsValidVolumeId(std::string_view id);
+// The names the file driver gives volume files (VolumeId's): "vol-" and 4 to
+// 19 digits. Discovery of a file array takes these and nothing else.
+bool IsVolumeFileName(std::string_view name);
 
 bool IsAllZero(std::span<const uint8_t> data);
 

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/schema.h"
+#include "util/names.h"
+#include "util/utf8.h"
 
 namespace vsl::catalog {
 
@@ -102,6 +104,8 @@ ArrayPort PortFromRow(const Row& r) {
 }  // namespace
 
 Result<ArrayRecord> Catalog::AddArray(Tx& tx, ArrayRecord a) {
+  VSL_RETURN_IF_ERROR(CheckName("array name", a.name));
+  VSL_RETURN_IF_ERROR(CheckSize("array '" + a.name + "': capacity", a.capacity));
   a.created_ms = NowMs();
   auto row = tx.QueryOne(
       "INSERT INTO arrays (name, driver, config, capacity, volume_size, qualities, dwml, discovered_ms, created_ms) "
@@ -123,9 +127,10 @@ Result<ArrayRecord> Catalog::GetArray(Tx& tx, int64_t id) {
 }
 
 Result<ArrayRecord> Catalog::GetArrayByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("array '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kArrayCols + " FROM arrays WHERE name = ?", {name}));
-  if (!row) return NotFound("array '" + name + "' does not exist");
+  if (!row) return NotFound("array '" + Printable(name) + "' does not exist");
   return ArrayFromRow(*row);
 }
 

@@ -270,12 +270,12 @@ TEST_P(CatalogTest, HostsInitiatorsAndBindings) {
     Host h;
     h.name = "web1";
     h.hw_type = "qemu";
-    h.initiators = {"iqn.b", "iqn.a"};
+    h.initiators = {"iqn.2026-11.test:b", "iqn.2026-11.test:a"};
     h.chap_user = "web1";
     h.chap_secret = "0123456789abcdef";
     VSL_ASSIGN_OR_RETURN(h, catalog().AddHost(tx, h));
     VSL_ASSIGN_OR_RETURN(Host got, catalog().GetHostByName(tx, "web1"));
-    EXPECT_EQ(got.initiators, (std::vector<std::string>{"iqn.a", "iqn.b"}));
+    EXPECT_EQ(got.initiators, (std::vector<std::string>{"iqn.2026-11.test:a", "iqn.2026-11.test:b"}));
     EXPECT_EQ(got.state, HostState::kIdle);
     VSL_ASSIGN_OR_RETURN(Binding b, catalog().AddBinding(tx, Binding{0, ids[0], h.id, {}, 0, 0, false, 0}));
     VSL_RETURN_IF_ERROR(catalog().SetBindingMapped(tx, b.id, true));
@@ -302,7 +302,7 @@ TEST_P(CatalogTest, LunTakenTwiceIsRefused) {
   ASSERT_TRUE(catalog().Write([&](Tx& tx) -> Status {
                      Host h;
                      h.name = "h";
-                     h.initiators = {"iqn.h"};
+                     h.initiators = {"iqn.2026-11.test:h"};
                      VSL_ASSIGN_OR_RETURN(h, catalog().AddHost(tx, h));
                      host = h.id;
                      return catalog().AddBinding(tx, Binding{0, ids[0], host, {}, 0, 0, false, 0}).status();
@@ -317,17 +317,87 @@ TEST_P(CatalogTest, SecondHostCannotReuseAnInitiator) {
   ASSERT_TRUE(catalog().Write([&](Tx& tx) {
                      Host h;
                      h.name = "h1";
-                     h.initiators = {"iqn.same"};
+                     h.initiators = {"iqn.2026-11.test:same"};
                      return catalog().AddHost(tx, h).status();
                    }).ok());
   Status s = catalog().Write([&](Tx& tx) {
     Host h;
     h.name = "h2";
-    h.initiators = {"iqn.same"};
+    h.initiators = {"iqn.2026-11.test:same"};
     return catalog().AddHost(tx, h).status();
   });
   EXPECT_EQ(s.code(), Code::kAlreadyExists);
-  EXPECT_NE(s.message().find("iqn.same"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("iqn.2026-11.test:same"), std::string::npos) << s.ToString();
+}
+
+// Every door that writes a name goes through the catalog: names that would
+// become paths, break a SendTargets reply or a terminal are refused there
+// and leave no row behind.
+TEST_P(CatalogTest, BadNamesAreRefusedAndWriteNothing) {
+  auto host = [](std::string name, std::string initiator) {
+    Host h;
+    h.name = std::move(name);
+    h.hw_type = "std";
+    h.initiators = {std::move(initiator)};
+    return h;
+  };
+  const std::string ok_iqn = "iqn.2026-11.test:ok";
+  struct Case {
+    const char* what;
+    Host h;
+    const char* message_part;
+  } cases[] = {
+      {"path", host("../../etc", ok_iqn), "host name '../../etc'"},
+      {"NUL", host(std::string("a\0b", 3), ok_iqn), "host name 'a\\x00b'"},
+      {"ESC", host("x\x1b[31m", ok_iqn), "host name 'x\\x1b[31m'"},
+      {"64 characters", host(std::string(64, 'h'), ok_iqn), "longer than 63"},
+      {"bad initiator", host("h9", "iqn.t:db"), "initiator name 'iqn.t:db'"},
+      {"NUL in initiator", host("h9", std::string("iqn.2026-11.test:a\0SessionType=Normal", 37)),
+       "initiator name"},
+  };
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Status s = catalog().Write([&](Tx& tx) { return catalog().AddHost(tx, c.h).status(); });
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find(c.message_part), std::string::npos) << s.ToString();
+  }
+  Host bad_secret = host("h9", ok_iqn);
+  bad_secret.chap_secret = std::string("0123456789ab\ncd", 15);
+  Status s = catalog().Write([&](Tx& tx) { return catalog().AddHost(tx, bad_secret).status(); });
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  s = catalog().Write([&](Tx& tx) -> Status {
+    EXPECT_EQ(catalog().AddImage(tx, Image{0, ".hidden", 0, "", {}, 0}).status().code(), Code::kInvalidArgument);
+    Farm f;
+    f.name = "a/b";
+    f.state = "planned";
+    EXPECT_EQ(catalog().AddFarm(tx, f).status().code(), Code::kInvalidArgument);
+    ArrayRecord a;
+    a.name = "-rf";
+    a.driver = "file";
+    a.capacity = 1 << 20;
+    EXPECT_EQ(catalog().AddArray(tx, a).status().code(), Code::kInvalidArgument);
+    a.name = "big";
+    a.capacity = UINT64_MAX;
+    EXPECT_EQ(catalog().AddArray(tx, a).status().code(), Code::kInvalidArgument);
+    // A lookup by a name that is not UTF-8 is simply not found, on both back
+    // ends (PostgreSQL cannot even compare one), and the message escapes it.
+    auto missing = catalog().GetHostByName(tx, "\xff\xfe");
+    EXPECT_EQ(missing.status().code(), Code::kNotFound) << missing.status().ToString();
+    EXPECT_EQ(missing.status().message(), "host '\\xff\\xfe' does not exist");
+    EXPECT_EQ(catalog().GetArrayByName(tx, "\xc0").status().code(), Code::kNotFound);
+    EXPECT_EQ(catalog().GetImageByName(tx, "\xc0").status().code(), Code::kNotFound);
+    EXPECT_EQ(catalog().GetFarmByName(tx, "\xc0").status().code(), Code::kNotFound);
+    VSL_ASSIGN_OR_RETURN(auto hosts, catalog().ListHosts(tx));
+    EXPECT_TRUE(hosts.empty());
+    VSL_ASSIGN_OR_RETURN(auto images, catalog().ListImages(tx));
+    EXPECT_TRUE(images.empty());
+    VSL_ASSIGN_OR_RETURN(auto farms, catalog().ListFarms(tx));
+    EXPECT_TRUE(farms.empty());
+    VSL_ASSIGN_OR_RETURN(auto arrays, catalog().ListArrays(tx));
+    EXPECT_TRUE(arrays.empty());
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 TEST_P(CatalogTest, ImagesAndFarms) {

@@ -1,6 +1,9 @@
 // Hosts (with their initiators), farms and images.
 #include "catalog/catalog.h"
 
+#include "util/names.h"
+#include "util/utf8.h"
+
 namespace vsl::catalog {
 namespace {
 
@@ -46,8 +49,16 @@ Image ImageFromRow(const Row& r) {
 }  // namespace
 
 Result<Host> Catalog::AddHost(Tx& tx, Host h) {
-  if (h.name.empty()) return InvalidArgument("a host needs a name");
+  VSL_RETURN_IF_ERROR(CheckName("host name", h.name));
   if (h.initiators.empty()) return InvalidArgument("host '" + h.name + "' needs at least one initiator name");
+  for (const std::string& i : h.initiators) VSL_RETURN_IF_ERROR(CheckIscsiName("initiator name", i));
+  VSL_RETURN_IF_ERROR(CheckText("hardware type", h.hw_type));
+  if (!h.chap_user.empty()) VSL_RETURN_IF_ERROR(CheckChapUser("CHAP user", h.chap_user));
+  if (!h.chap_secret.empty()) VSL_RETURN_IF_ERROR(CheckChapSecret("CHAP secret", h.chap_secret));
+  if (!h.mutual_chap_user.empty()) VSL_RETURN_IF_ERROR(CheckChapUser("mutual CHAP user", h.mutual_chap_user));
+  if (!h.mutual_chap_secret.empty()) {
+    VSL_RETURN_IF_ERROR(CheckChapSecret("mutual CHAP secret", h.mutual_chap_secret));
+  }
   h.created_ms = NowMs();
   auto row = tx.QueryOne(
       "INSERT INTO hosts (name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, "
@@ -76,9 +87,10 @@ Result<Host> Catalog::GetHost(Tx& tx, int64_t id) {
 }
 
 Result<Host> Catalog::GetHostByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("host '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kHostCols + " FROM hosts WHERE name = ?", {name}));
-  if (!row) return NotFound("host '" + name + "' does not exist");
+  if (!row) return NotFound("host '" + Printable(name) + "' does not exist");
   return HostFromRow(tx, *row);
 }
 
@@ -127,6 +139,7 @@ Status Catalog::RemoveHost(Tx& tx, int64_t id) {
 // ---- farms ----
 
 Result<Farm> Catalog::AddFarm(Tx& tx, Farm f) {
+  VSL_RETURN_IF_ERROR(CheckName("farm name", f.name));
   f.created_ms = f.updated_ms = NowMs();
   auto row = tx.QueryOne("INSERT INTO farms (name, state, fml, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?) "
                          "RETURNING id",
@@ -146,9 +159,10 @@ Result<Farm> Catalog::GetFarm(Tx& tx, int64_t id) {
 }
 
 Result<Farm> Catalog::GetFarmByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("farm '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kFarmCols + " FROM farms WHERE name = ?", {name}));
-  if (!row) return NotFound("farm '" + name + "' does not exist");
+  if (!row) return NotFound("farm '" + Printable(name) + "' does not exist");
   return FarmFromRow(*row);
 }
 
@@ -195,6 +209,7 @@ Status Catalog::RemoveFarm(Tx& tx, int64_t id) {
 // ---- images ----
 
 Result<Image> Catalog::AddImage(Tx& tx, Image i) {
+  VSL_RETURN_IF_ERROR(CheckName("image name", i.name));
   i.created_ms = NowMs();
   auto row = tx.QueryOne("INSERT INTO images (name, size, sha256, master_volume_id, created_ms) "
                          "VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -215,9 +230,10 @@ Result<Image> Catalog::GetImage(Tx& tx, int64_t id) {
 }
 
 Result<Image> Catalog::GetImageByName(Tx& tx, const std::string& name) {
+  if (!IsValidUtf8(name)) return NotFound("image '" + Printable(name) + "' does not exist");
   VSL_ASSIGN_OR_RETURN(auto row,
                        tx.QueryOne(std::string("SELECT ") + kImageCols + " FROM images WHERE name = ?", {name}));
-  if (!row) return NotFound("image '" + name + "' does not exist");
+  if (!row) return NotFound("image '" + Printable(name) + "' does not exist");
   return ImageFromRow(*row);
 }
 

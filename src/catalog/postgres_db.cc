@@ -4,6 +4,8 @@
 
 #include "catalog/conn_pool.h"
 #include "catalog/db.h"
+#include "util/names.h"
+#include "util/utf8.h"
 
 namespace vsl::catalog {
 namespace {
@@ -71,6 +73,11 @@ class PgTx : public Tx {
         storage[i] = std::to_string(*d);
       } else {
         storage[i] = std::get<std::string>(v);
+        // libpq sends text parameters as C strings in UTF-8: a NUL would cut
+        // the value short and a bad byte makes the server fail the statement.
+        if (storage[i].find('\0') != std::string::npos || !IsValidUtf8(storage[i])) {
+          return InvalidArgument("a text value (" + Printable(storage[i], 40) + ") is not UTF-8 without NUL");
+        }
       }
       ptrs[i] = storage[i].c_str();
     }

@@ -87,7 +87,9 @@ Result<Json> ApiClient::Get(const std::string& path) {
 }
 
 Result<Json> ApiClient::Post(const std::string& path, const Json& body) {
-  auto r = client_->Post(path.c_str(), body.dump(), "application/json");
+  // Arguments from the command line may hold any bytes; ones that are not
+  // UTF-8 go as U+FFFD (the server then names the field) instead of throwing.
+  auto r = client_->Post(path.c_str(), body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
   return Finish("POST", path, &r);
 }
 

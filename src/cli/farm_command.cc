@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/api_client.h"
+#include "cli/farm_body.h"
 
 namespace vsl::cli {
 
@@ -22,9 +23,7 @@ Result<Json> FarmBody(const FarmArgs& a) {
   if (!in) return NotFound("cannot read FML file " + a.file);
   std::stringstream ss;
   ss << in.rdbuf();
-  Json body = {{"fml", ss.str()}, {"file", a.file}};
-  if (!a.name.empty()) body["name"] = a.name;
-  return body;
+  return FarmRequestBody(ss.str(), a.file, a.name);
 }
 
 // Follows a farm job to its end, one line per step; on a terminal the

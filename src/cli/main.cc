@@ -1,5 +1,6 @@
 // vsl: one binary, one subcommand group per file (commands.h).
 #include <cstdio>
+#include <exception>
 
 #include "cli/commands.h"
 #include "cli/api_commands.h"
@@ -38,5 +39,12 @@ int main(int argc, char** argv) {
     app.exit(e);
     return vsl::cli::kExitUsage;
   }
-  return run ? run() : vsl::cli::kExitOk;
+  if (!run) return vsl::cli::kExitOk;
+  // A bug must end in a message and an exit status, never in terminate().
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "vsl: internal: unexpected exception: %s\n", e.what());
+    return vsl::cli::kExitFailure;
+  }
 }

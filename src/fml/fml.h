@@ -127,11 +127,18 @@ struct FarmSpec {
   const Subnet* FindSubnet(std::string_view id) const;
 };
 
-// Reads and validates an FML document. `file` is only used in messages and to
+// Reads and validates an FML document. Text that is not UTF-8, or holds a
+// control character XML does not allow, is refused at the first such byte. `file` is only used in messages and to
 // derive the farm name.
 Result<FarmSpec> Parse(std::string_view text, std::string_view file);
 // Parse() of the contents of `path`; IoError when it cannot be read.
 Result<FarmSpec> ParseFile(const std::string& path);
+
+// The first check ReadXml makes, alone: OK when `text` is UTF-8 holding no
+// control character XML forbids (tab, LF and CR are fine); otherwise
+// InvalidArgument "file:line:column: not valid UTF-8 (byte \xNN); ..." at the
+// first bad byte. For a client that must not pass bad text on (vsl farm).
+Status CheckEncoding(std::string_view text, std::string_view file);
 
 // The two halves of Parse(), for callers and tests that need one alone.
 // ReadXml checks the syntax: well-formed XML, known elements and attributes,
@@ -153,8 +160,9 @@ std::string FormatSize(uint64_t bytes);
 
 // The farm name a file gets when <farm> has no name: "dir/two-tier.fml" -> "two-tier".
 std::string FarmNameFromFile(std::string_view file);
-// Farm, tier and server names must be usable in host and volume names: 1-63 of
-// [A-Za-z0-9._-], starting with a letter or digit.
+// Farm, tier and server names must be usable in host and volume names: the
+// rule every name in vsl follows (util/names.h): 1-63 of [A-Za-z0-9._-], not
+// starting with '.' or '-'.
 bool IsValidName(std::string_view name);
 
 }  // namespace vsl::fml

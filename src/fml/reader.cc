@@ -5,6 +5,8 @@
 #include <string>
 
 #include "fml/fml.h"
+#include "util/names.h"
+#include "util/utf8.h"
 #include "fml/source.h"
 #include "fml/text.h"
 
@@ -44,6 +46,7 @@ class Reader {
       : src_(text, file), diag_(std::string(file)) {}
 
   Result<FarmSpec> Read();
+  Status CheckCharacters();
 
  private:
   size_t Offset(pugi::xml_node n) const {
@@ -480,7 +483,29 @@ void Reader::ReadFarm(pugi::xml_node n, FarmSpec* spec) {
   });
 }
 
+// The first byte XML 1.0 (§2.2) does not allow in a document: ill-formed
+// UTF-8 or a control character other than tab, LF and CR. Checked before
+// pugixml sees the text, so every later stage (messages, JSON, the catalog)
+// only ever holds valid UTF-8.
+Status Reader::CheckCharacters() {
+  const std::string_view text = src_.text();
+  const size_t bad = FirstInvalidUtf8(text);
+  for (size_t i = 0; i < bad; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      Error(src_.LocAt(i), "control character " + Printable(text.substr(i, 1)) +
+                               " is not allowed in XML; expected text, tab or line breaks");
+      return diag_.ToStatus();
+    }
+  }
+  if (bad == text.size()) return Status::Ok();
+  Error(src_.LocAt(bad), "not valid UTF-8 (byte " + Printable(text.substr(bad, 1)) +
+                             "); FML files are UTF-8 text");
+  return diag_.ToStatus();
+}
+
 Result<FarmSpec> Reader::Read() {
+  VSL_RETURN_IF_ERROR(CheckCharacters());
   pugi::xml_document doc;
   // parse_doctype makes a DOCTYPE a node so that it can be refused; pugixml
   // never expands entities other than the five predefined ones.
@@ -527,6 +552,10 @@ Result<FarmSpec> Reader::Read() {
 }
 
 }  // namespace
+
+Status CheckEncoding(std::string_view text, std::string_view file) {
+  return Reader(text, file).CheckCharacters();
+}
 
 Result<FarmSpec> ReadXml(std::string_view text, std::string_view file) {
   return Reader(text, file).Read();

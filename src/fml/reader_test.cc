@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fml/fml.h"
+#include "util/utf8.h"
 
 namespace vsl::fml {
 namespace {
@@ -379,6 +380,51 @@ TEST(ReaderTest, UndeclaredEntityIsText) {
       "t.fml");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->roles[0].hw, "<&x;");
+}
+
+// Text that is not UTF-8 (or holds a control character XML forbids) is
+// refused at its first bad byte, before any XML is read.
+TEST(ReaderTest, InvalidUtf8AndControlCharacters) {
+  const std::string utf8 = "; FML files are UTF-8 text";
+  struct Case {
+    const char* name;
+    std::string doc;
+    std::string message;
+  } cases[] = {
+      {"0xff in a name", "<farm fmlversion=\"1.1\"\n      name=\"we\xff\"/>",
+       "t.fml:2:15: not valid UTF-8 (byte \\xff)" + utf8},
+      {"column counts characters before it", "<farm fmlversion=\"1.1\">\n<!-- caf\xc3\xa9 \x80 -->\n</farm>",
+       "t.fml:2:11: not valid UTF-8 (byte \\x80)" + utf8},
+      {"truncated sequence at the end", "<farm fmlversion=\"1.1\"/>\xe2\x82",
+       "t.fml:1:25: not valid UTF-8 (byte \\xe2)" + utf8},
+      {"overlong slash", "<farm fmlversion=\"1.1\" name=\"a\xc0\xafb\"/>",
+       "t.fml:1:31: not valid UTF-8 (byte \\xc0)" + utf8},
+      {"surrogate", "<farm \xed\xa0\x80/>", "t.fml:1:7: not valid UTF-8 (byte \\xed)" + utf8},
+      {"NUL", std::string("<farm fmlversion=\"1.1\" name=\"a\0b\"/>", 34),
+       "t.fml:1:31: control character \\x00 is not allowed in XML; expected text, tab or line breaks"},
+      {"ESC", "<farm fmlversion=\"1.1\">\n  <subnet id=\"\x1b[31m\"/>\n</farm>",
+       "t.fml:2:15: control character \\x1b is not allowed in XML; expected text, tab or line breaks"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Result<FarmSpec> got = Parse(c.doc, "t.fml");
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(got.status().message(), c.message);
+  }
+  // A long value is cut in a message at a character boundary, so the message
+  // stays valid UTF-8 (it travels as JSON).
+  Result<FarmSpec> cut = Parse("<farm fmlversion=\"" + std::string(39, '9') + "\xc3\xa9\xc3\xa9\"/>", "t.fml");
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find(std::string(39, '9') + "\xc3\xa9...\""), std::string::npos)
+      << cut.status().message();
+  EXPECT_TRUE(IsValidUtf8(cut.status().message()));
+  // Valid multi-byte text is still fine (in a comment and an attribute value).
+  Result<FarmSpec> ok = ReadXml("<farm fmlversion=\"1.1\"><!-- caf\xc3\xa9 \xe2\x82\xac -->"
+                                "<subnet id=\"s\" name=\"r\xc3\xa9seau\"/></farm>",
+                                "t.fml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->subnets.at(0).name, "r\xc3\xa9seau");
 }
 
 TEST(ReaderTest, ParseFile) {

@@ -84,6 +84,10 @@ TEST(NameTest, Valid) {
   EXPECT_FALSE(IsValidName("a/b"));
   EXPECT_FALSE(IsValidName(std::string(64, 'a')));
   EXPECT_TRUE(IsValidName(std::string(63, 'a')));
+  // The shared rule (util/names.h): '.' and '-' may not lead, '_' may.
+  EXPECT_FALSE(IsValidName(".web"));
+  EXPECT_TRUE(IsValidName("_web"));
+  EXPECT_FALSE(IsValidName("../../etc"));
 }
 
 }  // namespace

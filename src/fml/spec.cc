@@ -3,6 +3,7 @@
 #include <string>
 
 #include "fml/fml.h"
+#include "util/names.h"
 #include "fml/text.h"
 
 namespace vsl::fml {
@@ -73,16 +74,7 @@ std::string FarmNameFromFile(std::string_view file) {
   return std::string(file);
 }
 
-bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  if (!std::isalnum(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
+bool IsValidName(std::string_view name) { return vsl::IsValidName(name); }
 
 const ServerRole* FarmSpec::FindRole(std::string_view id) const {
   for (const ServerRole& r : roles) {

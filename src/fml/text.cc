@@ -30,11 +30,14 @@ std::string Lower(std::string_view s) {
 std::string Quote(std::string_view s) {
   constexpr size_t kMax = 40;
   std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+  size_t i = 0;
+  // Cut at a character boundary, never inside a UTF-8 sequence: messages
+  // travel as JSON.
+  for (; i < s.size() && (i < kMax || (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
   }
-  if (s.size() > kMax) out += "...";
+  if (i < s.size()) out += "...";
   return out + "\"";
 }
 

@@ -14,7 +14,8 @@ bool IsBlank(std::string_view s);
 // Without leading and trailing XML white space.
 std::string Trim(std::string_view s);
 std::string Lower(std::string_view s);
-// A value as shown in a message: in double quotes, cut after 40 bytes,
+// A value as shown in a message: in double quotes, cut after 40 bytes (at a
+// character boundary, so valid UTF-8 stays valid),
 // control characters shown as '?', so that no input can break a message line.
 std::string Quote(std::string_view s);
 // "a, b or c"; with `angle`, "<a>, <b> or <c>".

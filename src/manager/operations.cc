@@ -6,6 +6,7 @@
 
 #include "array/dwml.h"
 #include "manager/allocator.h"
+#include "util/names.h"
 
 namespace vsl::manager {
 
@@ -90,6 +91,7 @@ Result<uint64_t> SizeArg(const Json& args) {
   bool positive = size != args.end() && size->is_number_integer() &&
                   (size->is_number_unsigned() ? size->get<uint64_t>() > 0 : size->get<int64_t>() > 0);
   if (!positive) return InvalidArgument("argument 'size' must be a positive integer (bytes)");
+  VSL_RETURN_IF_ERROR(CheckSize("argument 'size'", size->get<uint64_t>()));
   return size->get<uint64_t>();
 }
 

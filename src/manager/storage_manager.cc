@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <random>
 
+#include "array/file_array.h"
+
 namespace vsl::manager {
 
 using catalog::Request;
@@ -79,8 +81,22 @@ Status StorageManager::AttachArray(std::shared_ptr<array::StorageArray> a, const
 }
 
 Status StorageManager::AddArray(const array::ArraySpec& spec) {
+  VSL_RETURN_IF_ERROR(CheckArrayPathIsFree(spec));
   VSL_ASSIGN_OR_RETURN(auto a, array::OpenArray(spec));
   return AttachArray(std::shared_ptr<array::StorageArray>(std::move(a)), SpecToJson(spec).dump());
+}
+
+Status StorageManager::CheckArrayPathIsFree(const array::ArraySpec& spec) {
+  if (spec.driver != "file") return Status::Ok();
+  VSL_ASSIGN_OR_RETURN(std::string dir, array::ResolveArrayPath(spec.path));
+  for (const auto& a : arrays_.All()) {
+    const array::ArrayInfo info = a->info();
+    if (info.path.empty() || info.name == spec.name) continue;
+    VSL_ASSIGN_OR_RETURN(std::string other, array::ResolveArrayPath(info.path));
+    VSL_RETURN_IF_ERROR(array::CheckDisjointPaths("array '" + spec.name + "' at", dir,
+                                                  "array '" + info.name + "' at", other));
+  }
+  return Status::Ok();
 }
 
 Status StorageManager::OpenCatalogArrays() {

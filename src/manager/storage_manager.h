@@ -60,7 +60,10 @@ class StorageManager {
   // discover; submit "discover" (or call ops().Discover) for that.
   Status AttachArray(std::shared_ptr<array::StorageArray> a, const std::string& config = "{}");
   // Opens the array `spec` describes, attaches it and records the spec.
+  // InvalidArgument when a file array's directory (resolved) is, lies inside
+  // or contains the directory of an array already attached.
   Status AddArray(const array::ArraySpec& spec);
+  Status CheckArrayPathIsFree(const array::ArraySpec& spec);
   // Reopens every array the catalog lists with a stored spec (at start-up).
   Status OpenCatalogArrays();
 

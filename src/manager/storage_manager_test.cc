@@ -164,6 +164,39 @@ TEST_P(StorageManagerTest, TwoManagersShareOneQueue) {
   m2->Stop();
 }
 
+// A file array's directory may not be, hold or lie inside another array's
+// (`..` resolved first); a refused one leaves no catalog row.
+TEST_P(StorageManagerTest, OverlappingArrayPathsAreRefused) {
+  const std::string base = test_db().dir() + "/overlap";
+  auto spec = [&](const std::string& name, const std::string& path) {
+    array::ArraySpec s;
+    s.name = name;
+    s.driver = "file";
+    s.path = path;
+    s.capacity = 1 << 20;
+    return s;
+  };
+  auto m = NewManager(&catalog(), "overlap");
+  ASSERT_TRUE(m->AddArray(spec("a1", base + "/a1")).ok());
+  const std::pair<std::string, std::string> refused[] = {
+      {base + "/a1", "is array 'a1'"},
+      {base + "/a1/inner", "is inside array 'a1'"},
+      {base + "/x/../a1/volumes", "is inside array 'a1'"},
+      {base, "contains array 'a1'"},
+  };
+  for (const auto& [path, why] : refused) {
+    Status s = m->AddArray(spec("a2", path));
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << path << ": " << s.ToString();
+    EXPECT_NE(s.message().find(why), std::string::npos) << s.ToString();
+  }
+  Status s = catalog().Read([&](catalog::Tx& tx) {
+    EXPECT_EQ(catalog().GetArrayByName(tx, "a2").status().code(), Code::kNotFound);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok());
+  EXPECT_TRUE(m->AddArray(spec("a2", base + "/a1-sibling")).ok());
+}
+
 // kill -9 of a whole worker process in the middle of a queue of requests, on
 // file arrays: after a restart every request ends done, none is lost, and no
 // volume is in two places.
