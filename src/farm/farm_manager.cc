@@ -12,7 +12,7 @@ Status SetFarmName(fml::FarmSpec* spec, const std::string& override) {
   if (!override.empty()) spec->name = override;
   if (!fml::IsValidName(spec->name)) {
     return InvalidArgument("farm name '" + spec->name +
-                           "' is unusable; expected 1 to 63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+                           "' is unusable; expected 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -"
                            " (give one with --name)");
   }
   return Status::Ok();

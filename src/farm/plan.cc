@@ -389,7 +389,7 @@ Result<FarmPlan> Planner::Run() {
   if (!fml::IsValidName(desired_.name)) {
     Refuse(Code::kInvalidArgument, "farm name " + Quote(desired_.name) +
                                        " cannot be used in server names; expected 1 to 63 of "
-                                       "A-Z a-z 0-9 . _ -, starting with a letter or digit");
+                                       "A-Z a-z 0-9 . _ -, not starting with . or -");
   }
   DecideServers();
   CheckDisks();

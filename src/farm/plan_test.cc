@@ -406,7 +406,7 @@ TEST(PlanTest, RefusesUnusableFarmName) {
   EXPECT_EQ(plan.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(plan.status().message(),
             "farm name \"my farm\" cannot be used in server names; expected 1 to 63 of A-Z a-z "
-            "0-9 . _ -, starting with a letter or digit");
+            "0-9 . _ -, not starting with . or -");
 }
 
 // Whatever the farm was, planning towards a definition and doing the plan

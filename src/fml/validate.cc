@@ -16,7 +16,7 @@ std::string LineColumn(Loc loc) {
 }
 
 constexpr std::string_view kNameRule =
-    "expected 1 to 63 of A-Z a-z 0-9 . _ -, starting with a letter or digit";
+    "expected 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -";
 
 // Records `key` at `loc`; reports it and returns false when it was recorded before.
 bool Unique(Diagnostics* d, std::map<std::string, Loc>* seen, const std::string& key, Loc loc,

@@ -93,7 +93,7 @@ TEST(ValidateTest, Errors) {
       {"tier name unusable",
        {{6, "  <tier id=\"1\" name=\"Web Server\">"}},
        "v.fml:6:3: tier name \"Web Server\" cannot be used in server names; expected 1 to 63 of "
-       "A-Z a-z 0-9 . _ -, starting with a letter or digit"},
+       "A-Z a-z 0-9 . _ -, not starting with . or -"},
       {"duplicate role id",
        {{16, "  </server-role><server-role id=\"r\"><hw>y</hw></server-role>"}},
        "v.fml:16:17: duplicate server-role id \"r\"; the first is at line 12, column 3"},
@@ -108,7 +108,7 @@ TEST(ValidateTest, Errors) {
       {"farm name unusable",
        {{1, "<farm fmlversion=\"1.2\" name=\"my farm\">"}},
        "v.fml:1:24: farm name \"my farm\" cannot be used in server names; expected 1 to 63 of "
-       "A-Z a-z 0-9 . _ -, starting with a letter or digit"},
+       "A-Z a-z 0-9 . _ -, not starting with . or -"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
