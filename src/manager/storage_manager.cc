@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "util/crash_point.h"
+
 namespace vsl::manager {
 
 using catalog::Request;
@@ -187,6 +189,7 @@ void StorageManager::Execute(const Request& r, const std::string& worker) {
     std::lock_guard<std::mutex> l(mu_);
     in_flight_[r.id] = worker;
   }
+  util::CrashPoint("op." + r.op + ".start");  // claimed, nothing done yet
   Result<Json> out = Json::object();
   Json args = Json::parse(r.args, nullptr, false);
   if (args.is_discarded()) {
@@ -194,6 +197,7 @@ void StorageManager::Execute(const Request& r, const std::string& worker) {
   } else {
     out = ops_.Run(r.op, args, catalog::Actor{worker, r.id});
   }
+  util::CrashPoint("op." + r.op + ".end");  // its effect is there, the request still running
   (void)Finish(r, worker, out);
   {
     std::lock_guard<std::mutex> l(mu_);
