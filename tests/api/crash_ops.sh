@@ -78,22 +78,11 @@ gateway_problems() {
   done
 }
 
-# unknown_files: the files of the default array that are no volume the
-# catalog knows.
-unknown_files() {
-  local known f
-  known=$(tv volume list --all --json | jq -r '.volumes[] | select(.array == "default") | .array_volume')
-  for f in "$DATA"/arrays/default/volumes/*; do
-    [[ -e $f ]] || continue
-    grep -qx "${f##*/}" <<<"$known" || echo "${f##*/}"
-  done
-}
-
 # array_problems: array files the catalog does not know, new since the case
 # began (UNKNOWN_BEFORE).
 array_problems() {
   local f
-  for f in $(unknown_files); do
+  for f in $(unknown_array_files "$DATA"); do
     grep -qx "$f" <<<"$UNKNOWN_BEFORE" || echo "array file $f is unknown to the catalog (leaked)"
   done
 }
@@ -212,7 +201,7 @@ crash_case() {
   if [[ -n ${CRASH_OPS_ONLY:-} ]] && ! [[ $title =~ $CRASH_OPS_ONLY ]]; then return; fi
   log "$title"
   CASE_LAST=$(last_request)
-  UNKNOWN_BEFORE=$(unknown_files)
+  UNKNOWN_BEFORE=$(unknown_array_files "$DATA")
   crash_serve_stop || echo "(the serve before did not stop cleanly)"
   serve_up "$at"
   check_fails "$title: the command fails (vsl serve is killed)" tv "$@"
@@ -304,13 +293,13 @@ takeover() {
   SERVE_LEASE_MS=120000 serve_up ""
   while (($(date +%s) - t0 < 30)); do
     st=$(requests_after "$CASE_LAST" | jq -r '[.requests[] | .state] | join(" ")')
-    [[ $st == done || $st == failed ]] && break
+    [[ $st == "done" || $st == "failed" ]] && break
     sleep 0.1
   done
   check_eq "take-over ($title): the killed serve's map was run again (2 attempts)" "map 2" \
     "$(requests_after "$CASE_LAST" | jq -r '[.requests[] | "\(.op) \(.attempts)"] | join(", ")')"
   log "take-over ($title): request $st $(($(date +%s) - t0)) s after the restart (lease 120 s)"
-  check_eq "take-over ($title): the restarted serve finished the map within 30 s (lease 120 s)" done "$st"
+  check_eq "take-over ($title): the restarted serve finished the map within 30 s (lease 120 s)" "done" "$st"
   promise_map_result=$(promise_map)
   check_eq "take-over ($title): the unit is mapped and served" "" "$promise_map_result"
   crash_serve_stop

@@ -157,3 +157,14 @@ pg_new_database() {
   "${as[@]}" "$bin/createdb" -h "$PG_DIR" -U postgres "$1" || return 1
   CATALOG_URL="postgresql://postgres@/$1?host=$PG_DIR"
 }
+
+# unknown_array_files DATA: the files of DATA's default array that are no
+# volume the catalog knows (leaked space), one a line.
+unknown_array_files() {
+  local known f
+  known=$(tv volume list --all --json | jq -r '.volumes[] | select(.array == "default") | .array_volume')
+  for f in "$1"/arrays/default/volumes/*; do
+    [[ -e $f ]] || continue
+    grep -qx "${f##*/}" <<<"$known" || echo "${f##*/}"
+  done
+}

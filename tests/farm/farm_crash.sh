@@ -11,8 +11,11 @@
 # Iteration i kills apply after its step i (recovers, checks), then kills
 # destroy after its step i (recovers, checks); an iteration that ends dirty
 # is followed by a fresh data directory (and database).
-#   farm_crash.sh VSL   (API_CATALOG=sqlite|pg; FARM_CRASH_STEPS="3 7" runs
-#                        only those step indexes, for debugging)
+# Then the same with kills inside the storage manager's operations in the
+# middle of a step (op.* crash points, docs/crash-points.md).
+#   farm_crash.sh VSL   (API_CATALOG=sqlite|pg; for debugging,
+#                        FARM_CRASH_STEPS="3 7" runs only those step indexes,
+#                        FARM_CRASH_MID="" none of the mid-step kills)
 set -uo pipefail
 VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -78,7 +81,7 @@ pattern() {
 # it (empty when nothing). Writes each host's pattern on its data disk and
 # on its slice of the shared disk, so that destroy has data to scrub.
 ready_problems() {
-  local show vols h p k n left
+  local show vols h p k n left f
   left=$(requests_settled 10)
   [[ -z $left ]] || echo "requests still pending: $left"
   show=$(tv farm show crash 2>&1)
@@ -96,6 +99,7 @@ ready_problems() {
   [[ $n == 7 ]] || echo "$n units mapped, not 7"
   n=$(tv host list --json | jq '[.hosts[] | select(.state == "in-farm")] | length')
   [[ $n == 3 ]] || echo "$n hosts in the farm, not 3"
+  for f in $(unknown_array_files "$DATA"); do echo "array file $f is unknown to the catalog (leaked)"; done
   local served=1
   for h in "${HOSTS[@]}"; do
     n=$(host_luns "$h")
@@ -177,62 +181,83 @@ crash_serve_stop
 log "apply: $A steps, destroy: $D steps"
 [[ $A -ge 20 && $D -ge 20 ]] || fail_now "too few steps counted (apply $A, destroy $D)"
 
-# kill_and_recover WHAT POINT-N CMD...: serve armed at farm.step:N runs CMD
+# kill_and_recover WHAT POINT:N CMD...: serve armed at POINT:N runs CMD
 # (which must fail: the serve dies under it), then a serve without crash
 # points on the same data runs CMD once more, which must succeed.
 kill_and_recover() {
-  local what=$1 n=$2
+  local what=$1 at=$2
   shift 2
-  serve_up "farm.step:$n"
-  check_fails "$what: killed after step $n" tv "$@"
-  check "$what: vsl serve died at crash point farm.step #$n" crash_serve_died farm.step "$n"
+  serve_up "$at"
+  check_fails "$what: killed at $at" tv "$@"
+  check "$what: vsl serve died at crash point $at" crash_serve_died "${at%:*}" "${at##*:}"
   serve_up ""
   check "$what: after the restart, $* completes" tv "$@"
 }
 
+# ready_from_scratch: a fresh data directory with the farm applied cleanly
+# and a serve running.
+ready_from_scratch() {
+  crash_serve_stop
+  fresh_env
+  serve_up ""
+  tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
+  [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
+}
+
+# iteration APPLY-AT DESTROY-AT: apply killed at crash point APPLY-AT and
+# recovered (or applied cleanly when ""), then destroy killed at DESTROY-AT
+# and recovered (or destroyed cleanly when "").
 clean=1
-MAX=$((A > D ? A : D))
-STEPS=${FARM_CRASH_STEPS:-$(seq "$MAX")}
-START=$(date +%s)
-for i in $STEPS; do
+iteration() {
+  local problems
   [[ $clean == 1 ]] || fresh_env
   clean=0
-  if ((i <= A)); then
-    log "apply killed after step $i of $A"
-    kill_and_recover "apply" "$i" farm apply "$FML"
+  if [[ -n $1 ]]; then
+    log "apply killed at $1"
+    kill_and_recover "apply" "$1" farm apply "$FML"
     problems=$(ready_problems)
-    check_eq "apply killed after step $i, restarted, applied again: the farm is ready and served" "" "$problems"
-    if [[ -n $problems ]]; then
-      # Destroy is tested from a farm that is whole: start anew.
-      crash_serve_stop
-      fresh_env
-      serve_up ""
-      tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
-      [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
-    fi
+    check_eq "apply killed at $1, restarted, applied again: the farm is ready and served" "" "$problems"
+    # Destroy is tested from a farm that is whole: start anew if it is not.
+    [[ -z $problems ]] || ready_from_scratch
   else
     serve_up ""
-    tv farm apply "$FML" >/dev/null 2>&1 && [[ -z $(ready_problems) ]] || {
-      crash_serve_stop
-      fresh_env
-      serve_up ""
-      tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
-      [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
-    }
+    tv farm apply "$FML" >/dev/null 2>&1 && [[ -z $(ready_problems) ]] || ready_from_scratch
   fi
   crash_serve_stop
-  if ((i <= D)); then
-    log "destroy killed after step $i of $D"
-    kill_and_recover "destroy" "$i" farm destroy crash
+  if [[ -n $2 ]]; then
+    log "destroy killed at $2"
+    kill_and_recover "destroy" "$2" farm destroy crash
     problems=$(gone_problems)
-    check_eq "destroy killed after step $i, restarted, destroyed again: nothing is held, every volume scrubbed" \
-      "" "$problems"
+    check_eq "destroy killed at $2, restarted, destroyed again: nothing is held, every volume scrubbed" "" "$problems"
     [[ -z $problems ]] && clean=1
   else
     serve_up ""
     tv farm destroy crash >/dev/null 2>&1 && [[ -z $(gone_problems) ]] && clean=1
   fi
   crash_serve_stop
+}
+
+MAX=$((A > D ? A : D))
+STEPS=${FARM_CRASH_STEPS-$(seq "$MAX")}
+START=$(date +%s)
+# After every step of apply and of destroy.
+for i in $STEPS; do
+  iteration "$( ((i <= A)) && echo "farm.step:$i")" "$( ((i <= D)) && echo "farm.step:$i")"
 done
-log "$(echo $STEPS | wc -w) kill points each of apply and destroy in $(($(date +%s) - START)) s, $ENVS data directories"
+# In the middle of steps: inside the storage manager's operations that the
+# steps run (docs/crash-points.md), at a pass in the middle of the farm.
+MID=(
+  "op.allocate-unit.allocated:4 op.unmap.unmapped:4"
+  "op.copy.copied:2 op.unbind.revoked:3"
+  "op.bind.granted:5 op.scrub.marked:3"
+  "op.map.mapped:6 op.scrub.wiped:5"
+  "op.map.end:3 op.free.step:4"
+  "op.allocate.cut:3 op.free.end:2"
+)
+[[ -n ${FARM_CRASH_MID+x} ]] && read -ra MID <<<"$FARM_CRASH_MID"
+for pair in "${MID[@]}"; do
+  read -r pa pd <<<"$pair"
+  iteration "$pa" "$pd"
+done
+log "$(($(echo $STEPS | wc -w) + ${#MID[@]})) kill points each of apply and destroy in $(($(date +%s) - START)) s, $ENVS data directories"
 e2e_finish

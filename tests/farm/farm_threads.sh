@@ -38,7 +38,7 @@ apply_n() {
   local i out
   for ((i = 0; i < $1; i++)); do
     out=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" --data-binary "$BODY" "$VSL_API/v1/farms/apply?wait=true")
-    [[ $(jq -r .state <<<"$out") == done ]] || { FAILED=$((FAILED + 1)); echo "apply: $out" | head -c 300; }
+    [[ $(jq -r .state <<<"$out") == "done" ]] || { FAILED=$((FAILED + 1)); echo "apply: $out" | head -c 300; }
   done
 }
 status_of() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$CRASH_SERVE_PID/status"; }
