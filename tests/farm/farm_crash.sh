@@ -121,11 +121,11 @@ ready_problems() {
     out=$(host_qemu_io "$h" 1 "read -P $p 0 64k" 2>&1)
     grep -q 'read 65536/65536' <<<"$out" && ! grep -qi 'fail' <<<"$out" ||
       echo "host $h does not read its own data back from LUN 1: $(head -2 <<<"$out" | tr '\n' ' ')"
-    for k in "${!HOSTS[@]}"; do
-      out=$(host_qemu_io "$h" 2 "read -P $((0x41 + k)) $((k * 65536)) 64k" 2>&1)
-      grep -q 'read 65536/65536' <<<"$out" && ! grep -qi 'fail' <<<"$out" ||
-        echo "host $h does not read ${HOSTS[$k]}'s data on the shared LUN 2"
-    done
+    local reads=()
+    for k in "${!HOSTS[@]}"; do reads+=("read -P $((0x41 + k)) $((k * 65536)) 64k"); done
+    out=$(host_qemu_io "$h" 2 "${reads[@]}" 2>&1)
+    [[ $(grep -c 'read 65536/65536' <<<"$out") == "${#HOSTS[@]}" ]] && ! grep -qi 'fail' <<<"$out" ||
+      echo "host $h does not read every host's data on the shared LUN 2: $(grep -i fail <<<"$out" | head -2 | tr '\n' ' ')"
   done
 }
 
@@ -150,9 +150,11 @@ gone_problems() {
   # The array's files: every one known to the catalog, and none but the
   # image master's holds a non-zero byte.
   local f id
+  declare -A id_of=()
+  while read -r f id; do id_of[$f]=$id; done < <(jq -r '.volumes[] | select(.array == "default") | "\(.array_volume) \(.id)"' <<<"$vols")
   for f in "$DATA"/arrays/default/volumes/*; do
     [[ -e $f ]] || continue
-    id=$(jq --arg f "${f##*/}" '[.volumes[] | select(.array == "default" and .array_volume == $f) | .id] | first // empty' <<<"$vols")
+    id=${id_of[${f##*/}]:-}
     if [[ -z $id ]]; then
       echo "array file ${f##*/} is unknown to the catalog"
     elif [[ $id != "$master" ]]; then
