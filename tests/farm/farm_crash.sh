@@ -254,7 +254,7 @@ MID=(
   "op.bind.granted:5 op.scrub.marked:3"
   "op.map.mapped:6 op.scrub.wiped:5"
   "op.map.end:3 op.free.step:4"
-  "op.allocate.cut:3 op.free.end:2"
+  "op.allocate-unit.end:5 op.free.end:2"
 )
 [[ -n ${FARM_CRASH_MID+x} ]] && read -ra MID <<<"$FARM_CRASH_MID"
 for pair in "${MID[@]}"; do
