@@ -27,7 +27,7 @@ serve_up() {  # CRASH_AT [ARGS...]
   crash_serve "$DATA" "$@" || fail_now "vsl serve did not start: $(tail -5 "$SERVE_LOG")"
 }
 serve_up ""
-for h in hA hB; do
+for h in ha hb; do
   v host add "$h" --hw std --initiator "iqn.2026-11.org.example:$h" --chap-secret "secret-of-$h-0123" >/dev/null ||
     fail_now "host add $h"
 done
@@ -41,7 +41,7 @@ IMG_ID=$(tv image list --json | jq '.images[] | select(.name == "img") | .id')
 LUN=0
 # prep STATE: U is a new 1 MiB meta unit in STATE (configured, copied,
 # bound, mapped, unmapped, unbound; from copied on it holds the image),
-# bound to hA at LUN L when it was bound.
+# bound to ha at LUN L when it was bound.
 prep() {
   U=$(tv disk allocate --size 1MiB --unit --meta --json | jq -r .result.volume)
   [[ $U =~ ^[0-9]+$ ]] || fail_now "allocate --unit failed"
@@ -52,7 +52,7 @@ prep() {
     [[ $1 == configured ]] && break
     case $s in
       copied) tv disk copy "$U" --image img ;;
-      bound) tv disk bind "$U" --host hA --lun "$L" ;;
+      bound) tv disk bind "$U" --host ha --lun "$L" ;;
       mapped) tv disk map "$U" ;;
       unmapped) tv disk unmap "$U" ;;
       unbound) tv disk unbind "$U" ;;
@@ -71,7 +71,7 @@ last_request() { ajson GET '/v1/requests?limit=100000' | jq '[.requests[].id] | 
 # gateway_problems: each host is served exactly the LUNs the catalog maps.
 gateway_problems() {
   local h want got
-  for h in hA hB; do
+  for h in ha hb; do
     want=$(ajson GET "/v1/hosts/$h" | jq -r '[.bindings[] | select(.mapped) | .lun] | sort | map(tostring) | join(" ")')
     got=$(host_luns "$h")
     [[ $want == "$got" ]] || echo "host $h: the catalog maps LUNs [$want], the gateway serves [$got]"
@@ -152,25 +152,25 @@ promise_copy() {
   f=$(files_of $MEMBERS | head -1)
   cmp -n $MiB "$f" "$IMG" >/dev/null 2>&1 || echo "volume $U does not hold the image"
 }
-promise_bind() { expect_unit bound "hA:$L:false"; }
+promise_bind() { expect_unit bound "ha:$L:false"; }
 promise_map() {
-  expect_unit mapped "hA:$L:true"
-  host_lun_is_image hA "$L" "$IMG" >/dev/null 2>&1 || echo "hA does not read the image at LUN $L"
+  expect_unit mapped "ha:$L:true"
+  host_lun_is_image ha "$L" "$IMG" >/dev/null 2>&1 || echo "ha does not read the image at LUN $L"
 }
 promise_grow() {
-  expect_unit mapped "hA:$L:true"
+  expect_unit mapped "ha:$L:true"
   local j
   j=$(ajson GET "/v1/volumes/$U")
   [[ $(jq .size <<<"$j") == $((3 * MiB)) && $(jq '[.members[].size] | add' <<<"$j") == $((3 * MiB)) ]] ||
     echo "volume $U is $(jq .size <<<"$j") bytes of members $(jq -c '[.members[] | [.id, .size]]' <<<"$j"), not 3 MiB"
   local size
-  size=$(timeout 30 qemu-img info --output=json --object "secret,id=s0,data=secret-of-hA-0123" --image-opts \
-    "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:hA,lun=$L,initiator-name=iqn.2026-11.org.example:hA,user=hA,password-secret=s0" |
+  size=$(timeout 30 qemu-img info --output=json --object "secret,id=s0,data=secret-of-ha-0123" --image-opts \
+    "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:ha,lun=$L,initiator-name=iqn.2026-11.org.example:ha,user=ha,password-secret=s0" |
     jq '.["virtual-size"]')
-  [[ $size == $((3 * MiB)) ]] || echo "hA sees LUN $L as $size bytes, not 3 MiB"
-  host_lun_is_image hA "$L" "$IMG" >/dev/null 2>&1 || echo "hA does not read the image at LUN $L after the grow"
+  [[ $size == $((3 * MiB)) ]] || echo "ha sees LUN $L as $size bytes, not 3 MiB"
+  host_lun_is_image ha "$L" "$IMG" >/dev/null 2>&1 || echo "ha does not read the image at LUN $L after the grow"
 }
-promise_unmap() { expect_unit unmapped "hA:$L:false"; }
+promise_unmap() { expect_unit unmapped "ha:$L:false"; }
 promise_unbind() { expect_unit unbound ""; }
 promise_scrub() {
   expect_unit unbound ""
@@ -243,7 +243,7 @@ for at in op.copy.copied:1 op.copy.end:1; do
 done
 for at in op.bind.granted:1 op.bind.end:1; do
   prep copied
-  crash_case "$at" bind promise_bind disk bind "$U" --host hA --lun "$L"
+  crash_case "$at" bind promise_bind disk bind "$U" --host ha --lun "$L"
 done
 for at in op.map.mapped:1 op.map.end:1; do
   prep bound
