@@ -1,6 +1,8 @@
 // Operations that decide who reaches a unit: bind, map, unmap, unbind, free.
 #include "manager/operations.h"
 
+#include "util/crash_point.h"
+
 namespace vsl::manager {
 
 using catalog::Actor;
@@ -128,6 +130,7 @@ Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun,
     if (after.ok() && *after == DiskState::kUnconfigured) (void)RevokeAll(members);
     return s;
   }
+  util::CrashPoint("op.bind.granted");  // the arrays grant the gateway, the catalog has no binding
   return catalog_->Write([&](Tx& tx) -> Status {
     Binding b;
     b.volume_id = unit;
@@ -205,6 +208,7 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
     if (whole) (void)RevokeAll(members);
     return s;
   }
+  util::CrashPoint("op.map.mapped");  // the gateway serves it, the catalog does not map it yet
   return catalog_->Write([&](Tx& tx) -> Status {
     std::string hosts;
     for (const auto& item : todo) {
@@ -248,6 +252,7 @@ Status Operations::Unmap(int64_t unit, const std::optional<std::string>& host_na
       return s;
     }
   }
+  util::CrashPoint("op.unmap.unmapped");  // the gateway no longer serves it, the catalog still maps it
   return catalog_->Write([&](Tx& tx) -> Status {
     std::string hosts;
     for (const auto& [b, name] : todo) {
@@ -317,6 +322,7 @@ Status Operations::Unbind(int64_t unit, const std::optional<std::string>& host_n
         [&](Tx& tx) { return machine_.ApplyFailure(tx, unit, DiskOp::kUnbind, actor, s.message()).status(); });
     return s;
   }
+  util::CrashPoint("op.unbind.revoked");  // the arrays no longer grant the gateway, the catalog still binds
   return catalog_->Write([&](Tx& tx) -> Status {
     VSL_RETURN_IF_ERROR(catalog_->RemoveBindings(tx, unit).status());
     return machine_.Apply(tx, unit, DiskOp::kUnbind, actor).status();
@@ -385,6 +391,7 @@ Status Operations::FreeSingle(int64_t id, const Actor& actor) {
         // Bound, Mapped, Unmapped: the table's message says what to do first.
         return FindTransition(id, v.state, DiskOp::kDeallocate).status();
     }
+    util::CrashPoint("op.free.step");  // one step of break, scrub, deallocate done, more may follow
   }
   return Internal("free of volume " + std::to_string(id) + " did not settle");
 }

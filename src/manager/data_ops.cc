@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "manager/operations.h"
+#include "util/crash_point.h"
 
 namespace vsl::manager {
 
@@ -168,6 +169,7 @@ Status Operations::CopyUnit(int64_t unit, int64_t source, DiskOp op, const Actor
     (void)catalog_->Write([&](Tx& tx) { return machine_.ApplyFailure(tx, unit, op, actor, s.message()).status(); });
     return s;
   }
+  util::CrashPoint("op.copy.copied");  // the bytes are there, the catalog has not recorded the copy
   return catalog_->Write([&](Tx& tx) -> Status {
     VolumeUpdate u;
     u.image_id = image_id;
@@ -220,6 +222,7 @@ Status Operations::Scrub(int64_t unit, const Actor& actor) {
     VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
     return Status::Ok();
   }));
+  util::CrashPoint("op.scrub.marked");  // the catalog says scrubbing, no byte wiped yet
   Status s;
   for (const Member& m : members) {
     s = m.array->Scrub(m.volume.array_volume);
@@ -233,6 +236,7 @@ Status Operations::Scrub(int64_t unit, const Actor& actor) {
     });
     return s;
   }
+  util::CrashPoint("op.scrub.wiped");  // the unit reads zero, the catalog still says scrubbing
   return catalog_->Write([&](Tx& tx) {
     VolumeUpdate u;
     u.image_id = std::optional<int64_t>();

@@ -6,6 +6,7 @@
 
 #include "array/dwml.h"
 #include "manager/allocator.h"
+#include "util/crash_point.h"
 #include "util/names.h"
 
 namespace vsl::manager {
@@ -420,6 +421,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     VSL_ASSIGN_OR_RETURN(auto arr, arrays_->Find(array_names[*choice->cut_from]));
     auto cut = arr->CreateVolume(size);
     if (!cut.ok()) return cut.status().Annotate("allocate " + Describe(args));
+    util::CrashPoint("op.allocate.cut");  // a new volume on the array, no catalog row for it
     Status s = catalog_->Write([&](Tx& tx) -> Status {
       Volume v;
       v.array_id = *choice->cut_from;
@@ -561,6 +563,7 @@ Result<int64_t> Operations::AllocateUnit(const AllocateArgs& args, const Actor& 
     if (made) return *made;
   }
   VSL_ASSIGN_OR_RETURN(auto ids, Allocate(args, actor));
+  util::CrashPoint("op.allocate-unit.allocated");  // members Allocated by this request, no unit yet
   auto unit = MetaCreate(ids, actor, args.meta);
   if (!unit.ok()) {
     // The members are Unconfigured but were never written: give them back.
@@ -631,6 +634,7 @@ Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qu
   more.farm_id = v.farm_id;
   auto ids = Allocate(more, actor);
   if (!ids.ok()) return ids.status().Annotate(what);
+  util::CrashPoint("op.grow.allocated");  // new members Allocated by this request, not yet granted
   std::vector<Member> added;
   auto give_back = [&](Status s) {
     (void)RevokeAll(added);
@@ -649,6 +653,7 @@ Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qu
       if (!s.ok()) return give_back(s);
     }
   }
+  util::CrashPoint("op.grow.granted");  // new members allocated and granted, not yet in the unit
   uint64_t grown = 0;
   Status s = catalog_->Write([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume now, catalog_->GetVolume(tx, unit));
@@ -678,6 +683,7 @@ Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qu
         .status();
   });
   if (!s.ok()) return give_back(s);
+  util::CrashPoint("op.grow.recorded");  // the catalog has the new size, the gateway not yet
   VSL_RETURN_IF_ERROR(announce());
   return grown;
 }

@@ -8,6 +8,8 @@
 
 #include "array/file_array.h"
 
+#include "util/crash_point.h"
+
 namespace vsl::manager {
 
 using catalog::Request;
@@ -246,6 +248,7 @@ void StorageManager::Execute(const Request& r, const std::string& worker) {
     std::lock_guard<std::mutex> l(mu_);
     in_flight_[r.id] = worker;
   }
+  util::CrashPoint("op." + r.op + ".start");  // claimed, nothing done yet
   Result<Json> out = Json::object();
   Json args = Json::parse(r.args, nullptr, false);
   if (args.is_discarded()) {
@@ -261,6 +264,7 @@ void StorageManager::Execute(const Request& r, const std::string& worker) {
       out = Internal("operation " + r.op + " of request " + std::to_string(r.id) + " threw");
     }
   }
+  util::CrashPoint("op." + r.op + ".end");  // its effect is there, the request still running
   (void)Finish(r, worker, out);
   {
     std::lock_guard<std::mutex> l(mu_);
