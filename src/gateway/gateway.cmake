@@ -25,6 +25,8 @@ vsl_add_test(gateway_core_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/command_window_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
+          ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
   DEPS vsl_util
   LABELS unit gateway)
 vsl_add_test(gateway_config_test
