@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -158,6 +159,9 @@ TEST_F(UntrustedHosts, AnnouncedWritesDoNotTakeMemory) {
   }
   const uint64_t after = ResidentBytes(gw_.pid());
   const uint64_t announced = uint64_t(kSessions) * kDepth * kMaxTransfer;
+  std::printf("gateway VmRSS: %llu MiB before, %llu MiB after %llu MiB of announced writes\n",
+              (unsigned long long)(before >> 20), (unsigned long long)(after >> 20),
+              (unsigned long long)(announced >> 20));
   EXPECT_LT(after, before + (64u << 20))
       << "resident memory grew from " << (before >> 20) << " MiB to " << (after >> 20)
       << " MiB for " << (announced >> 20) << " MiB of announced, never sent, write data";
@@ -238,6 +242,7 @@ TEST_F(UntrustedHosts, DescriptorExhaustionIsShedQuietly) {
   ExpectWitnessWorks();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const size_t lines = LineCount(gw_.LogPath()) - lines_before;
+  std::printf("gateway log: %zu lines during the flood of %zu connections\n", lines, flood.size());
   EXPECT_LT(lines, 200u) << "the gateway logged " << lines << " lines during the flood";
 
   flood.clear();
