@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The gateway's unit and end-to-end tests (ctest label "gateway") under
+# The gateway's unit and end-to-end tests (ctest labels unit-gateway and
+# e2e-gateway; `-L unit` and `-L e2e` still select them) under
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and under
 # ThreadSanitizer (build-tsan/). Only the targets those tests need are built;
 # the end-to-end suites run against vsl_gateway_runner (the gateway's
@@ -7,6 +8,9 @@
 # A sanitizer report fails the test that caused it: in a test binary it
 # aborts; in the gateway child the exit status is not 0, which the suites'
 # GatewayProcess::Stop checks.
+# The asan and tsan presets (CMakePresets.json) compile with -O0 -g1: CI pays
+# for compile time (no ccache there; -O1 -g costs ~3.5x more), and line tables
+# are enough for the sanitizers' stack traces.
 # Usage: scripts/sanitize.sh [asan|tsan]...   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."

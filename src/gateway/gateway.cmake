@@ -28,16 +28,16 @@ vsl_add_test(gateway_core_test
           ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
   DEPS vsl_util
-  LABELS unit gateway)
+  LABELS unit-gateway)
 vsl_add_test(gateway_config_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/config.cc
   DEPS vsl_util vsl_volume nlohmann_json::nlohmann_json
-  LABELS unit gateway)
+  LABELS unit-gateway)
 
 if(LIBISCSI_FOUND)
   vsl_add_test(gateway_loopback_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/gateway_loopback_test.cc
     DEPS vsl_gateway PkgConfig::LIBISCSI
-    LABELS unit gateway)
+    LABELS unit-gateway)
 endif()

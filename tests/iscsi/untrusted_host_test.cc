@@ -4,12 +4,14 @@
 // memory stays bounded, its log stays short, and a witness session keeps
 // reading and writing correct data throughout.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <dirent.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
