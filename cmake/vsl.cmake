@@ -9,7 +9,9 @@ function(vsl_add_library name)
 endfunction()
 
 # vsl_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
-# registered with CTest; every TEST in it becomes its own CTest test.
+# registered with CTest; every TEST in it becomes its own CTest test. One
+# label only (gtest_discover_tests flattens lists); ctest -L takes a regular
+# expression, so "unit-gateway" is selected by -L unit and by -L gateway.
 function(vsl_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})

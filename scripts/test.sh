@@ -7,3 +7,4 @@ scripts/deps.sh
 scripts/build.sh
 cd build
 ctest --output-on-failure --timeout 900 -j 2 "$@"
+../scripts/sanitize.sh  # the gateway's tests under ASan+UBSan and TSan (build-asan/, build-tsan/)

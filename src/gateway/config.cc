@@ -275,6 +275,21 @@ Status ParseOptions(const json& j, GatewayOptions* o) {
   o->max_burst_length = uint32_t(mbl);
   o->first_burst_length = uint32_t(fbl);
   o->max_outstanding_r2t = uint32_t(mor);
+  VSL_ASSIGN_OR_RETURN(uint64_t budget, GetUint(j, "", "write_buffer_budget_mib", false,
+                                                o->write_buffer_budget >> 20, 8, 1u << 20));
+  VSL_ASSIGN_OR_RETURN(uint64_t maxc, GetUint(j, "", "max_connections", false, o->max_connections,
+                                              1, 1000000));
+  VSL_ASSIGN_OR_RETURN(uint64_t maxa, GetUint(j, "", "max_connections_per_address", false,
+                                              o->max_connections_per_address, 1, 1000000));
+  VSL_ASSIGN_OR_RETURN(uint64_t lt, GetUint(j, "", "login_timeout", false, o->login_timeout_s, 1,
+                                            3600));
+  o->write_buffer_budget = budget << 20;
+  o->max_connections = uint32_t(maxc);
+  o->max_connections_per_address = uint32_t(maxa);
+  VSL_ASSIGN_OR_RETURN(uint64_t dt, GetUint(j, "", "data_out_timeout", false,
+                                            o->data_out_timeout_s, 1, 3600));
+  o->login_timeout_s = uint32_t(lt);
+  o->data_out_timeout_s = uint32_t(dt);
   VSL_ASSIGN_OR_RETURN(o->immediate_data, GetBool(j, "", "immediate_data", o->immediate_data));
   VSL_ASSIGN_OR_RETURN(o->initial_r2t, GetBool(j, "", "initial_r2t", o->initial_r2t));
   return Status::Ok();
@@ -293,7 +308,9 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view text, const ConfigEnv&
   VSL_RETURN_IF_ERROR(CheckKeys(
       j, "", {"listen", "iqn_prefix", "hosts", "network_threads", "io_threads", "queue_depth",
               "nop_interval", "nop_timeout", "max_recv_data_segment_length", "max_burst_length",
-              "first_burst_length", "max_outstanding_r2t", "immediate_data", "initial_r2t"}));
+              "first_burst_length", "max_outstanding_r2t", "immediate_data", "initial_r2t",
+              "write_buffer_budget_mib", "max_connections", "max_connections_per_address",
+              "login_timeout", "data_out_timeout"}));
   GatewayConfig c;
   VSL_RETURN_IF_ERROR(ParseOptions(j, &c.options));
   auto hosts = j.find("hosts");

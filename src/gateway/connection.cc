@@ -26,7 +26,6 @@ constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kReadBudget = 4 * 1024 * 1024;  // per wake-up, for fairness
 constexpr size_t kPauseReadingAt = 16 * 1024 * 1024;
 constexpr size_t kResumeReadingAt = 4 * 1024 * 1024;
-constexpr auto kLoginTimeout = std::chrono::seconds(30);
 }  // namespace
 
 Connection::Connection(EventLoop* loop, Portal* portal, int fd, uint64_t id, std::string peer)
@@ -57,7 +56,10 @@ void Connection::Close(const std::string& reason) {
                login_.discovery ? "discovery" : login_.target_name, binding_ ? binding_->tsih : 0,
                reason);
   } else {
-    Log().info("{}: connection closed during login: {}", peer_, reason);
+    // Anyone can open connections: this line must not turn a flood into
+    // a flood of log lines.
+    LogLimited(spdlog::level::info, "closed during login", "{}: connection closed during login: {}",
+               peer_, reason);
   }
   loop_->poller()->Remove(fd_);
   ::close(fd_);
@@ -65,11 +67,20 @@ void Connection::Close(const std::string& reason) {
   if (binding_) portal_->sessions()->Release(binding_->tsih, id_);
   // Tasks still in the SCSI layer complete into nothing: OnScsiDone finds no
   // connection (weak pointer) or no task.
-  tasks_.clear();
+  DropAllTasks();
   tmfs_.clear();
   outq_.clear();
   out_bytes_ = 0;
   portal_->Closed(this);
+}
+
+void Connection::DropAllTasks() {
+  for (auto& [itt, t] : tasks_) ReleaseReservation(t.get());
+  tasks_.clear();
+  task_order_.clear();
+  ordered_tasks_ = dormant_tasks_ = 0;
+  r2t_waiting_.clear();
+  portal_->write_budget()->Cancel(id_);
 }
 
 void Connection::OnEvents(uint32_t events) {
@@ -123,7 +134,7 @@ void Connection::HandleItem(iscsi::PduReader::Item& item) {
       Close("bad framing: " + item.reason);
       return;
     case Kind::kOversized:
-      Log().warn("{}: {}", peer_, item.reason);
+      LogLimited(spdlog::level::warn, "bad pdu", "{}: {}", peer_, item.reason);
       if (phase_ == Phase::kFullFeature) SendReject(RejectReason::kProtocolError, item.pdu);
       close_after_flush_ = true;
       close_reason_ = item.reason;
@@ -132,7 +143,7 @@ void Connection::HandleItem(iscsi::PduReader::Item& item) {
     case Kind::kDataDigestError:
       // RFC 7143 §7.8: the PDU is discarded and rejected; the initiator
       // recovers the command (at ERL 0 by aborting it).
-      Log().warn("{}: {}", peer_, item.reason);
+      LogLimited(spdlog::level::warn, "bad pdu", "{}: {}", peer_, item.reason);
       if (phase_ == Phase::kFullFeature) {
         SendReject(RejectReason::kDataDigestError, item.pdu);
       } else {
@@ -213,8 +224,8 @@ void Connection::SendDataIn(Pdu header, std::shared_ptr<const std::vector<uint8_
 }
 
 void Connection::SendReject(RejectReason reason, const Pdu& offending) {
-  Log().warn("{}: reject (reason {:#04x}) of a PDU with opcode {:#04x}", peer_, uint8_t(reason),
-             uint8_t(offending.bhs[0] & 0x3f));
+  LogLimited(spdlog::level::warn, "reject", "{}: reject (reason {:#04x}) of a PDU with opcode {:#04x}",
+             peer_, uint8_t(reason), uint8_t(offending.bhs[0] & 0x3f));
   Send(iscsi::MakeReject(reason, offending.bhs), true);
 }
 
@@ -287,10 +298,20 @@ void Connection::Tick(Clock::time_point now) {
   if (fd_ < 0) return;
   const GatewayOptions& o = portal_->options();
   if (phase_ == Phase::kLogin) {
-    if (now - started_ > kLoginTimeout) Close("login did not complete within 30 s");
+    if (now - started_ >= std::chrono::seconds(o.login_timeout_s)) {
+      Close("login did not complete within " + std::to_string(o.login_timeout_s) + " s");
+    }
     return;
   }
-  if (phase_ != Phase::kFullFeature || o.nop_interval_s == 0) return;
+  if (phase_ != Phase::kFullFeature) return;
+  for (const auto& [itt, t] : tasks_) {
+    if (!t->r2ts.empty() && now - t->data_activity >= std::chrono::seconds(o.data_out_timeout_s)) {
+      Close("no Data-Out for an R2T of ITT " + std::to_string(itt) + " within " +
+            std::to_string(o.data_out_timeout_s) + " s");
+      return;
+    }
+  }
+  if (o.nop_interval_s == 0) return;
   if (ping_outstanding_) {
     if (now - ping_sent_ > std::chrono::seconds(o.nop_timeout_s)) {
       Close("no answer to a NOP-In ping within " + std::to_string(o.nop_timeout_s) + " s");

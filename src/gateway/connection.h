@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@
 #include "gateway/scsi/scsi.h"
 #include "gateway/segmentation.h"
 #include "gateway/session_table.h"
+#include "gateway/write_budget.h"
 
 namespace vsl::gateway {
 
@@ -42,6 +44,8 @@ class Portal {
   virtual iscsi::TargetLimits limits() const = 0;
   virtual std::shared_ptr<scsi::Target> FindTarget(const std::string& name) const = 0;
   virtual SessionTable* sessions() = 0;
+  // The gateway-wide budget for solicited write data.
+  virtual WriteBudget* write_budget() = 0;
   // Called on the connection's loop when it has closed; the portal drops its
   // reference later (not from inside this call).
   virtual void Closed(Connection* conn) = 0;
@@ -108,8 +112,23 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   void HandleScsiCommand(iscsi::Pdu& pdu);
   void StartTask(Task* task);
   void SendR2Ts(Task* task);
+  // Write memory (connection_scsi.cc): a write's R2Ts go out once its
+  // solicited bytes are reserved from the session's share and the gateway's
+  // budget; until then it waits in r2t_waiting_, in arrival order.
+  uint64_t SessionSolicitCap() const;
+  bool Reserve(Task* task);
+  void PumpR2Ts();
+  void ReleaseReservation(Task* task);
+  // Removes a task, giving back its reservation (which may let waiting
+  // writes solicit their data).
+  void EraseTask(uint32_t itt);
+  void DropAllTasks();
   void HandleDataOut(iscsi::Pdu& pdu);
   void MaybeExecute(Task* task);
+  // Task attributes (connection_scsi.cc): whether an earlier task holds
+  // `task` back; runs the dormant tasks a completion released.
+  bool HeldBack(const Task* task) const;
+  void WakeDormant();
   void Execute(Task* task);
   void OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response response);
   void SendScsiResult(Task* task, scsi::Response response);
@@ -153,6 +172,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   uint32_t statsn_ = 1;
   uint32_t next_ttt_ = 1;
   uint64_t next_serial_ = 1;
+  uint64_t session_reserved_ = 0;  // sum of tasks_' reservations
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, uint32_t> task_order_;  // started tasks: seq -> ITT
+  size_t ordered_tasks_ = 0;                 // ORDERED tasks in task_order_
+  size_t dormant_tasks_ = 0;
+  std::deque<std::pair<uint32_t, uint64_t>> r2t_waiting_;  // (ITT, serial)
   std::unordered_map<uint32_t, std::unique_ptr<Task>> tasks_;  // by ITT
   std::vector<std::unique_ptr<PendingTmf>> tmfs_;
   std::deque<uint32_t> recently_aborted_;  // ITTs whose late Data-Out is ignored

@@ -153,7 +153,7 @@ void Connection::HandleLogout(Pdu& pdu) {
                login_.discovery ? "discovery" : login_.target_name);
     // Nothing may follow the Logout Response; the socket closes once it is out.
     phase_ = Phase::kLoggedOut;
-    tasks_.clear();
+    DropAllTasks();
     ScheduleFlush();
   }
 }

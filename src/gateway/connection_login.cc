@@ -41,7 +41,7 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
       std::shared_ptr<scsi::Target> target;
       if (!o.discovery) {
         target = portal_->FindTarget(o.target_name);
-        if (!target) return iscsi::kLoginNotFound;
+        if (!target) return iscsi::kLoginAuthFailed;  // removed during the login
       }
       std::weak_ptr<Connection> weak = weak_from_this();
       EventLoop* loop = loop_;
@@ -65,7 +65,8 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
       Send(std::move(response), true);
       return;
     case iscsi::LoginNegotiator::State::kFailed:
-      Log().warn("{}: login failed: {}", peer_, negotiator_->failure());
+      LogLimited(spdlog::level::warn, "login failed", "{}: login failed: {}", peer_,
+                 negotiator_->failure());
       Send(std::move(response), true);
       close_after_flush_ = true;
       close_reason_ = "login refused";

@@ -14,16 +14,23 @@ using iscsi::Pdu;
 using iscsi::RejectReason;
 
 namespace {
-// Writes larger than this are refused with CHECK CONDITION rather than
-// buffered: no initiator sends them (Block Limits caps transfers far lower),
-// and buffering what a peer announces would let it claim any amount of memory.
-constexpr uint32_t kMaxWriteBuffer = 64u << 20;
+// Data-Out transfers larger than the logical units accept (the Block Limits
+// VPD page's MAXIMUM TRANSFER LENGTH) are refused with CHECK CONDITION before
+// any of their data is taken in.
+constexpr uint32_t kMaxWriteBuffer = scsi::kMaxTransferBytes;
 constexpr size_t kRecentlyAborted = 64;
 
 scsi::Response InvalidFieldInCdb() {
   scsi::Sense s;
   s.key = scsi::SenseKey::kIllegalRequest;
   s.asc = {0x24, 0x00};
+  return scsi::Response::Check(s);
+}
+
+scsi::Response InvalidFieldInCommandIu() {
+  scsi::Sense s;
+  s.key = scsi::SenseKey::kIllegalRequest;
+  s.asc = {0x0e, 0x03};  // INVALID FIELD IN COMMAND INFORMATION UNIT
   return scsi::Response::Check(s);
 }
 }  // namespace
@@ -63,12 +70,8 @@ void Connection::HandleScsiCommand(Pdu& pdu) {
   // LUN that isn't mapped.
   task->lun = lun.ok() ? *lun : UINT64_MAX;
   if (cmd->write && cmd->edtl <= kMaxWriteBuffer) {
-    if (imm == cmd->edtl) {
-      task->data_out = std::move(cmd->immediate_data);  // the common small write
-    } else {
-      task->data_out.resize(cmd->edtl);
-      if (imm) memcpy(task->data_out.data(), cmd->immediate_data.data(), imm);
-    }
+    // Only what has arrived is kept: the immediate data, never EDTL's worth.
+    task->data_out = std::move(cmd->immediate_data);
     task->received = imm;
     task->unsolicited_end =
         UnsolicitedEnd(cmd->edtl, imm, sp.first_burst_length, sp.initial_r2t, cmd->final);
@@ -108,23 +111,143 @@ void Connection::StartTask(Task* t) {
     FinishTask(itt);
     return;
   }
+  // iSCSI ATTR: 0 untagged, 1 simple, 2 ordered, 3 head of queue, 4 ACA,
+  // 5-7 reserved. vsl never establishes ACA (NACA is not supported), so an
+  // ACA task, like a reserved value, is refused (SAM-5 §8.6).
+  if (t->cmd.attr >= 4) {
+    uint32_t itt = t->cmd.itt;
+    SendScsiResult(t, InvalidFieldInCommandIu());
+    FinishTask(itt);
+    return;
+  }
+  t->attr = t->cmd.attr == 0 ? scsi::TaskAttr::kSimple : scsi::TaskAttr(t->cmd.attr);
+  t->seq = next_seq_++;
+  task_order_.emplace(t->seq, t->cmd.itt);
+  if (t->attr == scsi::TaskAttr::kOrdered) ++ordered_tasks_;
   if (t->cmd.write) {
     for (const R2tRange& r : PlanR2Ts(t->unsolicited_end, t->cmd.edtl, login_.session.max_burst_length)) {
       t->r2t_todo.push_back(r);
     }
-    SendR2Ts(t);
+    if (t->r2t_todo.empty()) {
+      t->may_solicit = true;
+    } else {
+      // R2Ts wait for memory: the session's share, then the gateway's budget.
+      r2t_waiting_.emplace_back(t->cmd.itt, t->serial);
+      PumpR2Ts();
+      if (fd_ < 0) return;
+    }
   }
   MaybeExecute(t);
 }
 
+uint64_t Connection::SessionSolicitCap() const {
+  const iscsi::SessionParams& sp = login_.session;
+  return std::max<uint64_t>(uint64_t(sp.max_burst_length) * sp.max_outstanding_r2t,
+                            scsi::kMaxTransferBytes);
+}
+
+bool Connection::Reserve(Task* t) {
+  uint64_t need = t->cmd.edtl - t->unsolicited_end;
+  // A session's writes in progress may hold at most its negotiated share;
+  // one of them finishing makes room. A session holding nothing can always
+  // take one write's worth, so it never waits on itself.
+  if (session_reserved_ > 0 && session_reserved_ + need > SessionSolicitCap()) return false;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  EventLoop* loop = loop_;
+  auto wake = [weak, loop] {
+    loop->Post([weak] {
+      if (auto c = weak.lock()) c->PumpR2Ts();
+    });
+  };
+  if (!portal_->write_budget()->AcquireOrWait(need, id_, std::move(wake))) return false;
+  t->reserved = need;
+  session_reserved_ += need;
+  return true;
+}
+
+void Connection::PumpR2Ts() {
+  while (fd_ >= 0 && phase_ == Phase::kFullFeature && !r2t_waiting_.empty()) {
+    auto [itt, serial] = r2t_waiting_.front();
+    auto it = tasks_.find(itt);
+    if (it == tasks_.end() || it->second->serial != serial) {  // aborted meanwhile
+      r2t_waiting_.pop_front();
+      continue;
+    }
+    Task* t = it->second.get();
+    if (!Reserve(t)) return;
+    r2t_waiting_.pop_front();
+    t->may_solicit = true;
+    SendR2Ts(t);
+  }
+}
+
+void Connection::ReleaseReservation(Task* t) {
+  if (t->reserved == 0) return;
+  session_reserved_ -= t->reserved;
+  portal_->write_budget()->Release(t->reserved);
+  t->reserved = 0;
+}
+
+void Connection::EraseTask(uint32_t itt) {
+  auto it = tasks_.find(itt);
+  if (it == tasks_.end()) return;
+  Task* t = it->second.get();
+  bool had_reservation = t->reserved > 0;
+  ReleaseReservation(t);
+  if (t->seq) {
+    task_order_.erase(t->seq);
+    if (t->attr == scsi::TaskAttr::kOrdered) --ordered_tasks_;
+  }
+  if (t->dormant) --dormant_tasks_;
+  tasks_.erase(it);
+  if (had_reservation && !r2t_waiting_.empty()) PumpR2Ts();
+  if (dormant_tasks_ > 0) WakeDormant();
+}
+
+// SAM-5 §8.6: an ORDERED task starts once every task before it has
+// completed, and no task after it starts before it completes; a HEAD OF QUEUE
+// task starts at once. SIMPLE (and untagged) tasks are otherwise free.
+bool Connection::HeldBack(const Task* t) const {
+  if (t->attr == scsi::TaskAttr::kHeadOfQueue) return false;
+  if (t->attr == scsi::TaskAttr::kOrdered) {
+    return !task_order_.empty() && task_order_.begin()->first < t->seq;
+  }
+  if (ordered_tasks_ == 0) return false;
+  for (auto it = task_order_.begin(); it != task_order_.end() && it->first < t->seq; ++it) {
+    auto e = tasks_.find(it->second);
+    if (e != tasks_.end() && e->second->attr == scsi::TaskAttr::kOrdered) return true;
+  }
+  return false;
+}
+
+void Connection::WakeDormant() {
+  std::vector<uint32_t> ready;
+  for (auto& [seq, itt] : task_order_) {
+    auto e = tasks_.find(itt);
+    if (e == tasks_.end()) continue;
+    Task* t = e->second.get();
+    if (t->dormant && !HeldBack(t)) ready.push_back(itt);
+  }
+  for (uint32_t itt : ready) {
+    auto e = tasks_.find(itt);
+    if (e == tasks_.end() || !e->second->dormant) continue;
+    e->second->dormant = false;
+    --dormant_tasks_;
+    if (fd_ < 0 || phase_ != Phase::kFullFeature) return;
+    Execute(e->second.get());
+  }
+}
+
 void Connection::SendR2Ts(Task* t) {
-  if (!t->started) return;
+  if (!t->started || !t->may_solicit) return;
   while (t->r2ts.size() < login_.session.max_outstanding_r2t && !t->r2t_todo.empty()) {
     R2tRange r = t->r2t_todo.front();
     t->r2t_todo.pop_front();
     uint32_t ttt = next_ttt_++;
     if (next_ttt_ == iscsi::kReservedTag) next_ttt_ = 1;
     t->r2ts.push_back({ttt, r.offset, r.length, r.offset, 0});
+    t->Expect(r.offset + r.length);
+    t->data_activity = EventLoop::Clock::now();
     Send(iscsi::MakeR2T(t->cmd.itt, t->cmd.lun, ttt, t->r2tsn++, r.offset, r.length), false);
   }
 }
@@ -171,14 +294,15 @@ void Connection::HandleDataOut(Pdu& pdu) {
       t->counted = false;
     }
     SendScsiResult(t, scsi::Response::Check(sense));
-    tasks_.erase(itt);
+    EraseTask(itt);
   };
   if (d->ttt == iscsi::kReservedTag) {
     if (!t->unsolicited_open) return sequence_error("unsolicited data not expected");
     if (off != t->unsolicited_next) return sequence_error("buffer offset out of order");
     if (d->datasn != t->unsolicited_datasn) return sequence_error("DataSN out of order");
     if (off + len > t->unsolicited_end) return sequence_error("beyond FirstBurstLength/EDTL");
-    memcpy(t->data_out.data() + off, d->data.data(), len);
+    if (off == t->unsolicited_next && t->unsolicited_datasn == 0) t->Expect(t->unsolicited_end);
+    t->Store(uint32_t(off), d->data);
     t->received += uint32_t(len);
     t->unsolicited_next += uint32_t(len);
     t->unsolicited_datasn++;
@@ -192,13 +316,14 @@ void Connection::HandleDataOut(Pdu& pdu) {
       }
     }
   } else {
+    t->data_activity = EventLoop::Clock::now();
     auto r = std::find_if(t->r2ts.begin(), t->r2ts.end(),
                           [&](const Task::R2t& x) { return x.ttt == d->ttt; });
     if (r == t->r2ts.end()) return sequence_error("TTT matches no outstanding R2T");
     if (off != r->next) return sequence_error("buffer offset out of order");
     if (d->datasn != r->datasn) return sequence_error("DataSN out of order");
     if (off + len > uint64_t(r->offset) + r->length) return sequence_error("beyond the R2T's range");
-    memcpy(t->data_out.data() + off, d->data.data(), len);
+    t->Store(uint32_t(off), d->data);
     t->received += uint32_t(len);
     r->next += uint32_t(len);
     r->datasn++;
@@ -213,9 +338,14 @@ void Connection::HandleDataOut(Pdu& pdu) {
 }
 
 void Connection::MaybeExecute(Task* t) {
-  if (!t->started || t->executing) return;
+  if (!t->started || t->executing || t->dormant) return;
   if (t->cmd.write && (t->received < t->cmd.edtl || t->unsolicited_open || !t->r2ts.empty() ||
                        !t->r2t_todo.empty())) {
+    return;
+  }
+  if (HeldBack(t)) {
+    t->dormant = true;
+    ++dormant_tasks_;
     return;
   }
   Execute(t);
@@ -237,7 +367,7 @@ void Connection::Execute(Task* t) {
           t->counted = false;
         }
         SendScsiResult(t, scsi::Response::Good());
-        tasks_.erase(itt);
+        EraseTask(itt);
         return;
       }
       c.cdb = std::move(fit->cdb);
@@ -245,7 +375,7 @@ void Connection::Execute(Task* t) {
     }
   }
   c.expected_data_in = t->cmd.read ? t->cmd.edtl : 0;
-  c.attr = t->cmd.attr <= 4 ? scsi::TaskAttr(t->cmd.attr) : scsi::TaskAttr::kSimple;
+  c.attr = t->attr;
   c.tag = t->cmd.itt;
   t->executing = true;
   std::weak_ptr<Connection> weak = weak_from_this();
@@ -281,7 +411,7 @@ void Connection::OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response r) {
     t->counted = false;
   }
   SendScsiResult(t, std::move(r));
-  tasks_.erase(it);
+  EraseTask(itt);
 }
 
 void Connection::SendScsiResult(Task* t, scsi::Response r) {
@@ -323,7 +453,7 @@ void Connection::FinishTask(uint32_t itt) {
   auto it = tasks_.find(itt);
   if (it == tasks_.end()) return;
   if (it->second->counted) window_->Finished();
-  tasks_.erase(it);
+  EraseTask(itt);
 }
 
 // ---- Task management (RFC 7143 §11.5)

@@ -66,7 +66,7 @@ void EventLoop::RunPosted() {
 }
 
 void EventLoop::Run() {
-  thread_id_ = std::this_thread::get_id();
+  thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
   Clock::time_point last_tick = Clock::now();
   while (running_) {
     Status s = poller_->Wait(deferred_.empty() ? 1000 : 0);
@@ -82,7 +82,7 @@ void EventLoop::Run() {
       if (tick_) tick_(now);
     }
   }
-  thread_id_ = std::thread::id();
+  thread_id_.store(std::thread::id(), std::memory_order_release);
 }
 
 }  // namespace vsl::gateway

@@ -41,7 +41,10 @@ class EventLoop : private Poller::Handler {
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
   Poller* poller() { return poller_.get(); }
-  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+  // Any thread (SCSI completions ask it from I/O threads).
+  bool InLoopThread() const {
+    return std::this_thread::get_id() == thread_id_.load(std::memory_order_acquire);
+  }
 
  private:
   void OnEvents(uint32_t events) override;  // the wake-up eventfd
@@ -51,7 +54,8 @@ class EventLoop : private Poller::Handler {
   std::unique_ptr<Poller> poller_;
   int wake_fd_ = -1;
   std::thread thread_;
-  std::thread::id thread_id_;
+  // Written by the loop thread as it starts and ends, read from any thread.
+  std::atomic<std::thread::id> thread_id_{};
   std::function<void(Clock::time_point)> tick_;
   bool running_ = false;  // loop thread only
   std::vector<std::function<void()>> deferred_;  // loop thread only

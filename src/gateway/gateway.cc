@@ -29,7 +29,9 @@ namespace {
 class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDirectory {
  public:
   explicit GatewayImpl(GatewayOptions options)
-      : options_(std::move(options)), io_(scsi::MakeThreadPool(options_.io_threads)) {
+      : options_(std::move(options)),
+        io_(scsi::MakeThreadPool(options_.io_threads)),
+        write_budget_(options_.write_buffer_budget) {
     limits_.max_recv_data_segment_length = options_.max_recv_data_segment_length;
     limits_.max_burst_length = options_.max_burst_length;
     limits_.first_burst_length = options_.first_burst_length;
@@ -57,9 +59,11 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     }
     for (int i = 0; i < n; ++i) {
       ConnMap* conns = conns_[size_t(i)].get();
-      Status s = loops_[size_t(i)]->Start([conns](EventLoop::Clock::time_point now) {
+      Listener* l = i == 0 ? listener_.get() : nullptr;
+      Status s = loops_[size_t(i)]->Start([conns, l](EventLoop::Clock::time_point now) {
+        if (l) l->Tick(now);
         std::vector<std::shared_ptr<Connection>> all;
-        for (auto& [id, c] : *conns) all.push_back(c);
+        for (auto& [id, e] : *conns) all.push_back(e.conn);
         for (auto& c : all) c->Tick(now);
       });
       if (!s.ok()) {
@@ -87,7 +91,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
       loops_[i]->Stop([conns, l] {
         if (l) l->Detach();
         std::vector<std::shared_ptr<Connection>> all;
-        for (auto& [id, c] : *conns) all.push_back(c);
+        for (auto& [id, e] : *conns) all.push_back(e.conn);
         for (auto& c : all) c->Close("gateway stopping");
         conns->clear();
       });
@@ -124,6 +128,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     return h ? h->target : nullptr;
   }
   SessionTable* sessions() override { return &sessions_; }
+  WriteBudget* write_budget() override { return &write_budget_; }
   void Closed(Connection* conn) override {
     for (size_t i = 0; i < loops_.size(); ++i) {
       if (!loops_[i]->InLoopThread()) continue;
@@ -163,7 +168,53 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     std::vector<volume::Extent> extents;
     int mappings = 0;
   };
-  using ConnMap = std::unordered_map<uint64_t, std::shared_ptr<Connection>>;
+  // A connection counted against max_connections and its address's share;
+  // the count drops when the slot is destroyed (with its ConnMap entry).
+  class Slot {
+   public:
+    Slot(GatewayImpl* gw, std::string ip) : gw_(gw), ip_(std::move(ip)) {}
+    ~Slot() { gw_->Leave(ip_); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    GatewayImpl* gw_;
+    std::string ip_;
+  };
+  struct ConnEntry {
+    std::shared_ptr<Connection> conn;
+    std::shared_ptr<Slot> slot;
+  };
+  using ConnMap = std::unordered_map<uint64_t, ConnEntry>;
+
+  // Counts a new connection from `ip` unless a limit is reached; the reason
+  // when it is. Thread-safe.
+  std::optional<std::string> Admit(const std::string& ip) {
+    std::lock_guard<std::mutex> lock(conn_mu_);
+    if (open_connections_ >= options_.max_connections) {
+      return std::to_string(open_connections_) + " connections open (max_connections " +
+             std::to_string(options_.max_connections) + ")";
+    }
+    size_t& mine = per_address_[ip];
+    if (mine >= options_.max_connections_per_address) {
+      return std::to_string(mine) + " connections open from " + ip +
+             " (max_connections_per_address " + std::to_string(options_.max_connections_per_address) +
+             ")";
+    }
+    ++mine;
+    ++open_connections_;
+    return std::nullopt;
+  }
+  void Leave(const std::string& ip) {
+    std::lock_guard<std::mutex> lock(conn_mu_);
+    --open_connections_;
+    auto it = per_address_.find(ip);
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
+  static std::string AddressOnly(const std::string& peer) {  // "1.2.3.4:5" -> "1.2.3.4"
+    size_t colon = peer.rfind(':');
+    return colon == std::string::npos ? peer : peer.substr(0, colon);
+  }
 
   iscsi::TargetAccess Access(const HostEntry& h) const {  // requires mu_
     iscsi::TargetAccess a;
@@ -187,11 +238,19 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   }
 
   void Accepted(int fd, std::string peer) {
+    std::string ip = AddressOnly(peer);
+    if (std::optional<std::string> full = Admit(ip)) {
+      ::close(fd);
+      LogLimited(spdlog::level::warn, "connection refused", "{}: connection refused: {}", peer,
+                 *full);
+      return;
+    }
+    auto slot = std::make_shared<Slot>(this, std::move(ip));
     size_t k = next_loop_++ % loops_.size();
     EventLoop* loop = loops_[k].get();
     ConnMap* conns = conns_[k].get();
     uint64_t id = next_conn_id_++;
-    loop->Post([this, loop, conns, fd, id, peer = std::move(peer)] {
+    loop->Post([this, loop, conns, fd, id, peer = std::move(peer), slot = std::move(slot)] {
       if (stopped_) {
         ::close(fd);
         return;
@@ -199,10 +258,12 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
       auto c = std::make_shared<Connection>(loop, this, fd, id, peer);
       Status s = c->Start();
       if (!s.ok()) {
-        Log().warn("{}: {}", peer, s.ToString());
+        LogLimited(spdlog::level::warn, "connection start", "{}: {}", peer, s.ToString());
         return;
       }
-      (*conns)[id] = std::move(c);
+      ConnEntry& e = (*conns)[id];
+      e.conn = std::move(c);
+      e.slot = slot;
     });
   }
 
@@ -213,6 +274,12 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   const GatewayOptions options_;
   iscsi::TargetLimits limits_;
   std::unique_ptr<scsi::IoExecutor> io_;
+  WriteBudget write_budget_;
+  // Connection counts; declared before the loops so closures still queued
+  // on them may release their slots while the loops are destroyed.
+  std::mutex conn_mu_;
+  size_t open_connections_ = 0;                          // guarded by conn_mu_
+  std::unordered_map<std::string, size_t> per_address_;  // guarded by conn_mu_
   std::unique_ptr<Listener> listener_;
   // Loops outlive the session table: its close callbacks post to them.
   std::vector<std::unique_ptr<EventLoop>> loops_;
@@ -434,6 +501,14 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options) {
   if (options.iqn_prefix.empty()) return InvalidArgument("iqn_prefix is empty");
   if (options.queue_depth == 0) return InvalidArgument("queue_depth must be at least 1");
   if (options.io_threads <= 0) return InvalidArgument("io_threads must be at least 1");
+  if (options.write_buffer_budget < scsi::kMaxTransferBytes) {
+    return InvalidArgument("write_buffer_budget must be at least " +
+                           std::to_string(scsi::kMaxTransferBytes) + " bytes (one largest write)");
+  }
+  if (options.max_connections == 0 || options.max_connections_per_address == 0) {
+    return InvalidArgument("max_connections and max_connections_per_address must be at least 1");
+  }
+  if (options.login_timeout_s == 0) return InvalidArgument("login_timeout must be at least 1 s");
   VSL_RETURN_IF_ERROR(Listener::ParseAddress(options.listen).status());
   return std::unique_ptr<Gateway>(new GatewayImpl(std::move(options)));
 }

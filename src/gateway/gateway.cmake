@@ -16,6 +16,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/log.cc
     ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
+    ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
   DEPS vsl_iscsi vsl_scsi vsl_volume vsl_util nlohmann_json::nlohmann_json spdlog::spdlog
        OpenSSL::Crypto Threads::Threads)
 
@@ -24,14 +25,19 @@ vsl_add_test(gateway_core_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/command_window_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
-  DEPS vsl_util)
+          ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
+  DEPS vsl_util
+  LABELS unit-gateway)
 vsl_add_test(gateway_config_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/config.cc
-  DEPS vsl_util vsl_volume nlohmann_json::nlohmann_json)
+  DEPS vsl_util vsl_volume nlohmann_json::nlohmann_json
+  LABELS unit-gateway)
 
 if(LIBISCSI_FOUND)
   vsl_add_test(gateway_loopback_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/gateway_loopback_test.cc
-    DEPS vsl_gateway PkgConfig::LIBISCSI)
+    DEPS vsl_gateway PkgConfig::LIBISCSI
+    LABELS unit-gateway)
 endif()

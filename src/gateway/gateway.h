@@ -57,6 +57,17 @@ struct GatewayOptions {
   uint32_t max_outstanding_r2t = 16;
   bool immediate_data = true;
   bool initial_r2t = false;
+
+  // Untrusted hosts (docs/security-gateway.md).
+  // Bytes of solicited write data (R2Ts sent, command not finished) all
+  // sessions together may hold; beyond it R2Ts wait. At least 8 MiB.
+  uint64_t write_buffer_budget = uint64_t(512) << 20;
+  uint32_t max_connections = 1024;             // open TCP connections, all peers
+  uint32_t max_connections_per_address = 64;   // open TCP connections from one IP address
+  uint32_t login_timeout_s = 15;               // a connection must finish login within this
+  // A session that leaves an R2T unanswered this long is closed (ERL 0 has
+  // no other recovery), giving back the memory its writes held.
+  uint32_t data_out_timeout_s = 20;
 };
 
 class Gateway {

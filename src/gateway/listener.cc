@@ -1,6 +1,7 @@
 #include "gateway/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -85,8 +86,13 @@ Result<std::unique_ptr<Listener>> Listener::Open(const std::string& listen) {
   return std::unique_ptr<Listener>(new Listener(fd, FormatAddress(reinterpret_cast<sockaddr*>(&bound))));
 }
 
+Listener::Listener(int fd, std::string address) : fd_(fd), address_(std::move(address)) {
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 Listener::~Listener() {
   if (fd_ >= 0) close(fd_);
+  if (spare_fd_ >= 0) close(spare_fd_);
 }
 
 Status Listener::Attach(Poller* poller, OnAccept on_accept) {
@@ -96,7 +102,7 @@ Status Listener::Attach(Poller* poller, OnAccept on_accept) {
 }
 
 void Listener::Detach() {
-  if (poller_) poller_->Remove(fd_);
+  if (poller_ && !paused_) poller_->Remove(fd_);
   poller_ = nullptr;
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
@@ -109,13 +115,40 @@ void Listener::OnEvents(uint32_t) {
     int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) Log().warn("accept: {}", strerror(errno));
+      if (errno != EAGAIN && errno != EWOULDBLOCK) Shed(errno);
       return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     on_accept_(fd, FormatAddress(reinterpret_cast<sockaddr*>(&peer)));
   }
+}
+
+void Listener::Shed(int err) {
+  LogLimited(spdlog::level::warn, "accept", "accept: {}; refusing new connections for a moment",
+             strerror(err));
+  if ((err == EMFILE || err == ENFILE) && spare_fd_ >= 0) {
+    ::close(spare_fd_);
+    int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  if (!paused_ && poller_) {
+    poller_->Remove(fd_);
+    paused_ = true;
+  }
+  resume_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+}
+
+void Listener::Tick(std::chrono::steady_clock::time_point now) {
+  if (!paused_ || fd_ < 0 || !poller_ || now < resume_at_) return;
+  Status s = poller_->Add(fd_, Poller::kReadable, this);
+  if (!s.ok()) {
+    LogLimited(spdlog::level::err, "accept", "listener: {}", s.ToString());
+    resume_at_ = now + std::chrono::seconds(1);
+    return;
+  }
+  paused_ = false;
 }
 
 }  // namespace vsl::gateway

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,12 +35,23 @@ class Listener : private Poller::Handler {
   // Starts accepting on `poller`'s loop; Detach() stops. Loop thread only.
   Status Attach(Poller* poller, OnAccept on_accept);
   void Detach();
+  // Resumes accepting after a pause (see OnEvents). The loop's tick; loop thread.
+  void Tick(std::chrono::steady_clock::time_point now);
 
  private:
-  Listener(int fd, std::string address) : fd_(fd), address_(std::move(address)) {}
+  Listener(int fd, std::string address);
   void OnEvents(uint32_t events) override;
+  // Out of descriptors (EMFILE/ENFILE) or memory: the pending connection is
+  // taken off the queue with the spare descriptor and closed at once (else
+  // the level-triggered listener would wake the loop without end), and
+  // accepting pauses until the next tick so the loop keeps serving the
+  // sessions it has.
+  void Shed(int err);
 
   int fd_;
+  int spare_fd_ = -1;  // /dev/null, held so one accept can succeed when out of descriptors
+  bool paused_ = false;
+  std::chrono::steady_clock::time_point resume_at_;
   std::string address_;
   Poller* poller_ = nullptr;
   OnAccept on_accept_;

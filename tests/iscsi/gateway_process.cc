@@ -202,6 +202,7 @@ bool GatewayProcess::WriteConfig(const FarmSpec& farm, std::string* error) {
     hosts.push_back(host);
   }
   json config = {{"listen", portal()}, {"iqn_prefix", kIqnPrefix}, {"hosts", hosts}};
+  for (const auto& [key, value] : farm.options) config[key] = value;
   std::ofstream out(config_path_, std::ios::trunc);
   out << config.dump(2) << "\n";
   out.close();
@@ -256,7 +257,10 @@ bool GatewayProcess::Spawn(std::string* error) {
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::string bin = VSL_BIN;
+  // VSL_E2E_BIN runs the suites against another build (e.g. the code
+  // before a fix, to see a new test fail there).
+  const char* other = std::getenv("VSL_E2E_BIN");
+  std::string bin = other && *other ? other : VSL_BIN;
   std::vector<char*> argv = {bin.data(), const_cast<char*>("gateway"),
                              const_cast<char*>("--config"), config_path_.data(), nullptr};
   pid_t pid = -1;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vsl::e2e {
@@ -55,6 +56,9 @@ struct FileSpec {
 struct FarmSpec {
   std::vector<FileSpec> files;
   std::vector<HostSpec> hosts;
+  // Top-level numeric keys of the configuration (docs/gateway-config.md),
+  // e.g. {"max_connections_per_address", 8}.
+  std::vector<std::pair<std::string, uint64_t>> options;
 };
 
 // The farm every test uses unless it needs something else:
@@ -101,6 +105,8 @@ class GatewayProcess {
   bool Stop(std::string* error);
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  std::string LogPath() const { return log_path_; }
   int port() const { return port_; }
   std::string portal() const;  // "127.0.0.1:PORT"
   std::string dir() const { return dir_; }

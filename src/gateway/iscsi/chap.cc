@@ -134,6 +134,8 @@ std::optional<Failure> LoginNegotiator::Impl::VerifyChap(LoginNegotiator& n,
                               : "CHAP user " + Trunc(*user) + " is not " + initiator_name + "'s"};
   }
 
+  chap_proven = *matched;
+
   // RFC 7143 §12.1.3: a response equal to the one the target would compute
   // with its own secret means the two secrets are the same; refuse it.
   if (matched->mutual_chap) {

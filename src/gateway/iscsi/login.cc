@@ -157,6 +157,9 @@ Pdu LoginNegotiator::Impl::Negotiate(LoginNegotiator& n, const LoginRequestPdu& 
   out.session = ops.session();
   out.connection = ops.connection();
   uint16_t tsih = first.tsih;
+  // The directory may have changed since the credentials were checked (a
+  // slow login): look again before binding a session...
+  if (failure = Recheck(n); failure) return Fail(n, req, failure->status, std::move(failure->reason));
   if (n.binder_) {
     std::variant<uint16_t, LoginStatus> bound = n.binder_(out);
     if (const LoginStatus* refused = std::get_if<LoginStatus>(&bound)) {
@@ -165,6 +168,12 @@ Pdu LoginNegotiator::Impl::Negotiate(LoginNegotiator& n, const LoginRequestPdu& 
                       std::to_string(refused->detail) + ") for " + initiator_name);
     }
     tsih = std::get<uint16_t>(bound);
+    // ...and once more after: a change that landed between the first look
+    // and the binding closed only the sessions bound before it. A failed
+    // login releases the binding it got.
+    if (failure = Recheck(n); failure) {
+      return Fail(n, req, failure->status, std::move(failure->reason));
+    }
   }
   return Emit(n, req, EncodeText(reply), true, 3, tsih, State::kSucceeded);
 }
@@ -235,7 +244,10 @@ std::optional<Failure> LoginNegotiator::Impl::Declare(LoginNegotiator& n,
       return Failure{kLoginMissingParameter, "TargetName missing from the first Login Request"};
     }
     target = n.directory_->Find(target_name);
-    if (!target) return Failure{kLoginNotFound, "target " + Trunc(target_name) + " not found"};
+    // An unknown target is answered like a known one this initiator may not
+    // open (same status, same point of the login): the answer must not tell
+    // a stranger which target names exist.
+    if (!target) return Failure{kLoginForbidden, "target " + Trunc(target_name) + " not found"};
     if (!Allows(*target, initiator_name)) {
       return Failure{kLoginForbidden,
                      "initiator " + Trunc(initiator_name) + " may not open target " + target_name};
@@ -251,6 +263,30 @@ std::optional<Failure> LoginNegotiator::Impl::Declare(LoginNegotiator& n,
     auth = Auth::kDone;
   }
   return std::nullopt;
+}
+
+std::optional<Failure> LoginNegotiator::Impl::Recheck(LoginNegotiator& n) const {
+  const Failure changed{kLoginAuthFailed, "credentials of " + Trunc(initiator_name) +
+                                              " changed or were removed during login"};
+  if (!discovery) {
+    std::optional<TargetAccess> now = n.directory_->Find(target_name);
+    if (!now || !Allows(*now, initiator_name) || !SameCredentials(*now, *target)) return changed;
+    return std::nullopt;
+  }
+  std::vector<TargetAccess> now;
+  for (TargetAccess& t : n.directory_->ForInitiator(initiator_name)) {
+    if (Allows(t, initiator_name)) now.push_back(std::move(t));
+  }
+  if (chap_proven) {
+    for (const TargetAccess& t : now) {
+      if (t.name == chap_proven->name && SameCredentials(t, *chap_proven)) return std::nullopt;
+    }
+    return changed;
+  }
+  bool still_open = !now.empty() && std::all_of(now.begin(), now.end(), [](const TargetAccess& t) {
+    return t.allow_no_auth && !t.chap;
+  });
+  return still_open ? std::nullopt : std::optional<Failure>(changed);
 }
 
 // Later requests may repeat the declarations (libiscsi does) but not change

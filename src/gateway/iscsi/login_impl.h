@@ -42,6 +42,15 @@ inline bool Allows(const TargetAccess& t, const std::string& initiator) {
   return std::find(t.initiators.begin(), t.initiators.end(), initiator) != t.initiators.end();
 }
 
+inline bool SameChap(const std::optional<ChapCredential>& a, const std::optional<ChapCredential>& b) {
+  return a.has_value() == b.has_value() && (!a || (a->user == b->user && a->secret == b->secret));
+}
+// Whether two directory entries ask for the same proof of identity.
+inline bool SameCredentials(const TargetAccess& a, const TargetAccess& b) {
+  return SameChap(a.chap, b.chap) && SameChap(a.mutual_chap, b.mutual_chap) &&
+         a.allow_no_auth == b.allow_no_auth;
+}
+
 // Header fields of whatever arrived, for answering a PDU that doesn't parse.
 inline LoginRequestPdu HeaderOf(const Pdu& pdu) {
   LoginRequestPdu r;
@@ -84,6 +93,9 @@ struct LoginNegotiator::Impl {
   std::optional<login_internal::Failure> Security(LoginNegotiator& n,
                                                   const std::vector<TextKey>& keys, bool transit,
                                                   std::vector<TextKey>* reply);
+  // The credentials this login proved, looked up again: a secret rotated or
+  // a host removed since the login started refuses it.
+  std::optional<login_internal::Failure> Recheck(LoginNegotiator& n) const;
   std::optional<login_internal::Failure> VerifyChap(LoginNegotiator& n,
                                                     const std::vector<TextKey>& keys,
                                                     std::vector<TextKey>* reply);
@@ -116,6 +128,7 @@ struct LoginNegotiator::Impl {
   Auth auth = Auth::kStart;
   std::string auth_offer;
   uint8_t chap_id = 0;
+  std::optional<TargetAccess> chap_proven;  // the entry whose CHAP secret matched
   std::array<uint8_t, login_internal::kChallengeLength> challenge{};
 
   internal::OperationalNegotiation ops;

@@ -399,7 +399,7 @@ TEST_F(LoginTest, FirstRequestFailures) {
   const std::vector<Case> cases = {
       {"missing InitiatorName", without("InitiatorName"), kLoginMissingParameter, "InitiatorName"},
       {"missing TargetName", without("TargetName"), kLoginMissingParameter, "TargetName"},
-      {"unknown target", with("TargetName", "iqn.2026-11.org.vsl:nope"), kLoginNotFound,
+      {"unknown target", with("TargetName", "iqn.2026-11.org.vsl:nope"), kLoginForbidden,
        "not found"},
       {"other host's target", with("TargetName", "iqn.2026-11.org.vsl:web2"), kLoginForbidden,
        "may not open"},
@@ -759,6 +759,61 @@ TEST_F(LoginTest, DiscoverySession) {
   n_.reset();
   first[0].value = "iqn.2026-11.org.example:stranger";
   ExpectFailed(Send({.keys = first}), kLoginForbidden, "may open no target");
+}
+
+// A secret rotated, or the host removed, while a login is between its CHAP
+// answer and its final response does not let the login in: the directory is
+// consulted again when the session is bound (issue 8).
+TEST_F(LoginTest, CredentialsChangedDuringLoginRefuse) {
+  Response challenge = ToChallenge();
+  Response r3 = Send({.keys = Answer(challenge, "web1", "web1-secret-0123")});
+  ASSERT_EQ(r3.status, kLoginSuccess) << N().failure();
+  web1().chap->secret = "web1-rotated-9999";
+  ExpectFailed(Send({.csg = 1, .nsg = 3, .keys = OperationalKeys()}), kLoginAuthFailed,
+               "changed or were removed");
+  EXPECT_TRUE(bound_.empty()) << "no session was bound";
+
+  // The host removed.
+  web1().chap->secret = "web1-secret-0123";
+  n_.reset();
+  challenge = ToChallenge();
+  ASSERT_EQ(Send({.keys = Answer(challenge, "web1", "web1-secret-0123")}).status, kLoginSuccess);
+  dir_.targets.erase(dir_.targets.begin());
+  ExpectFailed(Send({.csg = 1, .nsg = 3, .keys = OperationalKeys()}), kLoginAuthFailed,
+               "changed or were removed");
+
+  // A discovery session that proved db's secret, which then changes.
+  TargetAccess db;
+  db.name = "iqn.2026-11.org.vsl:db";
+  db.initiators = {kInitiator};
+  db.chap = ChapCredential{"dbuser", "db-secret-abcdef"};
+  dir_.targets.push_back(db);
+  n_.reset();
+  Send({.keys = {{"InitiatorName", kInitiator}, {"SessionType", "Discovery"}, {"AuthMethod", "CHAP"}}});
+  Response r2 = Send({.keys = {{"CHAP_A", "5"}}});
+  ASSERT_EQ(Send({.keys = Answer(r2, "dbuser", "db-secret-abcdef")}).status, kLoginSuccess);
+  dir_.targets.back().chap->user = "dbuser2";
+  ExpectFailed(Send({.csg = 1, .nsg = 3, .keys = {}}), kLoginAuthFailed, "changed");
+}
+
+// The change lands after the first look but before the session is bound:
+// the look after binding refuses it (and the caller releases the binding).
+TEST_F(LoginTest, CredentialsChangedWhileBindingRefuse) {
+  n_ = std::make_unique<LoginNegotiator>(
+      limits_, &dir_,
+      [this](const LoginOutcome& o) -> std::variant<uint16_t, LoginStatus> {
+        bound_.push_back(o);
+        web1().chap->secret = "web1-rotated-9999";
+        return uint16_t(7);
+      },
+      [this](std::span<uint8_t> out) {
+        for (uint8_t& b : out) b = uint8_t(random_counter_++);
+      });
+  Response challenge = ToChallenge();
+  ASSERT_EQ(Send({.keys = Answer(challenge, "web1", "web1-secret-0123")}).status, kLoginSuccess);
+  ExpectFailed(Send({.csg = 1, .nsg = 3, .keys = OperationalKeys()}), kLoginAuthFailed,
+               "changed or were removed");
+  EXPECT_EQ(bound_.size(), 1u);
 }
 
 }  // namespace

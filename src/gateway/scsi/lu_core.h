@@ -17,8 +17,8 @@
 
 namespace vsl::scsi {
 
-// Limits advertised in the BLOCK LIMITS VPD page and enforced on commands.
-inline constexpr uint32_t kMaxTransferBytes = 8u << 20;
+// Limits advertised in the BLOCK LIMITS VPD page and enforced on commands
+// (kMaxTransferBytes is in scsi.h: the transport refuses larger Data-Out).
 inline constexpr uint32_t kMaxCompareAndWriteBlocks = 64;
 inline constexpr uint32_t kMaxAtomicTransferBytes = 1u << 20;
 inline constexpr uint32_t kMaxUnmapBlocks = 1u << 20;  // per descriptor and per command

@@ -149,8 +149,10 @@ void AppendCachingPage(std::vector<uint8_t>& d, PageControl pc) {
 void AppendControlPage(std::vector<uint8_t>& d, PageControl pc, bool write_protected) {
   uint8_t p[12] = {0x0a, 0x0a};
   if (pc != PageControl::kChangeable) {
-    p[2] = 0x02;               // GLTSD; D_SENSE 0: fixed-format sense
-    p[3] = 0x10;               // queue algorithm modifier 1: unrestricted reordering
+    // TST 001b: a task set per I_T nexus (task attributes order the tasks
+    // of one session, not across sessions); GLTSD; D_SENSE 0: fixed format.
+    p[2] = 0x20 | 0x02;
+    p[3] = 0x10;               // queue algorithm modifier 1: SIMPLE tasks may be reordered
     if (write_protected) p[4] = 0x08;  // SWP
     p[5] = 0x40;               // TAS
     StoreBe16(&p[8], 0xffff);  // busy timeout: unlimited

@@ -82,6 +82,11 @@ struct Nexus {
   std::string target_port;
 };
 
+// The largest data transfer of one command, in bytes: the Block Limits VPD
+// page's MAXIMUM TRANSFER LENGTH. The transport refuses a command announcing
+// more Data-Out (CHECK CONDITION, INVALID FIELD IN CDB) without taking any in.
+inline constexpr uint32_t kMaxTransferBytes = 8u << 20;
+
 enum class TaskAttr : uint8_t { kUntagged = 0, kSimple = 1, kOrdered = 2, kHeadOfQueue = 3, kAca = 4 };
 
 struct Command {
