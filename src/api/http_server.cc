@@ -32,6 +32,11 @@ constexpr auto kLingerTime = std::chrono::milliseconds(1000);
 
 enum class Phase { kHeaders, kBody };
 
+// When the connection the calling worker thread is about to serve was
+// accepted: its first request's headers are due header_timeout after that,
+// however long it waited in the pool's queue.
+thread_local Clock::time_point t_accepted;
+
 // One connection: a buffered socket Stream whose reads end at the phase's
 // deadline, and what the handlers learned about the request being served.
 class Connection : public httplib::Stream {
@@ -40,11 +45,12 @@ class Connection : public httplib::Stream {
   Connection(int fd, const HttpLimits& limits, const std::atomic<socket_t>* listener)
       : fd_(fd), limits_(limits), listener_(listener), buf_(16 * 1024) {}
 
-  // A new request: its line and headers are due within header_timeout.
-  void BeginRequest() {
+  // A new request: its line and headers are due within header_timeout of
+  // `start` (the accept for the first request, else now).
+  void BeginRequest(Clock::time_point start) {
     phase_ = Phase::kHeaders;
     header_bytes_ = 0;
-    deadline_ = Clock::now() + std::chrono::seconds(limits_.header_timeout_s);
+    deadline_ = start + std::chrono::seconds(limits_.header_timeout_s);
     timed_out_ = false;
     has_body_ = false;
     status_ = 0;
@@ -201,7 +207,7 @@ class BoundedPool : public httplib::TaskQueue {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (jobs_.size() < waiting_) {
-        jobs_.push_back(std::move(fn));
+        jobs_.push_back({std::move(fn), Clock::now()});
         cv_.notify_one();
         return;
       }
@@ -223,22 +229,28 @@ class BoundedPool : public httplib::TaskQueue {
  private:
   void Work() {
     for (;;) {
-      std::function<void()> fn;
+      Job job;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
         if (jobs_.empty()) return;  // stopping, nothing left
-        fn = std::move(jobs_.front());
+        job = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      fn();
+      t_accepted = job.accepted;
+      job.fn();
     }
   }
+
+  struct Job {
+    std::function<void()> fn;
+    Clock::time_point accepted;
+  };
 
   const size_t waiting_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  std::deque<Job> jobs_;  // guarded by mu_
   bool stop_ = false;                       // guarded by mu_
   std::vector<std::thread> threads_;
 };
@@ -313,7 +325,7 @@ Status ValidateLimits(const HttpLimits& l) {
 
 ApiServer::ApiServer(const ApiContext& ctx, const HttpLimits& limits) : ctx_(ctx), limits_(limits) {
   size_t n = static_cast<size_t>(limits_.max_connections);
-  new_task_queue = [n] { return new BoundedPool(n, n); };
+  new_task_queue = [n] { return new BoundedPool(n, std::max<size_t>(4 * n, 64)); };
   set_read_timeout(limits_.idle_timeout_s, 0);
   set_write_timeout(limits_.idle_timeout_s, 0);
   set_keep_alive_timeout(limits_.header_timeout_s);
@@ -367,9 +379,9 @@ bool ApiServer::process_and_close_socket(socket_t sock) {
   }
   Connection conn(sock, limits_, &svr_sock_);
   t_conn = &conn;
-  bool ok = true;
+  bool ok = false;
   for (int n = 0; n < kMaxRequestsPerConnection && svr_sock_ != INVALID_SOCKET; ++n) {
-    conn.BeginRequest();
+    conn.BeginRequest(n == 0 ? t_accepted : Clock::now());
     bool closed = false;
     bool last = n + 1 == kMaxRequestsPerConnection;
     ok = process_request(conn, last, closed, [&conn](httplib::Request& req) { conn.HeadersDone(req); });

@@ -14,9 +14,11 @@
 // * the request line and headers must arrive within header_timeout (64 KiB
 //   at most), a capped body within body_timeout, and no read or write may
 //   stall longer than idle_timeout;
-// * max_connections connections are served at once, as many more wait, and
-//   further ones get 503 at once: a slow client holds one slot for at most
-//   header_timeout.
+// * max_connections connections are served at once, 4x as many (at least
+//   64) more wait, and further ones get 503 at once; a connection's first
+//   headers are due header_timeout after its accept, so a slow client holds
+//   a slot for at most that long, and one that waited too long in the queue
+//   is dropped as soon as a worker picks it up.
 #pragma once
 
 #include <cstddef>

@@ -350,7 +350,7 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "largest API request body (image uploads excepted: they stream to disk); larger gets 413")
       ->capture_default_str();
   cmd->add_option("--api-max-connections", args->api_limits.max_connections,
-                  "API connections served at once; as many more wait, further ones get 503")
+                  "API connections served at once; 4x as many (at least 64) more wait, further ones get 503")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--api-header-timeout", args->api_limits.header_timeout_s,
