@@ -343,23 +343,21 @@ ApiServer::ApiServer(const ApiContext& ctx, const HttpLimits& limits) : ctx_(ctx
     return HandlerResponse::Handled;
   });
   set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (t_conn != nullptr && t_conn->timed_out()) {
-      bool headers = t_conn->phase() == Phase::kHeaders;
-      res.status = 408;
-      ReplyError(res, InvalidArgument(std::string(headers ? "request headers" : "request body") +
-                                      " did not arrive within " +
-                                      std::to_string(headers ? limits_.header_timeout_s : limits_.body_timeout_s) +
-                                      " s"));
-      res.status = 408;
-      t_conn->MustClose();
-      return;
-    }
-    if (!res.body.empty()) return;
+    if (!res.body.empty()) return;  // a handler's own error reply
     int status = res.status;
-    if (status == 404) {
+    if (t_conn != nullptr && t_conn->timed_out()) {
+      // httplib gave up reading: the deadline or an idle stall passed.
+      bool headers = t_conn->phase() == Phase::kHeaders;
+      ReplyError(res, InvalidArgument(
+                          std::string(headers ? "request line and headers" : "request body") +
+                          " did not arrive in time (vsl serve " +
+                          (headers ? "--api-header-timeout " + std::to_string(limits_.header_timeout_s)
+                                   : "--api-body-timeout " + std::to_string(limits_.body_timeout_s)) +
+                          " s)"));
+      status = 408;
+      t_conn->MustClose();
+    } else if (status == 404) {
       ReplyError(res, NotFound("no such API path: " + req.method + " " + req.path));
-    } else if (status == 413) {
-      ReplyError(res, InvalidArgument("request too large"));
     } else {
       ReplyError(res, Status(Code::kInvalidArgument, "HTTP " + std::to_string(status)));
     }

@@ -67,21 +67,8 @@ e2e_on_exit "kill $SLOW"
 sleep 1
 check "vsl host list answers within 10 s" timeout 10 "$VSL" host list
 wait "$SLOW"
-serve_stop
-
-log "slow clients are dropped at the header deadline, also when they fill every slot"
-serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3
-python3 "$HERE/tools/slow_client.py" "$API_PORT" 8 1 12 >"$E2E_TMP/slow2.out" 2>&1 &
-SLOW=$!
-e2e_on_exit "kill $SLOW"
-sleep 1
-check "vsl host list answers within 10 s (2 slots, 8 slow clients)" timeout 10 "$VSL" host list
-wait "$SLOW"
-check_eq "the server closed all 8 slow clients before they finished" "closed 8 of 8" "$(cat "$E2E_TMP/slow2.out")"
-serve_stop
 
 log "images are uploaded; the server computes the SHA-256"
-serve_start "$DATA"
 head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$E2E_TMP/img.raw"
 SHA=$(sha256sum "$E2E_TMP/img.raw" | cut -d' ' -f1)
 check "vsl image import uploads it" run_to "$E2E_TMP/import.out" "$VSL" image import up "$E2E_TMP/img.raw"
@@ -95,11 +82,34 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect:' -T "$E2E_TMP/zero.51
 check_eq "an upload without the token: 401" 401 "$code"
 check_eq "the staging directory is empty again" "" "$(ls -A "$DATA/uploads")"
 check_fails "no image 'nope'" ajson GET /v1/images/nope
+check "on a terminal it draws a progress bar" script -qec \
+  "'$VSL' image import up3 '$E2E_TMP/img.raw'" "$E2E_TMP/tty.out"
+check "... that reaches 100%" grep -q "100%" "$E2E_TMP/tty.out"
+check_not "... and not when stderr is not a terminal" grep -q "%" "$E2E_TMP/import.out"
+python3 "$HERE/tools/lying_server.py" >"$E2E_TMP/liar.port" &
+LIAR=$!
+e2e_on_exit "kill $LIAR"
+for _ in $(seq 50); do [[ -s $E2E_TMP/liar.port ]] && break; sleep 0.1; done
+check_fails "a server that reports another digest: the CLI refuses" run_to "$E2E_TMP/liar.out" \
+  "$VSL" image import lie "$E2E_TMP/img.raw" --api "http://127.0.0.1:$(cat "$E2E_TMP/liar.port")" --token t
+check "... saying data_loss and both digests" grep -q "data_loss.*$SHA.*0000000000" "$E2E_TMP/liar.out"
+kill "$LIAR"
 
 log "no path a client names is opened without --import-dir"
 check_eq "/etc/shadow by the file form: 403 permission_denied" "403 permission_denied" \
   "$(api POST /v1/images '{"name":"shadow","file":"/etc/shadow"}' | tac | jq -rs '"\(.[0]) \(.[1].error.code)"')"
 check_fails "vsl image import --server-side is refused too" "$VSL" image import shadow /etc/shadow --server-side
+serve_stop
+
+log "slow clients are dropped at the header deadline, also when they fill every slot"
+serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3
+python3 "$HERE/tools/slow_client.py" "$API_PORT" 8 1 12 >"$E2E_TMP/slow2.out" 2>&1 &
+SLOW=$!
+e2e_on_exit "kill $SLOW"
+sleep 1
+check "vsl host list answers within 10 s (2 slots, 8 slow clients)" timeout 10 "$VSL" host list
+wait "$SLOW"
+check_eq "the server closed all 8 slow clients before they finished" "closed 8 of 8" "$(cat "$E2E_TMP/slow2.out")"
 serve_stop
 
 log "with --import-dir: inside only (realpath, O_NOFOLLOW)"
@@ -130,18 +140,18 @@ serve_stop
 log "vsl serve refuses a catalog or data directory others can read"
 if [[ $API_CATALOG == sqlite ]]; then
   chmod 644 "$DATA/catalog.db"
-  check_fails "catalog.db 0644: serve exits non-zero" timeout 20 run_to "$E2E_TMP/refuse1.out" \
+  check_fails "catalog.db 0644: serve exits non-zero" run_to "$E2E_TMP/refuse1.out" timeout 20 \
     "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0
   check "it names the file and the fix" grep -q "catalog.db is mode 0644.*chmod 600" "$E2E_TMP/refuse1.out"
   chmod 600 "$DATA/catalog.db"
 fi
 chmod 644 "$DATA/admin.token"
-check_fails "admin.token 0644: serve exits non-zero" timeout 20 run_to "$E2E_TMP/refuse2.out" \
+check_fails "admin.token 0644: serve exits non-zero" run_to "$E2E_TMP/refuse2.out" timeout 20 \
   "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
 check "it names the token and the fix" grep -q "admin.token is mode 0644.*chmod 600" "$E2E_TMP/refuse2.out"
 chmod 600 "$DATA/admin.token"
 chmod 755 "$DATA"
-check_fails "data directory 0755: serve exits non-zero" timeout 20 run_to "$E2E_TMP/refuse3.out" \
+check_fails "data directory 0755: serve exits non-zero" run_to "$E2E_TMP/refuse3.out" timeout 20 \
   "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
 check "it says chmod 700" grep -q "is mode 0755.*chmod 700" "$E2E_TMP/refuse3.out"
 chmod 700 "$DATA"
