@@ -108,7 +108,9 @@ Result<int> OpenInImportDir(const std::string& import_dir, const std::string& fi
   std::string named = file[0] == '/' ? file : import_dir + "/" + file;
   char resolved[PATH_MAX];
   if (realpath(named.c_str(), resolved) == nullptr) {
-    return ErrnoError("field 'file': '" + file + "' in the import directory", errno);
+    int e = errno;
+    if (e == ENOENT || e == ENOTDIR) return NotFound("field 'file': no file '" + file + "' in the import directory");
+    return ErrnoError("field 'file': '" + file + "' in the import directory", e);
   }
   std::string real = resolved;
   if (real.rfind(import_dir + "/", 0) != 0) {
