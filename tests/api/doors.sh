@@ -48,6 +48,8 @@ done
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 log "vsl serve peak RSS after them: $HWM kB"
 check "peak RSS stays under 200 MB" test "$HWM" -lt 204800
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -T "$E2E_TMP/zero.512M" "$VSL_API/v1/hosts")
+check_eq "with Expect: 100-continue the refusal comes instead of the 100: 401" 401 "$code"
 
 log "bodies are capped for token holders"
 code=$(curl -sS -o "$E2E_TMP/413.out" -w '%{http_code}' "${AUTH[@]}" -H 'Expect:' -H 'Content-Type: application/json' \
@@ -102,7 +104,7 @@ check_fails "vsl image import --server-side is refused too" "$VSL" image import 
 serve_stop
 
 log "slow clients are dropped at the header deadline, also when they fill every slot"
-serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3
+serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3 --api-max-body 1MiB
 python3 "$HERE/tools/slow_client.py" "$API_PORT" 8 1 12 >"$E2E_TMP/slow2.out" 2>&1 &
 SLOW=$!
 e2e_on_exit "kill $SLOW"
@@ -110,6 +112,10 @@ sleep 1
 check "vsl host list answers within 10 s (2 slots, 8 slow clients)" timeout 10 "$VSL" host list
 wait "$SLOW"
 check_eq "the server closed all 8 slow clients before they finished" "closed 8 of 8" "$(cat "$E2E_TMP/slow2.out")"
+code=$(head -c 2000000 /dev/zero | curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" -X POST --data-binary @- \
+  "$VSL_API/v1/hosts")
+check_eq "--api-max-body 1MiB: a 2 MB body gets 413" 413 "$code"
+check "... but a 3 MB image upload is not capped" v image import big "$E2E_TMP/img.raw"
 serve_stop
 
 log "with --import-dir: inside only (realpath, O_NOFOLLOW)"
