@@ -331,7 +331,10 @@ int RunServe(const ServeArgs& args) {
 void AddServeCommands(CLI::App& app, RunFn* run) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "run the daemon: API, storage manager workers and gateway");
-  cmd->add_option("--data", args->data, "data directory (created on first start)")->required();
+  cmd->add_option("--data", args->data,
+                  "data directory (created on first start; kept 0700 with files 0600: refused when the catalog "
+                  "or token in it is open to others)")
+      ->required();
   cmd->add_option("--api", args->api, "API listen address HOST:PORT (port 0 picks one)")->capture_default_str();
   cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
   cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
