@@ -102,6 +102,13 @@ class Connection : public httplib::Stream {
   bool is_writable() const override { return WaitFor(POLLOUT); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (off_ == len_ && phase_ == Phase::kBody && size >= buf_.size()) {
+      // A large body read: straight into the caller's buffer.
+      if (!WaitFor(POLLIN)) return -1;
+      ssize_t n = recv(fd_, ptr, size, 0);
+      if (n < 0 && errno == EINTR) n = recv(fd_, ptr, size, 0);
+      return n;
+    }
     if (off_ == len_) {
       if (!WaitFor(POLLIN)) return -1;
       ssize_t n = recv(fd_, buf_.data(), buf_.size(), 0);

@@ -84,6 +84,11 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect:' -T "$E2E_TMP/zero.51
 check_eq "an upload without the token: 401" 401 "$code"
 check_eq "the staging directory is empty again" "" "$(ls -A "$DATA/uploads")"
 check_fails "no image 'nope'" ajson GET /v1/images/nope
+truncate -s 300M "$E2E_TMP/big.img"
+check "a 300 MB image uploads" v image import big300 "$E2E_TMP/big.img"
+HWM=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+log "vsl serve peak RSS after it: $HWM kB"
+check "... streamed: peak RSS still under 200 MB" test "$HWM" -lt 204800
 check "on a terminal it draws a progress bar" script -qec \
   "'$VSL' image import up3 '$E2E_TMP/img.raw'" "$E2E_TMP/tty.out"
 check "... that reaches 100%" grep -q "100%" "$E2E_TMP/tty.out"
