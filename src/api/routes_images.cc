@@ -7,6 +7,7 @@
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "manager/storage_manager.h"
+#include "util/crash_point.h"
 
 namespace vsl::api {
 namespace {
@@ -44,6 +45,7 @@ Status ImportStaged(ApiContext& ctx, const std::string& name, ImageStaging& stag
   VSL_ASSIGN_OR_RETURN(int64_t id, ctx.manager->Submit("import-image", {{"name", name}, {"file", staging.path()}},
                                                        "admin"));
   staging.Keep();  // the queued request reads it, even after a restart
+  util::CrashPoint("api.image-staged");
   auto r = ctx.manager->Wait(id, kImportWaitMs);
   if (!r.ok()) return r.status().Annotate("request " + std::to_string(id) + " (import-image) has not finished");
   unlink(staging.path().c_str());

@@ -154,6 +154,23 @@ check "a file inside is imported" run_to "$E2E_TMP/srv.out" "$VSL" image import 
 check_eq "with the file's SHA-256" "$SHA" "$(ajson GET /v1/images/inside | jq -r .sha256)"
 serve_stop
 
+log "vsl serve killed after an upload was staged: the import finishes after the restart"
+export VSL_CRASH_AT=api.image-staged:1
+serve_start "$DATA"
+unset VSL_CRASH_AT
+check_fails "the upload's reply never comes (the server died)" v image import crashed "$E2E_TMP/img.raw"
+wait "$SERVE_PID" 2>/dev/null
+check "the server died at the crash point" grep -q "crash point api.image-staged" "$SERVE_LOG"
+check_eq "the staged copy is left for the request" 1 "$(find "$DATA/uploads" -name '*.img' | wc -l)"
+serve_start "$DATA"
+for _ in $(seq 100); do ajson GET /v1/images/crashed >/dev/null 2>&1 && break; sleep 0.2; done
+check_eq "after the restart image 'crashed' is there, with the file's SHA-256" "$SHA" \
+  "$(ajson GET /v1/images/crashed | jq -r .sha256)"
+serve_stop
+serve_start "$DATA"
+check_eq "the next start removes the staged copy no request needs" "" "$(ls -A "$DATA/uploads")"
+serve_stop
+
 log "vsl serve refuses a catalog or data directory others can read"
 if [[ $API_CATALOG == sqlite ]]; then
   chmod 644 "$DATA/catalog.db"
