@@ -109,7 +109,7 @@ check_fails "vsl image import --server-side is refused too" "$VSL" image import 
 serve_stop
 
 log "slow clients are dropped at the header deadline, also when they fill every slot"
-serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3 --api-max-body 1MiB
+serve_start "$DATA" --api-max-connections 2 --api-header-timeout 3 --api-max-body 1MiB --api-body-timeout 2
 python3 "$HERE/tools/slow_client.py" "$API_PORT" 8 1 12 >"$E2E_TMP/slow2.out" 2>&1 &
 SLOW=$!
 e2e_on_exit "kill $SLOW"
@@ -117,6 +117,8 @@ sleep 1
 check "vsl host list answers within 10 s (2 slots, 8 slow clients)" timeout 10 "$VSL" host list
 wait "$SLOW"
 check_eq "the server closed all 8 slow clients before they finished" "closed 8 of 8" "$(cat "$E2E_TMP/slow2.out")"
+check_eq "a body sent one byte a second: 408 at the 2 s body deadline" "HTTP/1.1 408 Request Timeout" \
+  "$(python3 "$HERE/tools/slow_body.py" "$API_PORT" "$TOKEN" 1)"
 code=$(head -c 2000000 /dev/zero | curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" -X POST --data-binary @- \
   "$VSL_API/v1/hosts")
 check_eq "--api-max-body 1MiB: a 2 MB body gets 413" 413 "$code"
