@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -258,7 +259,7 @@ class BoundedPool : public httplib::TaskQueue {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;  // guarded by mu_
-  bool stop_ = false;                       // guarded by mu_
+  bool stop_ = false;     // guarded by mu_
   std::vector<std::thread> threads_;
 };
 
@@ -382,6 +383,10 @@ bool ApiServer::process_and_close_socket(socket_t sock) {
     close(sock);
     return false;
   }
+  // httplib sends a reply's headers and body in two writes; without this the
+  // body waits for the client's delayed ACK (40 ms) on kept-alive connections.
+  int one = 1;
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   Connection conn(sock, limits_, &svr_sock_);
   t_conn = &conn;
   bool ok = false;
