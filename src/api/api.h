@@ -43,6 +43,9 @@ struct ApiContext {
   std::string iqn_prefix;     // target names are "<iqn_prefix>:<host>"
   std::string power = "none"; // power controller driver: none | qemu
   std::string admin_token;    // the bearer token every /v1/ call must carry
+  // `vsl serve --import-dir`: the one directory (a realpath) whose files
+  // POST /v1/images {file} may name; empty: that form is refused.
+  std::string import_dir;
   // Test-only fault injection (`vsl serve --test-faults`); null otherwise.
   TestHooks* test_hooks = nullptr;
 };

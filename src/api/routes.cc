@@ -57,6 +57,7 @@ void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {
   });
   RegisterArrayRoutes(ctx, server);
   RegisterHostRoutes(ctx, server);
+  RegisterImageUploadRoutes(ctx, server);
   RegisterDiskRoutes(ctx, server);
   RegisterQueueRoutes(ctx, server);
   if (ctx.test_hooks != nullptr) RegisterTestRoutes(ctx, server);

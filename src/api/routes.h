@@ -11,6 +11,20 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server);   // hosts an
 void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server);   // volumes, disk ops
 void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server);  // requests, events
 void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server);   // only with test hooks
+void RegisterImageUploadRoutes(ApiContext& ctx, httplib::Server& server);  // PUT /v1/images/{name}
+
+class ImageStaging;  // api/image_staging.h
+
+// Runs import-image on a committed staged file and waits for it: 201 with
+// the request, its result and what was received, or the request's failure.
+// Removes the staged file once the request finished.
+Status ImportStaged(ApiContext& ctx, const std::string& name, ImageStaging& staging, httplib::Response& res);
+
+// POST /v1/images {name, file}: `file` must lie inside ctx.import_dir
+// (PermissionDenied otherwise, and always without an import directory); it
+// is copied into staging and imported like an upload.
+Status ImportFromImportDir(ApiContext& ctx, const std::string& name, const std::string& file,
+                           httplib::Response& res);
 
 // Queues `op` with `args` as the manager's request. With ?wait=true the reply
 // comes when the request finished: 200 with the request and its result, or

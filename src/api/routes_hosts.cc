@@ -111,8 +111,7 @@ Status ImportImage(ApiContext& ctx, const httplib::Request& req, httplib::Respon
   VSL_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("image name", name));
   VSL_ASSIGN_OR_RETURN(std::string file, RequiredString(body, "file"));
-  if (file[0] != '/') return InvalidArgument("field 'file': '" + file + "' is not an absolute path on the server");
-  return SubmitAndReply(ctx, req, res, "import-image", {{"name", name}, {"file", file}});
+  return ImportFromImportDir(ctx, name, file, res);
 }
 
 // GET /v1/bindings[?host=NAME][&volume=ID]: table 4, with host names.

@@ -1,4 +1,7 @@
 // `vsl array|host|image|volume ...`: the catalog's things, through the API.
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -17,6 +20,7 @@ struct Args {
   std::string mutual_user, mutual_secret, file, state, array;
   std::vector<std::string> initiators;
   bool all = false;
+  bool server_side = false;
 };
 
 std::string Quals(const Json& q) {
@@ -129,11 +133,57 @@ Status HostRemove(ApiClient& c, const Args& a) {
 
 // ---- image ----
 
+// A progress bar on stderr when it is a terminal, redrawn at most every
+// 100 ms; nothing when it is not (the result line says it all).
+class UploadProgress {
+ public:
+  explicit UploadProgress(std::string name) : name_(std::move(name)), tty_(isatty(STDERR_FILENO) == 1) {}
+  ~UploadProgress() {
+    if (drawn_) fprintf(stderr, "\n");
+  }
+
+  void Update(uint64_t sent, uint64_t total) {
+    if (!tty_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (sent < total && drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr int kWidth = 30;
+    int filled = total == 0 ? kWidth : static_cast<int>(sent * kWidth / total);
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? static_cast<double>(sent) / secs : 0;
+    fprintf(stderr, "\r%s [%s%s] %3d%% %s/%s %s/s ", name_.c_str(), std::string(filled, '#').c_str(),
+            std::string(kWidth - filled, ' ').c_str(), total == 0 ? 100 : static_cast<int>(sent * 100 / total),
+            HumanSize(sent).c_str(), HumanSize(total).c_str(), HumanSize(static_cast<uint64_t>(rate)).c_str());
+    if (sent == total) fprintf(stderr, "(server importing)");
+    fflush(stderr);
+  }
+
+ private:
+  std::string name_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
+};
+
 Status ImageImport(ApiClient& c, const Args& a) {
-  std::error_code ec;
-  std::string file = std::filesystem::absolute(a.file, ec).string();
-  if (ec) return InvalidArgument(a.file + ": " + ec.message());
-  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/images?wait=true", {{"name", a.name}, {"file", file}}));
+  Json r;
+  if (a.server_side) {
+    // A file in vsl serve's --import-dir, read there.
+    VSL_ASSIGN_OR_RETURN(r, c.Post("/v1/images", {{"name", a.name}, {"file", a.file}}));
+  } else {
+    std::string sent;
+    {
+      UploadProgress bar(a.name);
+      VSL_ASSIGN_OR_RETURN(r, c.PutFile("/v1/images/" + a.name, a.file, &sent,
+                                        [&bar](uint64_t s, uint64_t t) { bar.Update(s, t); }));
+    }
+    std::string stored = r["result"].value("sha256", "");
+    if (stored != sent) {
+      return DataLoss("image " + a.name + ": " + a.file + " has SHA-256 " + sent + " but vsl serve stored " +
+                      (stored.empty() ? "no digest" : stored));
+    }
+  }
   if (a.api.json) return PrintJson(r), Status::Ok();
   const Json& x = r["result"];
   printf("image %s imported: volume %s, %s, sha256 %s\n", a.name.c_str(), Cell(x["volume"]).c_str(),
@@ -236,10 +286,14 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
 
   CLI::App* image = app.add_subcommand("image", "master images: import, list");
   image->require_subcommand(1);
-  CLI::App* imp = Leaf(image, "import", "copy a raw disk image onto a read-only master volume", ImageImport, run,
-                       args, "image import");
+  CLI::App* imp = Leaf(image, "import",
+                       "upload a raw disk image onto a read-only master volume (progress on a terminal; the "
+                       "SHA-256 vsl serve computed is checked against this file's)",
+                       ImageImport, run, args, "image import");
   imp->add_option("name", args->name, "image name")->required();
-  imp->add_option("file", args->file, "raw image file (read by vsl serve, on its machine)")->required();
+  imp->add_option("file", args->file, "raw image file on this machine (uploaded)")->required();
+  imp->add_flag("--server-side", args->server_side,
+                "FILE is on vsl serve's machine, inside its --import-dir (read there, not uploaded)");
   Leaf(image, "list", "list images", ImageList, run, args, "image list");
 
   CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");

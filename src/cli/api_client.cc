@@ -1,6 +1,10 @@
 #include "cli/api_client.h"
 
+#include <fcntl.h>
 #include <httplib.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +100,54 @@ Result<Json> ApiClient::Post(const std::string& path, const Json& body) {
 Result<Json> ApiClient::Delete(const std::string& path) {
   auto r = client_->Delete(path.c_str());
   return Finish("DELETE", path, &r);
+}
+
+Result<Json> ApiClient::PutFile(const std::string& path, const std::string& file, std::string* sha256,
+                               const std::function<void(uint64_t, uint64_t)>& progress) {
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening " + file, errno);
+  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { close(*f); });
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoError("stat " + file, errno);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(file + " is not a regular file");
+  uint64_t total = static_cast<uint64_t>(st.st_size);
+  if (total == 0) return InvalidArgument(file + " is empty");
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) return Internal("OpenSSL: SHA-256 init failed");
+  std::vector<char> buf(1 << 20);
+  uint64_t hashed = 0;  // bytes digested so far: pieces are asked for in order
+  Status read_error;
+  auto provider = [&](size_t offset, size_t length, httplib::DataSink& sink) -> bool {
+    if (offset != hashed) {
+      read_error = Internal("upload of " + file + ": piece at byte " + std::to_string(offset) + " asked out of order");
+      return false;
+    }
+    size_t want = std::min(length, buf.size());
+    ssize_t n = pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (n <= 0) {
+      read_error = n < 0 ? ErrnoError("reading " + file, errno)
+                         : IoError(file + " shrank while being uploaded (at byte " + std::to_string(offset) + ")");
+      return false;
+    }
+    EVP_DigestUpdate(md.get(), buf.data(), static_cast<size_t>(n));
+    hashed += static_cast<uint64_t>(n);
+    if (progress) progress(hashed, total);
+    return sink.write(buf.data(), static_cast<size_t>(n));
+  };
+  client_->set_read_timeout(24 * 3600, 0);
+  auto r = client_->Put(path.c_str(), static_cast<size_t>(total), provider, "application/octet-stream");
+  client_->set_read_timeout(900, 0);
+  if (!read_error.ok()) return read_error;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  sha256->clear();
+  for (unsigned i = 0; i < len; ++i) {
+    sha256->push_back(kHex[digest[i] >> 4]);
+    sha256->push_back(kHex[digest[i] & 15]);
+  }
+  return Finish("PUT", path, &r);
 }
 
 int Fail(const std::string& what, const Status& status) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ class ApiClient {
   Result<Json> Get(const std::string& path);
   Result<Json> Post(const std::string& path, const Json& body);
   Result<Json> Delete(const std::string& path);
+
+  // Uploads the regular file `file` as the body of PUT `path`, streamed from
+  // disk in 1 MiB pieces (never whole in memory). *sha256 gets the SHA-256 of
+  // the bytes sent (lowercase hex); progress(sent, total) runs as they go.
+  // Waits as long as the server needs to answer (an import copies the image).
+  Result<Json> PutFile(const std::string& path, const std::string& file, std::string* sha256,
+                       const std::function<void(uint64_t sent, uint64_t total)>& progress);
 
   const std::string& address() const { return address_; }
 

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "api/api.h"
+#include "api/http_server.h"
+#include "api/image_staging.h"
 #include "api/routes_farms.h"
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
@@ -44,7 +46,27 @@ struct ServeArgs {
   int workers = 2;
   int64_t lease_ms = 30000;
   bool test_faults = false;
+  // The API's doors (api/http_server.h) and the import directory.
+  std::string api_max_body = "16MiB";
+  api::HttpLimits api_limits;
+  std::string import_dir;
 };
+
+// --import-dir as a realpath; refused when it is, holds or lies inside the
+// data directory (clients could import the catalog and read it back).
+Result<std::string> ImportDir(const std::string& dir, const std::string& data) {
+  if (dir.empty()) return std::string();
+  std::error_code ec;
+  std::string real = fs::canonical(dir, ec).string();
+  if (ec) return InvalidArgument("--import-dir " + dir + ": " + ec.message());
+  if (!fs::is_directory(real)) return InvalidArgument("--import-dir " + dir + " is not a directory");
+  auto inside = [](const std::string& a, const std::string& b) { return a == b || a.rfind(b + "/", 0) == 0; };
+  if (inside(real, data) || inside(data, real)) {
+    return InvalidArgument("--import-dir " + real + " overlaps the data directory " + data +
+                           ": clients could import the catalog");
+  }
+  return real;
+}
 
 Result<std::pair<std::string, int>> SplitHostPort(const std::string& s, const char* what) {
   size_t colon = s.rfind(':');
@@ -165,6 +187,16 @@ int RunServe(const ServeArgs& args) {
   if (args.power != "none" && args.power != "qemu") {
     return fail(InvalidArgument("--power must be none or qemu, not '" + args.power + "'"), kExitUsage);
   }
+  // Private before anything is made in it: the catalog holds every CHAP secret.
+  Status secured = SecureDataDir(args.data);
+  if (!secured.ok()) return fail(secured, kExitFailure);
+  api::HttpLimits limits = args.api_limits;
+  auto max_body = ParseSizeArg(args.api_max_body);
+  if (!max_body.ok()) return fail(max_body.status().Annotate("--api-max-body"), kExitUsage);
+  limits.max_body = *max_body;
+  limits.idle_timeout_s = limits.header_timeout_s;
+  Status limits_ok = api::ValidateLimits(limits);
+  if (!limits_ok.ok()) return fail(limits_ok, kExitUsage);
   std::error_code ec;
   fs::create_directories(args.data + "/arrays", ec);
   if (ec) return fail(IoError("creating " + args.data + ": " + ec.message()), kExitFailure);
@@ -176,6 +208,8 @@ int RunServe(const ServeArgs& args) {
   if (!data_lock.ok()) return fail(data_lock.status(), kExitFailure);
   auto node = NodeId(data);
   if (!node.ok()) return fail(node.status(), kExitFailure);
+  auto import_dir = ImportDir(args.import_dir, data);
+  if (!import_dir.ok()) return fail(import_dir.status(), kExitUsage);
 
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
@@ -223,6 +257,7 @@ int RunServe(const ServeArgs& args) {
   ctx.power = args.power;
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
+  ctx.import_dir = *import_dir;
 
   Status s = ReopenFaultArrays(**cat, *mgr, hooks.get());
   if (s.ok()) s = mgr->OpenCatalogArrays();
@@ -235,19 +270,15 @@ int RunServe(const ServeArgs& args) {
   // The gateway serves exactly what the catalog says is mapped.
   auto loaded = mgr->ops().SyncHosts();
   if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
+  auto staged = api::CleanStaging(ctx);
+  if (!staged.ok()) return fail(staged.status().Annotate("cleaning " + data + "/uploads"), kExitFailure);
   // Requests a killed process left running are taken over: at once when it
   // ran on this data directory (Start declares it dead), else once its
   // heartbeat stopped. The workers start only after the gateway has its maps.
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
 
-  httplib::Server server;
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.body.empty()) {
-      api::ReplyError(res, res.status == 404 ? NotFound("no such API path: " + req.method + " " + req.path)
-                                             : Status(Code::kInvalidArgument, "HTTP " + std::to_string(res.status)));
-    }
-  });
+  api::ApiServer server(ctx, limits);
   api::RegisterRoutes(ctx, server);
   std::shared_ptr<void> farm_service;
   {
@@ -295,7 +326,10 @@ int RunServe(const ServeArgs& args) {
 void AddServeCommands(CLI::App& app, RunFn* run) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "run the daemon: API, storage manager workers and gateway");
-  cmd->add_option("--data", args->data, "data directory (created on first start)")->required();
+  cmd->add_option("--data", args->data,
+                  "data directory (created on first start; kept 0700 with files 0600: refused when the catalog "
+                  "or token in it is open to others)")
+      ->required();
   cmd->add_option("--api", args->api, "API listen address HOST:PORT (port 0 picks one)")->capture_default_str();
   cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
   cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
@@ -310,6 +344,24 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "request lease: a request a dead process held is taken over after this long")
       ->check(CLI::Range(int64_t{500}, int64_t{3600000}))
       ->capture_default_str();
+  cmd->add_option("--api-max-body", args->api_max_body,
+                  "largest API request body (image uploads excepted: they stream to disk); larger gets 413")
+      ->capture_default_str();
+  cmd->add_option("--api-max-connections", args->api_limits.max_connections,
+                  "API connections served at once; 4x as many (at least 64) more wait, further ones get 503")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--api-header-timeout", args->api_limits.header_timeout_s,
+                  "seconds a client has to send a request's line and headers (also the keep-alive idle time)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--api-body-timeout", args->api_limits.body_timeout_s,
+                  "seconds a client has to send a (capped) request body; no read or write may stall longer "
+                  "than --api-header-timeout")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--import-dir", args->import_dir,
+                  "the one directory whose files POST /v1/images {file} may name (default: none, uploads only)");
   cmd->add_flag("--test-faults", args->test_faults,
                 "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
   cmd->callback([args, run] { *run = [args] { return RunServe(*args); }; });
