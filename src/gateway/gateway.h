@@ -58,7 +58,7 @@ struct GatewayOptions {
   bool immediate_data = true;
   bool initial_r2t = false;
 
-  // Untrusted hosts (docs/security-gateway.md).
+  // Untrusted hosts (docs/security.md).
   // Bytes of solicited write data (R2Ts sent, command not finished) all
   // sessions together may hold; beyond it R2Ts wait. At least 8 MiB.
   uint64_t write_buffer_budget = uint64_t(512) << 20;
