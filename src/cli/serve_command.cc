@@ -50,6 +50,9 @@ struct ServeArgs {
   std::string api_max_body = "16MiB";
   api::HttpLimits api_limits;
   std::string import_dir;
+  // The gateway's limits against untrusted hosts (docs/security.md).
+  gateway::GatewayOptions iscsi_limits;
+  std::string iscsi_write_budget = "512MiB";
 };
 
 // --import-dir as a realpath; refused when it is, holds or lies inside the
@@ -227,7 +230,15 @@ int RunServe(const ServeArgs& args) {
   auto token = AdminToken(data, &new_token);
   if (!token.ok()) return fail(token.status(), kExitFailure);
 
-  gateway::GatewayOptions gopts;
+  gateway::GatewayOptions gopts = args.iscsi_limits;
+  auto write_budget = ParseSizeArg(args.iscsi_write_budget);
+  if (!write_budget.ok()) return fail(write_budget.status().Annotate("--iscsi-write-budget"), kExitUsage);
+  if (*write_budget < (uint64_t{8} << 20)) {
+    return fail(InvalidArgument("--iscsi-write-budget " + args.iscsi_write_budget +
+                                " is below 8MiB, the largest write one command may announce"),
+                kExitUsage);
+  }
+  gopts.write_buffer_budget = *write_budget;
   gopts.listen = args.iscsi;
   gopts.iqn_prefix = args.iqn_prefix;
   auto gw = gateway::Gateway::Create(gopts);
@@ -340,6 +351,22 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--default-capacity", args->default_capacity,
                   "capacity of the default file array made on first start")->capture_default_str();
   cmd->add_option("--workers", args->workers, "storage manager worker threads")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("--iscsi-max-connections", args->iscsi_limits.max_connections,
+                  "iSCSI connections open at once, from all hosts; more are closed at accept")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--iscsi-max-connections-per-address", args->iscsi_limits.max_connections_per_address,
+                  "iSCSI connections open at once from one IP address")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--iscsi-login-timeout", args->iscsi_limits.login_timeout_s,
+                  "seconds a new iSCSI connection has to finish its login")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--iscsi-write-budget", args->iscsi_write_budget,
+                  "write data all iSCSI sessions together may hold while it arrives (R2Ts wait beyond it; "
+                  "at least 8MiB)")
+      ->capture_default_str();
   cmd->add_option("--lease-ms", args->lease_ms,
                   "request lease: a request a dead process held is taken over after this long")
       ->check(CLI::Range(int64_t{500}, int64_t{3600000}))

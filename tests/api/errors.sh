@@ -174,4 +174,21 @@ check_eq "vsl host add with a name that is not UTF-8: refused with exit 2" 2 "$r
 check_not "and no crash" grep -q "terminate called" "$E2E_TMP/ff.out"
 check_not "no host was added by the CLI checks" ajson GET /v1/hosts/h7
 check "vsl serve stops cleanly" serve_stop
+
+log "the gateway's limits, set on vsl serve"
+rc=0
+"$VSL" serve --data "$E2E_TMP/small" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 --iscsi-write-budget 1MiB \
+  >"$E2E_TMP/small.out" 2>&1 || rc=$?
+check_eq "--iscsi-write-budget below 8MiB: usage error" 2 "$rc"
+check "and it says why" grep -q "iscsi-write-budget 1MiB is below 8MiB" "$E2E_TMP/small.out"
+serve_start "$E2E_TMP/limits" --iscsi-max-connections-per-address 2
+exec 5<>"/dev/tcp/127.0.0.1/$ISCSI_PORT" 6<>"/dev/tcp/127.0.0.1/$ISCSI_PORT" 7<>"/dev/tcp/127.0.0.1/$ISCSI_PORT"
+# The third connection from 127.0.0.1 is closed at once: EOF (status 1), not
+# a timeout (status > 128) as on the two admitted ones.
+rc=0; read -r -t 3 -u 7 _ || rc=$?
+check_eq "the third connection from one address is closed at accept" 1 "$rc"
+rc=0; read -r -t 1 -u 5 _ || rc=$?
+check "the first one stays open (its read times out)" test "$rc" -gt 128
+exec 5>&- 6>&- 7>&-
+check "vsl serve stops cleanly" serve_stop
 e2e_finish
