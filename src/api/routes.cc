@@ -41,13 +41,17 @@ Status SubmitAndReply(ApiContext& ctx, const httplib::Request& req, httplib::Res
     ReplyJson(res, {{"request", RequestJson(*r)}, {"result", RequestJson(*r)["result"]}});
     return Status::Ok();
   }
-  Status s = manager::RequestStatus(*r);
-  if (s.ok()) s = Internal("request " + std::to_string(id) + " failed without a reason");
+  ReplyFailedRequest(res, *r);
+  return Status::Ok();
+}
+
+void ReplyFailedRequest(httplib::Response& res, const catalog::Request& r) {
+  Status s = manager::RequestStatus(r);
+  if (s.ok()) s = Internal("request " + std::to_string(r.id) + " failed without a reason");
   ReplyError(res, s);
   Json body = Json::parse(res.body);
-  body["request"] = RequestJson(*r);
+  body["request"] = RequestJson(r);
   res.set_content(body.dump() + "\n", "application/json");
-  return Status::Ok();
 }
 
 void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {

@@ -30,6 +30,10 @@ Status ImportFromImportDir(ApiContext& ctx, const std::string& name, const std::
 // comes when the request finished: 200 with the request and its result, or
 // the request's failure as an error (its code, plus "request"). Without it:
 // 202 with the queued request.
+// The reply for a request that ended failed: the error its reason gives,
+// with the request itself under "request".
+void ReplyFailedRequest(httplib::Response& res, const catalog::Request& r);
+
 Status SubmitAndReply(ApiContext& ctx, const httplib::Request& req, httplib::Response& res,
                       const std::string& op, const Json& args);
 

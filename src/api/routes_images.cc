@@ -53,12 +53,7 @@ Status ImportStaged(ApiContext& ctx, const std::string& name, ImageStaging& stag
   if (!r.ok()) return r.status().Annotate("request " + std::to_string(id) + " (import-image) has not finished");
   unlink(staging.path().c_str());
   if (r->state != catalog::RequestState::kDone) {
-    Status s = manager::RequestStatus(*r);
-    if (s.ok()) s = Internal("request " + std::to_string(id) + " failed without a reason");
-    ReplyError(res, s);
-    Json body = Json::parse(res.body);
-    body["request"] = RequestJson(*r);
-    res.set_content(body.dump() + "\n", "application/json");
+    ReplyFailedRequest(res, *r);
     return Status::Ok();
   }
   Json out = {{"request", RequestJson(*r)}, {"result", RequestJson(*r)["result"]}};

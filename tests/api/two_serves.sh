@@ -90,29 +90,7 @@ s2_wait_api || fail_now "vsl serve 2 did not start: $(tail -5 "$S2_LOG")"
 log "serve 1 at $API1, serve 2 at $S2_API, one catalog"
 
 FML=$E2E_TMP/two.fml
-cat >"$FML" <<'EOF'
-<?xml version="1.0"?>
-<farm fmlversion="1.2" name="two">
-  <tier id="1" name="app">
-    <role>app</role>
-    <min-servers>3</min-servers>
-    <max-servers>3</max-servers>
-    <init-servers>3</init-servers>
-  </tier>
-  <farm-global-disks>
-    <global-disk global-name="shared" drivesize="2MiB" />
-  </farm-global-disks>
-  <server-role id="app" name="App server">
-    <hw>x86-vm</hw>
-    <disk target="0" drivetype="scsi" drivesize="4MiB">
-      <diskimage type="system">img</diskimage>
-      <attribute name="raid-level" value="0+1" />
-    </disk>
-    <disk target="1" drivetype="scsi" drivesize="2MiB" />
-    <shared-disk global-name="shared" target="2" drivetype="scsi" />
-  </server-role>
-</farm>
-EOF
+three_server_farm two "$FML" '<attribute name="raid-level" value="0+1" />'
 
 faults() {  # API DATA BODY (each serve has the token of its data directory)
   curl -sf -X POST -H "Authorization: Bearer $(cat "$2/admin.token")" -d "$3" "$1/v1/test/faults" >/dev/null

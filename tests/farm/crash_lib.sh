@@ -168,3 +168,34 @@ unknown_array_files() {
     grep -qx "${f##*/}" <<<"$known" || echo "${f##*/}"
   done
 }
+
+# three_server_farm NAME FILE [BOOT_DISK_ATTRIBUTES]: writes the suites' farm
+# to FILE: 3 servers of hw x86-vm, each with a 4 MiB boot disk at target 0
+# copied from image "img", a 2 MiB data disk at target 1 and the 2 MiB
+# global disk "shared" at target 2. BOOT_DISK_ATTRIBUTES (FML <attribute>
+# elements) go into the boot disk.
+three_server_farm() {
+  cat >"$2" <<EOF
+<?xml version="1.0"?>
+<farm fmlversion="1.2" name="$1">
+  <tier id="1" name="app">
+    <role>app</role>
+    <min-servers>3</min-servers>
+    <max-servers>3</max-servers>
+    <init-servers>3</init-servers>
+  </tier>
+  <farm-global-disks>
+    <global-disk global-name="shared" drivesize="2MiB" />
+  </farm-global-disks>
+  <server-role id="app" name="App server">
+    <hw>x86-vm</hw>
+    <disk target="0" drivetype="scsi" drivesize="4MiB">
+      <diskimage type="system">img</diskimage>${3:+
+      $3}
+    </disk>
+    <disk target="1" drivetype="scsi" drivesize="2MiB" />
+    <shared-disk global-name="shared" target="2" drivetype="scsi" />
+  </server-role>
+</farm>
+EOF
+}

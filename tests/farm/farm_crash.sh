@@ -30,28 +30,7 @@ HOSTS=(h1 h2 h3)
 IMG=$E2E_TMP/img.raw
 head -c $((1 << 20)) /dev/urandom >"$IMG"
 FML=$E2E_TMP/crash.fml
-cat >"$FML" <<'EOF'
-<?xml version="1.0"?>
-<farm fmlversion="1.2" name="crash">
-  <tier id="1" name="app">
-    <role>app</role>
-    <min-servers>3</min-servers>
-    <max-servers>3</max-servers>
-    <init-servers>3</init-servers>
-  </tier>
-  <farm-global-disks>
-    <global-disk global-name="shared" drivesize="2MiB" />
-  </farm-global-disks>
-  <server-role id="app" name="App server">
-    <hw>x86-vm</hw>
-    <disk target="0" drivetype="scsi" drivesize="4MiB">
-      <diskimage type="system">img</diskimage>
-    </disk>
-    <disk target="1" drivetype="scsi" drivesize="2MiB" />
-    <shared-disk global-name="shared" target="2" drivetype="scsi" />
-  </server-role>
-</farm>
-EOF
+three_server_farm crash "$FML"
 
 # fresh_env: a new data directory (and, on PostgreSQL, a new database) with
 # the three hosts and the image; no serve left running.
