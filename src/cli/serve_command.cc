@@ -180,6 +180,57 @@ Status EnsureDefaultArray(catalog::Catalog& cat, manager::StorageManager& m, con
   return m.ops().Discover(spec.name, catalog::Actor{"serve", std::nullopt}).status();
 }
 
+// Every array the catalog lists, reopened (fault-injecting ones wrapped
+// again in test mode), the default pool of a new installation, and what a
+// killed process cut from a pool taken in.
+Status OpenArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHooks* hooks, const ServeArgs& args) {
+  VSL_RETURN_IF_ERROR(ReopenFaultArrays(cat, m, hooks));
+  VSL_RETURN_IF_ERROR(m.OpenCatalogArrays());
+  VSL_RETURN_IF_ERROR(EnsureDefaultArray(cat, m, args));
+  return AdoptInterruptedCuts(cat, m);
+}
+
+// Memory returned to the system in large pieces only; SIGINT and SIGTERM
+// blocked in every thread (the main thread waits for them with sigwait);
+// SIGPIPE ignored (a peer that goes away is an error on its socket).
+sigset_t SetUpProcess() {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return stop;
+}
+
+// The API's doors from the flags (api/http_server.h).
+Result<api::HttpLimits> ApiLimits(const ServeArgs& args) {
+  api::HttpLimits limits = args.api_limits;
+  auto max_body = ParseSizeArg(args.api_max_body);
+  if (!max_body.ok()) return max_body.status().Annotate("--api-max-body");
+  limits.max_body = *max_body;
+  limits.idle_timeout_s = limits.header_timeout_s;
+  VSL_RETURN_IF_ERROR(api::ValidateLimits(limits));
+  return limits;
+}
+
+// The gateway's listener and its limits against untrusted hosts.
+Result<gateway::GatewayOptions> GatewayOptionsOf(const ServeArgs& args) {
+  gateway::GatewayOptions o = args.iscsi_limits;
+  auto write_budget = ParseSizeArg(args.iscsi_write_budget);
+  if (!write_budget.ok()) return write_budget.status().Annotate("--iscsi-write-budget");
+  if (*write_budget < (uint64_t{8} << 20)) {
+    return InvalidArgument("--iscsi-write-budget " + args.iscsi_write_budget +
+                           " is below 8MiB, the largest write one command may announce");
+  }
+  o.write_buffer_budget = *write_budget;
+  o.listen = args.iscsi;
+  o.iqn_prefix = args.iqn_prefix;
+  return o;
+}
+
 int RunServe(const ServeArgs& args) {
   auto fail = [](const Status& s, int code) {
     fprintf(stderr, "vsl serve: %s\n", s.ToString().c_str());
@@ -190,16 +241,13 @@ int RunServe(const ServeArgs& args) {
   if (args.power != "none" && args.power != "qemu") {
     return fail(InvalidArgument("--power must be none or qemu, not '" + args.power + "'"), kExitUsage);
   }
+  auto limits = ApiLimits(args);
+  if (!limits.ok()) return fail(limits.status(), kExitUsage);
+  auto gopts = GatewayOptionsOf(args);
+  if (!gopts.ok()) return fail(gopts.status(), kExitUsage);
   // Private before anything is made in it: the catalog holds every CHAP secret.
   Status secured = SecureDataDir(args.data);
   if (!secured.ok()) return fail(secured, kExitFailure);
-  api::HttpLimits limits = args.api_limits;
-  auto max_body = ParseSizeArg(args.api_max_body);
-  if (!max_body.ok()) return fail(max_body.status().Annotate("--api-max-body"), kExitUsage);
-  limits.max_body = *max_body;
-  limits.idle_timeout_s = limits.header_timeout_s;
-  Status limits_ok = api::ValidateLimits(limits);
-  if (!limits_ok.ok()) return fail(limits_ok, kExitUsage);
   std::error_code ec;
   fs::create_directories(args.data + "/arrays", ec);
   if (ec) return fail(IoError("creating " + args.data + ": " + ec.message()), kExitFailure);
@@ -214,14 +262,7 @@ int RunServe(const ServeArgs& args) {
   auto import_dir = ImportDir(args.import_dir, data);
   if (!import_dir.ok()) return fail(import_dir.status(), kExitUsage);
 
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop = SetUpProcess();
 
   std::string url = args.catalog.empty() ? "sqlite:" + data + "/catalog.db" : args.catalog;
   auto cat = catalog::Catalog::Open(url);
@@ -230,18 +271,7 @@ int RunServe(const ServeArgs& args) {
   auto token = AdminToken(data, &new_token);
   if (!token.ok()) return fail(token.status(), kExitFailure);
 
-  gateway::GatewayOptions gopts = args.iscsi_limits;
-  auto write_budget = ParseSizeArg(args.iscsi_write_budget);
-  if (!write_budget.ok()) return fail(write_budget.status().Annotate("--iscsi-write-budget"), kExitUsage);
-  if (*write_budget < (uint64_t{8} << 20)) {
-    return fail(InvalidArgument("--iscsi-write-budget " + args.iscsi_write_budget +
-                                " is below 8MiB, the largest write one command may announce"),
-                kExitUsage);
-  }
-  gopts.write_buffer_budget = *write_budget;
-  gopts.listen = args.iscsi;
-  gopts.iqn_prefix = args.iqn_prefix;
-  auto gw = gateway::Gateway::Create(gopts);
+  auto gw = gateway::Gateway::Create(*gopts);
   if (!gw.ok()) return fail(gw.status(), kExitUsage);
 
   std::unique_ptr<api::TestHooks> hooks;
@@ -270,10 +300,7 @@ int RunServe(const ServeArgs& args) {
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
 
-  Status s = ReopenFaultArrays(**cat, *mgr, hooks.get());
-  if (s.ok()) s = mgr->OpenCatalogArrays();
-  if (s.ok()) s = EnsureDefaultArray(**cat, *mgr, args);
-  if (s.ok()) s = AdoptInterruptedCuts(**cat, *mgr);
+  Status s = OpenArrays(**cat, *mgr, hooks.get(), args);
   if (!s.ok()) return fail(s, kExitFailure);
   s = (*gw)->Start();
   if (!s.ok()) return fail(s.Annotate("iSCSI listener " + args.iscsi), kExitFailure);
@@ -289,7 +316,7 @@ int RunServe(const ServeArgs& args) {
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
 
-  api::ApiServer server(ctx, limits);
+  api::ApiServer server(ctx, *limits);
   api::RegisterRoutes(ctx, server);
   std::shared_ptr<void> farm_service;
   {
