@@ -33,6 +33,9 @@ inline constexpr uint32_t kMaxCopyDescriptorListBytes = 1024;
 inline constexpr uint32_t kMaxCopySegmentBytes = 64u << 20;
 // The copy moves data through one buffer of at most this size.
 inline constexpr uint32_t kCopyChunkBytes = 1u << 20;
+// EXTENDED COPY commands one LU (copy manager) runs at once; more are refused
+// (ILLEGAL REQUEST, INSUFFICIENT RESOURCES).
+inline constexpr int kMaxConcurrentCopies = 4;
 // Copy results held for RECEIVE COPY RESULTS / COPY STATUS, per LU.
 inline constexpr size_t kMaxHeldCopyResults = 64;
 
@@ -83,6 +86,7 @@ struct LuCore {
   bool pr_held = false;                              // guarded by mu
   uint8_t pr_type = 0;                               // guarded by mu
   std::string pr_holder_initiator, pr_holder_target;  // non-all-registrants types; guarded by mu
+  std::atomic<int> copies_running{0};     // EXTENDED COPY commands on the I/O pool
   std::deque<HeldCopyResult> held_copies;  // oldest first, at most kMaxHeldCopyResults; guarded by mu
 
   // All require mu.

@@ -216,6 +216,11 @@ void DoExtendedCopy(Req& r) {
     return r.Reply(std::move(ok));
   }
 
+  // At most kMaxConcurrentCopies at once (each holds a chunk buffer).
+  if (r.core->copies_running.fetch_add(1) >= kMaxConcurrentCopies) {
+    r.core->copies_running.fetch_sub(1);
+    return r.Reply(Refuse(IllegalRequest(kInsufficientResources), len));
+  }
   r.core->io->Run([core = r.core, nexus_id = r.nexus.id, list_id, hold = list_id_usage != 1,
                    ends = std::move(ends), plan = std::move(plan), len, seg_start,
                    done = std::move(r.done)]() mutable {
@@ -242,6 +247,8 @@ void DoExtendedCopy(Req& r) {
           CopyAborted(kNoAdditionalSense, uint16_t(seg_start + processed * kSegmentBytes)));
     }
     resp.data_out_wanted = len;
+    buf = {};
+    core->copies_running.fetch_sub(1);
     done(std::move(resp));
   });
 }
@@ -259,8 +266,8 @@ void DoReceiveCopyResults(Req& r) {
     StoreBe32(&d[12], kMaxCopyDescriptorListBytes);
     StoreBe32(&d[16], kMaxCopySegmentBytes);
     // Inline data, held data and stream transfers: none.
-    StoreBe16(&d[34], 1);  // total concurrent copies
-    d[36] = 1;             // maximum concurrent copies
+    StoreBe16(&d[34], kMaxConcurrentCopies);  // total concurrent copies
+    d[36] = kMaxConcurrentCopies;             // maximum concurrent copies
     d[37] = 9;             // data segment granularity: 512 bytes (log2)
     d[43] = 2;             // implemented descriptor type codes:
     d[44] = kSegmentBlockToBlock;

@@ -32,6 +32,7 @@ inline constexpr Asc kCapacityDataChanged{0x2a, 0x09};
 inline constexpr Asc kSavingParametersNotSupported{0x39, 0x00};
 inline constexpr Asc kReportedLunsDataChanged{0x3f, 0x0e};
 inline constexpr Asc kInternalTargetFailure{0x44, 0x00};
+inline constexpr Asc kInsufficientResources{0x55, 0x03};
 
 inline Sense MakeSense(SenseKey key, Asc asc) {
   Sense s;

@@ -332,5 +332,60 @@ TEST_F(XcopyTest, OperatingParametersAndVpd) {
   EXPECT_GOOD(RunCmd(a_, na_, 0, rsoc));
 }
 
+// An executor that keeps work until told to run it: copies stay in flight.
+class HoldingExecutor final : public IoExecutor {
+ public:
+  void Run(std::function<void()> work) override { queued.push_back(std::move(work)); }
+  void RunAll() {
+    auto q = std::move(queued);
+    queued.clear();
+    for (auto& w : q) w();
+  }
+  std::vector<std::function<void()>> queued;
+};
+
+TEST(XcopyConcurrency, AtMostTheAdvertisedCopiesAtOnce) {
+  TempDir dir;
+  HoldingExecutor io;
+  auto v = volume::MetaVolume::Open({{dir.File("f", 64 * kBs, 0x31), 0, 64 * kBs}},
+                                    {.block_size = kBs, .read_only = false, .id = "cc"});
+  ASSERT_TRUE(v.ok());
+  auto lu = std::make_shared<LogicalUnit>(*v, &io);
+  Target t("iqn.2026-11.org.vsl:c");
+  t.MapLun(0, lu, false);
+  Nexus n = t.AddNexus("iqn.x:c,i,0x1", "iqn.2026-11.org.vsl:c,t,0x1");
+  RunCmd(t, n, 0, {0, 0, 0, 0, 0, 0});
+  Response inq = RunCmd(t, n, 0, Inquiry(0x83));
+  ASSERT_EQ(inq.status, ScsiStatus::kGood);
+  const std::vector<uint8_t> naa(inq.data_in.begin() + 8, inq.data_in.begin() + 24);
+  // OPERATING PARAMETERS says how many copies may run at once.
+  Response op = RunCmd(t, n, 0, RcrCdb(0x03, 0));
+  ASSERT_GE(op.data_in.size(), 37u);
+  const int max = op.data_in[36];
+  ASSERT_GT(max, 0);
+  EXPECT_EQ(LoadBe16(&op.data_in[34]), max);
+
+  auto params = XcopyParams({naa}, {{0, 0, 1, 0, 1}});
+  std::vector<Response> got;
+  auto send = [&] {
+    Command c;
+    c.cdb = XcopyCdb(uint32_t(params.size()));
+    c.data_out = params;
+    t.Execute(n, std::move(c), [&got](Response r) { got.push_back(std::move(r)); });
+  };
+  for (int i = 0; i < max; ++i) send();
+  EXPECT_TRUE(got.empty());  // all in flight
+  send();                    // one too many
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_SENSE(got[0], 0x5, 0x55, 0x03);
+  io.RunAll();
+  ASSERT_EQ(got.size(), size_t(max) + 1);
+  for (int i = 1; i <= max; ++i) EXPECT_GOOD(got[i]);
+  send();  // room again
+  io.RunAll();
+  ASSERT_EQ(got.size(), size_t(max) + 2);
+  EXPECT_GOOD(got.back());
+}
+
 }  // namespace
 }  // namespace vsl::scsi
