@@ -3,11 +3,11 @@
 // another host's LU (by the designator that host sees in INQUIRY VPD 0x83)
 // is refused with COPY ABORTED / COPY TARGET DEVICE NOT REACHABLE, and
 // neither LU changes (the class of LIO's CVE-2020-28374).
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "iscsi_client.h"
 
@@ -32,16 +32,26 @@ std::vector<uint8_t> NaaOf(iscsi_context* ctx, int lun) {
     return {};
   }
   for (auto* d = di->designators; d; d = d->next) {
-    if (d->designator_type == SCSI_DESIGNATOR_TYPE_NAA && d->association == SCSI_ASSOCIATION_LOGICAL_UNIT)
+    if (d->designator_type == SCSI_DESIGNATOR_TYPE_NAA &&
+        d->association == SCSI_ASSOCIATION_LOGICAL_UNIT)
       return std::vector<uint8_t>(d->designator, d->designator + d->designator_length);
   }
   ADD_FAILURE() << "no NAA designator for LUN " << lun;
   return {};
 }
 
-void Put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
-void Put32(uint8_t* p, uint32_t v) { Put16(p, uint16_t(v >> 16)); Put16(p + 2, uint16_t(v)); }
-void Put64(uint8_t* p, uint64_t v) { Put32(p, uint32_t(v >> 32)); Put32(p + 4, uint32_t(v)); }
+void Put16(uint8_t* p, uint16_t v) {
+  p[0] = uint8_t(v >> 8);
+  p[1] = uint8_t(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, uint16_t(v >> 16));
+  Put16(p + 2, uint16_t(v));
+}
+void Put64(uint8_t* p, uint64_t v) {
+  Put32(p, uint32_t(v >> 32));
+  Put32(p + 4, uint32_t(v));
+}
 
 // One block-to-block segment from CSCD 0 to CSCD 1 (identification
 // descriptors naming `src` and `dst`), list identifier `list_id`, held.
@@ -151,10 +161,12 @@ TEST_F(IscsiXcopy, AnotherHostsLuByDesignatorIsRefused) {
   EXPECT_EQ(gw_.ReadFile("web2.img", 0, 1 << 20), web2_before);
   Task r2 = Read16(web2.get(), 0, 0, 64);
   ASSERT_TRUE(r2 && r2->status == SCSI_STATUS_GOOD) << Describe(r2.get());
-  EXPECT_EQ(DataIn(r2.get()), std::vector<uint8_t>(web2_before.begin(), web2_before.begin() + 64 * kBlockSize));
+  EXPECT_EQ(DataIn(r2.get()),
+            std::vector<uint8_t>(web2_before.begin(), web2_before.begin() + 64 * kBlockSize));
   // No copy ran, so no result is held for either list.
   for (int list : {1, 2}) {
-    Task st(iscsi_receive_copy_results_sync(web1.get(), 0, SCSI_COPY_RESULTS_COPY_STATUS, list, 1024));
+    Task st(
+        iscsi_receive_copy_results_sync(web1.get(), 0, SCSI_COPY_RESULTS_COPY_STATUS, list, 1024));
     ASSERT_TRUE(st);
     EXPECT_EQ(st->status, SCSI_STATUS_CHECK_CONDITION) << Describe(st.get());
     EXPECT_EQ(st->sense.key, SCSI_SENSE_ILLEGAL_REQUEST) << Describe(st.get());

@@ -143,7 +143,8 @@ void DoExtendedCopy(Req& r) {
       return r.Reply(Refuse(IllegalRequest(kTooManyTargetDescriptors), len));
     if (p[off] != kCscdIdentification)
       return r.Reply(Refuse(IllegalRequest(kUnsupportedTargetDescriptorType), len));
-    if (off + kCscdBytes > kHeaderBytes + cscd_len) return r.Reply(Refuse(InvalidParamField(2), len));
+    if (off + kCscdBytes > kHeaderBytes + cscd_len)
+      return r.Reply(Refuse(InvalidParamField(2), len));
     cscds.push_back(off);
   }
   // Segment descriptors: block to block (0x02) only.
@@ -200,8 +201,8 @@ void DoExtendedCopy(Req& r) {
     const Endpoint& d = ends[s.dst];
     if (s.blocks > 0 && (d.read_only || d.core->volume->read_only()))
       return r.Reply(Refuse(MakeSense(SenseKey::kDataProtect, kWriteProtected), len));
-    if (s.blocks > 0 && (Conflicts(*ends[s.src].core, r.nexus, 0x88) ||
-                         Conflicts(*d.core, r.nexus, 0x8a))) {
+    if (s.blocks > 0 &&
+        (Conflicts(*ends[s.src].core, r.nexus, 0x88) || Conflicts(*d.core, r.nexus, 0x8a))) {
       Response c = Conflict();
       c.data_out_wanted = len;
       return r.Reply(std::move(c));
@@ -268,8 +269,8 @@ void DoReceiveCopyResults(Req& r) {
     // Inline data, held data and stream transfers: none.
     StoreBe16(&d[34], kMaxConcurrentCopies);  // total concurrent copies
     d[36] = kMaxConcurrentCopies;             // maximum concurrent copies
-    d[37] = 9;             // data segment granularity: 512 bytes (log2)
-    d[43] = 2;             // implemented descriptor type codes:
+    d[37] = 9;                                // data segment granularity: 512 bytes (log2)
+    d[43] = 2;                                // implemented descriptor type codes:
     d[44] = kSegmentBlockToBlock;
     d[45] = kCscdIdentification;
     return r.Reply(GoodTruncated(std::move(d), alloc));
@@ -309,8 +310,8 @@ std::vector<uint8_t> ThirdPartyCopyPage() {
   StoreBe16(&sc[2], uint16_t(sc.size() - 4));
   d.insert(d.end(), sc.begin(), sc.end());
   // Supported Descriptors: block-to-block segments, identification CSCDs.
-  const uint8_t descriptors[] = {0x00, 0x08, 0x00, 0x04, 2, kSegmentBlockToBlock,
-                                 kCscdIdentification, 0};
+  const uint8_t descriptors[] = {
+      0x00, 0x08, 0x00, 0x04, 2, kSegmentBlockToBlock, kCscdIdentification, 0};
   d.insert(d.end(), descriptors, descriptors + sizeof descriptors);
   StoreBe16(&d[2], uint16_t(d.size() - 4));
   return d;

@@ -105,7 +105,8 @@ class XcopyTest : public ::testing::Test {
     ADD_FAILURE() << "no NAA designator";
     return {};
   }
-  std::vector<uint8_t> Read(Target& t, const Nexus& n, uint64_t lun, uint64_t lba, uint32_t blocks) {
+  std::vector<uint8_t> Read(Target& t, const Nexus& n, uint64_t lun, uint64_t lba,
+                            uint32_t blocks) {
     Response r = RunCmd(t, n, lun, Cdb16(0x88, 0, lba, blocks));
     EXPECT_EQ(r.status, ScsiStatus::kGood);
     return r.data_in;
@@ -239,7 +240,13 @@ TEST_F(XcopyTest, ParameterListChecks) {
       {"header cut short", good, 15, 0x5, 0x1a, 0x00},
       {"descriptors past the list", good, uint32_t(good.size() - 1), 0x5, 0x1a, 0x00},
       {"list id usage 11b", with(1, 0x18), uint32_t(good.size()), 0x5, 0x26, 0x00},
-      {"inline data", [&] { auto p = good; StoreBe32(&p[12], 4); p.resize(p.size() + 4); return p; }(),
+      {"inline data",
+       [&] {
+         auto p = good;
+         StoreBe32(&p[12], 4);
+         p.resize(p.size() + 4);
+         return p;
+       }(),
        uint32_t(good.size() + 4), 0x5, 0x26, 0x00},
       {"FC N_Port CSCD", with(16, 0xe0), uint32_t(good.size()), 0x5, 0x26, 0x07},
       {"stream segment", with(80, 0x03), uint32_t(good.size()), 0x5, 0x26, 0x09},
@@ -251,8 +258,10 @@ TEST_F(XcopyTest, ParameterListChecks) {
       {"descriptor list over the maximum",
        XcopyParams(too_many_cscds, std::vector<Seg>(20, Seg{0, 1, 1, 0, 0})), 0, 0x5, 0x1a, 0x00},
       {"destination index", XcopyParams({naa0, naa1}, {{0, 2, 4, 0, 0}}), 0, 0xa, 0x0d, 0x02},
-      {"source past the end", XcopyParams({naa0, naa1}, {{0, 1, 4, kBlocks - 3, 0}}), 0, 0xa, 0x00, 0x00},
-      {"destination past the end", XcopyParams({naa0, naa1}, {{0, 1, 4, 0, kBlocks - 1}}), 0, 0xa, 0x00, 0x00},
+      {"source past the end", XcopyParams({naa0, naa1}, {{0, 1, 4, kBlocks - 3, 0}}), 0, 0xa, 0x00,
+       0x00},
+      {"destination past the end", XcopyParams({naa0, naa1}, {{0, 1, 4, 0, kBlocks - 1}}), 0, 0xa,
+       0x00, 0x00},
       {"later segment past the end",
        XcopyParams({naa0, naa1}, {{0, 1, 4, 0, 0}, {0, 1, 4, 0, ~0ull}}), 0, 0xa, 0x00, 0x00},
   };
