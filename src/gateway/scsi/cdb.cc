@@ -48,6 +48,12 @@ const OpInfo kOps[] = {
     {0x5f, 0x04, 10, {0x5f, 0x04, F, 0, 0, F, F, F, F, C}, Op::kPrOut, kA, 0, "PERSISTENT RESERVE OUT / PREEMPT"},
     {0x5f, 0x05, 10, {0x5f, 0x05, F, 0, 0, F, F, F, F, C}, Op::kPrOut, kA, 0, "PERSISTENT RESERVE OUT / PREEMPT AND ABORT"},
     {0x5f, 0x06, 10, {0x5f, 0x06, F, 0, 0, F, F, F, F, C}, Op::kPrOut, kA, 0, "PERSISTENT RESERVE OUT / REGISTER AND IGNORE EXISTING KEY"},
+    // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS: the copy manager is the
+    // addressed LU; source and destination are checked against reservations
+    // on their own LUs (lu_xcopy.cc), so the copy manager itself allows them.
+    {0x83, 0x00, 16, {0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, C}, Op::kExtendedCopy, kA, 0, "EXTENDED COPY(LID1)"},
+    {0x84, 0x00, 16, {0x84, 0x00, F, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, C}, Op::kReceiveCopyResults, kA, 0, "RECEIVE COPY RESULTS / COPY STATUS"},
+    {0x84, 0x03, 16, {0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, C}, Op::kReceiveCopyResults, kA, 0, "RECEIVE COPY RESULTS / OPERATING PARAMETERS"},
     {0x88, -1, 16, {0x88, 0x1e, F, F, F, F, F, F, F, F, F, F, F, F, 0x3f, C}, Op::kRead16, kR, 0, "READ(16)"},
     {0x89, -1, 16, {0x89, 0x1a, F, F, F, F, F, F, F, F, 0, 0, 0, F, 0x3f, C}, Op::kCompareAndWrite, kW, kWm, "COMPARE AND WRITE"},
     {0x8a, -1, 16, {0x8a, 0x1a, F, F, F, F, F, F, F, F, F, F, F, F, 0x3f, C}, Op::kWrite16, kW, kWm, "WRITE(16)"},
@@ -73,7 +79,8 @@ const OpInfo kOps[] = {
 }  // namespace
 
 bool HasServiceActions(uint8_t opcode) {
-  return opcode == 0x5e || opcode == 0x5f || opcode == 0x9e || opcode == 0xa3;
+  return opcode == 0x5e || opcode == 0x5f || opcode == 0x83 || opcode == 0x84 || opcode == 0x9e ||
+         opcode == 0xa3;
 }
 
 const OpInfo* FindOp(uint8_t opcode, uint16_t sa) {

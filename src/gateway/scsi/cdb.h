@@ -20,6 +20,7 @@ enum class Op : uint8_t {
   kOrWrite16, kWriteVerify16, kVerify16, kPrefetch16, kSyncCache16, kWriteSame16,
   kReadCapacity16, kGetLbaStatus, kReportLuns, kReportOpcodes, kReportTmf, kRead12, kWrite12,
   kWriteVerify12, kVerify12, kReadDefectData10, kReadDefectData12, kWriteAtomic16,
+  kExtendedCopy, kReceiveCopyResults,
 };
 
 // How a persistent reservation held by another nexus treats the command

@@ -157,6 +157,10 @@ void Dispatch(Req& r, const OpInfo& op) {
       return DoReportOpcodes(r);
     case Op::kReportTmf:
       return DoReportTmf(r);
+    case Op::kExtendedCopy:
+      return DoExtendedCopy(r);
+    case Op::kReceiveCopyResults:
+      return DoReceiveCopyResults(r);
     case Op::kReportLuns:
       break;  // answered by Target; an LU alone reports just itself as LUN 0
   }
@@ -184,7 +188,10 @@ std::optional<Response> Gate(LuCore& core, const Nexus& nexus, const OpInfo* op)
 
 }  // namespace
 
-void LogicalUnit::Execute(const Nexus& nexus, bool read_only, Command cmd, Done done) {
+std::shared_ptr<LuCore> LogicalUnit::core() const { return impl_->core; }
+
+void LogicalUnit::Execute(const Nexus& nexus, bool read_only, Command cmd, Done done,
+                          std::shared_ptr<const CopyScope> scope) {
   const std::shared_ptr<LuCore>& core = impl_->core;
   const OpInfo* op = FindOp(cmd.cdb);
   if (core->gate.load(std::memory_order_acquire)) {
@@ -200,7 +207,7 @@ void LogicalUnit::Execute(const Nexus& nexus, bool read_only, Command cmd, Done 
     if (cmd.cdb.size() > 1 && HasServiceActions(cmd.cdb[0])) return done(CheckInvalidCdb(1, 4));
     return done(CheckIllegal(kInvalidOpcode));
   }
-  Req r{core, nexus, read_only, cmd, done};
+  Req r{core, nexus, read_only, cmd, done, scope.get()};
   Dispatch(r, *op);
 }
 
@@ -247,6 +254,7 @@ void LogicalUnit::ForgetNexus(uint64_t nexus_id) {
   LuCore& core = *impl_->core;
   std::lock_guard<std::mutex> l(core.mu);
   core.nexuses.erase(nexus_id);
+  std::erase_if(core.held_copies, [&](const HeldCopyResult& h) { return h.nexus_id == nexus_id; });
   // A RESERVE(6) reservation does not survive the loss of its I_T nexus.
   if (core.reserved_by == nexus_id) core.reserved_by.reset();
   core.UpdateGate();

@@ -25,6 +25,20 @@ inline constexpr uint32_t kMaxUnmapBlocks = 1u << 20;  // per descriptor and per
 inline constexpr uint32_t kMaxUnmapDescriptors = 256;
 inline constexpr uint32_t kMaxWriteSameBlocks = 0xffff;
 
+// EXTENDED COPY (LID1) limits, advertised by RECEIVE COPY RESULTS / OPERATING
+// PARAMETERS and enforced on every parameter list.
+inline constexpr uint16_t kMaxCscdDescriptors = 16;
+inline constexpr uint16_t kMaxSegmentDescriptors = 16;
+inline constexpr uint32_t kMaxCopyDescriptorListBytes = 1024;
+inline constexpr uint32_t kMaxCopySegmentBytes = 64u << 20;
+// The copy moves data through one buffer of at most this size.
+inline constexpr uint32_t kCopyChunkBytes = 1u << 20;
+// EXTENDED COPY commands one LU (copy manager) runs at once; more are refused
+// (ILLEGAL REQUEST, INSUFFICIENT RESOURCES).
+inline constexpr int kMaxConcurrentCopies = 4;
+// Copy results held for RECEIVE COPY RESULTS / COPY STATUS, per LU.
+inline constexpr size_t kMaxHeldCopyResults = 64;
+
 struct NexusState {
   std::string initiator_port;
   std::string target_port;
@@ -37,6 +51,16 @@ struct Registration {
   std::string initiator_port;
   std::string target_port;
   uint64_t key = 0;
+};
+
+// The outcome of an EXTENDED COPY whose list identifier asked for it to be
+// held (LIST ID USAGE 00b or 10b), per I_T nexus and list identifier.
+struct HeldCopyResult {
+  uint64_t nexus_id = 0;
+  uint8_t list_id = 0;
+  uint8_t status = 0;  // copy manager status: 1 completed, 2 completed with errors
+  uint16_t segments = 0;
+  uint64_t bytes = 0;
 };
 
 struct LuCore {
@@ -62,6 +86,8 @@ struct LuCore {
   bool pr_held = false;                              // guarded by mu
   uint8_t pr_type = 0;                               // guarded by mu
   std::string pr_holder_initiator, pr_holder_target;  // non-all-registrants types; guarded by mu
+  std::atomic<int> copies_running{0};     // EXTENDED COPY commands on the I/O pool
+  std::deque<HeldCopyResult> held_copies;  // oldest first, at most kMaxHeldCopyResults; guarded by mu
 
   // All require mu.
   void UpdateGate();
@@ -73,6 +99,16 @@ struct LuCore {
   bool IsPrHolder(const Nexus& nexus);
 };
 
+// The LUs mapped to the host that sent a command (its Target's map at that
+// moment): what an EXTENDED COPY may name by designator.
+struct CopyScope {
+  struct Entry {
+    std::shared_ptr<LuCore> core;
+    bool read_only = false;  // the mapping's flag
+  };
+  std::vector<Entry> lus;
+};
+
 // One command in flight through the handlers.
 struct Req {
   std::shared_ptr<LuCore> core;
@@ -80,6 +116,7 @@ struct Req {
   bool read_only;
   Command& cmd;
   Done& done;
+  const CopyScope* scope = nullptr;  // null: no LU may be named by EXTENDED COPY
 
   std::span<const uint8_t> cdb() const { return cmd.cdb; }
   void Reply(Response r) { done(std::move(r)); }
@@ -107,6 +144,11 @@ void DoOrWrite(Req& r);
 void DoSyncCache(Req& r);
 void DoPrefetch(Req& r);
 void DoGetLbaStatus(Req& r);
+// lu_xcopy.cc
+void DoExtendedCopy(Req& r);
+void DoReceiveCopyResults(Req& r);
+// The Third-party Copy VPD page (0x8F).
+std::vector<uint8_t> ThirdPartyCopyPage();
 // lu_pr.cc
 void DoReserve(Req& r);
 void DoRelease(Req& r);

@@ -92,7 +92,7 @@ Response VpdPage(Req& r, uint8_t page) {
   std::vector<uint8_t> d;
   switch (page) {
     case 0x00:
-      d = {0x00, 0x00, 0x00, 6, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2};
+      d = {0x00, 0x00, 0x00, 7, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2};
       break;
     case 0x80:
       d.assign(4 + core.serial.size(), 0);
@@ -102,6 +102,9 @@ Response VpdPage(Req& r, uint8_t page) {
       break;
     case 0x83:
       d = DeviceIdentificationPage(core, r.nexus);
+      break;
+    case 0x8f:
+      d = ThirdPartyCopyPage();
       break;
     case 0xb0:
       d = BlockLimitsPage(core);

@@ -92,7 +92,7 @@ TEST_F(LuTest, InquiryStandardAndVpd) {
   // Supported pages.
   r = Do({0x12, 1, 0x00, 0, 255, 0});
   std::vector<uint8_t> pages(r.data_in.begin() + 4, r.data_in.end());
-  EXPECT_EQ(pages, (std::vector<uint8_t>{0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2}));
+  EXPECT_EQ(pages, (std::vector<uint8_t>{0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2}));
   for (uint8_t page : pages) {
     r = Do({0x12, 1, page, 0, 255, 0});
     EXPECT_GOOD(r);

@@ -46,6 +46,7 @@ enum class SenseKey : uint8_t {
   kUnitAttention = 0x6,
   kDataProtect = 0x7,
   kBlankCheck = 0x8,
+  kCopyAborted = 0xa,
   kAbortedCommand = 0xb,
   kMiscompare = 0xe,
 };
@@ -125,6 +126,9 @@ std::unique_ptr<IoExecutor> MakeThreadPool(int threads);
 // Runs work inline on the calling thread (tests).
 IoExecutor* InlineExecutor();
 
+struct LuCore;     // a logical unit's shared state (lu_core.h)
+struct CopyScope;  // the LUs an EXTENDED COPY may name (lu_core.h)
+
 struct LuOptions {
   std::string vendor = "VSL";           // T10 vendor id, 8 chars max
   std::string product = "VIRTUAL-DISK"; // 16 chars max
@@ -140,8 +144,12 @@ class LogicalUnit {
   ~LogicalUnit();
 
   // Runs one command for `nexus`; `read_only` is the mapping's flag (a write
-  // gets DATA PROTECT / WRITE PROTECTED).
-  void Execute(const Nexus& nexus, bool read_only, Command cmd, Done done);
+  // gets DATA PROTECT / WRITE PROTECTED). `scope`: the LUs mapped to the
+  // sending host, the only ones an EXTENDED COPY may name as source or
+  // destination (Target passes its map); without it every copy target is
+  // unreachable.
+  void Execute(const Nexus& nexus, bool read_only, Command cmd, Done done,
+               std::shared_ptr<const CopyScope> scope = nullptr);
 
   // The volume grew (MetaVolume::Append): every nexus that has used this LU
   // gets CAPACITY DATA HAS CHANGED.
@@ -155,6 +163,8 @@ class LogicalUnit {
   void ForgetNexus(uint64_t nexus_id);
 
   const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
+  // The shared state, for Target's copy scope (gateway/scsi internals).
+  std::shared_ptr<LuCore> core() const;
 
   // Nexus bookkeeping, driven by Target: a nexus that will send commands here
   // (power_on: it starts with a POWER ON unit attention). Nexuses never

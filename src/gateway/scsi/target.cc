@@ -4,6 +4,7 @@
 #include <set>
 
 #include "gateway/scsi/cdb.h"
+#include "gateway/scsi/lu_core.h"
 #include "gateway/scsi/sense.h"
 #include "util/bytes.h"
 
@@ -149,13 +150,21 @@ void Target::Execute(const Nexus& nexus, Command cmd, Done done) {
     return done(std::move(r));
   }
   Mapping m;
+  std::shared_ptr<CopyScope> scope;
   {
     std::lock_guard<std::mutex> l(impl_->mu);
     auto it = impl_->luns.find(cmd.lun);
     if (it != impl_->luns.end()) m = it->second;
+    // EXTENDED COPY names its source and destination by designator: only
+    // the LUs mapped to this host are candidates (never another host's).
+    if (m.lu && cmd.cdb[0] == 0x83) {
+      scope = std::make_shared<CopyScope>();
+      for (auto& [lun, mapping] : impl_->luns)
+        scope->lus.push_back({mapping.lu->core(), mapping.read_only});
+    }
   }
   if (!m.lu) return done(UnmappedLun(cmd.cdb));
-  m.lu->Execute(nexus, m.read_only, std::move(cmd), std::move(done));
+  m.lu->Execute(nexus, m.read_only, std::move(cmd), std::move(done), std::move(scope));
 }
 
 void Target::LunReset(const Nexus& nexus, uint64_t lun) {
