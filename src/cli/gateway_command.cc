@@ -1,8 +1,6 @@
 // `vsl gateway --config FILE`: the gateway alone, from a JSON file
 // (docs/gateway-config.md). A bad configuration exits with status 2 before
 // anything listens; SIGINT/SIGTERM stop it cleanly.
-#include <malloc.h>
-#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include "cli/commands.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
+#include "gateway/process.h"
 
 namespace vsl::cli {
 namespace {
@@ -29,20 +28,8 @@ int RunGateway(const GatewayArgs& args) {
   }
   if (!args.listen.empty()) config->options.listen = args.listen;
 
-  // Data buffers of up to a few MiB are allocated and freed per command on
-  // different threads. glibc would mmap/munmap (or trim) each one, and the
-  // page faults cost a third of a 1 MiB read; keep them in the heap instead.
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-
-  // Block the stop signals before any thread starts, so every thread inherits
-  // the mask and sigwait below is the only place they arrive.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts: every thread inherits the blocked stop signals.
+  sigset_t stop = gateway::PrepareProcess();
 
   Result<std::unique_ptr<gateway::Gateway>> gw = gateway::Gateway::Create(config->options);
   if (!gw.ok()) {

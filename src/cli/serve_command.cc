@@ -2,8 +2,6 @@
 // manager's workers and the gateway run in one process over one catalog.
 // On first start DIR gets a SQLite catalog (unless --catalog), a default
 // file array and the admin token. SIGINT/SIGTERM stop it cleanly.
-#include <malloc.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +24,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "gateway/gateway.h"
+#include "gateway/process.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
@@ -190,21 +189,6 @@ Status OpenArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHo
   return AdoptInterruptedCuts(cat, m);
 }
 
-// Memory returned to the system in large pieces only; SIGINT and SIGTERM
-// blocked in every thread (the main thread waits for them with sigwait);
-// SIGPIPE ignored (a peer that goes away is an error on its socket).
-sigset_t SetUpProcess() {
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return stop;
-}
-
 // The API's doors from the flags (api/http_server.h).
 Result<api::HttpLimits> ApiLimits(const ServeArgs& args) {
   api::HttpLimits limits = args.api_limits;
@@ -262,7 +246,7 @@ int RunServe(const ServeArgs& args) {
   auto import_dir = ImportDir(args.import_dir, data);
   if (!import_dir.ok()) return fail(import_dir.status(), kExitUsage);
 
-  sigset_t stop = SetUpProcess();
+  sigset_t stop = gateway::PrepareProcess();
 
   std::string url = args.catalog.empty() ? "sqlite:" + data + "/catalog.db" : args.catalog;
   auto cat = catalog::Catalog::Open(url);

@@ -14,6 +14,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/gateway.cc
     ${CMAKE_CURRENT_LIST_DIR}/listener.cc
     ${CMAKE_CURRENT_LIST_DIR}/log.cc
+    ${CMAKE_CURRENT_LIST_DIR}/process.cc
     ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
     ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc

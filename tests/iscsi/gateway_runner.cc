@@ -12,6 +12,7 @@
 
 #include "gateway/config.h"
 #include "gateway/gateway.h"
+#include "gateway/process.h"
 
 int main(int argc, char** argv) {
   std::string config;
@@ -27,12 +28,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vsl gateway: %s\n", loaded.status().message().c_str());
     return 2;
   }
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop = vsl::gateway::PrepareProcess();
   auto gw = vsl::gateway::Gateway::Create(loaded->options);
   if (!gw.ok()) {
     std::fprintf(stderr, "vsl gateway: %s\n", gw.status().message().c_str());
