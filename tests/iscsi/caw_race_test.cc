@@ -7,7 +7,9 @@
 // its own thread so that their commands reach the gateway together.
 #include <atomic>
 #include <cstdio>
+#include <chrono>
 #include <latch>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,7 +71,13 @@ void Race(const GatewayProcess& gw, std::vector<Racer>& racers) {
   ASSERT_TRUE(w && w->status == SCSI_STATUS_GOOD) << Describe(w.get());
 
   std::vector<int> wins(racers.size(), 0);
+  // Each racer starts up to 300 us after the gate opens, so that the order in
+  // which the commands reach the gateway changes from round to round.
+  std::mt19937 rng(20261129);
+  std::uniform_int_distribution<int> jitter_us(0, 300);
   for (int round = 0; round < kRounds; ++round) {
+    std::vector<int> delay(racers.size());
+    for (auto& d : delay) d = jitter_us(rng);
     std::vector<std::vector<uint8_t>> next(racers.size());
     for (size_t i = 0; i < racers.size(); ++i) {
       next[i] = Pattern(kBlockSize, uint32_t(round * 16 + i + 1));
@@ -80,6 +88,9 @@ void Race(const GatewayProcess& gw, std::vector<Racer>& racers) {
     for (size_t i = 0; i < racers.size(); ++i) {
       threads.emplace_back([&, i] {
         go.arrive_and_wait();
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(delay[i]);
+        while (std::chrono::steady_clock::now() < until) {
+        }
         out[i] = Caw(racers[i], current, next[i]);
       });
     }
