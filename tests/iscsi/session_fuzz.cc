@@ -204,6 +204,9 @@ class Fuzzer {
     o.target = TargetName("web1");
     o.chap_user = farm::kWeb1User;
     o.chap_secret = farm::kWeb1Secret;
+    // Digests on some connections, so their checks are fuzzed too.
+    o.header_digest = Chance(25);
+    o.data_digest = Chance(25);
     // The gateway may still be tearing down the previous connection's
     // session; a few tries with a pause are normal.
     for (int attempt = 0; attempt < 20; ++attempt) {
@@ -404,6 +407,8 @@ class Fuzzer {
     Pdu p;
     const char* what;
     SendOptions opt;
+    opt.corrupt_header_digest = Chance(2);
+    opt.corrupt_data_digest = Chance(2);
     switch (Below(20)) {
       case 0: case 1: case 2: case 3: case 4: case 5: p = Scsi(), what = "scsi"; break;
       case 6: case 7: case 8: p = Data(), what = "data-out"; break;
