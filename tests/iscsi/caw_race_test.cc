@@ -23,7 +23,7 @@ namespace {
 
 using CawRace = GatewayTest;
 
-constexpr int kRounds = 200;
+constexpr int kRounds = 1000;
 constexpr uint64_t kRaceLba = 77;  // any block of shared.img
 
 struct Racer {
@@ -71,10 +71,10 @@ void Race(const GatewayProcess& gw, std::vector<Racer>& racers) {
   ASSERT_TRUE(w && w->status == SCSI_STATUS_GOOD) << Describe(w.get());
 
   std::vector<int> wins(racers.size(), 0);
-  // Each racer starts up to 300 us after the gate opens, so that the order in
+  // Each racer starts up to 60 us after the gate opens, so that the order in
   // which the commands reach the gateway changes from round to round.
   std::mt19937 rng(20261129);
-  std::uniform_int_distribution<int> jitter_us(0, 300);
+  std::uniform_int_distribution<int> jitter_us(0, 60);
   for (int round = 0; round < kRounds; ++round) {
     std::vector<int> delay(racers.size());
     for (auto& d : delay) d = jitter_us(rng);
