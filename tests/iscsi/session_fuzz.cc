@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -47,16 +48,19 @@ struct Options {
   bool random_seed = false;  // add one seed derived from the clock
   uint64_t rss_bound_mib = 64;
   bool verbose = false;
+  bool deep = false;  // mostly PDUs that keep the connection up
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: iscsi_session_fuzz [--seed S] [--seeds K] [--count N] [--seconds T]\n"
-               "                          [--random-seed] [--rss-bound-mib M] [--verbose]\n"
+               "                          [--random-seed] [--rss-bound-mib M] [--deep] [--verbose]\n"
                "  Runs seeds S..S+K-1 (N PDUs each) against a fresh `vsl gateway`,\n"
                "  stopping early after T seconds. --random-seed adds one seed taken\n"
                "  from the clock (printed). A failure prints the seed and PDU index;\n"
-               "  `--seed S --count INDEX+1` replays it.\n");
+               "  `--seed S --count INDEX+1` replays it (with the same --deep).\n"
+               "  --deep: 2 %% instead of 30 %% of the PDUs are ones that usually end\n"
+               "  the connection, so sessions live longer and gather more state.\n");
 }
 
 bool ParseArgs(int argc, char** argv, Options* o) {
@@ -88,6 +92,11 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         o->rss_bound_mib = std::stoull(v);
       } else if (a == "--random-seed") {
         o->random_seed = true;
+      } else if (a == "--help" || a == "-h") {
+        Usage();
+        std::exit(0);
+      } else if (a == "--deep") {
+        o->deep = true;
       } else if (a == "--verbose") {
         o->verbose = true;
       } else {
@@ -192,7 +201,8 @@ class Witness {
 // The fuzzing session: web1 with CHAP over a raw socket.
 class Fuzzer {
  public:
-  Fuzzer(int port, uint64_t seed, bool verbose) : port_(port), rng_(seed), verbose_(verbose) {}
+  Fuzzer(int port, uint64_t seed, bool verbose, bool deep)
+      : port_(port), rng_(seed), verbose_(verbose), deep_(deep) {}
 
   uint64_t reconnects() const { return reconnects_; }
   uint64_t replies() const { return replies_; }
@@ -407,9 +417,15 @@ class Fuzzer {
     Pdu p;
     const char* what;
     SendOptions opt;
-    opt.corrupt_header_digest = Chance(2);
-    opt.corrupt_data_digest = Chance(2);
-    switch (Below(20)) {
+    uint32_t pick;
+    if (deep_) {
+      pick = Chance(2) ? 14 + Below(6) : Below(13);
+    } else {
+      opt.corrupt_header_digest = Chance(2);
+      opt.corrupt_data_digest = Chance(2);
+      pick = Below(20);
+    }
+    switch (pick) {
       case 0: case 1: case 2: case 3: case 4: case 5: p = Scsi(), what = "scsi"; break;
       case 6: case 7: case 8: p = Data(), what = "data-out"; break;
       case 9: case 10: p = Nop(), what = "nop-out"; break;
@@ -495,6 +511,7 @@ class Fuzzer {
   int port_;
   std::mt19937_64 rng_;
   bool verbose_;
+  bool deep_;
   std::unique_ptr<RawSession> s_;
   bool r2t_valid_ = false;
   uint32_t r2t_itt_ = 0, r2t_ttt_ = 0, r2t_offset_ = 0, r2t_length_ = 0;
@@ -538,9 +555,9 @@ int Run(const Options& o) {
     witness.Stop();
     std::fprintf(stderr,
                  "FAIL seed=%llu pdu=%llu: %s\n"
-                 "replay: iscsi_session_fuzz --seed %llu --count %llu\n",
+                 "replay: iscsi_session_fuzz --seed %llu --count %llu%s\n",
                  (unsigned long long)seed, (unsigned long long)index, why.c_str(),
-                 (unsigned long long)seed, (unsigned long long)index + 1);
+                 (unsigned long long)seed, (unsigned long long)index + 1, o.deep ? " --deep" : "");
     std::string log = gw.Log();
     if (log.size() > 4000) log = log.substr(log.size() - 4000);
     std::fprintf(stderr, "gateway log (tail):\n%s\n", log.c_str());
@@ -550,7 +567,7 @@ int Run(const Options& o) {
   bool out_of_time = false;
   for (uint64_t seed : seeds) {
     if (out_of_time) break;
-    Fuzzer f(gw.port(), seed, o.verbose);
+    Fuzzer f(gw.port(), seed, o.verbose, o.deep);
     uint64_t index = 0;
     for (; index < o.count; ++index) {
       if (!f.Step(index, &error)) {
