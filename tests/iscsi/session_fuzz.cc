@@ -142,6 +142,8 @@ class Witness {
     ctx_ = Login(portal_, Web2Spec(), 0, error);
     if (!ctx_) return false;
     iscsi_set_timeout(ctx_.get(), 20);
+    // A dropped session is a failure here, not something to paper over.
+    iscsi_set_noautoreconnect(ctx_.get(), 1);
     thread_ = std::thread([this] { Run(); });
     return true;
   }
