@@ -5,16 +5,16 @@
 // winner's bytes. The racers are separate sessions (two hosts mapping one
 // volume at different LUNs, or two initiators of one host), each driven from
 // its own thread so that their commands reach the gateway together.
+#include <gtest/gtest.h>
+
 #include <atomic>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <latch>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "iscsi_client.h"
 
@@ -45,8 +45,8 @@ Outcome Caw(const Racer& r, const std::vector<uint8_t>& expected,
             const std::vector<uint8_t>& next) {
   std::vector<uint8_t> buf = expected;
   buf.insert(buf.end(), next.begin(), next.end());
-  Task t(iscsi_compareandwrite_sync(r.ctx.get(), r.lun, kRaceLba, buf.data(),
-                                    uint32_t(buf.size()), kBlockSize, 0, 0, 0, 0, 0));
+  Task t(iscsi_compareandwrite_sync(r.ctx.get(), r.lun, kRaceLba, buf.data(), uint32_t(buf.size()),
+                                    kBlockSize, 0, 0, 0, 0, 0));
   Outcome o;
   if (!t) {
     o.text = iscsi_get_error(r.ctx.get());

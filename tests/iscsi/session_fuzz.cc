@@ -52,15 +52,16 @@ struct Options {
 };
 
 void Usage() {
-  std::fprintf(stderr,
-               "usage: iscsi_session_fuzz [--seed S] [--seeds K] [--count N] [--seconds T]\n"
-               "                          [--random-seed] [--rss-bound-mib M] [--deep] [--verbose]\n"
-               "  Runs seeds S..S+K-1 (N PDUs each) against a fresh `vsl gateway`,\n"
-               "  stopping early after T seconds. --random-seed adds one seed taken\n"
-               "  from the clock (printed). A failure prints the seed and PDU index;\n"
-               "  `--seed S --count INDEX+1` replays it (with the same --deep).\n"
-               "  --deep: 2 %% instead of 30 %% of the PDUs are ones that usually end\n"
-               "  the connection, so sessions live longer and gather more state.\n");
+  std::fprintf(
+      stderr,
+      "usage: iscsi_session_fuzz [--seed S] [--seeds K] [--count N] [--seconds T]\n"
+      "                          [--random-seed] [--rss-bound-mib M] [--deep] [--verbose]\n"
+      "  Runs seeds S..S+K-1 (N PDUs each) against a fresh `vsl gateway`,\n"
+      "  stopping early after T seconds. --random-seed adds one seed taken\n"
+      "  from the clock (printed). A failure prints the seed and PDU index;\n"
+      "  `--seed S --count INDEX+1` replays it (with the same --deep).\n"
+      "  --deep: 2 %% instead of 30 %% of the PDUs are ones that usually end\n"
+      "  the connection, so sessions live longer and gather more state.\n");
 }
 
 bool ParseArgs(int argc, char** argv, Options* o) {
@@ -260,12 +261,18 @@ class Fuzzer {
 
   uint32_t DataSize() {
     switch (Below(6)) {
-      case 0: return 0;
-      case 1: return Below(64);
-      case 2: return kBlockSize * (1 + Below(8));
-      case 3: return Below(16384);
-      case 4: return s_->target_mrdsl;
-      default: return Below(70000);
+      case 0:
+        return 0;
+      case 1:
+        return Below(64);
+      case 2:
+        return kBlockSize * (1 + Below(8));
+      case 3:
+        return Below(16384);
+      case 4:
+        return s_->target_mrdsl;
+      default:
+        return Below(70000);
     }
   }
 
@@ -273,9 +280,12 @@ class Fuzzer {
   uint64_t Lun() {
     switch (Below(4)) {
       case 0:
-      case 1: return 0;
-      case 2: return 3;
-      default: return Below(2) ? Below(16) : U32() & 0x3fff;
+      case 1:
+        return 0;
+      case 2:
+        return 3;
+      default:
+        return Below(2) ? Below(16) : U32() & 0x3fff;
     }
   }
 
@@ -327,8 +337,8 @@ class Fuzzer {
                         expected, std::move(data));
     if (Chance(90)) ++s_->cmd_sn;
     if (Chance(10)) p.bhs[1] = uint8_t((p.bhs[1] & 0xf8) | Below(8));  // task attribute
-    if (Chance(5)) p.bhs[0] |= 0x40;                                    // immediate
-    if (Chance(5)) p.bhs[1] &= 0x7f;                                    // no F bit
+    if (Chance(5)) p.bhs[0] |= 0x40;                                   // immediate
+    if (Chance(5)) p.bhs[1] &= 0x7f;                                   // no F bit
     return p;
   }
 
@@ -373,9 +383,10 @@ class Fuzzer {
     p.SetField32(20, Chance(80) ? kReservedTag : U32());
     p.SetField32(24, s_->cmd_sn);
     p.SetField32(28, s_->exp_stat_sn);
-    static const char* kKeys[] = {"SendTargets=All", "SendTargets=", "MaxRecvDataSegmentLength=512",
-                                  "HeaderDigest=CRC32C", "X-vsl-unknown=1", "=", "SendTargets",
-                                  "TargetName=iqn.x", "MaxBurstLength=0"};
+    static const char* kKeys[] = {
+        "SendTargets=All",     "SendTargets=",     "MaxRecvDataSegmentLength=512",
+        "HeaderDigest=CRC32C", "X-vsl-unknown=1",  "=",
+        "SendTargets",         "TargetName=iqn.x", "MaxBurstLength=0"};
     KeyValues keys;
     switch (Below(3)) {
       case 0: {
@@ -384,7 +395,9 @@ class Fuzzer {
         if (Chance(70)) p.data.push_back(0);
         break;
       }
-      case 1: p.data = Bytes(DataSize()); break;
+      case 1:
+        p.data = Bytes(DataSize());
+        break;
       default: {
         std::string big(Below(20000), 'A');
         big = "X-" + big + "=" + big;
@@ -428,13 +441,36 @@ class Fuzzer {
       pick = Below(20);
     }
     switch (pick) {
-      case 0: case 1: case 2: case 3: case 4: case 5: p = Scsi(), what = "scsi"; break;
-      case 6: case 7: case 8: p = Data(), what = "data-out"; break;
-      case 9: case 10: p = Nop(), what = "nop-out"; break;
-      case 11: p = TaskManagement(), what = "task-management"; break;
-      case 12: p = Text(), what = "text"; break;
-      case 13: p = Chance(20) ? Logout() : Nop(), what = "logout/nop"; break;
-      case 14: case 15: p = RandomHeader(), what = "random-header"; break;
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
+        p = Scsi(), what = "scsi";
+        break;
+      case 6:
+      case 7:
+      case 8:
+        p = Data(), what = "data-out";
+        break;
+      case 9:
+      case 10:
+        p = Nop(), what = "nop-out";
+        break;
+      case 11:
+        p = TaskManagement(), what = "task-management";
+        break;
+      case 12:
+        p = Text(), what = "text";
+        break;
+      case 13:
+        p = Chance(20) ? Logout() : Nop(), what = "logout/nop";
+        break;
+      case 14:
+      case 15:
+        p = RandomHeader(), what = "random-header";
+        break;
       case 16: {  // a valid PDU with a few header bytes changed
         p = Chance(50) ? Scsi() : Nop();
         for (uint32_t n = 1 + Below(4); n > 0; --n) p.bhs[Below(48)] = uint8_t(U32());
@@ -464,8 +500,8 @@ class Fuzzer {
         cdb[13] = uint8_t(blocks);
         p = ScsiCommand(Chance(80) ? 0 : 3, s_->next_itt++, s_->cmd_sn++, s_->exp_stat_sn, cdb,
                         false, true, blocks * kBlockSize,
-                        Chance(50) ? Bytes(std::min<uint32_t>(kBlockSize, s_->first_burst)) :
-                                     std::vector<uint8_t>{});
+                        Chance(50) ? Bytes(std::min<uint32_t>(kBlockSize, s_->first_burst))
+                                   : std::vector<uint8_t>{});
         what = "write-needing-r2t";
       }
     }
@@ -611,13 +647,13 @@ int Run(const Options& o) {
     return fail(seeds.back(), o.count, "gateway " + d);
   }
   const uint64_t rss_end = RssKib(pid);
-  std::printf("total: %llu PDUs over %zu seeds in %.0f s, %llu replies, %llu reconnects; "
-              "well-behaved session: %llu write+read rounds; gateway VmRSS start %llu KiB, "
-              "peak %llu KiB, end %llu KiB; crashes: 0\n",
-              (unsigned long long)total, seeds.size(), elapsed(), (unsigned long long)replies,
-              (unsigned long long)reconnects, (unsigned long long)witness.rounds(),
-              (unsigned long long)rss_start, (unsigned long long)rss_peak,
-              (unsigned long long)rss_end);
+  std::printf(
+      "total: %llu PDUs over %zu seeds in %.0f s, %llu replies, %llu reconnects; "
+      "well-behaved session: %llu write+read rounds; gateway VmRSS start %llu KiB, "
+      "peak %llu KiB, end %llu KiB; crashes: 0\n",
+      (unsigned long long)total, seeds.size(), elapsed(), (unsigned long long)replies,
+      (unsigned long long)reconnects, (unsigned long long)witness.rounds(),
+      (unsigned long long)rss_start, (unsigned long long)rss_peak, (unsigned long long)rss_end);
   if (rss_end > rss_start + o.rss_bound_mib * 1024) {
     return fail(seeds.back(), o.count,
                 "gateway VmRSS grew from " + std::to_string(rss_start) + " KiB to " +
