@@ -149,6 +149,12 @@ std::vector<uint8_t> RawConnection::Serialize(const Pdu& pdu, const SendOptions&
   return out;
 }
 
+void RawConnection::SetSendTimeout(int ms) {
+  if (fd_ < 0) return;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 bool RawConnection::Send(const Pdu& pdu, const SendOptions& options) {
   return SendBytes(Serialize(pdu, options));
 }

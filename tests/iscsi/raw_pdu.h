@@ -79,6 +79,9 @@ class RawConnection {
   bool Connect(int port, std::string* error);
   void Close();
   bool is_open() const { return fd_ >= 0; }
+  // Sends give up (return false) after `ms` without progress instead of
+  // blocking while the target does not read.
+  void SetSendTimeout(int ms);
 
   // Digests apply to every PDU after the final Login Response (RFC 7143 §13.1).
   void SetDigests(bool header, bool data) {
