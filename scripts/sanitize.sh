@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(gateway_core_test gateway_config_test gateway_loopback_test iscsi_pdu_test
-         iscsi_login_test scsi_test iscsi_e2e_test iscsi_login_race_test vsl_gateway_runner)
+         iscsi_login_test scsi_test iscsi_e2e_test iscsi_login_race_test iscsi_session_fuzz
+         vsl_gateway_runner)
 jobs=$(nproc)
 kinds=("$@")
 [[ ${#kinds[@]} -eq 0 ]] && kinds=(asan tsan)
