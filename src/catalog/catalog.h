@@ -155,7 +155,7 @@ class Catalog {
   Status RemoveFarm(Tx& tx, int64_t id);
   // Takes the farm for `owner` (a process id) until now + hold_ms: granted
   // when nobody holds it, `owner` holds it already (renewal), the hold
-  // expired, or its holder is a dead process (IsDeadProcess). Aborted
+  // expired, or its holder is a dead process (DeadProcessCondition). Aborted
   // "farm 'x' is busy: ..." naming the holder otherwise.
   Status LockFarm(Tx& tx, int64_t id, const std::string& owner, int64_t hold_ms, int64_t dead_after_ms);
   // Lets go of the farm if `owner` holds it.

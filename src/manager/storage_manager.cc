@@ -229,20 +229,6 @@ void StorageManager::RenewLoop() {
   }
 }
 
-bool StorageManager::IsDead(const std::string& process_id) {
-  if (process_id.empty() || process_id == options_.id) return false;
-  bool dead = false;
-  (void)catalog_->Read([&](catalog::Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(auto processes, catalog_->ListProcesses(tx));
-    int64_t now = catalog_->NowMs();
-    for (const catalog::Process& p : processes) {
-      if (p.id == process_id) dead = p.heartbeat_ms < now - options_.dead_after_ms;
-    }
-    return Status::Ok();
-  });
-  return dead;
-}
-
 void StorageManager::Execute(const Request& r, const std::string& worker) {
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -72,8 +72,6 @@ class StorageManager {
   Status Start();
   // Processes of this node that Start() declared dead.
   int64_t retired() const { return retired_; }
-  // True when `process_id` has a heartbeat row that stopped beating.
-  bool IsDead(const std::string& process_id);
   // Stops taking requests; waits for running operations to finish.
   void Stop();
 
