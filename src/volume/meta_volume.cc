@@ -275,22 +275,85 @@ Status MetaVolume::Flush() {
   return Status::Ok();
 }
 
+namespace {
+
+// Calls fn(offset, length, holds_data) for the runs of [off, off+n) of `f`
+// in order (SEEK_DATA/SEEK_HOLE; a file system without them is all data),
+// until fn returns false.
+template <class Fn>
+void ForEachRun(const File& f, uint64_t off, uint64_t n, Fn fn) {
+  const uint64_t stop = off + n;
+  for (uint64_t cur = off; cur < stop;) {
+    off_t d = ::lseek(f.fd, off_t(cur), SEEK_DATA);
+    // ENXIO: nothing but hole up to the end of the file.
+    uint64_t data = d >= 0 ? std::min<uint64_t>(uint64_t(d), stop) : (errno == ENXIO ? stop : cur);
+    if (data > cur) {
+      if (!fn(cur, data - cur, false)) return;
+      cur = data;
+      continue;
+    }
+    off_t h = ::lseek(f.fd, off_t(cur), SEEK_HOLE);
+    uint64_t hole = h < 0 ? stop : std::min<uint64_t>(uint64_t(h), stop);
+    if (hole <= cur) hole = stop;
+    if (!fn(cur, hole - cur, true)) return;
+    cur = hole;
+  }
+}
+
+Status Deallocate(const File& f, uint64_t off, uint64_t n) {
+  int r;
+  do {
+    r = ::fallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(n));
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return Status::Ok();
+  if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL && errno != ENODEV)
+    return ErrnoError("punch hole in " + Where(f.path, off), errno);
+  return WriteZeros(f, off, n);
+}
+
+// Copies one data run in the kernel; where copy_file_range can't join these
+// two files, through `buf` (allocated on first need).
+Status CopyData(const File& in, uint64_t in_off, const File& out, uint64_t out_off, uint64_t n,
+                std::vector<uint8_t>& buf) {
+  while (n > 0) {
+    loff_t i = loff_t(in_off), o = loff_t(out_off);
+    ssize_t r = ::copy_file_range(in.fd, &i, out.fd, &o, size_t(std::min<uint64_t>(n, 1u << 30)), 0);
+    if (r > 0) {
+      in_off += uint64_t(r);
+      out_off += uint64_t(r);
+      n -= uint64_t(r);
+      continue;
+    }
+    if (r == 0) return Deallocate(out, out_off, n);  // the source ends early: the rest reads zeros
+    if (errno == EINTR) continue;
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EBADF)
+      return ErrnoError("copy " + Where(in.path, in_off) + " to " + Where(out.path, out_off), errno);
+    if (buf.empty()) buf.resize(1 << 20);
+    while (n > 0) {
+      const uint64_t k = std::min<uint64_t>(n, buf.size());
+      VSL_RETURN_IF_ERROR(ReadFull(in, in_off, buf.data(), k));
+      VSL_RETURN_IF_ERROR(WriteFull(out, out_off, buf.data(), k));
+      in_off += k;
+      out_off += k;
+      n -= k;
+    }
+  }
+  return Status::Ok();
+}
+
+bool SameFile(const File& a, const File& b) {
+  struct stat sa, sb;
+  if (::fstat(a.fd, &sa) != 0 || ::fstat(b.fd, &sb) != 0) return true;  // can't tell: assume so
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+}  // namespace
+
 Status MetaVolume::Unmap(uint64_t offset, uint64_t length) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   auto s = state();
   VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, length));
-  for (const Piece& p : pieces) {
-    const File& f = *s->files[p.extent];
-    int r;
-    do {
-      r = ::fallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(p.file_offset),
-                      off_t(p.length));
-    } while (r != 0 && errno == EINTR);
-    if (r == 0) continue;
-    if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL && errno != ENODEV)
-      return ErrnoError("punch hole in " + Where(f.path, p.file_offset), errno);
-    VSL_RETURN_IF_ERROR(WriteZeros(f, p.file_offset, p.length));
-  }
+  for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Deallocate(*s->files[p.extent], p.file_offset, p.length));
   return Status::Ok();
 }
 
@@ -332,37 +395,61 @@ Result<std::vector<LbaStatus>> MetaVolume::GetLbaStatus(uint64_t offset, size_t 
   };
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
-    uint64_t cur = p.file_offset, stop = p.file_offset + p.length;
     auto vol = [&](uint64_t fo) { return p.volume_offset + (fo - p.file_offset); };
-    while (cur < stop && runs.size() <= max_runs) {
-      off_t d = ::lseek(f.fd, off_t(cur), SEEK_DATA);
-      uint64_t data;
-      if (d < 0) {
-        if (errno == ENXIO) {
-          data = stop;  // nothing but hole up to the end of the file
-        } else {
-          data = cur;  // no SEEK_DATA support: everything is data
-        }
-      } else {
-        data = std::min<uint64_t>(uint64_t(d), stop);
-      }
-      if (data > cur) {
-        add(vol(cur), vol(data), false);
-        cur = data;
-        continue;
-      }
-      off_t h = ::lseek(f.fd, off_t(cur), SEEK_HOLE);
-      uint64_t hole = h < 0 ? stop : std::min<uint64_t>(uint64_t(h), stop);
-      if (hole <= cur) hole = stop;
-      add(vol(cur), vol(hole), true);
-      cur = hole;
-    }
+    ForEachRun(f, p.file_offset, p.length, [&](uint64_t at, uint64_t n, bool data) {
+      add(vol(at), vol(at + n), data);
+      return runs.size() <= max_runs;
+    });
     // Enough runs: the last one may continue into later pieces, which is fine
     // for GET LBA STATUS (each descriptor is accurate for what it covers).
     if (runs.size() > max_runs) break;
   }
   if (runs.size() > max_runs) runs.resize(max_runs);
   return runs;
+}
+
+Result<bool> MetaVolume::CopyFrom(const MetaVolume& src, uint64_t src_offset, uint64_t dst_offset,
+                                  uint64_t length) {
+  if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  if (length == 0) return true;
+  auto ss = src.state();
+  auto ds = state();
+  VSL_ASSIGN_OR_RETURN(auto from, ss->map.Map(src_offset, length));
+  VSL_ASSIGN_OR_RETURN(auto to, ds->map.Map(dst_offset, length));
+  // Pairs of (source piece, destination piece) parts that cover the range.
+  struct Part {
+    const File* in;
+    uint64_t in_off;
+    const File* out;
+    uint64_t out_off, n;
+  };
+  std::vector<Part> parts;
+  for (size_t a = 0, b = 0, done = 0; done < length;) {
+    const Piece& f = from[a];
+    const Piece& t = to[b];
+    const uint64_t fa = src_offset + done - f.volume_offset, tb = dst_offset + done - t.volume_offset;
+    const uint64_t n = std::min(f.length - fa, t.length - tb);
+    parts.push_back({ss->files[f.extent].get(), f.file_offset + fa, ds->files[t.extent].get(),
+                     t.file_offset + tb, n});
+    done += n;
+    if (fa + n == f.length) ++a;
+    if (tb + n == t.length) ++b;
+  }
+  for (const Part& p : parts) {
+    if (p.in_off < p.out_off + p.n && p.out_off < p.in_off + p.n && SameFile(*p.in, *p.out))
+      return false;  // overlapping ranges of one file: the caller orders the copy
+  }
+  std::vector<uint8_t> buf;
+  for (const Part& p : parts) {
+    Status st;
+    ForEachRun(*p.in, p.in_off, p.n, [&](uint64_t at, uint64_t n, bool data) {
+      const uint64_t out = p.out_off + (at - p.in_off);
+      st = data ? CopyData(*p.in, at, *p.out, out, n, buf) : Deallocate(*p.out, out, n);
+      return st.ok();
+    });
+    VSL_RETURN_IF_ERROR(st);
+  }
+  return true;
 }
 
 Status MetaVolume::Append(std::vector<Extent> more) {

@@ -131,6 +131,61 @@ TEST_F(MetaVolumeTest, UnmapReadsZerosAndShowsInLbaStatus) {
   EXPECT_EQ((*v)->GetLbaStatus(2 << 20, 4).status().code(), Code::kOutOfRange);
 }
 
+// CopyFrom: data runs arrive byte for byte across extent boundaries on both
+// sides, the source's holes become holes of the destination (what it held
+// there is gone, and GET LBA STATUS says deallocated), and a range that
+// overlaps itself in one file is left to the caller.
+TEST_F(MetaVolumeTest, CopyFromKeepsDataAndHoles) {
+  const uint64_t mib = 1 << 20;
+  std::string s1 = MakeFile("s1", mib, 0x11), s2 = MakeFile("s2", mib, 0x22);
+  std::string d1 = MakeFile("d1", mib + 4096, 0xdd), d2 = MakeFile("d2", mib, 0xee);
+  auto src = MetaVolume::Open({{s1, 0, mib}, {s2, 0, mib}}, {.block_size = 512, .id = "src"});
+  // The destination's extents split the volume at another place than the source's.
+  auto dst = MetaVolume::Open({{d1, 4096, mib - 65536}, {d2, 0, mib}}, {.block_size = 512, .id = "dst"});
+  ASSERT_TRUE(src.ok() && dst.ok());
+  // A hole of 256 KiB in the source, straddling its two files.
+  ASSERT_TRUE((*src)->Unmap(mib - (128 << 10), 256 << 10).ok());
+  const uint64_t len = mib + (256 << 10);
+  auto done = (*dst)->CopyFrom(**src, 512 << 10, 64 << 10, len);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_TRUE(*done);
+  std::vector<uint8_t> want(len), got(len);
+  ASSERT_TRUE((*src)->Read(512 << 10, want).ok());
+  ASSERT_TRUE((*dst)->Read(64 << 10, got).ok());
+  EXPECT_EQ(want, got);
+  // Around the copy the destination is as it was.
+  std::vector<uint8_t> edge(512);
+  ASSERT_TRUE((*dst)->Read((64 << 10) - 512, edge).ok());
+  EXPECT_EQ(edge, std::vector<uint8_t>(512, 0xdd));
+  ASSERT_TRUE((*dst)->Read((64 << 10) + len, edge).ok());
+  EXPECT_EQ(edge, std::vector<uint8_t>(512, 0xee));
+  // The source's hole is a hole of the destination: [64K + 384K, +256K).
+  auto st = (*dst)->GetLbaStatus(0, 16);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->size(), 3u);
+  EXPECT_FALSE((*st)[1].mapped);
+  EXPECT_EQ((*st)[1].offset, (64u << 10) + (384u << 10));
+  EXPECT_EQ((*st)[1].length, 256u << 10);
+
+  // One file, overlapping ranges: false and nothing written.
+  const auto before = ReadFile(s1, 0, mib);
+  done = (*src)->CopyFrom(**src, 0, 4096, 8192);
+  ASSERT_TRUE(done.ok());
+  EXPECT_FALSE(*done);
+  EXPECT_EQ(ReadFile(s1, 0, mib), before);
+  // Another volume opened on the same file is the same file.
+  auto alias = MetaVolume::Open({{s1, 0, mib}}, {.block_size = 512, .id = "alias"});
+  ASSERT_TRUE(alias.ok());
+  done = (*alias)->CopyFrom(**src, 0, 4096, 8192);
+  ASSERT_TRUE(done.ok());
+  EXPECT_FALSE(*done);
+  // Past the end, and into a read-only volume.
+  EXPECT_EQ((*dst)->CopyFrom(**src, 2 * mib - 512, 0, 1024).status().code(), Code::kOutOfRange);
+  auto ro = MetaVolume::Open({{d2, 0, mib}}, {.block_size = 512, .read_only = true, .id = "ro"});
+  ASSERT_TRUE(ro.ok());
+  EXPECT_EQ((*ro)->CopyFrom(**src, 0, 0, 512).status().code(), Code::kFailedPrecondition);
+}
+
 TEST_F(MetaVolumeTest, AppendGrowsWhileReading) {
   std::string a = MakeFile("a", 4096, 0x33), b = MakeFile("b", 4096, 0x44);
   auto v = MetaVolume::Open({{a, 0, 4096}}, {});

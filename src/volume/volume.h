@@ -111,6 +111,19 @@ class MetaVolume {
   // `max_runs` entries, covering at least the first block.
   Result<std::vector<LbaStatus>> GetLbaStatus(uint64_t offset, size_t max_runs) const;
 
+  // Copies [src_offset, src_offset+length) of `src` to [dst_offset, ...) of
+  // this volume inside the kernel, without the bytes passing through this
+  // process: runs that hold data go by copy_file_range(2) (a reflink where
+  // the file system shares blocks, an in-kernel copy otherwise), holes of the
+  // source become holes here (punched, or zeros written where the file system
+  // can't), so a sparse source stays sparse. Where copy_file_range can't join
+  // two files (an old kernel, another file system), that run goes through a
+  // buffer here. Returns false, having written nothing, when a source and a
+  // destination range overlap in one file: the caller then orders the copy
+  // itself. Not durable until Flush, as Write without fua.
+  Result<bool> CopyFrom(const MetaVolume& src, uint64_t src_offset, uint64_t dst_offset,
+                        uint64_t length);
+
   // Grows the volume by appending extents (the meta volume got another
   // member). Safe while I/O runs; callers see the new size afterwards.
   Status Append(std::vector<Extent> more);

@@ -85,18 +85,33 @@ void Hold(LuCore& core, uint64_t nexus_id, uint8_t list_id, uint8_t status, uint
   core.held_copies.push_back({nexus_id, list_id, status, segments, bytes});
 }
 
-// Copies one segment in chunks of at most kCopyChunkBytes through `buf`;
-// backwards when the destination overlaps the source from above, so that
-// no chunk reads data an earlier chunk wrote.
+// Copies one segment. First inside the kernel (MetaVolume::CopyFrom: the
+// bytes never pass through the gateway, and holes stay holes), in chunks of
+// kCopyChunkBytes so that writes to the destination interleave; where that
+// can't be used (source and destination overlap), through `buf`
+// in chunks of at most kCopyChunkBytes, backwards when the destination
+// overlaps the source from above, so that no chunk reads data an earlier
+// chunk wrote.
 Status CopySegment(const Endpoint& src, const Endpoint& dst, const Segment& s,
                    std::vector<uint8_t>& buf) {
   const uint32_t bs = src.core->volume->block_size();
   const uint64_t total = uint64_t(s.blocks) * bs;
   const uint64_t src_off = s.src_lba * bs, dst_off = s.dst_lba * bs;
-  const bool backwards = src.core == dst.core && dst_off > src_off && dst_off < src_off + total;
   const uint64_t chunk = kCopyChunkBytes - kCopyChunkBytes % bs;
+  const bool overlap = src.core == dst.core && src_off < dst_off + total && dst_off < src_off + total;
   uint64_t done = 0;
-  while (done < total) {
+  while (!overlap && done < total) {
+    const uint64_t n = std::min<uint64_t>(chunk, total - done);
+    std::shared_lock<std::shared_mutex> l(dst.core->write_mu);
+    auto offloaded = dst.core->volume->CopyFrom(*src.core->volume, src_off + done, dst_off + done, n);
+    if (!offloaded.ok()) return offloaded.status();
+    if (!*offloaded) break;
+    done += n;
+  }
+  if (done == total) return Status::Ok();
+  const bool backwards = overlap && dst_off > src_off;
+  buf.resize(size_t(std::min<uint64_t>(chunk, total)));
+  for (; done < total;) {
     const uint64_t n = std::min<uint64_t>(chunk, total - done);
     const uint64_t at = backwards ? total - done - n : done;
     std::span<uint8_t> b(buf.data(), size_t(n));
@@ -231,7 +246,6 @@ void DoExtendedCopy(Req& r) {
     Status st;
     for (const Segment& s : plan) {
       const uint64_t bytes = uint64_t(s.blocks) * ends[s.src].core->volume->block_size();
-      buf.resize(size_t(std::min<uint64_t>(std::max<size_t>(buf.size(), bytes), kCopyChunkBytes)));
       st = CopySegment(ends[s.src], ends[s.dst], s, buf);
       if (!st.ok()) break;
       ++processed;

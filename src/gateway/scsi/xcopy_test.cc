@@ -2,6 +2,8 @@
 // between a host's LUs, the host's namespace as the only place designators
 // are resolved (another host's LU is unreachable and untouched), parameter
 // list checks, and the Third-party Copy VPD page.
+#include <sys/stat.h>
+
 #include <cstring>
 
 #include "gateway/scsi/scsi_test_util.h"
@@ -176,6 +178,35 @@ TEST_F(XcopyTest, OverlappingCopyWithinOneLu) {
   // And below.
   EXPECT_GOOD(Xcopy(a_, na_, XcopyParams({naa0}, {{0, 0, 3000, 100, 50}})));
   EXPECT_EQ(Read(a_, na_, 0, 50, 3000), src);
+}
+
+// The copy runs inside the kernel (copy_file_range), not through a buffer of
+// the gateway's: a source range that is mostly a hole arrives as a hole, so
+// the destination's file gives its blocks back instead of gaining zeros.
+TEST_F(XcopyTest, CopyIsOffloadedAndKeepsHoles) {
+  auto allocated = [&](const char* name) {
+    struct stat st;
+    EXPECT_EQ(::stat((dir_.path() + "/" + name).c_str(), &st), 0);
+    return uint64_t(st.st_blocks) * 512;
+  };
+  // 2 MiB of LU 0 deallocated (UNMAP), 16 blocks of data in the middle.
+  std::vector<uint8_t> unmap(24, 0);
+  StoreBe16(&unmap[0], 22);
+  StoreBe16(&unmap[2], 16);
+  StoreBe64(&unmap[8], 0);
+  StoreBe32(&unmap[16], 4096);
+  EXPECT_GOOD(RunCmd(a_, na_, 0, {0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, unmap));
+  const auto island = Pattern(16, 3);
+  Write(a_, na_, 0, 2000, island);
+  const uint64_t before = allocated("f1");
+  ASSERT_GE(before, uint64_t(kBlocks) * kBs);  // LU 1 is fully written
+  EXPECT_GOOD(Xcopy(a_, na_, XcopyParams({Naa(a_, na_, 0), Naa(a_, na_, 1)}, {{0, 1, 4096, 0, 0}})));
+  std::vector<uint8_t> want(size_t(4096) * kBs, 0);
+  std::copy(island.begin(), island.end(), want.begin() + 2000 * kBs);
+  EXPECT_EQ(Read(a_, na_, 1, 0, 4096), want);
+  EXPECT_EQ(Read(a_, na_, 1, 4096, 1), std::vector<uint8_t>(kBs, 0x20));
+  // A buffered copy would have rewritten all 2 MiB; this one freed most of it.
+  EXPECT_LE(allocated("f1"), before - (1u << 20)) << "before " << before;
 }
 
 // The class of LIO's CVE-2020-28374: host A names host B's LU.
