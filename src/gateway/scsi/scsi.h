@@ -71,6 +71,10 @@ struct Sense {
   // INFORMATION field (e.g. the miscompare offset), valid when has_info.
   bool has_info = false;
   uint64_t info = 0;
+  // SKSV PROGRESS INDICATION (e.g. a sanitize in progress): done/65536.
+  // Exclusive with has_field_pointer.
+  bool has_progress = false;
+  uint16_t progress = 0;
   std::vector<uint8_t> Encode() const;  // 18 bytes, fixed format
 };
 
@@ -133,6 +137,12 @@ struct LuOptions {
   std::string vendor = "VSL";           // T10 vendor id, 8 chars max
   std::string product = "VIRTUAL-DISK"; // 16 chars max
   std::string revision = "0001";        // 4 chars max
+  // SANITIZE works through the medium in chunks of this many bytes, one
+  // I/O-executor task each (its memory: two such buffers).
+  uint32_t sanitize_chunk_bytes = 1u << 20;
+  // Bytes per second a sanitize may overwrite, erase or verify; 0: as fast
+  // as the files allow. A paced sanitize sleeps on one I/O thread.
+  uint64_t sanitize_bytes_per_second = 0;
 };
 
 // A logical unit: one volume, possibly mapped to several hosts (shared disk) at
