@@ -259,16 +259,59 @@ void LogicalUnit::NotifyCapacityChanged() {
   for (auto& [id, n] : core.nexuses) core.QueueUa(id, kCapacityDataChanged);
 }
 
+namespace {
+
+Response TaskAborted() {
+  Response r;
+  r.status = ScsiStatus::kTaskAborted;
+  return r;
+}
+
+// Takes the sanitize's waiting command if `match` says so; requires mu.
+Done TakeSanitizeWaiter(LuCore& core, const std::function<bool(uint64_t, uint32_t)>& match) {
+  if (!core.sanitize_waiter || !match(core.sanitize_waiter_nexus, core.sanitize_waiter_tag))
+    return nullptr;
+  Done d = std::move(core.sanitize_waiter);
+  core.sanitize_waiter = nullptr;
+  return d;
+}
+
+}  // namespace
+
+// A LU reset aborts every task (with TAS=1 the other nexuses see TASK
+// ABORTED); a sanitize goes on (SBC-4 4.11.2).
 void LogicalUnit::Reset(const Nexus& nexus) {
   LuCore& core = *impl_->core;
-  std::lock_guard<std::mutex> l(core.mu);
-  core.reserved_by.reset();
-  for (auto& [id, n] : core.nexuses) core.QueueUa(id, kBusDeviceReset);
-  core.UpdateGate();
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    core.reserved_by.reset();
+    for (auto& [id, n] : core.nexuses) core.QueueUa(id, kBusDeviceReset);
+    core.UpdateGate();
+    waiter = TakeSanitizeWaiter(core, [](uint64_t, uint32_t) { return true; });
+  }
+  if (waiter) waiter(TaskAborted());
+}
+
+void LogicalUnit::AbortTask(const Nexus& nexus, uint32_t tag) {
+  LuCore& core = *impl_->core;
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    waiter = TakeSanitizeWaiter(
+        core, [&](uint64_t n, uint32_t t) { return n == nexus.id && t == tag; });
+  }
+  if (waiter) waiter(TaskAborted());
 }
 
 void LogicalUnit::ForgetNexus(uint64_t nexus_id) {
   LuCore& core = *impl_->core;
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    waiter = TakeSanitizeWaiter(core, [&](uint64_t n, uint32_t) { return n == nexus_id; });
+  }
+  if (waiter) waiter(TaskAborted());
   std::lock_guard<std::mutex> l(core.mu);
   core.nexuses.erase(nexus_id);
   std::erase_if(core.held_copies, [&](const HeldCopyResult& h) { return h.nexus_id == nexus_id; });

@@ -113,6 +113,13 @@ struct LuCore {
   SanitizeState sanitize = SanitizeState::kIdle;  // guarded by mu
   bool sanitize_failed_ause = false;  // AUSE of the failed sanitize; guarded by mu
   std::atomic<uint16_t> sanitize_progress{0};  // of the running one, /65536
+  // The running sanitize's command while the initiator waits for its status
+  // (IMMED=0): its nexus and tag, and its completion, taken by whoever ends
+  // the command first (the sanitize, ABORT TASK, a reset, the session's end).
+  // The sanitize itself goes on after the command is aborted. Guarded by mu.
+  uint64_t sanitize_waiter_nexus = 0;
+  uint32_t sanitize_waiter_tag = 0;
+  Done sanitize_waiter;
   // The LogicalUnit is gone (unmapped, gateway stopping): a running
   // sanitize stops at its next chunk and fails.
   std::atomic<bool> retired{false};

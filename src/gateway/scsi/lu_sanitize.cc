@@ -30,7 +30,7 @@ struct SanitizeJob {
   std::vector<uint8_t> block;  // OVERWRITE: the last pass's block (pattern repeated)
   bool invert = false;
   uint32_t passes = 1;         // write passes (BLOCK ERASE: the one erase pass)
-  Done done;                   // IMMED=0: the SANITIZE command's completion
+  bool waited = false;         // IMMED=0: core.sanitize_waiter holds the command
   uint64_t size = 0;           // bytes of the volume when the sanitize started
   uint64_t chunk = 0;
   uint64_t rate = 0;           // bytes per second; 0: unpaced
@@ -59,15 +59,20 @@ void FillChunk(SanitizeJob& job, std::vector<uint8_t>& out, bool inverted) {
 
 void Finish(const std::shared_ptr<SanitizeJob>& job, const Status& s) {
   LuCore& core = *job->core;
+  Done done;
   {
     std::lock_guard<std::mutex> l(core.mu);
     core.sanitize = s.ok() ? SanitizeState::kIdle : SanitizeState::kFailed;
     core.sanitize_progress.store(0, std::memory_order_relaxed);
     core.UpdateGate();
+    if (job->waited) {
+      done = std::move(core.sanitize_waiter);  // empty if the command was aborted
+      core.sanitize_waiter = nullptr;
+    }
   }
-  if (job->done) {
-    job->done(s.ok() ? Response::Good()
-                     : Response::Check(MakeSense(SenseKey::kMediumError, kSanitizeCommandFailed)));
+  if (done) {
+    done(s.ok() ? Response::Good()
+                : Response::Check(MakeSense(SenseKey::kMediumError, kSanitizeCommandFailed)));
   }
 }
 
@@ -209,19 +214,20 @@ void DoSanitize(Req& r) {
     core.sanitize_failed_ause = ause;
     core.sanitize_progress.store(0, std::memory_order_relaxed);
     core.UpdateGate();
+    if (!immed) {
+      job->waited = true;
+      core.sanitize_waiter_nexus = r.nexus.id;
+      core.sanitize_waiter_tag = r.cmd.tag;
+      core.sanitize_waiter = [done = std::move(r.done), len](Response resp) mutable {
+        done(WithWanted(std::move(resp), len));
+      };
+    }
   }
   job->size = core.volume->size();
   job->chunk = std::max<uint64_t>(core.options.sanitize_chunk_bytes / bs * bs, bs);
   job->rate = core.options.sanitize_bytes_per_second;
   if (!job->erase) FillChunk(*job, job->buf, PassInverted(*job, 0)), job->filled_for = 0;
-  if (immed) {
-    r.Reply(WithWanted(Response::Good(), len));
-  } else {
-    Done done = std::move(r.done);
-    job->done = [done = std::move(done), len](Response resp) mutable {
-      done(WithWanted(std::move(resp), len));
-    };
-  }
+  if (immed) r.Reply(WithWanted(Response::Good(), len));
   IoExecutor* io = core.io;
   io->Run([job = std::move(job)]() mutable { Step(std::move(job)); });
 }

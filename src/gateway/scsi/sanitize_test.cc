@@ -336,25 +336,76 @@ TEST_F(SanitizeTest, ReservationsAndWriteProtect) {
 
 TEST_F(SanitizeTest, ResetAndSessionLossDoNotStopIt) {
   io_.held_ = true;
+  int calls = 0;
   std::optional<Response> result;
   Command c;
   c.cdb = SanitizeCdb(0x01, 5);
   c.data_out = OverwriteParams({0x42}, 1);
-  lu_->Execute(n1_, false, std::move(c), [&](Response r) { result = std::move(r); });
+  c.tag = 77;
+  lu_->Execute(n1_, false, std::move(c), [&](Response r) {
+    ++calls;
+    result = std::move(r);
+  });
   EXPECT_FALSE(result.has_value());  // IMMED=0: status when done
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(io_.RunOne());
-  lu_->Reset(n2_);          // LOGICAL UNIT RESET
-  lu_->ForgetNexus(n1_.id);  // the sender's session is gone
+  // A LOGICAL UNIT RESET (from the other nexus) aborts the command (TAS=1:
+  // TASK ABORTED), not the sanitize.
+  lu_->Reset(n2_);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->status, ScsiStatus::kTaskAborted);
+  lu_->ForgetNexus(n1_.id);  // the sender's session is gone too
   // The other nexus sees the reset first, then the sanitize.
   EXPECT_SENSE(Do2({0x00, 0, 0, 0, 0, 0}), 0x6, 0x29, 0x03);
   EXPECT_SENSE(Do2({0x00, 0, 0, 0, 0, 0}), 0x2, 0x04, 0x1b);
   io_.Drain();
   io_.held_ = false;
-  ASSERT_TRUE(result.has_value());
-  EXPECT_EQ(result->status, ScsiStatus::kGood);
+  EXPECT_EQ(calls, 1);
   EXPECT_GOOD(Do2({0x00, 0, 0, 0, 0, 0}));
   Response r = Do2(Cdb16(0x88, 0, 0, kBlocks));
   EXPECT_EQ(r.data_in, Expected({0x42}, kBlocks));
+}
+
+TEST_F(SanitizeTest, AbortTaskEndsTheCommandNotTheSanitize) {
+  io_.held_ = true;
+  int calls = 0;
+  std::optional<Response> result;
+  Command c;
+  c.cdb = SanitizeCdb(0x02, 0);
+  c.tag = 9;
+  lu_->Execute(n1_, false, std::move(c), [&](Response r) {
+    ++calls;
+    result = std::move(r);
+  });
+  ASSERT_TRUE(io_.RunOne());
+  lu_->AbortTask(n2_, 9);  // another nexus's task 9: not this one
+  lu_->AbortTask(n1_, 8);
+  EXPECT_FALSE(result.has_value());
+  lu_->AbortTask(n1_, 9);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->status, ScsiStatus::kTaskAborted);
+  EXPECT_SENSE(Do({0x00, 0, 0, 0, 0, 0}), 0x2, 0x04, 0x1b);
+  io_.Drain();
+  io_.held_ = false;
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ReadAll(), std::vector<uint8_t>(kBlocks * kBs, 0));
+  // A session that ends while it waits: the command is dropped, the
+  // sanitize finishes.
+  io_.held_ = true;
+  result.reset();
+  Command c2;
+  c2.cdb = SanitizeCdb(0x01, 5);
+  c2.data_out = OverwriteParams({0x99}, 1);
+  c2.tag = 10;
+  lu_->Execute(n1_, false, std::move(c2), [&](Response r) {
+    ++calls;
+    result = std::move(r);
+  });
+  lu_->ForgetNexus(n1_.id);
+  EXPECT_EQ(calls, 2);
+  io_.Drain();
+  io_.held_ = false;
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(RunCmd(*lu_, n2_, Cdb16(0x88, 0, 0, 1)).data_in, Expected({0x99}, 1));
 }
 
 TEST_F(SanitizeTest, RemovedLuStopsTheSanitize) {

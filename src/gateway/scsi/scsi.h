@@ -171,6 +171,11 @@ class LogicalUnit {
   // The nexus is gone (session closed): its unit attentions are dropped;
   // persistent reservations stay, as SPC-4 says.
   void ForgetNexus(uint64_t nexus_id);
+  // ABORT TASK (and the task set functions) for a command still in the
+  // SCSI layer: a command that waits on a background operation (SANITIZE
+  // with IMMED=0) completes at once with TASK ABORTED, the operation going
+  // on; other commands finish by themselves soon and are left alone.
+  void AbortTask(const Nexus& nexus, uint32_t tag);
 
   const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
   // The shared state, for Target's copy scope (gateway/scsi internals).
@@ -218,7 +223,8 @@ class Target {
   void Execute(const Nexus& nexus, Command cmd, Done done);
 
   // Task management resets. Abort of single tasks is the transport's job (it
-  // knows which tasks are in flight).
+  // knows which tasks are in flight); it tells the LU with AbortTask.
+  void AbortTask(const Nexus& nexus, uint64_t lun, uint32_t tag);
   void LunReset(const Nexus& nexus, uint64_t lun);
   void TargetReset(const Nexus& nexus);
 
