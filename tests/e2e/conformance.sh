@@ -20,6 +20,11 @@
 #    then takes about 10 s (overwrite + verify), which Sanitize.Reset needs
 #    (it checks the sanitize is still running ~5 s after it started, across
 #    task management resets and a reconnect); its suite gets a longer timeout.
+#  * vsl's nop_interval is 0 (no NOP-In pings): iscsi-test-cu's synchronous
+#    calls do not answer a ping while a test sleeps, and Sanitize.Reset sleeps
+#    60 s between TEST UNIT READYs; the gateway would close the silent
+#    connection after nop_interval + nop_timeout, libiscsi would log in again
+#    and meet a new POWER ON unit attention on every try, for ever.
 #  * ReadOnly runs against LUN 1 (read_only in the configuration, tgt's
 #    readonly=1): the family skips itself on a writable LU.
 #  * Tests vsl still reports skipped, on purpose:
@@ -65,7 +70,7 @@ cat_farm() {
   make_file "$E2E_TMP/$1-ro.img" 64M
   cat >"$E2E_TMP/$1.json" <<JSON
 { "iqn_prefix": "iqn.2026-11.org.vsl",
-  "sanitize_mib_per_second": 12,
+  "sanitize_mib_per_second": 12, "nop_interval": 0,
   "hosts": [ { "name": "cu", "initiators": ["$INI_A", "$INI_B"],
                "chap": {"user": "cu", "secret": "$SECRET"},
                "luns": [ { "lun": 0, "extents": [
