@@ -226,7 +226,10 @@ void DoSanitize(Req& r) {
   job->size = core.volume->size();
   job->chunk = std::max<uint64_t>(core.options.sanitize_chunk_bytes / bs * bs, bs);
   job->rate = core.options.sanitize_bytes_per_second;
-  if (!job->erase) FillChunk(*job, job->buf, PassInverted(*job, 0)), job->filled_for = 0;
+  if (!job->erase) {
+    FillChunk(*job, job->buf, PassInverted(*job, 0));
+    job->filled_for = 0;
+  }
   if (immed) r.Reply(WithWanted(Response::Good(), len));
   IoExecutor* io = core.io;
   io->Run([job = std::move(job)]() mutable { Step(std::move(job)); });
