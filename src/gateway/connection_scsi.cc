@@ -464,6 +464,8 @@ bool Connection::AbortTask(Task* t) {
   if (recently_aborted_.size() > kRecentlyAborted) recently_aborted_.pop_front();
   if (t->executing) {
     t->aborted = true;
+    // A command waiting on a background operation (SANITIZE) ends now.
+    target_->AbortTask(binding_->nexus, t->lun, itt);
     return true;
   }
   if (!t->started) {

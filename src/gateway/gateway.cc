@@ -347,7 +347,9 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
   }
   VSL_ASSIGN_OR_RETURN(auto vol, std::move(opened));
   VolumeEntry e;
-  e.lu = std::make_shared<scsi::LogicalUnit>(std::move(vol), io_.get());
+  scsi::LuOptions lo;
+  lo.sanitize_bytes_per_second = options_.sanitize_bytes_per_second;
+  e.lu = std::make_shared<scsi::LogicalUnit>(std::move(vol), io_.get(), lo);
   e.extents = lun.extents;
   e.mappings = 1;
   auto lu = e.lu;

@@ -68,6 +68,11 @@ struct GatewayOptions {
   // A session that leaves an R2T unanswered this long is closed (ERL 0 has
   // no other recovery), giving back the memory its writes held.
   uint32_t data_out_timeout_s = 20;
+
+  // SANITIZE pace per LU, bytes per second overwritten, erased or verified;
+  // 0: as fast as the files allow. Keeps a host wiping its disk from
+  // crowding out the others' I/O on the same file system.
+  uint64_t sanitize_bytes_per_second = 0;
 };
 
 class Gateway {

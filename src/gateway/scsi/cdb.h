@@ -20,7 +20,7 @@ enum class Op : uint8_t {
   kOrWrite16, kWriteVerify16, kVerify16, kPrefetch16, kSyncCache16, kWriteSame16,
   kReadCapacity16, kGetLbaStatus, kReportLuns, kReportOpcodes, kReportTmf, kRead12, kWrite12,
   kWriteVerify12, kVerify12, kReadDefectData10, kReadDefectData12, kWriteAtomic16,
-  kExtendedCopy, kReceiveCopyResults,
+  kExtendedCopy, kReceiveCopyResults, kSanitize,
 };
 
 // How a persistent reservation held by another nexus treats the command
@@ -33,6 +33,8 @@ enum OpFlag : uint8_t {
   kUaExempt = 1,     // INQUIRY, REPORT LUNS, REQUEST SENSE: neither blocked by nor clear UAs
   kSpc2Allowed = 2,  // runs while another nexus holds a RESERVE(6)
   kWritesMedium = 4, // refused with WRITE PROTECTED on a read-only mapping
+  kSanitizeAllowed = 8,  // runs while a sanitize is in progress (SBC-4 4.11)
+  kReadsMedium = 16,     // with kWritesMedium: refused while a failed sanitize holds the LU
 };
 
 struct OpInfo {

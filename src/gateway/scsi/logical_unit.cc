@@ -9,7 +9,7 @@
 namespace vsl::scsi {
 
 void LuCore::UpdateGate() {
-  bool any = reserved_by.has_value() || pr_held;
+  bool any = reserved_by.has_value() || pr_held || sanitize != SanitizeState::kIdle;
   for (auto& [id, n] : nexuses) any = any || !n.unit_attentions.empty();
   gate.store(any, std::memory_order_release);
 }
@@ -56,6 +56,7 @@ LogicalUnit::LogicalUnit(std::shared_ptr<volume::MetaVolume> volume, IoExecutor*
   core->volume = volume_;
   core->io = io;
   core->options = std::move(options);
+  core->unmap_geometry = ComputeUnmapGeometry(*volume_);
   // Identity: SHA-256 of the volume id, so it is stable across restarts and
   // differs between volumes.
   unsigned char h[SHA256_DIGEST_LENGTH];
@@ -76,15 +77,19 @@ LogicalUnit::LogicalUnit(std::shared_ptr<volume::MetaVolume> volume, IoExecutor*
   impl_->core = std::move(core);
 }
 
-LogicalUnit::~LogicalUnit() = default;
+LogicalUnit::~LogicalUnit() { impl_->core->retired.store(true, std::memory_order_release); }
 
 namespace {
 
 // Runs after the gate: CDB check and dispatch.
 void Dispatch(Req& r, const OpInfo& op) {
   if (auto bad = CheckCdb(op, r.cdb())) return r.Reply(Response::Check(*bad));
-  if ((op.flags & kWritesMedium) && (r.read_only || r.core->volume->read_only()))
-    return r.Reply(Response::Check(MakeSense(SenseKey::kDataProtect, kWriteProtected)));
+  if (op.flags & kWritesMedium) {
+    if (r.read_only || r.core->volume->read_only())
+      return r.Reply(Response::Check(MakeSense(SenseKey::kDataProtect, kWriteProtected)));
+    if (r.core->software_wp.load(std::memory_order_acquire))
+      return r.Reply(Response::Check(MakeSense(SenseKey::kDataProtect, kSoftwareWriteProtected)));
+  }
   switch (op.op) {
     case Op::kTestUnitReady:
     case Op::kPreventAllow:
@@ -161,6 +166,8 @@ void Dispatch(Req& r, const OpInfo& op) {
       return DoExtendedCopy(r);
     case Op::kReceiveCopyResults:
       return DoReceiveCopyResults(r);
+    case Op::kSanitize:
+      return DoSanitize(r);
     case Op::kReportLuns:
       break;  // answered by Target; an LU alone reports just itself as LUN 0
   }
@@ -183,6 +190,14 @@ std::optional<Response> Gate(LuCore& core, const Nexus& nexus, const OpInfo* op)
   if (core.reserved_by && *core.reserved_by != nexus.id && !(op->flags & kSpc2Allowed))
     return Conflict();
   if (core.pr_held && PrConflict(core, nexus, *op)) return Conflict();
+  // SBC-4 4.11: while a sanitize runs only the commands marked allowed run;
+  // after one failed, the medium is off limits until a sanitize succeeds or
+  // EXIT FAILURE MODE.
+  if (core.sanitize == SanitizeState::kRunning && !(op->flags & kSanitizeAllowed))
+    return Response::Check(*core.SanitizeSense());
+  if (core.sanitize == SanitizeState::kFailed && op->op != Op::kSanitize &&
+      (op->flags & (kWritesMedium | kReadsMedium)))
+    return Response::Check(*core.SanitizeSense());
   return std::nullopt;
 }
 
@@ -238,20 +253,65 @@ void LogicalUnit::ClearUnitAttention(uint64_t nexus_id, Asc asc) {
 
 void LogicalUnit::NotifyCapacityChanged() {
   LuCore& core = *impl_->core;
+  UnmapGeometry g = ComputeUnmapGeometry(*core.volume);
   std::lock_guard<std::mutex> l(core.mu);
+  core.unmap_geometry = g;
   for (auto& [id, n] : core.nexuses) core.QueueUa(id, kCapacityDataChanged);
 }
 
+namespace {
+
+Response TaskAborted() {
+  Response r;
+  r.status = ScsiStatus::kTaskAborted;
+  return r;
+}
+
+// Takes the sanitize's waiting command if `match` says so; requires mu.
+Done TakeSanitizeWaiter(LuCore& core, const std::function<bool(uint64_t, uint32_t)>& match) {
+  if (!core.sanitize_waiter || !match(core.sanitize_waiter_nexus, core.sanitize_waiter_tag))
+    return nullptr;
+  Done d = std::move(core.sanitize_waiter);
+  core.sanitize_waiter = nullptr;
+  return d;
+}
+
+}  // namespace
+
+// A LU reset aborts every task (with TAS=1 the other nexuses see TASK
+// ABORTED); a sanitize goes on (SBC-4 4.11.2).
 void LogicalUnit::Reset(const Nexus& nexus) {
   LuCore& core = *impl_->core;
-  std::lock_guard<std::mutex> l(core.mu);
-  core.reserved_by.reset();
-  for (auto& [id, n] : core.nexuses) core.QueueUa(id, kBusDeviceReset);
-  core.UpdateGate();
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    core.reserved_by.reset();
+    for (auto& [id, n] : core.nexuses) core.QueueUa(id, kBusDeviceReset);
+    core.UpdateGate();
+    waiter = TakeSanitizeWaiter(core, [](uint64_t, uint32_t) { return true; });
+  }
+  if (waiter) waiter(TaskAborted());
+}
+
+void LogicalUnit::AbortTask(const Nexus& nexus, uint32_t tag) {
+  LuCore& core = *impl_->core;
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    waiter = TakeSanitizeWaiter(
+        core, [&](uint64_t n, uint32_t t) { return n == nexus.id && t == tag; });
+  }
+  if (waiter) waiter(TaskAborted());
 }
 
 void LogicalUnit::ForgetNexus(uint64_t nexus_id) {
   LuCore& core = *impl_->core;
+  Done waiter;
+  {
+    std::lock_guard<std::mutex> l(core.mu);
+    waiter = TakeSanitizeWaiter(core, [&](uint64_t n, uint32_t) { return n == nexus_id; });
+  }
+  if (waiter) waiter(TaskAborted());
   std::lock_guard<std::mutex> l(core.mu);
   core.nexuses.erase(nexus_id);
   std::erase_if(core.held_copies, [&](const HeldCopyResult& h) { return h.nexus_id == nexus_id; });

@@ -63,6 +63,21 @@ struct HeldCopyResult {
   uint64_t bytes = 0;
 };
 
+// Where the LU stands with SANITIZE (SBC-4 4.11): idle, a sanitize running,
+// or the last one failed (sanitize failure mode).
+enum class SanitizeState : uint8_t { kIdle, kRunning, kFailed };
+
+// Where the file backing can deallocate: OPTIMAL UNMAP GRANULARITY and, when
+// every extent agrees, UNMAP GRANULARITY ALIGNMENT (in logical blocks). An
+// UNMAP deallocates whole granules and zeroes the blocks around them.
+struct UnmapGeometry {
+  uint32_t granularity = 1;  // blocks, a power of two
+  uint32_t alignment = 0;    // LBA of the first whole granule
+  bool aligned = true;       // UGAVALID: all extents share one alignment
+};
+// From the extents' file system block sizes (statfs) and file offsets.
+UnmapGeometry ComputeUnmapGeometry(const volume::MetaVolume& volume);
+
 struct LuCore {
   std::shared_ptr<volume::MetaVolume> volume;
   IoExecutor* io = nullptr;
@@ -86,6 +101,29 @@ struct LuCore {
   bool pr_held = false;                              // guarded by mu
   uint8_t pr_type = 0;                               // guarded by mu
   std::string pr_holder_initiator, pr_holder_target;  // non-all-registrants types; guarded by mu
+  // Computed at creation and when the volume grows; guarded by mu (the
+  // handlers copy it out).
+  UnmapGeometry unmap_geometry;
+
+  // Software write protect: the Control mode page's SWP bit (per LU, in
+  // memory), set and cleared by MODE SELECT. Writers: under mu.
+  std::atomic<bool> software_wp{false};
+
+  // SANITIZE (lu_sanitize.cc). One at a time per LU.
+  SanitizeState sanitize = SanitizeState::kIdle;  // guarded by mu
+  bool sanitize_failed_ause = false;  // AUSE of the failed sanitize; guarded by mu
+  std::atomic<uint16_t> sanitize_progress{0};  // of the running one, /65536
+  // The running sanitize's command while the initiator waits for its status
+  // (IMMED=0): its nexus and tag, and its completion, taken by whoever ends
+  // the command first (the sanitize, ABORT TASK, a reset, the session's end).
+  // The sanitize itself goes on after the command is aborted. Guarded by mu.
+  uint64_t sanitize_waiter_nexus = 0;
+  uint32_t sanitize_waiter_tag = 0;
+  Done sanitize_waiter;
+  // The LogicalUnit is gone (unmapped, gateway stopping): a running
+  // sanitize stops at its next chunk and fails.
+  std::atomic<bool> retired{false};
+
   std::atomic<int> copies_running{0};     // EXTENDED COPY commands on the I/O pool
   std::deque<HeldCopyResult> held_copies;  // oldest first, at most kMaxHeldCopyResults; guarded by mu
 
@@ -96,6 +134,10 @@ struct LuCore {
   void QueueUaForPorts(const std::string& iport, const std::string& tport, Asc asc,
                        uint64_t except);
   Registration* FindRegistration(const Nexus& nexus);
+  // The sense a command gets from the sanitize state, if any (REQUEST SENSE's
+  // pollable sense too): NOT READY / SANITIZE IN PROGRESS with its progress,
+  // or MEDIUM ERROR / SANITIZE COMMAND FAILED.
+  std::optional<Sense> SanitizeSense() const;
   bool IsPrHolder(const Nexus& nexus);
 };
 
@@ -144,6 +186,12 @@ void DoOrWrite(Req& r);
 void DoSyncCache(Req& r);
 void DoPrefetch(Req& r);
 void DoGetLbaStatus(Req& r);
+UnmapGeometry GetUnmapGeometry(LuCore& core);  // takes mu
+// Deallocates the whole granules of [lba, lba+blocks) and writes zeros over
+// the rest (where it is not zero already). The caller holds write_mu shared.
+Status UnmapBlocks(LuCore& core, const UnmapGeometry& g, uint64_t lba, uint64_t blocks);
+// lu_sanitize.cc
+void DoSanitize(Req& r);
 // lu_xcopy.cc
 void DoExtendedCopy(Req& r);
 void DoReceiveCopyResults(Req& r);

@@ -64,22 +64,25 @@ std::vector<uint8_t> DeviceIdentificationPage(const LuCore& core, const Nexus& n
   return d;
 }
 
-std::vector<uint8_t> BlockLimitsPage(const LuCore& core) {
+std::vector<uint8_t> BlockLimitsPage(LuCore& core) {
   const uint32_t bs = core.volume->block_size();
+  const UnmapGeometry geometry = GetUnmapGeometry(core);
   std::vector<uint8_t> d(64, 0);
   d[1] = 0xb0;
   d[3] = 0x3c;
   // WSNZ stays 0: WRITE SAME with 0 blocks writes up to the last block.
   d[5] = uint8_t(kMaxCompareAndWriteBlocks);
-  uint32_t granularity = bs < 4096 ? 4096 / bs : 1;
-  StoreBe16(&d[6], uint16_t(granularity));
+  // OPTIMAL TRANSFER LENGTH GRANULARITY: a file system block.
+  StoreBe16(&d[6], uint16_t(std::min<uint32_t>(geometry.granularity, 0xffff)));
   StoreBe32(&d[8], kMaxTransferBytes / bs);
   StoreBe32(&d[12], (1u << 20) / bs);  // optimal transfer length: 1 MiB
   StoreBe32(&d[16], kMaxTransferBytes / bs);
   StoreBe32(&d[20], kMaxUnmapBlocks);
   StoreBe32(&d[24], kMaxUnmapDescriptors);
-  StoreBe32(&d[28], granularity);  // optimal unmap granularity: a file system block
-  StoreBe32(&d[32], 0x80000000u);  // UGAVALID, alignment 0
+  // OPTIMAL UNMAP GRANULARITY: what the file system deallocates; where its
+  // granules start (UGAVALID) when every extent agrees.
+  StoreBe32(&d[28], geometry.granularity);
+  if (geometry.aligned) StoreBe32(&d[32], 0x80000000u | geometry.alignment);
   StoreBe64(&d[36], kMaxWriteSameBlocks);
   StoreBe32(&d[44], kMaxAtomicTransferBytes / bs);  // WRITE ATOMIC(16); no alignment,
   StoreBe32(&d[48], 1);                             // granularity or boundary rules
@@ -114,6 +117,9 @@ Response VpdPage(Req& r, uint8_t page) {
       d[1] = 0xb1;
       d[3] = 0x3c;
       StoreBe16(&d[4], 1);  // non-rotating medium
+      // WABEREQ 01b: after SANITIZE BLOCK ERASE reads succeed (zeros).
+      // WACEREQ 00b: no CRYPTOGRAPHIC ERASE.
+      d[7] = 0x40;
       break;
     case 0xb2:
       d.assign(8, 0);
@@ -149,14 +155,18 @@ void AppendCachingPage(std::vector<uint8_t>& d, PageControl pc) {
   d.insert(d.end(), p, p + sizeof p);
 }
 
-void AppendControlPage(std::vector<uint8_t>& d, PageControl pc, bool write_protected) {
+// swp: the LU's software write protect (MODE SELECT sets it; the only
+// changeable field of the page).
+void AppendControlPage(std::vector<uint8_t>& d, PageControl pc, bool swp) {
   uint8_t p[12] = {0x0a, 0x0a};
-  if (pc != PageControl::kChangeable) {
+  if (pc == PageControl::kChangeable) {
+    p[4] = 0x08;  // SWP
+  } else {
     // TST 001b: a task set per I_T nexus (task attributes order the tasks
     // of one session, not across sessions); GLTSD; D_SENSE 0: fixed format.
     p[2] = 0x20 | 0x02;
     p[3] = 0x10;               // queue algorithm modifier 1: SIMPLE tasks may be reordered
-    if (write_protected) p[4] = 0x08;  // SWP
+    if (swp && pc == PageControl::kCurrent) p[4] = 0x08;  // SWP
     p[5] = 0x40;               // TAS
     StoreBe16(&p[8], 0xffff);  // busy timeout: unlimited
   }
@@ -170,20 +180,20 @@ void AppendInformationalExceptionsPage(std::vector<uint8_t>& d, PageControl pc) 
 }
 
 // The mode pages for `page`, or false when vsl has no such page.
-bool AppendPages(std::vector<uint8_t>& d, uint8_t page, PageControl pc, bool wp) {
+bool AppendPages(std::vector<uint8_t>& d, uint8_t page, PageControl pc, bool swp) {
   switch (page) {
     case 0x08:
       AppendCachingPage(d, pc);
       return true;
     case 0x0a:
-      AppendControlPage(d, pc, wp);
+      AppendControlPage(d, pc, swp);
       return true;
     case 0x1c:
       AppendInformationalExceptionsPage(d, pc);
       return true;
     case 0x3f:
       AppendCachingPage(d, pc);
-      AppendControlPage(d, pc, wp);
+      AppendControlPage(d, pc, swp);
       AppendInformationalExceptionsPage(d, pc);
       return true;
     default:
@@ -204,7 +214,8 @@ void DoModeSense(Req& r) {
   if (pc == PageControl::kSaved)
     return r.Reply(CheckIllegal(kSavingParametersNotSupported));
   if (subpage != 0x00 && subpage != 0xff) return r.Reply(CheckInvalidCdb(3));
-  const bool wp = r.read_only || r.core->volume->read_only();
+  const bool swp = r.core->software_wp.load(std::memory_order_acquire);
+  const bool wp = r.read_only || r.core->volume->read_only() || swp;
 
   const size_t header = ten ? 8 : 4;
   std::vector<uint8_t> d(header, 0);
@@ -226,7 +237,7 @@ void DoModeSense(Req& r) {
     }
   }
   const size_t bd_len = d.size() - header;
-  if (!AppendPages(d, page, pc, wp)) return r.Reply(CheckInvalidCdb(2, 5));
+  if (!AppendPages(d, page, pc, swp)) return r.Reply(CheckInvalidCdb(2, 5));
   if (ten) {
     StoreBe16(&d[0], uint16_t(d.size() - 2));
     d[3] = device_specific;
@@ -240,8 +251,10 @@ void DoModeSense(Req& r) {
   r.Reply(GoodTruncated(std::move(d), alloc));
 }
 
-// MODE SELECT: nothing is changeable, so a page is accepted only when it
-// matches the current values (an initiator writing back what it read).
+// MODE SELECT: a page is accepted when it matches the current values (an
+// initiator writing back what it read) apart from the changeable fields,
+// which are only the Control page's SWP: software write protect for the
+// whole LU. Changing it gives every other nexus MODE PARAMETERS CHANGED.
 void DoModeSelect(Req& r) {
   auto cdb = r.cdb();
   const bool ten = cdb[0] == 0x55;
@@ -265,22 +278,45 @@ void DoModeSelect(Req& r) {
     return r.Reply(Response::Check(InvalidParamField(uint16_t(header + 12))));
   if (bd_len != 0 && bd_len != 8 && bd_len != 16)
     return r.Reply(Response::Check(InvalidParamField(ten ? 6 : 3)));
-  const bool wp = r.read_only || r.core->volume->read_only();
+  const bool swp = r.core->software_wp.load(std::memory_order_acquire);
+  std::optional<bool> new_swp;
   size_t at = header + bd_len;
   while (at < len) {
     if (at + 2 > len) return r.Reply(CheckIllegal(kParameterListLengthError));
     const uint8_t page = p[at] & 0x3f;
     if (p[at] & 0x40) return r.Reply(Response::Check(InvalidParamField(uint16_t(at), 6)));
     std::vector<uint8_t> current;
-    if (page == 0x3f || !AppendPages(current, page, PageControl::kCurrent, wp))
+    std::vector<uint8_t> changeable;
+    if (page == 0x3f || !AppendPages(current, page, PageControl::kCurrent, swp))
       return r.Reply(Response::Check(InvalidParamField(uint16_t(at), 5)));
+    AppendPages(changeable, page, PageControl::kChangeable, swp);
     const size_t page_len = size_t(p[at + 1]) + 2;
     if (page_len != current.size() || at + page_len > len)
       return r.Reply(Response::Check(InvalidParamField(uint16_t(at + 1))));
     for (size_t i = 2; i < page_len; ++i) {
-      if (p[at + i] != current[i]) return r.Reply(Response::Check(InvalidParamField(uint16_t(at + i))));
+      const uint8_t bad = uint8_t((p[at + i] ^ current[i]) & ~changeable[i]);
+      if (bad != 0) {
+        uint8_t bit = 7;
+        while (!(bad & (1u << bit))) --bit;
+        return r.Reply(Response::Check(InvalidParamField(uint16_t(at + i), bit)));
+      }
     }
+    if (page == 0x0a) new_swp = (p[at + 4] & 0x08) != 0;
     at += page_len;
+  }
+  if (new_swp && *new_swp != swp) {
+    // A read-only mapping must not write-protect (or unprotect) the LU for
+    // the hosts that map it writable.
+    if (r.read_only || r.core->volume->read_only()) {
+      Response wp = Response::Check(MakeSense(SenseKey::kDataProtect, kWriteProtected));
+      wp.data_out_wanted = uint32_t(len);
+      return r.Reply(std::move(wp));
+    }
+    LuCore& core = *r.core;
+    std::lock_guard<std::mutex> l(core.mu);
+    core.software_wp.store(*new_swp, std::memory_order_release);
+    for (auto& [id, n] : core.nexuses)
+      if (id != r.nexus.id) core.QueueUa(id, kModeParametersChanged);
   }
   r.Reply(ok);
 }
@@ -306,7 +342,18 @@ void DoReadCapacity16(Req& r) {
   // Logical blocks per physical block exponent 0: a block can be written
   // alone without read-modify-write; the unmap granularity in the BLOCK
   // LIMITS page tells where holes really appear.
-  d[14] = 0x80 | 0x40;  // LBPME, LBPRZ
+  // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT and LOWEST ALIGNED LBA: the
+  // file system's block, where the extents agree on its alignment (then a
+  // write of a whole one avoids a read-modify-write in the page cache, and
+  // it is the unit UNMAP deallocates).
+  const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
+  if (geometry.aligned) {
+    uint8_t exp = 0;
+    while ((1u << (exp + 1)) <= geometry.granularity && exp < 15) ++exp;
+    d[13] = exp;
+    StoreBe16(&d[14], uint16_t(geometry.alignment & 0x3fff));
+  }
+  d[14] |= 0x80 | 0x40;  // LBPME, LBPRZ
   r.Reply(GoodTruncated(std::move(d), LoadBe32(&cdb[10])));
 }
 
@@ -401,7 +448,9 @@ void DoReadDefectData(Req& r) {
 void DoRequestSense(Req& r) {
   auto cdb = r.cdb();
   const bool desc = cdb[1] & 0x01;
-  Sense s;  // NO SENSE unless a unit attention is pending
+  // NO SENSE unless a unit attention is pending or a sanitize runs (its
+  // progress) or has failed.
+  Sense s;
   {
     LuCore& core = *r.core;
     std::lock_guard<std::mutex> l(core.mu);
@@ -410,6 +459,8 @@ void DoRequestSense(Req& r) {
       s = MakeSense(SenseKey::kUnitAttention, it->second.unit_attentions.front());
       it->second.unit_attentions.pop_front();
       core.UpdateGate();
+    } else if (auto sanitize = core.SanitizeSense()) {
+      s = *sanitize;
     }
   }
   r.Reply(GoodTruncated(desc ? EncodeDescriptorSense(s) : s.Encode(), cdb[4]));

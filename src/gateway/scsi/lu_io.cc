@@ -192,14 +192,16 @@ void DoWriteSame(Req& r) {
   // UNMAP=1 deallocates whatever the data block holds (as LIO does): the
   // initiator asked for the blocks to go, and LBPRZ=1 says they then read as
   // zeros, which is what libiscsi's WriteSame*.UnmapUntilEnd checks.
+  // Unaligned ends are zeroed, whole granules deallocated (UnmapBlocks).
   const uint64_t offset = lba * bs;
   const uint64_t length = count * bs;
-  r.core->io->Run([core = r.core, offset, length, bs, wanted, punch = unmap,
+  const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
+  r.core->io->Run([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
                    block = std::move(block), done = std::move(r.done)]() mutable {
     std::shared_lock<std::shared_mutex> l(core->write_mu);
     Status s;
     if (punch) {
-      s = core->volume->Unmap(offset, length);
+      s = UnmapBlocks(*core, geometry, lba, count);
     } else {
       // The block repeated over up to 1 MiB, written as often as needed.
       const uint64_t chunk = std::min<uint64_t>(length, std::max<uint64_t>(bs, (1u << 20) / bs * bs));
@@ -244,13 +246,16 @@ void DoUnmap(Req& r) {
     if (blocks > 0) ranges.emplace_back(lba, blocks);
   }
   if (ranges.empty()) return r.Reply(WithWanted(Response::Good(), len));
-  r.core->io->Run([core = r.core, ranges = std::move(ranges), len, done = std::move(r.done)]() mutable {
-    const uint32_t bs = core->volume->block_size();
+  // Per the Block Limits VPD granularity: whole granules are deallocated,
+  // the unaligned head and tail of a range are zeroed (UnmapBlocks).
+  const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
+  r.core->io->Run([core = r.core, ranges = std::move(ranges), len, geometry,
+                   done = std::move(r.done)]() mutable {
     Status s;
     {
       std::shared_lock<std::shared_mutex> l(core->write_mu);
       for (const auto& [lba, blocks] : ranges) {
-        s = core->volume->Unmap(lba * bs, blocks * bs);
+        s = UnmapBlocks(*core, geometry, lba, blocks);
         if (!s.ok()) break;
       }
     }

@@ -71,6 +71,10 @@ struct Sense {
   // INFORMATION field (e.g. the miscompare offset), valid when has_info.
   bool has_info = false;
   uint64_t info = 0;
+  // SKSV PROGRESS INDICATION (e.g. a sanitize in progress): done/65536.
+  // Exclusive with has_field_pointer.
+  bool has_progress = false;
+  uint16_t progress = 0;
   std::vector<uint8_t> Encode() const;  // 18 bytes, fixed format
 };
 
@@ -133,6 +137,12 @@ struct LuOptions {
   std::string vendor = "VSL";           // T10 vendor id, 8 chars max
   std::string product = "VIRTUAL-DISK"; // 16 chars max
   std::string revision = "0001";        // 4 chars max
+  // SANITIZE works through the medium in chunks of this many bytes, one
+  // I/O-executor task each (its memory: two such buffers).
+  uint32_t sanitize_chunk_bytes = 1u << 20;
+  // Bytes per second a sanitize may overwrite, erase or verify; 0: as fast
+  // as the files allow. A paced sanitize sleeps on one I/O thread.
+  uint64_t sanitize_bytes_per_second = 0;
 };
 
 // A logical unit: one volume, possibly mapped to several hosts (shared disk) at
@@ -161,6 +171,11 @@ class LogicalUnit {
   // The nexus is gone (session closed): its unit attentions are dropped;
   // persistent reservations stay, as SPC-4 says.
   void ForgetNexus(uint64_t nexus_id);
+  // ABORT TASK (and the task set functions) for a command still in the
+  // SCSI layer: a command that waits on a background operation (SANITIZE
+  // with IMMED=0) completes at once with TASK ABORTED, the operation going
+  // on; other commands finish by themselves soon and are left alone.
+  void AbortTask(const Nexus& nexus, uint32_t tag);
 
   const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
   // The shared state, for Target's copy scope (gateway/scsi internals).
@@ -208,7 +223,8 @@ class Target {
   void Execute(const Nexus& nexus, Command cmd, Done done);
 
   // Task management resets. Abort of single tasks is the transport's job (it
-  // knows which tasks are in flight).
+  // knows which tasks are in flight); it tells the LU with AbortTask.
+  void AbortTask(const Nexus& nexus, uint64_t lun, uint32_t tag);
   void LunReset(const Nexus& nexus, uint64_t lun);
   void TargetReset(const Nexus& nexus);
 

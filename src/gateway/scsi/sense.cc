@@ -20,6 +20,9 @@ std::vector<uint8_t> Sense::Encode() const {
     b[15] = 0x80 | (in_cdb ? 0x40 : 0);
     if (field_bit < 8) b[15] |= 0x08 | (field_bit & 7);
     StoreBe16(&b[16], field_byte);
+  } else if (has_progress) {
+    b[15] = 0x80;
+    StoreBe16(&b[16], progress);
   }
   return b;
 }
@@ -40,6 +43,10 @@ std::vector<uint8_t> EncodeDescriptorSense(const Sense& s) {
     d[4] = 0x80 | (s.in_cdb ? 0x40 : 0);
     if (s.field_bit < 8) d[4] |= 0x08 | (s.field_bit & 7);
     StoreBe16(&d[5], s.field_byte);
+    b.insert(b.end(), d, d + 8);
+  } else if (s.has_progress) {
+    uint8_t d[8] = {0x02, 0x06, 0, 0, 0x80, 0, 0, 0};
+    StoreBe16(&d[5], s.progress);
     b.insert(b.end(), d, d + 8);
   }
   b[7] = uint8_t(b.size() - 8);

@@ -6,6 +6,7 @@
 namespace vsl::scsi {
 
 inline constexpr Asc kNoAdditionalSense{0x00, 0x00};
+inline constexpr Asc kSanitizeInProgress{0x04, 0x1b};
 inline constexpr Asc kCopyTargetNotReachable{0x0d, 0x02};
 inline constexpr Asc kInvalidFieldInIu{0x0e, 0x03};
 inline constexpr Asc kWriteError{0x0c, 0x00};
@@ -23,12 +24,15 @@ inline constexpr Asc kUnsupportedTargetDescriptorType{0x26, 0x07};
 inline constexpr Asc kTooManySegmentDescriptors{0x26, 0x08};
 inline constexpr Asc kUnsupportedSegmentDescriptorType{0x26, 0x09};
 inline constexpr Asc kWriteProtected{0x27, 0x00};
+inline constexpr Asc kSoftwareWriteProtected{0x27, 0x02};
 inline constexpr Asc kPowerOnReset{0x29, 0x00};
 inline constexpr Asc kBusDeviceReset{0x29, 0x03};
 inline constexpr Asc kReservationsPreempted{0x2a, 0x03};
 inline constexpr Asc kReservationsReleased{0x2a, 0x04};
 inline constexpr Asc kRegistrationsPreempted{0x2a, 0x05};
+inline constexpr Asc kModeParametersChanged{0x2a, 0x01};
 inline constexpr Asc kCapacityDataChanged{0x2a, 0x09};
+inline constexpr Asc kSanitizeCommandFailed{0x31, 0x03};
 inline constexpr Asc kSavingParametersNotSupported{0x39, 0x00};
 inline constexpr Asc kReportedLunsDataChanged{0x3f, 0x0e};
 inline constexpr Asc kInternalTargetFailure{0x44, 0x00};

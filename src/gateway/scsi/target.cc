@@ -167,6 +167,10 @@ void Target::Execute(const Nexus& nexus, Command cmd, Done done) {
   m.lu->Execute(nexus, m.read_only, std::move(cmd), std::move(done), std::move(scope));
 }
 
+void Target::AbortTask(const Nexus& nexus, uint64_t lun, uint32_t tag) {
+  if (auto lu = Lu(lun)) lu->AbortTask(nexus, tag);
+}
+
 void Target::LunReset(const Nexus& nexus, uint64_t lun) {
   if (auto lu = Lu(lun)) lu->Reset(nexus);
 }
