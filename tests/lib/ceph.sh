@@ -79,6 +79,10 @@ paxos_min_wait = 0.01
 mon_data_avail_warn = 2
 mon_data_avail_crit = 1
 
+[client]
+; several clients (and several handles in one process) run at once
+admin_socket = $dir/run/\$name.\$pid.\$cctid.asok
+
 [mon]
 mon_data = $dir/mon
 keyring = $dir/mon/keyring
