@@ -163,7 +163,8 @@ class StorageArray {
   virtual Result<std::vector<std::string>> Grants(const std::string& id) = 0;
 
   // Where the volume's bytes live, for the gateway (volume::MetaVolume).
-  // Unimplemented for the memory driver, which has no files.
+  // Unimplemented for the memory driver, which has no files; FailedPrecondition
+  // for the rbd driver until the gateway has an RBD backend.
   virtual Result<std::vector<volume::Extent>> Locate(const std::string& id) = 0;
 };
 

@@ -679,8 +679,10 @@ Result<std::vector<std::string>> RbdArray::Grants(const std::string& id) {
 
 Result<std::vector<volume::Extent>> RbdArray::Locate(const std::string& id) {
   VSL_RETURN_IF_ERROR(Stat(id).status());
-  return Unimplemented(Label() + ": volume " + id +
-                       ": the gateway does not serve RBD images yet (no extent backend for RBD)");
+  // Not Unimplemented (which the manager skips, as for memory arrays): a
+  // map of an RBD volume must fail, not present a LUN without its bytes.
+  return FailedPrecondition(Label() + ": volume " + id +
+                            ": the gateway cannot serve RBD images yet (no RBD extent backend)");
 }
 
 }  // namespace vsl::array
