@@ -69,6 +69,30 @@ check "... naming the keyring file" grep -q "$E2E_TMP/wrong.keyring" "$E2E_TMP/c
 check_fails "--path with --driver rbd is refused" v array add r3 "${rbd_args[@]}" --path /tmp --capacity 64MiB
 check_eq "no array r3 was made" 404 "$(api GET /v1/arrays/r3 | tail -1)"
 
+# FIG. 7 on an rbd volume, through the manager: the image's master (on the
+# default file array) copied onto it, bind grants the gateway on the image
+# itself, map is refused (the gateway has no RBD backend yet) before anything
+# changes, unbind revokes the grant, scrub leaves an image of zeros.
+head -c $((3 * 1024 * 1024)) /dev/urandom >"$E2E_TMP/boot.raw"
+check "image boot imported" v image import boot "$E2E_TMP/boot.raw"
+check "host h1 added" v host add h1 --hw std --initiator iqn.2026-11.org.test:h1
+U=$(ajson POST '/v1/disks/allocate-unit?wait=true' '{"size": 33554432, "qualities": {"media": "ceph"}}' | jq -r .result.volume)
+IMG=vsl-r1-$(ajson GET "/v1/volumes/$U" | jq -r .array_volume)
+check_eq "a 32 MiB unit allocated on r1" "r1 configured" "$(ajson GET "/v1/volumes/$U" | jq -r '.array + " " + .state')"
+check "the image copied onto it" v disk copy "$U" --image boot
+check "the RBD image holds the image's bytes" cmp -n $((3 * 1024 * 1024)) <(admin_rbd export "$IMG" - 2>/dev/null) "$E2E_TMP/boot.raw"
+check "bind to h1" v disk bind "$U" --host h1 --lun 0
+check "the gateway's grant is on the image" bash -c "$(declare -f admin_rbd); admin_rbd image-meta get $IMG vsl.grants | grep -q iqn"
+check_fails "map of an RBD volume is refused" v disk map "$U"
+check "... saying why" grep -q "cannot serve RBD" "$E2E_TMP/check.$E2E_CHECKS.out"
+check_eq "the refused map changed nothing" bound "$(vol_state "$U")"
+check "unbind" v disk unbind "$U"
+check_not "the grant is gone from the image" bash -c "$(declare -f admin_rbd); admin_rbd image-meta get $IMG vsl.grants 2>/dev/null | grep -q iqn"
+check "scrub" v disk scrub "$U"
+check_eq "the unit is clean" true "$(ajson GET "/v1/volumes/$U" | jq .clean)"
+check "the RBD image reads back zero" cmp -n $((32 * 1024 * 1024)) <(admin_rbd export "$IMG" - 2>/dev/null) /dev/zero
+check_not "no scrub leftover image" bash -c "$(declare -f admin_rbd); admin_rbd ls | grep -q '\\.scrub\$'"
+
 # After a restart the arrays are reopened from the catalog.
 check "vsl serve stops" serve_stop
 serve_start "$E2E_TMP/data"
