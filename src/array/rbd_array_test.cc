@@ -1,7 +1,7 @@
 // The rbd driver against a real Ceph cluster. Run by tests/ceph/rbd.sh, which
 // starts a throw-away cluster (tests/lib/ceph.sh) and sets:
-//   CEPH_CONF, CEPH_POOL, CEPH_USER, CEPH_KEYRING   vsl's least-privilege user
-//   CEPH_ADMIN_KEYRING                              for the test's own checks
+//   VSL_CEPH_CONF, VSL_CEPH_POOL, VSL_CEPH_USER, VSL_CEPH_KEYRING   vsl's least-privilege user
+//   VSL_CEPH_ADMIN_KEYRING                              for the test's own checks
 // Without them every test fails (a cluster is what this binary tests).
 #include <gtest/gtest.h>
 #include <rados/librados.h>
@@ -31,10 +31,10 @@ class AdminPool {
  public:
   AdminPool() {
     if (rados_create2(&cluster_, "ceph", "client.admin", 0) < 0) return;
-    rados_conf_read_file(cluster_, Env("CEPH_CONF").c_str());
-    rados_conf_set(cluster_, "keyring", Env("CEPH_ADMIN_KEYRING").c_str());
+    rados_conf_read_file(cluster_, Env("VSL_CEPH_CONF").c_str());
+    rados_conf_set(cluster_, "keyring", Env("VSL_CEPH_ADMIN_KEYRING").c_str());
     if (rados_connect(cluster_) < 0) return;
-    if (rados_ioctx_create(cluster_, Env("CEPH_POOL").c_str(), &io_) < 0) io_ = nullptr;
+    if (rados_ioctx_create(cluster_, Env("VSL_CEPH_POOL").c_str(), &io_) < 0) io_ = nullptr;
   }
   ~AdminPool() {
     if (io_ != nullptr) rados_ioctx_destroy(io_);
@@ -98,7 +98,7 @@ class AdminPool {
 class RbdArrayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(Env("CEPH_CONF").empty()) << "run through tests/ceph/rbd.sh (needs a cluster)";
+    ASSERT_FALSE(Env("VSL_CEPH_CONF").empty()) << "run through tests/ceph/rbd.sh (needs a cluster)";
     ASSERT_TRUE(admin_.ok()) << "cannot reach the pool as client.admin";
   }
   // A spec for a new array with a name no other test uses.
@@ -108,10 +108,10 @@ class RbdArrayTest : public ::testing::Test {
     s.driver = "rbd";
     s.capacity = capacity;
     s.volume_size = volume_size;
-    s.rbd.pool = Env("CEPH_POOL");
-    s.rbd.conf = Env("CEPH_CONF");
-    s.rbd.user = Env("CEPH_USER");
-    s.rbd.keyring = Env("CEPH_KEYRING");
+    s.rbd.pool = Env("VSL_CEPH_POOL");
+    s.rbd.conf = Env("VSL_CEPH_CONF");
+    s.rbd.user = Env("VSL_CEPH_USER");
+    s.rbd.keyring = Env("VSL_CEPH_KEYRING");
     return s;
   }
   std::unique_ptr<StorageArray> MustOpen(const ArraySpec& s) {
@@ -137,7 +137,7 @@ TEST_F(RbdArrayTest, CreateAndDiscoverListOnlyItsOwnImages) {
   ASSERT_TRUE(v1.ok() && v2.ok()) << v1.status().ToString() << v2.status().ToString();
   EXPECT_EQ(v1->id, "vol-0001");
   EXPECT_EQ(v2->id, "vol-0002");
-  EXPECT_EQ(v1->path, "rbd:" + Env("CEPH_POOL") + "/vsl-disc-vol-0001");
+  EXPECT_EQ(v1->path, "rbd:" + Env("VSL_CEPH_POOL") + "/vsl-disc-vol-0001");
   EXPECT_TRUE(admin_.Exists("vsl-disc-vol-0002"));
   // Images that are not this array's: another array's with a name that
   // starts alike, names near the pattern, someone else's image.
@@ -200,7 +200,7 @@ TEST_F(RbdArrayTest, CapacityIsEnforcedAndCheckedAgainstThePoolQuota) {
   EXPECT_EQ(found->size(), 1u);  // the refused one made no image
   EXPECT_TRUE(a->CreateVolume(16 * kMiB).ok());
 
-  const std::string pool = Env("CEPH_POOL");
+  const std::string pool = Env("VSL_CEPH_POOL");
   ASSERT_EQ(admin_.MonCommand(R"({"prefix":"osd pool set-quota","pool":")" + pool +
                               R"(","field":"max_bytes","val":"1073741824"})"),
             0);
@@ -359,7 +359,7 @@ TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {
   testing::TempDir tmp;
   // A key of the right form that the cluster does not know.
   const std::string wrong = tmp.path() + "/wrong.keyring";
-  std::ofstream(wrong) << "[client." << Env("CEPH_USER") << "]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
+  std::ofstream(wrong) << "[client." << Env("VSL_CEPH_USER") << "]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
   s = Spec("bad", 64 * kMiB);
   s.rbd.keyring = wrong;
   r = OpenArray(s);
@@ -376,7 +376,7 @@ TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {
   s.rbd.keyring = other_user;
   r = OpenArray(s);
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("no key for client." + Env("CEPH_USER")), std::string::npos)
+  EXPECT_NE(r.status().message().find("no key for client." + Env("VSL_CEPH_USER")), std::string::npos)
       << r.status().ToString();
 
   s = Spec("bad", 64 * kMiB);

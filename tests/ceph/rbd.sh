@@ -20,8 +20,8 @@ CLUSTER=$E2E_TMP/ceph
 e2e_on_exit "ceph_stop $CLUSTER"
 log "starting a throw-away Ceph cluster in $CLUSTER"
 ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-log "cluster up in ${CEPH_START_MS} ms; monitor + OSD resident: $(ceph_rss_kib "$CLUSTER") KiB"
-admin_rbd() { timeout 60 rbd -c "$CEPH_CONF" -n client.admin -k "$CEPH_ADMIN_KEYRING" -p "$CEPH_POOL" "$@"; }
+log "cluster up in ${VSL_CEPH_START_MS} ms; monitor + OSD resident: $(ceph_rss_kib "$CLUSTER") KiB"
+admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
 
 # ---- the driver, through its C++ interface ----
 check "rbd_array_test (driver against the cluster)" "$RBD_TEST" --gtest_color=no
@@ -30,7 +30,7 @@ log "after the driver tests: monitor + OSD resident: $(ceph_rss_kib "$CLUSTER") 
 # ---- through vsl serve ----
 catalog_init
 serve_start "$E2E_TMP/data"
-rbd_args=(--driver rbd --pool "$CEPH_POOL" --ceph-conf "$CEPH_CONF" --ceph-user "$CEPH_USER" --keyring "$CEPH_KEYRING")
+rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING")
 check "rbd array r1 added (8 volumes of 32 MiB)" \
   v array add r1 "${rbd_args[@]}" --capacity 256MiB --volume-size 32MiB --quality media=ceph
 check_eq "discovery put r1's 8 volumes into the catalog" 8 \
@@ -38,9 +38,9 @@ check_eq "discovery put r1's 8 volumes into the catalog" 8 \
 check_eq "r1's driver is rbd" rbd "$(ajson GET /v1/arrays/r1 | jq -r .driver)"
 ajson GET /v1/arrays/r1 | jq -r .dwml >"$E2E_TMP/r1.dwml"
 check "the DWML names the rbd device" grep -q 'driver="rbd"' "$E2E_TMP/r1.dwml"
-check "the DWML lists vol-0008 as an RBD image" grep -q "path=\"rbd:$CEPH_POOL/vsl-r1-vol-0008\"" "$E2E_TMP/r1.dwml"
-check_eq "the catalog keeps the pool" "$CEPH_POOL" "$(ajson GET /v1/arrays/r1 | jq -r .config.pool)"
-check_eq "the catalog keeps the keyring's path" "$CEPH_KEYRING" "$(ajson GET /v1/arrays/r1 | jq -r .config.keyring)"
+check "the DWML lists vol-0008 as an RBD image" grep -q "path=\"rbd:$VSL_CEPH_POOL/vsl-r1-vol-0008\"" "$E2E_TMP/r1.dwml"
+check_eq "the catalog keeps the pool" "$VSL_CEPH_POOL" "$(ajson GET /v1/arrays/r1 | jq -r .config.pool)"
+check_eq "the catalog keeps the keyring's path" "$VSL_CEPH_KEYRING" "$(ajson GET /v1/arrays/r1 | jq -r .config.keyring)"
 
 # Images that are not r1's stay out; one made under r1's pattern comes in.
 check "an image of somebody else's made" admin_rbd create --size 4M someone-elses-disk
@@ -53,16 +53,16 @@ check_not "someone-elses-disk is in no array's DWML" grep -q someone-elses-disk 
 check "a pool-mode rbd array r2 added" v array add r2 "${rbd_args[@]}" --capacity 64MiB
 check_eq "r2 has no volumes yet" 0 "$(ajson GET /v1/arrays | jq '.arrays[] | select(.name=="r2") | .volumes')"
 
-key=$(awk '$1 == "key" {print $3}' "$CEPH_KEYRING")
-[[ -n $key ]] || fail_now "no key in $CEPH_KEYRING"
+key=$(awk '$1 == "key" {print $3}' "$VSL_CEPH_KEYRING")
+[[ -n $key ]] || fail_now "no key in $VSL_CEPH_KEYRING"
 check_not "the secret is in no API reply" grep -qF "$key" <(ajson GET /v1/arrays; ajson GET /v1/arrays/r1)
 check_not "the secret is nowhere in the data directory (catalog)" grep -rqF "$key" "$E2E_TMP/data"
 
 # Refusals name what is wrong and change nothing.
 check_fails "a pool that does not exist is refused" v array add r3 --driver rbd --pool no-such-pool \
-  --ceph-conf "$CEPH_CONF" --ceph-user "$CEPH_USER" --keyring "$CEPH_KEYRING" --capacity 64MiB
+  --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" --capacity 64MiB
 check "... naming the pool" grep -q "no-such-pool" "$E2E_TMP/check.$E2E_CHECKS.out"
-printf '[client.%s]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n' "$CEPH_USER" >"$E2E_TMP/wrong.keyring"
+printf '[client.%s]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n' "$VSL_CEPH_USER" >"$E2E_TMP/wrong.keyring"
 check_fails "a keyring with a key the cluster does not know is refused" v array add r3 "${rbd_args[@]::8}" \
   --keyring "$E2E_TMP/wrong.keyring" --capacity 64MiB
 check "... naming the keyring file" grep -q "$E2E_TMP/wrong.keyring" "$E2E_TMP/check.$E2E_CHECKS.out"

@@ -7,25 +7,34 @@
 #
 #   source tests/lib/ceph.sh
 #   ceph_start "$DIR" || exit 1     # prints the paths below, one per line
-#   ... use $CEPH_CONF, $CEPH_POOL, $CEPH_USER, $CEPH_KEYRING ...
+#   ... use $VSL_CEPH_CONF, $VSL_CEPH_POOL, $VSL_CEPH_USER, $VSL_CEPH_KEYRING ...
 #   ceph_stop "$DIR"                # OSD first, then the monitor
 #
 # After ceph_start:
-#   CEPH_CONF     DIR/ceph.conf (mon_host, cephx; no keyring in it)
-#   CEPH_POOL     the pool made for vsl ("vsl" unless CEPH_POOL was set)
-#   CEPH_USER     "vsl": client.vsl, with `profile rbd` on that pool only
-#   CEPH_KEYRING  DIR/client.vsl.keyring
-#   CEPH_ADMIN_KEYRING  DIR/client.admin.keyring (for the test's own checks)
-#   CEPH_START_MS how long the start took
+#   VSL_CEPH_CONF     DIR/ceph.conf (mon_host, cephx; no keyring in it)
+#   VSL_CEPH_POOL     the pool made for vsl ("vsl" unless VSL_CEPH_POOL was set)
+#   VSL_CEPH_USER     "vsl": client.vsl, with `profile rbd` on that pool only
+#   VSL_CEPH_KEYRING  DIR/client.vsl.keyring
+#   VSL_CEPH_ADMIN_KEYRING  DIR/client.admin.keyring (for the test's own checks)
+#   VSL_CEPH_START_MS how long the start took
 # ceph_start stops whatever it started when a step fails (and returns 1 with
 # the reason on stderr); a script should still register `ceph_stop DIR` in
 # its EXIT trap (e2e_on_exit) so a failure later leaves no daemon behind.
 # ceph_rss_kib DIR prints the resident memory of both daemons together.
 #
-# Sizes: CEPH_OSD_SIZE (bytes of the sparse BlueStore file, default 8 GiB).
-# Waits: CEPH_WAIT (seconds per step, default 60).
+# Sizes: VSL_CEPH_OSD_SIZE (bytes of the sparse BlueStore file, default 8 GiB).
+# Waits: VSL_CEPH_WAIT (seconds per step, default 60).
 
 _ceph_log() { echo "ceph: $*" >&2; }
+
+# _ceph_env CMD...: CMD without the environment variables Ceph's programs
+# read (CEPH_CONF, CEPH_KEYRING, CEPH_ARGS), so a caller's cluster (or a
+# second throw-away one) cannot leak into this one. The variables this
+# library exports are named VSL_CEPH_* for the same reason.
+# Daemons are started with "${_CEPH_ENV[@]}" directly (not through the
+# function), so that $! is the daemon's own pid.
+_CEPH_ENV=(env -u CEPH_CONF -u CEPH_KEYRING -u CEPH_ARGS)
+_ceph_env() { "${_CEPH_ENV[@]}" "$@"; }
 
 _ceph_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -36,7 +45,7 @@ _ceph_free_port() {
 _ceph_cli() {
   local dir=$1
   shift
-  timeout "${CEPH_WAIT:-60}" ceph -c "$dir/ceph.conf" -n client.admin -k "$dir/client.admin.keyring" \
+  _ceph_env timeout "${VSL_CEPH_WAIT:-60}" ceph -c "$dir/ceph.conf" -n client.admin -k "$dir/client.admin.keyring" \
     --connect-timeout 20 "$@"
 }
 
@@ -111,7 +120,7 @@ EOF
 }
 
 # ceph_start DIR: makes and starts the cluster in DIR (created; must be empty
-# or missing). Prints CEPH_CONF and CEPH_KEYRING on stdout.
+# or missing). Prints VSL_CEPH_CONF and VSL_CEPH_KEYRING on stdout.
 ceph_start() {
   local dir=$1
   [[ -n $dir ]] || { _ceph_log "ceph_start: no directory given"; return 1; }
@@ -132,37 +141,37 @@ ceph_start() {
     ceph_stop "$dir"
     return 1
   fi
-  CEPH_START_MS=$((($(date +%s%N) - t0) / 1000000))
-  export CEPH_CONF=$dir/ceph.conf CEPH_KEYRING=$dir/client.vsl.keyring CEPH_USER=vsl
-  export CEPH_ADMIN_KEYRING=$dir/client.admin.keyring CEPH_START_MS CEPH_POOL
-  echo "$CEPH_CONF"
-  echo "$CEPH_KEYRING"
+  VSL_CEPH_START_MS=$((($(date +%s%N) - t0) / 1000000))
+  export VSL_CEPH_CONF=$dir/ceph.conf VSL_CEPH_KEYRING=$dir/client.vsl.keyring VSL_CEPH_USER=vsl
+  export VSL_CEPH_ADMIN_KEYRING=$dir/client.admin.keyring VSL_CEPH_START_MS VSL_CEPH_POOL
+  echo "$VSL_CEPH_CONF"
+  echo "$VSL_CEPH_KEYRING"
 }
 
 _ceph_start() {
-  local dir=$1 wait=${CEPH_WAIT:-60}
-  CEPH_POOL=${CEPH_POOL:-vsl}
+  local dir=$1 wait=${VSL_CEPH_WAIT:-60}
+  VSL_CEPH_POOL=${VSL_CEPH_POOL:-vsl}
   mkdir -p "$dir"/{mon,osd,run,log,crash} || return 1
   local port fsid osd_uuid osd_key
   port=$(_ceph_free_port) || return 1
   fsid=$(cat /proc/sys/kernel/random/uuid)
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-  _ceph_write_conf "$dir" "$port" "$fsid" "${CEPH_OSD_SIZE:-8589934592}"
+  _ceph_write_conf "$dir" "$port" "$fsid" "${VSL_CEPH_OSD_SIZE:-8589934592}"
 
   # Keys: the monitor's, the administrator's (imported into the monitor's
   # keyring so that it exists from the first map on).
-  ceph-authtool --create-keyring "$dir/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null &&
-    ceph-authtool --create-keyring "$dir/client.admin.keyring" --gen-key -n client.admin \
+  _ceph_env ceph-authtool --create-keyring "$dir/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null &&
+    _ceph_env ceph-authtool --create-keyring "$dir/client.admin.keyring" --gen-key -n client.admin \
       --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null &&
-    ceph-authtool "$dir/mon.keyring" --import-keyring "$dir/client.admin.keyring" >/dev/null &&
-    monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$dir/monmap" >/dev/null ||
+    _ceph_env ceph-authtool "$dir/mon.keyring" --import-keyring "$dir/client.admin.keyring" >/dev/null &&
+    _ceph_env monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$dir/monmap" >/dev/null ||
     { _ceph_log "making keys or the monitor map failed"; return 1; }
   chmod 600 "$dir"/*.keyring
-  ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/mon.keyring" \
+  _ceph_env ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/mon.keyring" \
     >"$dir/log/mon.mkfs.out" 2>&1 || { _ceph_log "ceph-mon --mkfs failed"; return 1; }
   # -f: stays in the foreground, so its pid is ours and no pid file of the
   # host is involved.
-  ceph-mon -c "$dir/ceph.conf" -f -i a >"$dir/log/mon.out" 2>&1 &
+  "${_CEPH_ENV[@]}" ceph-mon -c "$dir/ceph.conf" -f -i a >"$dir/log/mon.out" 2>&1 &
   echo $! >"$dir/run/mon.pid"
   local i
   for ((i = 0; i < wait * 10; i++)); do
@@ -174,16 +183,16 @@ _ceph_start() {
 
   # The OSD: `osd new` registers it with its key; `ceph-osd --mkfs --key`
   # does not write a keyring, so it is written here.
-  osd_key=$(ceph-authtool --gen-print-key) || return 1
+  osd_key=$(_ceph_env ceph-authtool --gen-print-key) || return 1
   local id
   id=$(echo "{\"cephx_secret\": \"$osd_key\"}" | _ceph_cli "$dir" osd new "$osd_uuid" -i - 2>"$dir/log/osd.new.out") ||
     { _ceph_log "ceph osd new failed: $(cat "$dir/log/osd.new.out")"; return 1; }
   [[ $id == 0 ]] || { _ceph_log "ceph osd new gave id '$id', expected 0"; return 1; }
   printf '[osd.0]\n\tkey = %s\n' "$osd_key" >"$dir/osd/keyring"
   chmod 600 "$dir/osd/keyring"
-  ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" --key "$osd_key" \
+  _ceph_env ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" --key "$osd_key" \
     >"$dir/log/osd.mkfs.out" 2>&1 || { _ceph_log "ceph-osd --mkfs failed"; return 1; }
-  ceph-osd -c "$dir/ceph.conf" -f -i 0 >"$dir/log/osd.out" 2>&1 &
+  "${_CEPH_ENV[@]}" ceph-osd -c "$dir/ceph.conf" -f -i 0 >"$dir/log/osd.out" 2>&1 &
   echo $! >"$dir/run/osd.pid"
   for ((i = 0; i < wait * 10; i++)); do
     _ceph_alive "$dir/run/osd.pid" || { _ceph_log "ceph-osd exited"; return 1; }
@@ -195,24 +204,24 @@ _ceph_start() {
 
   # The pool, ready once an object can be written to it (`rbd pool init`
   # writes one), and vsl's user with the least capabilities RBD needs.
-  _ceph_cli "$dir" osd pool create "$CEPH_POOL" 8 8 >/dev/null 2>&1 || { _ceph_log "pool create failed"; return 1; }
-  timeout "$wait" rbd -c "$dir/ceph.conf" -n client.admin -k "$dir/client.admin.keyring" \
-    pool init "$CEPH_POOL" >"$dir/log/pool.init.out" 2>&1 ||
-    { _ceph_log "rbd pool init $CEPH_POOL failed or timed out after ${wait}s"; return 1; }
-  _ceph_cli "$dir" auth get-or-create client.vsl mon 'profile rbd' osd "profile rbd pool=$CEPH_POOL" \
-    mgr "profile rbd pool=$CEPH_POOL" -o "$dir/client.vsl.keyring" >/dev/null 2>&1 ||
+  _ceph_cli "$dir" osd pool create "$VSL_CEPH_POOL" 8 8 >/dev/null 2>&1 || { _ceph_log "pool create failed"; return 1; }
+  _ceph_env timeout "$wait" rbd -c "$dir/ceph.conf" -n client.admin -k "$dir/client.admin.keyring" \
+    pool init "$VSL_CEPH_POOL" >"$dir/log/pool.init.out" 2>&1 ||
+    { _ceph_log "rbd pool init $VSL_CEPH_POOL failed or timed out after ${wait}s"; return 1; }
+  _ceph_cli "$dir" auth get-or-create client.vsl mon 'profile rbd' osd "profile rbd pool=$VSL_CEPH_POOL" \
+    mgr "profile rbd pool=$VSL_CEPH_POOL" -o "$dir/client.vsl.keyring" >/dev/null 2>&1 ||
     { _ceph_log "auth get-or-create client.vsl failed"; return 1; }
   chmod 600 "$dir/client.vsl.keyring"
 }
 
-# _ceph_stop_daemon DIR NAME: TERM, then KILL after CEPH_WAIT/2 seconds.
+# _ceph_stop_daemon DIR NAME: TERM, then KILL after VSL_CEPH_WAIT/2 seconds.
 _ceph_stop_daemon() {
   local pidfile=$1/run/$2.pid pid i
   [[ -s $pidfile ]] || return 0
   pid=$(<"$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < ${CEPH_WAIT:-60} * 5; i++)); do
+    for ((i = 0; i < ${VSL_CEPH_WAIT:-60} * 5; i++)); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
