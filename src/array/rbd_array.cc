@@ -83,7 +83,9 @@ int DiffCollect(uint64_t offset, size_t length, int exists, void* arg) {
 // The ranges of an open image that may hold data.
 Result<std::vector<ByteRange>> ImageRanges(rbd_image_t img, uint64_t size, const std::string& what) {
   std::vector<ByteRange> out;
-  int r = rbd_diff_iterate2(img, nullptr, 0, size, 1, 1, DiffCollect, &out);
+  // whole_object = 0: the extents written, not whole objects (4 MiB by
+  // default), so that copies and scrub checks skip what was never written.
+  int r = rbd_diff_iterate2(img, nullptr, 0, size, 1, 0, DiffCollect, &out);
   if (r < 0) return IoError(what + ": list allocated ranges: " + Strerror(r));
   return out;
 }
@@ -112,12 +114,14 @@ Status WriteImage(rbd_image_t img, uint64_t offset, std::span<const uint8_t> dat
   return Status::Ok();
 }
 
-// Afterwards the range reads as zeros; whole objects are deallocated.
+// Afterwards the range reads as zeros and holds no storage: a discard, which
+// with rbd_skip_partial_discard off (Connect sets it) removes whole objects,
+// truncates tails and punches the rest.
 Status ZeroImage(rbd_image_t img, uint64_t offset, uint64_t length, const std::string& what) {
   while (length > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(length, 1ull << 30));
-    ssize_t r = rbd_write_zeroes(img, offset, n, 0, 0);
-    if (r < 0) return IoError(what + ": zero at " + std::to_string(offset) + ": " + Strerror(static_cast<int>(r)));
+    int r = rbd_discard(img, offset, n);
+    if (r < 0) return IoError(what + ": discard at " + std::to_string(offset) + ": " + Strerror(r));
     offset += n;
     length -= n;
   }
@@ -213,16 +217,27 @@ Status RbdArray::Connect() {
   }
   int r = rados_create2(&cluster_, "ceph", who.c_str(), 0);
   if (r < 0) return IoError(where + ": create the cluster handle: " + Strerror(r));
+  // The keyring is set before the conf file is read (librados otherwise
+  // logs a failed search of /etc/ceph first) and again after it, so that the
+  // array's own setting wins over a keyring line in the file.
+  auto set_keyring = [&]() -> Status {
+    if (rbd_.keyring.empty()) return Status::Ok();
+    int rr = rados_conf_set(cluster_, "keyring", rbd_.keyring.c_str());
+    if (rr < 0) return InvalidArgument(where + ": set keyring: " + Strerror(rr));
+    return Status::Ok();
+  };
+  VSL_RETURN_IF_ERROR(set_keyring());
   r = rados_conf_read_file(cluster_, rbd_.conf.c_str());
   if (r < 0) return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " + Strerror(r));
-  if (!rbd_.keyring.empty()) {
-    r = rados_conf_set(cluster_, "keyring", rbd_.keyring.c_str());
-    if (r < 0) return InvalidArgument(where + ": set keyring: " + Strerror(r));
-  }
+  VSL_RETURN_IF_ERROR(set_keyring());
   for (const char* opt : {"client_mount_timeout", "rados_mon_op_timeout"}) {
     r = rados_conf_set(cluster_, opt, kTimeoutSeconds);
     if (r < 0) return Internal(where + ": set " + opt + ": " + Strerror(r));
   }
+  // A discard of part of an object must zero it: Deallocate and Copy promise
+  // zeros, and Ceph's default skips such discards.
+  r = rados_conf_set(cluster_, "rbd_skip_partial_discard", "false");
+  if (r < 0) return Internal(where + ": set rbd_skip_partial_discard: " + Strerror(r));
   r = rados_connect(cluster_);
   if (r == -EACCES || r == -EPERM) {
     return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));

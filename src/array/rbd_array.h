@@ -63,6 +63,8 @@ class RbdArray : public StorageArray {
   // The RBD image that holds (or would hold) volume `id`.
   std::string ImageName(const std::string& id) const;
   std::string ManifestObject() const;
+  // The pool's I/O context (for tests that change the pool behind vsl's back).
+  rados_ioctx_t ioctx() const { return io_; }
 
  private:
   RbdArray() = default;
