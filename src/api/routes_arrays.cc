@@ -55,13 +55,16 @@ Status CheckArrayPlace(ApiContext& ctx, const array::ArraySpec& spec) {
 // on this machine (the keyring's secret stays in its file).
 Status ParseRbdFields(const Json& body, array::ArraySpec& spec) {
   VSL_ASSIGN_OR_RETURN(auto pool, OptionalString(body, "pool"));
-  if (!pool || pool->empty()) return InvalidArgument("field 'pool': missing (the Ceph pool of an rbd array)");
+  if (!pool || pool->empty())
+    return InvalidArgument("field 'pool': missing (the Ceph pool of an rbd array)");
   spec.rbd.pool = *pool;
-  for (auto [field, out] : {std::pair{"ceph_conf", &spec.rbd.conf}, std::pair{"keyring", &spec.rbd.keyring}}) {
+  for (auto [field, out] :
+       {std::pair{"ceph_conf", &spec.rbd.conf}, std::pair{"keyring", &spec.rbd.keyring}}) {
     VSL_ASSIGN_OR_RETURN(auto v, OptionalString(body, field));
     if (!v) continue;
     if (v->empty() || (*v)[0] != '/') {
-      return InvalidArgument(std::string("field '") + field + "': '" + *v + "' is not an absolute path");
+      return InvalidArgument(std::string("field '") + field + "': '" + *v +
+                             "' is not an absolute path");
     }
     *out = *v;
   }
@@ -77,8 +80,8 @@ Status ParseRbdFields(const Json& body, array::ArraySpec& spec) {
 
 Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
-  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size", "qualities", "pool",
-                                        "ceph_conf", "ceph_user", "keyring"}));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size",
+                                        "qualities", "pool", "ceph_conf", "ceph_user", "keyring"}));
   array::ArraySpec spec;
   VSL_ASSIGN_OR_RETURN(spec.name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("array name", spec.name));
@@ -102,10 +105,13 @@ Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response&
     VSL_RETURN_IF_ERROR(ParseRbdFields(body, spec));
   } else {
     for (const char* f : {"pool", "ceph_conf", "ceph_user", "keyring"}) {
-      if (body.contains(f)) return InvalidArgument(std::string("field '") + f + "': only for driver rbd");
+      if (body.contains(f))
+        return InvalidArgument(std::string("field '") + f + "': only for driver rbd");
     }
-    if (!path || path->empty()) return InvalidArgument("field 'path': missing (the array's directory)");
-    if ((*path)[0] != '/') return InvalidArgument("field 'path': '" + *path + "' is not an absolute path");
+    if (!path || path->empty())
+      return InvalidArgument("field 'path': missing (the array's directory)");
+    if ((*path)[0] != '/')
+      return InvalidArgument("field 'path': '" + *path + "' is not an absolute path");
     spec.driver = "file";
     spec.path = *path;
     VSL_RETURN_IF_ERROR(CheckArrayPlace(ctx, spec));

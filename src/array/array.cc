@@ -41,7 +41,8 @@ Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec) {
     VSL_ASSIGN_OR_RETURN(auto a, RbdArray::Open(spec));
     return std::unique_ptr<StorageArray>(std::move(a));
 #else
-    return Unimplemented("array '" + spec.name + "': this vsl was built without librbd (driver rbd)");
+    return Unimplemented("array '" + spec.name +
+                         "': this vsl was built without librbd (driver rbd)");
 #endif
   }
   return InvalidArgument("array '" + spec.name + "': unknown driver '" + spec.driver +

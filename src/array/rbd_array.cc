@@ -66,7 +66,8 @@ Result<std::string> MonCommand(rados_t cluster, const json& cmd, const std::stri
   std::string status(outs != nullptr ? outs : "", outs_len);
   if (out != nullptr) rados_buffer_free(out);
   if (outs != nullptr) rados_buffer_free(outs);
-  if (r < 0) return IoError(what + ": " + Strerror(r) + (status.empty() ? "" : " (" + status + ")"));
+  if (r < 0)
+    return IoError(what + ": " + Strerror(r) + (status.empty() ? "" : " (" + status + ")"));
   return reply;
 }
 
@@ -86,19 +87,22 @@ int DiffCollect(uint64_t offset, size_t length, int exists, void* arg) {
 // shows in the object map. Only where the mapping object <-> offset is plain:
 // no striping, data in the image's own pool, no parent (whose data the child's
 // objects do not show).
-std::vector<ByteRange> TrimToObjects(rados_ioctx_t io, rbd_image_t img, std::vector<ByteRange> ranges) {
+std::vector<ByteRange> TrimToObjects(rados_ioctx_t io, rbd_image_t img,
+                                     std::vector<ByteRange> ranges) {
   rbd_image_info_t info{};
   uint64_t stripes = 0, overlap = 0;
   char prefix[RBD_MAX_BLOCK_NAME_SIZE + 1] = {};
   if (rbd_stat(img, &info, sizeof info) < 0 || info.obj_size == 0 ||
-      rbd_get_stripe_count(img, &stripes) < 0 || stripes > 1 || rbd_get_overlap(img, &overlap) < 0 ||
-      overlap > 0 || rbd_get_data_pool_id(img) != rados_ioctx_get_id(io) ||
+      rbd_get_stripe_count(img, &stripes) < 0 || stripes > 1 ||
+      rbd_get_overlap(img, &overlap) < 0 || overlap > 0 ||
+      rbd_get_data_pool_id(img) != rados_ioctx_get_id(io) ||
       rbd_get_block_name_prefix(img, prefix, sizeof prefix - 1) < 0) {
     return ranges;
   }
   std::vector<ByteRange> out;
   for (const ByteRange& r : ranges) {
-    for (uint64_t obj = r.offset / info.obj_size; obj * info.obj_size < r.offset + r.length; ++obj) {
+    for (uint64_t obj = r.offset / info.obj_size; obj * info.obj_size < r.offset + r.length;
+         ++obj) {
       const uint64_t begin = std::max(r.offset, obj * info.obj_size);
       const uint64_t end = std::min(r.offset + r.length, (obj + 1) * info.obj_size);
       char name[RBD_MAX_BLOCK_NAME_SIZE + 32];
@@ -110,7 +114,8 @@ std::vector<ByteRange> TrimToObjects(rados_ioctx_t io, rbd_image_t img, std::vec
       if (rc == -ENOENT) {
         held = 0;
       } else if (rc == 0) {
-        held = std::min(held, size > begin - obj * info.obj_size ? size - (begin - obj * info.obj_size) : 0);
+        held = std::min(
+            held, size > begin - obj * info.obj_size ? size - (begin - obj * info.obj_size) : 0);
       }
       if (held == 0) continue;
       if (!out.empty() && out.back().offset + out.back().length == begin) {
@@ -137,11 +142,14 @@ Result<std::vector<ByteRange>> ImageRanges(rados_ioctx_t io, rbd_image_t img, ui
   return TrimToObjects(io, img, std::move(out));
 }
 
-Status ReadImage(rbd_image_t img, uint64_t offset, std::span<uint8_t> out, const std::string& what) {
+Status ReadImage(rbd_image_t img, uint64_t offset, std::span<uint8_t> out,
+                 const std::string& what) {
   while (!out.empty()) {
     size_t n = std::min<size_t>(out.size(), 16u << 20);
     ssize_t r = rbd_read2(img, offset, n, reinterpret_cast<char*>(out.data()), 0);
-    if (r < 0) return IoError(what + ": read at " + std::to_string(offset) + ": " + Strerror(static_cast<int>(r)));
+    if (r < 0)
+      return IoError(what + ": read at " + std::to_string(offset) + ": " +
+                     Strerror(static_cast<int>(r)));
     if (r == 0) return IoError(what + ": short read at " + std::to_string(offset));
     offset += static_cast<uint64_t>(r);
     out = out.subspan(static_cast<size_t>(r));
@@ -149,11 +157,14 @@ Status ReadImage(rbd_image_t img, uint64_t offset, std::span<uint8_t> out, const
   return Status::Ok();
 }
 
-Status WriteImage(rbd_image_t img, uint64_t offset, std::span<const uint8_t> data, const std::string& what) {
+Status WriteImage(rbd_image_t img, uint64_t offset, std::span<const uint8_t> data,
+                  const std::string& what) {
   while (!data.empty()) {
     size_t n = std::min<size_t>(data.size(), 16u << 20);
     ssize_t r = rbd_write2(img, offset, n, reinterpret_cast<const char*>(data.data()), 0);
-    if (r < 0) return IoError(what + ": write at " + std::to_string(offset) + ": " + Strerror(static_cast<int>(r)));
+    if (r < 0)
+      return IoError(what + ": write at " + std::to_string(offset) + ": " +
+                     Strerror(static_cast<int>(r)));
     if (r == 0) return IoError(what + ": short write at " + std::to_string(offset));
     offset += static_cast<uint64_t>(r);
     data = data.subspan(static_cast<size_t>(r));
@@ -184,8 +195,8 @@ Status FlushImage(rbd_image_t img, const std::string& what) {
 // Copies the mapped ranges of `src` (of `src_size` bytes) onto `dst`, which
 // was zeroed whole before, skipping all-zero chunks. `src_io` as for
 // ImageRanges.
-Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size, const std::string& src_what, rbd_image_t dst,
-                  const std::string& dst_what) {
+Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
+                  const std::string& src_what, rbd_image_t dst, const std::string& dst_what) {
   VSL_ASSIGN_OR_RETURN(auto ranges, ImageRanges(src_io, src, src_size, src_what));
   std::vector<uint8_t> buf;
   for (const ByteRange& r : ranges) {
@@ -193,7 +204,8 @@ Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size, cons
       uint64_t n = std::min<uint64_t>(internal::kCopyChunk, r.length - done);
       buf.resize(static_cast<size_t>(n));
       VSL_RETURN_IF_ERROR(ReadImage(src, r.offset + done, buf, src_what));
-      if (!internal::IsAllZero(buf)) VSL_RETURN_IF_ERROR(WriteImage(dst, r.offset + done, buf, dst_what));
+      if (!internal::IsAllZero(buf))
+        VSL_RETURN_IF_ERROR(WriteImage(dst, r.offset + done, buf, dst_what));
       done += n;
     }
   }
@@ -202,9 +214,11 @@ Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size, cons
 
 // FailedPrecondition when a field the spec gives differs from the manifest's.
 template <typename T>
-Status Agree(const std::string& where, const char* field, const T& manifest, const T& spec, bool given) {
+Status Agree(const std::string& where, const char* field, const T& manifest, const T& spec,
+             bool given) {
   if (given && !(manifest == spec)) {
-    return FailedPrecondition(where + ": the spec's " + field + " differs from the one in its manifest");
+    return FailedPrecondition(where + ": the spec's " + field +
+                              " differs from the one in its manifest");
   }
   return Status::Ok();
 }
@@ -216,8 +230,12 @@ RbdArray::~RbdArray() {
   if (cluster_ != nullptr) rados_shutdown(cluster_);
 }
 
-std::string RbdArray::Label() const { return "array '" + info_.name + "' (pool '" + rbd_.pool + "')"; }
-std::string RbdArray::ImageName(const std::string& id) const { return "vsl-" + info_.name + "-" + id; }
+std::string RbdArray::Label() const {
+  return "array '" + info_.name + "' (pool '" + rbd_.pool + "')";
+}
+std::string RbdArray::ImageName(const std::string& id) const {
+  return "vsl-" + info_.name + "-" + id;
+}
 std::string RbdArray::ManifestObject() const { return "vsl-" + info_.name + ".array"; }
 
 Status RbdArray::RbdError(const std::string& what, int r) const {
@@ -232,7 +250,8 @@ Status RbdArray::RbdError(const std::string& what, int r) const {
 
 Result<std::unique_ptr<RbdArray>> RbdArray::Open(const ArraySpec& spec) {
   if (spec.name.empty()) return InvalidArgument("array spec: the name is empty");
-  if (spec.rbd.pool.empty()) return InvalidArgument("array '" + spec.name + "': an rbd array needs a pool");
+  if (spec.rbd.pool.empty())
+    return InvalidArgument("array '" + spec.name + "': an rbd array needs a pool");
   std::unique_ptr<RbdArray> a(new RbdArray());
   a->rbd_ = spec.rbd;
   if (a->rbd_.conf.empty()) a->rbd_.conf = "/etc/ceph/ceph.conf";
@@ -252,15 +271,18 @@ Status RbdArray::Connect() {
                             (rbd_.keyring.empty() ? "" : ", keyring " + rbd_.keyring) + ")";
   // Unreadable files get an error naming them, not librados' generic one.
   if (::access(rbd_.conf.c_str(), R_OK) != 0) {
-    return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " + Strerror(errno));
+    return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " +
+                           Strerror(errno));
   }
   if (!rbd_.keyring.empty()) {
     auto text = internal::ReadWholeFile(rbd_.keyring);
     if (!text.ok()) {
-      return InvalidArgument("array '" + info_.name + "': keyring " + rbd_.keyring + ": " + text.status().message());
+      return InvalidArgument("array '" + info_.name + "': keyring " + rbd_.keyring + ": " +
+                             text.status().message());
     }
     if (text->find("[" + who + "]") == std::string::npos) {
-      return InvalidArgument("array '" + info_.name + "': keyring " + rbd_.keyring + " holds no key for " + who);
+      return InvalidArgument("array '" + info_.name + "': keyring " + rbd_.keyring +
+                             " holds no key for " + who);
     }
   }
   int r = rados_create2(&cluster_, "ceph", who.c_str(), 0);
@@ -276,7 +298,9 @@ Status RbdArray::Connect() {
   };
   VSL_RETURN_IF_ERROR(set_keyring());
   r = rados_conf_read_file(cluster_, rbd_.conf.c_str());
-  if (r < 0) return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " + Strerror(r));
+  if (r < 0)
+    return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " +
+                           Strerror(r));
   VSL_RETURN_IF_ERROR(set_keyring());
   for (const char* opt : {"client_mount_timeout", "rados_mon_op_timeout"}) {
     r = rados_conf_set(cluster_, opt, kTimeoutSeconds);
@@ -302,23 +326,25 @@ Status RbdArray::Connect() {
 
 Status RbdArray::CheckCapacityAgainstPool(uint64_t capacity) {
   const std::string label = Label();
-  VSL_ASSIGN_OR_RETURN(std::string pools, MonCommand(cluster_, {{"prefix", "osd pool ls"}, {"detail", "detail"},
-                                                                {"format", "json"}},
-                                                     label + ": read the pool's quota"));
+  VSL_ASSIGN_OR_RETURN(
+      std::string pools,
+      MonCommand(cluster_, {{"prefix", "osd pool ls"}, {"detail", "detail"}, {"format", "json"}},
+                 label + ": read the pool's quota"));
   json j = json::parse(pools, nullptr, false);
   if (j.is_array()) {
     for (const json& p : j) {
       if (p.value("pool_name", "") != rbd_.pool) continue;
       uint64_t quota = p.value("quota_max_bytes", uint64_t{0});
       if (quota != 0 && capacity > quota) {
-        return InvalidArgument(label + ": capacity " + HumanSize(capacity) + " is larger than the pool's quota (" +
-                               HumanSize(quota) + ")");
+        return InvalidArgument(label + ": capacity " + HumanSize(capacity) +
+                               " is larger than the pool's quota (" + HumanSize(quota) + ")");
       }
     }
   }
   // Free space comes from the manager daemon's statistics; a cluster without
   // one lists no pools here, and then only the quota is checked.
-  auto df = MonCommand(cluster_, {{"prefix", "df"}, {"format", "json"}}, label + ": read the pool's free space");
+  auto df = MonCommand(cluster_, {{"prefix", "df"}, {"format", "json"}},
+                       label + ": read the pool's free space");
   if (!df.ok()) return Status::Ok();
   j = json::parse(*df, nullptr, false);
   if (!j.is_object() || !j.contains("pools") || !j["pools"].is_array()) return Status::Ok();
@@ -326,8 +352,8 @@ Status RbdArray::CheckCapacityAgainstPool(uint64_t capacity) {
     if (!p.is_object() || p.value("name", "") != rbd_.pool || !p.contains("stats")) continue;
     uint64_t avail = p["stats"].value("max_avail", uint64_t{0});
     if (avail != 0 && capacity > avail) {
-      return InvalidArgument(label + ": capacity " + HumanSize(capacity) + " is larger than the pool's free space (" +
-                             HumanSize(avail) + ")");
+      return InvalidArgument(label + ": capacity " + HumanSize(capacity) +
+                             " is larger than the pool's free space (" + HumanSize(avail) + ")");
     }
   }
   return Status::Ok();
@@ -373,16 +399,23 @@ Status RbdArray::LoadOrCreateManifest(const ArraySpec& spec) {
     return DataLoss(where + " is unreadable: " + e.what());
   }
   VSL_RETURN_IF_ERROR(Agree(where, "capacity", info_.capacity, spec.capacity, spec.capacity != 0));
-  VSL_RETURN_IF_ERROR(Agree(where, "volume size", info_.volume_size, spec.volume_size, spec.volume_size != 0));
-  VSL_RETURN_IF_ERROR(Agree(where, "qualities", info_.qualities, spec.qualities, !spec.qualities.empty()));
+  VSL_RETURN_IF_ERROR(
+      Agree(where, "volume size", info_.volume_size, spec.volume_size, spec.volume_size != 0));
+  VSL_RETURN_IF_ERROR(
+      Agree(where, "qualities", info_.qualities, spec.qualities, !spec.qualities.empty()));
   VSL_RETURN_IF_ERROR(Agree(where, "ports", info_.ports, spec.ports, !spec.ports.empty()));
   return Status::Ok();
 }
 
 Status RbdArray::SaveManifestLocked() {
-  json j = {{"format", kManifestFormat},  {"name", info_.name},           {"driver", "rbd"},
-            {"capacity", info_.capacity}, {"volume_size", info_.volume_size}, {"qualities", info_.qualities},
-            {"ports", info_.ports},       {"next_id", next_id_}};
+  json j = {{"format", kManifestFormat},
+            {"name", info_.name},
+            {"driver", "rbd"},
+            {"capacity", info_.capacity},
+            {"volume_size", info_.volume_size},
+            {"qualities", info_.qualities},
+            {"ports", info_.ports},
+            {"next_id", next_id_}};
   std::string text = j.dump(2) + "\n";
   int r = rados_write_full(io_, ManifestObject().c_str(), text.data(), text.size());
   if (r < 0) return RbdError("write manifest object " + ManifestObject(), r);
@@ -409,11 +442,13 @@ Status RbdArray::CarveLocked(uint64_t count) {
 
 Result<ArrayVolume> RbdArray::Stat(const std::string& id) {
   if (!internal::IsVolumeFileName(id)) {
-    return InvalidArgument(Label() + ": '" + id + "' is not a volume id of an rbd array (vol-NNNN)");
+    return InvalidArgument(Label() + ": '" + id +
+                           "' is not a volume id of an rbd array (vol-NNNN)");
   }
   Image img;
   int r = OpenImage(io_, ImageName(id), true, img);
-  if (r == -ENOENT) return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
+  if (r == -ENOENT)
+    return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
   if (r < 0) return RbdError("open image " + ImageName(id), r);
   uint64_t size = 0;
   r = rbd_get_size(img.get(), &size);
@@ -466,8 +501,8 @@ Result<ArrayVolume> RbdArray::GetVolume(const std::string& id) { return Stat(id)
 
 Result<ArrayVolume> RbdArray::CreateVolume(uint64_t size) {
   if (info_.volume_size != 0) {
-    return FailedPrecondition(Label() + " is pre-carved into volumes of " + HumanSize(info_.volume_size) +
-                              "; it does not cut volumes on demand");
+    return FailedPrecondition(Label() + " is pre-carved into volumes of " +
+                              HumanSize(info_.volume_size) + "; it does not cut volumes on demand");
   }
   VSL_RETURN_IF_ERROR(internal::CheckVolumeSize(info_, size, "a volume"));
   std::lock_guard lock(mu_);
@@ -551,8 +586,9 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
   VSL_ASSIGN_OR_RETURN(internal::Fd fd, internal::OpenFile(src_path, O_RDONLY));
   VSL_ASSIGN_OR_RETURN(uint64_t src_size, internal::FileSize(fd.get(), src_path));
   if (src_size > dst.size) {
-    return OutOfRange(Label() + ": volume " + dst_id + " (" + std::to_string(dst.size) + " bytes) is smaller than " +
-                      src_path + " (" + std::to_string(src_size) + " bytes)");
+    return OutOfRange(Label() + ": volume " + dst_id + " (" + std::to_string(dst.size) +
+                      " bytes) is smaller than " + src_path + " (" + std::to_string(src_size) +
+                      " bytes)");
   }
   Image img;
   int r = OpenImage(io_, ImageName(dst_id), false, img);
@@ -566,7 +602,8 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
       uint64_t n = std::min<uint64_t>(internal::kCopyChunk, range.length - done);
       buf.resize(static_cast<size_t>(n));
       VSL_RETURN_IF_ERROR(internal::PreadFull(fd.get(), src_path, range.offset + done, buf));
-      if (!internal::IsAllZero(buf)) VSL_RETURN_IF_ERROR(WriteImage(img.get(), range.offset + done, buf, what));
+      if (!internal::IsAllZero(buf))
+        VSL_RETURN_IF_ERROR(WriteImage(img.get(), range.offset + done, buf, what));
       done += n;
     }
   }
@@ -574,13 +611,15 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
 }
 
 Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
-  if (src_id == dst_id) return InvalidArgument(Label() + ": cannot snap volume " + dst_id + " onto itself");
+  if (src_id == dst_id)
+    return InvalidArgument(Label() + ": cannot snap volume " + dst_id + " onto itself");
   std::unique_lock io(io_mu_);
   VSL_ASSIGN_OR_RETURN(ArrayVolume from, Stat(src_id));
   VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
   if (from.size > to.size) {
     return OutOfRange(Label() + ": volume " + dst_id + " (" + std::to_string(to.size) +
-                      " bytes) is smaller than the source " + src_id + " (" + std::to_string(from.size) + " bytes)");
+                      " bytes) is smaller than the source " + src_id + " (" +
+                      std::to_string(from.size) + " bytes)");
   }
   // An RBD snapshot is the point in time, whoever else writes the image; the
   // copy is read from it, and the snapshot is removed afterwards.
@@ -602,7 +641,8 @@ Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
     if (rr < 0) return RbdError("open image " + ImageName(dst_id), rr);
     const std::string dst_what = Label() + ": volume " + dst_id;
     VSL_RETURN_IF_ERROR(ZeroImage(dst.get(), 0, to.size, dst_what));
-    return CopyRanges(nullptr, at.get(), from.size, Label() + ": volume " + src_id, dst.get(), dst_what);
+    return CopyRanges(nullptr, at.get(), from.size, Label() + ": volume " + src_id, dst.get(),
+                      dst_what);
   }();
   r = rbd_snap_remove(src.get(), kSnapName);
   if (s.ok() && r < 0) return RbdError("remove the snapshot of image " + ImageName(src_id), r);
@@ -613,7 +653,8 @@ Status RbdArray::Scrub(const std::string& id) {
   std::shared_lock io(io_mu_);
   std::lock_guard lock(mu_);
   if (!internal::IsVolumeFileName(id)) {
-    return InvalidArgument(Label() + ": '" + id + "' is not a volume id of an rbd array (vol-NNNN)");
+    return InvalidArgument(Label() + ": '" + id +
+                           "' is not a volume id of an rbd array (vol-NNNN)");
   }
   const std::string name = ImageName(id);
   const std::string old = name + kScrubSuffix;
@@ -661,7 +702,8 @@ Status RbdArray::Scrub(const std::string& id) {
     uint64_t block = i == kScrubSamples + 1 ? blocks - 1 : i * blocks / (kScrubSamples + 1);
     VSL_RETURN_IF_ERROR(ReadImage(img.get(), block * kBlockSize, buf, what));
     if (!internal::IsAllZero(buf)) {
-      return DataLoss(what + " still holds data in block " + std::to_string(block) + " after scrubbing");
+      return DataLoss(what + " still holds data in block " + std::to_string(block) +
+                      " after scrubbing");
     }
   }
   return Status::Ok();
@@ -670,7 +712,8 @@ Status RbdArray::Scrub(const std::string& id) {
 Result<std::vector<std::string>> RbdArray::ReadGrants(const std::string& id) {
   Image img;
   int r = OpenImage(io_, ImageName(id), true, img);
-  if (r == -ENOENT) return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
+  if (r == -ENOENT)
+    return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
   if (r < 0) return RbdError("open image " + ImageName(id), r);
   std::string value(256, '\0');
   for (;;) {
@@ -686,7 +729,9 @@ Result<std::vector<std::string>> RbdArray::ReadGrants(const std::string& id) {
     break;
   }
   json j = json::parse(value, nullptr, false);
-  if (!j.is_array()) return DataLoss(Label() + ": image " + ImageName(id) + ": metadata " + kGrantsKey + " is not a list");
+  if (!j.is_array())
+    return DataLoss(Label() + ": image " + ImageName(id) + ": metadata " + kGrantsKey +
+                    " is not a list");
   std::vector<std::string> out;
   for (const json& g : j) {
     if (g.is_string()) out.push_back(g.get<std::string>());
@@ -710,7 +755,8 @@ Status RbdArray::WriteGrants(const std::string& id, const std::vector<std::strin
 }
 
 Status RbdArray::Grant(const std::string& id, const std::string& initiator) {
-  if (initiator.empty()) return InvalidArgument(Label() + ": grant of volume " + id + " names no initiator");
+  if (initiator.empty())
+    return InvalidArgument(Label() + ": grant of volume " + id + " names no initiator");
   std::lock_guard lock(mu_);
   VSL_RETURN_IF_ERROR(Stat(id).status());
   VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(id));

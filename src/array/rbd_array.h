@@ -86,8 +86,8 @@ class RbdArray : public StorageArray {
   RbdSettings rbd_;
   rados_t cluster_ = nullptr;
   rados_ioctx_t io_ = nullptr;
-  std::mutex mu_;                // the manifest, grants, the set of images
-  uint64_t next_id_ = 1;         // guarded by mu_
+  std::mutex mu_;         // the manifest, grants, the set of images
+  uint64_t next_id_ = 1;  // guarded by mu_
   // Writes hold it shared; Snap holds it exclusively (as FileArray does).
   std::shared_mutex io_mu_;
 };

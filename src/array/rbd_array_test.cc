@@ -3,6 +3,8 @@
 //   VSL_CEPH_CONF, VSL_CEPH_POOL, VSL_CEPH_USER, VSL_CEPH_KEYRING   vsl's least-privilege user
 //   VSL_CEPH_ADMIN_KEYRING                              for the test's own checks
 // Without them every test fails (a cluster is what this binary tests).
+#include "array/rbd_array.h"
+
 #include <gtest/gtest.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -12,7 +14,6 @@
 #include <random>
 
 #include "array/array.h"
-#include "array/rbd_array.h"
 #include "array/test_util.h"
 
 namespace vsl::array {
@@ -144,7 +145,8 @@ TEST_F(RbdArrayTest, CreateAndDiscoverListOnlyItsOwnImages) {
   auto other = MustOpen(Spec("disc-b", 64 * kMiB));
   ASSERT_TRUE(other);
   ASSERT_TRUE(other->CreateVolume(4 * kMiB).ok());
-  for (const char* n : {"vsl-disc-vol-12", "vsl-disc-vol-0003x", "vsl-discvol-0004", "somebody-else"}) {
+  for (const char* n :
+       {"vsl-disc-vol-12", "vsl-disc-vol-0003x", "vsl-discvol-0004", "somebody-else"}) {
     ASSERT_EQ(admin_.Create(n, 4 * kMiB), 0) << n;
   }
   auto found = a->Discover();
@@ -184,7 +186,8 @@ TEST_F(RbdArrayTest, PreCarvedArrayMakesItsImages) {
   ASSERT_TRUE(a);
   auto found = a->Discover();
   ASSERT_TRUE(found.ok());
-  EXPECT_EQ(Ids(*found), (std::vector<std::string>{"vol-0001", "vol-0002", "vol-0003", "vol-0004"}));
+  EXPECT_EQ(Ids(*found),
+            (std::vector<std::string>{"vol-0001", "vol-0002", "vol-0003", "vol-0004"}));
   EXPECT_EQ(a->CreateVolume(8 * kMiB).status().code(), Code::kFailedPrecondition);
 }
 
@@ -194,7 +197,8 @@ TEST_F(RbdArrayTest, CapacityIsEnforcedAndCheckedAgainstThePoolQuota) {
   ASSERT_TRUE(a->CreateVolume(48 * kMiB).ok());
   auto refused = a->CreateVolume(32 * kMiB);
   EXPECT_EQ(refused.status().code(), Code::kResourceExhausted) << refused.status().ToString();
-  EXPECT_NE(refused.status().message().find("16 MiB"), std::string::npos) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("16 MiB"), std::string::npos)
+      << refused.status().ToString();
   auto found = a->Discover();
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->size(), 1u);  // the refused one made no image
@@ -211,7 +215,8 @@ TEST_F(RbdArrayTest, CapacityIsEnforcedAndCheckedAgainstThePoolQuota) {
             0);
   EXPECT_EQ(over.status().code(), Code::kInvalidArgument) << over.status().ToString();
   EXPECT_NE(over.status().message().find("quota"), std::string::npos) << over.status().ToString();
-  EXPECT_NE(over.status().message().find("pool '" + pool + "'"), std::string::npos) << over.status().ToString();
+  EXPECT_NE(over.status().message().find("pool '" + pool + "'"), std::string::npos)
+      << over.status().ToString();
   EXPECT_FALSE(admin_.ObjectExists("vsl-cap-over.array"));
   EXPECT_TRUE(under.ok()) << under.status().ToString();
 }
@@ -363,12 +368,14 @@ TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {
   s.rbd.pool = "no-such-pool";
   auto r = OpenArray(s);
   EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("pool 'no-such-pool'"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("pool 'no-such-pool'"), std::string::npos)
+      << r.status().ToString();
 
   testing::TempDir tmp;
   // A key of the right form that the cluster does not know.
   const std::string wrong = tmp.path() + "/wrong.keyring";
-  std::ofstream(wrong) << "[client." << Env("VSL_CEPH_USER") << "]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
+  std::ofstream(wrong) << "[client." << Env("VSL_CEPH_USER")
+                       << "]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
   s = Spec("bad", 64 * kMiB);
   s.rbd.keyring = wrong;
   r = OpenArray(s);
@@ -378,14 +385,17 @@ TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {
   s.rbd.keyring = tmp.path() + "/missing.keyring";
   r = OpenArray(s);
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("missing.keyring"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("missing.keyring"), std::string::npos)
+      << r.status().ToString();
 
   const std::string other_user = tmp.path() + "/other.keyring";
-  std::ofstream(other_user) << "[client.someone]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
+  std::ofstream(other_user)
+      << "[client.someone]\n\tkey = AQBQ1WZlAAAAABAAcaZ1t7lGxb3/x1u9e0YmQg==\n";
   s.rbd.keyring = other_user;
   r = OpenArray(s);
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("no key for client." + Env("VSL_CEPH_USER")), std::string::npos)
+  EXPECT_NE(r.status().message().find("no key for client." + Env("VSL_CEPH_USER")),
+            std::string::npos)
       << r.status().ToString();
 
   s = Spec("bad", 64 * kMiB);

@@ -42,7 +42,8 @@ Status ArrayAdd(ApiClient& c, const Args& a) {
   Json body = {{"name", a.name}, {"driver", a.driver}};
   const bool rbd = a.driver == "rbd";
   if (rbd) {
-    if (!a.path.empty()) return InvalidArgument("--path: an rbd array has no directory; give --pool");
+    if (!a.path.empty())
+      return InvalidArgument("--path: an rbd array has no directory; give --pool");
     if (a.pool.empty()) return InvalidArgument("--pool: missing (the Ceph pool of an rbd array)");
     body["pool"] = a.pool;
     if (!a.ceph_conf.empty()) body["ceph_conf"] = AbsolutePath(a.ceph_conf);
@@ -277,16 +278,21 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   array->require_subcommand(1);
   CLI::App* add = Leaf(array, "add", "add an array and discover its volumes", ArrayAdd, run, args, "array add");
   add->add_option("name", args->name, "array name")->required();
-  add->add_option("--driver", args->driver, "driver: file or rbd (fault:file with serve --test-faults)")
+  add->add_option("--driver", args->driver,
+                  "driver: file or rbd (fault:file with serve --test-faults)")
       ->capture_default_str();
   add->add_option("--path", args->path, "file: the array's directory (on the server's machine)");
   add->add_option("--pool", args->pool, "rbd: the Ceph pool its images live in");
-  add->add_option("--ceph-conf", args->ceph_conf, "rbd: ceph.conf on the server's machine (default /etc/ceph/ceph.conf)");
-  add->add_option("--ceph-user", args->ceph_user, "rbd: the cephx user, without client. (default admin)");
-  add->add_option("--keyring", args->keyring,
-                  "rbd: the user's keyring file on the server's machine (default: librados' search)");
-  add->add_option("--capacity", args->capacity,
-                  "bytes it may hand out (e.g. 64GiB, 500GB); rbd: the share of the pool vsl may use")
+  add->add_option("--ceph-conf", args->ceph_conf,
+                  "rbd: ceph.conf on the server's machine (default /etc/ceph/ceph.conf)");
+  add->add_option("--ceph-user", args->ceph_user,
+                  "rbd: the cephx user, without client. (default admin)");
+  add->add_option(
+      "--keyring", args->keyring,
+      "rbd: the user's keyring file on the server's machine (default: librados' search)");
+  add->add_option(
+         "--capacity", args->capacity,
+         "bytes it may hand out (e.g. 64GiB, 500GB); rbd: the share of the pool vsl may use")
       ->required();
   add->add_option("--volume-size", args->volume_size, "pre-carve volumes of this size (default: a pool)");
   add->add_option("--quality", args->quality, "quality attributes KEY=VALUE,... (raid=1,media=ssd)");
