@@ -577,7 +577,34 @@ Status RbdArray::Copy(StorageArray& src, const std::string& src_id, const std::s
   if (&src == this && src_id == dst_id) {
     return InvalidArgument(Label() + ": cannot copy volume " + dst_id + " onto itself");
   }
-  return internal::CopyThroughInterface(src, src_id, *this, dst_id);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src.GetVolume(src_id));
+  std::shared_lock io(io_mu_);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
+  if (from.size > to.size) {
+    return OutOfRange(Label() + ": volume " + dst_id + " (" + std::to_string(to.size) +
+                      " bytes) is smaller than the source " + src_id + " (" +
+                      std::to_string(from.size) + " bytes)");
+  }
+  // The destination image is opened once (not per chunk, as Write would).
+  Image img;
+  int r = OpenImage(io_, ImageName(dst_id), false, img);
+  if (r < 0) return RbdError("open image " + ImageName(dst_id), r);
+  const std::string what = Label() + ": volume " + dst_id;
+  VSL_RETURN_IF_ERROR(ZeroImage(img.get(), 0, to.size, what));
+  VSL_ASSIGN_OR_RETURN(auto ranges, src.MappedRanges(src_id));
+  std::vector<uint8_t> buf;
+  for (const ByteRange& range : ranges) {
+    for (uint64_t done = 0; done < range.length;) {
+      uint64_t n = std::min<uint64_t>(internal::kCopyChunk, range.length - done);
+      buf.resize(static_cast<size_t>(n));
+      VSL_RETURN_IF_ERROR(src.Read(src_id, range.offset + done, buf));
+      if (!internal::IsAllZero(buf)) {
+        VSL_RETURN_IF_ERROR(WriteImage(img.get(), range.offset + done, buf, what));
+      }
+      done += n;
+    }
+  }
+  return FlushImage(img.get(), what);
 }
 
 Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& dst_id) {
@@ -651,7 +678,6 @@ Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
 
 Status RbdArray::Scrub(const std::string& id) {
   std::shared_lock io(io_mu_);
-  std::lock_guard lock(mu_);
   if (!internal::IsVolumeFileName(id)) {
     return InvalidArgument(Label() + ": '" + id +
                            "' is not a volume id of an rbd array (vol-NNNN)");
@@ -660,29 +686,33 @@ Status RbdArray::Scrub(const std::string& id) {
   const std::string old = name + kScrubSuffix;
   // The image is renamed aside, a new empty one made under its name, then
   // the old one removed: a crash at any point leaves either the volume or
-  // its renamed data, and Scrub run again finishes the job.
+  // its renamed data, and Scrub run again finishes the job. mu_ (grants, the
+  // set of images) is held for the swap only, not while the OSDs delete.
   uint64_t size = 0;
-  std::vector<std::string> grants;
-  auto v = Stat(id);
-  if (v.ok()) {
-    size = v->size;
-    VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
-    (void)rbd_remove(io_, old.c_str());  // a leftover of an earlier scrub
-    int r = rbd_rename(io_, name.c_str(), old.c_str());
-    if (r < 0) return RbdError("rename image " + name + " to " + old, r);
-  } else if (v.status().code() == Code::kNotFound) {
-    Image img;
-    int r = OpenImage(io_, old, true, img);
-    if (r < 0) return v.status();  // neither the volume nor a scrub of it
-    r = rbd_get_size(img.get(), &size);
-    if (r < 0) return RbdError("size of image " + old, r);
-    VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id + kScrubSuffix));
-  } else {
-    return v.status();
+  {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> grants;
+    auto v = Stat(id);
+    if (v.ok()) {
+      size = v->size;
+      VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
+      (void)rbd_remove(io_, old.c_str());  // a leftover of an earlier scrub
+      int r = rbd_rename(io_, name.c_str(), old.c_str());
+      if (r < 0) return RbdError("rename image " + name + " to " + old, r);
+    } else if (v.status().code() == Code::kNotFound) {
+      Image img;
+      int r = OpenImage(io_, old, true, img);
+      if (r < 0) return v.status();  // neither the volume nor a scrub of it
+      r = rbd_get_size(img.get(), &size);
+      if (r < 0) return RbdError("size of image " + old, r);
+      VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id + kScrubSuffix));
+    } else {
+      return v.status();
+    }
+    Status made = CreateImage(id, size);
+    if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
+    if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
   }
-  Status made = CreateImage(id, size);
-  if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
-  if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
   int r = rbd_remove(io_, old.c_str());
   if (r < 0 && r != -ENOENT) return RbdError("remove the scrubbed data (image " + old + ")", r);
 
