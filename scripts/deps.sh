@@ -9,12 +9,15 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
   postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
+  ceph-mon ceph-osd ceph-common librbd-dev librados-dev
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+ceph_new=0
 if ((${#missing[@]})); then
+  [[ " ${missing[*]} " == *" ceph-"* ]] && ceph_new=1
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -24,4 +27,12 @@ fi
 # benchmarks start their own tgtd on a port of their choosing.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop tgt 2>/dev/null || true; fi
 pkill -x tgtd 2>/dev/null || true
+# The Ceph packages enable ceph.target (mon, osd, mgr, mds units). With no
+# cluster configured under /var/lib/ceph they start nothing; the tests start
+# their own throw-away cluster (tests/lib/ceph.sh) with every path in a
+# temporary directory. On a machine where deps.sh installed Ceph just now,
+# the units are disabled so nothing of Ceph's own ever starts at boot.
+if ((ceph_new)) && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+  systemctl disable --now ceph.target ceph-mon.target ceph-osd.target 2>/dev/null || true
+fi
 exit 0

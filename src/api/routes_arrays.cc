@@ -1,5 +1,5 @@
-// /v1/arrays: add (file arrays; "fault:file" with test hooks), list, show,
-// discover.
+// /v1/arrays: add (file and rbd arrays; "fault:file" with test hooks), list,
+// show, discover.
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "api/test_hooks.h"
@@ -51,9 +51,37 @@ Status CheckArrayPlace(ApiContext& ctx, const array::ArraySpec& spec) {
   return ctx.manager->CheckArrayPathIsFree(spec).Annotate("field 'path'");
 }
 
+// An rbd array's connection settings: the pool, and absolute paths of files
+// on this machine (the keyring's secret stays in its file).
+Status ParseRbdFields(const Json& body, array::ArraySpec& spec) {
+  VSL_ASSIGN_OR_RETURN(auto pool, OptionalString(body, "pool"));
+  if (!pool || pool->empty())
+    return InvalidArgument("field 'pool': missing (the Ceph pool of an rbd array)");
+  spec.rbd.pool = *pool;
+  for (auto [field, out] :
+       {std::pair{"ceph_conf", &spec.rbd.conf}, std::pair{"keyring", &spec.rbd.keyring}}) {
+    VSL_ASSIGN_OR_RETURN(auto v, OptionalString(body, field));
+    if (!v) continue;
+    if (v->empty() || (*v)[0] != '/') {
+      return InvalidArgument(std::string("field '") + field + "': '" + *v +
+                             "' is not an absolute path");
+    }
+    *out = *v;
+  }
+  VSL_ASSIGN_OR_RETURN(auto user, OptionalString(body, "ceph_user"));
+  if (user) {
+    if (user->empty() || user->find_first_of(" \t\n[]") != std::string::npos) {
+      return InvalidArgument("field 'ceph_user': '" + *user + "' is not a cephx user name");
+    }
+    spec.rbd.user = *user;
+  }
+  return Status::Ok();
+}
+
 Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
-  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size", "qualities"}));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "driver", "path", "capacity", "volume_size",
+                                        "qualities", "pool", "ceph_conf", "ceph_user", "keyring"}));
   array::ArraySpec spec;
   VSL_ASSIGN_OR_RETURN(spec.name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("array name", spec.name));
@@ -63,25 +91,37 @@ Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   VSL_ASSIGN_OR_RETURN(auto capacity, OptionalSize(body, "capacity"));
   VSL_ASSIGN_OR_RETURN(auto volume_size, OptionalSize(body, "volume_size"));
   VSL_ASSIGN_OR_RETURN(spec.qualities, ParseQualities(body));
-  if (drv != "file" && drv != "fault:file") {
-    return InvalidArgument("field 'driver': unknown driver '" + drv + "' (supported: file)");
+  if (drv != "file" && drv != "rbd" && drv != "fault:file") {
+    return InvalidArgument("field 'driver': unknown driver '" + drv + "' (supported: file, rbd)");
   }
   if (drv == "fault:file" && ctx.test_hooks == nullptr) {
     return InvalidArgument("field 'driver': 'fault:file' needs `vsl serve --test-faults`");
   }
-  if (!path || path->empty()) return InvalidArgument("field 'path': missing (the array's directory)");
-  if ((*path)[0] != '/') return InvalidArgument("field 'path': '" + *path + "' is not an absolute path");
-  spec.driver = "file";
-  spec.path = *path;
   spec.capacity = capacity.value_or(0);
   spec.volume_size = volume_size.value_or(0);
-  VSL_RETURN_IF_ERROR(CheckArrayPlace(ctx, spec));
+  if (drv == "rbd") {
+    if (path) return InvalidArgument("field 'path': an rbd array has no directory (give 'pool')");
+    spec.driver = "rbd";
+    VSL_RETURN_IF_ERROR(ParseRbdFields(body, spec));
+  } else {
+    for (const char* f : {"pool", "ceph_conf", "ceph_user", "keyring"}) {
+      if (body.contains(f))
+        return InvalidArgument(std::string("field '") + f + "': only for driver rbd");
+    }
+    if (!path || path->empty())
+      return InvalidArgument("field 'path': missing (the array's directory)");
+    if ((*path)[0] != '/')
+      return InvalidArgument("field 'path': '" + *path + "' is not an absolute path");
+    spec.driver = "file";
+    spec.path = *path;
+    VSL_RETURN_IF_ERROR(CheckArrayPlace(ctx, spec));
+  }
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     auto existing = ctx.catalog->GetArrayByName(tx, spec.name);
     if (existing.ok()) return AlreadyExists("array '" + spec.name + "' exists already");
     return existing.status().code() == Code::kNotFound ? Status::Ok() : existing.status();
   }));
-  if (drv == "file") {
+  if (drv == "file" || drv == "rbd") {
     VSL_RETURN_IF_ERROR(ctx.manager->AddArray(spec));
   } else {
     VSL_ASSIGN_OR_RETURN(auto base, array::OpenArray(spec));

@@ -2,6 +2,9 @@
 
 #include "array/file_array.h"
 #include "array/memory_array.h"
+#ifdef VSL_HAVE_RBD
+#include "array/rbd_array.h"
+#endif
 
 namespace vsl::array {
 
@@ -33,8 +36,17 @@ Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec) {
     VSL_ASSIGN_OR_RETURN(auto a, MemoryArray::Create(spec));
     return std::unique_ptr<StorageArray>(std::move(a));
   }
+  if (spec.driver == "rbd") {
+#ifdef VSL_HAVE_RBD
+    VSL_ASSIGN_OR_RETURN(auto a, RbdArray::Open(spec));
+    return std::unique_ptr<StorageArray>(std::move(a));
+#else
+    return Unimplemented("array '" + spec.name +
+                         "': this vsl was built without librbd (driver rbd)");
+#endif
+  }
   return InvalidArgument("array '" + spec.name + "': unknown driver '" + spec.driver +
-                         "' (known: file, memory)");
+                         "' (known: file, rbd, memory)");
 }
 
 }  // namespace vsl::array

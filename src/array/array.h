@@ -4,8 +4,9 @@
 // stable id. The storage manager discovers them, cuts new ones from a pool,
 // copies images onto them, snaps them, binds them to the gateway (Grant),
 // tells the gateway where their bytes live (Locate) and scrubs them when a
-// host lets go. Drivers: `file` (a directory of sparse files, file_array.cc)
-// and `memory` (for tests, memory_array.h); FaultInjectingArray
+// host lets go. Drivers: `file` (a directory of sparse files, file_array.cc),
+// `rbd` (RBD images in a Ceph pool, rbd_array.cc) and `memory` (for tests,
+// memory_array.h); FaultInjectingArray
 // (fault_array.h) wraps any of them.
 //
 // Every method is thread-safe and returns a Status naming the array and the
@@ -33,8 +34,8 @@ using Qualities = std::map<std::string, std::string>;
 // What an array is: the seed's device with its attributes and ports.
 struct ArrayInfo {
   std::string name;
-  std::string driver;        // "file" or "memory"
-  std::string path;          // file: the array's directory; memory: empty
+  std::string driver;        // "file", "rbd" or "memory"
+  std::string path;          // file: the array's directory; rbd: "rbd:POOL/PREFIX"; memory: empty
   uint64_t capacity = 0;     // bytes the array may hand out in volumes
   uint64_t volume_size = 0;  // pre-carved volumes of this size; 0 = a pool
   Qualities qualities;
@@ -46,7 +47,7 @@ struct ArrayInfo {
 struct ArrayVolume {
   std::string id;      // stable on its array, e.g. "vol-0003"
   uint64_t size = 0;   // bytes, a multiple of kBlockSize for volumes vsl made
-  std::string path;    // file array: the file that holds it; memory: empty
+  std::string path;    // file: the file that holds it; rbd: "rbd:POOL/IMAGE"; memory: empty
   // The array's qualities, which every volume inherits, overlaid with any of
   // this volume's own.
   Qualities qualities;
@@ -63,6 +64,16 @@ struct ByteRange {
 // Volume sizes (and pre-carved sizes) are whole blocks of this many bytes.
 inline constexpr uint64_t kBlockSize = 512;
 
+// Where an `rbd` array's images live and how vsl reaches the cluster. Only
+// paths and names: the cephx secret stays in the keyring file.
+struct RbdSettings {
+  std::string pool;
+  std::string conf;     // ceph.conf; empty = /etc/ceph/ceph.conf
+  std::string user;     // cephx id without "client."; empty = "admin"
+  std::string keyring;  // keyring file; empty = librados' default search
+  bool operator==(const RbdSettings&) const = default;
+};
+
 // How to open (or create) an array. For an existing file array the fields
 // left empty/zero are read from its manifest; those given must agree with it.
 struct ArraySpec {
@@ -73,6 +84,7 @@ struct ArraySpec {
   uint64_t volume_size = 0;  // > 0: carve capacity/volume_size volumes now
   Qualities qualities;
   std::vector<std::string> ports;  // default {"port0"}
+  RbdSettings rbd;                 // driver "rbd" only
 };
 
 // The operations, for fault injection and call counting.
@@ -151,13 +163,15 @@ class StorageArray {
   virtual Result<std::vector<std::string>> Grants(const std::string& id) = 0;
 
   // Where the volume's bytes live, for the gateway (volume::MetaVolume).
-  // Unimplemented for the memory driver, which has no files.
+  // Unimplemented for the memory driver, which has no files; FailedPrecondition
+  // for the rbd driver until the gateway has an RBD backend.
   virtual Result<std::vector<volume::Extent>> Locate(const std::string& id) = 0;
 };
 
-// Opens the array `spec` describes: driver "file" or "memory". A new file
-// array gets its directory and manifest (array.json) and, when volume_size is
-// given, its carved volumes.
+// Opens the array `spec` describes: driver "file", "rbd" or "memory". A new
+// file array gets its directory and manifest (array.json), a new rbd array its
+// manifest object in the pool, and, when volume_size is given, its carved
+// volumes. "rbd" is Unimplemented when vsl was built without librbd.
 Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec);
 
 }  // namespace vsl::array

@@ -18,6 +18,7 @@ struct Args {
   ApiOptions api;
   std::string name, driver = "file", path, capacity, volume_size, quality, hw, chap_secret, chap_user;
   std::string mutual_user, mutual_secret, file, state, array;
+  std::string pool, ceph_conf, ceph_user, keyring;  // array add --driver rbd
   std::vector<std::string> initiators;
   bool all = false;
   bool server_side = false;
@@ -33,8 +34,28 @@ void PrintJson(const Json& j) { printf("%s\n", j.dump(2).c_str()); }
 
 // ---- array ----
 
+// Paths name files on the server's machine; relative ones are taken from
+// where the CLI runs, as for --path.
+std::string AbsolutePath(const std::string& p) { return std::filesystem::absolute(p).string(); }
+
 Status ArrayAdd(ApiClient& c, const Args& a) {
-  Json body = {{"name", a.name}, {"driver", a.driver}, {"path", std::filesystem::absolute(a.path).string()}};
+  Json body = {{"name", a.name}, {"driver", a.driver}};
+  const bool rbd = a.driver == "rbd";
+  if (rbd) {
+    if (!a.path.empty())
+      return InvalidArgument("--path: an rbd array has no directory; give --pool");
+    if (a.pool.empty()) return InvalidArgument("--pool: missing (the Ceph pool of an rbd array)");
+    body["pool"] = a.pool;
+    if (!a.ceph_conf.empty()) body["ceph_conf"] = AbsolutePath(a.ceph_conf);
+    if (!a.ceph_user.empty()) body["ceph_user"] = a.ceph_user;
+    if (!a.keyring.empty()) body["keyring"] = AbsolutePath(a.keyring);
+  } else {
+    if (a.path.empty()) return InvalidArgument("--path: missing (the array's directory)");
+    if (!a.pool.empty() || !a.ceph_conf.empty() || !a.ceph_user.empty() || !a.keyring.empty()) {
+      return InvalidArgument("--pool, --ceph-conf, --ceph-user and --keyring are for --driver rbd");
+    }
+    body["path"] = AbsolutePath(a.path);
+  }
   VSL_ASSIGN_OR_RETURN(uint64_t cap, ParseSizeArg(a.capacity));
   body["capacity"] = cap;
   if (!a.volume_size.empty()) {
@@ -257,9 +278,22 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   array->require_subcommand(1);
   CLI::App* add = Leaf(array, "add", "add an array and discover its volumes", ArrayAdd, run, args, "array add");
   add->add_option("name", args->name, "array name")->required();
-  add->add_option("--driver", args->driver, "driver: file (fault:file with serve --test-faults)")->capture_default_str();
-  add->add_option("--path", args->path, "the array's directory (on the server's machine)")->required();
-  add->add_option("--capacity", args->capacity, "bytes it may hand out (e.g. 64GiB, 500GB)")->required();
+  add->add_option("--driver", args->driver,
+                  "driver: file or rbd (fault:file with serve --test-faults)")
+      ->capture_default_str();
+  add->add_option("--path", args->path, "file: the array's directory (on the server's machine)");
+  add->add_option("--pool", args->pool, "rbd: the Ceph pool its images live in");
+  add->add_option("--ceph-conf", args->ceph_conf,
+                  "rbd: ceph.conf on the server's machine (default /etc/ceph/ceph.conf)");
+  add->add_option("--ceph-user", args->ceph_user,
+                  "rbd: the cephx user, without client. (default admin)");
+  add->add_option(
+      "--keyring", args->keyring,
+      "rbd: the user's keyring file on the server's machine (default: librados' search)");
+  add->add_option(
+         "--capacity", args->capacity,
+         "bytes it may hand out (e.g. 64GiB, 500GB); rbd: the share of the pool vsl may use")
+      ->required();
   add->add_option("--volume-size", args->volume_size, "pre-carve volumes of this size (default: a pool)");
   add->add_option("--quality", args->quality, "quality attributes KEY=VALUE,... (raid=1,media=ssd)");
   Leaf(array, "list", "list arrays", ArrayList, run, args, "array list");

@@ -28,9 +28,18 @@ std::string DefaultId() {
   return std::string(host) + ":" + std::to_string(getpid()) + ":" + nonce;
 }
 
+// The catalog's record of how to reopen an array. For rbd, the connection
+// settings: paths and names only, never a key.
 Json SpecToJson(const array::ArraySpec& s) {
-  return Json{{"driver", s.driver},           {"path", s.path},           {"capacity", s.capacity},
-              {"volume_size", s.volume_size}, {"qualities", s.qualities}, {"ports", s.ports}};
+  Json j{{"driver", s.driver},           {"path", s.path},           {"capacity", s.capacity},
+         {"volume_size", s.volume_size}, {"qualities", s.qualities}, {"ports", s.ports}};
+  if (s.driver == "rbd") {
+    j["pool"] = s.rbd.pool;
+    j["ceph_conf"] = s.rbd.conf;
+    j["ceph_user"] = s.rbd.user;
+    j["keyring"] = s.rbd.keyring;
+  }
+  return j;
 }
 
 }  // namespace
@@ -110,11 +119,20 @@ Status StorageManager::OpenCatalogArrays() {
   for (const catalog::ArrayRecord& r : records) {
     if (arrays_.Find(r.name).ok()) continue;
     Json c = Json::parse(r.config, nullptr, false);
-    if (!c.is_object() || c.value("driver", "") != "file") continue;  // memory arrays die with their process
+    if (!c.is_object()) continue;
+    const std::string driver = c.value("driver", "");
+    if (driver != "file" && driver != "rbd") continue;  // memory arrays die with their process
     array::ArraySpec spec;
     spec.name = r.name;
-    spec.driver = "file";
-    spec.path = c.value("path", "");
+    spec.driver = driver;
+    if (driver == "file") {
+      spec.path = c.value("path", "");
+    } else {
+      spec.rbd.pool = c.value("pool", "");
+      spec.rbd.conf = c.value("ceph_conf", "");
+      spec.rbd.user = c.value("ceph_user", "");
+      spec.rbd.keyring = c.value("keyring", "");
+    }
     auto a = array::OpenArray(spec);
     if (!a.ok()) return a.status().Annotate("reopening array '" + r.name + "'");
     arrays_.Add(std::shared_ptr<array::StorageArray>(std::move(a).value()));

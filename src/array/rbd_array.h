@@ -1,0 +1,95 @@
+// RbdArray: the `rbd` driver. An array is a set of RBD images in one Ceph
+// pool, reached through librados/librbd (no kernel rbd):
+//
+//   POOL/vsl-NAME-vol-NNNN   one image per volume; its size is the volume's
+//   POOL/vsl-NAME.array      a RADOS object, the manifest: name, capacity,
+//                            volume size, qualities, ports, the next number
+//
+// Images of the pool with any other name (other arrays', other users') are
+// neither listed nor touched. Grants are kept on each image (its metadata key
+// "vsl.grants"), so they survive a restart and go with the image.
+//
+// One cluster handle (and one I/O context on the pool) per array, shared by
+// everything the array does. The cephx secret is read by librados from the
+// keyring file; the array only knows the file's path.
+//
+// Capacity is what vsl may cut from the pool: the images' provisioned sizes
+// count against it. A new array's capacity is checked against the pool's
+// quota (max_bytes) and the pool's free space where the cluster reports them
+// (a cluster without a manager reports no free space).
+#pragma once
+
+#include <rados/librados.h>
+
+#include <mutex>
+#include <shared_mutex>
+
+#include "array/array.h"
+
+namespace vsl::array {
+
+class RbdArray : public StorageArray {
+ public:
+  // Connects to the cluster spec.rbd names and opens the array's manifest in
+  // spec.rbd.pool, creating it (and carving) when there is none. Errors name
+  // the pool, the conf file, the user and the keyring file.
+  static Result<std::unique_ptr<RbdArray>> Open(const ArraySpec& spec);
+  ~RbdArray() override;
+
+  ArrayInfo info() const override { return info_; }
+  const RbdSettings& settings() const { return rbd_; }
+  Result<std::vector<ArrayVolume>> Discover() override;
+  Result<ArrayVolume> GetVolume(const std::string& id) override;
+  Result<ArrayVolume> CreateVolume(uint64_t size) override;
+  Status DeleteVolume(const std::string& id) override;
+  Status Read(const std::string& id, uint64_t offset, std::span<uint8_t> out) override;
+  Status Write(const std::string& id, uint64_t offset, std::span<const uint8_t> data) override;
+  Status Deallocate(const std::string& id, uint64_t offset, uint64_t length) override;
+  Result<std::vector<ByteRange>> MappedRanges(const std::string& id) override;
+  Status Copy(StorageArray& src, const std::string& src_id, const std::string& dst_id) override;
+  Status CopyFromFile(const std::string& src_path, const std::string& dst_id) override;
+  Status Snap(const std::string& src_id, const std::string& dst_id) override;
+  // Removes the image and creates it again, empty, with the same name, size
+  // and grants; then reads a sample of blocks (first, last and spread
+  // between) and checks the image maps no data. DataLoss when a byte survives.
+  Status Scrub(const std::string& id) override;
+  Status Grant(const std::string& id, const std::string& initiator) override;
+  Status Revoke(const std::string& id, const std::string& initiator) override;
+  Result<std::vector<std::string>> Grants(const std::string& id) override;
+  // FailedPrecondition: the gateway does not serve RBD images yet, so a map
+  // of an RBD volume is refused with that reason.
+  Result<std::vector<volume::Extent>> Locate(const std::string& id) override;
+
+  // The RBD image that holds (or would hold) volume `id`.
+  std::string ImageName(const std::string& id) const;
+  std::string ManifestObject() const;
+  // The pool's I/O context (for tests that change the pool behind vsl's back).
+  rados_ioctx_t ioctx() const { return io_; }
+
+ private:
+  RbdArray() = default;
+  Status Connect();
+  Status LoadOrCreateManifest(const ArraySpec& spec);
+  Status SaveManifestLocked();  // requires mu_
+  Status CheckCapacityAgainstPool(uint64_t capacity);
+  Status CarveLocked(uint64_t count);  // requires mu_
+  Status CreateImage(const std::string& id, uint64_t size);
+  Result<std::vector<ArrayVolume>> Scan();
+  Result<ArrayVolume> Stat(const std::string& id);
+  Result<std::vector<std::string>> ReadGrants(const std::string& id);
+  Status WriteGrants(const std::string& id, const std::vector<std::string>& grants);
+  // "array 'a' (pool 'p')": every message about the pool says which.
+  std::string Label() const;
+  Status RbdError(const std::string& what, int r) const;
+
+  ArrayInfo info_;  // fixed after Open
+  RbdSettings rbd_;
+  rados_t cluster_ = nullptr;
+  rados_ioctx_t io_ = nullptr;
+  std::mutex mu_;         // the manifest, grants, the set of images
+  uint64_t next_id_ = 1;  // guarded by mu_
+  // Writes hold it shared; Snap holds it exclusively (as FileArray does).
+  std::shared_mutex io_mu_;
+};
+
+}  // namespace vsl::array
