@@ -7,6 +7,7 @@
 #include "gateway/connection.h"
 #include "gateway/connection_task.h"
 #include "gateway/log.h"
+#include "gateway/scsi/data_buffers.h"
 
 namespace vsl::gateway {
 
@@ -453,7 +454,13 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
   bool collapse = r.sense.empty() && to_send > 0;
   uint32_t datasn = 0;
   if (to_send > 0) {
-    auto body = std::make_shared<const std::vector<uint8_t>>(std::move(r.data_in));
+    // The buffer goes back to the Data-In pool once its last PDU is sent.
+    std::shared_ptr<const std::vector<uint8_t>> body(
+        new std::vector<uint8_t>(std::move(r.data_in)), [](const std::vector<uint8_t>* b) {
+          auto* v = const_cast<std::vector<uint8_t>*>(b);
+          scsi::GiveDataBuffer(std::move(*v));
+          delete v;
+        });
     for (const DataInSegment& seg :
          PlanDataIn(to_send, login_.connection.initiator_max_recv_data_segment_length,
                     login_.session.max_burst_length)) {

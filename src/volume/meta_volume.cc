@@ -32,6 +32,7 @@ struct File {
   // caller's thread because an inline one was slow.
   mutable std::atomic<bool> nowait_writes{true};
   mutable std::atomic<int64_t> inline_off_until{0};
+  mutable std::atomic<int64_t> inline_backoff{0};  // ns; the last back-off's length
   ~File() {
     if (fd >= 0) ::close(fd);
   }
@@ -252,12 +253,25 @@ int64_t NowNs() {
       .count();
 }
 
-// An inline buffered write slower than this (page-cache copy, block
-// allocation, dirty-page throttling) sends the file's writes back to the I/O
-// threads for kInlineBackoffNs, so a stalling file system stalls no event loop
-// for long.
+// An inline buffered write slower than this (block allocation, reading
+// metadata, dirty-page throttling) sends the file's writes back to the I/O
+// threads for a while, so a stalling file system stalls no event loop for
+// long. The clock can't tell a stall from the thread being preempted on a
+// busy machine, so the first back-off is short; one that follows soon after
+// the last doubles it, up to kMaxInlineBackoffNs.
 constexpr int64_t kSlowInlineWriteNs = 2'000'000;
-constexpr int64_t kInlineBackoffNs = 1'000'000'000;
+constexpr int64_t kMinInlineBackoffNs = 10'000'000;
+constexpr int64_t kMaxInlineBackoffNs = 1'000'000'000;
+
+void BackOff(const File& f, int64_t now) {
+  int64_t last_until = f.inline_off_until.load(std::memory_order_relaxed);
+  int64_t backoff = now - last_until < kMaxInlineBackoffNs
+                        ? std::min(2 * f.inline_backoff.load(std::memory_order_relaxed), kMaxInlineBackoffNs)
+                        : kMinInlineBackoffNs;
+  backoff = std::max(backoff, kMinInlineBackoffNs);
+  f.inline_backoff.store(backoff, std::memory_order_relaxed);
+  f.inline_off_until.store(now + backoff, std::memory_order_relaxed);
+}
 
 enum class NoWait { kDone, kWouldBlock, kUnsupported };
 
@@ -316,7 +330,7 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
   if (end - start > kSlowInlineWriteNs) {
     for (const Piece& p : pieces) {
       const File& f = *s->files[p.extent];
-      if (!f.in_memory) f.inline_off_until.store(end + kInlineBackoffNs, std::memory_order_relaxed);
+      if (!f.in_memory) BackOff(f, end);
     }
   }
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at

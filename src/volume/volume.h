@@ -106,7 +106,7 @@ class MetaVolume {
   // written here; page-cache files only without fua, with pwritev2
   // RWF_NOWAIT where the file system supports it, else as a plain buffered
   // write, unless an inline write to that file lately took over 2 ms (then
-  // false for a second).
+  // false for 10 ms, doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // fua: the data is durable (fdatasync of every touched file) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);
