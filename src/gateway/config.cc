@@ -134,8 +134,20 @@ Result<Chap> ParseChap(const json& j, const std::string& path) {
 
 Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const ConfigEnv& env) {
   if (!j.is_object()) return Err(path, "must be an object {\"path\", \"offset\", \"length\"}");
-  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length"}));
+  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length", "null"}));
   volume::Extent e;
+  VSL_ASSIGN_OR_RETURN(e.null, GetBool(j, path, "null", false));
+  if (e.null) {  // no file: only a length
+    if (j.contains("path")) return Err(Join(path, "path"), "a null extent has no file");
+    if (j.contains("offset")) return Err(Join(path, "offset"), "a null extent has no file");
+    auto len = j.find("length");
+    if (len == j.end()) return Err(Join(path, "length"), "is required");
+    if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
+      return Err(Join(path, "length"), "must be a positive multiple of 512");
+    }
+    e.length = len->get<uint64_t>();
+    return e;
+  }
   VSL_ASSIGN_OR_RETURN(e.path, GetString(j, path, "path", true));
   if (e.path.empty()) return Err(Join(path, "path"), "must not be empty");
   if (e.path[0] != '/' && !env.base_dir.empty()) e.path = env.base_dir + "/" + e.path;
@@ -389,7 +401,11 @@ std::string VolumeIdFromExtents(const std::vector<volume::Extent>& extents) {
     }
   };
   for (const auto& e : extents) {
-    mix(e.path.data(), e.path.size());
+    if (e.null) {
+      mix("\0null", 5);
+    } else {
+      mix(e.path.data(), e.path.size());
+    }
     mix("\0", 1);
     uint64_t v[2] = {e.offset, e.length};
     mix(v, sizeof v);

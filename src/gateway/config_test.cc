@@ -60,6 +60,20 @@ TEST(GatewayConfig, ErrorTable) {
        "hosts[0].name: is required"},
       {"host name invalid", Config(Host("Web 1", "iqn.2026-11.org.example:h1")),
        "hosts[0].name: must be"},
+      {"null extent", Config(Host("h1", "iqn.2026-11.org.example:h1", "",
+                                  R"([{"lun": 0, "extents": [{"null": true, "length": 1048576}]}])")),
+       ""},
+      {"null extent with a path",
+       Config(Host("h1", "iqn.2026-11.org.example:h1", "",
+                   R"([{"lun": 0, "extents": [{"null": true, "path": "/img/a.img", "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].path: a null extent has no file"},
+      {"null extent without a length",
+       Config(Host("h1", "iqn.2026-11.org.example:h1", "", R"([{"lun": 0, "extents": [{"null": true}]}])")),
+       "hosts[0].luns[0].extents[0].length: is required"},
+      {"null not a boolean",
+       Config(Host("h1", "iqn.2026-11.org.example:h1", "",
+                   R"([{"lun": 0, "extents": [{"null": 1, "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].null"},
       {"duplicate host", Config(h1 + "," + Host("h1", "iqn.2026-11.org.example:h2")),
        "hosts[1].name: host \"h1\" is defined twice"},
       {"duplicate initiator across hosts",
@@ -183,8 +197,11 @@ TEST(GatewayConfig, ValuesComeThrough) {
 TEST(VolumeIdFromExtents, StableAndDistinct) {
   std::vector<volume::Extent> a = {{"/x", 0, 512}};
   std::vector<volume::Extent> b = {{"/x", 512, 512}};
+  std::vector<volume::Extent> n = {{"", 0, 512, true}};
+  std::vector<volume::Extent> e = {{"", 0, 512}};
   EXPECT_EQ(VolumeIdFromExtents(a), VolumeIdFromExtents(a));
   EXPECT_NE(VolumeIdFromExtents(a), VolumeIdFromExtents(b));
+  EXPECT_NE(VolumeIdFromExtents(n), VolumeIdFromExtents(e));
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kReadBudget = 4 * 1024 * 1024;  // per wake-up, for fairness
 constexpr size_t kPauseReadingAt = 16 * 1024 * 1024;
 constexpr size_t kResumeReadingAt = 4 * 1024 * 1024;
+// Sent PDUs' header buffers kept for reuse: how many, and up to what size
+// (a whole small PDU, e.g. a SCSI Response with sense, fits).
+constexpr size_t kSpareHeads = 64;
+constexpr size_t kSpareHeadBytes = 1024;
 }  // namespace
 
 Connection::Connection(EventLoop* loop, Portal* portal, int fd, uint64_t id, std::string peer)
@@ -188,6 +192,10 @@ void Connection::Send(Pdu pdu, bool advances_statsn) {
   if (fd_ < 0) return;
   iscsi::SetSequence(&pdu, NextSequence(advances_statsn));
   OutPdu out;
+  if (!spare_heads_.empty()) {
+    out.head = std::move(spare_heads_.back());
+    spare_heads_.pop_back();
+  }
   iscsi::Encode(pdu, digests_, &out.head);
   out_bytes_ += out.size();
   outq_.push_back(std::move(out));
@@ -209,6 +217,10 @@ void Connection::SendDataIn(Pdu header, std::shared_ptr<const std::vector<uint8_
   header.bhs[4] = 0;
   StoreBe24(&header.bhs[5], uint32_t(length));
   OutPdu out;
+  if (!spare_heads_.empty()) {
+    out.head = std::move(spare_heads_.back());
+    spare_heads_.pop_back();
+  }
   out.head.assign(header.bhs.begin(), header.bhs.end());
   if (digests_.header_digest) {
     uint32_t crc = iscsi::Crc32c(std::span<const uint8_t>(header.bhs.data(), header.bhs.size()));
@@ -269,8 +281,13 @@ void Connection::Flush() {
     }
     size_t done = size_t(w) + front_sent_;
     while (!outq_.empty() && done >= outq_.front().size()) {
-      done -= outq_.front().size();
-      out_bytes_ -= outq_.front().size();
+      OutPdu& front = outq_.front();
+      done -= front.size();
+      out_bytes_ -= front.size();
+      if (spare_heads_.size() < kSpareHeads && front.head.capacity() <= kSpareHeadBytes) {
+        front.head.clear();
+        spare_heads_.push_back(std::move(front.head));
+      }
       outq_.pop_front();
     }
     front_sent_ = done;

@@ -131,6 +131,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   void WakeDormant();
   void Execute(Task* task);
   void OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response response);
+  // A completion on the loop thread (the command ran inline): queued, and
+  // all of a batch's run after the current events, through one Defer.
+  void QueueCompletion(uint32_t itt, uint64_t serial, scsi::Response response);
+  void RunCompletions();
   void SendScsiResult(Task* task, scsi::Response response);
   void FinishTask(uint32_t itt);
   void HandleTaskMgmt(iscsi::Pdu& pdu);
@@ -174,13 +178,25 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   uint64_t next_serial_ = 1;
   uint64_t session_reserved_ = 0;  // sum of tasks_' reservations
   uint64_t next_seq_ = 1;
-  std::map<uint64_t, uint32_t> task_order_;  // started tasks: seq -> ITT
+  // Started tasks as (seq, ITT), in seq order (seq only grows).
+  std::deque<std::pair<uint64_t, uint32_t>> task_order_;
   size_t ordered_tasks_ = 0;                 // ORDERED tasks in task_order_
   size_t dormant_tasks_ = 0;
   std::deque<std::pair<uint32_t, uint64_t>> r2t_waiting_;  // (ITT, serial)
   std::unordered_map<uint32_t, std::unique_ptr<Task>> tasks_;  // by ITT
   std::vector<std::unique_ptr<PendingTmf>> tmfs_;
   std::deque<uint32_t> recently_aborted_;  // ITTs whose late Data-Out is ignored
+
+  struct Completion {
+    uint32_t itt;
+    uint64_t serial;
+    scsi::Response response;
+  };
+  std::vector<Completion> completions_;          // inline completions not yet handled
+  std::vector<Completion> running_completions_;  // the batch RunCompletions works on
+  bool completions_scheduled_ = false;
+  // Header buffers of sent PDUs, kept for the next ones (no allocation per PDU).
+  std::vector<std::vector<uint8_t>> spare_heads_;
 
   // A Text response too long for one PDU, sent in pieces (C bit).
   std::vector<uint8_t> text_out_;

@@ -7,6 +7,7 @@
 #include "gateway/connection.h"
 #include "gateway/connection_task.h"
 #include "gateway/log.h"
+#include "gateway/scsi/data_buffers.h"
 
 namespace vsl::gateway {
 
@@ -36,7 +37,9 @@ scsi::Response InvalidFieldInCommandIu() {
 }  // namespace
 
 void Connection::HandleScsiCommand(Pdu& pdu) {
-  Result<iscsi::ScsiCommandPdu> cmd = iscsi::ParseScsiCommand(pdu);
+  // The data segment (immediate data) moves into the command; the header
+  // stays in `pdu` for a reject and for the CmdSN window.
+  Result<iscsi::ScsiCommandPdu> cmd = iscsi::ParseScsiCommand(std::move(pdu));
   if (!cmd.ok()) {
     Log().warn("{}: {}", peer_, cmd.status().message());
     SendReject(RejectReason::kInvalidPduField, pdu);
@@ -122,7 +125,7 @@ void Connection::StartTask(Task* t) {
   }
   t->attr = t->cmd.attr == 0 ? scsi::TaskAttr::kSimple : scsi::TaskAttr(t->cmd.attr);
   t->seq = next_seq_++;
-  task_order_.emplace(t->seq, t->cmd.itt);
+  task_order_.emplace_back(t->seq, t->cmd.itt);  // seq only grows: stays sorted
   if (t->attr == scsi::TaskAttr::kOrdered) ++ordered_tasks_;
   if (t->cmd.write) {
     for (const R2tRange& r : PlanR2Ts(t->unsolicited_end, t->cmd.edtl, login_.session.max_burst_length)) {
@@ -195,7 +198,11 @@ void Connection::EraseTask(uint32_t itt) {
   bool had_reservation = t->reserved > 0;
   ReleaseReservation(t);
   if (t->seq) {
-    task_order_.erase(t->seq);
+    // Tasks mostly finish in the order they started: the search is short
+    // and the erase is usually at the front.
+    auto o = std::lower_bound(task_order_.begin(), task_order_.end(), std::make_pair(t->seq, 0u),
+                              [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (o != task_order_.end() && o->first == t->seq) task_order_.erase(o);
     if (t->attr == scsi::TaskAttr::kOrdered) --ordered_tasks_;
   }
   if (t->dormant) --dormant_tasks_;
@@ -242,7 +249,7 @@ void Connection::SendR2Ts(Task* t) {
   if (!t->started || !t->may_solicit) return;
   while (t->r2ts.size() < login_.session.max_outstanding_r2t && !t->r2t_todo.empty()) {
     R2tRange r = t->r2t_todo.front();
-    t->r2t_todo.pop_front();
+    t->r2t_todo.erase(t->r2t_todo.begin());
     uint32_t ttt = next_ttt_++;
     if (next_ttt_ == iscsi::kReservedTag) next_ttt_ = 1;
     t->r2ts.push_back({ttt, r.offset, r.length, r.offset, 0});
@@ -384,15 +391,32 @@ void Connection::Execute(Task* t) {
   uint64_t serial = t->serial;
   target_->Execute(binding_->nexus, std::move(c),
                    [weak, loop, itt, serial](scsi::Response r) {
-                     auto back = [weak, itt, serial, r = std::move(r)]() mutable {
-                       if (auto self = weak.lock()) self->OnScsiDone(itt, serial, std::move(r));
-                     };
                      if (loop->InLoopThread()) {
-                       loop->Defer(std::move(back));
-                     } else {
-                       loop->Post(std::move(back));
+                       if (auto self = weak.lock()) self->QueueCompletion(itt, serial, std::move(r));
+                       return;
                      }
+                     loop->Post([weak, itt, serial, r = std::move(r)]() mutable {
+                       if (auto self = weak.lock()) self->OnScsiDone(itt, serial, std::move(r));
+                     });
                    });
+}
+
+void Connection::QueueCompletion(uint32_t itt, uint64_t serial, scsi::Response r) {
+  completions_.push_back({itt, serial, std::move(r)});
+  if (completions_scheduled_) return;
+  completions_scheduled_ = true;
+  loop_->Defer([weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->RunCompletions();
+  });
+}
+
+void Connection::RunCompletions() {
+  completions_scheduled_ = false;
+  // OnScsiDone may start further tasks whose completions queue anew (and
+  // schedule another run): work on a swapped-out batch.
+  running_completions_.swap(completions_);
+  for (Completion& c : running_completions_) OnScsiDone(c.itt, c.serial, std::move(c.response));
+  running_completions_.clear();
 }
 
 void Connection::OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response r) {
@@ -430,7 +454,13 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
   bool collapse = r.sense.empty() && to_send > 0;
   uint32_t datasn = 0;
   if (to_send > 0) {
-    auto body = std::make_shared<const std::vector<uint8_t>>(std::move(r.data_in));
+    // The buffer goes back to the Data-In pool once its last PDU is sent.
+    std::shared_ptr<const std::vector<uint8_t>> body(
+        new std::vector<uint8_t>(std::move(r.data_in)), [](const std::vector<uint8_t>* b) {
+          auto* v = const_cast<std::vector<uint8_t>*>(b);
+          scsi::GiveDataBuffer(std::move(*v));
+          delete v;
+        });
     for (const DataInSegment& seg :
          PlanDataIn(to_send, login_.connection.initiator_max_recv_data_segment_length,
                     login_.session.max_burst_length)) {

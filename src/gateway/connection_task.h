@@ -51,7 +51,7 @@ struct Connection::Task {
     uint32_t next = 0;    // next expected buffer offset
     uint32_t datasn = 0;  // next expected DataSN
   };
-  std::deque<R2tRange> r2t_todo;  // not yet sent
+  std::vector<R2tRange> r2t_todo;  // not yet sent (a vector: no allocation when empty)
   std::vector<R2t> r2ts;          // sent, data still expected
   uint32_t r2tsn = 0;
   // Solicited bytes reserved from the session's share and the gateway's

@@ -58,11 +58,14 @@ void EventLoop::OnEvents(uint32_t) {
 void EventLoop::RunPosted() {
   wake_pending_.store(false, std::memory_order_release);
   std::vector<std::function<void()>> batch;
+  batch.swap(batch_);  // empty, with the capacity of earlier batches
   {
     std::lock_guard<std::mutex> lock(mu_);
     batch.swap(posted_);
   }
   for (auto& fn : batch) fn();
+  batch.clear();
+  if (batch.capacity() > batch_.capacity()) batch.swap(batch_);
 }
 
 void EventLoop::Run() {
@@ -73,8 +76,11 @@ void EventLoop::Run() {
     (void)s;  // only EBADF-like bugs fail here; the tick still runs
     while (!deferred_.empty()) {
       std::vector<std::function<void()>> work;
+      work.swap(batch_);  // empty, with the capacity of earlier batches
       work.swap(deferred_);
       for (auto& fn : work) fn();
+      work.clear();
+      if (work.capacity() > batch_.capacity()) work.swap(batch_);
     }
     Clock::time_point now = Clock::now();
     if (now - last_tick >= std::chrono::seconds(1)) {

@@ -59,6 +59,9 @@ class EventLoop : private Poller::Handler {
   std::function<void(Clock::time_point)> tick_;
   bool running_ = false;  // loop thread only
   std::vector<std::function<void()>> deferred_;  // loop thread only
+  // The batch being run (deferred or posted); swapped with the queue so the
+  // vectors keep their capacity. Loop thread only.
+  std::vector<std::function<void()>> batch_;
 
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;  // guarded by mu_

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -24,6 +25,14 @@ struct File {
   std::string path;
   int fd = -1;
   bool in_memory = false;  // tmpfs/ramfs: I/O never waits for a disk
+  bool null = false;       // a null extent: no fd, writes vanish, reads are zeros
+  // Inline (no-wait) writes to a page-cache file: whether pwritev2 takes
+  // RWF_NOWAIT for buffered writes here (xfs, btrfs do; ext4 and tmpfs say
+  // EOPNOTSUPP), and until when (steady-clock ns) writes stay off the
+  // caller's thread because an inline one was slow.
+  mutable std::atomic<bool> nowait_writes{true};
+  mutable std::atomic<int64_t> inline_off_until{0};
+  mutable std::atomic<int64_t> inline_backoff{0};  // ns; the last back-off's length
   ~File() {
     if (fd >= 0) ::close(fd);
   }
@@ -47,6 +56,10 @@ std::string Where(const std::string& path, uint64_t off) {
 
 // pread/pwrite until done: restarts after EINTR and short transfers.
 Status ReadFull(const File& f, uint64_t off, uint8_t* p, uint64_t n) {
+  if (f.null) {
+    std::memset(p, 0, n);
+    return Status::Ok();
+  }
   while (n > 0) {
     ssize_t r = ::pread(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
     if (r < 0) {
@@ -66,6 +79,7 @@ Status ReadFull(const File& f, uint64_t off, uint8_t* p, uint64_t n) {
 }
 
 Status WriteFull(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
+  if (f.null) return Status::Ok();
   while (n > 0) {
     ssize_t r = ::pwrite(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
     if (r < 0) {
@@ -81,6 +95,7 @@ Status WriteFull(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
 }
 
 Status Sync(const File& f) {
+  if (f.null) return Status::Ok();
   while (::fdatasync(f.fd) != 0) {
     if (errno != EINTR) return ErrnoError("fdatasync " + f.path, errno);
   }
@@ -137,6 +152,13 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
     std::map<std::string, std::shared_ptr<File>>& open) {
   std::vector<std::shared_ptr<File>> files;
   for (const Extent& e : extents) {
+    if (e.null) {
+      auto f = std::make_shared<File>();
+      f->path = "(null extent)";
+      f->in_memory = f->null = true;
+      files.push_back(std::move(f));
+      continue;
+    }
     auto it = open.find(e.path);
     if (it == open.end()) {
       auto f = std::make_shared<File>();
@@ -224,19 +246,95 @@ Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) 
   return true;
 }
 
+namespace {
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// An inline buffered write slower than this (block allocation, reading
+// metadata, dirty-page throttling) sends the file's writes back to the I/O
+// threads for a while, so a stalling file system stalls no event loop for
+// long. The clock can't tell a stall from the thread being preempted on a
+// busy machine, so the first back-off is short; one that follows soon after
+// the last doubles it, up to kMaxInlineBackoffNs.
+constexpr int64_t kSlowInlineWriteNs = 2'000'000;
+constexpr int64_t kMinInlineBackoffNs = 10'000'000;
+constexpr int64_t kMaxInlineBackoffNs = 1'000'000'000;
+
+void BackOff(const File& f, int64_t now) {
+  int64_t last_until = f.inline_off_until.load(std::memory_order_relaxed);
+  int64_t backoff = now - last_until < kMaxInlineBackoffNs
+                        ? std::min(2 * f.inline_backoff.load(std::memory_order_relaxed), kMaxInlineBackoffNs)
+                        : kMinInlineBackoffNs;
+  backoff = std::max(backoff, kMinInlineBackoffNs);
+  f.inline_backoff.store(backoff, std::memory_order_relaxed);
+  f.inline_off_until.store(now + backoff, std::memory_order_relaxed);
+}
+
+enum class NoWait { kDone, kWouldBlock, kUnsupported };
+
+// One piece with pwritev2(RWF_NOWAIT): kWouldBlock when the kernel would wait
+// (bytes written so far stay written; the caller's fallback rewrites them
+// with the same data).
+Result<NoWait> WriteNoWait(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    iovec iov{const_cast<uint8_t*>(p), size_t(std::min<uint64_t>(n, 1u << 30))};
+    ssize_t r = ::pwritev2(f.fd, &iov, 1, off_t(off), RWF_NOWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return NoWait::kWouldBlock;
+      if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return NoWait::kUnsupported;
+      return ErrnoError("write " + Where(f.path, off), errno);
+    }
+    if (r == 0) return NoWait::kWouldBlock;
+    p += r;
+    off += uint64_t(r);
+    n -= uint64_t(r);
+  }
+  return NoWait::kDone;
+}
+}  // namespace
+
 Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   auto s = state();
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
   const auto& pieces = pl.all;
-  for (const Piece& p : pieces)
-    if (!s->files[p.extent]->in_memory) return false;
+  const int64_t start = NowNs();
   for (const Piece& p : pieces) {
-    VSL_RETURN_IF_ERROR(
-        WriteFull(*s->files[p.extent], p.file_offset, data.data() + (p.volume_offset - offset), p.length));
+    const File& f = *s->files[p.extent];
+    if (f.in_memory) continue;
+    // A durable write waits for the disk: that is the I/O threads' job.
+    if (fua) return false;
+    if (f.inline_off_until.load(std::memory_order_relaxed) > start) return false;
   }
-  // fdatasync on tmpfs returns at once; kept so the contract is Write's.
+  for (const Piece& p : pieces) {
+    const File& f = *s->files[p.extent];
+    const uint8_t* src = data.data() + (p.volume_offset - offset);
+    if (!f.in_memory && f.nowait_writes.load(std::memory_order_relaxed)) {
+      VSL_ASSIGN_OR_RETURN(NoWait r, WriteNoWait(f, p.file_offset, src, p.length));
+      if (r == NoWait::kDone) continue;
+      if (r == NoWait::kWouldBlock) return false;
+      f.nowait_writes.store(false, std::memory_order_relaxed);
+    }
+    // tmpfs never waits for a disk; a page-cache file whose file system
+    // can't say whether it would (RWF_NOWAIT unsupported, as on ext4) is
+    // written here too: a buffered write of pages already cached costs a
+    // copy, and the clock below catches a file system that stalls.
+    VSL_RETURN_IF_ERROR(WriteFull(f, p.file_offset, src, p.length));
+  }
+  const int64_t end = NowNs();
+  if (end - start > kSlowInlineWriteNs) {
+    for (const Piece& p : pieces) {
+      const File& f = *s->files[p.extent];
+      if (!f.in_memory) BackOff(f, end);
+    }
+  }
+  // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
+  // once; kept so the contract is Write's.
   if (fua)
     for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Sync(*s->files[p.extent]));
   return true;
@@ -301,6 +399,7 @@ void ForEachRun(const File& f, uint64_t off, uint64_t n, Fn fn) {
 }
 
 Status Deallocate(const File& f, uint64_t off, uint64_t n) {
+  if (f.null) return Status::Ok();
   int r;
   do {
     r = ::fallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(n));
@@ -456,7 +555,8 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   if (more.empty()) return Status::Ok();
   std::lock_guard<std::mutex> l(mu_);
   std::map<std::string, std::shared_ptr<File>> open;
-  for (const auto& f : state_->files) open.emplace(f->path, f);
+  for (const auto& f : state_->files)
+    if (!f->null) open.emplace(f->path, f);
   auto next = std::make_shared<State>();
   VSL_ASSIGN_OR_RETURN(auto added, OpenFiles(more, options_.read_only, open));
   std::vector<Extent> all = state_->map.extents();

@@ -23,6 +23,10 @@ struct Extent {
   std::string path;     // a regular file or block device
   uint64_t offset = 0;  // bytes into the file
   uint64_t length = 0;  // bytes; a multiple of the block size
+  // No file at all (path and offset unused): writes are discarded and reads
+  // return zeros. For measuring the transport alone (bench/); only the
+  // standalone gateway's configuration can ask for one.
+  bool null = false;
   bool operator==(const Extent&) const = default;
 };
 
@@ -95,9 +99,14 @@ class MetaVolume {
   // from the page cache, false when some of it would need the disk (the caller
   // then uses Read on an I/O thread). Errors as Read.
   Result<bool> TryReadNoWait(uint64_t offset, std::span<uint8_t> out) const;
-  // Write without blocking: true when the range lies wholly in memory-backed
-  // files (tmpfs, ramfs), which never wait for a disk, and was written; false
-  // (nothing written) otherwise.
+  // Write on the caller's thread when that will not wait for a disk: true
+  // when written (and, with fua, durable), false when the caller must use
+  // Write on an I/O thread (part of the range may then be written already;
+  // Write writes it again). Memory-backed files (tmpfs, ramfs) are always
+  // written here; page-cache files only without fua, with pwritev2
+  // RWF_NOWAIT where the file system supports it, else as a plain buffered
+  // write, unless an inline write to that file lately took over 2 ms (then
+  // false for 10 ms, doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // fua: the data is durable (fdatasync of every touched file) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);

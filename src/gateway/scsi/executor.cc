@@ -1,7 +1,10 @@
+#include <bit>
 #include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 
+#include "gateway/scsi/data_buffers.h"
 #include "gateway/scsi/scsi.h"
 
 namespace vsl::scsi {
@@ -59,6 +62,66 @@ class Inline final : public IoExecutor {
 
 std::unique_ptr<IoExecutor> MakeThreadPool(int threads) {
   return std::make_unique<ThreadPool>(threads);
+}
+
+namespace {
+// Data-In buffers by size class (powers of two from 4 KiB to the largest
+// transfer), at most kPoolBytes held in all.
+constexpr size_t kMinClassBytes = 4096;
+constexpr size_t kPoolBytes = 64u << 20;
+constexpr int kClasses = std::countr_zero(size_t(kMaxTransferBytes)) - std::countr_zero(kMinClassBytes) + 1;
+
+struct DataBufferPool {
+  std::mutex mu;
+  std::vector<std::vector<uint8_t>> free[kClasses];  // guarded by mu
+  size_t bytes = 0;                                  // guarded by mu
+};
+
+DataBufferPool& Pool() {
+  static DataBufferPool* pool = new DataBufferPool;  // never destroyed: used until exit
+  return *pool;
+}
+
+// The class of a buffer of capacity `bytes`, or -1 when it is not a class size.
+int ClassOf(size_t bytes) {
+  if (bytes < kMinClassBytes || bytes > kMaxTransferBytes || !std::has_single_bit(bytes)) return -1;
+  return std::countr_zero(bytes) - std::countr_zero(kMinClassBytes);
+}
+}  // namespace
+
+std::vector<uint8_t> TakeDataBuffer(size_t n) {
+  if (n > kMaxTransferBytes) return std::vector<uint8_t>(n);
+  const size_t cls_bytes = std::bit_ceil(std::max(n, kMinClassBytes));
+  const int cls = ClassOf(cls_bytes);
+  std::vector<uint8_t> b;
+  {
+    DataBufferPool& p = Pool();
+    std::lock_guard<std::mutex> l(p.mu);
+    if (!p.free[cls].empty()) {
+      b = std::move(p.free[cls].back());
+      p.free[cls].pop_back();
+      p.bytes -= b.capacity();
+    }
+  }
+  // A pooled buffer keeps its full size, so this shrinks it without touching
+  // a byte; only a new buffer is zero-filled (once, for its whole life).
+  if (b.capacity() == 0) b.reserve(cls_bytes);
+  b.resize(n);
+  return b;
+}
+
+void GiveDataBuffer(std::vector<uint8_t>&& buffer) {
+  const int cls = ClassOf(buffer.capacity());
+  if (cls < 0) return;
+  std::vector<uint8_t> b = std::move(buffer);
+  // Grown back to its capacity outside the lock; only the bytes past this
+  // use's size are zero-filled (none for power-of-two transfers).
+  b.resize(b.capacity());
+  DataBufferPool& p = Pool();
+  std::lock_guard<std::mutex> l(p.mu);
+  if (p.bytes + b.capacity() > kPoolBytes) return;  // freed after unlock (declared before l)
+  p.bytes += b.capacity();
+  p.free[cls].push_back(std::move(b));
 }
 
 IoExecutor* InlineExecutor() {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "gateway/scsi/data_buffers.h"
 #include "gateway/scsi/lu_core.h"
 
 namespace vsl::scsi {
@@ -97,7 +98,7 @@ void DoRead(Req& r) {
   auto& vol = *r.core->volume;
   const uint64_t offset = rw.lba * vol.block_size();
   Response resp;
-  resp.data_in.resize(size_t(rw.blocks) * vol.block_size());
+  resp.data_in = TakeDataBuffer(size_t(rw.blocks) * vol.block_size());
   auto cached = vol.TryReadNoWait(offset, resp.data_in);
   if (!cached.ok()) return r.Reply(FromStatus(cached.status(), false));
   if (*cached) return r.Reply(std::move(resp));
