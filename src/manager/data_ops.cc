@@ -151,7 +151,7 @@ Status Operations::CopyUnit(int64_t unit, int64_t source, DiskOp op, const Actor
   std::vector<Member> src, dst;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, unit));
-    VSL_RETURN_IF_ERROR(FindTransition(unit, d.state, op).status());
+    VSL_RETURN_IF_ERROR(machine_.Check(tx, unit, op));  // refuses an image master before a byte is written
     VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, source));
     VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
     VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
@@ -184,7 +184,7 @@ Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
     VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, unit));
     VSL_RETURN_IF_ERROR(FindTransition(unit, s.state, DiskOp::kSnap).status());
     VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, bcv));
-    VSL_RETURN_IF_ERROR(FindTransition(bcv, d.state, DiskOp::kCopyImage).status());
+    VSL_RETURN_IF_ERROR(machine_.Check(tx, bcv, DiskOp::kCopyImage));
     VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
     VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
     return Status::Ok();
@@ -292,10 +292,14 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
   }
   catalog::Image img;
   VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    // The copy is recorded before the unit becomes the image's master: from
+    // then on the table refuses every op that would write it.
+    VSL_RETURN_IF_ERROR(
+        machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, {}, "image '" + name + "' from " + file).status());
     VSL_ASSIGN_OR_RETURN(img, catalog_->AddImage(tx, catalog::Image{0, name, size, sha, unit, 0}));
     VolumeUpdate u;
     u.image_id = img.id;
-    return machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, u, "image '" + name + "' from " + file).status();
+    return catalog_->UpdateVolume(tx, unit, DiskState::kConfigured, u);
   }));
   return img;
 }

@@ -70,7 +70,7 @@ class Operations {
   //   break-meta {volume}                  -> {}
   //   copy {volume, image? | source?}      -> {}
   //   snap {volume, bcv}                   -> {}
-  //   bind {volume, host, lun, target?}    -> {}
+  //   bind {volume, host, lun, target?, read_only?} -> {}
   //   map {volume, host?}                  -> {}
   //   unmap {volume, host?}                -> {}
   //   unbind {volume, host?}               -> {}
@@ -104,8 +104,16 @@ class Operations {
   Status CopyVolume(int64_t unit, int64_t source, const catalog::Actor& actor);
   // Point-in-time copy of Mapped `unit` into Configured `bcv`.
   Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor);
+  // Binds the unit to `host` at `lun`. With `read_only` the host may read
+  // but not write (the gateway's LU is write-protected). An image's master
+  // volume is bound only read-only, to any number of hosts; a unit's
+  // bindings are all read-only or all read-write (FailedPrecondition naming
+  // the other host otherwise).
   Status Bind(int64_t unit, const std::string& host, int64_t lun, std::optional<int64_t> target,
-              const catalog::Actor& actor);
+              const catalog::Actor& actor, bool read_only = false);
+  // What Bind checks before it touches anything, now (for callers that
+  // refuse a bad bind before queueing it; Bind checks again).
+  Status CheckBind(int64_t unit, const std::string& host, int64_t lun, bool read_only);
   // Without `host`: every binding goes and the arrays stop granting the
   // gateway access. With `host`: only that host's binding goes; when other
   // hosts still hold the unit it stays as it is for them (unbind-partial).
@@ -151,6 +159,13 @@ class Operations {
   Result<std::vector<Member>> Resolve(int64_t unit);
 
  private:
+  struct BindPlan {
+    catalog::Volume volume;
+    catalog::Host host;
+    DiskOp op = DiskOp::kBind;
+    bool done = false;  // this very binding exists (a re-run)
+  };
+  Result<BindPlan> PlanBind(catalog::Tx& tx, int64_t unit, const std::string& host, int64_t lun, bool read_only);
   Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
                   std::optional<int64_t> image_id);
   Result<std::vector<int64_t>> AllocateOnce(const AllocateArgs& args, const catalog::Actor& actor);
