@@ -118,9 +118,10 @@ Status HostShow(ApiClient& c, const Args& a) {
   for (const Json& i : h["initiators"]) printf("initiator: %s\n", i.get<std::string>().c_str());
   std::vector<std::vector<std::string>> rows;
   for (const Json& b : h["bindings"]) {
-    rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no"});
+    rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no",
+                    b.value("read_only", false) ? "read-only" : "read-write"});
   }
-  PrintTable({"LUN", "TARGET", "VOLUME", "MAPPED"}, rows);
+  PrintTable({"LUN", "TARGET", "VOLUME", "MAPPED", "ACCESS"}, rows);
   return Status::Ok();
 }
 
@@ -225,13 +226,16 @@ Status VolumeShow(ApiClient& c, const Args& a) {
   printf("volume %s: %s, %s, %s%s\n", Cell(v["id"]).c_str(), Cell(v["type"]).c_str(),
          HumanSize(v["size"].get<uint64_t>()).c_str(), Cell(v["state"]).c_str(), v["clean"].get<bool>() ? ", clean" : "");
   if (v.contains("array")) printf("on array %s as %s\n", Cell(v["array"]).c_str(), Cell(v["array_volume"]).c_str());
+  if (v.value("master_of_image", Json(nullptr)).is_string()) {
+    printf("master of image %s (bound read-only only, never written)\n", Cell(v["master_of_image"]).c_str());
+  }
   for (const Json& m : v["members"]) {
     printf("member %s: volume %s on array %s (%s), %s\n", Cell(m["member_order"]).c_str(), Cell(m["id"]).c_str(),
            Cell(m["array_id"]).c_str(), Cell(m["array_volume"]).c_str(), HumanSize(m["size"].get<uint64_t>()).c_str());
   }
   for (const Json& b : v["bindings"]) {
-    printf("bound to host %s at LUN %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
-           b["mapped"].get<bool>() ? " (mapped)" : "");
+    printf("bound to host %s at LUN %s %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
+           b.value("read_only", false) ? "read-only" : "read-write", b["mapped"].get<bool>() ? " (mapped)" : "");
   }
   return Status::Ok();
 }

@@ -76,6 +76,23 @@ Result<int> Operations::SyncHosts() {
   return static_cast<int>(hosts.size());
 }
 
+// A shared unit's hosts all write or all only read: a reader caches what it
+// read and would never see a writer's changes, and a read-only unit (an
+// image master) must stay as its readers know it.
+Status Operations::CheckSameMode(Tx& tx, int64_t unit, const std::vector<Binding>& existing,
+                                 const std::string& host_name, bool read_only) {
+  for (const Binding& b : existing) {
+    if (b.read_only == read_only) continue;
+    VSL_ASSIGN_OR_RETURN(catalog::Host other, catalog_->GetHost(tx, b.host_id));
+    if (other.name == host_name) continue;  // its own binding: PlanBind says so
+    return FailedPrecondition("volume " + std::to_string(unit) + " is bound " +
+                              (b.read_only ? "read-only" : "read-write") + " to host '" + other.name +
+                              "': a unit's hosts either all write or all only read, so it cannot be bound " +
+                              (read_only ? "read-only" : "read-write") + " to host '" + host_name + "' too");
+  }
+  return Status::Ok();
+}
+
 Result<Operations::BindPlan> Operations::PlanBind(Tx& tx, int64_t unit, const std::string& host_name, int64_t lun,
                                                   bool read_only) {
   if (lun < 0 || lun > 16383) return InvalidArgument("LUN " + std::to_string(lun) + " is out of range 0..16383");
@@ -102,17 +119,7 @@ Result<Operations::BindPlan> Operations::PlanBind(Tx& tx, int64_t unit, const st
                       : plan.volume.state == DiskState::kUnbound ? DiskOp::kRebind : DiskOp::kBind;
   // The table decides (an image's master volume takes read-only binds only).
   VSL_RETURN_IF_ERROR(machine_.Check(tx, unit, plan.op));
-  // A shared unit's hosts all write or all only read: a reader caches what
-  // it read and would never see a writer's changes, and a read-only unit
-  // (an image master) must stay as its readers know it.
-  for (const Binding& b : existing) {
-    if (b.read_only == read_only) continue;
-    VSL_ASSIGN_OR_RETURN(catalog::Host other, catalog_->GetHost(tx, b.host_id));
-    return FailedPrecondition("volume " + std::to_string(unit) + " is bound " +
-                              (b.read_only ? "read-only" : "read-write") + " to host '" + other.name +
-                              "': a unit's hosts either all write or all only read, so it cannot be bound " + mode +
-                              " to host '" + host_name + "' too");
-  }
+  VSL_RETURN_IF_ERROR(CheckSameMode(tx, unit, existing, host_name, read_only));
   VSL_ASSIGN_OR_RETURN(auto of_host, catalog_->BindingsOfHost(tx, plan.host.id));
   for (const Binding& b : of_host) {
     if (b.lun == lun) {
@@ -123,8 +130,18 @@ Result<Operations::BindPlan> Operations::PlanBind(Tx& tx, int64_t unit, const st
   return plan;
 }
 
-Status Operations::CheckBind(int64_t unit, const std::string& host, int64_t lun, bool read_only) {
-  return catalog_->Read([&](Tx& tx) { return PlanBind(tx, unit, host, lun, read_only).status(); });
+Status Operations::CheckBindMode(int64_t unit, const std::string& host, bool read_only) {
+  return catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(catalog_->GetHostByName(tx, host).status());
+    if (!read_only) {
+      // The table's word on a read-write bind of an image master.
+      VSL_ASSIGN_OR_RETURN(auto master, catalog_->ImageOfMaster(tx, unit));
+      if (master) VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kBind, &*master).status());
+    }
+    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+    return CheckSameMode(tx, unit, existing, host, read_only);
+  });
 }
 
 Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun, std::optional<int64_t> target,

@@ -111,9 +111,11 @@ class Operations {
   // the other host otherwise).
   Status Bind(int64_t unit, const std::string& host, int64_t lun, std::optional<int64_t> target,
               const catalog::Actor& actor, bool read_only = false);
-  // What Bind checks before it touches anything, now (for callers that
-  // refuse a bad bind before queueing it; Bind checks again).
-  Status CheckBind(int64_t unit, const std::string& host, int64_t lun, bool read_only);
+  // The checks of Bind that no queued request can make pass later: the
+  // unit and host exist, an image master is bound read-only, the unit's
+  // other hosts have the same mode. For callers that refuse such a bind
+  // before queueing it; Bind checks everything again.
+  Status CheckBindMode(int64_t unit, const std::string& host, bool read_only);
   // Without `host`: every binding goes and the arrays stop granting the
   // gateway access. With `host`: only that host's binding goes; when other
   // hosts still hold the unit it stays as it is for them (unbind-partial).
@@ -165,6 +167,8 @@ class Operations {
     DiskOp op = DiskOp::kBind;
     bool done = false;  // this very binding exists (a re-run)
   };
+  Status CheckSameMode(catalog::Tx& tx, int64_t unit, const std::vector<catalog::Binding>& existing,
+                       const std::string& host, bool read_only);
   Result<BindPlan> PlanBind(catalog::Tx& tx, int64_t unit, const std::string& host, int64_t lun, bool read_only);
   Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
                   std::optional<int64_t> image_id);

@@ -121,8 +121,9 @@ TEST_P(ReadOnlyTest, WritingTheMasterIsRefusedByTheTable) {
             std::string::npos)
       << rw.ToString();
   EXPECT_NE(rw.message().find("read-only"), std::string::npos) << rw.ToString();
-  EXPECT_EQ(ops_->CheckBind(master_, "web1", 0, false).code(), Code::kFailedPrecondition);
-  EXPECT_TRUE(ops_->CheckBind(master_, "web1", 0, true).ok());
+  EXPECT_EQ(ops_->CheckBindMode(master_, "web1", false).code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(ops_->CheckBindMode(master_, "web1", true).ok());
+  EXPECT_EQ(ops_->CheckBindMode(master_ + 1000, "web1", true).code(), Code::kNotFound);
   int64_t other = 0;
   {
     auto u = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false}, actor_);
