@@ -451,6 +451,17 @@ Status Operations::FreeSingle(int64_t id, const Actor& actor) {
   return Internal("free of volume " + std::to_string(id) + " did not settle");
 }
 
-Status Operations::Free(int64_t unit, const Actor& actor) { return FreeSingle(unit, actor); }
+Status Operations::Free(int64_t unit, const Actor& actor) {
+  // An image's master is never freed: the table's refusal of its deallocate,
+  // before any step (a break or scrub) of the way there is tried.
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    auto v = catalog_->GetVolume(tx, unit);
+    if (!v.ok()) return Status::Ok();  // FreeSingle says what is wrong
+    VSL_ASSIGN_OR_RETURN(auto master, catalog_->ImageOfMaster(tx, unit));
+    if (!master) return Status::Ok();
+    return FindTransition(unit, v->state, DiskOp::kDeallocate, &*master).status();
+  }));
+  return FreeSingle(unit, actor);
+}
 
 }  // namespace vsl::manager
