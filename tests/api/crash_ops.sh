@@ -35,6 +35,9 @@ IMG=$E2E_TMP/img.raw
 head -c $MiB /dev/urandom >"$IMG"
 v image import img "$IMG" >/dev/null || fail_now "image import"
 IMG_ID=$(tv image list --json | jq '.images[] | select(.name == "img") | .id')
+MASTER=$(tv image list --json | jq '.images[] | select(.name == "img") | .master_volume_id')
+WP=$E2E_TMP/iscsi_wp
+gcc -O1 -o "$WP" "$HERE/../tools/iscsi_wp.c" -liscsi || fail_now "cannot build tests/tools/iscsi_wp.c"
 
 # ---- units in a given state, made on a serve without crash points ----
 
@@ -170,6 +173,23 @@ promise_grow() {
   [[ $size == $((3 * MiB)) ]] || echo "ha sees LUN $L as $size bytes, not 3 MiB"
   host_lun_is_image ha "$L" "$IMG" >/dev/null 2>&1 || echo "ha does not read the image at LUN $L after the grow"
 }
+# The image's master, bound read-only to ha at LUN LA and (once bound) to hb
+# at LUN LB: RO_WANT lists host:lun:mapped:read_only of its bindings.
+promise_ro() {
+  local got
+  got=$(ajson GET "/v1/volumes/$U" | jq -r '"\(.state) [\([.bindings[] | "\(.host):\(.lun):\(.mapped):\(.read_only)"] | join(" "))]"')
+  [[ $got == "$RO_WANT" ]] || echo "volume $U is '$got', expected '$RO_WANT'"
+}
+promise_ro_map() {
+  promise_ro
+  local h l w
+  for h in ha:$LA hb:$LB; do
+    l=${h#*:} h=${h%%:*}
+    host_lun_is_image "$h" "$l" "$IMG" >/dev/null 2>&1 || echo "$h does not read the image at LUN $l"
+    w=$("$WP" "iqn.2026-11.org.example:$h" "$(host_url "$h" "$l")" write 0 2>&1)
+    [[ $w == "status=2 key=07 asc=27 ascq=00" ]] || echo "a write from $h to LUN $l got '$w', not DATA PROTECT"
+  done
+}
 promise_unmap() { expect_unit unmapped "ha:$L:false"; }
 promise_unbind() { expect_unit unbound ""; }
 promise_scrub() {
@@ -244,6 +264,27 @@ done
 for at in op.bind.granted:1 op.bind.end:1; do
   prep copied
   crash_case "$at" bind promise_bind disk bind "$U" --host ha --lun "$L"
+done
+# The image's master, shared read-only: bound to ha, then to hb (a second
+# host of a bound unit), then mapped to both; after each crash the gateway
+# serves it write-protected.
+U=$MASTER
+LA=$((LUN + 1)) LB=$((LUN + 2)) LUN=$((LUN + 2))
+for at in op.bind.granted:1 op.bind.end:1; do
+  RO_WANT="bound [ha:$LA:false:true]"
+  crash_case "$at" bind promise_ro disk bind "$MASTER" --host ha --lun "$LA" --read-only
+  RO_WANT="bound [ha:$LA:false:true hb:$LB:false:true]"
+  crash_case "$at" bind promise_ro disk bind "$MASTER" --host hb --lun "$LB" --read-only
+  [[ $at == op.bind.granted:1 ]] || continue
+  # Again from the start for the next crash point.
+  tv disk unbind "$MASTER" >/dev/null || fail_now "unbind of the master"
+done
+for at in op.map.mapped:1 op.map.end:1; do
+  RO_WANT="mapped [ha:$LA:true:true hb:$LB:true:true]"
+  crash_case "$at" map promise_ro_map disk map "$MASTER"
+  [[ $at == op.map.mapped:1 ]] || continue
+  { tv disk unmap "$MASTER" && tv disk unbind "$MASTER" && tv disk bind "$MASTER" --host ha --lun "$LA" --read-only &&
+    tv disk bind "$MASTER" --host hb --lun "$LB" --read-only; } >/dev/null || fail_now "rebind of the master"
 done
 for at in op.map.mapped:1 op.map.end:1; do
   prep bound
