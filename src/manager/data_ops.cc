@@ -252,14 +252,29 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
   if (size == 0) return InvalidArgument("image file " + file + " is empty");
   VSL_ASSIGN_OR_RETURN(std::string sha, Sha256File(file));
   std::optional<catalog::Image> existing;
+  std::string holders;  // hosts the existing image's master is bound to
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    existing.reset();
+    holders.clear();
     auto i = catalog_->GetImageByName(tx, name);
-    if (i.ok()) existing = *i;
-    return i.ok() || i.status().code() == Code::kNotFound ? Status::Ok() : i.status();
+    if (!i.ok()) return i.status().code() == Code::kNotFound ? Status::Ok() : i.status();
+    existing = *i;
+    if (!i->master_volume_id) return Status::Ok();
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, *i->master_volume_id));
+    for (const catalog::Binding& b : bindings) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+      holders += (holders.empty() ? "" : ", ") + h.name;
+    }
+    return Status::Ok();
   }));
   if (existing) {
     if (existing->sha256 == sha && existing->master_volume_id) return *existing;  // imported before
-    return AlreadyExists("image '" + name + "' exists already");
+    std::string why = "image '" + name + "' exists already";
+    if (!holders.empty()) {
+      why += "; its master, volume " + std::to_string(*existing->master_volume_id) +
+             ", is bound read-only to hosts " + holders + " and is never replaced";
+    }
+    return AlreadyExists(why);
   }
   AllocateArgs args;
   args.size = size;

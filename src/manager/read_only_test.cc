@@ -81,6 +81,13 @@ TEST_P(ReadOnlyTest, ImageMasterIsSharedReadOnlyAndNeverScrubbed) {
     EXPECT_TRUE(c.read_only) << c.host;
   }
   EXPECT_EQ(maps, 2);
+  // The image is not replaced under its hosts; the refusal names them.
+  std::string other = test_db().dir() + "/other.raw";
+  std::ofstream(other) << "other bytes";
+  auto again = ops_->ImportImage("deb", other, actor_);
+  EXPECT_EQ(again.status().code(), Code::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("bound read-only to hosts web1, web2"), std::string::npos)
+      << again.status().ToString();
   ASSERT_TRUE(ops_->SyncHost("web2").ok());
   auto last = target_.calls().back();
   EXPECT_EQ(last.what, "set-host");
