@@ -190,10 +190,17 @@ Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun,
     b.target = target.value_or(lun);
     b.lun = lun;
     b.read_only = read_only;
-    VSL_RETURN_IF_ERROR(catalog_->AddBinding(tx, b).status());
-    return machine_.Apply(tx, unit, op, actor, {},
-                          "host " + host_name + " LUN " + std::to_string(lun) + (read_only ? " read-only" : ""))
-        .status();
+    // The transition first: its compare-and-swap holds the unit's row, so a
+    // concurrent bind of the other mode has committed (and is seen below)
+    // or waits for this one (and sees this binding).
+    VSL_RETURN_IF_ERROR(machine_
+                            .Apply(tx, unit, op, actor, {},
+                                   "host " + host_name + " LUN " + std::to_string(lun) +
+                                       (read_only ? " read-only" : ""))
+                            .status());
+    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(CheckSameMode(tx, unit, existing, host_name, read_only));
+    return catalog_->AddBinding(tx, b).status();
   });
 }
 
