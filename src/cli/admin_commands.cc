@@ -192,6 +192,15 @@ Status ImageImport(ApiClient& c, const Args& a) {
   return Status::Ok();
 }
 
+Status ImageRemove(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Delete("/v1/images/" + a.name + "?wait=true"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  const Json& v = r["result"]["volume"];
+  printf("image %s removed%s\n", a.name.c_str(),
+         v.is_number() ? ("; its master, volume " + Cell(v) + ", is scrubbed and free").c_str() : "");
+  return Status::Ok();
+}
+
 Status ImageList(ApiClient& c, const Args& a) {
   VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/images"));
   if (a.api.json) return PrintJson(r), Status::Ok();
@@ -288,7 +297,7 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   Leaf(host, "remove", "remove a host (it must have no bindings)", HostRemove, run, args, "host remove")
       ->add_option("name", args->name, "host name")->required();
 
-  CLI::App* image = app.add_subcommand("image", "master images: import, list");
+  CLI::App* image = app.add_subcommand("image", "master images: import, list, remove");
   image->require_subcommand(1);
   CLI::App* imp = Leaf(image, "import",
                        "upload a raw disk image onto a read-only master volume (progress on a terminal; the "
@@ -298,6 +307,11 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   imp->add_option("file", args->file, "raw image file on this machine (uploaded)")->required();
   imp->add_flag("--server-side", args->server_side,
                 "FILE is on vsl serve's machine, inside its --import-dir (read there, not uploaded)");
+  Leaf(image, "remove",
+       "remove an image and scrub and free its master volume (refused while the master is bound to a host or "
+       "disks copied from the image exist)",
+       ImageRemove, run, args, "image remove")
+      ->add_option("name", args->name, "image name")->required();
   Leaf(image, "list", "list images", ImageList, run, args, "image list");
 
   CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");

@@ -319,4 +319,98 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
   return img;
 }
 
+Status Operations::ImageRemovable(Tx& tx, const catalog::Image& image) {
+  std::string what = "image '" + image.name + "' cannot be removed: ";
+  if (image.master_volume_id) {
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, *image.master_volume_id));
+    std::string hosts;
+    for (const catalog::Binding& b : bindings) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+      hosts += (hosts.empty() ? "" : ", ") + h.name + (b.mapped ? " (mapped)" : "");
+    }
+    if (!hosts.empty()) {
+      return FailedPrecondition(what + "its master, volume " + std::to_string(*image.master_volume_id) +
+                                ", is bound to hosts " + hosts + "; unmap and unbind it first");
+    }
+  }
+  catalog::VolumeFilter f;
+  VSL_ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes(tx, f));
+  std::string copies;
+  for (const Volume& v : volumes) {
+    if (v.image_id == image.id && v.id != image.master_volume_id) {
+      copies += (copies.empty() ? "" : ", ") + std::to_string(v.id);
+    }
+  }
+  if (!copies.empty()) {
+    return FailedPrecondition(what + "volumes " + copies + " hold copies of it; free them first");
+  }
+  return Status::Ok();
+}
+
+Status Operations::CheckImageRemovable(const std::string& name) {
+  return catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Image img, catalog_->GetImageByName(tx, name));
+    return ImageRemovable(tx, img);
+  });
+}
+
+Result<std::optional<int64_t>> Operations::RemoveImage(const std::string& name, const Actor& actor) {
+  constexpr const char* kUnlinked = "image-removed";  // the master's event: it is an image's no more
+  std::optional<int64_t> master;
+  bool done_before = false;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    master.reset();
+    done_before = false;
+    auto img = catalog_->GetImageByName(tx, name);
+    if (!img.ok()) {
+      if (img.status().code() != Code::kNotFound || !actor.request_id) return img.status();
+      // This very request removed it before and died before its master was
+      // free: the master's event says which volume that was.
+      catalog::EventFilter f;
+      f.entity = "volume";
+      f.request_id = actor.request_id;
+      VSL_ASSIGN_OR_RETURN(auto events, catalog_->ListEvents(tx, f));
+      int64_t since = 0;
+      for (const catalog::Event& e : events) {
+        if (e.op == kUnlinked) master = e.entity_id, since = e.id;
+      }
+      if (!master) return img.status();
+      // Once another request moved the volume (it was freed and handed out
+      // again), it is no longer this request's to free.
+      catalog::EventFilter later;
+      later.entity = "volume";
+      later.entity_id = *master;
+      later.after_id = since;
+      VSL_ASSIGN_OR_RETURN(auto after, catalog_->ListEvents(tx, later));
+      for (const catalog::Event& e : after) {
+        if (e.request_id != actor.request_id) done_before = true;
+      }
+      return Status::Ok();
+    }
+    VSL_RETURN_IF_ERROR(ImageRemovable(tx, *img));
+    if (img->master_volume_id) {
+      master = *img->master_volume_id;
+      VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, *master));
+      VolumeUpdate u;
+      u.image_id = std::optional<int64_t>();
+      VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, v.id, v.state, u));
+      catalog::Event e;
+      e.entity = "volume";
+      e.entity_id = v.id;
+      e.from_state = e.to_state = std::string(catalog::DiskStateName(v.state));
+      e.op = kUnlinked;
+      e.actor = actor.name;
+      e.request_id = actor.request_id;
+      e.detail = "image '" + name + "' removed; its master volume is freed next";
+      VSL_RETURN_IF_ERROR(catalog_->AppendEvent(tx, e));
+    }
+    return catalog_->RemoveImage(tx, img->id);
+  }));
+  util::CrashPoint("op.remove-image.unlinked");  // the image is gone, its master not yet free
+  if (!master || done_before) return master;
+  Status s = Free(*master, actor);
+  if (!s.ok()) return s.Annotate("free of image '" + name + "''s master volume " + std::to_string(*master));
+  return master;
+}
+
 }  // namespace vsl::manager

@@ -191,6 +191,10 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     VSL_ASSIGN_OR_RETURN(catalog::Image img, ImportImage(name, file, actor));
     out = {{"image", img.id}, {"volume", img.master_volume_id.value_or(0)}, {"size", img.size},
            {"sha256", img.sha256}};
+  } else if (op == "remove-image") {
+    VSL_ASSIGN_OR_RETURN(std::string name, StringArg(args, "name"));
+    VSL_ASSIGN_OR_RETURN(std::optional<int64_t> master, RemoveImage(name, actor));
+    out = {{"volume", master ? Json(*master) : Json(nullptr)}};
   } else {
     VSL_ASSIGN_OR_RETURN(int64_t unit, IntArg(args, "volume"));
     if (op == "break-meta") {

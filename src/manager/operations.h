@@ -78,6 +78,7 @@ class Operations {
   //   scrub {volume}                       -> {}
   //   free {volume}                        -> {}
   //   import-image {name, file}            -> {image, volume, size, sha256}
+  //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
@@ -138,6 +139,13 @@ class Operations {
   Status Free(int64_t unit, const catalog::Actor& actor);
   // Copies a raw image file onto a new master volume and records the image.
   Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
+  // Removes the image and frees (scrubs) its master volume; returns the
+  // master's id. FailedPrecondition while the master is bound to a host
+  // (naming the hosts) or other volumes record copies of the image (naming
+  // them). A re-run of the same request after a crash finishes the free.
+  Result<std::optional<int64_t>> RemoveImage(const std::string& name, const catalog::Actor& actor);
+  // RemoveImage's refusals, now, without changing anything.
+  Status CheckImageRemovable(const std::string& name);
 
   // Tells the MapTarget the catalog's view of host `name`: its credentials
   // and exactly the LUNs of its mapped bindings; when the catalog has no
@@ -169,6 +177,7 @@ class Operations {
   };
   Status CheckSameMode(catalog::Tx& tx, int64_t unit, const std::vector<catalog::Binding>& existing,
                        const std::string& host, bool read_only);
+  Status ImageRemovable(catalog::Tx& tx, const catalog::Image& image);
   Result<BindPlan> PlanBind(catalog::Tx& tx, int64_t unit, const std::string& host, int64_t lun, bool read_only);
   Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
                   std::optional<int64_t> image_id);

@@ -208,6 +208,55 @@ TEST_P(ReadOnlyTest, FailedReadOnlyBindLeavesTheMasterUsable) {
   EXPECT_EQ(BindingsOf(master_).size(), 3u);
 }
 
+// The image goes only when nobody holds its master and no disk records a
+// copy of it; then its master is scrubbed and free.
+TEST_P(ReadOnlyTest, RemoveImageWaitsForItsHostsAndCopies) {
+  ASSERT_TRUE(ops_->Bind(master_, "web1", 0, std::nullopt, actor_, true).ok());
+  ASSERT_TRUE(ops_->Bind(master_, "web2", 0, std::nullopt, actor_, true).ok());
+  ASSERT_TRUE(ops_->Map(master_, std::string("web2"), actor_).ok());
+  auto r = ops_->RemoveImage("deb", actor_);
+  ASSERT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("is bound to hosts web1, web2 (mapped)"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(ops_->CheckImageRemovable("deb").code(), Code::kFailedPrecondition);
+  EXPECT_EQ(Get(master_).state, DiskState::kMapped);
+  ASSERT_TRUE(ops_->Unmap(master_, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Unbind(master_, std::nullopt, actor_).ok());
+
+  auto clone = ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
+  ASSERT_TRUE(clone.ok());
+  ASSERT_TRUE(ops_->CopyImage(*clone, "deb", actor_).ok());
+  r = ops_->RemoveImage("deb", actor_);
+  ASSERT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("volumes " + std::to_string(*clone) + " hold copies"), std::string::npos)
+      << r.status().ToString();
+  ASSERT_TRUE(ops_->Free(*clone, actor_).ok());
+
+  EXPECT_TRUE(ops_->CheckImageRemovable("deb").ok());
+  Actor req{"test", 501};
+  r = ops_->RemoveImage("deb", req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, master_);
+  catalog::Volume m = Get(master_);
+  EXPECT_EQ(m.state, DiskState::kFree);
+  EXPECT_TRUE(m.clean);
+  EXPECT_FALSE(m.image_id.has_value());
+  std::vector<uint8_t> zero(image_bytes_.size(), 0);
+  EXPECT_EQ(Bytes(master_), zero);
+  // The same request run again is done; another one finds no such image.
+  r = ops_->RemoveImage("deb", req);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ops_->RemoveImage("deb", actor_).status().code(), Code::kNotFound);
+  // Once the volume was handed out again, a late re-run leaves it alone.
+  ASSERT_TRUE(catalog().Write([&](catalog::Tx& tx) {
+                         return catalog().CasVolume(tx, master_, DiskState::kFree, DiskState::kAllocated, {},
+                                                    "allocate", Actor{"other", 777});
+                       }).ok());
+  r = ops_->RemoveImage("deb", req);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Get(master_).state, DiskState::kAllocated);
+}
+
 VSL_INSTANTIATE_CATALOG_BACKENDS(ReadOnlyTest);
 
 }  // namespace

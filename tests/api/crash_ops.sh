@@ -210,6 +210,15 @@ promise_free() {
   for f in $(files_of $MEMBERS); do zero_file "$f" || echo "${f##*/} holds data after free"; done
 }
 promise_break() { expect_unit unconfigured ""; }
+# The image RM_IMAGE is gone and its master (U) is free, clean and zero.
+promise_remove_image() {
+  [[ $(api GET "/v1/images/$RM_IMAGE" | tail -1) == 404 ]] || echo "image $RM_IMAGE is still there"
+  local j f
+  j=$(ajson GET "/v1/volumes/$U")
+  [[ $(jq -r '"\(.state) \(.clean) \(.image_id)"' <<<"$j") == "free true null" ]] ||
+    echo "master $U is $(jq -r '"\(.state), clean \(.clean), image \(.image_id)"' <<<"$j"), not free, clean, no image"
+  for f in $(files_of "$U"); do zero_file "$f" || echo "master $U: ${f##*/} holds data after the image's removal"; done
+}
 
 # crash_case POINT:N OP PROMISE CMD...: the serve armed at POINT:N runs CMD
 # (the CLI, which fails as the serve dies under it); a serve without crash
@@ -234,8 +243,9 @@ crash_case() {
   done
   check_eq "$title: its request is there and ended (done or failed) after the restart" "$op ended" \
     "$(jq -r '[.requests[] | "\(.op) \(if .state == "done" or .state == "failed" then "ended" else .state end)"] | join(", ")' <<<"$reqs")"
-  if [[ $op == free ]]; then
-    # A freed meta volume is gone: "does not exist" is a fine answer.
+  if [[ $op == free || $op == remove-image ]]; then
+    # A freed meta volume (a removed image) is gone: "does not exist" is a
+    # fine answer.
     out=$(tv "$@" 2>&1) || grep -q 'not_found' <<<"$out" || out="FAILED: $out"
     check_eq "$title: the same command again succeeds" "" "$(grep '^FAILED' <<<"$out")"
   else
@@ -312,6 +322,12 @@ for at in op.free.step:1 op.scrub.marked:1 op.scrub.wiped:1 op.free.step:2 op.fr
 done
 prep configured
 crash_case op.break-meta.end:1 break-meta promise_break disk break-meta "$U"
+for at in op.remove-image.unlinked:1 op.scrub.marked:1 op.remove-image.end:1; do
+  RM_IMAGE=rm${at//[^a-z0-9]/}
+  v image import "$RM_IMAGE" "$IMG" >/dev/null || fail_now "image import $RM_IMAGE"
+  U=$(tv image list --json | jq --arg n "$RM_IMAGE" '.images[] | select(.name == $n) | .master_volume_id')
+  crash_case "$at" remove-image promise_remove_image image remove "$RM_IMAGE"
+done
 
 # ---- take-over: the request a killed serve was running ----
 

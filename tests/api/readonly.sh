@@ -7,15 +7,17 @@
 # nothing the hosts sent reached the image; a read-write bind of the master
 # (and a write-bound unit bound read-only elsewhere) is refused before
 # anything is queued, naming the volume and the image (the other host);
-# scrub, free and a second import under the image's name are refused while
-# it is bound; unmapping and unbinding r1 leaves r2 reading; the unit is
-# never scrubbed. Usage: readonly.sh VSL   (API_CATALOG=sqlite|pg)
+# scrub, free, image remove and a second import under the image's name are
+# refused while it is bound (the last two listing the hosts); unmapping and
+# unbinding r1 leaves r2 reading; the unit is never scrubbed while it is the
+# image's master; image remove waits for disks copied from it, then scrubs
+# and frees the master. Usage: readonly.sh VSL   (API_CATALOG=sqlite|pg)
 set -uo pipefail
 VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-e2e_init 240
+e2e_init 300
 catalog_init
 serve_start "$E2E_TMP/data"
 
@@ -105,6 +107,12 @@ echo "other bytes" >"$E2E_TMP/other.raw"
 out=$(v image import deb "$E2E_TMP/other.raw" 2>&1)
 check_ne "an import of other bytes under the name deb is refused" 0 "$?"
 check "and the refusal lists the hosts holding the master" grep -qF "bound read-only to hosts r1, r2" <<<"$out"
+before=$(requests)
+out=$(v image remove deb 2>&1)
+check_ne "image remove is refused while the master is bound" 0 "$?"
+check "and lists the hosts holding it" grep -qF "is bound to hosts r1 (mapped), r2 (mapped)" <<<"$out"
+check_eq "and queued nothing" "$before" "$(requests)"
+check "the image is still there" ajson GET /v1/images/deb
 check_eq "the master is still mapped to both" "mapped 2" \
   "$(ajson GET "/v1/volumes/$M" | jq -r '"\(.state) \(.bindings | length)"')"
 
@@ -132,5 +140,19 @@ check_eq "writes still get DATA PROTECT after the restart" "status=2 key=07 asc=
   "$("$WP" iqn.2026-11.org.test:r2 "$(url r2 "$S2" 3)" write 7)"
 check "a copy of the image onto a disk still works" bash -c \
   "u=\$('$VSL' disk allocate --size 4MiB --unit --json | jq -r .result.volume) && '$VSL' disk copy \$u --image deb"
+
+log "the image goes once nobody holds it and no disk holds a copy"
+COPY=$(ajson GET /v1/volumes | jq -r --argjson m "$M" '[.volumes[] | select(.image_id != null and .id != $m) | .id][0]')
+check "unmap the master" v disk unmap "$M"
+check "unbind the master" v disk unbind "$M"
+out=$(v image remove deb 2>&1)
+check_ne "image remove is refused while a disk holds a copy" 0 "$?"
+check "naming that disk" grep -qF "volumes $COPY hold copies of it" <<<"$out"
+check "free the copy" v disk free "$COPY"
+check "image remove" v image remove deb
+check_eq "the image is gone" 404 "$(api GET /v1/images/deb | tail -1)"
+check_eq "its master is free and clean" "free true" "$(ajson GET "/v1/volumes/$M" | jq -r '"\(.state) \(.clean)"')"
+F=$VSL_DATA/arrays/default/volumes/$(ajson GET "/v1/volumes/$M" | jq -r .array_volume)
+check "its array file reads zero" cmp -n "$(stat -c %s "$F")" "$F" /dev/zero
 check "vsl serve stops cleanly again" serve_stop
 e2e_finish
