@@ -157,7 +157,7 @@ Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun,
     op = plan.op;
     done = plan.done;
     const Volume& v = plan.volume;
-  VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
+    VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
     VSL_ASSIGN_OR_RETURN(auto ports, catalog_->ListPorts(tx, *members.front().volume.array_id));
     if (!ports.empty()) port = ports.front().id;
     return Status::Ok();

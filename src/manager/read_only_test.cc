@@ -48,11 +48,13 @@ class ReadOnlyTest : public testing::ManagerFixture {
 
   size_t Events() {
     size_t n = 0;
-    EXPECT_TRUE(catalog().Read([&](catalog::Tx& tx) -> Status {
-                         VSL_ASSIGN_OR_RETURN(auto e, catalog().ListEvents(tx, {}));
-                         n = e.size();
-                         return Status::Ok();
-                       }).ok());
+    EXPECT_TRUE(catalog()
+                    .Read([&](catalog::Tx& tx) -> Status {
+                      VSL_ASSIGN_OR_RETURN(auto e, catalog().ListEvents(tx, {}));
+                      n = e.size();
+                      return Status::Ok();
+                    })
+                    .ok());
     return n;
   }
 
@@ -112,7 +114,8 @@ TEST_P(ReadOnlyTest, ImageMasterIsSharedReadOnlyAndNeverScrubbed) {
   ASSERT_TRUE(ops_->Bind(master_, "web1", 2, std::nullopt, actor_, true).ok());
   EXPECT_EQ(Get(master_).state, DiskState::kBound);
   // And a copy from it still makes a writable disk of the image.
-  auto clone = ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
+  auto clone =
+      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
   ASSERT_TRUE(clone.ok()) << clone.status().ToString();
   ASSERT_TRUE(ops_->CopyImage(*clone, "deb", actor_).ok());
   EXPECT_EQ(Bytes(*clone), image_bytes_);
@@ -124,8 +127,9 @@ TEST_P(ReadOnlyTest, WritingTheMasterIsRefusedByTheTable) {
   size_t events = Events();
   Status rw = ops_->Bind(master_, "web1", 0, std::nullopt, actor_);
   ASSERT_EQ(rw.code(), Code::kFailedPrecondition) << rw.ToString();
-  EXPECT_NE(rw.message().find("volume " + std::to_string(master_) + " is the master of image 'deb'"),
-            std::string::npos)
+  EXPECT_NE(
+      rw.message().find("volume " + std::to_string(master_) + " is the master of image 'deb'"),
+      std::string::npos)
       << rw.ToString();
   EXPECT_NE(rw.message().find("read-only"), std::string::npos) << rw.ToString();
   EXPECT_EQ(ops_->CheckBindMode(master_, "web1", false).code(), Code::kFailedPrecondition);
@@ -138,8 +142,8 @@ TEST_P(ReadOnlyTest, WritingTheMasterIsRefusedByTheTable) {
     other = *u;
   }
   events = Events();
-  for (Status s : {ops_->Scrub(master_, actor_), ops_->Free(master_, actor_), ops_->MetaBreak(master_, actor_),
-                   ops_->CopyVolume(master_, other, actor_)}) {
+  for (Status s : {ops_->Scrub(master_, actor_), ops_->Free(master_, actor_),
+                   ops_->MetaBreak(master_, actor_), ops_->CopyVolume(master_, other, actor_)}) {
     EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
     EXPECT_NE(s.message().find("master of image 'deb'"), std::string::npos) << s.ToString();
   }
@@ -188,12 +192,17 @@ TEST_P(ReadOnlyTest, OneUnitIsNeverReadOnlyForOneHostAndWritableForAnother) {
 TEST_P(ReadOnlyTest, FailedReadOnlyBindLeavesTheMasterUsable) {
   ASSERT_TRUE(ops_->Bind(master_, "web1", 0, std::nullopt, actor_, true).ok());
   Actor req{"test", 77};
-  ASSERT_TRUE(ops_->Run("bind", Json{{"volume", master_}, {"host", "web2"}, {"lun", 4}, {"read_only", true}}, req)
-                  .ok());
-  ASSERT_TRUE(ops_->Run("bind", Json{{"volume", master_}, {"host", "web2"}, {"lun", 4}, {"read_only", true}}, req)
-                  .ok());
+  ASSERT_TRUE(
+      ops_->Run("bind",
+                Json{{"volume", master_}, {"host", "web2"}, {"lun", 4}, {"read_only", true}}, req)
+          .ok());
+  ASSERT_TRUE(
+      ops_->Run("bind",
+                Json{{"volume", master_}, {"host", "web2"}, {"lun", 4}, {"read_only", true}}, req)
+          .ok());
   EXPECT_EQ(BindingsOf(master_).size(), 2u);
-  auto bad = ops_->Run("bind", Json{{"volume", master_}, {"host", "web3"}, {"lun", 4}, {"read_only", "yes"}}, req);
+  auto bad = ops_->Run(
+      "bind", Json{{"volume", master_}, {"host", "web3"}, {"lun", 4}, {"read_only", "yes"}}, req);
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
 
   auto members = ops_->Resolve(master_);
@@ -223,12 +232,14 @@ TEST_P(ReadOnlyTest, RemoveImageWaitsForItsHostsAndCopies) {
   ASSERT_TRUE(ops_->Unmap(master_, std::nullopt, actor_).ok());
   ASSERT_TRUE(ops_->Unbind(master_, std::nullopt, actor_).ok());
 
-  auto clone = ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
+  auto clone =
+      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
   ASSERT_TRUE(clone.ok());
   ASSERT_TRUE(ops_->CopyImage(*clone, "deb", actor_).ok());
   r = ops_->RemoveImage("deb", actor_);
   ASSERT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("volumes " + std::to_string(*clone) + " hold copies"), std::string::npos)
+  EXPECT_NE(r.status().message().find("volumes " + std::to_string(*clone) + " hold copies"),
+            std::string::npos)
       << r.status().ToString();
   ASSERT_TRUE(ops_->Free(*clone, actor_).ok());
 
@@ -248,10 +259,12 @@ TEST_P(ReadOnlyTest, RemoveImageWaitsForItsHostsAndCopies) {
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(ops_->RemoveImage("deb", actor_).status().code(), Code::kNotFound);
   // Once the volume was handed out again, a late re-run leaves it alone.
-  ASSERT_TRUE(catalog().Write([&](catalog::Tx& tx) {
-                         return catalog().CasVolume(tx, master_, DiskState::kFree, DiskState::kAllocated, {},
-                                                    "allocate", Actor{"other", 777});
-                       }).ok());
+  ASSERT_TRUE(catalog()
+                  .Write([&](catalog::Tx& tx) {
+                    return catalog().CasVolume(tx, master_, DiskState::kFree, DiskState::kAllocated,
+                                               {}, "allocate", Actor{"other", 777});
+                  })
+                  .ok());
   r = ops_->RemoveImage("deb", req);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(Get(master_).state, DiskState::kAllocated);
