@@ -58,7 +58,7 @@ Json VolumeJson(const catalog::Volume& v) {
 Json BindingJson(const catalog::Binding& b) {
   return {{"id", b.id},         {"volume_id", b.volume_id}, {"host_id", b.host_id},
           {"port_id", OptInt(b.port_id)}, {"target", b.target}, {"lun", b.lun},
-          {"mapped", b.mapped}, {"created_ms", b.created_ms}};
+          {"mapped", b.mapped}, {"read_only", b.read_only}, {"created_ms", b.created_ms}};
 }
 
 Json HostJson(const catalog::Host& h, bool with_secrets) {

@@ -80,7 +80,7 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_ASSIGN_OR_RETURN(int64_t bcv, RequiredInt(body, "bcv"));
     args["bcv"] = bcv;
   } else if (op == "bind") {
-    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host", "lun", "target"}));
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host", "lun", "target", "read_only"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(std::string host, RequiredString(body, "host"));
     VSL_ASSIGN_OR_RETURN(auto lun, OptionalInt(body, "lun"));
@@ -92,6 +92,8 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     args["host"] = host;
     args["lun"] = *lun;
     if (target) args["target"] = *target;
+    VSL_ASSIGN_OR_RETURN(auto read_only, OptionalBool(body, "read_only"));
+    if (read_only) args["read_only"] = *read_only;
   } else if (op == "map" || op == "unmap") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
@@ -181,6 +183,8 @@ Status ShowVolume(ApiContext& ctx, const httplib::Request& req, httplib::Respons
       bindings.push_back(std::move(j));
     }
     out["bindings"] = bindings;
+    VSL_ASSIGN_OR_RETURN(auto master, ctx.catalog->ImageOfMaster(tx, v.id));
+    out["master_of_image"] = master ? Json(master->name) : Json(nullptr);
     return Status::Ok();
   }));
   ReplyJson(res, out);
@@ -201,6 +205,14 @@ void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server) {
                 std::string mop;
                 Json args;
                 VSL_RETURN_IF_ERROR(DiskArgs(req.matches[1], body, mop, args));
+                if (mop == "bind") {
+                  // What no queued request could change is refused before
+                  // anything is queued (a read-write bind of an image
+                  // master, a unit whose other hosts have the other mode).
+                  VSL_RETURN_IF_ERROR(ctx.manager->ops().CheckBindMode(args["volume"].get<int64_t>(),
+                                                                       args["host"].get<std::string>(),
+                                                                       args.value("read_only", false)));
+                }
                 return SubmitAndReply(ctx, req, res, mop, args);
               }));
 }

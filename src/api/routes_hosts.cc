@@ -1,4 +1,4 @@
-// /v1/hosts (add, list, show, remove) and /v1/images (import, list, show).
+// /v1/hosts (add, list, show, remove) and /v1/images (import, list, show, remove).
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
@@ -180,6 +180,13 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
                ReplyJson(res, {{"images", list}});
                return Status::Ok();
              }));
+  server.Delete(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                  std::string name = req.matches[1];
+                  // Refused before anything is queued while its master is
+                  // bound or copies of it exist (the request checks again).
+                  VSL_RETURN_IF_ERROR(ctx.manager->ops().CheckImageRemovable(name));
+                  return SubmitAndReply(ctx, req, res, "remove-image", {{"name", name}});
+                }));
   server.Get(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                catalog::Image img;
                std::string name = req.matches[1];

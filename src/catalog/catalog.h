@@ -183,6 +183,8 @@ class Catalog {
   Result<Image> GetImage(Tx& tx, int64_t id);
   Result<Image> GetImageByName(Tx& tx, const std::string& name);
   Result<std::vector<Image>> ListImages(Tx& tx);
+  // The image whose master volume `volume_id` is (nullopt: none).
+  Result<std::optional<Image>> ImageOfMaster(Tx& tx, int64_t volume_id);
   Status SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size, const std::string& sha256);
   Status RemoveImage(Tx& tx, int64_t image_id);
 

@@ -313,6 +313,36 @@ TEST_P(CatalogTest, LunTakenTwiceIsRefused) {
   EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
 }
 
+TEST_P(CatalogTest, ReadOnlyBindingsReadBackAsSuch) {
+  int64_t a = AddArray("a");
+  auto ids = AddFreeVolumes(a, 1, 4096);
+  Status s = catalog().Write([&](Tx& tx) -> Status {
+    std::vector<int64_t> hosts;
+    for (std::string n : {"r1", "r2"}) {
+      Host h;
+      h.name = n;
+      h.initiators = {"iqn.2026-11.test:" + n};
+      VSL_ASSIGN_OR_RETURN(h, catalog().AddHost(tx, h));
+      hosts.push_back(h.id);
+      Binding b;
+      b.volume_id = ids[0];
+      b.host_id = h.id;
+      b.read_only = n == "r1";
+      VSL_RETURN_IF_ERROR(catalog().AddBinding(tx, b).status());
+    }
+    VSL_ASSIGN_OR_RETURN(auto r1, catalog().BindingsOfHost(tx, hosts[0]));
+    VSL_ASSIGN_OR_RETURN(auto r2, catalog().BindingsOfHost(tx, hosts[1]));
+    EXPECT_TRUE(r1.at(0).read_only);
+    EXPECT_FALSE(r2.at(0).read_only);
+    VSL_RETURN_IF_ERROR(catalog().SetBindingMapped(tx, r1.at(0).id, true));
+    VSL_ASSIGN_OR_RETURN(auto of_vol, catalog().BindingsOfVolume(tx, ids[0]));
+    EXPECT_TRUE(of_vol.at(0).read_only);  // mapping keeps the flag
+    EXPECT_TRUE(of_vol.at(0).mapped);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 TEST_P(CatalogTest, SecondHostCannotReuseAnInitiator) {
   ASSERT_TRUE(catalog().Write([&](Tx& tx) {
                      Host h;

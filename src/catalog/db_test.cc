@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "catalog/catalog.h"
 #include "catalog/schema.h"
 #include "catalog/testing/test_db.h"
 
@@ -156,6 +157,59 @@ TEST_P(DbTest, RefusesANewerSchema) {
   Status s = Migrate(*db_);
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("999"), std::string::npos);
+}
+
+// A catalog written by a build before read-only bindings (schema version 2)
+// migrates: its bindings stay read-write, and read-only ones can be added.
+TEST_P(DbTest, VersionTwoCatalogGainsReadOnlyBindings) {
+  ASSERT_TRUE(MigrateTo(*db_, 2).ok());
+  ASSERT_EQ(*SchemaVersion(*db_), 2);
+  Status s = db_->Write([](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO arrays (name, driver, created_ms) VALUES ('a', 'memory', 0)").status());
+    VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO volumes (array_id, array_volume, type, size, state, created_ms, "
+                                "updated_ms) SELECT id, 'vol-0', 'disk', 4096, 'bound', 0, 0 FROM arrays")
+                            .status());
+    VSL_RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO hosts (name, state, created_ms, updated_ms) VALUES ('old', 'idle', 0, 0)").status());
+    return tx.Exec("INSERT INTO bindings (volume_id, host_id, target, lun, created_ms) "
+                   "SELECT v.id, h.id, 0, 0, 0 FROM volumes v, hosts h")
+        .status();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Before the migration there is no such column.
+  EXPECT_FALSE(db_->Read([](Tx& tx) { return tx.Query("SELECT read_only FROM bindings").status(); }).ok());
+
+  FakeClock clock;
+  auto c = Catalog::Open(tdb_->url(), &clock, 4);  // migrates
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(*SchemaVersion(*db_), 3);
+  s = (*c)->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Host h, (*c)->GetHostByName(tx, "old"));
+    VSL_ASSIGN_OR_RETURN(auto old, (*c)->BindingsOfHost(tx, h.id));
+    EXPECT_EQ(old.size(), 1u);
+    if (old.empty()) return Status::Ok();
+    EXPECT_FALSE(old[0].read_only);
+    Host h2;
+    h2.name = "new";
+    h2.initiators = {"iqn.2026-11.test:new"};
+    VSL_ASSIGN_OR_RETURN(h2, (*c)->AddHost(tx, h2));
+    Binding b;
+    b.volume_id = old[0].volume_id;
+    b.host_id = h2.id;
+    b.lun = 3;
+    b.target = 3;
+    b.read_only = true;
+    VSL_RETURN_IF_ERROR((*c)->AddBinding(tx, b).status());
+    VSL_ASSIGN_OR_RETURN(auto both, (*c)->BindingsOfVolume(tx, b.volume_id));
+    EXPECT_EQ(both.size(), 2u);
+    if (both.size() == 2) {
+      EXPECT_FALSE(both[0].read_only);
+      EXPECT_TRUE(both[1].read_only);
+      EXPECT_EQ(both[1].lun, 3);
+    }
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DbTest, ::testing::ValuesIn(testing::AllBackends()),

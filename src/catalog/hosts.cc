@@ -244,6 +244,14 @@ Result<std::vector<Image>> Catalog::ListImages(Tx& tx) {
   return out;
 }
 
+Result<std::optional<Image>> Catalog::ImageOfMaster(Tx& tx, int64_t volume_id) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne(std::string("SELECT ") + kImageCols +
+                                                 " FROM images WHERE master_volume_id = ? ORDER BY id",
+                                             {volume_id}));
+  if (!row) return std::optional<Image>();
+  return std::optional<Image>(ImageFromRow(*row));
+}
+
 Status Catalog::SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size,
                                const std::string& sha256) {
   VSL_ASSIGN_OR_RETURN(int64_t n,

@@ -103,6 +103,10 @@ struct Binding {
   int64_t target = 0;
   int64_t lun = 0;
   bool mapped = false;  // the gateway presents it now
+  // The host may read but not write (the gateway's LU is write-protected).
+  // An image's master volume is only ever bound this way; a unit's bindings
+  // are all read-only or all read-write (manager/operations.h, Bind).
+  bool read_only = false;
   int64_t created_ms = 0;
 };
 

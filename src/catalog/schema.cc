@@ -154,6 +154,11 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE farms ADD COLUMN lock_expiry_ms BIGINT NOT NULL DEFAULT 0",
            "ALTER TABLE requests ADD COLUMN lease_process TEXT NOT NULL DEFAULT ''",
        }},
+      {3, "read-only bindings (an image's master volume shared by several hosts)",
+       {
+           // Existing bindings were all read-write.
+           "ALTER TABLE bindings ADD COLUMN read_only BIGINT NOT NULL DEFAULT 0",
+       }},
   };
   return kMigrations;
 }
@@ -187,14 +192,16 @@ Result<int> SchemaVersion(Database& db) {
   return version;
 }
 
-Status Migrate(Database& db) {
+Status Migrate(Database& db) { return MigrateTo(db, LatestSchemaVersion()); }
+
+Status MigrateTo(Database& db, int version) {
   VSL_ASSIGN_OR_RETURN(int current, SchemaVersion(db));
   if (current > LatestSchemaVersion()) {
     return FailedPrecondition("catalog " + db.description() + " has schema version " + std::to_string(current) +
                               ", newer than this build's " + std::to_string(LatestSchemaVersion()));
   }
   for (const Migration& m : Migrations()) {
-    if (m.version <= current) continue;
+    if (m.version <= current || m.version > version) continue;
     Status s = db.Write([&](Tx& tx) -> Status {
       if (tx.dialect() == Dialect::kPostgres) {
         // Serializes concurrent migrators; released at commit.

@@ -13,6 +13,9 @@ int LatestSchemaVersion();
 // that another process applied first is skipped. FailedPrecondition when the
 // database is newer than this build.
 Status Migrate(Database& db);
+// Migrate, stopping after migration `version`: for tests of upgrades from an
+// older catalog.
+Status MigrateTo(Database& db, int version);
 
 // The version recorded in the database (0 for an empty one).
 Result<int> SchemaVersion(Database& db);

@@ -258,7 +258,7 @@ Status Catalog::DeleteVolume(Tx& tx, int64_t id) {
 
 namespace {
 
-constexpr const char* kBindingCols = "id, volume_id, host_id, port_id, target, lun, mapped, created_ms";
+constexpr const char* kBindingCols = "id, volume_id, host_id, port_id, target, lun, mapped, created_ms, read_only";
 
 std::vector<Binding> BindingsFromRows(const Rows& rows) {
   std::vector<Binding> out;
@@ -272,6 +272,7 @@ std::vector<Binding> BindingsFromRows(const Rows& rows) {
     b.lun = r.Int(5);
     b.mapped = r.Bool(6);
     b.created_ms = r.Int(7);
+    b.read_only = r.Bool(8);
     out.push_back(b);
   }
   return out;
@@ -282,9 +283,10 @@ std::vector<Binding> BindingsFromRows(const Rows& rows) {
 Result<Binding> Catalog::AddBinding(Tx& tx, Binding b) {
   b.created_ms = NowMs();
   auto row = tx.QueryOne(
-      "INSERT INTO bindings (volume_id, host_id, port_id, target, lun, mapped, created_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-      {b.volume_id, b.host_id, Opt(b.port_id), b.target, b.lun, int64_t{b.mapped ? 1 : 0}, b.created_ms});
+      "INSERT INTO bindings (volume_id, host_id, port_id, target, lun, mapped, created_ms, read_only) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      {b.volume_id, b.host_id, Opt(b.port_id), b.target, b.lun, int64_t{b.mapped ? 1 : 0}, b.created_ms,
+       int64_t{b.read_only ? 1 : 0}});
   if (!row.ok()) {
     if (row.status().code() == Code::kAlreadyExists) {
       return AlreadyExists("host " + std::to_string(b.host_id) + " already has LUN " + std::to_string(b.lun) +

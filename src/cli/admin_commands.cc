@@ -139,9 +139,10 @@ Status HostShow(ApiClient& c, const Args& a) {
   for (const Json& i : h["initiators"]) printf("initiator: %s\n", i.get<std::string>().c_str());
   std::vector<std::vector<std::string>> rows;
   for (const Json& b : h["bindings"]) {
-    rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no"});
+    rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no",
+                    b.value("read_only", false) ? "read-only" : "read-write"});
   }
-  PrintTable({"LUN", "TARGET", "VOLUME", "MAPPED"}, rows);
+  PrintTable({"LUN", "TARGET", "VOLUME", "MAPPED", "ACCESS"}, rows);
   return Status::Ok();
 }
 
@@ -212,6 +213,15 @@ Status ImageImport(ApiClient& c, const Args& a) {
   return Status::Ok();
 }
 
+Status ImageRemove(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Delete("/v1/images/" + a.name + "?wait=true"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  const Json& v = r["result"]["volume"];
+  printf("image %s removed%s\n", a.name.c_str(),
+         v.is_number() ? ("; its master, volume " + Cell(v) + ", is scrubbed and free").c_str() : "");
+  return Status::Ok();
+}
+
 Status ImageList(ApiClient& c, const Args& a) {
   VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/images"));
   if (a.api.json) return PrintJson(r), Status::Ok();
@@ -246,13 +256,16 @@ Status VolumeShow(ApiClient& c, const Args& a) {
   printf("volume %s: %s, %s, %s%s\n", Cell(v["id"]).c_str(), Cell(v["type"]).c_str(),
          HumanSize(v["size"].get<uint64_t>()).c_str(), Cell(v["state"]).c_str(), v["clean"].get<bool>() ? ", clean" : "");
   if (v.contains("array")) printf("on array %s as %s\n", Cell(v["array"]).c_str(), Cell(v["array_volume"]).c_str());
+  if (v.value("master_of_image", Json(nullptr)).is_string()) {
+    printf("master of image %s (bound read-only only, never written)\n", Cell(v["master_of_image"]).c_str());
+  }
   for (const Json& m : v["members"]) {
     printf("member %s: volume %s on array %s (%s), %s\n", Cell(m["member_order"]).c_str(), Cell(m["id"]).c_str(),
            Cell(m["array_id"]).c_str(), Cell(m["array_volume"]).c_str(), HumanSize(m["size"].get<uint64_t>()).c_str());
   }
   for (const Json& b : v["bindings"]) {
-    printf("bound to host %s at LUN %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
-           b["mapped"].get<bool>() ? " (mapped)" : "");
+    printf("bound to host %s at LUN %s %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
+           b.value("read_only", false) ? "read-only" : "read-write", b["mapped"].get<bool>() ? " (mapped)" : "");
   }
   return Status::Ok();
 }
@@ -318,7 +331,7 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   Leaf(host, "remove", "remove a host (it must have no bindings)", HostRemove, run, args, "host remove")
       ->add_option("name", args->name, "host name")->required();
 
-  CLI::App* image = app.add_subcommand("image", "master images: import, list");
+  CLI::App* image = app.add_subcommand("image", "master images: import, list, remove");
   image->require_subcommand(1);
   CLI::App* imp = Leaf(image, "import",
                        "upload a raw disk image onto a read-only master volume (progress on a terminal; the "
@@ -328,6 +341,11 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   imp->add_option("file", args->file, "raw image file on this machine (uploaded)")->required();
   imp->add_flag("--server-side", args->server_side,
                 "FILE is on vsl serve's machine, inside its --import-dir (read there, not uploaded)");
+  Leaf(image, "remove",
+       "remove an image and scrub and free its master volume (refused while the master is bound to a host or "
+       "disks copied from the image exist)",
+       ImageRemove, run, args, "image remove")
+      ->add_option("name", args->name, "image name")->required();
   Leaf(image, "list", "list images", ImageList, run, args, "image list");
 
   CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");

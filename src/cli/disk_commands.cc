@@ -16,7 +16,7 @@ namespace {
 struct Args {
   ApiOptions api;
   bool no_wait = false;
-  bool unit = false, meta = false;
+  bool unit = false, meta = false, read_only = false;
   std::string size, type, quality, image, host, state, op, entity;
   std::vector<int64_t> volumes;
   int64_t volume = 0, source = 0, lun = -1, target = -1, id = 0, request = 0, after = 0, limit = 0;
@@ -204,12 +204,16 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
                           Json body = {{"volume", a.volume}, {"host", a.host}};
                           if (a.lun >= 0) body["lun"] = a.lun;
                           if (a.target >= 0) body["target"] = a.target;
+                          if (a.read_only) body["read_only"] = true;
                           return Disk(c, a, "bind", body);
                         }, true);
   bind->add_option("volume", args->volume, "the unit")->required();
   bind->add_option("--host", args->host, "host name")->required();
   bind->add_option("--lun", args->lun, "LUN the host sees it at (default: --target)");
   bind->add_option("--target", args->target, "SCSI target (FML's target)");
+  bind->add_flag("--read-only", args->read_only,
+                 "the host may read but not write (writes get DATA PROTECT); an image's master volume is bound "
+                 "only this way, to any number of hosts");
 
   for (const char* op : {"map", "unmap"}) {
     std::string o = op;

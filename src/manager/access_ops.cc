@@ -36,6 +36,7 @@ Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
     VSL_ASSIGN_OR_RETURN(auto members, Resolve(tx, v));
     MapLun l;
     l.lun = static_cast<uint64_t>(b.lun);
+    l.read_only = b.read_only;
     l.volume_id = std::to_string(v.id);
     VSL_ASSIGN_OR_RETURN(l.extents, Extents(members));
     m.luns.push_back(std::move(l));
@@ -75,37 +76,87 @@ Result<int> Operations::SyncHosts() {
   return static_cast<int>(hosts.size());
 }
 
-Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun, std::optional<int64_t> target,
-                        const Actor& actor) {
+// A shared unit's hosts all write or all only read: a reader caches what it
+// read and would never see a writer's changes, and a read-only unit (an
+// image master) must stay as its readers know it.
+Status Operations::CheckSameMode(Tx& tx, int64_t unit, const std::vector<Binding>& existing,
+                                 const std::string& host_name, bool read_only) {
+  for (const Binding& b : existing) {
+    if (b.read_only == read_only) continue;
+    VSL_ASSIGN_OR_RETURN(catalog::Host other, catalog_->GetHost(tx, b.host_id));
+    if (other.name == host_name) continue;  // its own binding: PlanBind says so
+    return FailedPrecondition("volume " + std::to_string(unit) + " is bound " +
+                              (b.read_only ? "read-only" : "read-write") + " to host '" + other.name +
+                              "': a unit's hosts either all write or all only read, so it cannot be bound " +
+                              (read_only ? "read-only" : "read-write") + " to host '" + host_name + "' too");
+  }
+  return Status::Ok();
+}
+
+Result<Operations::BindPlan> Operations::PlanBind(Tx& tx, int64_t unit, const std::string& host_name, int64_t lun,
+                                                  bool read_only) {
   if (lun < 0 || lun > 16383) return InvalidArgument("LUN " + std::to_string(lun) + " is out of range 0..16383");
+  BindPlan plan;
+  VSL_ASSIGN_OR_RETURN(plan.volume, catalog_->GetVolume(tx, unit));
+  VSL_ASSIGN_OR_RETURN(plan.host, catalog_->GetHostByName(tx, host_name));
+  const char* mode = read_only ? "read-only" : "read-write";
+  VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+  for (const Binding& b : existing) {
+    if (b.host_id != plan.host.id) continue;
+    if (b.lun != lun) {
+      return AlreadyExists("volume " + std::to_string(unit) + " is bound to host '" + host_name + "' at LUN " +
+                           std::to_string(b.lun) + " already");
+    }
+    if (b.read_only != read_only) {
+      return AlreadyExists("volume " + std::to_string(unit) + " is bound to host '" + host_name + "' " +
+                           (b.read_only ? "read-only" : "read-write") + " already: unbind it before binding it " +
+                           mode);
+    }
+    plan.done = true;  // bound before (this request, run again)
+    return plan;
+  }
+  plan.op = read_only ? DiskOp::kBindReadOnly
+                      : plan.volume.state == DiskState::kUnbound ? DiskOp::kRebind : DiskOp::kBind;
+  // The table decides (an image's master volume takes read-only binds only).
+  VSL_RETURN_IF_ERROR(machine_.Check(tx, unit, plan.op));
+  VSL_RETURN_IF_ERROR(CheckSameMode(tx, unit, existing, host_name, read_only));
+  VSL_ASSIGN_OR_RETURN(auto of_host, catalog_->BindingsOfHost(tx, plan.host.id));
+  for (const Binding& b : of_host) {
+    if (b.lun == lun) {
+      return AlreadyExists("host '" + host_name + "' has volume " + std::to_string(b.volume_id) + " at LUN " +
+                           std::to_string(lun) + " already");
+    }
+  }
+  return plan;
+}
+
+Status Operations::CheckBindMode(int64_t unit, const std::string& host, bool read_only) {
+  return catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(catalog_->GetHostByName(tx, host).status());
+    if (!read_only) {
+      // The table's word on a read-write bind of an image master.
+      VSL_ASSIGN_OR_RETURN(auto master, catalog_->ImageOfMaster(tx, unit));
+      if (master) VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kBind, &*master).status());
+    }
+    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+    return CheckSameMode(tx, unit, existing, host, read_only);
+  });
+}
+
+Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun, std::optional<int64_t> target,
+                        const Actor& actor, bool read_only) {
   std::vector<Member> members;
   catalog::Host host;
   DiskOp op = DiskOp::kBind;
   bool done = false;
   std::optional<int64_t> port;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
-    VSL_ASSIGN_OR_RETURN(host, catalog_->GetHostByName(tx, host_name));
-    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
-    for (const Binding& b : existing) {
-      if (b.host_id != host.id) continue;
-      if (b.lun != lun) {
-        return AlreadyExists("volume " + std::to_string(unit) + " is bound to host '" + host_name + "' at LUN " +
-                             std::to_string(b.lun) + " already");
-      }
-      done = true;  // bound before (this request, run again)
-    }
-    if (!done) {
-      VSL_ASSIGN_OR_RETURN(auto of_host, catalog_->BindingsOfHost(tx, host.id));
-      for (const Binding& b : of_host) {
-        if (b.lun == lun) {
-          return AlreadyExists("host '" + host_name + "' has volume " + std::to_string(b.volume_id) + " at LUN " +
-                               std::to_string(lun) + " already");
-        }
-      }
-      op = v.state == DiskState::kUnbound ? DiskOp::kRebind : DiskOp::kBind;
-      VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, op).status());
-    }
+    VSL_ASSIGN_OR_RETURN(BindPlan plan, PlanBind(tx, unit, host_name, lun, read_only));
+    host = plan.host;
+    op = plan.op;
+    done = plan.done;
+    const Volume& v = plan.volume;
     VSL_ASSIGN_OR_RETURN(members, Resolve(tx, v));
     VSL_ASSIGN_OR_RETURN(auto ports, catalog_->ListPorts(tx, *members.front().volume.array_id));
     if (!ports.empty()) port = ports.front().id;
@@ -138,8 +189,18 @@ Status Operations::Bind(int64_t unit, const std::string& host_name, int64_t lun,
     b.port_id = port;
     b.target = target.value_or(lun);
     b.lun = lun;
-    VSL_RETURN_IF_ERROR(catalog_->AddBinding(tx, b).status());
-    return machine_.Apply(tx, unit, op, actor, {}, "host " + host_name + " LUN " + std::to_string(lun)).status();
+    b.read_only = read_only;
+    // The transition first: its compare-and-swap holds the unit's row, so a
+    // concurrent bind of the other mode has committed (and is seen below)
+    // or waits for this one (and sees this binding).
+    VSL_RETURN_IF_ERROR(machine_
+                            .Apply(tx, unit, op, actor, {},
+                                   "host " + host_name + " LUN " + std::to_string(lun) +
+                                       (read_only ? " read-only" : ""))
+                            .status());
+    VSL_ASSIGN_OR_RETURN(auto existing, catalog_->BindingsOfVolume(tx, unit));
+    VSL_RETURN_IF_ERROR(CheckSameMode(tx, unit, existing, host_name, read_only));
+    return catalog_->AddBinding(tx, b).status();
   });
 }
 
@@ -186,6 +247,7 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
   std::vector<const std::pair<Binding, MapHost>*> mapped;
   for (const auto& item : todo) {
     lun.lun = static_cast<uint64_t>(item.first.lun);
+    lun.read_only = item.first.read_only;
     s = target_->SetHost(item.second);
     if (s.ok()) s = target_->Map(item.second.name, lun);
     if (!s.ok()) {
@@ -396,6 +458,17 @@ Status Operations::FreeSingle(int64_t id, const Actor& actor) {
   return Internal("free of volume " + std::to_string(id) + " did not settle");
 }
 
-Status Operations::Free(int64_t unit, const Actor& actor) { return FreeSingle(unit, actor); }
+Status Operations::Free(int64_t unit, const Actor& actor) {
+  // An image's master is never freed: the table's refusal of its deallocate,
+  // before any step (a break or scrub) of the way there is tried.
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    auto v = catalog_->GetVolume(tx, unit);
+    if (!v.ok()) return Status::Ok();  // FreeSingle says what is wrong
+    VSL_ASSIGN_OR_RETURN(auto master, catalog_->ImageOfMaster(tx, unit));
+    if (!master) return Status::Ok();
+    return FindTransition(unit, v->state, DiskOp::kDeallocate, &*master).status();
+  }));
+  return FreeSingle(unit, actor);
+}
 
 }  // namespace vsl::manager

@@ -151,7 +151,7 @@ Status Operations::CopyUnit(int64_t unit, int64_t source, DiskOp op, const Actor
   std::vector<Member> src, dst;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, unit));
-    VSL_RETURN_IF_ERROR(FindTransition(unit, d.state, op).status());
+    VSL_RETURN_IF_ERROR(machine_.Check(tx, unit, op));  // refuses an image master before a byte is written
     VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, source));
     VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
     VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
@@ -184,7 +184,7 @@ Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
     VSL_ASSIGN_OR_RETURN(Volume s, catalog_->GetVolume(tx, unit));
     VSL_RETURN_IF_ERROR(FindTransition(unit, s.state, DiskOp::kSnap).status());
     VSL_ASSIGN_OR_RETURN(Volume d, catalog_->GetVolume(tx, bcv));
-    VSL_RETURN_IF_ERROR(FindTransition(bcv, d.state, DiskOp::kCopyImage).status());
+    VSL_RETURN_IF_ERROR(machine_.Check(tx, bcv, DiskOp::kCopyImage));
     VSL_ASSIGN_OR_RETURN(src, Resolve(tx, s));
     VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
     return Status::Ok();
@@ -252,14 +252,29 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
   if (size == 0) return InvalidArgument("image file " + file + " is empty");
   VSL_ASSIGN_OR_RETURN(std::string sha, Sha256File(file));
   std::optional<catalog::Image> existing;
+  std::string holders;  // hosts the existing image's master is bound to
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    existing.reset();
+    holders.clear();
     auto i = catalog_->GetImageByName(tx, name);
-    if (i.ok()) existing = *i;
-    return i.ok() || i.status().code() == Code::kNotFound ? Status::Ok() : i.status();
+    if (!i.ok()) return i.status().code() == Code::kNotFound ? Status::Ok() : i.status();
+    existing = *i;
+    if (!i->master_volume_id) return Status::Ok();
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, *i->master_volume_id));
+    for (const catalog::Binding& b : bindings) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+      holders += (holders.empty() ? "" : ", ") + h.name;
+    }
+    return Status::Ok();
   }));
   if (existing) {
     if (existing->sha256 == sha && existing->master_volume_id) return *existing;  // imported before
-    return AlreadyExists("image '" + name + "' exists already");
+    std::string why = "image '" + name + "' exists already";
+    if (!holders.empty()) {
+      why += "; its master, volume " + std::to_string(*existing->master_volume_id) +
+             ", is bound read-only to hosts " + holders + " and is never replaced";
+    }
+    return AlreadyExists(why);
   }
   AllocateArgs args;
   args.size = size;
@@ -292,12 +307,110 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
   }
   catalog::Image img;
   VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    // The copy is recorded before the unit becomes the image's master: from
+    // then on the table refuses every op that would write it.
+    VSL_RETURN_IF_ERROR(
+        machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, {}, "image '" + name + "' from " + file).status());
     VSL_ASSIGN_OR_RETURN(img, catalog_->AddImage(tx, catalog::Image{0, name, size, sha, unit, 0}));
     VolumeUpdate u;
     u.image_id = img.id;
-    return machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, u, "image '" + name + "' from " + file).status();
+    return catalog_->UpdateVolume(tx, unit, DiskState::kConfigured, u);
   }));
   return img;
+}
+
+Status Operations::ImageRemovable(Tx& tx, const catalog::Image& image) {
+  std::string what = "image '" + image.name + "' cannot be removed: ";
+  if (image.master_volume_id) {
+    VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, *image.master_volume_id));
+    std::string hosts;
+    for (const catalog::Binding& b : bindings) {
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+      hosts += (hosts.empty() ? "" : ", ") + h.name + (b.mapped ? " (mapped)" : "");
+    }
+    if (!hosts.empty()) {
+      return FailedPrecondition(what + "its master, volume " + std::to_string(*image.master_volume_id) +
+                                ", is bound to hosts " + hosts + "; unmap and unbind it first");
+    }
+  }
+  catalog::VolumeFilter f;
+  VSL_ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes(tx, f));
+  std::string copies;
+  for (const Volume& v : volumes) {
+    if (v.image_id == image.id && v.id != image.master_volume_id) {
+      copies += (copies.empty() ? "" : ", ") + std::to_string(v.id);
+    }
+  }
+  if (!copies.empty()) {
+    return FailedPrecondition(what + "volumes " + copies + " hold copies of it; free them first");
+  }
+  return Status::Ok();
+}
+
+Status Operations::CheckImageRemovable(const std::string& name) {
+  return catalog_->Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Image img, catalog_->GetImageByName(tx, name));
+    return ImageRemovable(tx, img);
+  });
+}
+
+Result<std::optional<int64_t>> Operations::RemoveImage(const std::string& name, const Actor& actor) {
+  constexpr const char* kUnlinked = "image-removed";  // the master's event: it is an image's no more
+  std::optional<int64_t> master;
+  bool done_before = false;
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    master.reset();
+    done_before = false;
+    auto img = catalog_->GetImageByName(tx, name);
+    if (!img.ok()) {
+      if (img.status().code() != Code::kNotFound || !actor.request_id) return img.status();
+      // This very request removed it before and died before its master was
+      // free: the master's event says which volume that was.
+      catalog::EventFilter f;
+      f.entity = "volume";
+      f.request_id = actor.request_id;
+      VSL_ASSIGN_OR_RETURN(auto events, catalog_->ListEvents(tx, f));
+      int64_t since = 0;
+      for (const catalog::Event& e : events) {
+        if (e.op == kUnlinked) master = e.entity_id, since = e.id;
+      }
+      if (!master) return img.status();
+      // Once another request moved the volume (it was freed and handed out
+      // again), it is no longer this request's to free.
+      catalog::EventFilter later;
+      later.entity = "volume";
+      later.entity_id = *master;
+      later.after_id = since;
+      VSL_ASSIGN_OR_RETURN(auto after, catalog_->ListEvents(tx, later));
+      for (const catalog::Event& e : after) {
+        if (e.request_id != actor.request_id) done_before = true;
+      }
+      return Status::Ok();
+    }
+    VSL_RETURN_IF_ERROR(ImageRemovable(tx, *img));
+    if (img->master_volume_id) {
+      master = *img->master_volume_id;
+      VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, *master));
+      VolumeUpdate u;
+      u.image_id = std::optional<int64_t>();
+      VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, v.id, v.state, u));
+      catalog::Event e;
+      e.entity = "volume";
+      e.entity_id = v.id;
+      e.from_state = e.to_state = std::string(catalog::DiskStateName(v.state));
+      e.op = kUnlinked;
+      e.actor = actor.name;
+      e.request_id = actor.request_id;
+      e.detail = "image '" + name + "' removed; its master volume is freed next";
+      VSL_RETURN_IF_ERROR(catalog_->AppendEvent(tx, e));
+    }
+    return catalog_->RemoveImage(tx, img->id);
+  }));
+  util::CrashPoint("op.remove-image.unlinked");  // the image is gone, its master not yet free
+  if (!master || done_before) return master;
+  Status s = Free(*master, actor);
+  if (!s.ok()) return s.Annotate("free of image '" + name + "''s master volume " + std::to_string(*master));
+  return master;
 }
 
 }  // namespace vsl::manager

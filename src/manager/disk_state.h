@@ -22,6 +22,12 @@
 //    Allocated. A failed grow leaves the unit as it was.
 //  * Rollback: Bound -> Unbound (unbind before map) and Allocated -> Free
 //    (an allocation given back before it was configured).
+//  * Read-only binds (bind-read-only) let no host write, so they do not
+//    clear volumes.clean, and a failed one leaves the unit where it was.
+//  * An image's master volume (images.master_volume_id) is shared read-only
+//    and never written: only the rows marked `image_master` apply to it
+//    (read-only bind, map, unmap, unbind); a read-write bind, copy, grow,
+//    scrub, break-meta or deallocate is refused naming the image.
 #pragma once
 
 #include <optional>
@@ -41,6 +47,7 @@ enum class DiskOp {
   kMakeMeta,
   kCopyImage,
   kBind,
+  kBindReadOnly,  // bind (or rebind) a host that may only read
   kRebind,
   kMap,
   kSnap,  // split/join: a point-in-time copy of a mapped unit
@@ -55,7 +62,8 @@ enum class DiskOp {
   kDeallocate,
 };
 inline constexpr DiskOp kAllDiskOps[] = {
-    DiskOp::kAllocate,     DiskOp::kMakeMeta, DiskOp::kCopyImage, DiskOp::kBind,      DiskOp::kRebind,
+    DiskOp::kAllocate,     DiskOp::kMakeMeta, DiskOp::kCopyImage, DiskOp::kBind,      DiskOp::kBindReadOnly,
+    DiskOp::kRebind,
     DiskOp::kMap,          DiskOp::kSnap,     DiskOp::kUnmap,     DiskOp::kUnmapPartial, DiskOp::kUnbind,
     DiskOp::kUnbindPartial, DiskOp::kGrow,    DiskOp::kScrub,     DiskOp::kScrubDone, DiskOp::kBreakMeta,
     DiskOp::kDeallocate};
@@ -72,6 +80,8 @@ struct Transition {
   std::optional<DiskState> on_failure;
   // The op may let customer data onto the unit: clears volumes.clean.
   bool dirties = false;
+  // The op may apply to an image's master volume (it writes nothing).
+  bool image_master = false;
 };
 
 // Every legal transition, one row each.
@@ -79,7 +89,11 @@ std::span<const Transition> TransitionTable();
 
 // The row for (from, op); FailedPrecondition "volume 7 is mapped: deallocate
 // is not allowed (allowed from: allocated, unconfigured)" when there is none.
-Result<Transition> FindTransition(int64_t volume_id, DiskState from, DiskOp op);
+// With `master` (the image whose master the volume is), also when the row
+// is not one an image master may take: "volume 7 is the master of image
+// 'deb' ...".
+Result<Transition> FindTransition(int64_t volume_id, DiskState from, DiskOp op,
+                                  const catalog::Image* master = nullptr);
 
 class DiskStateMachine {
  public:
@@ -94,7 +108,7 @@ class DiskStateMachine {
   // Moves `unit` along the failure arc of `op` from its current state.
   Result<DiskState> ApplyFailure(catalog::Tx& tx, int64_t unit, DiskOp op, const catalog::Actor& actor,
                                  const std::string& reason);
-  // OK when `op` is legal for `unit` now (no change).
+  // OK when `op` is legal for `unit` now (no change), image masters included.
   Status Check(catalog::Tx& tx, int64_t unit, DiskOp op);
 
  private:

@@ -68,6 +68,36 @@ TEST(TransitionTable, RefusalNamesVolumeStateAndOp) {
   EXPECT_NE(m.find("allowed from: allocated, unconfigured"), std::string::npos) << m;
 }
 
+TEST(TransitionTable, ImageMasterTakesOnlyArcsThatWriteNothing) {
+  catalog::Image deb;
+  deb.name = "deb";
+  for (const Transition& t : TransitionTable()) {
+    SCOPED_TRACE(std::string(catalog::DiskStateName(t.from)) + " " + std::string(DiskOpName(t.op)));
+    auto r = FindTransition(9, t.from, t.op, &deb);
+    EXPECT_EQ(r.ok(), t.image_master);
+    bool writes = t.op == DiskOp::kBind || t.op == DiskOp::kRebind || t.op == DiskOp::kCopyImage ||
+                  t.op == DiskOp::kScrub || t.op == DiskOp::kGrow || t.op == DiskOp::kBreakMeta ||
+                  t.op == DiskOp::kDeallocate;
+    if (writes) EXPECT_FALSE(t.image_master);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("volume 9 is the master of image 'deb'"), std::string::npos)
+          << r.status().ToString();
+    }
+  }
+  // Read-only binds join a unit in use and come back to where they started
+  // when they fail; they let no data in.
+  for (DiskState s : {DiskState::kConfigured, DiskState::kBound, DiskState::kMapped, DiskState::kUnbound}) {
+    auto t = FindTransition(1, s, DiskOp::kBindReadOnly);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->to, s == DiskState::kMapped ? DiskState::kMapped : DiskState::kBound);
+    EXPECT_EQ(t->on_failure, s);
+    EXPECT_FALSE(t->dirties);
+  }
+  auto rw = FindTransition(9, DiskState::kConfigured, DiskOp::kBind, &deb);
+  ASSERT_FALSE(rw.ok());
+  EXPECT_NE(rw.status().message().find("bind it read-only"), std::string::npos) << rw.status().ToString();
+}
+
 class DiskStateTest : public catalog::testing::CatalogFixture {
  protected:
   void SetUp() override {

@@ -191,6 +191,10 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     VSL_ASSIGN_OR_RETURN(catalog::Image img, ImportImage(name, file, actor));
     out = {{"image", img.id}, {"volume", img.master_volume_id.value_or(0)}, {"size", img.size},
            {"sha256", img.sha256}};
+  } else if (op == "remove-image") {
+    VSL_ASSIGN_OR_RETURN(std::string name, StringArg(args, "name"));
+    VSL_ASSIGN_OR_RETURN(std::optional<int64_t> master, RemoveImage(name, actor));
+    out = {{"volume", master ? Json(*master) : Json(nullptr)}};
   } else {
     VSL_ASSIGN_OR_RETURN(int64_t unit, IntArg(args, "volume"));
     if (op == "break-meta") {
@@ -213,7 +217,8 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
         VSL_ASSIGN_OR_RETURN(int64_t t, IntArg(args, "target"));
         target = t;
       }
-      VSL_RETURN_IF_ERROR(Bind(unit, host, lun, target, actor));
+      VSL_ASSIGN_OR_RETURN(bool read_only, BoolArg(args, "read_only"));
+      VSL_RETURN_IF_ERROR(Bind(unit, host, lun, target, actor, read_only));
     } else if (op == "map") {
       VSL_RETURN_IF_ERROR(Map(unit, OptString(args, "host"), actor));
     } else if (op == "unmap") {
@@ -573,15 +578,9 @@ Result<int64_t> Operations::AllocateUnit(const AllocateArgs& args, const Actor& 
 }
 
 Status Operations::MetaBreak(int64_t unit, const Actor& actor) {
-  return catalog_->Write([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(auto images, catalog_->ListImages(tx));
-    for (const catalog::Image& i : images) {
-      if (i.master_volume_id == unit) {
-        return FailedPrecondition("volume " + std::to_string(unit) + " is the master of image '" + i.name + "'");
-      }
-    }
-    return machine_.Apply(tx, unit, DiskOp::kBreakMeta, actor).status();
-  });
+  // The table refuses an image's master volume.
+  return catalog_->Write(
+      [&](Tx& tx) -> Status { return machine_.Apply(tx, unit, DiskOp::kBreakMeta, actor).status(); });
 }
 
 // ---- growth ----
@@ -604,7 +603,7 @@ Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qu
   Volume v;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(v, catalog_->GetVolume(tx, unit));
-    return Status::Ok();
+    return v.type == "meta" && !v.parent_id ? machine_.Check(tx, unit, DiskOp::kGrow) : Status::Ok();
   }));
   if (v.type != "meta" || v.parent_id) {
     return FailedPrecondition("volume " + std::to_string(unit) +
@@ -612,7 +611,6 @@ Result<uint64_t> Operations::Grow(int64_t unit, uint64_t size, const catalog::Qu
                                            : " is not a meta volume") +
                               ": only a meta volume grows in place (make it with make-meta meta=true)");
   }
-  VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kGrow).status());
   const std::string what = "grow of volume " + std::to_string(unit);
   // The mapped unit's hosts learn its extents, also on a re-run that finds
   // the catalog grown already (the first run may have died before telling).

@@ -70,7 +70,7 @@ class Operations {
   //   break-meta {volume}                  -> {}
   //   copy {volume, image? | source?}      -> {}
   //   snap {volume, bcv}                   -> {}
-  //   bind {volume, host, lun, target?}    -> {}
+  //   bind {volume, host, lun, target?, read_only?} -> {}
   //   map {volume, host?}                  -> {}
   //   unmap {volume, host?}                -> {}
   //   unbind {volume, host?}               -> {}
@@ -78,6 +78,7 @@ class Operations {
   //   scrub {volume}                       -> {}
   //   free {volume}                        -> {}
   //   import-image {name, file}            -> {image, volume, size, sha256}
+  //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
@@ -104,8 +105,18 @@ class Operations {
   Status CopyVolume(int64_t unit, int64_t source, const catalog::Actor& actor);
   // Point-in-time copy of Mapped `unit` into Configured `bcv`.
   Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor);
+  // Binds the unit to `host` at `lun`. With `read_only` the host may read
+  // but not write (the gateway's LU is write-protected). An image's master
+  // volume is bound only read-only, to any number of hosts; a unit's
+  // bindings are all read-only or all read-write (FailedPrecondition naming
+  // the other host otherwise).
   Status Bind(int64_t unit, const std::string& host, int64_t lun, std::optional<int64_t> target,
-              const catalog::Actor& actor);
+              const catalog::Actor& actor, bool read_only = false);
+  // The checks of Bind that no queued request can make pass later: the
+  // unit and host exist, an image master is bound read-only, the unit's
+  // other hosts have the same mode. For callers that refuse such a bind
+  // before queueing it; Bind checks everything again.
+  Status CheckBindMode(int64_t unit, const std::string& host, bool read_only);
   // Without `host`: every binding goes and the arrays stop granting the
   // gateway access. With `host`: only that host's binding goes; when other
   // hosts still hold the unit it stays as it is for them (unbind-partial).
@@ -128,6 +139,13 @@ class Operations {
   Status Free(int64_t unit, const catalog::Actor& actor);
   // Copies a raw image file onto a new master volume and records the image.
   Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
+  // Removes the image and frees (scrubs) its master volume; returns the
+  // master's id. FailedPrecondition while the master is bound to a host
+  // (naming the hosts) or other volumes record copies of the image (naming
+  // them). A re-run of the same request after a crash finishes the free.
+  Result<std::optional<int64_t>> RemoveImage(const std::string& name, const catalog::Actor& actor);
+  // RemoveImage's refusals, now, without changing anything.
+  Status CheckImageRemovable(const std::string& name);
 
   // Tells the MapTarget the catalog's view of host `name`: its credentials
   // and exactly the LUNs of its mapped bindings; when the catalog has no
@@ -151,6 +169,16 @@ class Operations {
   Result<std::vector<Member>> Resolve(int64_t unit);
 
  private:
+  struct BindPlan {
+    catalog::Volume volume;
+    catalog::Host host;
+    DiskOp op = DiskOp::kBind;
+    bool done = false;  // this very binding exists (a re-run)
+  };
+  Status CheckSameMode(catalog::Tx& tx, int64_t unit, const std::vector<catalog::Binding>& existing,
+                       const std::string& host, bool read_only);
+  Status ImageRemovable(catalog::Tx& tx, const catalog::Image& image);
+  Result<BindPlan> PlanBind(catalog::Tx& tx, int64_t unit, const std::string& host, int64_t lun, bool read_only);
   Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
                   std::optional<int64_t> image_id);
   Result<std::vector<int64_t>> AllocateOnce(const AllocateArgs& args, const catalog::Actor& actor);

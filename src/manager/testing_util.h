@@ -25,11 +25,16 @@ class RecordingTarget : public MapTarget {
     std::string volume_id;
     std::vector<volume::Extent> extents;  // map, grow
     std::vector<uint64_t> luns;           // set-host: the LUNs it already has
+    bool read_only = false;               // map: a write-protected LU
+    std::vector<uint64_t> read_only_luns;  // set-host: those of `luns` that are
   };
   Status SetHost(const MapHost& h) override {
     std::lock_guard<std::mutex> l(mu_);
-    Call c{"set-host", h.name, 0, "", {}, {}};
-    for (const MapLun& l : h.luns) c.luns.push_back(l.lun);
+    Call c{"set-host", h.name, 0, "", {}, {}, false, {}};
+    for (const MapLun& l : h.luns) {
+      c.luns.push_back(l.lun);
+      if (l.read_only) c.read_only_luns.push_back(l.lun);
+    }
     calls_.push_back(std::move(c));
     return Status::Ok();
   }
@@ -39,26 +44,26 @@ class RecordingTarget : public MapTarget {
       fail_next_map_ = false;
       return Unavailable("gateway refused LUN " + std::to_string(lun.lun));
     }
-    calls_.push_back({"map", host, lun.lun, lun.volume_id, lun.extents, {}});
+    calls_.push_back({"map", host, lun.lun, lun.volume_id, lun.extents, {}, lun.read_only, {}});
     mapped_[host + "/" + std::to_string(lun.lun)] = lun.volume_id;
     return Status::Ok();
   }
   Status Unmap(const std::string& host, uint64_t lun) override {
     std::lock_guard<std::mutex> l(mu_);
-    calls_.push_back({"unmap", host, lun, "", {}, {}});
+    calls_.push_back({"unmap", host, lun, "", {}, {}, false, {}});
     mapped_.erase(host + "/" + std::to_string(lun));
     return Status::Ok();
   }
   Status RemoveHost(const std::string& host) override {
     std::lock_guard<std::mutex> l(mu_);
-    calls_.push_back({"remove-host", host, 0, "", {}, {}});
+    calls_.push_back({"remove-host", host, 0, "", {}, {}, false, {}});
     std::erase_if(mapped_, [&](const auto& kv) { return kv.first.rfind(host + "/", 0) == 0; });
     return Status::Ok();
   }
   std::string TargetName(const std::string& host) override { return "iqn.2026-11.test.target:" + host; }
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     std::lock_guard<std::mutex> l(mu_);
-    calls_.push_back({"grow", "", 0, volume_id, extents, {}});
+    calls_.push_back({"grow", "", 0, volume_id, extents, {}, false, {}});
     return Status::Ok();
   }
   void FailNextMap() {

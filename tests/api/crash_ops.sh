@@ -35,6 +35,9 @@ IMG=$E2E_TMP/img.raw
 head -c $MiB /dev/urandom >"$IMG"
 v image import img "$IMG" >/dev/null || fail_now "image import"
 IMG_ID=$(tv image list --json | jq '.images[] | select(.name == "img") | .id')
+MASTER=$(tv image list --json | jq '.images[] | select(.name == "img") | .master_volume_id')
+WP=$E2E_TMP/iscsi_wp
+gcc -O1 -o "$WP" "$HERE/../tools/iscsi_wp.c" -liscsi || fail_now "cannot build tests/tools/iscsi_wp.c"
 
 # ---- units in a given state, made on a serve without crash points ----
 
@@ -170,6 +173,23 @@ promise_grow() {
   [[ $size == $((3 * MiB)) ]] || echo "ha sees LUN $L as $size bytes, not 3 MiB"
   host_lun_is_image ha "$L" "$IMG" >/dev/null 2>&1 || echo "ha does not read the image at LUN $L after the grow"
 }
+# The image's master, bound read-only to ha at LUN LA and (once bound) to hb
+# at LUN LB: RO_WANT lists host:lun:mapped:read_only of its bindings.
+promise_ro() {
+  local got
+  got=$(ajson GET "/v1/volumes/$U" | jq -r '"\(.state) [\([.bindings[] | "\(.host):\(.lun):\(.mapped):\(.read_only)"] | join(" "))]"')
+  [[ $got == "$RO_WANT" ]] || echo "volume $U is '$got', expected '$RO_WANT'"
+}
+promise_ro_map() {
+  promise_ro
+  local h l w
+  for h in ha:$LA hb:$LB; do
+    l=${h#*:} h=${h%%:*}
+    host_lun_is_image "$h" "$l" "$IMG" >/dev/null 2>&1 || echo "$h does not read the image at LUN $l"
+    w=$("$WP" "iqn.2026-11.org.example:$h" "$(host_url "$h" "$l")" write 0 2>&1)
+    [[ $w == "status=2 key=07 asc=27 ascq=00" ]] || echo "a write from $h to LUN $l got '$w', not DATA PROTECT"
+  done
+}
 promise_unmap() { expect_unit unmapped "ha:$L:false"; }
 promise_unbind() { expect_unit unbound ""; }
 promise_scrub() {
@@ -190,6 +210,15 @@ promise_free() {
   for f in $(files_of $MEMBERS); do zero_file "$f" || echo "${f##*/} holds data after free"; done
 }
 promise_break() { expect_unit unconfigured ""; }
+# The image RM_IMAGE is gone and its master (U) is free, clean and zero.
+promise_remove_image() {
+  [[ $(api GET "/v1/images/$RM_IMAGE" | tail -1) == 404 ]] || echo "image $RM_IMAGE is still there"
+  local j f
+  j=$(ajson GET "/v1/volumes/$U")
+  [[ $(jq -r '"\(.state) \(.clean) \(.image_id)"' <<<"$j") == "free true null" ]] ||
+    echo "master $U is $(jq -r '"\(.state), clean \(.clean), image \(.image_id)"' <<<"$j"), not free, clean, no image"
+  for f in $(files_of "$U"); do zero_file "$f" || echo "master $U: ${f##*/} holds data after the image's removal"; done
+}
 
 # crash_case POINT:N OP PROMISE CMD...: the serve armed at POINT:N runs CMD
 # (the CLI, which fails as the serve dies under it); a serve without crash
@@ -214,8 +243,9 @@ crash_case() {
   done
   check_eq "$title: its request is there and ended (done or failed) after the restart" "$op ended" \
     "$(jq -r '[.requests[] | "\(.op) \(if .state == "done" or .state == "failed" then "ended" else .state end)"] | join(", ")' <<<"$reqs")"
-  if [[ $op == free ]]; then
-    # A freed meta volume is gone: "does not exist" is a fine answer.
+  if [[ $op == free || $op == remove-image ]]; then
+    # A freed meta volume (a removed image) is gone: "does not exist" is a
+    # fine answer.
     out=$(tv "$@" 2>&1) || grep -q 'not_found' <<<"$out" || out="FAILED: $out"
     check_eq "$title: the same command again succeeds" "" "$(grep '^FAILED' <<<"$out")"
   else
@@ -245,6 +275,27 @@ for at in op.bind.granted:1 op.bind.end:1; do
   prep copied
   crash_case "$at" bind promise_bind disk bind "$U" --host ha --lun "$L"
 done
+# The image's master, shared read-only: bound to ha, then to hb (a second
+# host of a bound unit), then mapped to both; after each crash the gateway
+# serves it write-protected.
+U=$MASTER
+LA=$((LUN + 1)) LB=$((LUN + 2)) LUN=$((LUN + 2))
+for at in op.bind.granted:1 op.bind.end:1; do
+  RO_WANT="bound [ha:$LA:false:true]"
+  crash_case "$at" bind promise_ro disk bind "$MASTER" --host ha --lun "$LA" --read-only
+  RO_WANT="bound [ha:$LA:false:true hb:$LB:false:true]"
+  crash_case "$at" bind promise_ro disk bind "$MASTER" --host hb --lun "$LB" --read-only
+  [[ $at == op.bind.granted:1 ]] || continue
+  # Again from the start for the next crash point.
+  tv disk unbind "$MASTER" >/dev/null || fail_now "unbind of the master"
+done
+for at in op.map.mapped:1 op.map.end:1; do
+  RO_WANT="mapped [ha:$LA:true:true hb:$LB:true:true]"
+  crash_case "$at" map promise_ro_map disk map "$MASTER"
+  [[ $at == op.map.mapped:1 ]] || continue
+  { tv disk unmap "$MASTER" && tv disk unbind "$MASTER" && tv disk bind "$MASTER" --host ha --lun "$LA" --read-only &&
+    tv disk bind "$MASTER" --host hb --lun "$LB" --read-only; } >/dev/null || fail_now "rebind of the master"
+done
 for at in op.map.mapped:1 op.map.end:1; do
   prep bound
   crash_case "$at" map promise_map disk map "$U"
@@ -271,6 +322,12 @@ for at in op.free.step:1 op.scrub.marked:1 op.scrub.wiped:1 op.free.step:2 op.fr
 done
 prep configured
 crash_case op.break-meta.end:1 break-meta promise_break disk break-meta "$U"
+for at in op.remove-image.unlinked:1 op.scrub.marked:1 op.remove-image.end:1; do
+  RM_IMAGE=rm${at//[^a-z0-9]/}
+  v image import "$RM_IMAGE" "$IMG" >/dev/null || fail_now "image import $RM_IMAGE"
+  U=$(tv image list --json | jq --arg n "$RM_IMAGE" '.images[] | select(.name == $n) | .master_volume_id')
+  crash_case "$at" remove-image promise_remove_image image remove "$RM_IMAGE"
+done
 
 # ---- take-over: the request a killed serve was running ----
 
