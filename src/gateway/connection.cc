@@ -30,12 +30,6 @@ constexpr size_t kResumeReadingAt = 4 * 1024 * 1024;
 // (a whole small PDU, e.g. a SCSI Response with sense, fits).
 constexpr size_t kSpareHeads = 64;
 constexpr size_t kSpareHeadBytes = 1024;
-// Responses wait for a PDU that is partly here when at most this many of its
-// bytes are still to come (a 4 KiB write's data right behind its header).
-constexpr size_t kHoldForBytes = 16 * 1024;
-// ... and for at most this long (the rest of a PDU that is late, e.g. behind
-// a lost segment, does not keep earlier commands' answers back).
-constexpr auto kHoldAtMost = std::chrono::milliseconds(1);
 }  // namespace
 
 Connection::Connection(EventLoop* loop, Portal* portal, int fd, uint64_t id, std::string peer)
@@ -96,7 +90,7 @@ void Connection::DropAllTasks() {
 void Connection::OnEvents(uint32_t events) {
   if (fd_ < 0) return;
   auto self = shared_from_this();
-  if (events & Poller::kWritable) Flush(true);  // held output would keep it writable
+  if (events & Poller::kWritable) Flush();
   if (fd_ < 0) return;
   if ((events & Poller::kError) && reading_paused_) {
     // Errors and hang-ups are reported even while reading is paused; left
@@ -109,9 +103,6 @@ void Connection::OnEvents(uint32_t events) {
 
 void Connection::ReadSome() {
   size_t total = 0;
-  // Responses held for a PDU that was partly here go out after this read
-  // (ScheduleFlush holds them again if another one is partly here).
-  if (output_held_) ScheduleFlush();
   while (fd_ >= 0 && !reading_paused_ && phase_ != Phase::kLoggedOut && !close_after_flush_) {
     std::span<uint8_t> buf = reader_.Prepare(kReadChunk);
     ssize_t n = ::read(fd_, buf.data(), buf.size());
@@ -261,30 +252,7 @@ void Connection::ScheduleFlush() {
   });
 }
 
-bool Connection::HoldOutput() const {
-  // libiscsi sends a write's header and its immediate data in two system
-  // calls; a connection that answered as soon as the header's predecessor was
-  // whole would write once per command instead of once per burst.
-  if (phase_ != Phase::kFullFeature || close_after_flush_ || reading_paused_) return false;
-  if (reader_.Buffered() == 0) return false;
-  return reader_.Needed() <= kHoldForBytes && out_bytes_ < kResumeReadingAt;
-}
-
-void Connection::Flush(bool force) {
-  if (!force && !outq_.empty() && HoldOutput()) {
-    output_held_ = true;
-    if (!hold_timer_armed_) {
-      hold_timer_armed_ = true;
-      loop_->RunAt(Clock::now() + kHoldAtMost, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) {
-          self->hold_timer_armed_ = false;
-          if (self->output_held_) self->Flush(true);
-        }
-      });
-    }
-    return;
-  }
-  output_held_ = false;
+void Connection::Flush() {
   while (fd_ >= 0 && !outq_.empty()) {
     iovec iov[64];
     int n = 0;

@@ -94,13 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
                   size_t offset, size_t length, bool advances_statsn);
   void SendReject(iscsi::RejectReason reason, const iscsi::Pdu& offending);
   void ScheduleFlush();
-  // Sends what is queued unless the output is held (see HoldOutput); `force`
-  // sends anyway.
-  void Flush(bool force = false);
-  // Whether queued responses wait for the PDU the initiator is in the middle
-  // of sending: the command it carries (and any right behind it) is answered
-  // in the same write.
-  bool HoldOutput() const;
+  void Flush();
   iscsi::SequenceNumbers NextSequence(bool advances_statsn);
 
   // Login phase (connection_login.cc).
@@ -160,8 +154,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   bool want_write_ = false;
   bool reading_paused_ = false;
   bool flush_scheduled_ = false;
-  bool output_held_ = false;  // Flush found HoldOutput(); ReadSome or a timer sends
-  bool hold_timer_armed_ = false;
   bool close_after_flush_ = false;
   std::string close_reason_;  // logged when close_after_flush_ closes
 

@@ -3,7 +3,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 
 namespace vsl::gateway {
@@ -69,44 +68,12 @@ void EventLoop::RunPosted() {
   if (batch.capacity() > batch_.capacity()) batch.swap(batch_);
 }
 
-namespace {
-bool Later(const auto& a, const auto& b) { return a.when > b.when; }
-}  // namespace
-
-void EventLoop::RunAt(Clock::time_point when, std::function<void()> fn) {
-  timers_.push_back(Timer{when, std::move(fn)});
-  std::push_heap(timers_.begin(), timers_.end(), [](const Timer& a, const Timer& b) { return Later(a, b); });
-}
-
-void EventLoop::RunTimers() {
-  if (timers_.empty()) return;
-  const Clock::time_point now = Clock::now();
-  auto later = [](const Timer& a, const Timer& b) { return Later(a, b); };
-  while (!timers_.empty() && timers_.front().when <= now) {
-    std::pop_heap(timers_.begin(), timers_.end(), later);
-    std::function<void()> fn = std::move(timers_.back().fn);
-    timers_.pop_back();
-    fn();  // may add timers
-  }
-}
-
-int EventLoop::WaitTimeoutMs() const {
-  if (!deferred_.empty()) return 0;
-  if (timers_.empty()) return 1000;
-  auto left = timers_.front().when - Clock::now();
-  if (left <= Clock::duration::zero()) return 0;
-  // Rounded up: waking before the timer is due would spin.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return int(std::min<decltype(ms)>(ms, 1000));
-}
-
 void EventLoop::Run() {
   thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
   Clock::time_point last_tick = Clock::now();
   while (running_) {
-    Status s = poller_->Wait(WaitTimeoutMs());
+    Status s = poller_->Wait(deferred_.empty() ? 1000 : 0);
     (void)s;  // only EBADF-like bugs fail here; the tick still runs
-    RunTimers();
     while (!deferred_.empty()) {
       std::vector<std::function<void()>> work;
       work.swap(batch_);  // empty, with the capacity of earlier batches

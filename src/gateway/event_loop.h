@@ -39,9 +39,6 @@ class EventLoop : private Poller::Handler {
   // Loop thread only: runs `fn` after the current batch of events (once per
   // call), before the loop waits again.
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
-  // Loop thread only: runs `fn` once `when` has passed (to the millisecond,
-  // the poller's resolution), before that iteration's deferred work.
-  void RunAt(Clock::time_point when, std::function<void()> fn);
 
   Poller* poller() { return poller_.get(); }
   // Any thread (SCSI completions ask it from I/O threads).
@@ -53,9 +50,6 @@ class EventLoop : private Poller::Handler {
   void OnEvents(uint32_t events) override;  // the wake-up eventfd
   void Run();
   void RunPosted();
-  void RunTimers();
-  // How long the poller may wait: the tick, or the first timer.
-  int WaitTimeoutMs() const;
 
   std::unique_ptr<Poller> poller_;
   int wake_fd_ = -1;
@@ -68,11 +62,6 @@ class EventLoop : private Poller::Handler {
   // The batch being run (deferred or posted); swapped with the queue so the
   // vectors keep their capacity. Loop thread only.
   std::vector<std::function<void()>> batch_;
-  struct Timer {
-    Clock::time_point when;
-    std::function<void()> fn;
-  };
-  std::vector<Timer> timers_;  // a min-heap on `when`; loop thread only
 
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;  // guarded by mu_

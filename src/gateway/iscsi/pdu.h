@@ -130,9 +130,6 @@ class PduReader {
   // Bytes still missing before Next() can return the PDU being framed (at
   // least the rest of a BHS); a hint for Prepare().
   size_t Needed() const;
-  // Bytes received and not yet returned by Next(): a PDU in the middle of
-  // arriving when non-zero after Next() returned kNeedMore.
-  size_t Buffered() const { return dead_ ? 0 : end_ - begin_; }
 
  private:
   DigestParams digests_;
