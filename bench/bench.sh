@@ -12,7 +12,8 @@
 # run, 100000), BENCH_COUNT_1M (per 1 MiB run, 3000), BENCH_BACKINGS
 # ("disk shm"), BENCH_TARGETS ("tgt vsl"), BENCH_NULL (1: also run vsl on a
 # null LU), BENCH_IPERF_SECONDS (5), BENCH_IPERF_STREAMS (1: qemu-img bench
-# opens one iSCSI connection).
+# opens one iSCSI connection), BENCH_CPUS ("T I": pin the target process to
+# CPU T and qemu-img to CPU I; unset: no pinning).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -26,6 +27,14 @@ C4K=${BENCH_COUNT_4K:-100000}
 C1M=${BENCH_COUNT_1M:-3000}
 BACKINGS=${BENCH_BACKINGS:-disk shm}
 TARGETS=${BENCH_TARGETS:-tgt vsl}
+read -r PIN_TARGET PIN_INITIATOR <<<"${BENCH_CPUS:-}" || true
+# The initiator's command prefix: taskset when pinned.
+pin_initiator() { if [[ -n $PIN_INITIATOR ]]; then echo taskset -c "$PIN_INITIATOR"; fi; }
+# Pins every thread of the target process (threads it starts later inherit it).
+pin_target() {
+  [[ -n $PIN_TARGET ]] || return 0
+  taskset -a -p -c "$PIN_TARGET" "$TARGET_PID" >/dev/null
+}
 INI=iqn.2026-11.org.example:bench
 SECRET=bench-secret-0123
 
@@ -52,7 +61,7 @@ qbench() {
   shift 3
   cpu0=$(cpu_seconds "$TARGET_PID")
   # qemu-img bench has no --object, so the password goes in the options.
-  t=$(timeout 300 qemu-img bench \
+  t=$(timeout 300 $(pin_initiator) qemu-img bench \
         --image-opts "$(target_qemu_opts bench 0 "$INI" bench s | sed "s/password-secret=s/password=$SECRET/")" \
         -c "$count" -d "$depth" -s "$bs" -t none "$@" 2>&1 |
       sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
@@ -97,6 +106,7 @@ for backing in $BACKINGS; do
   for E2E_TARGET in $TARGETS; do
     [[ $E2E_TARGET == vsl ]] && target_use_args "$VSL_BIN" >/dev/null
     target_start "$E2E_TMP/farm.json" >/dev/null
+    pin_target
     run_cases "$backing"
     target_stop || echo "    ($E2E_TARGET had to be killed)"
   done
@@ -110,6 +120,7 @@ if [[ ${BENCH_NULL:-1} == 1 ]]; then
   E2E_TARGET=vsl
   target_use_args "$VSL_BIN" >/dev/null
   target_start "$E2E_TMP/farm.json" >/dev/null
+  pin_target
   run_cases null
   target_stop || echo "    (vsl had to be killed)"
 fi
@@ -117,11 +128,11 @@ fi
 STREAMS=${BENCH_IPERF_STREAMS:-1}
 log "iperf3 over loopback, $STREAMS stream(s) (the ceiling)"
 port=$(free_port)
-iperf3 -s -1 -B 127.0.0.1 -p "$port" >"$E2E_TMP/iperf3-server.log" 2>&1 &
+$(if [[ -n $PIN_TARGET ]]; then echo taskset -c "$PIN_TARGET"; fi) iperf3 -s -1 -B 127.0.0.1 -p "$port" >"$E2E_TMP/iperf3-server.log" 2>&1 &
 ipid=$!
 e2e_on_exit "stop_pid $ipid 2"
 wait_port "$port" 10 "$ipid" || fail_now "iperf3 server did not start"
-iperf=$(timeout 60 iperf3 -c 127.0.0.1 -p "$port" -P "$STREAMS" -t "${BENCH_IPERF_SECONDS:-5}" -J |
+iperf=$(timeout 60 $(pin_initiator) iperf3 -c 127.0.0.1 -p "$port" -P "$STREAMS" -t "${BENCH_IPERF_SECONDS:-5}" -J |
   jq -r '.end.sum_received.bits_per_second / 8e6 | floor')
 
 # ratio A B: A/B with two decimals, or "-".
