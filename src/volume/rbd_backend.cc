@@ -94,7 +94,8 @@ Result<std::shared_ptr<Cluster>> GetCluster(const RbdImage& w) {
   return c;
 }
 
-// The lock's owners ("client.4123 ..."), for the refusal's message.
+// The lock's owners (their addresses, "127.0.0.1:0/219922178"), for the
+// refusal's message.
 std::string LockOwners(rbd_image_t img) {
   std::vector<char*> owners(8);
   size_t max = owners.size();
@@ -150,8 +151,9 @@ Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_onl
     r = rbd_lock_acquire(b->img, RBD_LOCK_MODE_EXCLUSIVE);
     if (r < 0) {
       if (r == -EROFS || r == -EBUSY || r == -EAGAIN)
-        return FailedPrecondition(name + ": another client holds the image's exclusive lock (" +
-                                  LockOwners(b->img) + "); it is mapped by another gateway");
+        return FailedPrecondition(name + ": the image's exclusive lock is held by another client (" +
+                                  LockOwners(b->img) +
+                                  "): it is open for writing elsewhere, e.g. mapped by another gateway");
       return IoError(name + ": take the exclusive lock: " + Strerror(r));
     }
     b->locked = true;
