@@ -157,6 +157,12 @@ TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
   EXPECT_NE(second.status().message().find("exclusive lock is held by another client (127.0.0.1:"),
             std::string::npos)
       << second.status().ToString();
+  // The array (another client) still changes the image's grants: a bind of
+  // a mapped shared disk to another host does.
+  ASSERT_TRUE(array_->Grant(id_, "iqn.2026-11.org.test:other").ok());
+  auto grants = array_->Grants(id_);
+  ASSERT_TRUE(grants.ok());
+  EXPECT_EQ(*grants, std::vector<std::string>{"iqn.2026-11.org.test:other"});
   // A reader takes no lock.
   volume::VolumeOptions ro;
   ro.read_only = true;
