@@ -5,7 +5,10 @@
 # `vsl array add --driver rbd` through the real `vsl serve` API: discovery
 # lists the array's images (and only them) into the catalog and the DWML,
 # the keyring's secret reaches neither the catalog nor the API, a bad pool or
-# keyring is refused naming it, and the array comes back after a restart.
+# keyring is refused naming it, an RBD unit mapped and driven by qemu-img and
+# qemu-io over iSCSI (FUA, SYNCHRONIZE CACHE, UNMAP, GET LBA STATUS, the
+# exclusive lock, a restart while mapped), and the array comes back after a
+# restart.
 # Usage: rbd.sh VSL RBD_ARRAY_TEST
 set -uo pipefail
 VSL=$1
@@ -162,6 +165,17 @@ check "... naming the image and the exclusive lock's holder" \
   "$E2E_TMP/check.$E2E_CHECKS.out"
 check "the first gateway still serves LUN 0" qread "$E2E_TMP/read4.raw"
 check "... unchanged" cmp "$E2E_TMP/read4.raw" "$E2E_TMP/expect.raw"
+
+# A restart of vsl serve (SIGTERM) releases the lock; the new process maps
+# the unit again from the catalog and takes it.
+check "vsl serve stops with the RBD unit mapped" serve_stop
+PORTAL_OLD=$PORTAL
+serve_start "$E2E_TMP/data"
+OPTS=${OPTS/portal=$PORTAL_OLD/portal=$PORTAL}
+check "after the restart qemu-img reads LUN 0 again" qread "$E2E_TMP/read5.raw"
+check "... unchanged" cmp "$E2E_TMP/read5.raw" "$E2E_TMP/expect.raw"
+check "... and writes it (the new process holds the lock)" qio "wrote 4096/4096" "write -f -P 0x11 0 4k"
+check "... into the image" cmp -n 4096 <(image_bytes) <(bytes_of 4096 '\021')
 
 check "unmap" v disk unmap "$U"
 check "unbind" v disk unbind "$U"
