@@ -34,7 +34,8 @@ class RbdVolumeTest : public ::testing::Test {
     s.name = name_;
     s.driver = "rbd";
     s.capacity = 64 * kMiB;
-    s.rbd = {Env("VSL_CEPH_POOL"), Env("VSL_CEPH_CONF"), Env("VSL_CEPH_USER"), Env("VSL_CEPH_KEYRING")};
+    s.rbd = {Env("VSL_CEPH_POOL"), Env("VSL_CEPH_CONF"), Env("VSL_CEPH_USER"),
+             Env("VSL_CEPH_KEYRING")};
     auto a = OpenArray(s);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     array_ = std::move(a).value();
@@ -97,7 +98,8 @@ TEST_F(RbdVolumeTest, MixedFileAndRbdExtentsAcrossTheBoundary) {
   EXPECT_EQ(got, data);
   // Each half is where the extents say: the file's tail, the image's head
   // (read through the array driver, another client of the cluster).
-  EXPECT_EQ(FileBytes(1 * kMiB - 8192, 8192), std::vector<uint8_t>(data.begin(), data.begin() + 8192));
+  EXPECT_EQ(FileBytes(1 * kMiB - 8192, 8192),
+            std::vector<uint8_t>(data.begin(), data.begin() + 8192));
   EXPECT_EQ(ImageBytes(0, 8192), std::vector<uint8_t>(data.begin() + 8192, data.end()));
 
   // The no-wait paths leave RBD pieces to the I/O threads, and write nothing.
@@ -142,7 +144,8 @@ TEST_F(RbdVolumeTest, MixedFileAndRbdExtentsAcrossTheBoundary) {
   auto c = (*v)->CopyFrom(**v, 1 * kMiB + 4096, 4096, 8192);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(*c);
-  EXPECT_EQ(FileBytes(4096, 8192), std::vector<uint8_t>(fill.begin() + 4096, fill.begin() + 4096 + 8192));
+  EXPECT_EQ(FileBytes(4096, 8192),
+            std::vector<uint8_t>(fill.begin() + 4096, fill.begin() + 4096 + 8192));
 }
 
 TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
@@ -153,7 +156,8 @@ TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
   auto second = volume::MetaVolume::Open(Mixed(), {});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kFailedPrecondition) << second.status().ToString();
-  EXPECT_NE(second.status().message().find(rbd_.rbd->image), std::string::npos) << second.status().ToString();
+  EXPECT_NE(second.status().message().find(rbd_.rbd->image), std::string::npos)
+      << second.status().ToString();
   EXPECT_NE(second.status().message().find("exclusive lock is held by another client (127.0.0.1:"),
             std::string::npos)
       << second.status().ToString();
@@ -182,12 +186,14 @@ TEST_F(RbdVolumeTest, AnImageThatIsNotThereIsNamed) {
   e.rbd->image = "vsl-no-such-image";
   auto v = volume::MetaVolume::Open({e}, {});
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("vsl-no-such-image"), std::string::npos) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("vsl-no-such-image"), std::string::npos)
+      << v.status().ToString();
   e = rbd_;
   e.length = 16 * kMiB;  // longer than the image
   v = volume::MetaVolume::Open({e}, {});
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("the extent needs"), std::string::npos) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("the extent needs"), std::string::npos)
+      << v.status().ToString();
 }
 
 }  // namespace

@@ -135,7 +135,8 @@ Result<Chap> ParseChap(const json& j, const std::string& path) {
 // "rbd": {"pool", "image", "conf", "user", "keyring"}: where an RBD extent
 // lives and how to reach its cluster (file paths; never the key itself).
 Result<volume::RbdImage> ParseRbd(const json& j, const std::string& path, const ConfigEnv& env) {
-  if (!j.is_object()) return Err(path, "must be an object {\"pool\", \"image\", \"conf\", \"user\", \"keyring\"}");
+  if (!j.is_object())
+    return Err(path, "must be an object {\"pool\", \"image\", \"conf\", \"user\", \"keyring\"}");
   VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"pool", "image", "conf", "user", "keyring"}));
   volume::RbdImage r;
   VSL_ASSIGN_OR_RETURN(r.pool, GetString(j, path, "pool", true));
@@ -157,7 +158,8 @@ Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const
   VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length", "null", "rbd"}));
   volume::Extent e;
   if (auto r = j.find("rbd"); r != j.end()) {
-    if (j.contains("path")) return Err(Join(path, "path"), "an RBD extent has no file (it has \"rbd\")");
+    if (j.contains("path"))
+      return Err(Join(path, "path"), "an RBD extent has no file (it has \"rbd\")");
     if (j.contains("null")) return Err(Join(path, "null"), "an RBD extent is not a null extent");
     VSL_ASSIGN_OR_RETURN(volume::RbdImage img, ParseRbd(*r, Join(path, "rbd"), env));
     e.path = "rbd:" + img.pool + "/" + img.image;
@@ -441,7 +443,8 @@ std::string VolumeIdFromExtents(const std::vector<volume::Extent>& extents) {
     if (e.null) {
       mix("\0null", 5);
     } else if (e.rbd) {
-      for (const std::string* f : {&e.rbd->conf, &e.rbd->user, &e.rbd->keyring, &e.rbd->pool, &e.rbd->image}) {
+      for (const std::string* f :
+           {&e.rbd->conf, &e.rbd->user, &e.rbd->keyring, &e.rbd->pool, &e.rbd->image}) {
         mix("\0rbd", 4);
         mix(f->data(), f->size());
       }

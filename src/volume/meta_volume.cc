@@ -6,8 +6,8 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -172,8 +172,8 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
       }
       const uint64_t size = RbdSize(*it->second->rbd);
       if (size < e.offset + e.length)
-        return InvalidArgument(it->second->path + " has " + std::to_string(size) + " bytes, the extent needs " +
-                               std::to_string(e.offset + e.length));
+        return InvalidArgument(it->second->path + " has " + std::to_string(size) +
+                               " bytes, the extent needs " + std::to_string(e.offset + e.length));
       files.push_back(it->second);
       continue;
     }

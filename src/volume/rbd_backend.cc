@@ -34,7 +34,8 @@ class Cluster {
     const std::string conf = w.conf.empty() ? "/etc/ceph/ceph.conf" : w.conf;
     const std::string where = "Ceph as client." + user + " (conf " + conf +
                               (w.keyring.empty() ? "" : ", keyring " + w.keyring) + ")";
-    if (::access(conf.c_str(), R_OK) != 0) return InvalidArgument("ceph conf " + conf + ": " + Strerror(errno));
+    if (::access(conf.c_str(), R_OK) != 0)
+      return InvalidArgument("ceph conf " + conf + ": " + Strerror(errno));
     if (!w.keyring.empty() && ::access(w.keyring.c_str(), R_OK) != 0)
       return InvalidArgument("keyring " + w.keyring + ": " + Strerror(errno));
     auto c = std::make_shared<Cluster>();
@@ -52,7 +53,8 @@ class Cluster {
     r = rados_conf_set(c->cluster_, "rbd_skip_partial_discard", "false");
     if (r < 0) return Internal(where + ": set rbd_skip_partial_discard: " + Strerror(r));
     r = rados_connect(c->cluster_);
-    if (r == -EACCES || r == -EPERM) return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));
+    if (r == -EACCES || r == -EPERM)
+      return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));
     if (r < 0) return Unavailable(where + ": connect: " + Strerror(r));
     return c;
   }
@@ -87,7 +89,8 @@ Result<std::shared_ptr<Cluster>> GetCluster(const RbdImage& w) {
   const std::string key = w.conf + '\n' + w.user + '\n' + w.keyring;
   std::lock_guard l(registry_mu);
   auto& reg = Registry();
-  for (auto it = reg.begin(); it != reg.end();) it = it->second.expired() ? reg.erase(it) : std::next(it);
+  for (auto it = reg.begin(); it != reg.end();)
+    it = it->second.expired() ? reg.erase(it) : std::next(it);
   if (auto it = reg.find(key); it != reg.end()) return it->second.lock();
   VSL_ASSIGN_OR_RETURN(auto c, Cluster::Connect(w));
   reg[key] = c;
@@ -126,12 +129,14 @@ class RbdBackend {
 
 std::string RbdName(const RbdImage& where) { return "rbd:" + where.pool + "/" + where.image; }
 std::string RbdKey(const RbdImage& where) {
-  return where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + where.pool + '\n' + where.image;
+  return where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + where.pool + '\n' +
+         where.image;
 }
 
 Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_only) {
   const std::string name = RbdName(where);
-  if (where.pool.empty() || where.image.empty()) return InvalidArgument(name + ": an RBD extent needs a pool and an image");
+  if (where.pool.empty() || where.image.empty())
+    return InvalidArgument(name + ": an RBD extent needs a pool and an image");
   auto cluster = GetCluster(where);
   if (!cluster.ok()) return cluster.status().Annotate(name);
   auto io = (*cluster)->Pool(where.pool);
@@ -151,9 +156,9 @@ Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_onl
     r = rbd_lock_acquire(b->img, RBD_LOCK_MODE_EXCLUSIVE);
     if (r < 0) {
       if (r == -EROFS || r == -EBUSY || r == -EAGAIN)
-        return FailedPrecondition(name + ": the image's exclusive lock is held by another client (" +
-                                  LockOwners(b->img) +
-                                  "): it is open for writing elsewhere, e.g. mapped by another gateway");
+        return FailedPrecondition(
+            name + ": the image's exclusive lock is held by another client (" + LockOwners(b->img) +
+            "): it is open for writing elsewhere, e.g. mapped by another gateway");
       return IoError(name + ": take the exclusive lock: " + Strerror(r));
     }
     b->locked = true;
@@ -167,7 +172,9 @@ Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
     ssize_t r = rbd_read2(b.img, off, k, reinterpret_cast<char*>(p), 0);
-    if (r < 0) return IoError("read " + b.name + " at offset " + std::to_string(off) + ": " + Strerror(int(r)));
+    if (r < 0)
+      return IoError("read " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(int(r)));
     if (r == 0) {  // past the end of an image that shrank: zeros
       std::memset(p, 0, n);
       return Status::Ok();
@@ -183,8 +190,11 @@ Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n)
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
     ssize_t r = rbd_write2(b.img, off, k, reinterpret_cast<const char*>(p), 0);
-    if (r < 0) return IoError("write " + b.name + " at offset " + std::to_string(off) + ": " + Strerror(int(r)));
-    if (r == 0) return IoError("write " + b.name + " at offset " + std::to_string(off) + ": no progress");
+    if (r < 0)
+      return IoError("write " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(int(r)));
+    if (r == 0)
+      return IoError("write " + b.name + " at offset " + std::to_string(off) + ": no progress");
     p += r;
     off += uint64_t(r);
     n -= uint64_t(r);
@@ -202,7 +212,9 @@ Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 1ull << 30));
     int r = rbd_discard(b.img, off, k);
-    if (r < 0) return IoError("discard " + b.name + " at offset " + std::to_string(off) + ": " + Strerror(r));
+    if (r < 0)
+      return IoError("discard " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(r));
     off += k;
     n -= k;
   }

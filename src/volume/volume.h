@@ -125,9 +125,9 @@ class MetaVolume {
   // Write on the caller's thread when that will not wait for a disk: true
   // when written (and, with fua, durable), false when the caller must use
   // Write on an I/O thread (part of the range may then be written already;
-  // Write writes it again). Always false when the range touches an RBD image. Memory-backed files (tmpfs, ramfs) are always
-  // written here; page-cache files only without fua, with pwritev2
-  // RWF_NOWAIT where the file system supports it, else as a plain buffered
+  // Write writes it again). Always false when the range touches an RBD
+  // image. Memory-backed files (tmpfs, ramfs) are always written here;
+  // page-cache files only without fua, with pwritev2 RWF_NOWAIT where the file system supports it, else as a plain buffered
   // write, unless an inline write to that file lately took over 2 ms (then
   // false for 10 ms, doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
