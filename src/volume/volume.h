@@ -127,9 +127,10 @@ class MetaVolume {
   // Write on an I/O thread (part of the range may then be written already;
   // Write writes it again). Always false when the range touches an RBD
   // image. Memory-backed files (tmpfs, ramfs) are always written here;
-  // page-cache files only without fua, with pwritev2 RWF_NOWAIT where the file system supports it, else as a plain buffered
-  // write, unless an inline write to that file lately took over 2 ms (then
-  // false for 10 ms, doubling up to a second while such writes recur).
+  // page-cache files only without fua, with pwritev2 RWF_NOWAIT where the
+  // file system supports it, else as a plain buffered write, unless an
+  // inline write to that file lately took over 2 ms (then false for 10 ms,
+  // doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // fua: the data is durable (fdatasync of every touched file, rbd_flush of
   // every touched image) before return.
