@@ -7,7 +7,8 @@
 # the keyring's secret reaches neither the catalog nor the API, a bad pool or
 # keyring is refused naming it, an RBD unit mapped and driven by qemu-img and
 # qemu-io over iSCSI (FUA, SYNCHRONIZE CACHE, UNMAP, GET LBA STATUS, the
-# exclusive lock, a restart while mapped), and the array comes back after a
+# exclusive lock, a restart while mapped), a meta volume of a file-array and
+# an rbd member as one LUN, and the array comes back after a
 # restart.
 # Usage: rbd.sh VSL RBD_ARRAY_TEST
 set -uo pipefail
@@ -184,6 +185,36 @@ check "scrub" v disk scrub "$U"
 check_eq "the unit is clean" true "$(ajson GET "/v1/volumes/$U" | jq .clean)"
 check "the RBD image reads back zero" cmp -n $((32 * MiB)) <(image_bytes) /dev/zero
 check_not "no scrub leftover image" bash -c "$(declare -f admin_rbd); admin_rbd ls | grep -q '\\.scrub\$'"
+
+# One LUN over two arrays: a meta volume of a 4 MiB file-array member and a
+# 32 MiB rbd member, written and read across the members' boundary by
+# qemu-img; each member holds its part.
+check "file array f1 added (one 4 MiB volume)" \
+  v array add f1 --path "$E2E_TMP/f1" --capacity 4MiB --volume-size 4MiB --quality media=mixed
+FV=$(v disk allocate --size 4MiB --quality media=mixed --json | jq -r '.result.volumes[0]')
+RV=$(v disk allocate --size 32MiB --quality media=ceph --json | jq -r '.result.volumes[0]')
+check_eq "one volume on f1, one on r1" "f1 r1" \
+  "$(ajson GET "/v1/volumes/$FV" | jq -r .array) $(ajson GET "/v1/volumes/$RV" | jq -r .array)"
+MV=$(v disk configure "$FV" "$RV" --json | jq -r .result.volume)
+check_eq "the meta unit is 36 MiB" $((36 * MiB)) "$(ajson GET "/v1/volumes/$MV" | jq .size)"
+RIMG=vsl-r1-$(ajson GET "/v1/volumes/$RV" | jq -r .array_volume)
+FFILE=$E2E_TMP/f1/volumes/$(ajson GET "/v1/volumes/$FV" | jq -r .array_volume)
+check "bind the meta unit to h1 at LUN 1" v disk bind "$MV" --host h1 --lun 1
+check "map it" v disk map "$MV"
+OPTS=${OPTS/lun=0/lun=1}  # qread and qio now talk to LUN 1
+head -c $((36 * MiB)) /dev/urandom >"$E2E_TMP/meta.raw"
+check "qemu-img writes 36 MiB over both members" \
+  timeout 120 qemu-img convert -n -f raw "$E2E_TMP/meta.raw" "${SEC[@]}" --target-image-opts "$OPTS"
+check "qemu-img reads LUN 1 back" qread "$E2E_TMP/meta.read"
+check "... equal" cmp "$E2E_TMP/meta.read" "$E2E_TMP/meta.raw"
+check "the file member holds the first 4 MiB" cmp -n $((4 * MiB)) "$FFILE" "$E2E_TMP/meta.raw"
+check "the RBD image holds the other 32 MiB" \
+  cmp <(admin_rbd export "$RIMG" - 2>/dev/null) <(tail -c +$((4 * MiB + 1)) "$E2E_TMP/meta.raw")
+check "a FUA write across the boundary" qio "wrote 8192/8192" "write -f -P 0x33 4092k 8k"
+check "... its first half is in the file" cmp -n 4096 -i $((4092 * 1024)):0 "$FFILE" <(bytes_of 4096 '\063')
+check "... its second half in the image" cmp -n 4096 <(admin_rbd export "$RIMG" - 2>/dev/null) <(bytes_of 4096 '\063')
+check "unmap the meta unit" v disk unmap "$MV"
+check "unbind it" v disk unbind "$MV"
 
 # After a restart the arrays are reopened from the catalog.
 check "vsl serve stops" serve_stop
