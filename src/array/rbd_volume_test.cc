@@ -181,6 +181,36 @@ TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
   EXPECT_TRUE(third.ok()) << third.status().ToString();
 }
 
+// An image without the exclusive-lock feature is served read-only only: a
+// writable open says how to enable the lock.
+TEST_F(RbdVolumeTest, AnImageWithoutTheLockFeatureIsNotOpenedForWriting) {
+  rados_t cluster = nullptr;
+  ASSERT_EQ(rados_create2(&cluster, "ceph", "client.admin", 0), 0);
+  rados_conf_set(cluster, "keyring", Env("VSL_CEPH_ADMIN_KEYRING").c_str());
+  rados_conf_read_file(cluster, Env("VSL_CEPH_CONF").c_str());
+  ASSERT_EQ(rados_connect(cluster), 0);
+  rados_ioctx_t io = nullptr;
+  ASSERT_EQ(rados_ioctx_create(cluster, Env("VSL_CEPH_POOL").c_str(), &io), 0);
+  const std::string name = name_ + "-nolock";
+  int order = 0;
+  ASSERT_EQ(rbd_create2(io, name.c_str(), 4 * kMiB, RBD_FEATURE_LAYERING, &order), 0);
+  volume::Extent e = rbd_;
+  e.rbd->image = name;
+  e.length = 4 * kMiB;
+  auto v = volume::MetaVolume::Open({e}, {});
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("rbd feature enable " + Env("VSL_CEPH_POOL") + "/" + name +
+                                      " exclusive-lock"),
+            std::string::npos)
+      << v.status().ToString();
+  volume::VolumeOptions ro;
+  ro.read_only = true;
+  EXPECT_TRUE(volume::MetaVolume::Open({e}, ro).ok());
+  rbd_remove(io, name.c_str());
+  rados_ioctx_destroy(io);
+  rados_shutdown(cluster);
+}
+
 TEST_F(RbdVolumeTest, AnImageThatIsNotThereIsNamed) {
   volume::Extent e = rbd_;
   e.rbd->image = "vsl-no-such-image";

@@ -151,6 +151,15 @@ Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_onl
   r = rbd_get_size(b->img, &b->size);
   if (r < 0) return IoError(name + ": size: " + Strerror(r));
   if (!read_only) {
+    uint64_t features = 0;
+    r = rbd_get_features(b->img, &features);
+    if (r < 0) return IoError(name + ": features: " + Strerror(r));
+    if ((features & RBD_FEATURE_EXCLUSIVE_LOCK) == 0)
+      return FailedPrecondition(
+          name +
+          ": the image lacks the exclusive-lock feature, so two gateways could "
+          "write it unknowingly; enable it (rbd feature enable " +
+          where.pool + "/" + where.image + " exclusive-lock)");
     // Two gateways must never write one image without knowing: hold the
     // lock (librbd then refuses to hand it to another client on request).
     r = rbd_lock_acquire(b->img, RBD_LOCK_MODE_EXCLUSIVE);
