@@ -817,11 +817,15 @@ Result<std::vector<std::string>> RbdArray::Grants(const std::string& id) {
 }
 
 Result<std::vector<volume::Extent>> RbdArray::Locate(const std::string& id) {
-  VSL_RETURN_IF_ERROR(Stat(id).status());
-  // Not Unimplemented (which the manager skips, as for memory arrays): a
-  // map of an RBD volume must fail, not present a LUN without its bytes.
-  return FailedPrecondition(Label() + ": volume " + id +
-                            ": the gateway cannot serve RBD images yet (no RBD extent backend)");
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
+  // The gateway opens the image itself through librbd with the array's
+  // connection settings (the keyring's path, never the key).
+  volume::Extent e;
+  e.path = "rbd:" + rbd_.pool + "/" + ImageName(id);
+  e.offset = 0;
+  e.length = v.size;
+  e.rbd = volume::RbdImage{rbd_.pool, ImageName(id), rbd_.conf, rbd_.user, rbd_.keyring};
+  return std::vector<volume::Extent>{std::move(e)};
 }
 
 }  // namespace vsl::array

@@ -56,8 +56,8 @@ class RbdArray : public StorageArray {
   Status Grant(const std::string& id, const std::string& initiator) override;
   Status Revoke(const std::string& id, const std::string& initiator) override;
   Result<std::vector<std::string>> Grants(const std::string& id) override;
-  // FailedPrecondition: the gateway does not serve RBD images yet, so a map
-  // of an RBD volume is refused with that reason.
+  // One RBD extent: the whole image, with the array's pool, conf, user and
+  // keyring path (the gateway opens the image through librbd itself).
   Result<std::vector<volume::Extent>> Locate(const std::string& id) override;
 
   // The RBD image that holds (or would hold) volume `id`.

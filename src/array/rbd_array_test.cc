@@ -360,7 +360,17 @@ TEST_F(RbdArrayTest, ReadWriteCopySnapThroughTheInterface) {
   ASSERT_TRUE(a->Deallocate(src->id, 0, 8 * kMiB).ok());
   ASSERT_TRUE(a->Read(src->id, 4 * kMiB, got).ok());
   EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](uint8_t b) { return b == 0; }));
-  EXPECT_EQ(a->Locate(src->id).status().code(), Code::kFailedPrecondition);
+  // Locate names the image and how to reach it (the keyring's path only).
+  auto where = a->Locate(src->id);
+  ASSERT_TRUE(where.ok()) << where.status().ToString();
+  ASSERT_EQ(where->size(), 1u);
+  const volume::Extent& e = (*where)[0];
+  ASSERT_TRUE(e.rbd.has_value());
+  EXPECT_EQ(e.rbd->image, "vsl-io-" + src->id);
+  EXPECT_EQ(e.rbd->pool, Env("VSL_CEPH_POOL"));
+  EXPECT_EQ(e.rbd->keyring, Env("VSL_CEPH_KEYRING"));
+  EXPECT_EQ(e.offset, 0u);
+  EXPECT_EQ(e.length, src->size);
 }
 
 TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {

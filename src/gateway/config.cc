@@ -132,10 +132,49 @@ Result<Chap> ParseChap(const json& j, const std::string& path) {
   return c;
 }
 
+// "rbd": {"pool", "image", "conf", "user", "keyring"}: where an RBD extent
+// lives and how to reach its cluster (file paths; never the key itself).
+Result<volume::RbdImage> ParseRbd(const json& j, const std::string& path, const ConfigEnv& env) {
+  if (!j.is_object())
+    return Err(path, "must be an object {\"pool\", \"image\", \"conf\", \"user\", \"keyring\"}");
+  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"pool", "image", "conf", "user", "keyring"}));
+  volume::RbdImage r;
+  VSL_ASSIGN_OR_RETURN(r.pool, GetString(j, path, "pool", true));
+  if (r.pool.empty()) return Err(Join(path, "pool"), "must not be empty");
+  VSL_ASSIGN_OR_RETURN(r.image, GetString(j, path, "image", true));
+  if (r.image.empty()) return Err(Join(path, "image"), "must not be empty");
+  VSL_ASSIGN_OR_RETURN(r.conf, GetString(j, path, "conf", false));
+  VSL_ASSIGN_OR_RETURN(r.user, GetString(j, path, "user", false));
+  VSL_ASSIGN_OR_RETURN(r.keyring, GetString(j, path, "keyring", false));
+  if (r.user.starts_with("client.")) r.user = r.user.substr(7);
+  for (std::string* f : {&r.conf, &r.keyring}) {
+    if (!f->empty() && (*f)[0] != '/' && !env.base_dir.empty()) *f = env.base_dir + "/" + *f;
+  }
+  return r;
+}
+
 Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const ConfigEnv& env) {
   if (!j.is_object()) return Err(path, "must be an object {\"path\", \"offset\", \"length\"}");
-  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length", "null"}));
+  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length", "null", "rbd"}));
   volume::Extent e;
+  if (auto r = j.find("rbd"); r != j.end()) {
+    if (j.contains("path"))
+      return Err(Join(path, "path"), "an RBD extent has no file (it has \"rbd\")");
+    if (j.contains("null")) return Err(Join(path, "null"), "an RBD extent is not a null extent");
+    VSL_ASSIGN_OR_RETURN(volume::RbdImage img, ParseRbd(*r, Join(path, "rbd"), env));
+    e.path = "rbd:" + img.pool + "/" + img.image;
+    e.rbd = std::move(img);
+    VSL_ASSIGN_OR_RETURN(e.offset, GetUint(j, path, "offset", false, 0, 0, UINT64_MAX));
+    if (e.offset % 512) return Err(Join(path, "offset"), "must be a multiple of 512");
+    auto len = j.find("length");
+    if (len == j.end()) return Err(Join(path, "length"), "is required");
+    if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
+      return Err(Join(path, "length"), "must be a positive multiple of 512");
+    }
+    e.length = len->get<uint64_t>();
+    if (e.offset + e.length < e.offset) return Err(path, "offset + length overflows");
+    return e;  // the image's size is checked when the volume opens
+  }
   VSL_ASSIGN_OR_RETURN(e.null, GetBool(j, path, "null", false));
   if (e.null) {  // no file: only a length
     if (j.contains("path")) return Err(Join(path, "path"), "a null extent has no file");
@@ -403,6 +442,12 @@ std::string VolumeIdFromExtents(const std::vector<volume::Extent>& extents) {
   for (const auto& e : extents) {
     if (e.null) {
       mix("\0null", 5);
+    } else if (e.rbd) {
+      for (const std::string* f :
+           {&e.rbd->conf, &e.rbd->user, &e.rbd->keyring, &e.rbd->pool, &e.rbd->image}) {
+        mix("\0rbd", 4);
+        mix(f->data(), f->size());
+      }
     } else {
       mix(e.path.data(), e.path.size());
     }

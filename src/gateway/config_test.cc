@@ -133,6 +133,25 @@ TEST(GatewayConfig, ErrorTable) {
       {"file too short",
        Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "extents": [{"path": "/img/b.img", "offset": 512, "length": 4096}]}])")),
        "hosts[0].luns[0].extents[0].length: \"/img/b.img\" has 4096 bytes, fewer than offset + length = 4608"},
+      {"rbd extent",
+       Config(Host("h1", "iqn.2026-11.a:1", "",
+                   R"([{"lun": 0, "extents": [{"rbd": {"pool": "p", "image": "i", "conf": "c.conf", "user": "vsl",
+                                                       "keyring": "/k"}, "length": 4194304}]}])")),
+       ""},
+      {"rbd extent without an image",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "extents": [{"rbd": {"pool": "p"}, "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].rbd.image: is required"},
+      {"rbd extent with a key in it",
+       Config(Host("h1", "iqn.2026-11.a:1", "",
+                   R"([{"lun": 0, "extents": [{"rbd": {"pool": "p", "image": "i", "key": "AQB"}, "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].rbd.key: unknown key"},
+      {"rbd extent with a path",
+       Config(Host("h1", "iqn.2026-11.a:1", "",
+                   R"([{"lun": 0, "extents": [{"rbd": {"pool": "p", "image": "i"}, "path": "/img/b.img", "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].path: an RBD extent has no file"},
+      {"rbd extent not an object",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "extents": [{"rbd": "p/i", "length": 512}]}])")),
+       "hosts[0].luns[0].extents[0].rbd: must be an object"},
       {"relative path resolves against the config dir",
        Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "extents": [{"path": "rel.img", "length": 8192}]}])")),
        ""},
@@ -202,6 +221,46 @@ TEST(VolumeIdFromExtents, StableAndDistinct) {
   EXPECT_EQ(VolumeIdFromExtents(a), VolumeIdFromExtents(a));
   EXPECT_NE(VolumeIdFromExtents(a), VolumeIdFromExtents(b));
   EXPECT_NE(VolumeIdFromExtents(n), VolumeIdFromExtents(e));
+}
+
+}  // namespace
+}  // namespace vsl::gateway
+
+namespace vsl::gateway {
+namespace {
+
+TEST(GatewayConfig, RbdExtentComesThrough) {
+  std::string json = R"({"hosts": [{"name": "h1", "initiator": "iqn.2026-11.a:1", "allow_no_auth": true,
+    "luns": [{"lun": 0, "extents": [{"path": "/img/a.img", "length": 1048576},
+                                    {"rbd": {"pool": "rbd", "image": "vsl-r1-vol-0001", "conf": "ceph.conf",
+                                             "user": "client.vsl", "keyring": "/etc/ceph/vsl.keyring"},
+                                     "offset": 4096, "length": 8192}]}]}]})";
+  Result<GatewayConfig> c = ParseGatewayConfig(json, FakeEnv());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const auto& ex = c->hosts[0].luns[0].extents;
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_FALSE(ex[0].rbd.has_value());
+  ASSERT_TRUE(ex[1].rbd.has_value());
+  EXPECT_EQ(ex[1].rbd->pool, "rbd");
+  EXPECT_EQ(ex[1].rbd->image, "vsl-r1-vol-0001");
+  EXPECT_EQ(ex[1].rbd->conf, "/cfg/ceph.conf");  // relative to the config file
+  EXPECT_EQ(ex[1].rbd->user, "vsl");             // "client." dropped
+  EXPECT_EQ(ex[1].rbd->keyring, "/etc/ceph/vsl.keyring");
+  EXPECT_EQ(ex[1].path, "rbd:rbd/vsl-r1-vol-0001");
+  EXPECT_EQ(ex[1].offset, 4096u);
+  EXPECT_EQ(ex[1].length, 8192u);
+}
+
+TEST(VolumeIdFromExtents, RbdImagesAreDistinct) {
+  volume::Extent a{"rbd:p/i", 0, 512};
+  a.rbd = volume::RbdImage{"p", "i", "/c", "u", "/k"};
+  volume::Extent b = a;
+  b.rbd->image = "j";
+  volume::Extent c = a;
+  c.rbd->conf = "/other.conf";  // the same pool and image on another cluster
+  EXPECT_NE(VolumeIdFromExtents({a}), VolumeIdFromExtents({b}));
+  EXPECT_NE(VolumeIdFromExtents({a}), VolumeIdFromExtents({c}));
+  EXPECT_EQ(VolumeIdFromExtents({a}), VolumeIdFromExtents({a}));
 }
 
 }  // namespace

@@ -1,12 +1,13 @@
-// MetaVolume: positional I/O on the extents' files. Each I/O takes a snapshot
-// of the immutable State (extent map + fds), so Append never blocks readers.
+// MetaVolume: positional I/O on the extents' files and RBD images. Each I/O
+// takes a snapshot of the immutable State (extent map + backends), so Append
+// never blocks readers.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,15 +16,19 @@
 #include <cstring>
 #include <map>
 
+#include "volume/rbd_backend.h"
 #include "volume/volume.h"
 
 namespace vsl::volume {
 namespace {
 
-// An open file shared by every extent that lives in it, across States.
+// An extent's backend, shared by every extent that lives in it, across
+// States: an open file, or an open RBD image (rbd set, fd -1).
 struct File {
   std::string path;
+  std::string key;  // identifies the file or image among a volume's backends
   int fd = -1;
+  std::shared_ptr<RbdBackend> rbd;
   bool in_memory = false;  // tmpfs/ramfs: I/O never waits for a disk
   bool null = false;       // a null extent: no fd, writes vanish, reads are zeros
   // Inline (no-wait) writes to a page-cache file: whether pwritev2 takes
@@ -60,6 +65,7 @@ Status ReadFull(const File& f, uint64_t off, uint8_t* p, uint64_t n) {
     std::memset(p, 0, n);
     return Status::Ok();
   }
+  if (f.rbd) return RbdRead(*f.rbd, off, p, n);
   while (n > 0) {
     ssize_t r = ::pread(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
     if (r < 0) {
@@ -80,6 +86,7 @@ Status ReadFull(const File& f, uint64_t off, uint8_t* p, uint64_t n) {
 
 Status WriteFull(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
   if (f.null) return Status::Ok();
+  if (f.rbd) return RbdWrite(*f.rbd, off, p, n);
   while (n > 0) {
     ssize_t r = ::pwrite(f.fd, p, std::min<uint64_t>(n, 1u << 30), off_t(off));
     if (r < 0) {
@@ -96,6 +103,7 @@ Status WriteFull(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
 
 Status Sync(const File& f) {
   if (f.null) return Status::Ok();
+  if (f.rbd) return RbdFlush(*f.rbd);
   while (::fdatasync(f.fd) != 0) {
     if (errno != EINTR) return ErrnoError("fdatasync " + f.path, errno);
   }
@@ -152,6 +160,23 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
     std::map<std::string, std::shared_ptr<File>>& open) {
   std::vector<std::shared_ptr<File>> files;
   for (const Extent& e : extents) {
+    if (e.rbd) {
+      const std::string key = "rbd\n" + RbdKey(*e.rbd);
+      auto it = open.find(key);
+      if (it == open.end()) {
+        auto f = std::make_shared<File>();
+        f->path = RbdName(*e.rbd);
+        f->key = key;
+        VSL_ASSIGN_OR_RETURN(f->rbd, OpenRbd(*e.rbd, read_only));
+        it = open.emplace(key, std::move(f)).first;
+      }
+      const uint64_t size = RbdSize(*it->second->rbd);
+      if (size < e.offset + e.length)
+        return InvalidArgument(it->second->path + " has " + std::to_string(size) +
+                               " bytes, the extent needs " + std::to_string(e.offset + e.length));
+      files.push_back(it->second);
+      continue;
+    }
     if (e.null) {
       auto f = std::make_shared<File>();
       f->path = "(null extent)";
@@ -163,6 +188,7 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
     if (it == open.end()) {
       auto f = std::make_shared<File>();
       f->path = e.path;
+      f->key = e.path;
       f->fd = ::open(e.path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
       if (f->fd < 0) return ErrnoError("open " + e.path, errno);
       struct statfs fs;
@@ -220,6 +246,7 @@ Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) 
   const auto& pieces = pl.all;
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
+    if (f.rbd) return false;  // librbd's calls block: the I/O threads' job
     uint8_t* dst = out.data() + (p.volume_offset - offset);
     if (f.in_memory) {
       VSL_RETURN_IF_ERROR(ReadFull(f, p.file_offset, dst, p.length));
@@ -306,6 +333,7 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
   const int64_t start = NowNs();
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
+    if (f.rbd) return false;  // librbd's calls block: the I/O threads' job
     if (f.in_memory) continue;
     // A durable write waits for the disk: that is the I/O threads' job.
     if (fua) return false;
@@ -380,6 +408,17 @@ namespace {
 // until fn returns false.
 template <class Fn>
 void ForEachRun(const File& f, uint64_t off, uint64_t n, Fn fn) {
+  if (f.rbd) {
+    // An image whose allocation can't be listed is all data (the safe answer).
+    bool more = true;
+    uint64_t done = off;
+    Status st = RbdRuns(*f.rbd, off, n, [&](uint64_t at, uint64_t len, bool data) {
+      done = at + len;
+      return more = fn(at, len, data);
+    });
+    if (!st.ok() && more && done < off + n) fn(done, off + n - done, true);
+    return;
+  }
   const uint64_t stop = off + n;
   for (uint64_t cur = off; cur < stop;) {
     off_t d = ::lseek(f.fd, off_t(cur), SEEK_DATA);
@@ -400,6 +439,7 @@ void ForEachRun(const File& f, uint64_t off, uint64_t n, Fn fn) {
 
 Status Deallocate(const File& f, uint64_t off, uint64_t n) {
   if (f.null) return Status::Ok();
+  if (f.rbd) return RbdDiscard(*f.rbd, off, n);
   int r;
   do {
     r = ::fallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(n));
@@ -414,7 +454,8 @@ Status Deallocate(const File& f, uint64_t off, uint64_t n) {
 // two files, through `buf` (allocated on first need).
 Status CopyData(const File& in, uint64_t in_off, const File& out, uint64_t out_off, uint64_t n,
                 std::vector<uint8_t>& buf) {
-  while (n > 0) {
+  // copy_file_range joins files only: RBD runs go through the buffer.
+  while (n > 0 && !in.rbd && !out.rbd) {
     loff_t i = loff_t(in_off), o = loff_t(out_off);
     ssize_t r = ::copy_file_range(in.fd, &i, out.fd, &o, size_t(std::min<uint64_t>(n, 1u << 30)), 0);
     if (r > 0) {
@@ -427,20 +468,23 @@ Status CopyData(const File& in, uint64_t in_off, const File& out, uint64_t out_o
     if (errno == EINTR) continue;
     if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EBADF)
       return ErrnoError("copy " + Where(in.path, in_off) + " to " + Where(out.path, out_off), errno);
-    if (buf.empty()) buf.resize(1 << 20);
-    while (n > 0) {
-      const uint64_t k = std::min<uint64_t>(n, buf.size());
-      VSL_RETURN_IF_ERROR(ReadFull(in, in_off, buf.data(), k));
-      VSL_RETURN_IF_ERROR(WriteFull(out, out_off, buf.data(), k));
-      in_off += k;
-      out_off += k;
-      n -= k;
-    }
+    break;
+  }
+  if (n > 0 && buf.empty()) buf.resize(1 << 20);
+  while (n > 0) {
+    const uint64_t k = std::min<uint64_t>(n, buf.size());
+    VSL_RETURN_IF_ERROR(ReadFull(in, in_off, buf.data(), k));
+    VSL_RETURN_IF_ERROR(WriteFull(out, out_off, buf.data(), k));
+    in_off += k;
+    out_off += k;
+    n -= k;
   }
   return Status::Ok();
 }
 
 bool SameFile(const File& a, const File& b) {
+  if (a.rbd || b.rbd) return a.key == b.key;
+  if (a.null || b.null) return false;
   struct stat sa, sb;
   if (::fstat(a.fd, &sa) != 0 || ::fstat(b.fd, &sb) != 0) return true;  // can't tell: assume so
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -556,7 +600,7 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   std::lock_guard<std::mutex> l(mu_);
   std::map<std::string, std::shared_ptr<File>> open;
   for (const auto& f : state_->files)
-    if (!f->null) open.emplace(f->path, f);
+    if (!f->null) open.emplace(f->key, f);
   auto next = std::make_shared<State>();
   VSL_ASSIGN_OR_RETURN(auto added, OpenFiles(more, options_.read_only, open));
   std::vector<Extent> all = state_->map.extents();

@@ -275,6 +275,24 @@ TEST_F(MetaVolumeTest, TryWriteNoWaitLeavesDurableDiskWritesToWrite) {
   ::unlink(shm.c_str());
 }
 
+// An RBD extent whose cluster can't be reached (here: no conf file) is
+// refused naming the image and the file; a build without librbd refuses it
+// saying so. Either way nothing opens. (tests/ceph runs the real thing.)
+TEST_F(MetaVolumeTest, RbdExtentWithoutAClusterIsRefusedClearly) {
+  std::string a = MakeFile("a", 4096, 5);
+  Extent e{"rbd:p/img", 0, 4096};
+  e.rbd = RbdImage{"p", "img", dir_ + "/no-such-ceph.conf", "vsl", ""};
+  auto v = MetaVolume::Open({{a, 0, 4096}, e}, {});
+  ASSERT_FALSE(v.ok());
+  const std::string m = v.status().ToString();
+  EXPECT_NE(m.find("rbd:p/img"), std::string::npos) << m;
+#if VSL_VOLUME_HAVE_RBD
+  EXPECT_NE(m.find("no-such-ceph.conf"), std::string::npos) << m;
+#else
+  EXPECT_NE(m.find("built without librbd"), std::string::npos) << m;
+#endif
+}
+
 TEST_F(MetaVolumeTest, NullExtentDiscardsWritesAndReadsZeros) {
   std::string a = MakeFile("a", 4096, 5);
   Extent null_extent;

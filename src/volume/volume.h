@@ -2,15 +2,18 @@
 //
 // The seed's concatenated (meta) volume: extent i covers bytes
 // [sum(len[0..i)), sum(len[0..i])) of the volume and lives at
-// [offset, offset+length) of the file at `path`. I/O that crosses extent
-// boundaries is split. Every method is thread-safe: many I/O threads may read
-// and write one volume at once (pread/pwrite on shared fds).
+// [offset, offset+length) of its backend: the file at `path`, or an RBD
+// image reached through librbd in this process. I/O that crosses extent
+// boundaries is split, and one volume may mix both kinds. Every method is
+// thread-safe: many I/O threads may read and write one volume at once
+// (pread/pwrite on shared fds; librbd's synchronous calls on a shared image).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +21,17 @@
 #include "util/status.h"
 
 namespace vsl::volume {
+
+// An RBD image and what reaches its cluster. The cephx secret stays in the
+// keyring file: neither an extent nor a gateway configuration holds it.
+struct RbdImage {
+  std::string pool;
+  std::string image;
+  std::string conf;     // ceph.conf; empty = /etc/ceph/ceph.conf
+  std::string user;     // cephx id without "client."; empty = "admin"
+  std::string keyring;  // keyring file; empty = librados' default search
+  bool operator==(const RbdImage&) const = default;
+};
 
 struct Extent {
   std::string path;     // a regular file or block device
@@ -27,6 +41,13 @@ struct Extent {
   // return zeros. For measuring the transport alone (bench/); only the
   // standalone gateway's configuration can ask for one.
   bool null = false;
+  // Set: the extent lives at [offset, offset+length) of this RBD image, and
+  // `path` is only its name for messages ("rbd:POOL/IMAGE"). Every open
+  // volume's images of one cluster (conf, user, keyring) share one cluster
+  // handle in the process; an image opened for writing holds the RBD
+  // exclusive lock until the last volume using it goes. A build without
+  // librbd (VSL_WITH_RBD=OFF) refuses to open such an extent.
+  std::optional<RbdImage> rbd = std::nullopt;
   bool operator==(const Extent&) const = default;
 };
 
@@ -78,9 +99,11 @@ struct LbaStatus {
 
 class MetaVolume {
  public:
-  // Opens every extent's file (O_RDWR, or O_RDONLY when read_only). Fails with
-  // the path and errno when a file can't be opened or is shorter than
-  // offset+length.
+  // Opens every extent's file (O_RDWR, or O_RDONLY when read_only) or RBD
+  // image (for writing: with the image's exclusive lock). Fails with the
+  // path and errno when a file can't be opened or is shorter than
+  // offset+length; with the image and the lock's owner when another client
+  // holds an image's exclusive lock.
   static Result<std::shared_ptr<MetaVolume>> Open(std::vector<Extent> extents,
                                                   VolumeOptions options);
   ~MetaVolume();
@@ -96,27 +119,32 @@ class MetaVolume {
   // SCSI layer always passes whole blocks. OutOfRange past the end.
   Status Read(uint64_t offset, std::span<uint8_t> out) const;
   // Read without blocking (preadv2 RWF_NOWAIT): true when all of `out` came
-  // from the page cache, false when some of it would need the disk (the caller
-  // then uses Read on an I/O thread). Errors as Read.
+  // from the page cache, false when some of it would need the disk or lies on
+  // an RBD image (the caller then uses Read on an I/O thread). Errors as Read.
   Result<bool> TryReadNoWait(uint64_t offset, std::span<uint8_t> out) const;
   // Write on the caller's thread when that will not wait for a disk: true
   // when written (and, with fua, durable), false when the caller must use
   // Write on an I/O thread (part of the range may then be written already;
-  // Write writes it again). Memory-backed files (tmpfs, ramfs) are always
-  // written here; page-cache files only without fua, with pwritev2
-  // RWF_NOWAIT where the file system supports it, else as a plain buffered
-  // write, unless an inline write to that file lately took over 2 ms (then
-  // false for 10 ms, doubling up to a second while such writes recur).
+  // Write writes it again). Always false when the range touches an RBD
+  // image. Memory-backed files (tmpfs, ramfs) are always written here;
+  // page-cache files only without fua, with pwritev2 RWF_NOWAIT where the
+  // file system supports it, else as a plain buffered write, unless an
+  // inline write to that file lately took over 2 ms (then false for 10 ms,
+  // doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
-  // fua: the data is durable (fdatasync of every touched file) before return.
+  // fua: the data is durable (fdatasync of every touched file, rbd_flush of
+  // every touched image) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // Makes every completed write durable.
   Status Flush();
   // Deallocates [offset, offset+length): holes are punched
   // (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); where the file system can't,
-  // zeros are written. Afterwards the range reads as zeros.
+  // zeros are written; on RBD, rbd_discard (whole objects removed, parts of
+  // objects zeroed: rbd_skip_partial_discard is off). Afterwards the range
+  // reads as zeros.
   Status Unmap(uint64_t offset, uint64_t length);
-  // Mapped/unmapped runs from `offset` (SEEK_DATA/SEEK_HOLE), at most
+  // Mapped/unmapped runs from `offset` (SEEK_DATA/SEEK_HOLE; on RBD the
+  // image's allocated objects from rbd_diff_iterate2), at most
   // `max_runs` entries, covering at least the first block.
   Result<std::vector<LbaStatus>> GetLbaStatus(uint64_t offset, size_t max_runs) const;
 
@@ -129,7 +157,9 @@ class MetaVolume {
   // two files (an old kernel, another file system), that run goes through a
   // buffer here. Returns false, having written nothing, when a source and a
   // destination range overlap in one file: the caller then orders the copy
-  // itself. Not durable until Flush, as Write without fua.
+  // itself. Runs to or from an RBD image go through a buffer here (zero runs
+  // of the source still become holes). Not durable until Flush, as Write
+  // without fua.
   Result<bool> CopyFrom(const MetaVolume& src, uint64_t src_offset, uint64_t dst_offset,
                         uint64_t length);
 

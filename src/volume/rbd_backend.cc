@@ -1,0 +1,267 @@
+// The RBD backend over librbd: a registry of cluster handles (one per conf,
+// user and keyring in the process) and synchronous image I/O.
+#include "volume/rbd_backend.h"
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace vsl::volume {
+namespace {
+
+std::string Strerror(int r) { return std::strerror(r < 0 ? -r : r); }
+
+// How long connecting, and each monitor command, may take.
+constexpr const char* kTimeoutSeconds = "15";
+
+// A connected cluster handle and its pools' I/O contexts.
+class Cluster {
+ public:
+  ~Cluster() {
+    for (auto& [pool, io] : pools_) rados_ioctx_destroy(io);
+    if (cluster_ != nullptr) rados_shutdown(cluster_);
+  }
+
+  static Result<std::shared_ptr<Cluster>> Connect(const RbdImage& w) {
+    const std::string user = w.user.empty() ? "admin" : w.user;
+    const std::string conf = w.conf.empty() ? "/etc/ceph/ceph.conf" : w.conf;
+    const std::string where = "Ceph as client." + user + " (conf " + conf +
+                              (w.keyring.empty() ? "" : ", keyring " + w.keyring) + ")";
+    if (::access(conf.c_str(), R_OK) != 0)
+      return InvalidArgument("ceph conf " + conf + ": " + Strerror(errno));
+    if (!w.keyring.empty() && ::access(w.keyring.c_str(), R_OK) != 0)
+      return InvalidArgument("keyring " + w.keyring + ": " + Strerror(errno));
+    auto c = std::make_shared<Cluster>();
+    int r = rados_create2(&c->cluster_, "ceph", ("client." + user).c_str(), 0);
+    if (r < 0) return IoError(where + ": create the cluster handle: " + Strerror(r));
+    // As the rbd array driver: the keyring before and after the conf file,
+    // so that the extent's keyring wins over one named in the file.
+    if (!w.keyring.empty()) rados_conf_set(c->cluster_, "keyring", w.keyring.c_str());
+    r = rados_conf_read_file(c->cluster_, conf.c_str());
+    if (r < 0) return InvalidArgument("ceph conf " + conf + ": " + Strerror(r));
+    if (!w.keyring.empty()) rados_conf_set(c->cluster_, "keyring", w.keyring.c_str());
+    for (const char* opt : {"client_mount_timeout", "rados_mon_op_timeout"})
+      rados_conf_set(c->cluster_, opt, kTimeoutSeconds);
+    // UNMAP promises zeros: a discard of part of an object must zero it.
+    r = rados_conf_set(c->cluster_, "rbd_skip_partial_discard", "false");
+    if (r < 0) return Internal(where + ": set rbd_skip_partial_discard: " + Strerror(r));
+    r = rados_connect(c->cluster_);
+    if (r == -EACCES || r == -EPERM)
+      return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));
+    if (r < 0) return Unavailable(where + ": connect: " + Strerror(r));
+    return c;
+  }
+
+  Result<rados_ioctx_t> Pool(const std::string& pool) {
+    std::lock_guard l(mu_);
+    auto it = pools_.find(pool);
+    if (it != pools_.end()) return it->second;
+    rados_ioctx_t io = nullptr;
+    int r = rados_ioctx_create(cluster_, pool.c_str(), &io);
+    if (r == -ENOENT) return NotFound("pool '" + pool + "' does not exist");
+    if (r < 0) return IoError("open pool '" + pool + "': " + Strerror(r));
+    pools_.emplace(pool, io);
+    return io;
+  }
+
+ private:
+  rados_t cluster_ = nullptr;
+  std::mutex mu_;
+  std::map<std::string, rados_ioctx_t> pools_;  // guarded by mu_
+};
+
+// The process's clusters, by (conf, user, keyring); an entry lives while an
+// image uses it.
+std::mutex registry_mu;
+std::map<std::string, std::weak_ptr<Cluster>>& Registry() {
+  static auto* m = new std::map<std::string, std::weak_ptr<Cluster>>;  // guarded by registry_mu
+  return *m;
+}
+
+Result<std::shared_ptr<Cluster>> GetCluster(const RbdImage& w) {
+  const std::string key = w.conf + '\n' + w.user + '\n' + w.keyring;
+  std::lock_guard l(registry_mu);
+  auto& reg = Registry();
+  for (auto it = reg.begin(); it != reg.end();)
+    it = it->second.expired() ? reg.erase(it) : std::next(it);
+  if (auto it = reg.find(key); it != reg.end()) return it->second.lock();
+  VSL_ASSIGN_OR_RETURN(auto c, Cluster::Connect(w));
+  reg[key] = c;
+  return c;
+}
+
+// The lock's owners (their addresses, "127.0.0.1:0/219922178"), for the
+// refusal's message.
+std::string LockOwners(rbd_image_t img) {
+  std::vector<char*> owners(8);
+  size_t max = owners.size();
+  rbd_lock_mode_t mode;
+  int r = rbd_lock_get_owners(img, &mode, owners.data(), &max);
+  if (r < 0 || max == 0) return "another client";
+  std::string out;
+  for (size_t i = 0; i < max; ++i) out += (i ? ", " : "") + std::string(owners[i]);
+  rbd_lock_get_owners_cleanup(owners.data(), max);
+  return out;
+}
+
+}  // namespace
+
+class RbdBackend {
+ public:
+  std::shared_ptr<Cluster> cluster;
+  rbd_image_t img = nullptr;
+  std::string name;
+  uint64_t size = 0;
+  bool locked = false;
+  ~RbdBackend() {
+    if (img == nullptr) return;
+    if (locked) rbd_lock_release(img);
+    rbd_close(img);
+  }
+};
+
+std::string RbdName(const RbdImage& where) { return "rbd:" + where.pool + "/" + where.image; }
+std::string RbdKey(const RbdImage& where) {
+  return where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + where.pool + '\n' +
+         where.image;
+}
+
+Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_only) {
+  const std::string name = RbdName(where);
+  if (where.pool.empty() || where.image.empty())
+    return InvalidArgument(name + ": an RBD extent needs a pool and an image");
+  auto cluster = GetCluster(where);
+  if (!cluster.ok()) return cluster.status().Annotate(name);
+  auto io = (*cluster)->Pool(where.pool);
+  if (!io.ok()) return io.status().Annotate(name);
+  auto b = std::make_shared<RbdBackend>();
+  b->cluster = *cluster;
+  b->name = name;
+  int r = read_only ? rbd_open_read_only(*io, where.image.c_str(), &b->img, nullptr)
+                    : rbd_open(*io, where.image.c_str(), &b->img, nullptr);
+  if (r == -ENOENT) return NotFound(name + ": no such image");
+  if (r < 0) return IoError(name + ": open: " + Strerror(r));
+  r = rbd_get_size(b->img, &b->size);
+  if (r < 0) return IoError(name + ": size: " + Strerror(r));
+  if (!read_only) {
+    uint64_t features = 0;
+    r = rbd_get_features(b->img, &features);
+    if (r < 0) return IoError(name + ": features: " + Strerror(r));
+    if ((features & RBD_FEATURE_EXCLUSIVE_LOCK) == 0)
+      return FailedPrecondition(
+          name +
+          ": the image lacks the exclusive-lock feature, so two gateways could "
+          "write it unknowingly; enable it (rbd feature enable " +
+          where.pool + "/" + where.image + " exclusive-lock)");
+    // Two gateways must never write one image without knowing: hold the
+    // lock (librbd then refuses to hand it to another client on request).
+    r = rbd_lock_acquire(b->img, RBD_LOCK_MODE_EXCLUSIVE);
+    if (r < 0) {
+      if (r == -EROFS || r == -EBUSY || r == -EAGAIN)
+        return FailedPrecondition(
+            name + ": the image's exclusive lock is held by another client (" + LockOwners(b->img) +
+            "): it is open for writing elsewhere, e.g. mapped by another gateway");
+      return IoError(name + ": take the exclusive lock: " + Strerror(r));
+    }
+    b->locked = true;
+  }
+  return b;
+}
+
+uint64_t RbdSize(const RbdBackend& b) { return b.size; }
+
+Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
+    ssize_t r = rbd_read2(b.img, off, k, reinterpret_cast<char*>(p), 0);
+    if (r < 0)
+      return IoError("read " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(int(r)));
+    if (r == 0) {  // past the end of an image that shrank: zeros
+      std::memset(p, 0, n);
+      return Status::Ok();
+    }
+    p += r;
+    off += uint64_t(r);
+    n -= uint64_t(r);
+  }
+  return Status::Ok();
+}
+
+Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
+    ssize_t r = rbd_write2(b.img, off, k, reinterpret_cast<const char*>(p), 0);
+    if (r < 0)
+      return IoError("write " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(int(r)));
+    if (r == 0)
+      return IoError("write " + b.name + " at offset " + std::to_string(off) + ": no progress");
+    p += r;
+    off += uint64_t(r);
+    n -= uint64_t(r);
+  }
+  return Status::Ok();
+}
+
+Status RbdFlush(const RbdBackend& b) {
+  int r = rbd_flush(b.img);
+  if (r < 0) return IoError("flush " + b.name + ": " + Strerror(r));
+  return Status::Ok();
+}
+
+Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n) {
+  while (n > 0) {
+    size_t k = size_t(std::min<uint64_t>(n, 1ull << 30));
+    int r = rbd_discard(b.img, off, k);
+    if (r < 0)
+      return IoError("discard " + b.name + " at offset " + std::to_string(off) + ": " +
+                     Strerror(r));
+    off += k;
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+namespace {
+struct RunState {
+  const std::function<bool(uint64_t, uint64_t, bool)>* fn;
+  uint64_t cur;  // runs reported up to here
+  uint64_t stop;
+  bool stopped = false;
+};
+constexpr int kStop = -ECANCELED;  // the callback's "enough"
+
+int OnDiff(uint64_t offset, size_t length, int exists, void* arg) {
+  auto* s = static_cast<RunState*>(arg);
+  if (!exists || length == 0) return 0;
+  uint64_t a = std::max(offset, s->cur), b = std::min<uint64_t>(offset + length, s->stop);
+  if (a >= b) return 0;
+  if (a > s->cur && !(*s->fn)(s->cur, a - s->cur, false)) return s->stopped = true, kStop;
+  s->cur = a;
+  if (!(*s->fn)(a, b - a, true)) return s->stopped = true, kStop;
+  s->cur = b;
+  return 0;
+}
+}  // namespace
+
+Status RbdRuns(const RbdBackend& b, uint64_t off, uint64_t n,
+               const std::function<bool(uint64_t, uint64_t, bool)>& fn) {
+  RunState s{&fn, off, off + n};
+  // whole_object: the object map answers (fast-diff) without a RADOS call
+  // per object; runs are whole objects.
+  int r = rbd_diff_iterate2(b.img, nullptr, off, n, 1, 1, OnDiff, &s);
+  if (r < 0 && !(r == kStop && s.stopped))
+    return IoError("list allocated ranges of " + b.name + ": " + Strerror(r));
+  if (!s.stopped && s.cur < s.stop) fn(s.cur, s.stop - s.cur, false);
+  return Status::Ok();
+}
+
+}  // namespace vsl::volume

@@ -1,0 +1,34 @@
+// The RBD backend of a build without librbd (VSL_WITH_RBD=OFF, or no
+// librbd-dev): every RBD extent is refused when a volume opens.
+#include "volume/rbd_backend.h"
+
+namespace vsl::volume {
+
+class RbdBackend {};
+
+std::string RbdName(const RbdImage& where) { return "rbd:" + where.pool + "/" + where.image; }
+std::string RbdKey(const RbdImage& where) {
+  return where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + where.pool + '\n' +
+         where.image;
+}
+
+Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool) {
+  return FailedPrecondition(
+      RbdName(where) +
+      ": this vsl was built without librbd (VSL_WITH_RBD=OFF or no librbd-dev), so it "
+      "cannot serve RBD images");
+}
+
+uint64_t RbdSize(const RbdBackend&) { return 0; }
+Status RbdRead(const RbdBackend&, uint64_t, uint8_t*, uint64_t) { return Internal("no librbd"); }
+Status RbdWrite(const RbdBackend&, uint64_t, const uint8_t*, uint64_t) {
+  return Internal("no librbd");
+}
+Status RbdFlush(const RbdBackend&) { return Internal("no librbd"); }
+Status RbdDiscard(const RbdBackend&, uint64_t, uint64_t) { return Internal("no librbd"); }
+Status RbdRuns(const RbdBackend&, uint64_t, uint64_t,
+               const std::function<bool(uint64_t, uint64_t, bool)>&) {
+  return Internal("no librbd");
+}
+
+}  // namespace vsl::volume
