@@ -25,23 +25,10 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kManifestFormat = 1;
-
 Status MakeDir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError("create directory " + dir + ": " + ec.message());
-  return Status::Ok();
-}
-
-// FailedPrecondition when a field the spec gives differs from the manifest's.
-template <typename T>
-Status Agree(const std::string& dir, const char* field, const T& manifest, const T& spec,
-             bool given) {
-  if (given && !(manifest == spec)) {
-    return FailedPrecondition("array at " + dir + ": the spec's " + field +
-                              " differs from the one in its manifest");
-  }
   return Status::Ok();
 }
 
@@ -133,44 +120,18 @@ Status FileArray::LoadManifest(const ArraySpec& spec) {
   json j;
   try {
     j = json::parse(text);
-    if (j.at("format").get<int>() != kManifestFormat) {
-      return FailedPrecondition(path + ": manifest format " + j.at("format").dump() +
-                                " is not " + std::to_string(kManifestFormat));
-    }
-    if (j.at("driver").get<std::string>() != "file") {
-      return FailedPrecondition(path + ": the manifest is for driver " + j.at("driver").dump());
-    }
+    VSL_RETURN_IF_ERROR(internal::ReadManifestFields(j, path, "file", info_, next_id_));
     info_.name = j.at("name").get<std::string>();
-    info_.capacity = j.at("capacity").get<uint64_t>();
-    info_.volume_size = j.at("volume_size").get<uint64_t>();
-    info_.qualities = j.at("qualities").get<Qualities>();
-    info_.ports = j.at("ports").get<std::vector<std::string>>();
-    next_id_ = j.at("next_id").get<uint64_t>();
     grants_ = j.at("grants").get<std::map<std::string, std::set<std::string>>>();
   } catch (const json::exception& e) {
     return DataLoss(path + ": the array manifest is unreadable: " + e.what());
   }
-  const std::string& dir = info_.path;
-  VSL_RETURN_IF_ERROR(Agree(dir, "name", info_.name, spec.name, !spec.name.empty()));
-  VSL_RETURN_IF_ERROR(Agree(dir, "capacity", info_.capacity, spec.capacity, spec.capacity != 0));
-  VSL_RETURN_IF_ERROR(
-      Agree(dir, "volume size", info_.volume_size, spec.volume_size, spec.volume_size != 0));
-  VSL_RETURN_IF_ERROR(
-      Agree(dir, "qualities", info_.qualities, spec.qualities, !spec.qualities.empty()));
-  VSL_RETURN_IF_ERROR(Agree(dir, "ports", info_.ports, spec.ports, !spec.ports.empty()));
-  return Status::Ok();
+  return internal::CheckSpecAgrees("array at " + info_.path, info_, spec);
 }
 
 Status FileArray::SaveManifestLocked() {
-  json j = {{"format", kManifestFormat},
-            {"name", info_.name},
-            {"driver", "file"},
-            {"capacity", info_.capacity},
-            {"volume_size", info_.volume_size},
-            {"qualities", info_.qualities},
-            {"ports", info_.ports},
-            {"next_id", next_id_},
-            {"grants", grants_}};
+  json j = internal::ManifestFields(info_, "file", next_id_);
+  j["grants"] = grants_;
   return internal::WriteFileAtomic(ManifestPath(), j.dump(2) + "\n");
 }
 

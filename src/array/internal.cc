@@ -127,4 +127,54 @@ Status CheckPoolRoom(const ArrayInfo& info, uint64_t used, uint64_t size) {
   return Status::Ok();
 }
 
+inline constexpr int kManifestFormat = 1;
+
+nlohmann::json ManifestFields(const ArrayInfo& info, std::string_view driver, uint64_t next_id) {
+  return {{"format", kManifestFormat},
+          {"name", info.name},
+          {"driver", std::string(driver)},
+          {"capacity", info.capacity},
+          {"volume_size", info.volume_size},
+          {"qualities", info.qualities},
+          {"ports", info.ports},
+          {"next_id", next_id}};
+}
+
+Status ReadManifestFields(const nlohmann::json& j, const std::string& where, std::string_view driver,
+                          ArrayInfo& info, uint64_t& next_id) {
+  if (j.at("format").get<int>() != kManifestFormat) {
+    return FailedPrecondition(where + ": manifest format " + j.at("format").dump() + " is not " +
+                              std::to_string(kManifestFormat));
+  }
+  if (j.at("driver").get<std::string>() != driver) {
+    return FailedPrecondition(where + ": the manifest is for driver " + j.at("driver").dump());
+  }
+  info.capacity = j.at("capacity").get<uint64_t>();
+  info.volume_size = j.at("volume_size").get<uint64_t>();
+  info.qualities = j.at("qualities").get<Qualities>();
+  info.ports = j.at("ports").get<std::vector<std::string>>();
+  next_id = j.at("next_id").get<uint64_t>();
+  return Status::Ok();
+}
+
+namespace {
+template <typename T>
+Status Agree(const std::string& where, const char* field, const T& manifest, const T& spec,
+             bool given) {
+  if (given && !(manifest == spec)) {
+    return FailedPrecondition(where + ": the spec's " + field + " differs from the one in its manifest");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status CheckSpecAgrees(const std::string& where, const ArrayInfo& m, const ArraySpec& spec) {
+  VSL_RETURN_IF_ERROR(Agree(where, "name", m.name, spec.name, !spec.name.empty()));
+  VSL_RETURN_IF_ERROR(Agree(where, "capacity", m.capacity, spec.capacity, spec.capacity != 0));
+  VSL_RETURN_IF_ERROR(
+      Agree(where, "volume size", m.volume_size, spec.volume_size, spec.volume_size != 0));
+  VSL_RETURN_IF_ERROR(Agree(where, "qualities", m.qualities, spec.qualities, !spec.qualities.empty()));
+  return Agree(where, "ports", m.ports, spec.ports, !spec.ports.empty());
+}
+
 }  // namespace vsl::array::internal

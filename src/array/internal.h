@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "array/array.h"
 
 namespace vsl::array::internal {
@@ -45,6 +47,18 @@ inline constexpr uint64_t kCopyChunk = 1 << 20;
 // and src's mapped ranges are written onto it, skipping all-zero chunks.
 Status CopyThroughInterface(StorageArray& src, const std::string& src_id, StorageArray& dst,
                             const std::string& dst_id);
+
+// The fields every driver's manifest keeps: format, name, driver, capacity,
+// volume size, qualities, ports and the next volume number.
+nlohmann::json ManifestFields(const ArrayInfo& info, std::string_view driver, uint64_t next_id);
+// Reads those fields back into `info` and `next_id` (name excepted: callers
+// check it their own way). Throws nlohmann::json::exception on a malformed
+// manifest; FailedPrecondition when the format or the driver is not this one's.
+Status ReadManifestFields(const nlohmann::json& j, const std::string& where, std::string_view driver,
+                          ArrayInfo& info, uint64_t& next_id);
+// FailedPrecondition when a field a reopening spec gives (name, capacity,
+// volume size, qualities, ports) differs from the manifest's, naming it.
+Status CheckSpecAgrees(const std::string& where, const ArrayInfo& manifest, const ArraySpec& spec);
 
 // The free capacity left when `used` bytes are in volumes.
 Status CheckPoolRoom(const ArrayInfo& info, uint64_t used, uint64_t size);

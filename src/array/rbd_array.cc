@@ -20,7 +20,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kManifestFormat = 1;
 constexpr const char* kGrantsKey = "vsl.grants";
 constexpr const char* kScrubSuffix = ".scrub";
 constexpr const char* kSnapName = "vsl.snap";
@@ -212,17 +211,6 @@ Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
   return FlushImage(dst, dst_what);
 }
 
-// FailedPrecondition when a field the spec gives differs from the manifest's.
-template <typename T>
-Status Agree(const std::string& where, const char* field, const T& manifest, const T& spec,
-             bool given) {
-  if (given && !(manifest == spec)) {
-    return FailedPrecondition(where + ": the spec's " + field +
-                              " differs from the one in its manifest");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 RbdArray::~RbdArray() {
@@ -383,39 +371,18 @@ Status RbdArray::LoadOrCreateManifest(const ArraySpec& spec) {
   text.resize(static_cast<size_t>(r));
   try {
     json j = json::parse(text);
-    if (j.at("format").get<int>() != kManifestFormat) {
-      return FailedPrecondition(where + ": format " + j.at("format").dump() + " is not " +
-                                std::to_string(kManifestFormat));
-    }
     if (j.at("name").get<std::string>() != info_.name) {
       return FailedPrecondition(where + " names array " + j.at("name").dump());
     }
-    info_.capacity = j.at("capacity").get<uint64_t>();
-    info_.volume_size = j.at("volume_size").get<uint64_t>();
-    info_.qualities = j.at("qualities").get<Qualities>();
-    info_.ports = j.at("ports").get<std::vector<std::string>>();
-    next_id_ = j.at("next_id").get<uint64_t>();
+    VSL_RETURN_IF_ERROR(internal::ReadManifestFields(j, where, "rbd", info_, next_id_));
   } catch (const json::exception& e) {
     return DataLoss(where + " is unreadable: " + e.what());
   }
-  VSL_RETURN_IF_ERROR(Agree(where, "capacity", info_.capacity, spec.capacity, spec.capacity != 0));
-  VSL_RETURN_IF_ERROR(
-      Agree(where, "volume size", info_.volume_size, spec.volume_size, spec.volume_size != 0));
-  VSL_RETURN_IF_ERROR(
-      Agree(where, "qualities", info_.qualities, spec.qualities, !spec.qualities.empty()));
-  VSL_RETURN_IF_ERROR(Agree(where, "ports", info_.ports, spec.ports, !spec.ports.empty()));
-  return Status::Ok();
+  return internal::CheckSpecAgrees(where, info_, spec);
 }
 
 Status RbdArray::SaveManifestLocked() {
-  json j = {{"format", kManifestFormat},
-            {"name", info_.name},
-            {"driver", "rbd"},
-            {"capacity", info_.capacity},
-            {"volume_size", info_.volume_size},
-            {"qualities", info_.qualities},
-            {"ports", info_.ports},
-            {"next_id", next_id_}};
+  json j = internal::ManifestFields(info_, "rbd", next_id_);
   std::string text = j.dump(2) + "\n";
   int r = rados_write_full(io_, ManifestObject().c_str(), text.data(), text.size());
   if (r < 0) return RbdError("write manifest object " + ManifestObject(), r);

@@ -153,6 +153,16 @@ Result<volume::RbdImage> ParseRbd(const json& j, const std::string& path, const 
   return r;
 }
 
+// An extent's "length": required, a positive multiple of 512.
+Result<uint64_t> ExtentLength(const json& j, const std::string& path) {
+  auto len = j.find("length");
+  if (len == j.end()) return Err(Join(path, "length"), "is required");
+  if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
+    return Err(Join(path, "length"), "must be a positive multiple of 512");
+  }
+  return len->get<uint64_t>();
+}
+
 Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const ConfigEnv& env) {
   if (!j.is_object()) return Err(path, "must be an object {\"path\", \"offset\", \"length\"}");
   VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"path", "offset", "length", "null", "rbd"}));
@@ -166,12 +176,7 @@ Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const
     e.rbd = std::move(img);
     VSL_ASSIGN_OR_RETURN(e.offset, GetUint(j, path, "offset", false, 0, 0, UINT64_MAX));
     if (e.offset % 512) return Err(Join(path, "offset"), "must be a multiple of 512");
-    auto len = j.find("length");
-    if (len == j.end()) return Err(Join(path, "length"), "is required");
-    if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
-      return Err(Join(path, "length"), "must be a positive multiple of 512");
-    }
-    e.length = len->get<uint64_t>();
+    VSL_ASSIGN_OR_RETURN(e.length, ExtentLength(j, path));
     if (e.offset + e.length < e.offset) return Err(path, "offset + length overflows");
     return e;  // the image's size is checked when the volume opens
   }
@@ -179,12 +184,7 @@ Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const
   if (e.null) {  // no file: only a length
     if (j.contains("path")) return Err(Join(path, "path"), "a null extent has no file");
     if (j.contains("offset")) return Err(Join(path, "offset"), "a null extent has no file");
-    auto len = j.find("length");
-    if (len == j.end()) return Err(Join(path, "length"), "is required");
-    if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
-      return Err(Join(path, "length"), "must be a positive multiple of 512");
-    }
-    e.length = len->get<uint64_t>();
+    VSL_ASSIGN_OR_RETURN(e.length, ExtentLength(j, path));
     return e;
   }
   VSL_ASSIGN_OR_RETURN(e.path, GetString(j, path, "path", true));
@@ -192,12 +192,7 @@ Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const
   if (e.path[0] != '/' && !env.base_dir.empty()) e.path = env.base_dir + "/" + e.path;
   VSL_ASSIGN_OR_RETURN(e.offset, GetUint(j, path, "offset", false, 0, 0, UINT64_MAX));
   if (e.offset % 512) return Err(Join(path, "offset"), "must be a multiple of 512");
-  auto len = j.find("length");
-  if (len == j.end()) return Err(Join(path, "length"), "is required");
-  if (!len->is_number_unsigned() || len->get<uint64_t>() == 0 || len->get<uint64_t>() % 512) {
-    return Err(Join(path, "length"), "must be a positive multiple of 512");
-  }
-  e.length = len->get<uint64_t>();
+  VSL_ASSIGN_OR_RETURN(e.length, ExtentLength(j, path));
   if (e.offset + e.length < e.offset) return Err(path, "offset + length overflows");
   if (env.file_size) {
     Result<uint64_t> size = env.file_size(e.path);
