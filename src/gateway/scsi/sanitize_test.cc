@@ -71,33 +71,21 @@ std::vector<uint8_t> Expected(const std::vector<uint8_t>& pattern, uint64_t bloc
   return v;
 }
 
-class SanitizeTest : public ::testing::Test {
+// LuTest's LU over two files of 0x5a bytes, with its I/O on a stepped
+// executor and small sanitize chunks, and both nexuses attached.
+class SanitizeTest : public LuTest {
  protected:
+  SanitizeTest() { fill_ = 0x5a; }
   void SetUp() override {
-    a_ = dir_.File("a", 64 * kBs, 0x5a);
-    b_ = dir_.File("b", 64 * kBs, 0x5a);
-    auto v = volume::MetaVolume::Open({{a_, 0, 64 * kBs}, {b_, 0, 64 * kBs}},
-                                      {.block_size = kBs, .read_only = false, .id = "vol-s"});
-    ASSERT_TRUE(v.ok()) << v.status().ToString();
-    vol_ = *v;
+    LuTest::SetUp();
     LuOptions o;
     o.sanitize_chunk_bytes = 4096;  // 16 chunks a pass
     lu_ = std::make_shared<LogicalUnit>(vol_, &io_, o);
-    n1_ = {2001, "iqn.2026-01.test:a,i,0x000000000001", "iqn.2026-11.org.vsl:h,t,0x0001"};
-    n2_ = {2002, "iqn.2026-01.test:b,i,0x000000000002", "iqn.2026-11.org.vsl:h,t,0x0001"};
     lu_->AttachNexus(n1_, false);
     lu_->AttachNexus(n2_, false);
   }
-  Response Do(std::vector<uint8_t> cdb, std::vector<uint8_t> data = {}, bool ro = false) {
-    Response r = RunCmd(*lu_, n1_, std::move(cdb), std::move(data), ro);
-    ExpectWellFormed(r);
-    return r;
-  }
-  Response Do2(std::vector<uint8_t> cdb, std::vector<uint8_t> data = {}) {
-    Response r = RunCmd(*lu_, n2_, std::move(cdb), std::move(data));
-    ExpectWellFormed(r);
-    return r;
-  }
+  // The LU goes before the executor its work runs on.
+  void TearDown() override { lu_.reset(); }
   std::vector<uint8_t> ReadAll() {
     Response r = Do(Cdb16(0x88, 0, 0, kBlocks));
     EXPECT_GOOD(r);
@@ -106,12 +94,7 @@ class SanitizeTest : public ::testing::Test {
   // REQUEST SENSE (fixed format) from nexus 1.
   Sensed RequestSense() { return ParseSense(Do({0x03, 0, 0, 0, 18, 0}).data_in); }
 
-  TempDir dir_;
   SteppedExecutor io_;
-  std::string a_, b_;
-  std::shared_ptr<volume::MetaVolume> vol_;
-  std::shared_ptr<LogicalUnit> lu_;
-  Nexus n1_, n2_;
 };
 
 TEST_F(SanitizeTest, OverwriteRunsInBackgroundAndReportsProgress) {

@@ -145,8 +145,8 @@ inline std::vector<uint8_t> Cdb12(uint8_t op, uint8_t flags, uint32_t lba, uint3
 class LuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    a_ = dir_.File("a", 64 * 512, 0);
-    b_ = dir_.File("b", 64 * 512, 0);
+    a_ = dir_.File("a", 64 * 512, fill_);
+    b_ = dir_.File("b", 64 * 512, fill_);
     auto v = volume::MetaVolume::Open({{a_, 0, 64 * 512}, {b_, 0, 64 * 512}},
                                       {.block_size = 512, .read_only = false, .id = "vol-1"});
     ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -166,6 +166,7 @@ class LuTest : public ::testing::Test {
     return r;
   }
 
+  uint8_t fill_ = 0;  // every byte of the two files at the start
   TempDir dir_;
   std::string a_, b_;
   std::shared_ptr<volume::MetaVolume> vol_;
