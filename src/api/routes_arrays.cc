@@ -143,6 +143,15 @@ Status AddArray(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   return Status::Ok();
 }
 
+// Whether vsl reaches the array now: "connected", or "disconnected" with
+// the reason (an rbd array whose cluster did not answer; it keeps trying).
+void AddState(ApiContext& ctx, Json& j) {
+  auto a = ctx.manager->arrays().Find(j["name"].get<std::string>());
+  std::string why = a.ok() ? (*a)->Disconnected() : "not open in this vsl serve";
+  j["state"] = why.empty() ? "connected" : "disconnected";
+  j["reason"] = why.empty() ? Json(nullptr) : Json(why);
+}
+
 }  // namespace
 
 void RegisterArrayRoutes(ApiContext& ctx, httplib::Server& server) {
@@ -162,6 +171,7 @@ void RegisterArrayRoutes(ApiContext& ctx, httplib::Server& server) {
                    for (const auto& v : vols) free += v.state == catalog::DiskState::kFree && !v.vanished;
                    j["volumes"] = vols.size();
                    j["free_volumes"] = free;
+                   AddState(ctx, j);
                    list.push_back(std::move(j));
                  }
                  return Status::Ok();
@@ -184,7 +194,9 @@ void RegisterArrayRoutes(ApiContext& ctx, httplib::Server& server) {
                  VSL_ASSIGN_OR_RETURN(rec, ctx.catalog->GetArrayByName(tx, name));
                  return Status::Ok();
                }));
-               ReplyJson(res, ArrayJson(rec, true));
+               Json j = ArrayJson(rec, true);
+               AddState(ctx, j);
+               ReplyJson(res, j);
                return Status::Ok();
              }));
 }

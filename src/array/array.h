@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/rbd_clients.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -85,7 +87,12 @@ struct ArraySpec {
   Qualities qualities;
   std::vector<std::string> ports;  // default {"port0"}
   RbdSettings rbd;                 // driver "rbd" only
+  // Reopening at start-up (driver "rbd"): a cluster that does not answer
+  // leaves the array disconnected (see StorageArray::Disconnected) instead of
+  // failing the open.
+  bool may_start_disconnected = false;
 };
+
 
 // The operations, for fault injection and call counting.
 enum class ArrayOp {
@@ -166,6 +173,23 @@ class StorageArray {
   // Unimplemented for the memory driver, which has no files; FailedPrecondition
   // for the rbd driver until the gateway has an RBD backend.
   virtual Result<std::vector<volume::Extent>> Locate(const std::string& id) = 0;
+
+  // Why the array cannot be reached now, empty when it can: an rbd array
+  // opened with may_start_disconnected whose cluster did not answer. Such an
+  // array keeps trying in the background (with back-off) and every operation
+  // meanwhile fails with Unavailable naming it.
+  virtual std::string Disconnected() const { return {}; }
+  // `fn` runs (on the array's own thread) once a disconnected array is
+  // reached; an empty fn clears it and waits for a running one to end.
+  virtual void OnReconnect(std::function<void()> fn) { (void)fn; }
+  // Breaks the exclusive locks that clients in `dead` hold on the array's
+  // volumes (util/rbd_clients.h: clients of an earlier vsl serve of this
+  // data directory, which was killed); returns the names of the volumes freed. Nothing for drivers
+  // without such locks.
+  virtual Result<std::vector<std::string>> BreakDeadLocks(const std::vector<util::RbdClient>& dead) {
+    (void)dead;
+    return std::vector<std::string>{};
+  }
 };
 
 // Opens the array `spec` describes: driver "file", "rbd" or "memory". A new

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -214,8 +215,117 @@ Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
 }  // namespace
 
 RbdArray::~RbdArray() {
+  {
+    std::lock_guard l(state_mu_);
+    stopping_ = true;
+  }
+  state_cv_.notify_all();
+  if (reconnect_.joinable()) reconnect_.join();
+  Disconnect();
+}
+
+void RbdArray::Disconnect() {
   if (io_ != nullptr) rados_ioctx_destroy(io_);
   if (cluster_ != nullptr) rados_shutdown(cluster_);
+  io_ = nullptr;
+  cluster_ = nullptr;
+}
+
+ArrayInfo RbdArray::info() const {
+  // While disconnected, info_ may be being read from the manifest: what
+  // Open knew is shown instead.
+  return connected_.load(std::memory_order_acquire) ? info_ : offline_info_;
+}
+
+std::string RbdArray::Disconnected() const {
+  if (connected_.load(std::memory_order_acquire)) return {};
+  std::lock_guard l(state_mu_);
+  return reason_;
+}
+
+Status RbdArray::Ready() const {
+  if (connected_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard l(state_mu_);
+  return Unavailable(Label() + " is disconnected (" + reason_ +
+                     "); vsl keeps trying to reach the cluster");
+}
+
+void RbdArray::OnReconnect(std::function<void()> fn) {
+  std::lock_guard l(cb_mu_);  // waits for a running one
+  on_reconnect_ = std::move(fn);
+}
+
+void RbdArray::ReconnectLoop(ArraySpec spec) {
+  // The manifest must be there: a reconnect never creates the array.
+  spec.capacity = 0;
+  spec.volume_size = 0;
+  std::chrono::seconds delay(1);
+  for (;;) {
+    {
+      std::unique_lock l(state_mu_);
+      if (state_cv_.wait_for(l, delay, [&] { return stopping_; })) return;
+    }
+    delay = std::min(delay * 2, std::chrono::seconds(60));
+    Status s;
+    s = Connect();
+    if (s.ok()) s = LoadOrCreateManifest(spec);
+    if (!s.ok()) Disconnect();
+    if (!s.ok()) {
+      std::lock_guard l(state_mu_);
+      reason_ = s.message();
+      continue;
+    }
+    {
+      std::lock_guard l(state_mu_);
+      reason_.clear();
+    }
+    connected_.store(true, std::memory_order_release);
+    fprintf(stderr, "vsl: %s is reachable again\n", Label().c_str());
+    std::lock_guard l(cb_mu_);
+    if (on_reconnect_) on_reconnect_();
+    return;
+  }
+}
+
+Result<std::vector<std::string>> RbdArray::BreakDeadLocks(const std::vector<util::RbdClient>& dead) {
+  VSL_RETURN_IF_ERROR(Ready());
+  char fsid_buf[64] = {};
+  if (rados_cluster_fsid(cluster_, fsid_buf, sizeof fsid_buf - 1) < 0) return std::vector<std::string>{};
+  const std::string fsid = fsid_buf;
+  std::vector<const util::RbdClient*> ours;
+  for (const util::RbdClient& c : dead) {
+    if (c.fsid == fsid) ours.push_back(&c);
+  }
+  std::vector<std::string> freed;
+  if (ours.empty()) return freed;
+  std::lock_guard lock(mu_);
+  VSL_ASSIGN_OR_RETURN(auto volumes, Scan());
+  for (const ArrayVolume& v : volumes) {
+    const std::string name = ImageName(v.id);
+    Image img;
+    int r = OpenImage(io_, name, false, img);
+    if (r == -ENOENT) continue;
+    if (r < 0) return RbdError("open image " + name, r);
+    std::vector<char*> owners(8);
+    size_t max = owners.size();
+    rbd_lock_mode_t mode;
+    r = rbd_lock_get_owners(img.get(), &mode, owners.data(), &max);
+    if (r == -ENOENT || (r >= 0 && max == 0)) continue;  // nobody holds it
+    if (r < 0) return RbdError("read the lock owner of image " + name, r);
+    std::vector<std::string> held(owners.begin(), owners.begin() + static_cast<long>(max));
+    rbd_lock_get_owners_cleanup(owners.data(), max);
+    for (const std::string& owner : held) {
+      const std::string nonce = util::RbdAddrNonce(owner);
+      auto it = std::find_if(ours.begin(), ours.end(),
+                             [&](const util::RbdClient* c) { return c->nonce == nonce; });
+      if (nonce.empty() || it == ours.end()) continue;  // a live client, or not ours
+      r = rbd_lock_break(img.get(), RBD_LOCK_MODE_EXCLUSIVE, owner.c_str());
+      if (r < 0 && r != -ENOENT)
+        return RbdError("break the exclusive lock of image " + name + " held by dead client " + owner, r);
+      freed.push_back(rbd_.pool + "/" + name + " (held by " + owner + ")");
+    }
+  }
+  return freed;
 }
 
 std::string RbdArray::Label() const {
@@ -233,6 +343,7 @@ Status RbdArray::RbdError(const std::string& what, int r) const {
   if (r == -EBUSY) return FailedPrecondition(m + " (the image is open elsewhere)");
   if (r == -EACCES || r == -EPERM) return PermissionDenied(m);
   if (r == -EDQUOT || r == -ENOSPC) return ResourceExhausted(m);
+  if (r == -ETIMEDOUT) return Unavailable(m + " (the cluster did not answer)");
   return IoError(m);
 }
 
@@ -248,8 +359,17 @@ Result<std::unique_ptr<RbdArray>> RbdArray::Open(const ArraySpec& spec) {
   a->info_.name = spec.name;
   a->info_.driver = "rbd";
   a->info_.path = "rbd:" + a->rbd_.pool + "/vsl-" + spec.name + "-";
-  VSL_RETURN_IF_ERROR(a->Connect());
-  VSL_RETURN_IF_ERROR(a->LoadOrCreateManifest(spec));
+  Status s = a->Connect();
+  if (s.ok()) s = a->LoadOrCreateManifest(spec);
+  if (s.ok()) {
+    a->connected_.store(true, std::memory_order_release);
+    return a;
+  }
+  if (!spec.may_start_disconnected || s.code() != Code::kUnavailable) return s;
+  a->Disconnect();
+  a->offline_info_ = a->info_;
+  a->reason_ = s.message();
+  a->reconnect_ = std::thread([p = a.get(), spec] { p->ReconnectLoop(spec); });
   return a;
 }
 
@@ -290,7 +410,9 @@ Status RbdArray::Connect() {
     return InvalidArgument("array '" + info_.name + "': ceph conf " + rbd_.conf + ": " +
                            Strerror(r));
   VSL_RETURN_IF_ERROR(set_keyring());
-  for (const char* opt : {"client_mount_timeout", "rados_mon_op_timeout"}) {
+  // rados_osd_op_timeout too: with the OSDs gone, the control plane gets an
+  // error naming the array rather than a thread blocked for good.
+  for (const char* opt : {"client_mount_timeout", "rados_mon_op_timeout", "rados_osd_op_timeout"}) {
     r = rados_conf_set(cluster_, opt, kTimeoutSeconds);
     if (r < 0) return Internal(where + ": set " + opt + ": " + Strerror(r));
   }
@@ -306,6 +428,15 @@ Status RbdArray::Connect() {
     return Unavailable(where + ": no monitor answered within " + kTimeoutSeconds + " s");
   }
   if (r < 0) return Unavailable(where + ": connect: " + Strerror(r));
+  {
+    // For the next vsl serve on this data directory (util/rbd_clients.h).
+    char fsid[64] = {};
+    char* addrs = nullptr;
+    if (rados_cluster_fsid(cluster_, fsid, sizeof fsid - 1) >= 0 && rados_getaddrs(cluster_, &addrs) == 0) {
+      util::NoteRbdClient(fsid, addrs);
+      std::free(addrs);
+    }
+  }
   r = rados_ioctx_create(cluster_, rbd_.pool.c_str(), &io_);
   if (r == -ENOENT) return NotFound(where + ": pool '" + rbd_.pool + "' does not exist");
   if (r < 0) return IoError(where + ": open pool '" + rbd_.pool + "': " + Strerror(r));
@@ -408,6 +539,7 @@ Status RbdArray::CarveLocked(uint64_t count) {
 }
 
 Result<ArrayVolume> RbdArray::Stat(const std::string& id) {
+  VSL_RETURN_IF_ERROR(Ready());  // every operation on a volume comes here first
   if (!internal::IsVolumeFileName(id)) {
     return InvalidArgument(Label() + ": '" + id +
                            "' is not a volume id of an rbd array (vol-NNNN)");
@@ -424,6 +556,7 @@ Result<ArrayVolume> RbdArray::Stat(const std::string& id) {
 }
 
 Result<std::vector<ArrayVolume>> RbdArray::Scan() {
+  VSL_RETURN_IF_ERROR(Ready());
   std::vector<rbd_image_spec_t> specs(64);
   int r;
   for (;;) {

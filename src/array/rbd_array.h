@@ -21,8 +21,12 @@
 
 #include <rados/librados.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "array/array.h"
 
@@ -33,10 +37,22 @@ class RbdArray : public StorageArray {
   // Connects to the cluster spec.rbd names and opens the array's manifest in
   // spec.rbd.pool, creating it (and carving) when there is none. Errors name
   // the pool, the conf file, the user and the keyring file.
+  //
+  // With spec.may_start_disconnected (vsl serve reopening the catalog's
+  // arrays), a cluster that does not answer (Unavailable) gives an array
+  // that is disconnected: every operation fails with Unavailable naming it
+  // and the reason, and a thread of the array tries again with back-off
+  // (1 s doubling to 60 s) until the cluster answers and the manifest reads.
   static Result<std::unique_ptr<RbdArray>> Open(const ArraySpec& spec);
   ~RbdArray() override;
 
-  ArrayInfo info() const override { return info_; }
+  ArrayInfo info() const override;
+  std::string Disconnected() const override;
+  void OnReconnect(std::function<void()> fn) override;
+  // Opens each of the array's images and breaks its exclusive lock when the
+  // owner is one of `dead` (same cluster fsid, same address nonce);
+  // rbd_lock_break blocklists the owner as it breaks.
+  Result<std::vector<std::string>> BreakDeadLocks(const std::vector<util::RbdClient>& dead) override;
   const RbdSettings& settings() const { return rbd_; }
   Result<std::vector<ArrayVolume>> Discover() override;
   Result<ArrayVolume> GetVolume(const std::string& id) override;
@@ -69,6 +85,12 @@ class RbdArray : public StorageArray {
  private:
   RbdArray() = default;
   Status Connect();
+  // Drops the cluster handle and the pool's I/O context (after a failed
+  // connect).
+  void Disconnect();
+  // Ok when connected; otherwise Unavailable naming the array and why.
+  Status Ready() const;
+  void ReconnectLoop(ArraySpec spec);
   Status LoadOrCreateManifest(const ArraySpec& spec);
   Status SaveManifestLocked();  // requires mu_
   Status CheckCapacityAgainstPool(uint64_t capacity);
@@ -82,7 +104,8 @@ class RbdArray : public StorageArray {
   std::string Label() const;
   Status RbdError(const std::string& what, int r) const;
 
-  ArrayInfo info_;  // fixed after Open
+  ArrayInfo info_;  // fixed once connected_
+  ArrayInfo offline_info_;  // what info() shows until then
   RbdSettings rbd_;
   rados_t cluster_ = nullptr;
   rados_ioctx_t io_ = nullptr;
@@ -90,6 +113,17 @@ class RbdArray : public StorageArray {
   uint64_t next_id_ = 1;  // guarded by mu_
   // Writes hold it shared; Snap holds it exclusively (as FileArray does).
   std::shared_mutex io_mu_;
+
+  // Connection state: connected_ is set (release) once cluster_, io_ and
+  // info_ are complete, and never cleared.
+  std::atomic<bool> connected_{false};
+  mutable std::mutex state_mu_;
+  std::condition_variable state_cv_;
+  std::string reason_;                  // guarded by state_mu_
+  bool stopping_ = false;               // guarded by state_mu_
+  std::mutex cb_mu_;                    // held while on_reconnect_ runs
+  std::function<void()> on_reconnect_;  // guarded by cb_mu_
+  std::thread reconnect_;
 };
 
 }  // namespace vsl::array

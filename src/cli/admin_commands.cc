@@ -77,9 +77,10 @@ Status ArrayList(ApiClient& c, const Args& a) {
   for (const Json& x : r["arrays"]) {
     uint64_t vs = x["volume_size"].get<uint64_t>();
     rows.push_back({Cell(x["name"]), Cell(x["driver"]), HumanSize(x["capacity"].get<uint64_t>()),
-                    vs ? HumanSize(vs) : "pool", Cell(x["volumes"]), Cell(x["free_volumes"]), Quals(x["qualities"])});
+                    vs ? HumanSize(vs) : "pool", Cell(x["volumes"]), Cell(x["free_volumes"]), Quals(x["qualities"]),
+                    x.contains("state") ? Cell(x["state"]) : "-"});
   }
-  PrintTable({"NAME", "DRIVER", "CAPACITY", "VOLUME SIZE", "VOLUMES", "FREE", "QUALITIES"}, rows);
+  PrintTable({"NAME", "DRIVER", "CAPACITY", "VOLUME SIZE", "VOLUMES", "FREE", "QUALITIES", "STATE"}, rows);
   return Status::Ok();
 }
 
@@ -99,6 +100,10 @@ Status ArrayShow(ApiClient& c, const Args& a) {
   if (a.api.json) return PrintJson(r), Status::Ok();
   printf("name: %s\ndriver: %s\ncapacity: %s\nqualities: %s\n", Cell(r["name"]).c_str(), Cell(r["driver"]).c_str(),
          HumanSize(r["capacity"].get<uint64_t>()).c_str(), Quals(r["qualities"]).c_str());
+  if (r.contains("state")) {
+    printf("state: %s%s\n", Cell(r["state"]).c_str(),
+           r["reason"].is_string() ? (" (" + r["reason"].get<std::string>() + ")").c_str() : "");
+  }
   printf("%s", r["dwml"].get<std::string>().c_str());
   return Status::Ok();
 }

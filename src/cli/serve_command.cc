@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -28,6 +30,7 @@
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
+#include "util/rbd_clients.h"
 
 namespace vsl::cli {
 namespace {
@@ -150,7 +153,8 @@ Status AdoptInterruptedCuts(catalog::Catalog& cat, manager::StorageManager& m) {
     return Status::Ok();
   }));
   for (const catalog::ArrayRecord& r : records) {
-    if (r.volume_size != 0 || !m.arrays().Find(r.name).ok()) continue;
+    auto a = m.arrays().Find(r.name);
+    if (r.volume_size != 0 || !a.ok() || !(*a)->Disconnected().empty()) continue;
     auto found = m.ops().Discover(r.name, catalog::Actor{"serve", std::nullopt});
     if (!found.ok()) return found.status().Annotate("taking in what pool '" + r.name + "' holds");
     if (found->added > 0) {
@@ -188,6 +192,118 @@ Status OpenArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHo
   VSL_RETURN_IF_ERROR(EnsureDefaultArray(cat, m, args));
   return AdoptInterruptedCuts(cat, m);
 }
+
+// What a killed vsl serve left on its rbd arrays, and the arrays whose
+// cluster did not answer at start-up (util/rbd_clients.h, docs/ceph.md):
+//  - every Ceph client an earlier process of this data directory connected
+//    is dead (this process holds the directory's lock), so the exclusive
+//    locks they hold on images are broken before the gateway opens them;
+//  - a disconnected array's hosts are left out of the gateway at start and
+//    loaded once the array reconnects (its locks broken first).
+// Destroyed before the manager: the arrays' callbacks are cleared first.
+class RbdRecovery {
+ public:
+  RbdRecovery(manager::StorageManager* m, std::string data) : m_(m), data_(std::move(data)) {}
+  ~RbdRecovery() {
+    for (auto& a : m_->arrays().All()) a->OnReconnect({});
+  }
+
+  // Before the arrays open: the dead processes' clients, kept in
+  // DATA/rbd-clients.dead until every array has seen them; this process
+  // notes its own in DATA/rbd-clients.
+  Status TakeDeadClients() {
+    VSL_ASSIGN_OR_RETURN(dead_, util::ReadRbdClientLog(DeadPath()));
+    VSL_ASSIGN_OR_RETURN(auto last, util::ReadRbdClientLog(LivePath()));
+    for (auto& c : last) {
+      if (std::find(dead_.begin(), dead_.end(), c) == dead_.end()) dead_.push_back(std::move(c));
+    }
+    VSL_RETURN_IF_ERROR(util::WriteRbdClientLog(DeadPath(), dead_));
+    VSL_RETURN_IF_ERROR(util::WriteRbdClientLog(LivePath(), {}));
+    util::SetRbdClientLog(LivePath());
+    return Status::Ok();
+  }
+
+  // After the arrays open, before the gateway loads its hosts.
+  void BreakDeadLocks() {
+    bool all_seen = true;
+    for (auto& a : m_->arrays().All()) {
+      std::string why = a->Disconnected();
+      if (!why.empty()) {
+        printf("vsl serve: array %s is disconnected (%s); its hosts wait, everyone else is served, and vsl "
+               "keeps trying to reach it\n",
+               a->info().name.c_str(), why.c_str());
+        all_seen = false;
+        continue;
+      }
+      Break(*a);
+    }
+    if (all_seen) {
+      Status s = util::WriteRbdClientLog(DeadPath(), {});
+      if (!s.ok()) fprintf(stderr, "vsl serve: %s\n", s.ToString().c_str());
+    }
+  }
+
+  // After the gateway loaded what it could.
+  void Skipped(const std::vector<std::pair<std::string, Status>>& skipped) {
+    {
+      std::lock_guard l(mu_);
+      for (const auto& [host, why] : skipped) {
+        printf("vsl serve: host %s is not served for now: %s\n", host.c_str(), why.ToString().c_str());
+        skipped_.push_back(host);
+      }
+    }
+    for (auto& a : m_->arrays().All()) {
+      if (a->Disconnected().empty()) continue;
+      std::weak_ptr<array::StorageArray> weak = a;
+      a->OnReconnect([this, weak] {
+        if (auto arr = weak.lock()) Reconnected(*arr);
+      });
+      if (a->Disconnected().empty()) Reconnected(*a);  // reached meanwhile
+    }
+  }
+
+ private:
+  std::string DeadPath() const { return data_ + "/rbd-clients.dead"; }
+  std::string LivePath() const { return data_ + "/rbd-clients"; }
+
+  void Break(array::StorageArray& a) {
+    if (dead_.empty()) return;
+    auto freed = a.BreakDeadLocks(dead_);
+    if (!freed.ok()) {
+      fprintf(stderr, "vsl serve: array %s: %s\n", a.info().name.c_str(), freed.status().ToString().c_str());
+      return;
+    }
+    for (const std::string& f : *freed) {
+      printf("vsl serve: array %s: broke the exclusive lock of %s, a client of a killed vsl serve of this data "
+             "directory\n",
+             a.info().name.c_str(), f.c_str());
+    }
+    fflush(stdout);
+  }
+
+  void Reconnected(array::StorageArray& a) {
+    std::lock_guard l(mu_);
+    printf("vsl serve: array %s is connected again\n", a.info().name.c_str());
+    Break(a);
+    std::vector<std::string> still;
+    for (const std::string& host : skipped_) {
+      Status s = m_->ops().SyncHost(host);
+      if (s.ok()) {
+        printf("vsl serve: host %s is served again\n", host.c_str());
+      } else {
+        still.push_back(host);
+      }
+    }
+    skipped_ = std::move(still);
+    fflush(stdout);
+  }
+
+  manager::StorageManager* m_;
+  std::string data_;
+  std::vector<util::RbdClient> dead_;  // fixed after TakeDeadClients
+  std::mutex mu_;
+  std::vector<std::string> skipped_;  // guarded by mu_
+};
 
 // The API's doors from the flags (api/http_server.h).
 Result<api::HttpLimits> ApiLimits(const ServeArgs& args) {
@@ -284,14 +400,21 @@ int RunServe(const ServeArgs& args) {
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
 
-  Status s = OpenArrays(**cat, *mgr, hooks.get(), args);
+  RbdRecovery rbd(mgr.get(), data);
+  Status s = rbd.TakeDeadClients();
   if (!s.ok()) return fail(s, kExitFailure);
+  s = OpenArrays(**cat, *mgr, hooks.get(), args);
+  if (!s.ok()) return fail(s, kExitFailure);
+  rbd.BreakDeadLocks();
   s = (*gw)->Start();
   if (!s.ok()) return fail(s.Annotate("iSCSI listener " + args.iscsi), kExitFailure);
   ctx.iscsi_address = (*gw)->address();
-  // The gateway serves exactly what the catalog says is mapped.
-  auto loaded = mgr->ops().SyncHosts();
+  // The gateway serves exactly what the catalog says is mapped; a host it
+  // cannot load now (an array disconnected) waits, the others are served.
+  std::vector<std::pair<std::string, Status>> skipped;
+  auto loaded = mgr->ops().SyncHosts(&skipped);
   if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
+  rbd.Skipped(skipped);
   auto staged = api::CleanStaging(ctx);
   if (!staged.ok()) return fail(staged.status().Annotate("cleaning " + data + "/uploads"), kExitFailure);
   // Requests a killed process left running are taken over: at once when it

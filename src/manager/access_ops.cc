@@ -57,23 +57,34 @@ Status Operations::SyncHost(const std::string& name) {
   return target_->SetHost(*host);
 }
 
-Result<int> Operations::SyncHosts() {
+Result<int> Operations::SyncHosts(std::vector<std::pair<std::string, Status>>* skipped) {
   std::vector<MapHost> hosts;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     hosts.clear();
+    if (skipped != nullptr) skipped->clear();
     VSL_ASSIGN_OR_RETURN(auto all, catalog_->ListHosts(tx));
     for (const catalog::Host& h : all) {
       auto m = HostForTarget(tx, h.id);
+      if (!m.ok() && skipped != nullptr && m.status().code() != Code::kAborted) {
+        skipped->emplace_back(h.name, m.status());
+        continue;
+      }
       if (!m.ok()) return m.status().Annotate("host '" + h.name + "'");
       hosts.push_back(std::move(m).value());
     }
     return Status::Ok();
   }));
+  int loaded = 0;
   for (const MapHost& h : hosts) {
     Status s = target_->SetHost(h);
+    if (!s.ok() && skipped != nullptr) {
+      skipped->emplace_back(h.name, s);
+      continue;
+    }
     if (!s.ok()) return s.Annotate("host '" + h.name + "'");
+    ++loaded;
   }
-  return static_cast<int>(hosts.size());
+  return loaded;
 }
 
 // A shared unit's hosts all write or all only read: a reader caches what it

@@ -152,8 +152,12 @@ class Operations {
   // such host, that it is gone. The one place where catalog hosts become
   // the gateway's.
   Status SyncHost(const std::string& name);
-  // SyncHost for every host of the catalog; returns how many.
-  Result<int> SyncHosts();
+  // SyncHost for every host of the catalog; returns how many. With
+  // `skipped`, a host that cannot be loaded (a LUN on an array that is
+  // disconnected, an image the gateway cannot open) is left out and named
+  // there with the reason, and the others are loaded; without, the first
+  // such host fails the call.
+  Result<int> SyncHosts(std::vector<std::pair<std::string, Status>>* skipped = nullptr);
   std::string TargetName(const std::string& host) { return target_->TargetName(host); }
 
   catalog::Catalog& catalog() { return *catalog_; }

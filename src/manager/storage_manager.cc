@@ -132,6 +132,9 @@ Status StorageManager::OpenCatalogArrays() {
       spec.rbd.conf = c.value("ceph_conf", "");
       spec.rbd.user = c.value("ceph_user", "");
       spec.rbd.keyring = c.value("keyring", "");
+      // A cluster that does not answer now must not keep the file arrays'
+      // hosts from being served: the array comes up disconnected.
+      spec.may_start_disconnected = true;
     }
     auto a = array::OpenArray(spec);
     if (!a.ok()) return a.status().Annotate("reopening array '" + r.name + "'");

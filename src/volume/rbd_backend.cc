@@ -2,12 +2,15 @@
 // user and keyring in the process) and synchronous image I/O.
 #include "volume/rbd_backend.h"
 
+#include "util/rbd_clients.h"
+
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,6 +23,15 @@ std::string Strerror(int r) { return std::strerror(r < 0 ? -r : r); }
 
 // How long connecting, and each monitor command, may take.
 constexpr const char* kTimeoutSeconds = "15";
+
+// For the next vsl serve on this data directory (util/rbd_clients.h).
+void NoteClient(rados_t cluster) {
+  char fsid[64] = {};
+  char* addrs = nullptr;
+  if (rados_cluster_fsid(cluster, fsid, sizeof fsid - 1) < 0 || rados_getaddrs(cluster, &addrs) != 0) return;
+  util::NoteRbdClient(fsid, addrs);
+  std::free(addrs);
+}
 
 // A connected cluster handle and its pools' I/O contexts.
 class Cluster {
@@ -56,6 +68,7 @@ class Cluster {
     if (r == -EACCES || r == -EPERM)
       return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));
     if (r < 0) return Unavailable(where + ": connect: " + Strerror(r));
+    NoteClient(c->cluster_);
     return c;
   }
 

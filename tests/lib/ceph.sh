@@ -255,3 +255,32 @@ ceph_rss_kib() {
   done
   echo "$total"
 }
+
+# ceph_resume DIR: starts again the monitor and the OSD of a cluster that
+# ceph_start made and ceph_stop stopped (same data, same monitor port), and
+# waits until the OSD is up and the pool answers.
+ceph_resume() {
+  local dir=$1 wait=${VSL_CEPH_WAIT:-60} i
+  [[ -f $dir/ceph.conf ]] || { _ceph_log "ceph_resume: no cluster in $dir"; return 1; }
+  if ! _ceph_alive "$dir/run/mon.pid"; then
+    rm -f "$dir/run/mon.a.asok"
+    "${_CEPH_ENV[@]}" ceph-mon -c "$dir/ceph.conf" -f -i a >>"$dir/log/mon.out" 2>&1 &
+    echo $! >"$dir/run/mon.pid"
+  fi
+  for ((i = 0; i < wait * 10; i++)); do
+    _ceph_alive "$dir/run/mon.pid" || { _ceph_log "ceph-mon exited"; return 1; }
+    [[ -S $dir/run/mon.a.asok ]] && break
+    sleep 0.1
+  done
+  if ! _ceph_alive "$dir/run/osd.pid"; then
+    "${_CEPH_ENV[@]}" ceph-osd -c "$dir/ceph.conf" -f -i 0 >>"$dir/log/osd.out" 2>&1 &
+    echo $! >"$dir/run/osd.pid"
+  fi
+  for ((i = 0; i < wait * 5; i++)); do
+    _ceph_alive "$dir/run/osd.pid" || { _ceph_log "ceph-osd exited"; return 1; }
+    [[ $(_ceph_cli "$dir" osd dump --format json 2>/dev/null |
+      python3 -c 'import json,sys; o=json.load(sys.stdin)["osds"]; print(int(bool(o) and o[0]["up"]==1))' 2>/dev/null) == 1 ]] && break
+    sleep 0.2
+  done
+  ((i < wait * 5)) || { _ceph_log "osd.0 did not come up again within ${wait}s"; return 1; }
+}
