@@ -204,8 +204,13 @@ Status OpenArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHo
 class RbdRecovery {
  public:
   RbdRecovery(manager::StorageManager* m, std::string data) : m_(m), data_(std::move(data)) {}
-  ~RbdRecovery() {
+  ~RbdRecovery() { Close(); }
+  // Clears the arrays' callbacks (waiting for a running one); before the
+  // manager goes.
+  void Close() {
+    if (m_ == nullptr) return;
     for (auto& a : m_->arrays().All()) a->OnReconnect({});
+    m_ = nullptr;
   }
 
   // Before the arrays open: the dead processes' clients, kept in
@@ -460,6 +465,7 @@ int RunServe(const ServeArgs& args) {
   server.stop();
   http.join();
   farm_service.reset();
+  rbd.Close();
   mgr->Stop();
   (*gw)->Stop();
   mgr.reset();
