@@ -10,10 +10,17 @@
 #
 #   VSL_BUILD_DIR   build directory (default build)
 #   VSL_DEMO_KEEP=1 keep the data directory
+#   VSL_DEMO_CEPH=1 the same demo with the farm's disks on Ceph RBD: a
+#                   throw-away single-node cluster (tests/lib/ceph.sh: one
+#                   monitor, one OSD, in the data directory) is started, an
+#                   rbd array declared raid=0+1 takes the place of the file
+#                   one, the default file array only holds the boot image's
+#                   master, and the cluster is stopped at the end
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${VSL_BUILD_DIR:-build}
+ceph=${VSL_DEMO_CEPH:-0}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -33,6 +40,8 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$serve_pid" 2>/dev/null
   fi
+  # The cluster after vsl serve, its client.
+  [[ $ceph == 1 ]] && ceph_stop "$data/ceph"
   if [[ ${VSL_DEMO_KEEP:-0} == 1 ]]; then echo "kept $data"; else rm -rf "$data"; fi
   exit "$rc"
 }
@@ -44,11 +53,20 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+default_capacity=4GiB
+if [[ $ceph == 1 ]]; then
+  step "a throw-away Ceph cluster in $data/ceph"
+  source "$root/tests/lib/ceph.sh"
+  ceph_start "$data/ceph" >/dev/null || exit 1
+  echo "one monitor and one OSD up in ${VSL_CEPH_START_MS} ms; pool $VSL_CEPH_POOL, user client.$VSL_CEPH_USER"
+  default_capacity=1MiB  # the boot image's master only: every farm disk is an RBD image
+fi
+
 step "vsl serve --power qemu on $data"
 api_port=$(free_port)
 iscsi_port=$(free_port)
 "$vsl" serve --data "$data/vsl" --api "127.0.0.1:$api_port" --iscsi "127.0.0.1:$iscsi_port" \
-  --power qemu --default-capacity 4GiB >"$data/serve.log" 2>&1 &
+  --power qemu --default-capacity "$default_capacity" >"$data/serve.log" 2>&1 &
 serve_pid=$!
 export VSL_API="http://127.0.0.1:$api_port" VSL_DATA="$data/vsl"
 for _ in $(seq 100); do
@@ -59,7 +77,12 @@ done
 sed 's/^/  | /' "$data/serve.log"
 
 step "a raid=0+1 array, hosts and the boot image"
-"$vsl" array add mirror --driver file --path "$data/mirror" --capacity 1GiB --quality raid=0+1
+if [[ $ceph == 1 ]]; then
+  "$vsl" array add ceph --driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" \
+    --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" --capacity 1GiB --quality raid=0+1
+else
+  "$vsl" array add mirror --driver file --path "$data/mirror" --capacity 1GiB --quality raid=0+1
+fi
 "$vsl" array list
 hosts=(host1 host2 host3 host4)
 for h in "${hosts[@]}"; do
@@ -92,6 +115,13 @@ done
 step "vsl farm show two-tier"
 "$vsl" farm show two-tier
 "$vsl" farm list
+on_rbd=0
+if [[ $ceph == 1 ]]; then
+  on_rbd=$("$vsl" farm show two-tier | grep -c '(mapped, on ceph)' || true)
+  echo "$on_rbd disks of the farm are RBD images:"
+  timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" ls -l |
+    sed 's/^/  | /'
+fi
 
 step "vsl farm destroy two-tier"
 "$vsl" farm destroy two-tier
@@ -104,5 +134,11 @@ if ((booted != ${#hosts[@]})); then
   echo "demo: only $booted of ${#hosts[@]} hosts booted" >&2
   exit 1
 fi
+if [[ $ceph == 1 ]] && ((on_rbd != 5)); then
+  echo "demo: $on_rbd of the farm's 5 disks were on the rbd array, not all" >&2
+  exit 1
+fi
 echo
-echo "demo: all ${#hosts[@]} hosts booted from their own LUN 0; the farm was destroyed and scrubbed"
+where=""
+[[ $ceph == 1 ]] && where=" (RBD images on a throw-away Ceph cluster)"
+echo "demo: all ${#hosts[@]} hosts booted from their own LUN 0$where; the farm was destroyed and scrubbed"
