@@ -70,9 +70,12 @@ check "h3db's shared LUN 1 reads zeros" lun_io h3db 1 "read -P 0 0 32M"
 check "destroy blank" v farm destroy blank
 
 log "a boot disk concatenated from an rbd member and a file member"
-# Neither array with raid=5 holds 64 MB alone: the allocator joins both.
-check "rbd array r5 (40 MiB, raid=5)" v array add r5 "${rbd_args[@]}" --capacity 40MiB --quality raid=5
-check "file array f5 (40 MiB, raid=5)" v array add f5 --path "$E2E_TMP/f5" --capacity 40MiB --quality raid=5
+# The raid=5 storage is two pre-carved 32 MiB volumes, one an RBD image and
+# one a file: a 64 MiB disk is both, concatenated by the allocator.
+check "rbd array r5 (one 32 MiB volume, raid=5)" v array add r5 "${rbd_args[@]}" --capacity 32MiB \
+  --volume-size 32MiB --quality raid=5
+check "file array f5 (one 32 MiB volume, raid=5)" v array add f5 --path "$E2E_TMP/f5" --capacity 32MiB \
+  --volume-size 32MiB --quality raid=5
 mixed=$(fml_copy "$two" mixed 's/<farm fmlversion="1.2">/<farm fmlversion="1.2" name="mixed">/' \
   's/<init-servers>2</<init-servers>1</' 's/<min-servers>2</<min-servers>1</' \
   's/<attribute name="raid-level" value="0+1" \/>/<attribute name="raid-level" value="5" \/>/')
@@ -80,9 +83,12 @@ check "apply the mixed farm" v farm apply "$mixed"
 DB=$(v farm show mixed | sed -n 's/.*server mixed-db-1 .*host \([a-z0-9]*\).*/\1/p' | head -1)
 [[ -n $DB ]] || DB=$(v host list | awk 'NR > 1 && $3 != "idle" && $1 ~ /db/ {print $1; exit}')
 log "mixed-db-1 runs on $DB"
-U=$(v volume list --all --json | jq -r '[.volumes[] | select(.type == "meta" and .state == "mapped")] | .[0].id')
-check_eq "its boot disk is a meta volume of an r5 member and an f5 member" "f5 r5" \
-  "$(v volume list --all --json | jq -r --argjson u "${U:-0}" '[.volumes[] | select(.parent_id == $u) | .array] | sort | join(" ")')"
+vols=$(v volume list --all --json)
+U=$(jq -r '[.volumes[] | select(.parent_id != null)] | group_by(.parent_id)[] |
+  select(([.[].array] | sort | join(" ")) == "f5 r5") | .[0].parent_id' <<<"$vols")
+check_ne "a unit of two members, one on r5 (rbd) and one on f5 (file)" "$U" ""
+check_eq "... is mapped" mapped "$(jq -r --argjson u "${U:-0}" '.volumes[] | select(.id == $u) | .state' <<<"$vols")"
+check "... as $DB's LUN 0" bash -c "'$VSL' farm show mixed | grep -A1 'server mixed-db-1 ' | grep -q 'LUN 0: .*, volume $U (mapped'"
 check "$DB boots from the concatenated LUN 0" console_ready "$DB"
 check "$DB boots its own disk" bash -c "'$VSL' host console $DB | grep -q '^vsl-farm: booted host $DB server mixed-db-'"
 check "$DB writes across the whole disk" lun_io "$DB" 0 "write -P 0x42 0 64M"
