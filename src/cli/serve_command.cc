@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -209,6 +211,12 @@ class RbdRecovery {
   // manager goes.
   void Close() {
     if (m_ == nullptr) return;
+    {
+      std::lock_guard l(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    if (retry_.joinable()) retry_.join();
     for (auto& a : m_->arrays().All()) a->OnReconnect({});
     m_ = nullptr;
   }
@@ -257,6 +265,9 @@ class RbdRecovery {
         skipped_.push_back(host);
       }
     }
+    // A host left out for another reason (an image whose lock a live
+    // client holds, a cluster slow to answer) is tried again with back-off.
+    if (!skipped.empty()) retry_ = std::thread([this] { RetryLoop(); });
     for (auto& a : m_->arrays().All()) {
       if (a->Disconnected().empty()) continue;
       std::weak_ptr<array::StorageArray> weak = a;
@@ -290,6 +301,21 @@ class RbdRecovery {
     std::lock_guard l(mu_);
     printf("vsl serve: array %s is connected again\n", a.info().name.c_str());
     Break(a);
+    RetrySkippedLocked();
+  }
+
+  void RetryLoop() {
+    std::chrono::seconds delay(2);
+    std::unique_lock l(mu_);
+    while (!skipped_.empty()) {
+      if (cv_.wait_for(l, delay, [&] { return closing_; })) return;
+      delay = std::min(delay * 2, std::chrono::seconds(60));
+      RetrySkippedLocked();
+    }
+  }
+
+  // Requires mu_.
+  void RetrySkippedLocked() {
     std::vector<std::string> still;
     for (const std::string& host : skipped_) {
       Status s = m_->ops().SyncHost(host);
@@ -307,7 +333,10 @@ class RbdRecovery {
   std::string data_;
   std::vector<util::RbdClient> dead_;  // fixed after TakeDeadClients
   std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<std::string> skipped_;  // guarded by mu_
+  bool closing_ = false;              // guarded by mu_
+  std::thread retry_;
 };
 
 // The API's doors from the flags (api/http_server.h).
