@@ -266,11 +266,10 @@ void RbdArray::ReconnectLoop(ArraySpec spec) {
       if (state_cv_.wait_for(l, delay, [&] { return stopping_; })) return;
     }
     delay = std::min(delay * 2, std::chrono::seconds(60));
-    Status s;
-    s = Connect();
+    Status s = Connect();
     if (s.ok()) s = LoadOrCreateManifest(spec);
-    if (!s.ok()) Disconnect();
     if (!s.ok()) {
+      Disconnect();
       std::lock_guard l(state_mu_);
       reason_ = s.message();
       continue;

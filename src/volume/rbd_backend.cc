@@ -2,8 +2,6 @@
 // user and keyring in the process) and synchronous image I/O.
 #include "volume/rbd_backend.h"
 
-#include "util/rbd_clients.h"
-
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <unistd.h>
@@ -15,6 +13,8 @@
 #include <map>
 #include <mutex>
 #include <vector>
+
+#include "util/rbd_clients.h"
 
 namespace vsl::volume {
 namespace {
