@@ -10,7 +10,7 @@
 #    array's hosts, shows the rbd array disconnected with the reason, refuses
 #    what needs it naming it, and reconnects by itself when the cluster is
 #    back, serving the RBD unit again.
-# Usage: restart.sh VSL
+# Usage: restart.sh VSL   (RESTART_ONLY_KILL=1: the SIGKILL part only)
 set -uo pipefail
 VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -91,6 +91,7 @@ check "h2's file LUN is unharmed" qio h2 "read 65536/65536" "read -P 0x3c 0 64k"
 
 # ---- the cluster down while vsl serve starts ----
 check "vsl serve stops" serve_stop
+if [[ ${RESTART_ONLY_KILL:-0} == 1 ]]; then e2e_finish; exit; fi
 log "stopping the cluster"
 ceph_stop "$CLUSTER"
 serve_start "$E2E_TMP/data"
