@@ -498,6 +498,12 @@ int RunServe(const ServeArgs& args) {
   mgr->Stop();
   (*gw)->Stop();
   mgr.reset();
+  // Every image is closed now (its lock released) and every Ceph handle shut
+  // down: the next start has no dead client's lock to look for.
+  gw->reset();
+  util::SetRbdClientLog("");
+  Status forgot = util::WriteRbdClientLog(data + "/rbd-clients", {});
+  if (!forgot.ok()) fprintf(stderr, "vsl serve: %s\n", forgot.ToString().c_str());
   return kExitOk;
 }
 

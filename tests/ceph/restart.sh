@@ -90,7 +90,9 @@ check "the serve log says which dead client's lock was broken" grep -q "broke th
 check "h2's file LUN is unharmed" qio h2 "read 65536/65536" "read -P 0x3c 0 64k"
 
 # ---- the cluster down while vsl serve starts ----
+check "the restarted serve notes its own Ceph clients" test -s "$E2E_TMP/data/rbd-clients"
 check "vsl serve stops" serve_stop
+check_not "... and, stopped cleanly, leaves no client to fence" test -e "$E2E_TMP/data/rbd-clients"
 if [[ ${RESTART_ONLY_KILL:-0} == 1 ]]; then e2e_finish; exit; fi
 log "stopping the cluster"
 ceph_stop "$CLUSTER"
