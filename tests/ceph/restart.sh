@@ -93,6 +93,37 @@ check "h2's file LUN is unharmed" qio h2 "read 65536/65536" "read -P 0x3c 0 64k"
 check "the restarted serve notes its own Ceph clients" test -s "$E2E_TMP/data/rbd-clients"
 check "vsl serve stops" serve_stop
 check_not "... and, stopped cleanly, leaves no client to fence" test -e "$E2E_TMP/data/rbd-clients"
+
+# ---- a dead holder whose watch the cluster still sees ----
+# A killed serve whose machine vanished: its connections never closed, so
+# the OSD keeps its watch on the image for 30 s and librbd takes it for
+# alive. Played by a frozen process that holds U1's lock, noted in
+# DATA/rbd-clients as a client of an earlier serve of this data directory:
+# the next serve breaks its lock (fencing it) and serves U1 at once.
+jq -n --arg pool "$VSL_CEPH_POOL" --arg image "$IMG" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_CEPH_USER" \
+  --arg keyring "$VSL_CEPH_KEYRING" --argjson len $((16 * MiB)) \
+  '{listen: "127.0.0.1:0", hosts: [{name: "h9", initiator: "iqn.2026-11.org.test:h9", allow_no_auth: true,
+    luns: [{lun: 0, extents: [{rbd: {pool: $pool, image: $image, conf: $conf, user: $user, keyring: $keyring},
+                               length: $len}]}]}]}' >"$E2E_TMP/gw.json"
+"$VSL" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>&1 &
+GW=$!
+e2e_on_exit "kill -9 $GW"
+for ((i = 0; i < 300; i++)); do
+  [[ -n $(lock_owner) ]] && break
+  sleep 0.1
+done
+HOLDER=$(admin_rbd lock ls "$IMG" 2>/dev/null | awk 'NR>1 && $1 ~ /^client\./ {print $NF}')
+check_ne "a standalone gateway holds U1's lock" "$HOLDER" ""
+kill -STOP "$GW"
+FSID=$(awk '$1 == "fsid" {print $3}' "$VSL_CEPH_CONF")
+echo "$FSID ${HOLDER##*/} $HOLDER" >"$E2E_TMP/data/rbd-clients"
+serve_start "$E2E_TMP/data"
+check "serve breaks the frozen holder's lock" grep -q "broke the exclusive lock of .*$IMG (held by $HOLDER)" "$SERVE_LOG"
+check "... and h1 reads its RBD LUN at once" qio h1 "read 4096/4096" "read -P 0x6b 64k 4k"
+check "... and writes it" qio h1 "wrote 4096/4096" "write -P 0x6c 64k 4k"
+check "the frozen holder is blocklisted" bash -c "timeout 60 ceph -c '$VSL_CEPH_CONF' -n client.admin -k '$VSL_CEPH_ADMIN_KEYRING' osd blocklist ls 2>&1 | grep -qF '$HOLDER'"
+kill -9 "$GW"
+check "vsl serve stops" serve_stop
 if [[ ${RESTART_ONLY_KILL:-0} == 1 ]]; then e2e_finish; exit; fi
 log "stopping the cluster"
 ceph_stop "$CLUSTER"
@@ -115,7 +146,7 @@ done
 check_eq "r1 reconnected by itself" connected "$(ajson GET /v1/arrays/r1 | jq -r .state)"
 ok=0
 for ((i = 0; i < 30; i++)); do
-  qio h1 "read 4096/4096" "read -P 0x6b 64k 4k" >/dev/null && { ok=1; break; }
+  qio h1 "read 4096/4096" "read -P 0x6c 64k 4k" >/dev/null && { ok=1; break; }
   sleep 1
 done
 check_eq "h1 reads its RBD LUN again" 1 "$ok"
