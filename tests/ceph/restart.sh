@@ -2,14 +2,15 @@
 # vsl serve on rbd arrays across the two restarts a cluster operator meets
 # (issue 9):
 #  - SIGKILL of vsl serve while an RBD unit is mapped and written: the dead
-#    process still owns the image's exclusive lock (its watch on the image
-#    lingers in the OSD for half a minute); the next vsl serve on the same
-#    data directory knows that process is dead, breaks the lock (fencing the
-#    dead client) and serves the unit at once;
+#    process still owns the image's exclusive lock; the next vsl serve on
+#    the same data directory knows that process is dead (DATA/rbd-clients),
+#    breaks the lock (fencing the dead client) before the gateway opens the
+#    image, and serves the unit; the same for a holder that looks alive to
+#    the cluster (a frozen process) noted as a dead client;
 #  - vsl serve started while the cluster is down: it starts, serves the file
 #    array's hosts, shows the rbd array disconnected with the reason, refuses
 #    what needs it naming it, and reconnects by itself when the cluster is
-#    back, serving the RBD unit again.
+#    back, serving the RBD unit again; the same with only the OSD down.
 # Usage: restart.sh VSL   (RESTART_ONLY_KILL=1: the SIGKILL part only)
 set -uo pipefail
 VSL=$1
@@ -152,5 +153,29 @@ done
 check_eq "h1 reads its RBD LUN again" 1 "$ok"
 check "... and writes it" qio h1 "wrote 4096/4096" "write -P 0x7e 128k 4k"
 check "discovery of r1 works again" v array discover r1
+check "vsl serve stops" serve_stop
+
+# ---- the monitor answers, the OSD does not ----
+# The array's handle connects, but the manifest cannot be read: the read
+# times out (rados_osd_op_timeout) instead of holding vsl serve's start.
+log "stopping the OSD only"
+_ceph_stop_daemon "$CLUSTER" osd
+serve_start "$E2E_TMP/data"
+check_eq "r1 is disconnected with its OSD down" disconnected "$(ajson GET /v1/arrays/r1 | jq -r .state)"
+check "... the reason says the cluster did not answer" \
+  bash -c "$(declare -f ajson api); ajson GET /v1/arrays/r1 | jq -r .reason | grep -q 'did not answer'"
+check "h2 reads its file LUN" qio h2 "read 4096/4096" "read -P 0x4d 64k 4k"
+ceph_resume "$CLUSTER" || fail_now "the OSD did not come back"
+for ((i = 0; i < 120; i++)); do
+  [[ $(ajson GET /v1/arrays/r1 | jq -r .state) == connected ]] && break
+  sleep 1
+done
+check_eq "r1 reconnected once the OSD is back" connected "$(ajson GET /v1/arrays/r1 | jq -r .state)"
+ok=0
+for ((i = 0; i < 30; i++)); do
+  qio h1 "read 4096/4096" "read -P 0x7e 128k 4k" >/dev/null && { ok=1; break; }
+  sleep 1
+done
+check_eq "h1 reads its RBD LUN again" 1 "$ok"
 check "vsl serve stops" serve_stop
 e2e_finish
