@@ -12,6 +12,7 @@
 
 #include "array/file_util.h"
 #include "array/internal.h"
+#include "util/crash_point.h"
 
 namespace vsl::array {
 
@@ -23,6 +24,9 @@ namespace {
 constexpr const char* kGrantsKey = "vsl.grants";
 constexpr const char* kScrubSuffix = ".scrub";
 constexpr const char* kSnapName = "vsl.snap";
+// The snapshot of an image's master that its clones hang from.
+constexpr const char* kCloneBase = "vsl-master";
+constexpr const char* kCloneSuffix = ".clone";
 // How long connecting, and each monitor command, may take.
 constexpr const char* kTimeoutSeconds = "15";
 // Blocks Scrub reads back besides the first and the last.
@@ -209,6 +213,20 @@ Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
     }
   }
   return FlushImage(dst, dst_what);
+}
+
+// The parent of an open image as "pool/image@snap"; nullopt for a plain
+// image.
+Result<std::optional<std::string>> ParentOf(rbd_image_t img, const std::string& what) {
+  rbd_linked_image_spec_t image{};
+  rbd_snap_spec_t snap{};
+  int r = rbd_get_parent(img, &image, &snap);
+  if (r == -ENOENT) return std::optional<std::string>();
+  if (r < 0) return IoError(what + ": read the parent: " + Strerror(r));
+  std::string out = std::string(image.pool_name) + "/" + image.image_name + "@" + snap.name;
+  rbd_linked_image_spec_cleanup(&image);
+  rbd_snap_spec_cleanup(&snap);
+  return std::optional<std::string>(out);
 }
 
 }  // namespace
@@ -494,6 +512,7 @@ Result<ArrayVolume> RbdArray::CreateVolume(uint64_t size) {
 Status RbdArray::DeleteVolume(const std::string& id) {
   std::lock_guard lock(mu_);
   VSL_RETURN_IF_ERROR(Stat(id).status());
+  VSL_RETURN_IF_ERROR(RemoveSnapshots(ImageName(id)));
   int r = rbd_remove(io_, ImageName(id).c_str());
   if (r < 0) return RbdError("remove image " + ImageName(id), r);
   return Status::Ok();
@@ -663,7 +682,9 @@ Status RbdArray::Scrub(const std::string& id) {
     if (v.ok()) {
       size = v->size;
       VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
-      (void)rbd_remove(io_, old.c_str());  // a leftover of an earlier scrub
+      // A master's clone base goes first: refused while clones hang from it.
+      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+      if (RemoveSnapshots(old).ok()) (void)rbd_remove(io_, old.c_str());  // an earlier scrub's
       int r = rbd_rename(io_, name.c_str(), old.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + old, r);
     } else if (v.status().code() == Code::kNotFound) {
@@ -680,6 +701,8 @@ Status RbdArray::Scrub(const std::string& id) {
     if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
     if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
   }
+  Status unsnapped = RemoveSnapshots(old);
+  if (!unsnapped.ok() && unsnapped.code() != Code::kNotFound) return unsnapped;
   int r = rbd_remove(io_, old.c_str());
   if (r < 0 && r != -ENOENT) return RbdError("remove the scrubbed data (image " + old + ")", r);
 
@@ -703,6 +726,175 @@ Status RbdArray::Scrub(const std::string& id) {
                       " after scrubbing");
     }
   }
+  return Status::Ok();
+}
+
+std::string RbdArray::Fsid() const {
+  char buf[64] = {};
+  int r = rados_cluster_fsid(cluster_, buf, sizeof buf - 1);
+  return r < 0 ? std::string() : std::string(buf);
+}
+
+bool RbdArray::CanCloneFrom(const StorageArray& src) const {
+  const auto* other = dynamic_cast<const RbdArray*>(&src);
+  if (other == nullptr || other->rbd_.pool != rbd_.pool) return false;
+  const std::string fsid = Fsid();
+  return !fsid.empty() && fsid == other->Fsid();
+}
+
+Status RbdArray::RemoveSnapshots(const std::string& name) {
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r < 0) return RbdError("open image " + name, r);
+  std::vector<rbd_snap_info_t> snaps(8);
+  int max = static_cast<int>(snaps.size());
+  for (;;) {
+    r = rbd_snap_list(img.get(), snaps.data(), &max);
+    if (r != -ERANGE) break;
+    snaps.resize(static_cast<size_t>(max) + 4);
+    max = static_cast<int>(snaps.size());
+  }
+  if (r < 0) return RbdError("list the snapshots of image " + name, r);
+  std::vector<std::string> names;
+  for (int i = 0; i < r; ++i) names.emplace_back(snaps[static_cast<size_t>(i)].name);
+  rbd_snap_list_end(snaps.data());
+  for (const std::string& snap : names) {
+    int prot = 0;
+    r = rbd_snap_is_protected(img.get(), snap.c_str(), &prot);
+    if (r == 0 && prot != 0) {
+      r = rbd_snap_unprotect(img.get(), snap.c_str());
+      if (r == -EBUSY) {
+        return FailedPrecondition(Label() + ": image " + name + "@" + snap +
+                                  " still has clones; flatten or remove them first");
+      }
+      if (r < 0 && r != -EINVAL) return RbdError("unprotect snapshot " + name + "@" + snap, r);
+    }
+    r = rbd_snap_remove(img.get(), snap.c_str());
+    if (r < 0 && r != -ENOENT) return RbdError("remove snapshot " + name + "@" + snap, r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::MakeCloneBase(const std::string& id) {
+  const std::string name = ImageName(id);
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r < 0) return RbdError("open image " + name, r);
+  int prot = 0;
+  r = rbd_snap_is_protected(img.get(), kCloneBase, &prot);
+  if (r == -ENOENT) {
+    r = rbd_snap_create(img.get(), kCloneBase);
+    if (r < 0 && r != -EEXIST) return RbdError("snapshot image " + name + "@" + kCloneBase, r);
+    util::CrashPoint("rbd.clone.snapped");  // the snapshot exists, unprotected
+    prot = 0;
+  } else if (r < 0) {
+    return RbdError("read snapshot " + name + "@" + kCloneBase, r);
+  }
+  if (prot == 0) {
+    r = rbd_snap_protect(img.get(), kCloneBase);
+    if (r < 0 && r != -EBUSY) return RbdError("protect snapshot " + name + "@" + kCloneBase, r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
+                       const std::string& dst_id) {
+  auto* src = dynamic_cast<RbdArray*>(&src_array);
+  if (src == nullptr || !CanCloneFrom(*src)) {
+    return FailedPrecondition(Label() + ": volume " + dst_id + " cannot be a clone of volume " +
+                              src_id + " of array '" + src_array.info().name +
+                              "' (not an rbd array on the same cluster and pool)");
+  }
+  if (src == this && src_id == dst_id)
+    return InvalidArgument(Label() + ": cannot clone volume " + dst_id + " from itself");
+  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src->Stat(src_id));
+  VSL_RETURN_IF_ERROR(src->MakeCloneBase(src_id));
+  const std::string parent = rbd_.pool + "/" + src->ImageName(src_id) + "@" + kCloneBase;
+  const std::string name = ImageName(dst_id);
+  const std::string aside = name + kCloneSuffix;
+  const std::string what = Label() + ": volume " + dst_id;
+
+  std::shared_lock io(io_mu_);
+  std::lock_guard lock(mu_);  // the set of images and the grants, during the swap
+  auto dst = Stat(dst_id);
+  if (!dst.ok() && dst.status().code() != Code::kNotFound) return dst.status();
+  std::optional<std::string> dst_parent;
+  if (dst.ok()) {
+    Image img;
+    int r = OpenImage(io_, name, true, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    VSL_ASSIGN_OR_RETURN(dst_parent, ParentOf(img.get(), what));
+  }
+  if (!dst.ok() || dst_parent != parent) {
+    if (dst.ok()) {
+      // Not the clone yet: the old image goes aside (its size and grants stay there).
+      if (from.size > dst->size) {
+        return OutOfRange(what + " (" + std::to_string(dst->size) +
+                          " bytes) is smaller than the source " + src_id + " (" +
+                          std::to_string(from.size) + " bytes)");
+      }
+      if (RemoveSnapshots(aside).ok()) (void)rbd_remove(io_, aside.c_str());  // stale
+      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+      int r = rbd_rename(io_, name.c_str(), aside.c_str());
+      if (r < 0) return RbdError("rename image " + name + " to " + aside, r);
+      util::CrashPoint("rbd.clone.aside");  // no image under the volume's name
+    }
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    int r = rbd_clone3(src->io_, src->ImageName(src_id).c_str(), kCloneBase, io_, name.c_str(),
+                       opts);
+    rbd_image_options_destroy(opts);
+    if (r == -ENOENT && !dst.ok()) return dst.status();  // neither the volume nor its old image
+    if (r < 0) return RbdError("clone " + parent + " as image " + name, r);
+    util::CrashPoint("rbd.clone.cloned");  // the clone has its parent's size, no grants
+  }
+  // Finish from the old image, when it is still there: its size and grants.
+  uint64_t size = 0;
+  int r;
+  {
+    Image old;
+    r = OpenImage(io_, aside, true, old);
+    if (r == -ENOENT) return Status::Ok();
+    if (r < 0) return RbdError("open image " + aside, r);
+    r = rbd_get_size(old.get(), &size);
+    if (r < 0) return RbdError("size of image " + aside, r);
+  }
+  VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(dst_id + kCloneSuffix));
+  {
+    Image img;
+    r = OpenImage(io_, name, false, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    uint64_t now = 0;
+    r = rbd_get_size(img.get(), &now);
+    if (r == 0 && now < size) r = rbd_resize(img.get(), size);
+    if (r < 0) return RbdError("resize image " + name + " to " + HumanSize(size), r);
+  }
+  if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(dst_id, grants));
+  VSL_RETURN_IF_ERROR(RemoveSnapshots(aside));
+  r = rbd_remove(io_, aside.c_str());
+  if (r < 0 && r != -ENOENT) return RbdError("remove the old image " + aside, r);
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> RbdArray::CloneParent(const std::string& id) {
+  VSL_RETURN_IF_ERROR(Stat(id).status());
+  Image img;
+  int r = OpenImage(io_, ImageName(id), true, img);
+  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  return ParentOf(img.get(), Label() + ": volume " + id);
+}
+
+Status RbdArray::Flatten(const std::string& id) {
+  std::shared_lock io(io_mu_);
+  VSL_RETURN_IF_ERROR(Stat(id).status());
+  Image img;
+  int r = OpenImage(io_, ImageName(id), false, img);
+  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  const std::string what = Label() + ": volume " + id;
+  VSL_ASSIGN_OR_RETURN(auto parent, ParentOf(img.get(), what));
+  if (!parent) return Status::Ok();  // not a clone (any more): nothing to do
+  r = rbd_flatten(img.get());
+  if (r < 0) return RbdError("flatten image " + ImageName(id), r);
   return Status::Ok();
 }
 

@@ -22,6 +22,7 @@
 #include <rados/librados.h>
 
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 #include "array/array.h"
@@ -53,6 +54,18 @@ class RbdArray : public StorageArray {
   // and grants; then reads a sample of blocks (first, last and spread
   // between) and checks the image maps no data. DataLoss when a byte survives.
   Status Scrub(const std::string& id) override;
+  // An rbd array on the same cluster (fsid) and pool.
+  bool CanCloneFrom(const StorageArray& src) const override;
+  // The clone's parent is the snapshot `vsl-master` of src's image, made and
+  // protected the first time (and kept until src is deleted or scrubbed).
+  // dst's old image is renamed aside (IMAGE.clone) while the clone is made
+  // under its name, resized to dst's size and given its grants, then
+  // removed: a crash at any point leaves either of them, and the next call
+  // finishes the job.
+  Status Clone(StorageArray& src, const std::string& src_id, const std::string& dst_id) override;
+  Status Flatten(const std::string& id) override;
+  // The image (pool/name@snap) a clone's parent is; nullopt for a plain one.
+  Result<std::optional<std::string>> CloneParent(const std::string& id);
   Status Grant(const std::string& id, const std::string& initiator) override;
   Status Revoke(const std::string& id, const std::string& initiator) override;
   Result<std::vector<std::string>> Grants(const std::string& id) override;
@@ -76,6 +89,12 @@ class RbdArray : public StorageArray {
   Status CreateImage(const std::string& id, uint64_t size);
   Result<std::vector<ArrayVolume>> Scan();
   Result<ArrayVolume> Stat(const std::string& id);
+  // Makes the protected snapshot clones of volume `id` hang from.
+  Status MakeCloneBase(const std::string& id);
+  // Unprotects and removes every snapshot of image `name` (before it goes);
+  // FailedPrecondition naming the clones when some still hang from it.
+  Status RemoveSnapshots(const std::string& name);
+  std::string Fsid() const;
   Result<std::vector<std::string>> ReadGrants(const std::string& id);
   Status WriteGrants(const std::string& id, const std::vector<std::string>& grants);
   // "array 'a' (pool 'p')": every message about the pool says which.
