@@ -164,10 +164,10 @@ head -c $((4 * MiB)) /dev/urandom >"$E2E_TMP/small.raw"
 head -c $((4 * MiB)) /dev/urandom >"$E2E_TMP/small2.raw"
 check "image small (4 MiB) imported onto the file array" v image import small "$E2E_TMP/small.raw"
 check "image small2 (4 MiB) imported onto the file array" v image import small2 "$E2E_TMP/small2.raw"
-# crash_case POINT IMAGE: a new unit on r1, `disk copy --image IMAGE` with
+# crash_case POINT IMAGE TAKEN: a new unit on r1, `disk copy --image IMAGE` with
 # the serve armed to die at POINT; after the restart the request converges:
 # the unit is a clone of r1's copy of IMAGE, holds it, r1 has one copy of
-# it, nothing is left set aside.
+# it, nothing is left set aside, the request holds TAKEN volumes.
 crash_case() {
   local point=$1 image=$2 u req m img
   u=$(tv disk allocate --size 8MiB --quality class=performance --unit --json | jq -r .result.volume)
@@ -187,13 +187,17 @@ crash_case() {
     cmp <(admin_rbd export "$img" - 2>/dev/null) <(cat "$E2E_TMP/$image.raw"; head -c $((4 * MiB)) /dev/zero)
   check_not "no image is left set aside ($point)" \
     bash -c "$(declare -f admin_rbd); admin_rbd ls | grep -q '\\.clone\$'"
+  # Nothing leaked: the request holds the master copy it made, or nothing.
+  check_eq "the request took $3 volumes ($point)" "$3" \
+    "$(ajson GET '/v1/volumes?x=1' | jq --argjson q "${req//[^0-9]/}" '[.volumes[] | select(.request_id == $q)] | length')"
 }
 # small's first copy onto r1 makes r1's copy of it and dies after taking the
 # snapshot clones hang from; small2's dies before its copy is recorded.
-for point in rbd.clone.snapped rbd.clone.aside rbd.clone.cloned op.copy.cloned; do
-  crash_case "$point" small
+crash_case rbd.clone.snapped small 1
+for point in rbd.clone.aside rbd.clone.cloned op.copy.cloned; do
+  crash_case "$point" small 0
 done
-crash_case op.copy.master-copied small2
+crash_case op.copy.master-copied small2 1
 check_eq "the crash cases left four clones of small" 4 \
   "$(ajson GET /v1/images/small | jq '[.masters[] | select(.array == "r1") | .clones | length] | add')"
 check_eq "... and one of small2" 1 \
