@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,10 +25,11 @@ namespace {
 
 constexpr const char* kGrantsKey = "vsl.grants";
 constexpr const char* kScrubSuffix = ".scrub";
-constexpr const char* kSnapName = "vsl.snap";
 // The snapshot of an image's master that its clones hang from.
 constexpr const char* kCloneBase = "vsl-master";
 constexpr const char* kCloneSuffix = ".clone";
+// Snapshots a BCV is a clone of: "vsl.bcv.<bcv id>.<ms>.<n>", one per Snap.
+constexpr const char* kBcvSnapPrefix = "vsl.bcv.";
 // How long connecting, and each monitor command, may take.
 constexpr const char* kTimeoutSeconds = "15";
 // Blocks Scrub reads back besides the first and the last.
@@ -193,26 +196,6 @@ Status FlushImage(rbd_image_t img, const std::string& what) {
   int r = rbd_flush(img);
   if (r < 0) return IoError(what + ": flush: " + Strerror(r));
   return Status::Ok();
-}
-
-// Copies the mapped ranges of `src` (of `src_size` bytes) onto `dst`, which
-// was zeroed whole before, skipping all-zero chunks. `src_io` as for
-// ImageRanges.
-Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
-                  const std::string& src_what, rbd_image_t dst, const std::string& dst_what) {
-  VSL_ASSIGN_OR_RETURN(auto ranges, ImageRanges(src_io, src, src_size, src_what));
-  std::vector<uint8_t> buf;
-  for (const ByteRange& r : ranges) {
-    for (uint64_t done = 0; done < r.length;) {
-      uint64_t n = std::min<uint64_t>(internal::kCopyChunk, r.length - done);
-      buf.resize(static_cast<size_t>(n));
-      VSL_RETURN_IF_ERROR(ReadImage(src, r.offset + done, buf, src_what));
-      if (!internal::IsAllZero(buf))
-        VSL_RETURN_IF_ERROR(WriteImage(dst, r.offset + done, buf, dst_what));
-      done += n;
-    }
-  }
-  return FlushImage(dst, dst_what);
 }
 
 // The parent of an open image as "pool/image@snap"; nullopt for a plain
@@ -512,10 +495,7 @@ Result<ArrayVolume> RbdArray::CreateVolume(uint64_t size) {
 Status RbdArray::DeleteVolume(const std::string& id) {
   std::lock_guard lock(mu_);
   VSL_RETURN_IF_ERROR(Stat(id).status());
-  VSL_RETURN_IF_ERROR(RemoveSnapshots(ImageName(id)));
-  int r = rbd_remove(io_, ImageName(id).c_str());
-  if (r < 0) return RbdError("remove image " + ImageName(id), r);
-  return Status::Ok();
+  return RemoveImage(ImageName(id));
 }
 
 Status RbdArray::Read(const std::string& id, uint64_t offset, std::span<uint8_t> out) {
@@ -626,7 +606,7 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
 Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
   if (src_id == dst_id)
     return InvalidArgument(Label() + ": cannot snap volume " + dst_id + " onto itself");
-  std::unique_lock io(io_mu_);
+  std::unique_lock io(io_mu_);  // no write through this array lands halfway
   VSL_ASSIGN_OR_RETURN(ArrayVolume from, Stat(src_id));
   VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
   if (from.size > to.size) {
@@ -634,32 +614,55 @@ Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
                       " bytes) is smaller than the source " + src_id + " (" +
                       std::to_string(from.size) + " bytes)");
   }
-  // An RBD snapshot is the point in time, whoever else writes the image; the
-  // copy is read from it, and the snapshot is removed afterwards.
-  Image src;
-  int r = OpenImage(io_, ImageName(src_id), false, src);
-  if (r < 0) return RbdError("open image " + ImageName(src_id), r);
-  r = rbd_snap_create(src.get(), kSnapName);
-  if (r == -EEXIST) {  // left by a crash: the new one must be of now
-    (void)rbd_snap_remove(src.get(), kSnapName);
-    r = rbd_snap_create(src.get(), kSnapName);
+  // The point in time is an RBD snapshot of the source, protected; the BCV
+  // becomes a copy-on-write clone of it (no byte copied). Each Snap takes a
+  // new snapshot; the one the BCV hung from before goes with its old image.
+  static std::atomic<uint64_t> seq{0};
+  const std::string src_name = ImageName(src_id);
+  const std::string snap =
+      std::string(kBcvSnapPrefix) + dst_id + "." +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()) +
+      "." + std::to_string(seq++);
+  {
+    Image src;
+    int r = OpenImage(io_, src_name, false, src);
+    if (r < 0) return RbdError("open image " + src_name, r);
+    r = rbd_snap_create(src.get(), snap.c_str());
+    if (r < 0) return RbdError("snapshot image " + src_name + "@" + snap, r);
+    r = rbd_snap_protect(src.get(), snap.c_str());
+    if (r < 0) {
+      (void)rbd_snap_remove(src.get(), snap.c_str());
+      return RbdError("protect snapshot " + src_name + "@" + snap, r);
+    }
   }
-  if (r < 0) return RbdError("snapshot image " + ImageName(src_id), r);
-  Status s = [&]() -> Status {
-    Image at;
-    int rr = OpenImage(io_, ImageName(src_id), true, at, kSnapName);
-    if (rr < 0) return RbdError("open snapshot of image " + ImageName(src_id), rr);
-    Image dst;
-    rr = OpenImage(io_, ImageName(dst_id), false, dst);
-    if (rr < 0) return RbdError("open image " + ImageName(dst_id), rr);
-    const std::string dst_what = Label() + ": volume " + dst_id;
-    VSL_RETURN_IF_ERROR(ZeroImage(dst.get(), 0, to.size, dst_what));
-    return CopyRanges(nullptr, at.get(), from.size, Label() + ": volume " + src_id, dst.get(),
-                      dst_what);
-  }();
-  r = rbd_snap_remove(src.get(), kSnapName);
-  if (s.ok() && r < 0) return RbdError("remove the snapshot of image " + ImageName(src_id), r);
-  return s;
+  std::lock_guard lock(mu_);
+  Status s = SwapForClone(*this, src_id, snap, from.size, dst_id);
+  if (!s.ok()) {
+    (void)DropSnapshot(src_name, snap);  // unless the BCV hangs from it already
+    return s;
+  }
+  // Snapshots of earlier Snaps into this BCV that a crash left behind.
+  Image src;
+  if (OpenImage(io_, src_name, true, src) == 0) {
+    std::vector<rbd_snap_info_t> snaps(16);
+    int max = static_cast<int>(snaps.size());
+    int r;
+    while ((r = rbd_snap_list(src.get(), snaps.data(), &max)) == -ERANGE) {
+      snaps.resize(static_cast<size_t>(max) + 4);
+      max = static_cast<int>(snaps.size());
+    }
+    std::vector<std::string> stale;
+    const std::string mine = std::string(kBcvSnapPrefix) + dst_id + ".";
+    for (int i = 0; r > 0 && i < r; ++i) {
+      std::string n = snaps[static_cast<size_t>(i)].name;
+      if (n.starts_with(mine) && n != snap) stale.push_back(n);
+    }
+    if (r >= 0) rbd_snap_list_end(snaps.data());
+    for (const std::string& n : stale) (void)DropSnapshot(src_name, n);
+  }
+  return Status::Ok();
 }
 
 Status RbdArray::Scrub(const std::string& id) {
@@ -684,7 +687,7 @@ Status RbdArray::Scrub(const std::string& id) {
       VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
       // A master's clone base goes first: refused while clones hang from it.
       VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
-      if (RemoveSnapshots(old).ok()) (void)rbd_remove(io_, old.c_str());  // an earlier scrub's
+      (void)RemoveImage(old);  // an earlier scrub's
       int r = rbd_rename(io_, name.c_str(), old.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + old, r);
     } else if (v.status().code() == Code::kNotFound) {
@@ -701,10 +704,11 @@ Status RbdArray::Scrub(const std::string& id) {
     if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
     if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
   }
-  Status unsnapped = RemoveSnapshots(old);
-  if (!unsnapped.ok() && unsnapped.code() != Code::kNotFound) return unsnapped;
-  int r = rbd_remove(io_, old.c_str());
-  if (r < 0 && r != -ENOENT) return RbdError("remove the scrubbed data (image " + old + ")", r);
+  Status removed = RemoveImage(old);
+  if (!removed.ok() && removed.code() != Code::kNotFound) {
+    return removed.Annotate("remove the scrubbed data (image " + old + ")");
+  }
+  int r;
 
   // Verify: nothing mapped, and a sample of blocks reads as zeros.
   Image img;
@@ -761,6 +765,10 @@ Status RbdArray::RemoveSnapshots(const std::string& name) {
   for (const std::string& snap : names) {
     int prot = 0;
     r = rbd_snap_is_protected(img.get(), snap.c_str(), &prot);
+    if (r == 0 && prot != 0 && snap.starts_with(kBcvSnapPrefix)) {
+      // BCVs taken of this image keep their point in time: their own copy.
+      VSL_RETURN_IF_ERROR(FlattenChildren(img.get(), name, snap));
+    }
     if (r == 0 && prot != 0) {
       r = rbd_snap_unprotect(img.get(), snap.c_str());
       if (r == -EBUSY) {
@@ -771,6 +779,81 @@ Status RbdArray::RemoveSnapshots(const std::string& name) {
     }
     r = rbd_snap_remove(img.get(), snap.c_str());
     if (r < 0 && r != -ENOENT) return RbdError("remove snapshot " + name + "@" + snap, r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::FlattenChildren(rbd_image_t img, const std::string& name,
+                                 const std::string& snap) {
+  int r = rbd_snap_set(img, snap.c_str());
+  if (r < 0) return RbdError("open snapshot " + name + "@" + snap, r);
+  std::vector<rbd_linked_image_spec_t> children(8);
+  size_t max = children.size();
+  for (;;) {
+    r = rbd_list_children3(img, children.data(), &max);
+    if (r != -ERANGE) break;
+    children.resize(max + 4);
+    max = children.size();
+  }
+  (void)rbd_snap_set(img, nullptr);
+  if (r < 0) return RbdError("list the clones of " + name + "@" + snap, r);
+  std::vector<std::pair<std::string, std::string>> found;  // pool, image
+  for (size_t i = 0; i < max; ++i) {
+    if (!children[i].trash) found.emplace_back(children[i].pool_name, children[i].image_name);
+  }
+  rbd_linked_image_spec_list_cleanup(children.data(), max);
+  for (const auto& [pool, child] : found) {
+    if (pool != rbd_.pool) {
+      return FailedPrecondition(Label() + ": " + name + "@" + snap + " has a clone in pool '" + pool +
+                                "' (" + child + ")");
+    }
+    Image c;
+    r = OpenImage(io_, child, false, c);
+    if (r == -ENOENT) continue;
+    if (r < 0) return RbdError("open image " + child, r);
+    r = rbd_flatten(c.get());
+    if (r < 0) return RbdError("flatten image " + child + " (a clone of " + name + "@" + snap + ")", r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::DropSnapshot(const std::string& name, const std::string& snap) {
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r == -ENOENT) return Status::Ok();
+  if (r < 0) return RbdError("open image " + name, r);
+  int prot = 0;
+  r = rbd_snap_is_protected(img.get(), snap.c_str(), &prot);
+  if (r == -ENOENT) return Status::Ok();
+  if (r == 0 && prot != 0) {
+    r = rbd_snap_unprotect(img.get(), snap.c_str());
+    if (r == -EBUSY) return Status::Ok();  // clones still hang from it
+    if (r < 0 && r != -EINVAL) return RbdError("unprotect snapshot " + name + "@" + snap, r);
+  }
+  r = rbd_snap_remove(img.get(), snap.c_str());
+  if (r < 0 && r != -ENOENT) return RbdError("remove snapshot " + name + "@" + snap, r);
+  return Status::Ok();
+}
+
+Status RbdArray::RemoveImage(const std::string& name) {
+  std::optional<std::string> parent;
+  {
+    Image img;
+    int r = OpenImage(io_, name, true, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    VSL_ASSIGN_OR_RETURN(parent, ParentOf(img.get(), Label() + ": image " + name));
+  }
+  VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+  int r = rbd_remove(io_, name.c_str());
+  if (r < 0) return RbdError("remove image " + name, r);
+  // A BCV's snapshot of its source has no use once the BCV is gone.
+  const std::string pool_prefix = rbd_.pool + "/";
+  if (parent && parent->starts_with(pool_prefix)) {
+    const size_t at = parent->find('@');
+    if (at != std::string::npos && parent->substr(at + 1).starts_with(kBcvSnapPrefix)) {
+      (void)DropSnapshot(parent->substr(pool_prefix.size(), at - pool_prefix.size()),
+                         parent->substr(at + 1));
+    }
   }
   return Status::Ok();
 }
@@ -809,13 +892,17 @@ Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
     return InvalidArgument(Label() + ": cannot clone volume " + dst_id + " from itself");
   VSL_ASSIGN_OR_RETURN(ArrayVolume from, src->Stat(src_id));
   VSL_RETURN_IF_ERROR(src->MakeCloneBase(src_id));
-  const std::string parent = rbd_.pool + "/" + src->ImageName(src_id) + "@" + kCloneBase;
+  std::shared_lock io(io_mu_);
+  std::lock_guard lock(mu_);  // the set of images and the grants, during the swap
+  return SwapForClone(*src, src_id, kCloneBase, from.size, dst_id);
+}
+
+Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
+                              uint64_t src_size, const std::string& dst_id) {
+  const std::string parent = rbd_.pool + "/" + src.ImageName(src_id) + "@" + snap;
   const std::string name = ImageName(dst_id);
   const std::string aside = name + kCloneSuffix;
   const std::string what = Label() + ": volume " + dst_id;
-
-  std::shared_lock io(io_mu_);
-  std::lock_guard lock(mu_);  // the set of images and the grants, during the swap
   auto dst = Stat(dst_id);
   if (!dst.ok() && dst.status().code() != Code::kNotFound) return dst.status();
   std::optional<std::string> dst_parent;
@@ -828,12 +915,12 @@ Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
   if (!dst.ok() || dst_parent != parent) {
     if (dst.ok()) {
       // Not the clone yet: the old image goes aside (its size and grants stay there).
-      if (from.size > dst->size) {
+      if (src_size > dst->size) {
         return OutOfRange(what + " (" + std::to_string(dst->size) +
                           " bytes) is smaller than the source " + src_id + " (" +
-                          std::to_string(from.size) + " bytes)");
+                          std::to_string(src_size) + " bytes)");
       }
-      if (RemoveSnapshots(aside).ok()) (void)rbd_remove(io_, aside.c_str());  // stale
+      (void)RemoveImage(aside);  // a stale one
       VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
       int r = rbd_rename(io_, name.c_str(), aside.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + aside, r);
@@ -841,7 +928,7 @@ Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
     }
     rbd_image_options_t opts;
     rbd_image_options_create(&opts);
-    int r = rbd_clone3(src->io_, src->ImageName(src_id).c_str(), kCloneBase, io_, name.c_str(),
+    int r = rbd_clone3(src.io_, src.ImageName(src_id).c_str(), snap.c_str(), io_, name.c_str(),
                        opts);
     rbd_image_options_destroy(opts);
     if (r == -ENOENT && !dst.ok()) return dst.status();  // neither the volume nor its old image
@@ -870,9 +957,8 @@ Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
     if (r < 0) return RbdError("resize image " + name + " to " + HumanSize(size), r);
   }
   if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(dst_id, grants));
-  VSL_RETURN_IF_ERROR(RemoveSnapshots(aside));
-  r = rbd_remove(io_, aside.c_str());
-  if (r < 0 && r != -ENOENT) return RbdError("remove the old image " + aside, r);
+  Status removed = RemoveImage(aside);
+  if (!removed.ok() && removed.code() != Code::kNotFound) return removed;
   return Status::Ok();
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include <mutex>
 #include <optional>
@@ -49,6 +50,11 @@ class RbdArray : public StorageArray {
   Result<std::vector<ByteRange>> MappedRanges(const std::string& id) override;
   Status Copy(StorageArray& src, const std::string& src_id, const std::string& dst_id) override;
   Status CopyFromFile(const std::string& src_path, const std::string& dst_id) override;
+  // The BCV becomes a copy-on-write clone of a protected snapshot of the
+  // source (vsl.bcv.BCV.TIME.N), taken with every write through this array
+  // held off: no byte is copied. The snapshot stays while the BCV hangs from
+  // it; scrubbing or deleting the source first gives its BCVs their own
+  // copy (flatten); the BCV's scrub or delete drops the snapshot.
   Status Snap(const std::string& src_id, const std::string& dst_id) override;
   // Removes the image and creates it again, empty, with the same name, size
   // and grants; then reads a sample of blocks (first, last and spread
@@ -93,7 +99,20 @@ class RbdArray : public StorageArray {
   Status MakeCloneBase(const std::string& id);
   // Unprotects and removes every snapshot of image `name` (before it goes);
   // FailedPrecondition naming the clones when some still hang from it.
+  // BCVs of image `name` taken as clones of its snapshot `snap` get their
+  // own copy of every block (before the snapshot goes).
   Status RemoveSnapshots(const std::string& name);
+  Status FlattenChildren(rbd_image_t img, const std::string& name, const std::string& snap);
+  // Unprotects and removes snapshot `snap` of image `name` unless clones
+  // still hang from it; a missing image or snapshot is fine.
+  Status DropSnapshot(const std::string& name, const std::string& snap);
+  // Removes image `name` with its snapshots, and the BCV snapshot of its
+  // source that it was a clone of.
+  Status RemoveImage(const std::string& name);
+  // Clone's swap (requires mu_): dst's image goes aside, a clone of
+  // src_id@snap takes its name, size and grants, the old one goes.
+  Status SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
+                      uint64_t src_size, const std::string& dst_id);
   std::string Fsid() const;
   Result<std::vector<std::string>> ReadGrants(const std::string& id);
   Status WriteGrants(const std::string& id, const std::vector<std::string>& grants);

@@ -570,5 +570,72 @@ TEST_F(RbdArrayTest, CloneCutShortAtEachStepConverges) {
   util::SetCrashPointAction(nullptr);
 }
 
+// Snap (a BCV) on RBD: the BCV is a clone of a protected snapshot of the
+// source, so it holds nothing of its own; a new Snap into it replaces that
+// snapshot; scrubbing the source first gives the BCV its own copy; the
+// BCV's scrub drops the snapshot.
+TEST_F(RbdArrayTest, SnapMakesTheBcvACloneOfASnapshot) {
+  auto a = MustOpen(Spec("bcv", 128 * kMiB));
+  ASSERT_TRUE(a);
+  auto* rbd = dynamic_cast<RbdArray*>(a.get());
+  auto src = a->CreateVolume(8 * kMiB);
+  auto bcv = a->CreateVolume(8 * kMiB);
+  ASSERT_TRUE(src.ok() && bcv.ok());
+  ASSERT_TRUE(a->Grant(bcv->id, "iqn.backup").ok());
+  const auto first = Noise(8 * kMiB, 5);
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  auto parent = rbd->CloneParent(bcv->id);
+  ASSERT_TRUE(parent.ok() && parent->has_value()) << parent.status().ToString();
+  EXPECT_NE((*parent)->find("/vsl-bcv-" + src->id + "@vsl.bcv." + bcv->id + "."), std::string::npos)
+      << **parent;
+  EXPECT_EQ(*a->Grants(bcv->id), std::vector<std::string>{"iqn.backup"});
+  const auto second = Noise(8 * kMiB, 6);
+  ASSERT_TRUE(a->Write(src->id, 0, second).ok());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), first);
+
+  // Again: the BCV is of now, and the source keeps one snapshot for it.
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), second);
+  auto snaps = [&]() {
+    rbd_image_t img;
+    int n = -1;
+    if (rbd_open_read_only(admin_.io(), ("vsl-bcv-" + src->id).c_str(), &img, nullptr) == 0) {
+      std::vector<rbd_snap_info_t> info(16);
+      int max = 16;
+      n = rbd_snap_list(img, info.data(), &max);
+      if (n >= 0) rbd_snap_list_end(info.data());
+      rbd_close(img);
+    }
+    return n;
+  };
+  EXPECT_EQ(snaps(), 1);
+
+  // The source scrubbed: the BCV keeps its bytes, now its own.
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  Status s = a->Scrub(src->id);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  parent = rbd->CloneParent(bcv->id);
+  ASSERT_TRUE(parent.ok());
+  EXPECT_FALSE(parent->has_value());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), second);
+  EXPECT_EQ(snaps(), 0);
+
+  // A BCV's scrub drops the snapshot it hung from.
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  EXPECT_EQ(snaps(), 1);
+  ASSERT_TRUE(a->Scrub(bcv->id).ok());
+  EXPECT_EQ(snaps(), 0);
+  auto z = ReadVolume(*a, bcv->id, 8 * kMiB);
+  EXPECT_TRUE(std::all_of(z.begin(), z.end(), [](uint8_t c) { return c == 0; }));
+  EXPECT_EQ(ReadVolume(*a, src->id, 8 * kMiB), first);
+  // And a source with a BCV can be deleted: the BCV is flattened first.
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  s = a->DeleteVolume(src->id);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), first);
+}
+
 }  // namespace
 }  // namespace vsl::array
