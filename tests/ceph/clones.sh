@@ -123,6 +123,18 @@ check "r1's master copy is unchanged" cmp <(admin_rbd export "$R1_MASTER_IMG" - 
 OS_FILE=$DATA/arrays/default/volumes/$(ajson GET "/v1/volumes/$OS_MASTER" | jq -r .array_volume)
 check "the imported master is unchanged" cmp -n $GiB "$OS_FILE" "$E2E_TMP/os.raw"
 
+# ---- Snap (BCV) on rbd: a clone of a snapshot of h001's disk ----
+B=$(v disk allocate --size 1GiB --quality class=performance --unit --json | jq -r .result.volume)
+BIMG=vsl-r1-$(ajson GET "/v1/volumes/$B" | jq -r .array_volume)
+check_eq "snap of h001's mapped boot disk into a BCV on r1" done \
+  "$(ajson POST '/v1/disks/snap?wait=true' "{\"volume\": $U1, \"bcv\": $B}" | jq -r .request.state)"
+check "the BCV is a clone of a snapshot of h001's disk" \
+  bash -c "$(declare -f admin_rbd); admin_rbd info $BIMG | grep -q 'parent: $VSL_CEPH_POOL/$IMG1@vsl.bcv.'"
+bcv_at_8m() { admin_rbd export "$BIMG" - 2>/dev/null | tail -c +$((8 * MiB + 1)) | head -c $MiB; }
+check "the BCV holds h001's write" cmp <(bcv_at_8m) <(head -c $MiB /dev/zero | tr '\0' '\132')
+check "h001 writes 0x6b over it afterwards" host_qemu_io h001 0 "write -f -P 0x6b 8M 1M"
+check "the BCV still holds the point in time" cmp <(bcv_at_8m) <(head -c $MiB /dev/zero | tr '\0' '\132')
+
 # ---- removal refused while clones live; flatten ----
 check_fails "image os cannot be removed while clones of it live" v image remove os
 check "... saying how many disks are clones, naming them and their hosts" \
@@ -158,6 +170,9 @@ check_not "r1's master copy is gone from the pool, snapshot and all" \
 check "... its volume scrubbed and free" test "$(vol_state "$R1_MASTER")" = free
 check "the flattened disk is still there, with the image's bytes" \
   cmp <(admin_rbd export "$ICLONE" - 2>/dev/null) "$E2E_TMP/os.raw"
+check "the BCV kept its point in time when h001's disk was scrubbed" \
+  cmp <(bcv_at_8m) <(head -c $MiB /dev/zero | tr '\0' '\132')
+check_not "... as its own copy (no parent)" bash -c "$(declare -f admin_rbd); admin_rbd info $BIMG | grep -q parent"
 
 # ---- kill -9 at each step of a clone, then the request runs again ----
 head -c $((4 * MiB)) /dev/urandom >"$E2E_TMP/small.raw"
