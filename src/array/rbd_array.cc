@@ -912,9 +912,22 @@ Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const st
     if (r < 0) return RbdError("open image " + name, r);
     VSL_ASSIGN_OR_RETURN(dst_parent, ParentOf(img.get(), what));
   }
-  if (!dst.ok() || dst_parent != parent) {
+  bool aside_exists = false;
+  {
+    Image old;
+    int r = OpenImage(io_, aside, true, old);
+    if (r < 0 && r != -ENOENT) return RbdError("open image " + aside, r);
+    aside_exists = r == 0;
+  }
+  if (!dst.ok() && !aside_exists) return dst.status();  // neither the volume nor its old image
+  // A clone of `parent` with the old image still aside is a swap cut short:
+  // finish it. Anything else (a plain image, a clone of another snapshot,
+  // a finished clone of this one that may have been written since) is
+  // swapped for a new clone.
+  const bool cut_short = dst.ok() && dst_parent == parent && aside_exists;
+  if (!cut_short) {
     if (dst.ok()) {
-      // Not the clone yet: the old image goes aside (its size and grants stay there).
+      // The old image goes aside (its size and grants stay there).
       if (src_size > dst->size) {
         return OutOfRange(what + " (" + std::to_string(dst->size) +
                           " bytes) is smaller than the source " + src_id + " (" +
@@ -931,7 +944,6 @@ Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const st
     int r = rbd_clone3(src.io_, src.ImageName(src_id).c_str(), snap.c_str(), io_, name.c_str(),
                        opts);
     rbd_image_options_destroy(opts);
-    if (r == -ENOENT && !dst.ok()) return dst.status();  // neither the volume nor its old image
     if (r < 0) return RbdError("clone " + parent + " as image " + name, r);
     util::CrashPoint("rbd.clone.cloned");  // the clone has its parent's size, no grants
   }

@@ -462,9 +462,16 @@ TEST_F(RbdArrayTest, CloneReadsAsTheMasterAndWritesStayItsOwn) {
   EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), got.begin()));
   EXPECT_TRUE(std::all_of(got.begin() + 8 * kMiB, got.end(), [](uint8_t c) { return c == 0; }));
   EXPECT_FALSE(admin_.Exists("vsl-cl-" + d1->id + ".clone"));
-  // The same call again is a no-op.
+  // Written, then cloned again: it reads as the master again, grants kept.
+  ASSERT_TRUE(a->Write(d1->id, 0, Noise(kMiB, 9)).ok());
   ASSERT_TRUE(a->Clone(*a, master->id, d1->id).ok());
   EXPECT_EQ(*a->Grants(d1->id), std::vector<std::string>{"iqn.gw"});
+  got = ReadVolume(*a, d1->id, 16 * kMiB);
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), got.begin()));
+  EXPECT_EQ(a->GetVolume(d1->id)->size, 16 * kMiB);
+  // A volume that does not exist is not made.
+  EXPECT_EQ(a->Clone(*a, master->id, "vol-0999").code(), Code::kNotFound);
+  EXPECT_FALSE(admin_.Exists("vsl-cl-vol-0999"));
 
   // d1's write is neither d2's nor the master's.
   const auto mine = Noise(kMiB, 3);
