@@ -1,28 +1,41 @@
 #!/usr/bin/env bash
 # Benchmark: the farm manager's control plane. Plan + apply of a farm of
-# FARM_BENCH_SERVERS servers (default 100), each booting from an 8 GiB disk
+# FARM_BENCH_SERVERS servers (default 100), each booting from a
+# FARM_BENCH_DISK disk (default 2GB)
 # cloned from a 64 MiB image, all sharing one farm-global disk, with power
 # driver none; then its destroy (unmap, unbind, scrub, free). Through the
 # real binary (`vsl serve` + `vsl farm ...`), once on SQLite and once on a
-# throw-away PostgreSQL server. Prints wall times and servers per second;
-# asserts nothing but that every step succeeded.
+# throw-away PostgreSQL server, with the boot disks on the default file
+# array; and once (backend "rbd", SQLite catalog) with the boot disks on an
+# rbd array of a throw-away Ceph cluster (tests/lib/ceph.sh), where they are
+# clones of the pool's master copy of the image. Prints wall times and
+# servers per second; asserts nothing but that every step succeeded.
 #
 #   bench/farm_bench.sh [VSL]        (default build/vsl)
-#   FARM_BENCH_SERVERS=100 FARM_BENCH_BACKENDS="sqlite pg"
+#   FARM_BENCH_SERVERS=100 FARM_BENCH_BACKENDS="sqlite pg rbd"
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 vsl=$(realpath "${1:-$root/build/vsl}")
 servers=${FARM_BENCH_SERVERS:-100}
-backends=${FARM_BENCH_BACKENDS:-sqlite pg}
+backends=${FARM_BENCH_BACKENDS:-sqlite pg rbd}
+disk=${FARM_BENCH_DISK:-2GB}
 work=$(mktemp -d /var/tmp/vsl-farm-bench.XXXXXX)
 chmod 755 "$work"
+# A file array may not promise more than its file system holds: 90 % of it.
+capacity=$(($(df -B1 --output=size "$work" | tail -1) / 10 * 9))
 pids=()
 pg_stop=""
+ceph_dir=""
 cleanup() {
+  local rc=$?
   set +e
+  if [[ $rc != 0 ]]; then
+    for l in "$work"/serve-*.log; do [[ -f $l ]] && { echo "--- $l" >&2; tail -20 "$l" >&2; }; done
+  fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   sleep 1
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [[ -n $ceph_dir ]] && ceph_stop "$ceph_dir" >/dev/null 2>&1
   [[ -n $pg_stop ]] && eval "$pg_stop" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -47,7 +60,7 @@ cat >"$work/bench.fml" <<FML
   </tier>
   <farm-global-disks><global-disk global-name="shared" drivesize="1GB" /></farm-global-disks>
   <server-role id="app" name="App server"><hw>bench-vm</hw>
-    <disk target="0" drivetype="scsi" drivesize="8GB">
+    <disk target="0" drivetype="scsi" drivesize="$disk">
       <diskimage type="system">bench</diskimage>
       <attribute name="backup-policy" value="nightly" />
     </disk>
@@ -75,10 +88,19 @@ results=()
 for backend in $backends; do
   data=$work/data-$backend
   catalog=()
+  fml=$work/bench.fml
   [[ $backend == pg ]] && catalog=(--catalog "$(pg_url)")
+  if [[ $backend == rbd ]]; then
+    # The boot disks ask for class=performance, which only the rbd array has.
+    source "$root/tests/lib/ceph.sh"
+    ceph_dir=$work/ceph
+    VSL_CEPH_OSD_SIZE=$((64 << 30)) ceph_start "$ceph_dir" >/dev/null || { echo "farm_bench: no Ceph cluster" >&2; exit 1; }
+    fml=$work/bench-rbd.fml
+    sed 's/drivetype="scsi"/drivetype="performance"/' "$work/bench.fml" >"$fml"
+  fi
   api_port=$(free_port)
   "$vsl" serve --data "$data" --api "127.0.0.1:$api_port" --iscsi "127.0.0.1:$(free_port)" \
-    --power none --default-capacity 2TiB --workers 4 "${catalog[@]}" >"$work/serve-$backend.log" 2>&1 &
+    --power none --default-capacity "$capacity" --workers 4 "${catalog[@]}" >"$work/serve-$backend.log" 2>&1 &
   pids+=($!)
   export VSL_API="http://127.0.0.1:$api_port" VSL_DATA="$data"
   for _ in $(seq 200); do
@@ -89,11 +111,15 @@ for backend in $backends; do
     "$vsl" host add "b$i" --hw bench-vm --initiator "iqn.2026-11.org.example:b$i" >/dev/null
   done
   "$vsl" image import bench "$work/bench.img" >/dev/null
+  if [[ $backend == rbd ]]; then
+    "$vsl" array add r1 --driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" \
+      --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" --capacity 2TiB --quality class=performance >/dev/null
+  fi
 
   t0=$(now)
-  "$vsl" farm plan "$work/bench.fml" >"$work/plan-$backend.out"
+  "$vsl" farm plan "$fml" >"$work/plan-$backend.out"
   t1=$(now)
-  "$vsl" farm apply "$work/bench.fml" >"$work/apply-$backend.out"
+  "$vsl" farm apply "$fml" >"$work/apply-$backend.out"
   t2=$(now)
   "$vsl" farm show bench | grep -c "power on" >"$work/on" || true
   "$vsl" farm destroy bench >"$work/destroy-$backend.out"
@@ -112,6 +138,7 @@ for backend in $backends; do
 done
 
 echo
-echo "farm bench: $servers servers, 8 GiB boot disk from a 64 MiB image (8 MiB data), 1 shared disk, power none"
+echo "farm bench: $servers servers, $disk boot disk from a 64 MiB image (8 MiB data), 1 shared disk, power none"
+echo "(sqlite, pg: boot disks copied onto the default file array; rbd: SQLite, boot disks cloned on an rbd array)"
 printf '%-7s %7s %8s %9s %7s %10s %12s %10s\n' backend servers plan_s apply_s steps servers/s destroy_s servers/s
 for r in "${results[@]}"; do echo "$r"; done

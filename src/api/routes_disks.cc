@@ -111,13 +111,13 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(auto host, OptionalString(body, "host"));
     if (host) args["host"] = *host;
-  } else if (op == "scrub" || op == "free" || op == "break-meta") {
+  } else if (op == "scrub" || op == "free" || op == "break-meta" || op == "flatten") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
                     "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
-                    "unbind, scrub, free)");
+                    "unbind, scrub, free, flatten)");
   }
   return Status::Ok();
 }
@@ -185,6 +185,8 @@ Status ShowVolume(ApiContext& ctx, const httplib::Request& req, httplib::Respons
     out["bindings"] = bindings;
     VSL_ASSIGN_OR_RETURN(auto master, ctx.catalog->ImageOfMaster(tx, v.id));
     out["master_of_image"] = master ? Json(master->name) : Json(nullptr);
+    VSL_ASSIGN_OR_RETURN(auto clone_of, ctx.catalog->CloneMaster(tx, v.id));
+    out["clone_of"] = clone_of ? Json(*clone_of) : Json(nullptr);
     return Status::Ok();
   }));
   ReplyJson(res, out);

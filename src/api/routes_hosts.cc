@@ -115,6 +115,30 @@ Status ImportImage(ApiContext& ctx, const httplib::Request& req, httplib::Respon
 }
 
 // GET /v1/bindings[?host=NAME][&volume=ID]: table 4, with host names.
+// An image with where its masters are: its own and its copies on arrays
+// that clone it (image_masters), each with how many disks are its clones.
+Result<Json> ImageWithMasters(ApiContext& ctx, catalog::Tx& tx, const catalog::Image& img) {
+  Json j = ImageJson(img);
+  std::vector<std::pair<int64_t, bool>> masters;  // volume, the image's own
+  if (img.master_volume_id) masters.emplace_back(*img.master_volume_id, true);
+  VSL_ASSIGN_OR_RETURN(auto copies, ctx.catalog->ImageMasters(tx, img.id));
+  for (const catalog::ImageMaster& m : copies) masters.emplace_back(m.volume_id, false);
+  Json list = Json::array();
+  for (const auto& [id, own] : masters) {
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, ctx.catalog->GetVolume(tx, id));
+    std::string array;
+    if (v.array_id) {
+      VSL_ASSIGN_OR_RETURN(auto a, ctx.catalog->GetArray(tx, *v.array_id));
+      array = a.name;
+    }
+    VSL_ASSIGN_OR_RETURN(auto clones, ctx.catalog->ClonesOf(tx, id));
+    list.push_back({{"volume_id", id}, {"array", array.empty() ? Json(nullptr) : Json(array)},
+                    {"primary", own}, {"clones", clones}});
+  }
+  j["masters"] = list;
+  return j;
+}
+
 Status ListBindings(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   auto host = QueryParam(req, "host");
   VSL_ASSIGN_OR_RETURN(auto volume, QueryInt(req, "volume"));
@@ -174,7 +198,10 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
                Json list = Json::array();
                VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
                  VSL_ASSIGN_OR_RETURN(auto images, ctx.catalog->ListImages(tx));
-                 for (const auto& i : images) list.push_back(ImageJson(i));
+                 for (const auto& i : images) {
+                   VSL_ASSIGN_OR_RETURN(Json j, ImageWithMasters(ctx, tx, i));
+                   list.push_back(std::move(j));
+                 }
                  return Status::Ok();
                }));
                ReplyJson(res, {{"images", list}});
@@ -188,13 +215,14 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
                   return SubmitAndReply(ctx, req, res, "remove-image", {{"name", name}});
                 }));
   server.Get(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               catalog::Image img;
+               Json out;
                std::string name = req.matches[1];
                VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-                 VSL_ASSIGN_OR_RETURN(img, ctx.catalog->GetImageByName(tx, name));
+                 VSL_ASSIGN_OR_RETURN(catalog::Image img, ctx.catalog->GetImageByName(tx, name));
+                 VSL_ASSIGN_OR_RETURN(out, ImageWithMasters(ctx, tx, img));
                  return Status::Ok();
                }));
-               ReplyJson(res, ImageJson(img));
+               ReplyJson(res, out);
                return Status::Ok();
              }));
 }

@@ -27,6 +27,18 @@ std::string_view ArrayOpName(ArrayOp op) {
   return "unknown";
 }
 
+Status StorageArray::Clone(StorageArray& src, const std::string& src_id, const std::string& dst_id) {
+  (void)src;
+  (void)src_id;
+  return FailedPrecondition("array '" + info().name + "' (driver " + info().driver +
+                            ") makes no clones: volume " + dst_id + " needs a copy");
+}
+
+Status StorageArray::Flatten(const std::string& id) {
+  return Unimplemented("array '" + info().name + "' (driver " + info().driver +
+                       ") has no clones: volume " + id + " is not a clone");
+}
+
 Result<std::unique_ptr<StorageArray>> OpenArray(const ArraySpec& spec) {
   if (spec.driver == "file") {
     VSL_ASSIGN_OR_RETURN(auto a, FileArray::Open(spec));

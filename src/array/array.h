@@ -169,6 +169,27 @@ class StorageArray {
   // Who may reach the volume now, sorted.
   virtual Result<std::vector<std::string>> Grants(const std::string& id) = 0;
 
+  // Copy-on-write clones, for drivers that have them (rbd); the others say
+  // no and the caller copies instead. CanCloneFrom: whether Clone works from
+  // volumes of `src` (for rbd: an rbd array on the same cluster and pool).
+  virtual bool CanCloneFrom(const StorageArray& src) const {
+    (void)src;
+    return false;
+  }
+  // Makes volume `dst_id` of this array a copy-on-write clone of volume
+  // `src_id` of `src`: afterwards dst reads as src followed by zeros and
+  // holds only what is written to it later. `src` must never be written
+  // again while clones of it live (an image's master). dst keeps its id,
+  // size and grants; whatever it held is gone. Idempotent: a call cut short
+  // at any point (a crash) converges when made again. OutOfRange when src is
+  // bigger than dst; FailedPrecondition when !CanCloneFrom(src).
+  virtual Status Clone(StorageArray& src, const std::string& src_id, const std::string& dst_id);
+  // Gives a clone its own copy of every block it still reads from its
+  // parent; afterwards it is a plain volume. A plain volume is left as it
+  // is (so a call cut short converges); Unimplemented for drivers without
+  // clones.
+  virtual Status Flatten(const std::string& id);
+
   // Where the volume's bytes live, for the gateway (volume::MetaVolume).
   // Unimplemented for the memory driver, which has no files; FailedPrecondition
   // for the rbd driver until the gateway has an RBD backend.

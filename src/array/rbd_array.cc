@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 
 #include "array/file_util.h"
 #include "array/internal.h"
+#include "util/crash_point.h"
 
 namespace vsl::array {
 
@@ -23,7 +26,11 @@ namespace {
 
 constexpr const char* kGrantsKey = "vsl.grants";
 constexpr const char* kScrubSuffix = ".scrub";
-constexpr const char* kSnapName = "vsl.snap";
+// The snapshot of an image's master that its clones hang from.
+constexpr const char* kCloneBase = "vsl-master";
+constexpr const char* kCloneSuffix = ".clone";
+// Snapshots a BCV is a clone of: "vsl.bcv.<bcv id>.<ms>.<n>", one per Snap.
+constexpr const char* kBcvSnapPrefix = "vsl.bcv.";
 // How long connecting, and each monitor command, may take.
 constexpr const char* kTimeoutSeconds = "15";
 // Blocks Scrub reads back besides the first and the last.
@@ -192,24 +199,18 @@ Status FlushImage(rbd_image_t img, const std::string& what) {
   return Status::Ok();
 }
 
-// Copies the mapped ranges of `src` (of `src_size` bytes) onto `dst`, which
-// was zeroed whole before, skipping all-zero chunks. `src_io` as for
-// ImageRanges.
-Status CopyRanges(rados_ioctx_t src_io, rbd_image_t src, uint64_t src_size,
-                  const std::string& src_what, rbd_image_t dst, const std::string& dst_what) {
-  VSL_ASSIGN_OR_RETURN(auto ranges, ImageRanges(src_io, src, src_size, src_what));
-  std::vector<uint8_t> buf;
-  for (const ByteRange& r : ranges) {
-    for (uint64_t done = 0; done < r.length;) {
-      uint64_t n = std::min<uint64_t>(internal::kCopyChunk, r.length - done);
-      buf.resize(static_cast<size_t>(n));
-      VSL_RETURN_IF_ERROR(ReadImage(src, r.offset + done, buf, src_what));
-      if (!internal::IsAllZero(buf))
-        VSL_RETURN_IF_ERROR(WriteImage(dst, r.offset + done, buf, dst_what));
-      done += n;
-    }
-  }
-  return FlushImage(dst, dst_what);
+// The parent of an open image as "pool/image@snap"; nullopt for a plain
+// image.
+Result<std::optional<std::string>> ParentOf(rbd_image_t img, const std::string& what) {
+  rbd_linked_image_spec_t image{};
+  rbd_snap_spec_t snap{};
+  int r = rbd_get_parent(img, &image, &snap);
+  if (r == -ENOENT) return std::optional<std::string>();
+  if (r < 0) return IoError(what + ": read the parent: " + Strerror(r));
+  std::string out = std::string(image.pool_name) + "/" + image.image_name + "@" + snap.name;
+  rbd_linked_image_spec_cleanup(&image);
+  rbd_snap_spec_cleanup(&snap);
+  return std::optional<std::string>(out);
 }
 
 }  // namespace
@@ -626,9 +627,7 @@ Result<ArrayVolume> RbdArray::CreateVolume(uint64_t size) {
 Status RbdArray::DeleteVolume(const std::string& id) {
   std::lock_guard lock(mu_);
   VSL_RETURN_IF_ERROR(Stat(id).status());
-  int r = rbd_remove(io_, ImageName(id).c_str());
-  if (r < 0) return RbdError("remove image " + ImageName(id), r);
-  return Status::Ok();
+  return RemoveImage(ImageName(id));
 }
 
 Status RbdArray::Read(const std::string& id, uint64_t offset, std::span<uint8_t> out) {
@@ -739,7 +738,7 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
 Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
   if (src_id == dst_id)
     return InvalidArgument(Label() + ": cannot snap volume " + dst_id + " onto itself");
-  std::unique_lock io(io_mu_);
+  std::unique_lock io(io_mu_);  // no write through this array lands halfway
   VSL_ASSIGN_OR_RETURN(ArrayVolume from, Stat(src_id));
   VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
   if (from.size > to.size) {
@@ -747,32 +746,55 @@ Status RbdArray::Snap(const std::string& src_id, const std::string& dst_id) {
                       " bytes) is smaller than the source " + src_id + " (" +
                       std::to_string(from.size) + " bytes)");
   }
-  // An RBD snapshot is the point in time, whoever else writes the image; the
-  // copy is read from it, and the snapshot is removed afterwards.
-  Image src;
-  int r = OpenImage(io_, ImageName(src_id), false, src);
-  if (r < 0) return RbdError("open image " + ImageName(src_id), r);
-  r = rbd_snap_create(src.get(), kSnapName);
-  if (r == -EEXIST) {  // left by a crash: the new one must be of now
-    (void)rbd_snap_remove(src.get(), kSnapName);
-    r = rbd_snap_create(src.get(), kSnapName);
+  // The point in time is an RBD snapshot of the source, protected; the BCV
+  // becomes a copy-on-write clone of it (no byte copied). Each Snap takes a
+  // new snapshot; the one the BCV hung from before goes with its old image.
+  static std::atomic<uint64_t> seq{0};
+  const std::string src_name = ImageName(src_id);
+  const std::string snap =
+      std::string(kBcvSnapPrefix) + dst_id + "." +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()) +
+      "." + std::to_string(seq++);
+  {
+    Image src;
+    int r = OpenImage(io_, src_name, false, src);
+    if (r < 0) return RbdError("open image " + src_name, r);
+    r = rbd_snap_create(src.get(), snap.c_str());
+    if (r < 0) return RbdError("snapshot image " + src_name + "@" + snap, r);
+    r = rbd_snap_protect(src.get(), snap.c_str());
+    if (r < 0) {
+      (void)rbd_snap_remove(src.get(), snap.c_str());
+      return RbdError("protect snapshot " + src_name + "@" + snap, r);
+    }
   }
-  if (r < 0) return RbdError("snapshot image " + ImageName(src_id), r);
-  Status s = [&]() -> Status {
-    Image at;
-    int rr = OpenImage(io_, ImageName(src_id), true, at, kSnapName);
-    if (rr < 0) return RbdError("open snapshot of image " + ImageName(src_id), rr);
-    Image dst;
-    rr = OpenImage(io_, ImageName(dst_id), false, dst);
-    if (rr < 0) return RbdError("open image " + ImageName(dst_id), rr);
-    const std::string dst_what = Label() + ": volume " + dst_id;
-    VSL_RETURN_IF_ERROR(ZeroImage(dst.get(), 0, to.size, dst_what));
-    return CopyRanges(nullptr, at.get(), from.size, Label() + ": volume " + src_id, dst.get(),
-                      dst_what);
-  }();
-  r = rbd_snap_remove(src.get(), kSnapName);
-  if (s.ok() && r < 0) return RbdError("remove the snapshot of image " + ImageName(src_id), r);
-  return s;
+  std::lock_guard lock(mu_);
+  Status s = SwapForClone(*this, src_id, snap, from.size, dst_id);
+  if (!s.ok()) {
+    (void)DropSnapshot(src_name, snap);  // unless the BCV hangs from it already
+    return s;
+  }
+  // Snapshots of earlier Snaps into this BCV that a crash left behind.
+  Image src;
+  if (OpenImage(io_, src_name, true, src) == 0) {
+    std::vector<rbd_snap_info_t> snaps(16);
+    int max = static_cast<int>(snaps.size());
+    int r;
+    while ((r = rbd_snap_list(src.get(), snaps.data(), &max)) == -ERANGE) {
+      snaps.resize(static_cast<size_t>(max) + 4);
+      max = static_cast<int>(snaps.size());
+    }
+    std::vector<std::string> stale;
+    const std::string mine = std::string(kBcvSnapPrefix) + dst_id + ".";
+    for (int i = 0; r > 0 && i < r; ++i) {
+      std::string n = snaps[static_cast<size_t>(i)].name;
+      if (n.starts_with(mine) && n != snap) stale.push_back(n);
+    }
+    if (r >= 0) rbd_snap_list_end(snaps.data());
+    for (const std::string& n : stale) (void)DropSnapshot(src_name, n);
+  }
+  return Status::Ok();
 }
 
 Status RbdArray::Scrub(const std::string& id) {
@@ -795,7 +817,9 @@ Status RbdArray::Scrub(const std::string& id) {
     if (v.ok()) {
       size = v->size;
       VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
-      (void)rbd_remove(io_, old.c_str());  // a leftover of an earlier scrub
+      // A master's clone base goes first: refused while clones hang from it.
+      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+      (void)RemoveImage(old);  // an earlier scrub's
       int r = rbd_rename(io_, name.c_str(), old.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + old, r);
     } else if (v.status().code() == Code::kNotFound) {
@@ -812,8 +836,11 @@ Status RbdArray::Scrub(const std::string& id) {
     if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
     if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
   }
-  int r = rbd_remove(io_, old.c_str());
-  if (r < 0 && r != -ENOENT) return RbdError("remove the scrubbed data (image " + old + ")", r);
+  Status removed = RemoveImage(old);
+  if (!removed.ok() && removed.code() != Code::kNotFound) {
+    return removed.Annotate("remove the scrubbed data (image " + old + ")");
+  }
+  int r;
 
   // Verify: nothing mapped, and a sample of blocks reads as zeros.
   Image img;
@@ -835,6 +862,269 @@ Status RbdArray::Scrub(const std::string& id) {
                       " after scrubbing");
     }
   }
+  return Status::Ok();
+}
+
+std::string RbdArray::Fsid() const {
+  char buf[64] = {};
+  int r = rados_cluster_fsid(cluster_, buf, sizeof buf - 1);
+  return r < 0 ? std::string() : std::string(buf);
+}
+
+bool RbdArray::CanCloneFrom(const StorageArray& src) const {
+  const auto* other = dynamic_cast<const RbdArray*>(&src);
+  if (other == nullptr || other->rbd_.pool != rbd_.pool) return false;
+  const std::string fsid = Fsid();
+  return !fsid.empty() && fsid == other->Fsid();
+}
+
+Status RbdArray::RemoveSnapshots(const std::string& name) {
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r < 0) return RbdError("open image " + name, r);
+  std::vector<rbd_snap_info_t> snaps(8);
+  int max = static_cast<int>(snaps.size());
+  for (;;) {
+    r = rbd_snap_list(img.get(), snaps.data(), &max);
+    if (r != -ERANGE) break;
+    snaps.resize(static_cast<size_t>(max) + 4);
+    max = static_cast<int>(snaps.size());
+  }
+  if (r < 0) return RbdError("list the snapshots of image " + name, r);
+  std::vector<std::string> names;
+  for (int i = 0; i < r; ++i) names.emplace_back(snaps[static_cast<size_t>(i)].name);
+  rbd_snap_list_end(snaps.data());
+  for (const std::string& snap : names) {
+    int prot = 0;
+    r = rbd_snap_is_protected(img.get(), snap.c_str(), &prot);
+    if (r == 0 && prot != 0 && snap.starts_with(kBcvSnapPrefix)) {
+      // BCVs taken of this image keep their point in time: their own copy.
+      VSL_RETURN_IF_ERROR(FlattenChildren(img.get(), name, snap));
+    }
+    if (r == 0 && prot != 0) {
+      r = rbd_snap_unprotect(img.get(), snap.c_str());
+      if (r == -EBUSY) {
+        return FailedPrecondition(Label() + ": image " + name + "@" + snap +
+                                  " still has clones; flatten or remove them first");
+      }
+      if (r < 0 && r != -EINVAL) return RbdError("unprotect snapshot " + name + "@" + snap, r);
+    }
+    r = rbd_snap_remove(img.get(), snap.c_str());
+    if (r < 0 && r != -ENOENT) return RbdError("remove snapshot " + name + "@" + snap, r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::FlattenChildren(rbd_image_t img, const std::string& name,
+                                 const std::string& snap) {
+  int r = rbd_snap_set(img, snap.c_str());
+  if (r < 0) return RbdError("open snapshot " + name + "@" + snap, r);
+  std::vector<rbd_linked_image_spec_t> children(8);
+  size_t max = children.size();
+  for (;;) {
+    r = rbd_list_children3(img, children.data(), &max);
+    if (r != -ERANGE) break;
+    children.resize(max + 4);
+    max = children.size();
+  }
+  (void)rbd_snap_set(img, nullptr);
+  if (r < 0) return RbdError("list the clones of " + name + "@" + snap, r);
+  std::vector<std::pair<std::string, std::string>> found;  // pool, image
+  for (size_t i = 0; i < max; ++i) {
+    if (!children[i].trash) found.emplace_back(children[i].pool_name, children[i].image_name);
+  }
+  rbd_linked_image_spec_list_cleanup(children.data(), max);
+  for (const auto& [pool, child] : found) {
+    if (pool != rbd_.pool) {
+      return FailedPrecondition(Label() + ": " + name + "@" + snap + " has a clone in pool '" + pool +
+                                "' (" + child + ")");
+    }
+    Image c;
+    r = OpenImage(io_, child, false, c);
+    if (r == -ENOENT) continue;
+    if (r < 0) return RbdError("open image " + child, r);
+    r = rbd_flatten(c.get());
+    if (r < 0) return RbdError("flatten image " + child + " (a clone of " + name + "@" + snap + ")", r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::DropSnapshot(const std::string& name, const std::string& snap) {
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r == -ENOENT) return Status::Ok();
+  if (r < 0) return RbdError("open image " + name, r);
+  int prot = 0;
+  r = rbd_snap_is_protected(img.get(), snap.c_str(), &prot);
+  if (r == -ENOENT) return Status::Ok();
+  if (r == 0 && prot != 0) {
+    r = rbd_snap_unprotect(img.get(), snap.c_str());
+    if (r == -EBUSY) return Status::Ok();  // clones still hang from it
+    if (r < 0 && r != -EINVAL) return RbdError("unprotect snapshot " + name + "@" + snap, r);
+  }
+  r = rbd_snap_remove(img.get(), snap.c_str());
+  if (r < 0 && r != -ENOENT) return RbdError("remove snapshot " + name + "@" + snap, r);
+  return Status::Ok();
+}
+
+Status RbdArray::RemoveImage(const std::string& name) {
+  std::optional<std::string> parent;
+  {
+    Image img;
+    int r = OpenImage(io_, name, true, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    VSL_ASSIGN_OR_RETURN(parent, ParentOf(img.get(), Label() + ": image " + name));
+  }
+  VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+  int r = rbd_remove(io_, name.c_str());
+  if (r < 0) return RbdError("remove image " + name, r);
+  // A BCV's snapshot of its source has no use once the BCV is gone.
+  const std::string pool_prefix = rbd_.pool + "/";
+  if (parent && parent->starts_with(pool_prefix)) {
+    const size_t at = parent->find('@');
+    if (at != std::string::npos && parent->substr(at + 1).starts_with(kBcvSnapPrefix)) {
+      (void)DropSnapshot(parent->substr(pool_prefix.size(), at - pool_prefix.size()),
+                         parent->substr(at + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::MakeCloneBase(const std::string& id) {
+  const std::string name = ImageName(id);
+  Image img;
+  int r = OpenImage(io_, name, false, img);
+  if (r < 0) return RbdError("open image " + name, r);
+  int prot = 0;
+  r = rbd_snap_is_protected(img.get(), kCloneBase, &prot);
+  if (r == -ENOENT) {
+    r = rbd_snap_create(img.get(), kCloneBase);
+    if (r < 0 && r != -EEXIST) return RbdError("snapshot image " + name + "@" + kCloneBase, r);
+    util::CrashPoint("rbd.clone.snapped");  // the snapshot exists, unprotected
+    prot = 0;
+  } else if (r < 0) {
+    return RbdError("read snapshot " + name + "@" + kCloneBase, r);
+  }
+  if (prot == 0) {
+    r = rbd_snap_protect(img.get(), kCloneBase);
+    if (r < 0 && r != -EBUSY) return RbdError("protect snapshot " + name + "@" + kCloneBase, r);
+  }
+  return Status::Ok();
+}
+
+Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
+                       const std::string& dst_id) {
+  auto* src = dynamic_cast<RbdArray*>(&src_array);
+  if (src == nullptr || !CanCloneFrom(*src)) {
+    return FailedPrecondition(Label() + ": volume " + dst_id + " cannot be a clone of volume " +
+                              src_id + " of array '" + src_array.info().name +
+                              "' (not an rbd array on the same cluster and pool)");
+  }
+  if (src == this && src_id == dst_id)
+    return InvalidArgument(Label() + ": cannot clone volume " + dst_id + " from itself");
+  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src->Stat(src_id));
+  VSL_RETURN_IF_ERROR(src->MakeCloneBase(src_id));
+  std::shared_lock io(io_mu_);
+  std::lock_guard lock(mu_);  // the set of images and the grants, during the swap
+  return SwapForClone(*src, src_id, kCloneBase, from.size, dst_id);
+}
+
+Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
+                              uint64_t src_size, const std::string& dst_id) {
+  const std::string parent = rbd_.pool + "/" + src.ImageName(src_id) + "@" + snap;
+  const std::string name = ImageName(dst_id);
+  const std::string aside = name + kCloneSuffix;
+  const std::string what = Label() + ": volume " + dst_id;
+  auto dst = Stat(dst_id);
+  if (!dst.ok() && dst.status().code() != Code::kNotFound) return dst.status();
+  std::optional<std::string> dst_parent;
+  if (dst.ok()) {
+    Image img;
+    int r = OpenImage(io_, name, true, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    VSL_ASSIGN_OR_RETURN(dst_parent, ParentOf(img.get(), what));
+  }
+  bool aside_exists = false;
+  {
+    Image old;
+    int r = OpenImage(io_, aside, true, old);
+    if (r < 0 && r != -ENOENT) return RbdError("open image " + aside, r);
+    aside_exists = r == 0;
+  }
+  if (!dst.ok() && !aside_exists) return dst.status();  // neither the volume nor its old image
+  // A clone of `parent` with the old image still aside is a swap cut short:
+  // finish it. Anything else (a plain image, a clone of another snapshot,
+  // a finished clone of this one that may have been written since) is
+  // swapped for a new clone.
+  const bool cut_short = dst.ok() && dst_parent == parent && aside_exists;
+  if (!cut_short) {
+    if (dst.ok()) {
+      // The old image goes aside (its size and grants stay there).
+      if (src_size > dst->size) {
+        return OutOfRange(what + " (" + std::to_string(dst->size) +
+                          " bytes) is smaller than the source " + src_id + " (" +
+                          std::to_string(src_size) + " bytes)");
+      }
+      (void)RemoveImage(aside);  // a stale one
+      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+      int r = rbd_rename(io_, name.c_str(), aside.c_str());
+      if (r < 0) return RbdError("rename image " + name + " to " + aside, r);
+      util::CrashPoint("rbd.clone.aside");  // no image under the volume's name
+    }
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    int r = rbd_clone3(src.io_, src.ImageName(src_id).c_str(), snap.c_str(), io_, name.c_str(),
+                       opts);
+    rbd_image_options_destroy(opts);
+    if (r < 0) return RbdError("clone " + parent + " as image " + name, r);
+    util::CrashPoint("rbd.clone.cloned");  // the clone has its parent's size, no grants
+  }
+  // Finish from the old image, when it is still there: its size and grants.
+  uint64_t size = 0;
+  int r;
+  {
+    Image old;
+    r = OpenImage(io_, aside, true, old);
+    if (r == -ENOENT) return Status::Ok();
+    if (r < 0) return RbdError("open image " + aside, r);
+    r = rbd_get_size(old.get(), &size);
+    if (r < 0) return RbdError("size of image " + aside, r);
+  }
+  VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(dst_id + kCloneSuffix));
+  {
+    Image img;
+    r = OpenImage(io_, name, false, img);
+    if (r < 0) return RbdError("open image " + name, r);
+    uint64_t now = 0;
+    r = rbd_get_size(img.get(), &now);
+    if (r == 0 && now < size) r = rbd_resize(img.get(), size);
+    if (r < 0) return RbdError("resize image " + name + " to " + HumanSize(size), r);
+  }
+  if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(dst_id, grants));
+  Status removed = RemoveImage(aside);
+  if (!removed.ok() && removed.code() != Code::kNotFound) return removed;
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> RbdArray::CloneParent(const std::string& id) {
+  VSL_RETURN_IF_ERROR(Stat(id).status());
+  Image img;
+  int r = OpenImage(io_, ImageName(id), true, img);
+  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  return ParentOf(img.get(), Label() + ": volume " + id);
+}
+
+Status RbdArray::Flatten(const std::string& id) {
+  std::shared_lock io(io_mu_);
+  VSL_RETURN_IF_ERROR(Stat(id).status());
+  Image img;
+  int r = OpenImage(io_, ImageName(id), false, img);
+  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  const std::string what = Label() + ": volume " + id;
+  VSL_ASSIGN_OR_RETURN(auto parent, ParentOf(img.get(), what));
+  if (!parent) return Status::Ok();  // not a clone (any more): nothing to do
+  r = rbd_flatten(img.get());
+  if (r < 0) return RbdError("flatten image " + ImageName(id), r);
   return Status::Ok();
 }
 

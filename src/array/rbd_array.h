@@ -20,11 +20,13 @@
 #pragma once
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 
@@ -64,11 +66,28 @@ class RbdArray : public StorageArray {
   Result<std::vector<ByteRange>> MappedRanges(const std::string& id) override;
   Status Copy(StorageArray& src, const std::string& src_id, const std::string& dst_id) override;
   Status CopyFromFile(const std::string& src_path, const std::string& dst_id) override;
+  // The BCV becomes a copy-on-write clone of a protected snapshot of the
+  // source (vsl.bcv.BCV.TIME.N), taken with every write through this array
+  // held off: no byte is copied. The snapshot stays while the BCV hangs from
+  // it; scrubbing or deleting the source first gives its BCVs their own
+  // copy (flatten); the BCV's scrub or delete drops the snapshot.
   Status Snap(const std::string& src_id, const std::string& dst_id) override;
   // Removes the image and creates it again, empty, with the same name, size
   // and grants; then reads a sample of blocks (first, last and spread
   // between) and checks the image maps no data. DataLoss when a byte survives.
   Status Scrub(const std::string& id) override;
+  // An rbd array on the same cluster (fsid) and pool.
+  bool CanCloneFrom(const StorageArray& src) const override;
+  // The clone's parent is the snapshot `vsl-master` of src's image, made and
+  // protected the first time (and kept until src is deleted or scrubbed).
+  // dst's old image is renamed aside (IMAGE.clone) while the clone is made
+  // under its name, resized to dst's size and given its grants, then
+  // removed: a crash at any point leaves either of them, and the next call
+  // finishes the job.
+  Status Clone(StorageArray& src, const std::string& src_id, const std::string& dst_id) override;
+  Status Flatten(const std::string& id) override;
+  // The image (pool/name@snap) a clone's parent is; nullopt for a plain one.
+  Result<std::optional<std::string>> CloneParent(const std::string& id);
   Status Grant(const std::string& id, const std::string& initiator) override;
   Status Revoke(const std::string& id, const std::string& initiator) override;
   Result<std::vector<std::string>> Grants(const std::string& id) override;
@@ -98,6 +117,25 @@ class RbdArray : public StorageArray {
   Status CreateImage(const std::string& id, uint64_t size);
   Result<std::vector<ArrayVolume>> Scan();
   Result<ArrayVolume> Stat(const std::string& id);
+  // Makes the protected snapshot clones of volume `id` hang from.
+  Status MakeCloneBase(const std::string& id);
+  // Unprotects and removes every snapshot of image `name` (before it goes);
+  // FailedPrecondition naming the clones when some still hang from it.
+  // BCVs of image `name` taken as clones of its snapshot `snap` get their
+  // own copy of every block (before the snapshot goes).
+  Status RemoveSnapshots(const std::string& name);
+  Status FlattenChildren(rbd_image_t img, const std::string& name, const std::string& snap);
+  // Unprotects and removes snapshot `snap` of image `name` unless clones
+  // still hang from it; a missing image or snapshot is fine.
+  Status DropSnapshot(const std::string& name, const std::string& snap);
+  // Removes image `name` with its snapshots, and the BCV snapshot of its
+  // source that it was a clone of.
+  Status RemoveImage(const std::string& name);
+  // Clone's swap (requires mu_): dst's image goes aside, a clone of
+  // src_id@snap takes its name, size and grants, the old one goes.
+  Status SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
+                      uint64_t src_size, const std::string& dst_id);
+  std::string Fsid() const;
   Result<std::vector<std::string>> ReadGrants(const std::string& id);
   Status WriteGrants(const std::string& id, const std::vector<std::string>& grants);
   // "array 'a' (pool 'p')": every message about the pool says which.

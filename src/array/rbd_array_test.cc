@@ -15,6 +15,7 @@
 
 #include "array/array.h"
 #include "array/test_util.h"
+#include "util/crash_point.h"
 
 namespace vsl::array {
 namespace {
@@ -414,6 +415,233 @@ TEST_F(RbdArrayTest, BadPoolOrKeyringGetsAClearError) {
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
   EXPECT_NE(r.status().message().find("nope.conf"), std::string::npos) << r.status().ToString();
   EXPECT_FALSE(admin_.ObjectExists("vsl-bad.array"));
+}
+
+std::vector<uint8_t> Noise(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> out(n);
+  for (auto& b : out) b = static_cast<uint8_t>(rng());
+  return out;
+}
+
+std::vector<uint8_t> ReadVolume(StorageArray& a, const std::string& id, uint64_t size) {
+  std::vector<uint8_t> out(size);
+  Status s = a.Read(id, 0, out);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+// Image copies inside a pool are clones of the master's protected snapshot:
+// the clone reads as the master followed by zeros, keeps its size and
+// grants, holds nothing of its own until written, and writes stay its own.
+TEST_F(RbdArrayTest, CloneReadsAsTheMasterAndWritesStayItsOwn) {
+  auto a = MustOpen(Spec("cl", 256 * kMiB));
+  ASSERT_TRUE(a);
+  auto* rbd = dynamic_cast<RbdArray*>(a.get());
+  auto master = a->CreateVolume(8 * kMiB);
+  auto d1 = a->CreateVolume(16 * kMiB);
+  auto d2 = a->CreateVolume(8 * kMiB);
+  ASSERT_TRUE(master.ok() && d1.ok() && d2.ok());
+  const auto bytes = Noise(8 * kMiB, 1);
+  ASSERT_TRUE(a->Write(master->id, 0, bytes).ok());
+  ASSERT_TRUE(a->Write(d1->id, 12 * kMiB, Noise(kMiB, 2)).ok());  // old data, must go
+  ASSERT_TRUE(a->Grant(d1->id, "iqn.gw").ok());
+  ASSERT_TRUE(a->CanCloneFrom(*a));
+
+  Status s = a->Clone(*a, master->id, d1->id);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(a->Clone(*a, master->id, d2->id).ok());
+  auto parent = rbd->CloneParent(d1->id);
+  ASSERT_TRUE(parent.ok() && parent->has_value()) << parent.status().ToString();
+  EXPECT_EQ(**parent, Env("VSL_CEPH_POOL") + "/vsl-cl-" + master->id + "@vsl-master");
+  auto v1 = a->GetVolume(d1->id);
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->size, 16 * kMiB);
+  EXPECT_EQ(*a->Grants(d1->id), std::vector<std::string>{"iqn.gw"});
+  auto got = ReadVolume(*a, d1->id, 16 * kMiB);
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), got.begin()));
+  EXPECT_TRUE(std::all_of(got.begin() + 8 * kMiB, got.end(), [](uint8_t c) { return c == 0; }));
+  EXPECT_FALSE(admin_.Exists("vsl-cl-" + d1->id + ".clone"));
+  // Written, then cloned again: it reads as the master again, grants kept.
+  ASSERT_TRUE(a->Write(d1->id, 0, Noise(kMiB, 9)).ok());
+  ASSERT_TRUE(a->Clone(*a, master->id, d1->id).ok());
+  EXPECT_EQ(*a->Grants(d1->id), std::vector<std::string>{"iqn.gw"});
+  got = ReadVolume(*a, d1->id, 16 * kMiB);
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), got.begin()));
+  EXPECT_EQ(a->GetVolume(d1->id)->size, 16 * kMiB);
+  // A volume that does not exist is not made.
+  EXPECT_EQ(a->Clone(*a, master->id, "vol-0999").code(), Code::kNotFound);
+  EXPECT_FALSE(admin_.Exists("vsl-cl-vol-0999"));
+
+  // d1's write is neither d2's nor the master's.
+  const auto mine = Noise(kMiB, 3);
+  ASSERT_TRUE(a->Write(d1->id, kMiB, mine).ok());
+  auto m = ReadVolume(*a, master->id, 8 * kMiB);
+  auto o = ReadVolume(*a, d2->id, 8 * kMiB);
+  EXPECT_EQ(m, bytes);
+  EXPECT_EQ(o, bytes);
+
+  // The master cannot go while clones hang from it.
+  s = a->DeleteVolume(master->id);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("clones"), std::string::npos) << s.ToString();
+  s = a->Scrub(master->id);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(ReadVolume(*a, master->id, 8 * kMiB), bytes);  // untouched by the refusals
+
+  // Flatten: d1 keeps its bytes and loses its parent; again is harmless.
+  ASSERT_TRUE(a->Flatten(d1->id).ok());
+  ASSERT_TRUE(a->Flatten(d1->id).ok());
+  parent = rbd->CloneParent(d1->id);
+  ASSERT_TRUE(parent.ok());
+  EXPECT_FALSE(parent->has_value());
+  got = ReadVolume(*a, d1->id, 16 * kMiB);
+  EXPECT_TRUE(std::equal(mine.begin(), mine.end(), got.begin() + kMiB));
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.begin() + kMiB, got.begin()));
+
+  // Scrub of a clone: a plain image of zeros under its name.
+  ASSERT_TRUE(a->Scrub(d2->id).ok());
+  parent = rbd->CloneParent(d2->id);
+  ASSERT_TRUE(parent.ok());
+  EXPECT_FALSE(parent->has_value());
+  o = ReadVolume(*a, d2->id, 8 * kMiB);
+  EXPECT_TRUE(std::all_of(o.begin(), o.end(), [](uint8_t c) { return c == 0; }));
+
+  // No clone left: the master goes, its snapshot with it.
+  s = a->DeleteVolume(master->id);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(admin_.Exists("vsl-cl-" + master->id));
+}
+
+TEST_F(RbdArrayTest, CloneRefusesAnotherKindOfArrayAndASmallerVolume) {
+  auto a = MustOpen(Spec("clr", 64 * kMiB));
+  ASSERT_TRUE(a);
+  ArraySpec mem;
+  mem.name = "mem";
+  mem.driver = "memory";
+  mem.capacity = 64 * kMiB;
+  auto m = MustOpen(mem);
+  ASSERT_TRUE(m);
+  auto src = m->CreateVolume(4 * kMiB);
+  auto big = a->CreateVolume(16 * kMiB);
+  auto dst = a->CreateVolume(4 * kMiB);
+  ASSERT_TRUE(src.ok() && big.ok() && dst.ok());
+  EXPECT_FALSE(a->CanCloneFrom(*m));
+  EXPECT_FALSE(m->CanCloneFrom(*a));
+  Status s = a->Clone(*m, src->id, dst->id);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  s = a->Clone(*a, big->id, dst->id);
+  EXPECT_EQ(s.code(), Code::kOutOfRange) << s.ToString();
+  EXPECT_TRUE(admin_.Exists("vsl-clr-" + dst->id));  // left as it was
+  s = m->Flatten(src->id);
+  EXPECT_EQ(s.code(), Code::kUnimplemented) << s.ToString();
+}
+
+// A crash (here: an exception where the process would die) at each step of
+// Clone leaves something the next call finishes: the clone under the
+// volume's name, at its size, with its grants, and no image set aside.
+TEST_F(RbdArrayTest, CloneCutShortAtEachStepConverges) {
+  auto a = MustOpen(Spec("clc", 256 * kMiB));
+  ASSERT_TRUE(a);
+  auto* rbd = dynamic_cast<RbdArray*>(a.get());
+  auto master = a->CreateVolume(4 * kMiB);
+  ASSERT_TRUE(master.ok());
+  const auto bytes = Noise(4 * kMiB, 4);
+  ASSERT_TRUE(a->Write(master->id, 0, bytes).ok());
+  struct Killed {};
+  util::SetCrashPointAction([](std::string_view) { throw Killed{}; });
+  for (const char* point : {"rbd.clone.snapped", "rbd.clone.aside", "rbd.clone.cloned"}) {
+    SCOPED_TRACE(point);
+    auto d = a->CreateVolume(8 * kMiB);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(a->Grant(d->id, "iqn.gw").ok());
+    ASSERT_TRUE(util::ArmCrashPoints(std::string(point) + ":1").ok());
+    bool killed = false;
+    try {
+      (void)a->Clone(*a, master->id, d->id);
+    } catch (const Killed&) {
+      killed = true;
+    }
+    ASSERT_TRUE(util::ArmCrashPoints("").ok());
+    EXPECT_TRUE(killed);
+    Status s = a->Clone(*a, master->id, d->id);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    auto parent = rbd->CloneParent(d->id);
+    ASSERT_TRUE(parent.ok() && parent->has_value());
+    EXPECT_EQ(a->GetVolume(d->id)->size, 8 * kMiB);
+    EXPECT_EQ(*a->Grants(d->id), std::vector<std::string>{"iqn.gw"});
+    EXPECT_FALSE(admin_.Exists("vsl-clc-" + d->id + ".clone"));
+    auto got = ReadVolume(*a, d->id, 8 * kMiB);
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), got.begin()));
+  }
+  util::SetCrashPointAction(nullptr);
+}
+
+// Snap (a BCV) on RBD: the BCV is a clone of a protected snapshot of the
+// source, so it holds nothing of its own; a new Snap into it replaces that
+// snapshot; scrubbing the source first gives the BCV its own copy; the
+// BCV's scrub drops the snapshot.
+TEST_F(RbdArrayTest, SnapMakesTheBcvACloneOfASnapshot) {
+  auto a = MustOpen(Spec("bcv", 128 * kMiB));
+  ASSERT_TRUE(a);
+  auto* rbd = dynamic_cast<RbdArray*>(a.get());
+  auto src = a->CreateVolume(8 * kMiB);
+  auto bcv = a->CreateVolume(8 * kMiB);
+  ASSERT_TRUE(src.ok() && bcv.ok());
+  ASSERT_TRUE(a->Grant(bcv->id, "iqn.backup").ok());
+  const auto first = Noise(8 * kMiB, 5);
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  auto parent = rbd->CloneParent(bcv->id);
+  ASSERT_TRUE(parent.ok() && parent->has_value()) << parent.status().ToString();
+  EXPECT_NE((*parent)->find("/vsl-bcv-" + src->id + "@vsl.bcv." + bcv->id + "."), std::string::npos)
+      << **parent;
+  EXPECT_EQ(*a->Grants(bcv->id), std::vector<std::string>{"iqn.backup"});
+  const auto second = Noise(8 * kMiB, 6);
+  ASSERT_TRUE(a->Write(src->id, 0, second).ok());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), first);
+
+  // Again: the BCV is of now, and the source keeps one snapshot for it.
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), second);
+  auto snaps = [&]() {
+    rbd_image_t img;
+    int n = -1;
+    if (rbd_open_read_only(admin_.io(), ("vsl-bcv-" + src->id).c_str(), &img, nullptr) == 0) {
+      std::vector<rbd_snap_info_t> info(16);
+      int max = 16;
+      n = rbd_snap_list(img, info.data(), &max);
+      if (n >= 0) rbd_snap_list_end(info.data());
+      rbd_close(img);
+    }
+    return n;
+  };
+  EXPECT_EQ(snaps(), 1);
+
+  // The source scrubbed: the BCV keeps its bytes, now its own.
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  Status s = a->Scrub(src->id);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  parent = rbd->CloneParent(bcv->id);
+  ASSERT_TRUE(parent.ok());
+  EXPECT_FALSE(parent->has_value());
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), second);
+  EXPECT_EQ(snaps(), 0);
+
+  // A BCV's scrub drops the snapshot it hung from.
+  ASSERT_TRUE(a->Write(src->id, 0, first).ok());
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  EXPECT_EQ(snaps(), 1);
+  ASSERT_TRUE(a->Scrub(bcv->id).ok());
+  EXPECT_EQ(snaps(), 0);
+  auto z = ReadVolume(*a, bcv->id, 8 * kMiB);
+  EXPECT_TRUE(std::all_of(z.begin(), z.end(), [](uint8_t c) { return c == 0; }));
+  EXPECT_EQ(ReadVolume(*a, src->id, 8 * kMiB), first);
+  // And a source with a BCV can be deleted: the BCV is flattened first.
+  ASSERT_TRUE(a->Snap(src->id, bcv->id).ok());
+  s = a->DeleteVolume(src->id);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadVolume(*a, bcv->id, 8 * kMiB), first);
 }
 
 }  // namespace

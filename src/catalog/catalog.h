@@ -183,8 +183,20 @@ class Catalog {
   Result<Image> GetImage(Tx& tx, int64_t id);
   Result<Image> GetImageByName(Tx& tx, const std::string& name);
   Result<std::vector<Image>> ListImages(Tx& tx);
-  // The image whose master volume `volume_id` is (nullopt: none).
+  // The image whose master volume `volume_id` is, the image's own or one
+  // of its per-array masters (nullopt: none).
   Result<std::optional<Image>> ImageOfMaster(Tx& tx, int64_t volume_id);
+  // Per-array masters (image_masters): AlreadyExists when the image has one
+  // on that array already.
+  Status AddImageMaster(Tx& tx, ImageMaster m);
+  Result<std::vector<ImageMaster>> ImageMasters(Tx& tx, int64_t image_id);
+  Status RemoveImageMasters(Tx& tx, int64_t image_id);
+  // Clones: volume `volume_id` reads what it has not written from master
+  // volume `master` (nullopt: it is no clone, any more).
+  Status SetCloneMaster(Tx& tx, int64_t volume_id, std::optional<int64_t> master);
+  Result<std::optional<int64_t>> CloneMaster(Tx& tx, int64_t volume_id);
+  // The clones of master volume `master`, by volume id.
+  Result<std::vector<int64_t>> ClonesOf(Tx& tx, int64_t master);
   Status SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size, const std::string& sha256);
   Status RemoveImage(Tx& tx, int64_t image_id);
 

@@ -182,7 +182,7 @@ TEST_P(DbTest, VersionTwoCatalogGainsReadOnlyBindings) {
   FakeClock clock;
   auto c = Catalog::Open(tdb_->url(), &clock, 4);  // migrates
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(*SchemaVersion(*db_), 3);
+  EXPECT_EQ(*SchemaVersion(*db_), LatestSchemaVersion());
   s = (*c)->Write([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Host h, (*c)->GetHostByName(tx, "old"));
     VSL_ASSIGN_OR_RETURN(auto old, (*c)->BindingsOfHost(tx, h.id));
@@ -207,6 +207,72 @@ TEST_P(DbTest, VersionTwoCatalogGainsReadOnlyBindings) {
       EXPECT_TRUE(both[1].read_only);
       EXPECT_EQ(both[1].lun, 3);
     }
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// Migration 4: an image's masters on other arrays and the clones of each.
+TEST_P(DbTest, VersionThreeCatalogGainsImageMastersAndClones) {
+  ASSERT_TRUE(MigrateTo(*db_, 3).ok());
+  Status s = db_->Write([](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO arrays (name, driver, created_ms) VALUES ('f', 'file', 0)").status());
+    VSL_RETURN_IF_ERROR(tx.Exec("INSERT INTO arrays (name, driver, created_ms) VALUES ('r', 'rbd', 0)").status());
+    for (const char* v : {"vol-1", "vol-2", "vol-3", "vol-4"}) {
+      VSL_RETURN_IF_ERROR(tx.Exec(std::string("INSERT INTO volumes (array_id, array_volume, type, size, state, "
+                                              "created_ms, updated_ms) SELECT MIN(id), '") +
+                                  v + "', 'disk', 4096, 'configured', 0, 0 FROM arrays")
+                              .status());
+    }
+    return tx
+        .Exec("INSERT INTO images (name, size, sha256, master_volume_id, created_ms) "
+              "SELECT 'os', 4096, '', MIN(id), 0 FROM volumes")
+        .status();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(db_->Read([](Tx& tx) { return tx.Query("SELECT * FROM image_masters").status(); }).ok());
+
+  FakeClock clock;
+  auto c = Catalog::Open(tdb_->url(), &clock, 4);  // migrates
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(*SchemaVersion(*db_), LatestSchemaVersion());
+  s = (*c)->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Image img, (*c)->GetImageByName(tx, "os"));
+    VSL_ASSIGN_OR_RETURN(auto arrays, (*c)->ListArrays(tx));
+    const int64_t own = *img.master_volume_id;
+    const int64_t copy = own + 1, clone1 = own + 2, clone2 = own + 3;
+    ImageMaster m;
+    m.image_id = img.id;
+    m.array_id = arrays[1].id;
+    m.volume_id = copy;
+    VSL_RETURN_IF_ERROR((*c)->AddImageMaster(tx, m));
+    m.volume_id = clone1;
+    EXPECT_EQ((*c)->AddImageMaster(tx, m).code(), Code::kAlreadyExists);  // one per array
+    VSL_ASSIGN_OR_RETURN(auto masters, (*c)->ImageMasters(tx, img.id));
+    EXPECT_EQ(masters.size(), 1u);
+    if (!masters.empty()) EXPECT_EQ(masters[0].volume_id, copy);
+    // The copy is the image's master as much as its own is.
+    VSL_ASSIGN_OR_RETURN(auto of_copy, (*c)->ImageOfMaster(tx, copy));
+    EXPECT_TRUE(of_copy.has_value() && of_copy->name == "os");
+    VSL_ASSIGN_OR_RETURN(auto of_clone, (*c)->ImageOfMaster(tx, clone1));
+    EXPECT_FALSE(of_clone.has_value());
+
+    VSL_RETURN_IF_ERROR((*c)->SetCloneMaster(tx, clone2, copy));
+    VSL_RETURN_IF_ERROR((*c)->SetCloneMaster(tx, clone1, own));
+    VSL_RETURN_IF_ERROR((*c)->SetCloneMaster(tx, clone1, copy));  // replaces
+    VSL_ASSIGN_OR_RETURN(auto clones, (*c)->ClonesOf(tx, copy));
+    EXPECT_EQ(clones, (std::vector<int64_t>{clone1, clone2}));
+    VSL_ASSIGN_OR_RETURN(auto none, (*c)->ClonesOf(tx, own));
+    EXPECT_TRUE(none.empty());
+    VSL_RETURN_IF_ERROR((*c)->SetCloneMaster(tx, clone2, std::nullopt));
+    VSL_ASSIGN_OR_RETURN(auto parent, (*c)->CloneMaster(tx, clone2));
+    EXPECT_FALSE(parent.has_value());
+    VSL_ASSIGN_OR_RETURN(parent, (*c)->CloneMaster(tx, clone1));
+    EXPECT_EQ(parent, std::optional<int64_t>(copy));
+
+    VSL_RETURN_IF_ERROR((*c)->RemoveImageMasters(tx, img.id));
+    VSL_ASSIGN_OR_RETURN(masters, (*c)->ImageMasters(tx, img.id));
+    EXPECT_TRUE(masters.empty());
     return Status::Ok();
   });
   EXPECT_TRUE(s.ok()) << s.ToString();

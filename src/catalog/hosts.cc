@@ -246,10 +246,62 @@ Result<std::vector<Image>> Catalog::ListImages(Tx& tx) {
 
 Result<std::optional<Image>> Catalog::ImageOfMaster(Tx& tx, int64_t volume_id) {
   VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne(std::string("SELECT ") + kImageCols +
-                                                 " FROM images WHERE master_volume_id = ? ORDER BY id",
-                                             {volume_id}));
+                                                 " FROM images WHERE master_volume_id = ? OR id IN "
+                                                 "(SELECT image_id FROM image_masters WHERE volume_id = ?) "
+                                                 "ORDER BY id",
+                                             {volume_id, volume_id}));
   if (!row) return std::optional<Image>();
   return std::optional<Image>(ImageFromRow(*row));
+}
+
+Status Catalog::AddImageMaster(Tx& tx, ImageMaster m) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT volume_id FROM image_masters WHERE image_id = ? AND array_id = ?",
+                                             {m.image_id, m.array_id}));
+  if (row) {
+    return AlreadyExists("image " + std::to_string(m.image_id) + " has a master on array " +
+                         std::to_string(m.array_id) + " already: volume " + row->Text(0));
+  }
+  m.created_ms = NowMs();
+  return tx
+      .Exec("INSERT INTO image_masters (image_id, array_id, volume_id, created_ms) VALUES (?, ?, ?, ?)",
+            {m.image_id, m.array_id, m.volume_id, m.created_ms})
+      .status();
+}
+
+Result<std::vector<ImageMaster>> Catalog::ImageMasters(Tx& tx, int64_t image_id) {
+  VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT image_id, array_id, volume_id, created_ms FROM image_masters "
+                                           "WHERE image_id = ? ORDER BY array_id",
+                                           {image_id}));
+  std::vector<ImageMaster> out;
+  for (const Row& r : rows) out.push_back(ImageMaster{r.Int(0), r.Int(1), r.Int(2), r.Int(3)});
+  return out;
+}
+
+Status Catalog::RemoveImageMasters(Tx& tx, int64_t image_id) {
+  return tx.Exec("DELETE FROM image_masters WHERE image_id = ?", {image_id}).status();
+}
+
+Status Catalog::SetCloneMaster(Tx& tx, int64_t volume_id, std::optional<int64_t> master) {
+  VSL_RETURN_IF_ERROR(tx.Exec("DELETE FROM clones WHERE volume_id = ?", {volume_id}).status());
+  if (!master) return Status::Ok();
+  return tx
+      .Exec("INSERT INTO clones (volume_id, master_volume_id, created_ms) VALUES (?, ?, ?)",
+            {volume_id, *master, NowMs()})
+      .status();
+}
+
+Result<std::optional<int64_t>> Catalog::CloneMaster(Tx& tx, int64_t volume_id) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT master_volume_id FROM clones WHERE volume_id = ?", {volume_id}));
+  if (!row) return std::optional<int64_t>();
+  return std::optional<int64_t>(row->Int(0));
+}
+
+Result<std::vector<int64_t>> Catalog::ClonesOf(Tx& tx, int64_t master) {
+  VSL_ASSIGN_OR_RETURN(Rows rows,
+                       tx.Query("SELECT volume_id FROM clones WHERE master_volume_id = ? ORDER BY volume_id", {master}));
+  std::vector<int64_t> out;
+  for (const Row& r : rows) out.push_back(r.Int(0));
+  return out;
 }
 
 Status Catalog::SetImageMaster(Tx& tx, int64_t image_id, int64_t volume_id, uint64_t size,

@@ -160,6 +160,15 @@ struct Image {
   int64_t created_ms = 0;
 };
 
+// A copy of image `image_id`'s master kept on array `array_id` (one that
+// clones, rbd), where that array's disks are cloned from.
+struct ImageMaster {
+  int64_t image_id = 0;
+  int64_t array_id = 0;
+  int64_t volume_id = 0;
+  int64_t created_ms = 0;
+};
+
 enum class RequestState { kQueued, kRunning, kDone, kFailed };
 std::string_view RequestStateName(RequestState s);
 Result<RequestState> ParseRequestState(std::string_view name);

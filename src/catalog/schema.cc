@@ -159,6 +159,24 @@ const std::vector<Migration>& Migrations() {
            // Existing bindings were all read-write.
            "ALTER TABLE bindings ADD COLUMN read_only BIGINT NOT NULL DEFAULT 0",
        }},
+      {4, "image masters per array, and which volumes are clones of which master",
+       {
+           // A copy of an image's master made on an array that can clone it
+           // (rbd), so that the array's disks are clones instead of copies.
+           R"sql(CREATE TABLE image_masters (
+                image_id BIGINT NOT NULL REFERENCES images(id),
+                array_id BIGINT NOT NULL REFERENCES arrays(id),
+                volume_id BIGINT NOT NULL UNIQUE REFERENCES volumes(id),
+                created_ms BIGINT NOT NULL,
+                PRIMARY KEY (image_id, array_id)))sql",
+           // A volume whose blocks the array reads from an image master's
+           // until it is flattened or scrubbed.
+           R"sql(CREATE TABLE clones (
+                volume_id BIGINT PRIMARY KEY REFERENCES volumes(id),
+                master_volume_id BIGINT NOT NULL REFERENCES volumes(id),
+                created_ms BIGINT NOT NULL))sql",
+           "CREATE INDEX clones_by_master ON clones (master_volume_id)",
+       }},
   };
   return kMigrations;
 }

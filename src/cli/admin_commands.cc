@@ -238,6 +238,20 @@ Status ImageList(ApiClient& c, const Args& a) {
   return Status::Ok();
 }
 
+Status ImageShow(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json i, c.Get("/v1/images/" + a.name));
+  if (a.api.json) return PrintJson(i), Status::Ok();
+  printf("image %s: %s, sha256 %s\n", Cell(i["name"]).c_str(), HumanSize(i["size"].get<uint64_t>()).c_str(),
+         Cell(i["sha256"]).c_str());
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& m : i.value("masters", Json::array())) {
+    rows.push_back({Cell(m["volume_id"]), Cell(m["array"]), m.value("primary", false) ? "imported" : "copy for clones",
+                    std::to_string(m["clones"].size())});
+  }
+  PrintTable({"MASTER", "ARRAY", "KIND", "CLONES"}, rows);
+  return Status::Ok();
+}
+
 // ---- volume ----
 
 Status VolumeList(ApiClient& c, const Args& a) {
@@ -261,6 +275,9 @@ Status VolumeShow(ApiClient& c, const Args& a) {
   printf("volume %s: %s, %s, %s%s\n", Cell(v["id"]).c_str(), Cell(v["type"]).c_str(),
          HumanSize(v["size"].get<uint64_t>()).c_str(), Cell(v["state"]).c_str(), v["clean"].get<bool>() ? ", clean" : "");
   if (v.contains("array")) printf("on array %s as %s\n", Cell(v["array"]).c_str(), Cell(v["array_volume"]).c_str());
+  if (v.value("clone_of", Json(nullptr)).is_number()) {
+    printf("clone of master volume %s (vsl disk flatten detaches it)\n", Cell(v["clone_of"]).c_str());
+  }
   if (v.value("master_of_image", Json(nullptr)).is_string()) {
     printf("master of image %s (bound read-only only, never written)\n", Cell(v["master_of_image"]).c_str());
   }
@@ -336,7 +353,7 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   Leaf(host, "remove", "remove a host (it must have no bindings)", HostRemove, run, args, "host remove")
       ->add_option("name", args->name, "host name")->required();
 
-  CLI::App* image = app.add_subcommand("image", "master images: import, list, remove");
+  CLI::App* image = app.add_subcommand("image", "master images: import, list, show, remove");
   image->require_subcommand(1);
   CLI::App* imp = Leaf(image, "import",
                        "upload a raw disk image onto a read-only master volume (progress on a terminal; the "
@@ -352,6 +369,11 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
        ImageRemove, run, args, "image remove")
       ->add_option("name", args->name, "image name")->required();
   Leaf(image, "list", "list images", ImageList, run, args, "image list");
+  Leaf(image, "show",
+       "show an image and its master volumes: the imported one and the copies made on arrays that clone it, "
+       "each with how many disks are its clones",
+       ImageShow, run, args, "image show")
+      ->add_option("name", args->name, "image name")->required();
 
   CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");
   volume->require_subcommand(1);

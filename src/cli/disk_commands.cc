@@ -239,6 +239,10 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
   VolumeOnly(disk, "scrub", "destroy the unit's data and verify it reads zero", args, run);
   VolumeOnly(disk, "free", "return the unit to the free pool (scrubbing what needs it)", args, run);
   VolumeOnly(disk, "break-meta", "break a meta volume into its members", args, run);
+  VolumeOnly(disk, "flatten",
+             "detach a clone of an image master (rbd): it gets its own copy of every block and no longer counts as "
+             "the image's; refused on a volume that is no clone, or is mapped",
+             args, run);
 
   CLI::App* queue = app.add_subcommand("queue", "the request queue");
   queue->require_subcommand(1);

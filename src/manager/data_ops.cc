@@ -131,16 +131,6 @@ Status VerifyZero(const std::vector<Operations::Member>& members) {
   return Status::Ok();
 }
 
-Status Operations::CopyImage(int64_t unit, const std::string& image, const Actor& actor) {
-  catalog::Image img;
-  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(img, catalog_->GetImageByName(tx, image));
-    return Status::Ok();
-  }));
-  if (!img.master_volume_id) return FailedPrecondition("image '" + image + "' has no master volume yet");
-  return CopyUnit(unit, *img.master_volume_id, DiskOp::kCopyImage, actor, img.id);
-}
-
 Status Operations::CopyVolume(int64_t unit, int64_t source, const Actor& actor) {
   if (unit == source) return InvalidArgument("copy of volume " + std::to_string(unit) + " onto itself");
   return CopyUnit(unit, source, DiskOp::kCopyImage, actor, std::nullopt);
@@ -240,6 +230,7 @@ Status Operations::Scrub(int64_t unit, const Actor& actor) {
   return catalog_->Write([&](Tx& tx) {
     VolumeUpdate u;
     u.image_id = std::optional<int64_t>();
+    VSL_RETURN_IF_ERROR(catalog_->SetCloneMaster(tx, unit, std::nullopt));  // a clone's image went with it
     return machine_.Apply(tx, unit, DiskOp::kScrubDone, actor, u, "read back: all zero").status();
   });
 }
@@ -333,11 +324,36 @@ Status Operations::ImageRemovable(Tx& tx, const catalog::Image& image) {
                                 ", is bound to hosts " + hosts + "; unmap and unbind it first");
     }
   }
+  // Clones first: they read from a master, which cannot go before them.
+  std::vector<int64_t> masters;
+  if (image.master_volume_id) masters.push_back(*image.master_volume_id);
+  VSL_ASSIGN_OR_RETURN(auto copies_on_arrays, catalog_->ImageMasters(tx, image.id));
+  for (const catalog::ImageMaster& m : copies_on_arrays) masters.push_back(m.volume_id);
+  std::string clones;
+  int64_t clone_count = 0;
+  for (int64_t m : masters) {
+    VSL_ASSIGN_OR_RETURN(auto ids, catalog_->ClonesOf(tx, m));
+    for (int64_t id : ids) {
+      ++clone_count;
+      std::string who;
+      VSL_ASSIGN_OR_RETURN(auto bindings, catalog_->BindingsOfVolume(tx, id));
+      for (const catalog::Binding& b : bindings) {
+        VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHost(tx, b.host_id));
+        who += (who.empty() ? "" : ", ") + h.name;
+      }
+      clones += (clones.empty() ? "" : ", ") + std::to_string(id) + (who.empty() ? "" : " (host " + who + ")");
+    }
+  }
+  if (!clones.empty()) {
+    return FailedPrecondition(what + std::to_string(clone_count) + (clone_count == 1 ? " disk is a clone" : " disks are clones") +
+                              " of its master: volume" + (clone_count == 1 ? " " : "s ") + clones +
+                              "; free them or detach them (vsl disk flatten VOLUME) first");
+  }
   catalog::VolumeFilter f;
   VSL_ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes(tx, f));
   std::string copies;
   for (const Volume& v : volumes) {
-    if (v.image_id == image.id && v.id != image.master_volume_id) {
+    if (v.image_id == image.id && std::find(masters.begin(), masters.end(), v.id) == masters.end()) {
       copies += (copies.empty() ? "" : ", ") + std::to_string(v.id);
     }
   }
@@ -355,42 +371,49 @@ Status Operations::CheckImageRemovable(const std::string& name) {
 }
 
 Result<std::optional<int64_t>> Operations::RemoveImage(const std::string& name, const Actor& actor) {
-  constexpr const char* kUnlinked = "image-removed";  // the master's event: it is an image's no more
-  std::optional<int64_t> master;
-  bool done_before = false;
+  constexpr const char* kUnlinked = "image-removed";  // a master's event: it is an image's no more
+  std::optional<int64_t> master;   // the image's own
+  std::vector<int64_t> to_free;    // it and its copies on other arrays
   VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
     master.reset();
-    done_before = false;
+    to_free.clear();
     auto img = catalog_->GetImageByName(tx, name);
     if (!img.ok()) {
       if (img.status().code() != Code::kNotFound || !actor.request_id) return img.status();
-      // This very request removed it before and died before its master was
-      // free: the master's event says which volume that was.
+      // This very request removed it before and died before its masters
+      // were free: their events say which volumes those were.
       catalog::EventFilter f;
       f.entity = "volume";
       f.request_id = actor.request_id;
       VSL_ASSIGN_OR_RETURN(auto events, catalog_->ListEvents(tx, f));
-      int64_t since = 0;
+      std::vector<std::pair<int64_t, int64_t>> unlinked;  // volume, event id
       for (const catalog::Event& e : events) {
-        if (e.op == kUnlinked) master = e.entity_id, since = e.id;
+        if (e.op == kUnlinked) unlinked.emplace_back(e.entity_id, e.id);
       }
-      if (!master) return img.status();
-      // Once another request moved the volume (it was freed and handed out
-      // again), it is no longer this request's to free.
-      catalog::EventFilter later;
-      later.entity = "volume";
-      later.entity_id = *master;
-      later.after_id = since;
-      VSL_ASSIGN_OR_RETURN(auto after, catalog_->ListEvents(tx, later));
-      for (const catalog::Event& e : after) {
-        if (e.request_id != actor.request_id) done_before = true;
+      if (unlinked.empty()) return img.status();
+      master = unlinked.front().first;
+      for (const auto& [volume, since] : unlinked) {
+        // Once another request moved the volume (it was freed and handed
+        // out again), it is no longer this request's to free.
+        catalog::EventFilter later;
+        later.entity = "volume";
+        later.entity_id = volume;
+        later.after_id = since;
+        VSL_ASSIGN_OR_RETURN(auto after, catalog_->ListEvents(tx, later));
+        bool moved = false;
+        for (const catalog::Event& e : after) moved = moved || e.request_id != actor.request_id;
+        if (!moved) to_free.push_back(volume);
       }
       return Status::Ok();
     }
     VSL_RETURN_IF_ERROR(ImageRemovable(tx, *img));
-    if (img->master_volume_id) {
-      master = *img->master_volume_id;
-      VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, *master));
+    std::vector<int64_t> masters;
+    if (img->master_volume_id) masters.push_back(*img->master_volume_id);
+    VSL_ASSIGN_OR_RETURN(auto copies, catalog_->ImageMasters(tx, img->id));
+    for (const catalog::ImageMaster& m : copies) masters.push_back(m.volume_id);
+    VSL_RETURN_IF_ERROR(catalog_->RemoveImageMasters(tx, img->id));
+    for (int64_t id : masters) {
+      VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, id));
       VolumeUpdate u;
       u.image_id = std::optional<int64_t>();
       VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, v.id, v.state, u));
@@ -404,12 +427,15 @@ Result<std::optional<int64_t>> Operations::RemoveImage(const std::string& name, 
       e.detail = "image '" + name + "' removed; its master volume is freed next";
       VSL_RETURN_IF_ERROR(catalog_->AppendEvent(tx, e));
     }
+    if (img->master_volume_id) master = *img->master_volume_id;
+    to_free = masters;
     return catalog_->RemoveImage(tx, img->id);
   }));
-  util::CrashPoint("op.remove-image.unlinked");  // the image is gone, its master not yet free
-  if (!master || done_before) return master;
-  Status s = Free(*master, actor);
-  if (!s.ok()) return s.Annotate("free of image '" + name + "''s master volume " + std::to_string(*master));
+  util::CrashPoint("op.remove-image.unlinked");  // the image is gone, its masters not yet free
+  for (int64_t id : to_free) {
+    Status s = Free(id, actor);
+    if (!s.ok()) return s.Annotate("free of image '" + name + "''s master volume " + std::to_string(id));
+  }
   return master;
 }
 

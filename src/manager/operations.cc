@@ -237,6 +237,8 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       VSL_RETURN_IF_ERROR(Scrub(unit, actor));
     } else if (op == "free") {
       VSL_RETURN_IF_ERROR(Free(unit, actor));
+    } else if (op == "flatten") {
+      VSL_RETURN_IF_ERROR(Flatten(unit, actor));
     } else {
       return InvalidArgument("unknown storage manager operation '" + op + "'");
     }
@@ -397,6 +399,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     f.enough_for = size;
     VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, f));
     for (const Volume& v : vols) {
+      if (args.array_id && v.array_id != args.array_id) continue;
       if (v.clean && v.array_id && Matches(v.qualities, args.qualities)) {
         free.emplace_back(Unasked(v.qualities, args.qualities), FreeVolume{v.id, *v.array_id, v.size});
       }
@@ -405,6 +408,7 @@ Result<std::vector<int64_t>> Operations::AllocateOnce(const AllocateArgs& args, 
     VSL_ASSIGN_OR_RETURN(auto arrays, catalog_->ListArrays(tx));
     for (const catalog::ArrayRecord& a : arrays) {
       array_names[a.id] = a.name;
+      if (args.array_id && a.id != *args.array_id) continue;
       if (a.volume_size != 0 || !Matches(a.qualities, args.qualities) || !arrays_->Find(a.name).ok()) continue;
       VSL_ASSIGN_OR_RETURN(uint64_t in_use, catalog_->UsedBytes(tx, a.id));
       if (a.capacity > in_use) {

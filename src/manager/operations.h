@@ -47,6 +47,8 @@ struct AllocateArgs {
   // Make a meta volume even of a single member, so that the unit can grow
   // in place later (Grow adds members; a plain volume cannot).
   bool meta = false;
+  // Only from this array (an image's master copy for a pool that clones).
+  std::optional<int64_t> array_id;
 };
 
 struct DiscoveryResult {
@@ -77,6 +79,7 @@ class Operations {
   //   grow {volume, size, qualities?}      -> {volume, size, members: [id...]}
   //   scrub {volume}                       -> {}
   //   free {volume}                        -> {}
+  //   flatten {volume}                     -> {}
   //   import-image {name, file}            -> {image, volume, size, sha256}
   //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
@@ -101,6 +104,11 @@ class Operations {
   // in the same transaction that frees them.
   Status MetaBreak(int64_t unit, const catalog::Actor& actor);
   // Makes `unit` a copy of an image's master volume or of another unit.
+  // An image onto a single volume of an array that clones (rbd) becomes a
+  // copy-on-write clone of the image's master in that pool: its own master
+  // when it lies there, otherwise the image's master copy on that array,
+  // made (copied) the first time a disk there needs it and recorded in
+  // image_masters. The catalog records each clone's master (clones).
   Status CopyImage(int64_t unit, const std::string& image, const catalog::Actor& actor);
   Status CopyVolume(int64_t unit, int64_t source, const catalog::Actor& actor);
   // Point-in-time copy of Mapped `unit` into Configured `bcv`.
@@ -137,6 +145,11 @@ class Operations {
   Status Scrub(int64_t unit, const catalog::Actor& actor);
   // Back to Free: breaks a meta volume, scrubs what may hold data, deallocates.
   Status Free(int64_t unit, const catalog::Actor& actor);
+  // Detaches clone `unit` from its image master: the array gives it its own
+  // copy of every block; afterwards it is a plain disk, no longer counted as
+  // the image's (the image can be removed while it lives). FailedPrecondition
+  // when the unit is no clone or is mapped (the gateway holds its lock).
+  Status Flatten(int64_t unit, const catalog::Actor& actor);
   // Copies a raw image file onto a new master volume and records the image.
   Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
   // Removes the image and frees (scrubs) its master volume; returns the
@@ -185,6 +198,11 @@ class Operations {
   Result<BindPlan> PlanBind(catalog::Tx& tx, int64_t unit, const std::string& host, int64_t lun, bool read_only);
   Status CopyUnit(int64_t unit, int64_t source, DiskOp op, const catalog::Actor& actor,
                   std::optional<int64_t> image_id);
+  // The master volume of `image` that `unit` can be a clone of (making the
+  // image's master copy on the unit's array when needed); nullopt: copy.
+  Result<std::optional<int64_t>> CloneSource(int64_t unit, const catalog::Image& image, const catalog::Actor& actor);
+  Result<int64_t> MakeArrayMaster(const catalog::Image& image, int64_t array_id, const catalog::Actor& actor);
+  Status CloneUnit(int64_t unit, int64_t master, const catalog::Image& image, const catalog::Actor& actor);
   Result<std::vector<int64_t>> AllocateOnce(const AllocateArgs& args, const catalog::Actor& actor);
   Status RevokeAll(const std::vector<Member>& members);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
@@ -198,6 +216,9 @@ class Operations {
   MapTarget* target_;
   std::string gateway_initiator_;
   DiskStateMachine machine_;
+  // Serializes the making of image master copies in this process, so that
+  // the disks of one farm arriving together make one per array.
+  std::mutex masters_mu_;
 };
 
 // Copies src (a sequence of members) onto dst (another), byte for byte,
