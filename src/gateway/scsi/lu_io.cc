@@ -1,5 +1,10 @@
 // Block I/O commands. Reads try the page cache inline (RWF_NOWAIT) and fall
 // back to the I/O executor; everything else that touches the files runs on it.
+// On a volume with RBD extents, READ, WRITE (FUA included) and SYNCHRONIZE
+// CACHE are asynchronous instead: started where the command arrives (the
+// connection's loop), their RBD pieces go to librbd's aio calls and their
+// file pieces to the I/O executor, and the completion posts the response
+// to the loop; no I/O thread waits for the cluster.
 // Async work captures the LuCore (not the LogicalUnit), so a LUN unmapped while
 // its I/O is in flight stays valid until that I/O completes.
 #include <algorithm>
@@ -89,6 +94,24 @@ std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16
   return std::nullopt;
 }
 
+// Where a volume's asynchronous I/O runs the pieces that block (files).
+volume::MetaVolume::Offload Offloader(const std::shared_ptr<LuCore>& core) {
+  return [io = core->io](std::function<void()> work) { io->Run(std::move(work)); };
+}
+
+// Starts an asynchronous write of `data` (the command's Data-Out) while the
+// caller holds write_mu shared; the completion gives it back and answers.
+void StartWriteAsync(std::shared_ptr<LuCore> core, uint64_t offset, uint32_t bytes, bool fua,
+                     std::vector<uint8_t> data, Done done) {
+  const std::span<const uint8_t> span(data.data(), bytes);
+  auto& vol = *core->volume;
+  vol.WriteAsync(offset, span, fua, Offloader(core),
+                 [core, bytes, data = std::move(data), done = std::move(done)](Status s) mutable {
+                   core->write_mu.unlock_shared();
+                   done(WithWanted(FromStatus(s, true), bytes));
+                 });
+}
+
 }  // namespace
 
 void DoRead(Req& r) {
@@ -102,6 +125,16 @@ void DoRead(Req& r) {
   auto cached = vol.TryReadNoWait(offset, resp.data_in);
   if (!cached.ok()) return r.Reply(FromStatus(cached.status(), false));
   if (*cached) return r.Reply(std::move(resp));
+  if (vol.has_rbd()) {
+    // The buffer moves with the response into the completion; its bytes stay put.
+    const std::span<uint8_t> out(resp.data_in);
+    vol.ReadAsync(offset, out, Offloader(r.core),
+                  [core = r.core, resp = std::move(resp), done = std::move(r.done)](Status s) mutable {
+                    if (!s.ok()) return done(FromStatus(s, false));
+                    done(std::move(resp));
+                  });
+    return;
+  }
   r.core->io->Run([core = r.core, offset, resp = std::move(resp), done = std::move(r.done)]() mutable {
     Status s = core->volume->Read(offset, resp.data_in);
     if (!s.ok()) return done(FromStatus(s, false));
@@ -125,6 +158,17 @@ void DoWrite(Req& r) {
   if (atomic && bytes > kMaxAtomicTransferBytes) return r.Reply(CheckInvalidCdb(12));
   const bool fua = verify || (rw.flags & kFua);
   const uint64_t offset = rw.lba * bs;
+  if (!atomic && r.core->volume->has_rbd()) {
+    if (r.core->write_mu.try_lock_shared())
+      return StartWriteAsync(r.core, offset, bytes, fua, std::move(r.cmd.data_out), std::move(r.done));
+    // An exclusive writer runs or waits: wait for it on an I/O thread, not here.
+    r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+                     done = std::move(r.done)]() mutable {
+      core->write_mu.lock_shared();
+      StartWriteAsync(core, offset, bytes, fua, std::move(data), std::move(done));
+    });
+    return;
+  }
   if (!atomic && r.core->write_mu.try_lock_shared()) {
     auto inline_done = r.core->volume->TryWriteNoWait(
         offset, std::span<const uint8_t>(r.cmd.data_out.data(), bytes), fua);
@@ -137,10 +181,10 @@ void DoWrite(Req& r) {
     Status s;
     const std::span<const uint8_t> span(data.data(), bytes);
     if (atomic) {  // no other write interleaves with it
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       s = core->volume->Write(offset, span, fua);
     } else {
-      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      std::shared_lock l(core->write_mu);
       s = core->volume->Write(offset, span, fua);
     }
     done(WithWanted(FromStatus(s, true), bytes));
@@ -199,7 +243,7 @@ void DoWriteSame(Req& r) {
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
   r.core->io->Run([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
                    block = std::move(block), done = std::move(r.done)]() mutable {
-    std::shared_lock<std::shared_mutex> l(core->write_mu);
+    std::shared_lock l(core->write_mu);
     Status s;
     if (punch) {
       s = UnmapBlocks(*core, geometry, lba, count);
@@ -254,7 +298,7 @@ void DoUnmap(Req& r) {
                    done = std::move(r.done)]() mutable {
     Status s;
     {
-      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      std::shared_lock l(core->write_mu);
       for (const auto& [lba, blocks] : ranges) {
         s = UnmapBlocks(*core, geometry, lba, blocks);
         if (!s.ok()) break;
@@ -283,7 +327,7 @@ void DoCompareAndWrite(Req& r) {
                    done = std::move(r.done)]() mutable {
     Response resp;
     {
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       std::vector<uint8_t> medium(bytes);
       Status s = core->volume->Read(offset, medium);
       if (!s.ok()) {
@@ -314,7 +358,7 @@ void DoOrWrite(Req& r) {
                    done = std::move(r.done)]() mutable {
     Status s;
     {
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       std::vector<uint8_t> medium(bytes);
       s = core->volume->Read(offset, medium);
       if (s.ok()) {
@@ -333,6 +377,12 @@ void DoSyncCache(Req& r) {
   const uint32_t blocks = ten ? LoadBe16(&cdb[7]) : LoadBe32(&cdb[10]);
   if (OutOfRange(lba, blocks, r.core->volume->block_count()))
     return r.Reply(CheckIllegal(kLbaOutOfRange));
+  if (r.core->volume->has_rbd()) {
+    r.core->volume->FlushAsync(Offloader(r.core), [done = std::move(r.done)](Status s) mutable {
+      done(FromStatus(s, true));
+    });
+    return;
+  }
   r.core->io->Run([core = r.core, done = std::move(r.done)]() mutable {
     done(FromStatus(core->volume->Flush(), true));
   });
