@@ -564,6 +564,49 @@ void MetaVolume::FlushAsync(const Offload& offload, IoDone done) {
 }
 
 namespace {
+Status Deallocate(const File& f, uint64_t off, uint64_t n);
+}  // namespace
+
+void MetaVolume::ZeroAsync(uint64_t offset, uint64_t length, bool deallocate,
+                           const Offload& offload, IoDone done) {
+  if (read_only()) return done(FailedPrecondition("volume " + id() + " is read-only"));
+  auto s = state();
+  PieceList pl;
+  Status st = MapRange(s->map, offset, length, pl);
+  if (!st.ok()) return done(std::move(st));
+  auto* f = new Fanout(s, std::move(done));
+  std::vector<Piece> blocking;
+  for (const Piece& p : pl.all) {
+    const File& file = *s->files[p.extent];
+    if (file.null) continue;
+    if (file.rbd) {
+      f->Add();
+      if (deallocate) {
+        RbdAioDiscard(*file.rbd, p.file_offset, p.length, f->PieceDone());
+      } else {
+        RbdAioWriteZeroes(*file.rbd, p.file_offset, p.length, f->PieceDone());
+      }
+    } else {
+      blocking.push_back(p);
+    }
+  }
+  if (!blocking.empty()) {
+    f->Add();
+    offload([f, s, blocking = std::move(blocking), deallocate] {
+      Status st;
+      for (const Piece& p : blocking) {
+        const File& file = *s->files[p.extent];
+        st = deallocate ? Deallocate(file, p.file_offset, p.length)
+                        : WriteZeros(file, p.file_offset, p.length);
+        if (!st.ok()) break;
+      }
+      f->Finish(std::move(st));
+    });
+  }
+  f->Finish(Status::Ok());
+}
+
+namespace {
 
 // Calls fn(offset, length, holds_data) for the runs of [off, off+n) of `f`
 // in order (SEEK_DATA/SEEK_HOLE; a file system without them is all data),

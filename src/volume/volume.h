@@ -182,6 +182,12 @@ class MetaVolume {
                   const Offload& offload, IoDone done);
   // Flush, asynchronously (rbd_aio_flush; file syncs offloaded).
   void FlushAsync(const Offload& offload, IoDone done);
+  // Afterwards [offset, offset+length) reads as zeros. deallocate: as Unmap
+  // (rbd_aio_discard; holes punched in files); otherwise the zeros are
+  // written (rbd_aio_write_zeroes, which may still free whole objects;
+  // zeros written to files).
+  void ZeroAsync(uint64_t offset, uint64_t length, bool deallocate, const Offload& offload,
+                 IoDone done);
 
   // Copies [src_offset, src_offset+length) of `src` to [dst_offset, ...) of
   // this volume inside the kernel, without the bytes passing through this

@@ -3,8 +3,9 @@
 # I/O thread serves an RBD LUN and a LUN that is a meta volume of a file and
 # an RBD image, on a throw-away Ceph cluster (tests/lib/ceph.sh). qemu-img
 # bench drives each at queue depth 32 (reads, writes, FUA writes, writes with
-# SYNCHRONIZE CACHE); every run completes, the bytes land where they belong
-# (the image as another Ceph client reads it; the file member), and on stop
+# SYNCHRONIZE CACHE), qemu-io sends UNMAP and WRITE SAME; every run
+# completes, the bytes land where they belong (the image as another Ceph
+# client reads it; the file member), and on stop
 # the gateway reports that many librbd calls were in flight at once: a
 # gateway whose RBD calls held an I/O thread until the cluster answered
 # could never have more in flight than its one thread.
@@ -88,6 +89,24 @@ check "the image member holds 0x33" cmp -n "$RBD_LEN" <(image_bytes meta) <(byte
 check "qemu-img reads LUN 1 back over iSCSI" \
   timeout 60 qemu-img convert --image-opts "$(opts 1)" -O raw "$E2E_TMP/lun1.raw"
 check "... all 0x33" cmp "$E2E_TMP/lun1.raw" <(bytes_of $((16 * MiB)) '\063')
+
+# UNMAP and WRITE SAME (rbd_aio_discard, rbd_aio_write_zeroes) across the
+# members' boundary and inside the image: zeros there, 0x33 elsewhere.
+out=$(timeout 60 qemu-io --image-opts "$(opts 1)" -c "discard 1020k 16k" -c "write -z 2M 64k" \
+  -c "write -z -u 4092k 8k" 2>&1)
+echo "$out"
+check "UNMAP of 16 KiB across the boundary" grep -q "discard 16384/16384" <<<"$out"
+check "WRITE SAME of zeros, 64 KiB in the image" grep -q "wrote 65536/65536" <<<"$out"
+check "WRITE SAME with UNMAP, 8 KiB in the image" grep -q "wrote 8192/8192" <<<"$out"
+bytes_of $((16 * MiB)) '\063' >"$E2E_TMP/expect.raw"
+for z in "1020 16" "2048 64" "4092 8"; do
+  read -r at n <<<"$z"
+  dd if=/dev/zero of="$E2E_TMP/expect.raw" bs=1k seek="$at" count="$n" conv=notrunc status=none
+done
+check "qemu-img reads LUN 1 back" timeout 60 qemu-img convert --image-opts "$(opts 1)" -O raw "$E2E_TMP/lun1b.raw"
+check "... zeros where unmapped or zeroed, 0x33 elsewhere" cmp "$E2E_TMP/lun1b.raw" "$E2E_TMP/expect.raw"
+check "the file member agrees" cmp -n "$FILE_LEN" "$E2E_TMP/member.img" "$E2E_TMP/expect.raw"
+check "the image member agrees" cmp -n "$RBD_LEN" <(image_bytes meta) <(tail -c +$((FILE_LEN + 1)) "$E2E_TMP/expect.raw")
 
 check "vsl gateway stops cleanly" stop_pid "$GW" 10
 line=$(grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err")

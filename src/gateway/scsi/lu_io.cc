@@ -8,6 +8,7 @@
 // Async work captures the LuCore (not the LogicalUnit), so a LUN unmapped while
 // its I/O is in flight stays valid until that I/O completes.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -99,6 +100,19 @@ volume::MetaVolume::Offload Offloader(const std::shared_ptr<LuCore>& core) {
   return [io = core->io](std::function<void()> work) { io->Run(std::move(work)); };
 }
 
+// Runs `start` holding write_mu shared: here when no exclusive writer runs
+// or waits, else on an I/O thread once it is done (never waiting on the
+// connection's loop). `start` begins asynchronous I/O whose completion
+// gives write_mu back (unlock_shared, on whatever thread it runs).
+template <class Fn>
+void WithWritesShared(const std::shared_ptr<LuCore>& core, Fn start) {
+  if (core->write_mu.try_lock_shared()) return start();
+  core->io->Run([core, start = std::move(start)]() mutable {
+    core->write_mu.lock_shared();
+    start();
+  });
+}
+
 // Starts an asynchronous write of `data` (the command's Data-Out) while the
 // caller holds write_mu shared; the completion gives it back and answers.
 void StartWriteAsync(std::shared_ptr<LuCore> core, uint64_t offset, uint32_t bytes, bool fua,
@@ -110,6 +124,33 @@ void StartWriteAsync(std::shared_ptr<LuCore> core, uint64_t offset, uint32_t byt
                    core->write_mu.unlock_shared();
                    done(WithWanted(FromStatus(s, true), bytes));
                  });
+}
+
+// Zeros (deallocate: UNMAP's discard) over byte ranges, asynchronously, while
+// the caller holds write_mu shared: one answer once every range is done,
+// with the first error. `wanted`: the command's Data-Out length.
+void StartZeroAsync(std::shared_ptr<LuCore> core, std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                    bool deallocate, uint32_t wanted, Done done) {
+  struct Join {
+    std::atomic<size_t> pending;
+    std::mutex mu;
+    Status first;  // guarded by mu
+    Done done;
+  };
+  auto join = std::make_shared<Join>();
+  join->pending.store(ranges.size());
+  join->done = std::move(done);
+  for (const auto& [offset, length] : ranges) {
+    core->volume->ZeroAsync(offset, length, deallocate, Offloader(core), [core, join, wanted](Status s) {
+      if (!s.ok()) {
+        std::lock_guard l(join->mu);
+        if (join->first.ok()) join->first = std::move(s);
+      }
+      if (join->pending.fetch_sub(1) != 1) return;
+      core->write_mu.unlock_shared();
+      join->done(WithWanted(FromStatus(join->first, true), wanted));
+    });
+  }
 }
 
 }  // namespace
@@ -159,15 +200,10 @@ void DoWrite(Req& r) {
   const bool fua = verify || (rw.flags & kFua);
   const uint64_t offset = rw.lba * bs;
   if (!atomic && r.core->volume->has_rbd()) {
-    if (r.core->write_mu.try_lock_shared())
-      return StartWriteAsync(r.core, offset, bytes, fua, std::move(r.cmd.data_out), std::move(r.done));
-    // An exclusive writer runs or waits: wait for it on an I/O thread, not here.
-    r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
-                     done = std::move(r.done)]() mutable {
-      core->write_mu.lock_shared();
+    return WithWritesShared(r.core, [core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+                                     done = std::move(r.done)]() mutable {
       StartWriteAsync(core, offset, bytes, fua, std::move(data), std::move(done));
     });
-    return;
   }
   if (!atomic && r.core->write_mu.try_lock_shared()) {
     auto inline_done = r.core->volume->TryWriteNoWait(
@@ -240,6 +276,14 @@ void DoWriteSame(Req& r) {
   // Unaligned ends are zeroed, whole granules deallocated (UnmapBlocks).
   const uint64_t offset = lba * bs;
   const uint64_t length = count * bs;
+  // On RBD: UNMAP=1 is a discard, a block of zeros write_zeroes; both
+  // asynchronous (rbd_skip_partial_discard is off: partial objects zeroed).
+  const bool zeros = std::all_of(block.begin(), block.end(), [](uint8_t c) { return c == 0; });
+  if (r.core->volume->has_rbd() && (unmap || zeros)) {
+    return WithWritesShared(r.core, [core = r.core, offset, length, unmap, wanted, done = std::move(r.done)]() mutable {
+      StartZeroAsync(core, {{offset, length}}, unmap, wanted, std::move(done));
+    });
+  }
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
   r.core->io->Run([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
                    block = std::move(block), done = std::move(r.done)]() mutable {
@@ -291,6 +335,14 @@ void DoUnmap(Req& r) {
     if (blocks > 0) ranges.emplace_back(lba, blocks);
   }
   if (ranges.empty()) return r.Reply(WithWanted(Response::Good(), len));
+  if (vol.has_rbd()) {
+    // Discards (whole objects removed, parts of objects zeroed), all at once.
+    std::vector<std::pair<uint64_t, uint64_t>> bytes;
+    for (const auto& [lba, blocks] : ranges) bytes.emplace_back(lba * vol.block_size(), blocks * vol.block_size());
+    return WithWritesShared(r.core, [core = r.core, bytes = std::move(bytes), len, done = std::move(r.done)]() mutable {
+      StartZeroAsync(core, std::move(bytes), true, len, std::move(done));
+    });
+  }
   // Per the Block Limits VPD granularity: whole granules are deallocated,
   // the unaligned head and tail of a range are zeroed (UnmapBlocks).
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
