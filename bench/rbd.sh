@@ -5,7 +5,9 @@
 #   rbd bench       librbd's own tool (4 KiB random at 32 threads, 1 MiB
 #                   sequential at 8);
 #   qemu-img rbd    qemu-img bench through QEMU's rbd driver: librbd in
-#                   qemu-img's process, the same access pattern as the next;
+#                   qemu-img's process, the same access pattern as the next
+#                   (cache=writeback: librbd's cache on, as in the gateway,
+#                   which leaves librbd's settings at their defaults);
 #   qemu-img vsl    qemu-img bench through iSCSI to `vsl gateway`, which
 #                   serves the image as LUN 0 through librbd in its process;
 # and a table of IOPS and MiB/s with the ratios vsl / qemu-img rbd (what the
@@ -60,11 +62,11 @@ rbd_bench() {
   [[ -n $ops ]] || { echo "- -"; return; }
   python3 -c 'import sys; o = float(sys.argv[1]); print(f"{o:.0f} {o * int(sys.argv[2]) / 1048576:.1f}")' "$ops" "$io_size"
 }
-# qemu_bench COUNT SIZE-BYTES TARGET-ARGS... -- BENCH-ARGS...: one qemu-img bench run.
+# qemu_bench COUNT SIZE-BYTES CACHE ARGS...: one qemu-img bench run.
 qemu_bench() {
-  local count=$1 bs=$2 t
-  shift 2
-  t=$(timeout 300 qemu-img bench -t none "$@" 2>&1 | sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
+  local count=$1 bs=$2 cache=$3 t
+  shift 3
+  t=$(timeout 300 qemu-img bench -t "$cache" "$@" 2>&1 | sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
   [[ -n $t ]] || { echo "- -"; return; }
   python3 -c 'import sys; c, bs, t = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 print(f"{c / t:.0f} {c * bs / t / 1048576:.1f}")' "$count" "$bs" "$t"
@@ -83,7 +85,7 @@ log "librbd: qemu-img bench through QEMU's rbd driver"
 QRBD="rbd:$VSL_CEPH_POOL/$IMG:id=$VSL_CEPH_USER:conf=$VSL_CEPH_CONF:keyring=$VSL_CEPH_KEYRING"
 for c in "${CASES[@]}"; do
   IFS='|' read -r name _ qargs <<<"$c"
-  RESULT[$name,qrbd]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" -f raw "$QRBD" $qargs)
+  RESULT[$name,qrbd]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
   echo "    qemu-img rbd $name: ${RESULT[$name,qrbd]} (IOPS MiB/s)"
 done
 
@@ -103,7 +105,7 @@ PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
 QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
 for c in "${CASES[@]}"; do
   IFS='|' read -r name _ qargs <<<"$c"
-  RESULT[$name,vsl]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" --image-opts "$QVSL" $qargs)
+  RESULT[$name,vsl]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
   echo "    qemu-img vsl $name: ${RESULT[$name,vsl]} (IOPS MiB/s)"
 done
 stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
