@@ -21,7 +21,8 @@
 #
 # Usage: bench/rbd.sh [VSL_BIN]            (default: build/vsl)
 # Environment: BENCH_RBD_SIZE (image size, 512M), BENCH_RBD_COUNT_4K (requests
-# per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384).
+# per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384),
+# BENCH_RBD_ROUNDS (3: each figure is the median of this many runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -33,6 +34,7 @@ VSL_BIN=${1:-${VSL_BIN:-$root/build/vsl}}
 SIZE=$(numfmt --from=iec "$(echo "${BENCH_RBD_SIZE:-512M}" | tr a-z A-Z)")
 C4K=${BENCH_RBD_COUNT_4K:-20000}
 C1M=${BENCH_RBD_COUNT_1M:-384}
+ROUNDS=${BENCH_RBD_ROUNDS:-3}
 STRIDE=$((4 * 1048576 + 4096))
 IMG=bench
 
@@ -52,7 +54,7 @@ CASES=("read 4k qd32|--io-type read --io-size 4K --io-threads 32 --io-pattern ra
        "write 4k qd32|--io-type write --io-size 4K --io-threads 32 --io-pattern rand --io-total $((C4K * 4096))|-c $C4K -d 32 -s 4k -S $STRIDE -w"
        "read 1M qd8|--io-type read --io-size 1M --io-threads 8 --io-pattern seq --io-total $((C1M * 1048576))|-c $C1M -d 8 -s 1M"
        "write 1M qd8|--io-type write --io-size 1M --io-threads 8 --io-pattern seq --io-total $((C1M * 1048576))|-c $C1M -d 8 -s 1M -w")
-declare -A RESULT  # [case,tool] = "IOPS MiB/s"
+declare -A RESULT  # [case,tool,round] = "IOPS MiB/s" (vsl: and the gateway's CPU us per I/O)
 
 # rbd bench's last line: "elapsed: 5   ops: 20000   ops/sec: 3969.1   bytes/sec: 15 MiB/s"
 rbd_bench() {
@@ -74,42 +76,63 @@ print(f"{c / t:.0f} {c * bs / t / 1048576:.1f}")' "$count" "$bs" "$t"
 case_bytes() { [[ $1 == *4k* ]] && echo 4096 || echo 1048576; }
 case_count() { [[ $1 == *4k* ]] && echo "$C4K" || echo "$C1M"; }
 
-log "librbd: rbd bench"
-for c in "${CASES[@]}"; do
-  IFS='|' read -r name rargs _ <<<"$c"
-  RESULT[$name,rbd]=$(rbd_bench "$(case_bytes "$name")" $rargs)
-  echo "    rbd bench $name: ${RESULT[$name,rbd]} (IOPS MiB/s)"
-done
-
-log "librbd: qemu-img bench through QEMU's rbd driver"
 QRBD="rbd:$VSL_CEPH_POOL/$IMG:id=$VSL_CEPH_USER:conf=$VSL_CEPH_CONF:keyring=$VSL_CEPH_KEYRING"
-for c in "${CASES[@]}"; do
-  IFS='|' read -r name _ qargs <<<"$c"
-  RESULT[$name,qrbd]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
-  echo "    qemu-img rbd $name: ${RESULT[$name,qrbd]} (IOPS MiB/s)"
-done
-
-log "vsl gateway ($VSL_BIN) serving the image as LUN 0"
 jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_CEPH_USER" \
   --arg keyring "$VSL_CEPH_KEYRING" --arg image "$IMG" --argjson len "$SIZE" '
   {listen: "127.0.0.1:0", nop_interval: 0, hosts: [
     {name: "bench", initiator: "iqn.2026-11.org.example:bench", allow_no_auth: true,
      luns: [{lun: 0, extents: [{rbd: {pool: $pool, image: $image, conf: $conf, user: $user, keyring: $keyring},
                                 length: $len}]}]}]}' >"$E2E_TMP/gw.json"
-"$VSL_BIN" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
-GW=$!
-e2e_on_exit "stop_pid $GW 10"
-wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
-  fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
-PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
-QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
-for c in "${CASES[@]}"; do
-  IFS='|' read -r name _ qargs <<<"$c"
-  RESULT[$name,vsl]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
-  echo "    qemu-img vsl $name: ${RESULT[$name,vsl]} (IOPS MiB/s)"
+
+# CPU seconds (user + system, all threads) process PID has used so far.
+cpu_seconds() {
+  python3 -c 'import os, sys
+f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$1"
+}
+
+# Rounds: librbd (rbd bench, then qemu-img on librbd), then the gateway
+# (started for the round: it holds the image's exclusive lock), so that a
+# burst of other load on the machine hits every column alike. The table
+# gives each cell's median over the rounds.
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round of $ROUNDS: librbd (rbd bench; qemu-img bench through QEMU's rbd driver)"
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name rargs qargs <<<"$c"
+    RESULT[$name,rbd,$round]=$(rbd_bench "$(case_bytes "$name")" $rargs)
+    RESULT[$name,qrbd,$round]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
+    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]}, qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s)"
+  done
+  log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
+  "$VSL_BIN" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
+  GW=$!
+  e2e_on_exit "stop_pid $GW 10"
+  wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
+    fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
+  PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
+  QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name _ qargs <<<"$c"
+    cpu0=$(cpu_seconds "$GW")
+    r=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
+    cpu1=$(cpu_seconds "$GW")
+    us=$(python3 -c 'import sys; print(f"{(float(sys.argv[2]) - float(sys.argv[1])) / int(sys.argv[3]) * 1e6:.0f}")' \
+      "$cpu0" "$cpu1" "$(case_count "$name")")
+    RESULT[$name,vsl,$round]="$r $us"
+    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s gateway-CPU-us/IO)"
+  done
+  stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
+  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
 done
-stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
-grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
+
+# median CELL FIELD: the median over the rounds of field FIELD (1-based) of RESULT[CELL,round].
+median() {
+  local r vals=()
+  for ((r = 1; r <= ROUNDS; r++)); do vals+=("$(awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}")"); done
+  python3 -c 'import statistics, sys
+v = [float(x) for x in sys.argv[1:] if x not in ("", "-")]
+print(f"{statistics.median(v):.{0 if max(v) >= 1000 else 1}f}" if v else "-")' "${vals[@]}"
+}
 
 ratio() {
   python3 -c 'import sys
@@ -117,15 +140,16 @@ try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
 except Exception: print("-")' "$1" "$2"
 }
 echo
-printf '%-14s %18s %18s %18s %9s %9s\n' test "rbd bench" "qemu-img rbd" "qemu-img vsl" "vsl/qrbd" "vsl/rbd"
-printf '%-14s %18s %18s %18s %9s %9s\n' "" "IOPS   MiB/s" "IOPS   MiB/s" "IOPS   MiB/s" "" ""
+printf '%-14s %17s %17s %17s %6s %8s %8s\n' test "rbd bench" "qemu-img rbd" "qemu-img vsl" "vsl us" "vsl/qrbd" "vsl/rbd"
+printf '%-14s %17s %17s %17s %6s %8s %8s\n' "" "IOPS   MiB/s" "IOPS   MiB/s" "IOPS   MiB/s" "per IO" "" ""
 for c in "${CASES[@]}"; do
   name=${c%%|*}
-  read -r ri rm <<<"${RESULT[$name,rbd]}"
-  read -r qi qm <<<"${RESULT[$name,qrbd]}"
-  read -r vi vm <<<"${RESULT[$name,vsl]}"
-  printf '%-14s %9s %8s %9s %8s %9s %8s %9s %9s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$vi" "$vm" \
+  ri=$(median "$name,rbd" 1) rm=$(median "$name,rbd" 2)
+  qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2)
+  vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3)
+  printf '%-14s %8s %8s %8s %8s %8s %8s %6s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$vi" "$vm" "$vc" \
     "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
 done
-echo "4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests in 32 objects). 1M: sequential."
+echo "medians of $ROUNDS rounds. 4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests"
+echo "in 32 objects). 1M: sequential. vsl us: the gateway process's CPU time (all threads) per I/O."
 echo "image $((SIZE / 1048576)) MiB on one OSD (BlueStore on a file), pool size 1; vsl gateway defaults (io_threads 16)"
