@@ -64,14 +64,17 @@ rbd_bench() {
   [[ -n $ops ]] || { echo "- -"; return; }
   python3 -c 'import sys; o = float(sys.argv[1]); print(f"{o:.0f} {o * int(sys.argv[2]) / 1048576:.1f}")' "$ops" "$io_size"
 }
-# qemu_bench COUNT SIZE-BYTES CACHE ARGS...: one qemu-img bench run.
+# qemu_bench COUNT SIZE-BYTES CACHE ARGS...: one qemu-img bench run; prints
+# "IOPS MiB/s CPU-us-per-IO" (qemu-img's own CPU time, user + system).
 qemu_bench() {
   local count=$1 bs=$2 cache=$3 t
   shift 3
-  t=$(timeout 300 qemu-img bench -t "$cache" "$@" 2>&1 | sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
-  [[ -n $t ]] || { echo "- -"; return; }
+  t=$(timeout 300 /usr/bin/time -f '%U %S' -o "$E2E_TMP/qemu.cpu" qemu-img bench -t "$cache" "$@" 2>&1 |
+    sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
+  [[ -n $t ]] || { echo "- - -"; return; }
   python3 -c 'import sys; c, bs, t = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-print(f"{c / t:.0f} {c * bs / t / 1048576:.1f}")' "$count" "$bs" "$t"
+cpu = sum(float(x) for x in open(sys.argv[4]).read().split()[-2:])
+print(f"{c / t:.0f} {c * bs / t / 1048576:.1f} {cpu / c * 1e6:.0f}")' "$count" "$bs" "$t" "$E2E_TMP/qemu.cpu"
 }
 case_bytes() { [[ $1 == *4k* ]] && echo 4096 || echo 1048576; }
 case_count() { [[ $1 == *4k* ]] && echo "$C4K" || echo "$C1M"; }
@@ -101,7 +104,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     IFS='|' read -r name rargs qargs <<<"$c"
     RESULT[$name,rbd,$round]=$(rbd_bench "$(case_bytes "$name")" $rargs)
     RESULT[$name,qrbd,$round]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
-    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]}, qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s)"
+    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s), qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s CPU-us/IO)"
   done
   log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
   "$VSL_BIN" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
@@ -119,19 +122,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
     us=$(python3 -c 'import sys; print(f"{(float(sys.argv[2]) - float(sys.argv[1])) / int(sys.argv[3]) * 1e6:.0f}")' \
       "$cpu0" "$cpu1" "$(case_count "$name")")
     RESULT[$name,vsl,$round]="$r $us"
-    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s gateway-CPU-us/IO)"
+    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO)"
   done
   stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
   grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
 done
 
-# median CELL FIELD: the median over the rounds of field FIELD (1-based) of RESULT[CELL,round].
+# median CELL FIELD: the median over the rounds of field FIELD (1-based) of
+# RESULT[CELL,round]; MiB/s (field 2) with a decimal.
 median() {
   local r vals=()
   for ((r = 1; r <= ROUNDS; r++)); do vals+=("$(awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}")"); done
   python3 -c 'import statistics, sys
-v = [float(x) for x in sys.argv[1:] if x not in ("", "-")]
-print(f"{statistics.median(v):.{0 if max(v) >= 1000 else 1}f}" if v else "-")' "${vals[@]}"
+v = [float(x) for x in sys.argv[2:] if x not in ("", "-")]
+d = 1 if sys.argv[1] == "2" else 0
+print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
 }
 
 ratio() {
@@ -140,16 +145,16 @@ try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
 except Exception: print("-")' "$1" "$2"
 }
 echo
-printf '%-14s %17s %17s %17s %6s %8s %8s\n' test "rbd bench" "qemu-img rbd" "qemu-img vsl" "vsl us" "vsl/qrbd" "vsl/rbd"
-printf '%-14s %17s %17s %17s %6s %8s %8s\n' "" "IOPS   MiB/s" "IOPS   MiB/s" "IOPS   MiB/s" "per IO" "" ""
+printf '%-14s %15s %21s %27s %8s %8s\n' "" "rbd bench" "qemu-img rbd" "qemu-img vsl" "" ""
+printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" vsl/qrbd vsl/rbd
 for c in "${CASES[@]}"; do
   name=${c%%|*}
   ri=$(median "$name,rbd" 1) rm=$(median "$name,rbd" 2)
-  qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2)
-  vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3)
-  printf '%-14s %8s %8s %8s %8s %8s %8s %6s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$vi" "$vm" "$vc" \
-    "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
+  qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2) qc=$(median "$name,qrbd" 3)
+  vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3) gc=$(median "$name,vsl" 4)
+  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
+    "$vc" "$gc" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
 done
 echo "medians of $ROUNDS rounds. 4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests"
-echo "in 32 objects). 1M: sequential. vsl us: the gateway process's CPU time (all threads) per I/O."
-echo "image $((SIZE / 1048576)) MiB on one OSD (BlueStore on a file), pool size 1; vsl gateway defaults (io_threads 16)"
+echo "in 32 objects). 1M: sequential. us: qemu-img's CPU time per I/O; gw us: the gateway process's (all"
+echo "threads). image $((SIZE / 1048576)) MiB on one OSD (BlueStore on a file), pool size 1; gateway defaults."
