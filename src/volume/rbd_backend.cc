@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace vsl::volume {
@@ -126,6 +127,11 @@ void CallStarts() {
 }
 void CallEnds() { io_in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
+// Set while this thread runs a completion librbd called back: an image
+// closed here (its last user went away in the callback) is closed on
+// another thread, since rbd_close waits for librbd's threads, this one too.
+thread_local bool in_rbd_callback = false;
+
 // One synchronous call, counted.
 template <class Fn>
 auto Counted(Fn fn) {
@@ -150,8 +156,15 @@ class RbdBackend {
   bool locked = false;
   ~RbdBackend() {
     if (img == nullptr) return;
-    if (locked) rbd_lock_release(img);
-    rbd_close(img);
+    auto close = [img = img, locked = locked, cluster = cluster] {
+      if (locked) rbd_lock_release(img);
+      rbd_close(img);
+    };
+    if (in_rbd_callback) {
+      std::thread(std::move(close)).detach();
+    } else {
+      close();
+    }
   }
 };
 
@@ -333,7 +346,10 @@ void OnAioComplete(rbd_completion_t comp, void* arg) {
   }
   AioRequest* req = call->req;
   delete call;
+  const bool outer = in_rbd_callback;  // a completion may run inside another's
+  in_rbd_callback = true;
   req->Finish(std::move(s));
+  in_rbd_callback = outer;
 }
 
 // Starts one aio call of `req` for [off, off+n) (p: the bytes, or null).

@@ -95,6 +95,18 @@ std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16
   return std::nullopt;
 }
 
+// The answer of a command whose I/O is asynchronous: the I/O executor is
+// held until it ran (librbd calls back on its own threads, which may still
+// hand file work to the executor and post the answer to the connection's
+// loop, both gone once the gateway stopped).
+Done HeldDone(const std::shared_ptr<LuCore>& core, Done done) {
+  core->io->Hold();
+  return [io = core->io, done = std::move(done)](Response r) mutable {
+    done(std::move(r));
+    io->Release();
+  };
+}
+
 // Where a volume's asynchronous I/O runs the pieces that block (files).
 volume::MetaVolume::Offload Offloader(const std::shared_ptr<LuCore>& core) {
   return [io = core->io](std::function<void()> work) { io->Run(std::move(work)); };
@@ -170,7 +182,7 @@ void DoRead(Req& r) {
     // The buffer moves with the response into the completion; its bytes stay put.
     const std::span<uint8_t> out(resp.data_in);
     vol.ReadAsync(offset, out, Offloader(r.core),
-                  [core = r.core, resp = std::move(resp), done = std::move(r.done)](Status s) mutable {
+                  [core = r.core, resp = std::move(resp), done = HeldDone(r.core, std::move(r.done))](Status s) mutable {
                     if (!s.ok()) return done(FromStatus(s, false));
                     done(std::move(resp));
                   });
@@ -201,7 +213,7 @@ void DoWrite(Req& r) {
   const uint64_t offset = rw.lba * bs;
   if (!atomic && r.core->volume->has_rbd()) {
     return WithWritesShared(r.core, [core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
-                                     done = std::move(r.done)]() mutable {
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
       StartWriteAsync(core, offset, bytes, fua, std::move(data), std::move(done));
     });
   }
@@ -280,7 +292,8 @@ void DoWriteSame(Req& r) {
   // asynchronous (rbd_skip_partial_discard is off: partial objects zeroed).
   const bool zeros = std::all_of(block.begin(), block.end(), [](uint8_t c) { return c == 0; });
   if (r.core->volume->has_rbd() && (unmap || zeros)) {
-    return WithWritesShared(r.core, [core = r.core, offset, length, unmap, wanted, done = std::move(r.done)]() mutable {
+    return WithWritesShared(r.core, [core = r.core, offset, length, unmap, wanted,
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
       StartZeroAsync(core, {{offset, length}}, unmap, wanted, std::move(done));
     });
   }
@@ -339,7 +352,8 @@ void DoUnmap(Req& r) {
     // Discards (whole objects removed, parts of objects zeroed), all at once.
     std::vector<std::pair<uint64_t, uint64_t>> bytes;
     for (const auto& [lba, blocks] : ranges) bytes.emplace_back(lba * vol.block_size(), blocks * vol.block_size());
-    return WithWritesShared(r.core, [core = r.core, bytes = std::move(bytes), len, done = std::move(r.done)]() mutable {
+    return WithWritesShared(r.core, [core = r.core, bytes = std::move(bytes), len,
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
       StartZeroAsync(core, std::move(bytes), true, len, std::move(done));
     });
   }
@@ -430,7 +444,7 @@ void DoSyncCache(Req& r) {
   if (OutOfRange(lba, blocks, r.core->volume->block_count()))
     return r.Reply(CheckIllegal(kLbaOutOfRange));
   if (r.core->volume->has_rbd()) {
-    r.core->volume->FlushAsync(Offloader(r.core), [done = std::move(r.done)](Status s) mutable {
+    r.core->volume->FlushAsync(Offloader(r.core), [done = HeldDone(r.core, std::move(r.done))](Status s) mutable {
       done(FromStatus(s, true));
     });
     return;
