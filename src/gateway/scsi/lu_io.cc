@@ -1,10 +1,11 @@
 // Block I/O commands. Reads try the page cache inline (RWF_NOWAIT) and fall
 // back to the I/O executor; everything else that touches the files runs on it.
-// On a volume with RBD extents, READ, WRITE (FUA included) and SYNCHRONIZE
-// CACHE are asynchronous instead: started where the command arrives (the
-// connection's loop), their RBD pieces go to librbd's aio calls and their
-// file pieces to the I/O executor, and the completion posts the response
-// to the loop; no I/O thread waits for the cluster.
+// On a volume with RBD extents, READ, WRITE (FUA included), SYNCHRONIZE
+// CACHE, UNMAP and zeroing WRITE SAME are asynchronous instead: started
+// where the command arrives (the connection's loop), their RBD pieces go to
+// librbd's aio calls and their file pieces to the I/O executor, and the
+// completion posts the response to the loop; no I/O thread waits for the
+// cluster.
 // Async work captures the LuCore (not the LogicalUnit), so a LUN unmapped while
 // its I/O is in flight stays valid until that I/O completes.
 #include <algorithm>
