@@ -11,6 +11,7 @@
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
+#include "volume/volume.h"
 
 namespace vsl::cli {
 namespace {
@@ -59,6 +60,13 @@ int RunGateway(const GatewayArgs& args) {
   sigwait(&stop, &sig);
   fprintf(stderr, "vsl gateway: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*gw)->Stop();
+  // What the gateway asked of librbd, for operators and tests
+  // (docs/gateway-config.md): the most calls in flight at once shows
+  // whether RBD I/O overlapped.
+  if (const volume::RbdIoStats rbd = volume::GetRbdIoStats(); rbd.calls > 0)
+    fprintf(stderr, "vsl gateway: rbd: %llu calls, at most %llu in flight at once\n",
+            static_cast<unsigned long long>(rbd.calls),
+            static_cast<unsigned long long>(rbd.max_in_flight));
   return kExitOk;
 }
 

@@ -216,6 +216,8 @@ Result<std::shared_ptr<MetaVolume>> MetaVolume::Open(std::vector<Extent> extents
   VSL_ASSIGN_OR_RETURN(state->map, ExtentMap::Make(std::move(extents), options.block_size));
   std::shared_ptr<MetaVolume> v(new MetaVolume(std::move(options)));
   v->size_.store(state->map.size());
+  v->has_rbd_.store(std::any_of(state->files.begin(), state->files.end(),
+                                [](const auto& f) { return f->rbd != nullptr; }));
   v->state_ = std::move(state);
   return v;
 }
@@ -399,6 +401,209 @@ Status MetaVolume::Flush() {
     done.push_back(f.get());
   }
   return Status::Ok();
+}
+
+namespace {
+
+// One asynchronous request over several pieces: `done` runs once, after the
+// last piece finished, with the first error; `then` (if set, and all went
+// well) first starts a second round (the flushes after a FUA write).
+struct Fanout {
+  Fanout(std::shared_ptr<const void> k, MetaVolume::IoDone d) : keep(std::move(k)), done(std::move(d)) {}
+  std::shared_ptr<const void> keep;  // the State: the backends stay open
+  MetaVolume::IoDone done;
+  std::function<void(Fanout*)> then;
+  std::atomic<int> pending{1};  // pieces in flight, plus one while they are started
+  std::mutex mu;
+  Status first;  // guarded by mu
+
+  // A piece starts; it ends with one Finish.
+  void Add() { pending.fetch_add(1, std::memory_order_relaxed); }
+  void Finish(Status s) {
+    if (!s.ok()) {
+      std::lock_guard l(mu);
+      if (first.ok()) first = std::move(s);
+    }
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    Status out;
+    {
+      std::lock_guard l(mu);
+      out = first;
+    }
+    if (then && out.ok()) {
+      auto next = std::move(then);
+      then = nullptr;
+      pending.store(1, std::memory_order_relaxed);
+      next(this);
+      return Finish(Status::Ok());
+    }
+    auto d = std::move(done);
+    delete this;
+    d(std::move(out));
+  }
+  MetaVolume::IoDone PieceDone() {
+    return [this](Status s) { Finish(std::move(s)); };
+  }
+};
+
+// Starts a sync of every file in `files` (once each) as pieces of `f`.
+void SyncAsync(Fanout* f, std::vector<std::shared_ptr<File>> files,
+               const MetaVolume::Offload& offload) {
+  std::vector<std::shared_ptr<File>> blocking;
+  std::vector<const File*> done;
+  for (const auto& file : files) {
+    if (file->null || std::find(done.begin(), done.end(), file.get()) != done.end()) continue;
+    done.push_back(file.get());
+    if (file->rbd) {
+      f->Add();
+      RbdAioFlush(*file->rbd, f->PieceDone());
+    } else if (file->in_memory) {
+      f->Add();
+      f->Finish(Sync(*file));
+    } else {
+      blocking.push_back(file);
+    }
+  }
+  if (blocking.empty()) return;
+  f->Add();
+  offload([f, blocking = std::move(blocking)] {
+    Status st;
+    for (const auto& file : blocking) {
+      st = Sync(*file);
+      if (!st.ok()) break;
+    }
+    f->Finish(std::move(st));
+  });
+}
+
+}  // namespace
+
+void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offload& offload,
+                           IoDone done) const {
+  auto s = state();
+  PieceList pl;
+  Status st = MapRange(s->map, offset, out.size(), pl);
+  if (!st.ok()) return done(std::move(st));
+  auto* f = new Fanout(s, std::move(done));
+  std::vector<Piece> blocking;
+  for (const Piece& p : pl.all) {
+    const File& file = *s->files[p.extent];
+    uint8_t* dst = out.data() + (p.volume_offset - offset);
+    f->Add();
+    if (file.rbd) {
+      RbdAioRead(*file.rbd, p.file_offset, dst, p.length, f->PieceDone());
+    } else if (file.in_memory) {
+      f->Finish(ReadFull(file, p.file_offset, dst, p.length));
+    } else {
+      blocking.push_back(p);
+      f->Finish(Status::Ok());
+    }
+  }
+  if (!blocking.empty()) {
+    f->Add();
+    offload([f, s, blocking = std::move(blocking), base = out.data(), offset] {
+      Status st;
+      for (const Piece& p : blocking) {
+        st = ReadFull(*s->files[p.extent], p.file_offset, base + (p.volume_offset - offset), p.length);
+        if (!st.ok()) break;
+      }
+      f->Finish(std::move(st));
+    });
+  }
+  f->Finish(Status::Ok());
+}
+
+void MetaVolume::WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool fua,
+                            const Offload& offload, IoDone done) {
+  if (read_only()) return done(FailedPrecondition("volume " + id() + " is read-only"));
+  auto s = state();
+  PieceList pl;
+  Status st = MapRange(s->map, offset, data.size(), pl);
+  if (!st.ok()) return done(std::move(st));
+  auto* f = new Fanout(s, std::move(done));
+  if (fua) {
+    std::vector<std::shared_ptr<File>> touched;
+    for (const Piece& p : pl.all) touched.push_back(s->files[p.extent]);
+    f->then = [touched = std::move(touched), offload](Fanout* f) mutable {
+      SyncAsync(f, std::move(touched), offload);
+    };
+  }
+  std::vector<Piece> blocking;
+  for (const Piece& p : pl.all) {
+    const File& file = *s->files[p.extent];
+    const uint8_t* src = data.data() + (p.volume_offset - offset);
+    f->Add();
+    if (file.rbd) {
+      RbdAioWrite(*file.rbd, p.file_offset, src, p.length, f->PieceDone());
+    } else if (file.in_memory) {
+      f->Finish(WriteFull(file, p.file_offset, src, p.length));
+    } else {
+      blocking.push_back(p);
+      f->Finish(Status::Ok());
+    }
+  }
+  if (!blocking.empty()) {
+    f->Add();
+    offload([f, s, blocking = std::move(blocking), base = data.data(), offset] {
+      Status st;
+      for (const Piece& p : blocking) {
+        st = WriteFull(*s->files[p.extent], p.file_offset, base + (p.volume_offset - offset), p.length);
+        if (!st.ok()) break;
+      }
+      f->Finish(std::move(st));
+    });
+  }
+  f->Finish(Status::Ok());
+}
+
+void MetaVolume::FlushAsync(const Offload& offload, IoDone done) {
+  auto s = state();
+  auto* f = new Fanout(s, std::move(done));
+  SyncAsync(f, s->files, offload);
+  f->Finish(Status::Ok());
+}
+
+namespace {
+Status Deallocate(const File& f, uint64_t off, uint64_t n);
+}  // namespace
+
+void MetaVolume::ZeroAsync(uint64_t offset, uint64_t length, bool deallocate,
+                           const Offload& offload, IoDone done) {
+  if (read_only()) return done(FailedPrecondition("volume " + id() + " is read-only"));
+  auto s = state();
+  PieceList pl;
+  Status st = MapRange(s->map, offset, length, pl);
+  if (!st.ok()) return done(std::move(st));
+  auto* f = new Fanout(s, std::move(done));
+  std::vector<Piece> blocking;
+  for (const Piece& p : pl.all) {
+    const File& file = *s->files[p.extent];
+    if (file.null) continue;
+    if (file.rbd) {
+      f->Add();
+      if (deallocate) {
+        RbdAioDiscard(*file.rbd, p.file_offset, p.length, f->PieceDone());
+      } else {
+        RbdAioWriteZeroes(*file.rbd, p.file_offset, p.length, f->PieceDone());
+      }
+    } else {
+      blocking.push_back(p);
+    }
+  }
+  if (!blocking.empty()) {
+    f->Add();
+    offload([f, s, blocking = std::move(blocking), deallocate] {
+      Status st;
+      for (const Piece& p : blocking) {
+        const File& file = *s->files[p.extent];
+        st = deallocate ? Deallocate(file, p.file_offset, p.length)
+                        : WriteZeros(file, p.file_offset, p.length);
+        if (!st.ok()) break;
+      }
+      f->Finish(std::move(st));
+    });
+  }
+  f->Finish(Status::Ok());
 }
 
 namespace {
@@ -609,6 +814,8 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   next->files = state_->files;
   next->files.insert(next->files.end(), added.begin(), added.end());
   size_.store(next->map.size(), std::memory_order_release);
+  if (std::any_of(added.begin(), added.end(), [](const auto& f) { return f->rbd != nullptr; }))
+    has_rbd_.store(true, std::memory_order_release);
   state_ = std::move(next);
   return Status::Ok();
 }

@@ -1,5 +1,5 @@
 // The RBD backend over librbd: a registry of cluster handles (one per conf,
-// user and keyring in the process) and synchronous image I/O.
+// user and keyring in the process), synchronous and asynchronous image I/O.
 #include "volume/rbd_backend.h"
 
 #include <rados/librados.h>
@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "util/rbd_clients.h"
@@ -124,7 +126,39 @@ std::string LockOwners(rbd_image_t img) {
   return out;
 }
 
+// RbdIoStats: calls into librbd's data path, and how many are in flight.
+std::atomic<uint64_t> io_calls{0};
+std::atomic<uint64_t> io_in_flight{0};
+std::atomic<uint64_t> io_max_in_flight{0};
+
+void CallStarts() {
+  io_calls.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t now = io_in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint64_t max = io_max_in_flight.load(std::memory_order_relaxed);
+  while (now > max && !io_max_in_flight.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
+  }
+}
+void CallEnds() { io_in_flight.fetch_sub(1, std::memory_order_relaxed); }
+
+// Set while this thread runs a completion librbd called back: an image
+// closed here (its last user went away in the callback) is closed on
+// another thread, since rbd_close waits for librbd's threads, this one too.
+thread_local bool in_rbd_callback = false;
+
+// One synchronous call, counted.
+template <class Fn>
+auto Counted(Fn fn) {
+  CallStarts();
+  auto r = fn();
+  CallEnds();
+  return r;
+}
+
 }  // namespace
+
+RbdIoStats GetRbdIoStats() {
+  return {io_calls.load(std::memory_order_relaxed), io_max_in_flight.load(std::memory_order_relaxed)};
+}
 
 class RbdBackend {
  public:
@@ -135,8 +169,15 @@ class RbdBackend {
   bool locked = false;
   ~RbdBackend() {
     if (img == nullptr) return;
-    if (locked) rbd_lock_release(img);
-    rbd_close(img);
+    auto close = [img = img, locked = locked, cluster = cluster] {
+      if (locked) rbd_lock_release(img);
+      rbd_close(img);
+    };
+    if (in_rbd_callback) {
+      std::thread(std::move(close)).detach();
+    } else {
+      close();
+    }
   }
 };
 
@@ -193,7 +234,7 @@ uint64_t RbdSize(const RbdBackend& b) { return b.size; }
 Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
-    ssize_t r = rbd_read2(b.img, off, k, reinterpret_cast<char*>(p), 0);
+    ssize_t r = Counted([&] { return rbd_read2(b.img, off, k, reinterpret_cast<char*>(p), 0); });
     if (r < 0)
       return IoError("read " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(int(r)));
@@ -211,7 +252,8 @@ Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
 Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
-    ssize_t r = rbd_write2(b.img, off, k, reinterpret_cast<const char*>(p), 0);
+    ssize_t r =
+        Counted([&] { return rbd_write2(b.img, off, k, reinterpret_cast<const char*>(p), 0); });
     if (r < 0)
       return IoError("write " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(int(r)));
@@ -225,7 +267,7 @@ Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n)
 }
 
 Status RbdFlush(const RbdBackend& b) {
-  int r = rbd_flush(b.img);
+  int r = Counted([&] { return rbd_flush(b.img); });
   if (r < 0) return IoError("flush " + b.name + ": " + Strerror(r));
   return Status::Ok();
 }
@@ -233,7 +275,7 @@ Status RbdFlush(const RbdBackend& b) {
 Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 1ull << 30));
-    int r = rbd_discard(b.img, off, k);
+    int r = Counted([&] { return rbd_discard(b.img, off, k); });
     if (r < 0)
       return IoError("discard " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(r));
@@ -241,6 +283,149 @@ Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n) {
     n -= k;
   }
   return Status::Ok();
+}
+
+namespace {
+
+// The largest piece one aio call carries (librbd takes size_t lengths; a
+// discard of a whole volume is cut into such pieces).
+constexpr uint64_t kMaxAioBytes = 1ull << 30;
+
+enum class AioKind { kRead, kWrite, kFlush, kDiscard, kWriteZeroes };
+
+const char* Verb(AioKind k) {
+  switch (k) {
+    case AioKind::kRead: return "read";
+    case AioKind::kWrite: return "write";
+    case AioKind::kFlush: return "flush";
+    case AioKind::kDiscard: return "discard";
+    case AioKind::kWriteZeroes: return "write zeroes to";
+  }
+  return "?";
+}
+
+// One asynchronous request, possibly cut into several aio calls: `done`
+// runs when the last of them completed, with the first error.
+struct AioRequest {
+  AioRequest(const RbdBackend* b, AioKind kind, RbdDone done) : b(b), kind(kind), done(std::move(done)) {}
+  const RbdBackend* b;
+  AioKind kind;
+  RbdDone done;
+  std::atomic<int> pending{1};  // the calls in flight, plus one while they are started
+  std::mutex mu;
+  Status first;  // guarded by mu
+
+  void Finish(Status s) {
+    if (!s.ok()) {
+      std::lock_guard l(mu);
+      if (first.ok()) first = std::move(s);
+    }
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    Status out;
+    {
+      std::lock_guard l(mu);
+      out = std::move(first);
+    }
+    RbdDone d = std::move(done);
+    delete this;
+    d(std::move(out));
+  }
+};
+
+// One aio call of a request.
+struct AioCall {
+  AioRequest* req;
+  uint64_t off, n;
+  uint8_t* read_into;  // reads: where a short read's tail is zeroed
+};
+
+std::string AioError(const AioCall& c, int r) {
+  std::string what = std::string(Verb(c.req->kind)) + " " + c.req->b->name;
+  if (c.req->kind != AioKind::kFlush) what += " at offset " + std::to_string(c.off);
+  return what + ": " + Strerror(r);
+}
+
+void OnAioComplete(rbd_completion_t comp, void* arg) {
+  auto* call = static_cast<AioCall*>(arg);
+  const ssize_t r = rbd_aio_get_return_value(comp);
+  rbd_aio_release(comp);
+  CallEnds();
+  Status s;
+  if (r < 0) {
+    s = IoError(AioError(*call, int(r)));
+  } else if (call->read_into != nullptr && uint64_t(r) < call->n) {
+    // Past the end of an image that shrank: zeros, as the synchronous read.
+    std::memset(call->read_into + r, 0, call->n - uint64_t(r));
+  }
+  AioRequest* req = call->req;
+  delete call;
+  const bool outer = in_rbd_callback;  // a completion may run inside another's
+  in_rbd_callback = true;
+  req->Finish(std::move(s));
+  in_rbd_callback = outer;
+}
+
+// Starts one aio call of `req` for [off, off+n) (p: the bytes, or null).
+void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n) {
+  auto* call = new AioCall{req, off, n, req->kind == AioKind::kRead ? p : nullptr};
+  rbd_completion_t comp = nullptr;
+  int r = rbd_aio_create_completion(call, OnAioComplete, &comp);
+  req->pending.fetch_add(1, std::memory_order_relaxed);
+  if (r < 0) {
+    Status s = IoError(AioError(*call, r));
+    delete call;
+    return req->Finish(std::move(s));
+  }
+  CallStarts();
+  rbd_image_t img = req->b->img;
+  switch (req->kind) {
+    case AioKind::kRead: r = rbd_aio_read2(img, off, size_t(n), reinterpret_cast<char*>(p), comp, 0); break;
+    case AioKind::kWrite: r = rbd_aio_write2(img, off, size_t(n), reinterpret_cast<const char*>(p), comp, 0); break;
+    case AioKind::kFlush: r = rbd_aio_flush(img, comp); break;
+    case AioKind::kDiscard: r = rbd_aio_discard(img, off, n, comp); break;
+    case AioKind::kWriteZeroes: r = rbd_aio_write_zeroes(img, off, size_t(n), comp, 0, 0); break;
+  }
+  if (r < 0) {  // not started: librbd will not call back
+    rbd_aio_release(comp);
+    CallEnds();
+    Status s = IoError(AioError(*call, r));
+    delete call;
+    req->Finish(std::move(s));
+  }
+}
+
+void StartAio(const RbdBackend& b, AioKind kind, uint64_t off, uint8_t* p, uint64_t n, RbdDone done) {
+  auto* req = new AioRequest(&b, kind, std::move(done));
+  if (kind == AioKind::kFlush) {
+    StartCall(req, 0, nullptr, 0);
+  } else {
+    while (n > 0) {
+      const uint64_t k = std::min(n, kMaxAioBytes);
+      StartCall(req, off, p, k);
+      off += k;
+      if (p != nullptr) p += k;
+      n -= k;
+    }
+  }
+  req->Finish(Status::Ok());  // all started
+}
+
+}  // namespace
+
+void RbdAioRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n, RbdDone done) {
+  StartAio(b, AioKind::kRead, off, p, n, std::move(done));
+}
+void RbdAioWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n, RbdDone done) {
+  StartAio(b, AioKind::kWrite, off, const_cast<uint8_t*>(p), n, std::move(done));
+}
+void RbdAioFlush(const RbdBackend& b, RbdDone done) {
+  StartAio(b, AioKind::kFlush, 0, nullptr, 0, std::move(done));
+}
+void RbdAioDiscard(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone done) {
+  StartAio(b, AioKind::kDiscard, off, nullptr, n, std::move(done));
+}
+void RbdAioWriteZeroes(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone done) {
+  StartAio(b, AioKind::kWriteZeroes, off, nullptr, n, std::move(done));
 }
 
 namespace {

@@ -1,10 +1,16 @@
 // RbdBackend: one open RBD image for MetaVolume (internal to src/volume).
 //
-// Synchronous librbd calls (rbd_read2/rbd_write2/...), made on the caller's
-// thread: MetaVolume never runs them on the connection loop (TryReadNoWait
-// and TryWriteNoWait say false for RBD pieces), so they run on the gateway's
-// I/O pool. The cluster handle is shared by every image of one (conf, user,
-// keyring) in the process and shut down when its last image closes.
+// Two kinds of calls. The asynchronous ones (RbdAio*: rbd_aio_read2,
+// rbd_aio_write2, rbd_aio_flush, rbd_aio_discard, rbd_aio_write_zeroes)
+// start the operation and return; librbd calls back on one of its threads
+// when the cluster answered, so no thread of ours waits: the gateway's data
+// path (MetaVolume::ReadAsync and friends) uses them. The synchronous ones
+// (rbd_read2, rbd_write2, ...) block the caller's thread until the cluster
+// answers: MetaVolume::Read/Write, copies and GET LBA STATUS
+// (rbd_diff_iterate2, which has no asynchronous form) use them, never on a
+// connection loop. The cluster handle is shared by every image of one
+// (conf, user, keyring) in the process and shut down when its last image
+// closes.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +24,10 @@
 namespace vsl::volume {
 
 class RbdBackend;
+// The outcome of an asynchronous call. Runs exactly once, on a librbd
+// thread (or on the caller's, when the call could not be started); it must
+// not block (librbd's completions for the whole image wait behind it).
+using RbdDone = std::function<void(Status)>;
 
 // Opens `where`; for writing, takes the image's exclusive lock (refused,
 // naming the image and the lock's owner, when another client holds it).
@@ -35,6 +45,16 @@ Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n)
 Status RbdFlush(const RbdBackend& b);
 // Afterwards [off, off+n) reads as zeros.
 Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n);
+// Asynchronous forms of the above; `p` must stay valid until `done` runs.
+// Errors name the image and the offset. A flush covers the writes that
+// completed before it started.
+void RbdAioRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n, RbdDone done);
+void RbdAioWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n, RbdDone done);
+void RbdAioFlush(const RbdBackend& b, RbdDone done);
+void RbdAioDiscard(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone done);
+// Afterwards [off, off+n) reads as zeros; whole objects may be deallocated.
+void RbdAioWriteZeroes(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone done);
+
 // Calls fn(offset, length, holds_data) for the runs of [off, off+n) in
 // order, until fn returns false. A run "holds data" when the image's object
 // there exists (whole objects: a mapped run may read zeros).

@@ -26,6 +26,21 @@ Status RbdWrite(const RbdBackend&, uint64_t, const uint8_t*, uint64_t) {
 }
 Status RbdFlush(const RbdBackend&) { return Internal("no librbd"); }
 Status RbdDiscard(const RbdBackend&, uint64_t, uint64_t) { return Internal("no librbd"); }
+void RbdAioRead(const RbdBackend&, uint64_t, uint8_t*, uint64_t, RbdDone done) {
+  done(Internal("no librbd"));
+}
+void RbdAioWrite(const RbdBackend&, uint64_t, const uint8_t*, uint64_t, RbdDone done) {
+  done(Internal("no librbd"));
+}
+void RbdAioFlush(const RbdBackend&, RbdDone done) { done(Internal("no librbd")); }
+void RbdAioDiscard(const RbdBackend&, uint64_t, uint64_t, RbdDone done) {
+  done(Internal("no librbd"));
+}
+void RbdAioWriteZeroes(const RbdBackend&, uint64_t, uint64_t, RbdDone done) {
+  done(Internal("no librbd"));
+}
+RbdIoStats GetRbdIoStats() { return {}; }
+
 Status RbdRuns(const RbdBackend&, uint64_t, uint64_t,
                const std::function<bool(uint64_t, uint64_t, bool)>&) {
   return Internal("no librbd");

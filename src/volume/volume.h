@@ -6,11 +6,12 @@
 // image reached through librbd in this process. I/O that crosses extent
 // boundaries is split, and one volume may mix both kinds. Every method is
 // thread-safe: many I/O threads may read and write one volume at once
-// (pread/pwrite on shared fds; librbd's synchronous calls on a shared image).
+// (pread/pwrite on shared fds; librbd's calls on a shared image).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -90,6 +91,17 @@ struct VolumeOptions {
   std::string id;
 };
 
+// What the process asked of librbd, all RBD images together, since start:
+// the data path's calls (reads, writes, flushes, discards, synchronous or
+// asynchronous) and the most of them in flight at one moment. A gateway
+// whose RBD I/O waited on its I/O threads could never have more in flight
+// than it has I/O threads.
+struct RbdIoStats {
+  uint64_t calls = 0;
+  uint64_t max_in_flight = 0;
+};
+RbdIoStats GetRbdIoStats();
+
 // Allocation state of a block range, for GET LBA STATUS.
 struct LbaStatus {
   uint64_t offset = 0;
@@ -148,6 +160,35 @@ class MetaVolume {
   // `max_runs` entries, covering at least the first block.
   Result<std::vector<LbaStatus>> GetLbaStatus(uint64_t offset, size_t max_runs) const;
 
+  // Asynchronous I/O, the gateway's data path for volumes with RBD extents:
+  // each call starts the transfer and returns at once; `done` runs exactly
+  // once, after every piece of the range has finished, with the first error
+  // (which names the file or image). RBD pieces go to librbd's aio calls, so
+  // no thread waits for the cluster; the pieces in files go together as one
+  // task to `offload` (something that runs it on a thread that may block),
+  // except those in memory-backed files and null extents, done on the
+  // caller's thread. `done` runs on a librbd thread, an `offload` thread or
+  // the caller's (a range past the end, or one in memory only) and must not
+  // block. `out` and `data` must stay valid until `done` runs.
+  using IoDone = std::function<void(Status)>;
+  using Offload = std::function<void(std::function<void()>)>;
+  // Whether any extent lies on an RBD image (it may become true on Append).
+  bool has_rbd() const { return has_rbd_.load(std::memory_order_acquire); }
+  void ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offload& offload,
+                 IoDone done) const;
+  // fua: as Write, durable before `done`: once every piece is written,
+  // rbd_aio_flush of every touched image and fdatasync of every touched file.
+  void WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool fua,
+                  const Offload& offload, IoDone done);
+  // Flush, asynchronously (rbd_aio_flush; file syncs offloaded).
+  void FlushAsync(const Offload& offload, IoDone done);
+  // Afterwards [offset, offset+length) reads as zeros. deallocate: as Unmap
+  // (rbd_aio_discard; holes punched in files); otherwise the zeros are
+  // written (rbd_aio_write_zeroes, which may still free whole objects;
+  // zeros written to files).
+  void ZeroAsync(uint64_t offset, uint64_t length, bool deallocate, const Offload& offload,
+                 IoDone done);
+
   // Copies [src_offset, src_offset+length) of `src` to [dst_offset, ...) of
   // this volume inside the kernel, without the bytes passing through this
   // process: runs that hold data go by copy_file_range(2) (a reflink where
@@ -176,6 +217,7 @@ class MetaVolume {
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;  // guarded by mu_
   std::atomic<uint64_t> size_{0};       // state_'s size, readable without mu_
+  std::atomic<bool> has_rbd_{false};    // state_ has an RBD extent
 };
 
 }  // namespace vsl::volume

@@ -18,7 +18,8 @@ class ThreadPool final : public IoExecutor {
   }
   ~ThreadPool() override {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      std::unique_lock<std::mutex> l(mu_);
+      released_.wait(l, [this] { return holds_ == 0; });  // the threads keep working meanwhile
       stopping_ = true;
     }
     cv_.notify_all();
@@ -30,6 +31,14 @@ class ThreadPool final : public IoExecutor {
       queue_.push_back(std::move(work));
     }
     cv_.notify_one();
+  }
+  void Hold() override {
+    std::lock_guard<std::mutex> l(mu_);
+    ++holds_;
+  }
+  void Release() override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (--holds_ == 0) released_.notify_all();
   }
 
  private:
@@ -50,6 +59,8 @@ class ThreadPool final : public IoExecutor {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
+  std::condition_variable released_;         // holds_ reached 0
+  int64_t holds_ = 0;                        // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <deque>
 #include <optional>
 #include <shared_mutex>
@@ -78,6 +80,63 @@ struct UnmapGeometry {
 // From the extents' file system block sizes (statfs) and file offsets.
 UnmapGeometry ComputeUnmapGeometry(const volume::MetaVolume& volume);
 
+// The kind of LuCore::write_mu: a shared mutex (std::shared_lock and
+// std::unique_lock work with it) whose shared hold may be given back by
+// another thread than the one that took it, which std::shared_mutex
+// forbids: an asynchronous RBD write takes it where it starts (a connection
+// loop, with try_lock_shared) and gives it back from librbd's completion.
+// A waiting exclusive holder (COMPARE AND WRITE, ORWRITE, WRITE ATOMIC)
+// keeps new shared holders out, so a stream of writes can't starve it.
+class WriteGate {
+ public:
+  void lock() {
+    std::unique_lock l(mu_);
+    ++exclusive_waiting_;
+    cv_.wait(l, [this] { return !exclusive_ && shared_ == 0; });
+    --exclusive_waiting_;
+    exclusive_ = true;
+  }
+  bool try_lock() {
+    std::lock_guard l(mu_);
+    if (exclusive_ || shared_ > 0) return false;
+    exclusive_ = true;
+    return true;
+  }
+  void unlock() {
+    {
+      std::lock_guard l(mu_);
+      exclusive_ = false;
+    }
+    cv_.notify_all();
+  }
+  void lock_shared() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [this] { return !exclusive_ && exclusive_waiting_ == 0; });
+    ++shared_;
+  }
+  bool try_lock_shared() {
+    std::lock_guard l(mu_);
+    if (exclusive_ || exclusive_waiting_ > 0) return false;
+    ++shared_;
+    return true;
+  }
+  void unlock_shared() {
+    bool wake;
+    {
+      std::lock_guard l(mu_);
+      wake = --shared_ == 0 && exclusive_waiting_ > 0;
+    }
+    if (wake) cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int shared_ = 0;              // guarded by mu_
+  int exclusive_waiting_ = 0;   // guarded by mu_
+  bool exclusive_ = false;      // guarded by mu_
+};
+
 struct LuCore {
   std::shared_ptr<volume::MetaVolume> volume;
   IoExecutor* io = nullptr;
@@ -85,9 +144,10 @@ struct LuCore {
   uint8_t naa[16] = {};  // NAA type 6 (IEEE registered extended) designator
   std::string serial;    // unit serial number (hex of the volume id's hash)
 
-  // Ordinary writes hold it shared; COMPARE AND WRITE and ORWRITE hold it
-  // exclusively so that their read-modify-write is atomic against writes.
-  std::shared_mutex write_mu;
+  // Ordinary writes hold it shared (an asynchronous RBD write until librbd
+  // completes it); COMPARE AND WRITE, ORWRITE and WRITE ATOMIC hold it
+  // exclusively so that they are atomic against other writes.
+  WriteGate write_mu;
 
   // True while any unit attention is queued or any reservation is held: only
   // then do commands take `mu` before they run.

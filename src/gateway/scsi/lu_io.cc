@@ -1,8 +1,15 @@
 // Block I/O commands. Reads try the page cache inline (RWF_NOWAIT) and fall
 // back to the I/O executor; everything else that touches the files runs on it.
+// On a volume with RBD extents, READ, WRITE (FUA included), SYNCHRONIZE
+// CACHE, UNMAP and zeroing WRITE SAME are asynchronous instead: started
+// where the command arrives (the connection's loop), their RBD pieces go to
+// librbd's aio calls and their file pieces to the I/O executor, and the
+// completion posts the response to the loop; no I/O thread waits for the
+// cluster.
 // Async work captures the LuCore (not the LogicalUnit), so a LUN unmapped while
 // its I/O is in flight stays valid until that I/O completes.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -89,6 +96,76 @@ std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16
   return std::nullopt;
 }
 
+// The answer of a command whose I/O is asynchronous: the I/O executor is
+// held until it ran (librbd calls back on its own threads, which may still
+// hand file work to the executor and post the answer to the connection's
+// loop, both gone once the gateway stopped).
+Done HeldDone(const std::shared_ptr<LuCore>& core, Done done) {
+  core->io->Hold();
+  return [io = core->io, done = std::move(done)](Response r) mutable {
+    done(std::move(r));
+    io->Release();
+  };
+}
+
+// Where a volume's asynchronous I/O runs the pieces that block (files).
+volume::MetaVolume::Offload Offloader(const std::shared_ptr<LuCore>& core) {
+  return [io = core->io](std::function<void()> work) { io->Run(std::move(work)); };
+}
+
+// Runs `start` holding write_mu shared: here when no exclusive writer runs
+// or waits, else on an I/O thread once it is done (never waiting on the
+// connection's loop). `start` begins asynchronous I/O whose completion
+// gives write_mu back (unlock_shared, on whatever thread it runs).
+template <class Fn>
+void WithWritesShared(const std::shared_ptr<LuCore>& core, Fn start) {
+  if (core->write_mu.try_lock_shared()) return start();
+  core->io->Run([core, start = std::move(start)]() mutable {
+    core->write_mu.lock_shared();
+    start();
+  });
+}
+
+// Starts an asynchronous write of `data` (the command's Data-Out) while the
+// caller holds write_mu shared; the completion gives it back and answers.
+void StartWriteAsync(std::shared_ptr<LuCore> core, uint64_t offset, uint32_t bytes, bool fua,
+                     std::vector<uint8_t> data, Done done) {
+  const std::span<const uint8_t> span(data.data(), bytes);
+  auto& vol = *core->volume;
+  vol.WriteAsync(offset, span, fua, Offloader(core),
+                 [core, bytes, data = std::move(data), done = std::move(done)](Status s) mutable {
+                   core->write_mu.unlock_shared();
+                   done(WithWanted(FromStatus(s, true), bytes));
+                 });
+}
+
+// Zeros (deallocate: UNMAP's discard) over byte ranges, asynchronously, while
+// the caller holds write_mu shared: one answer once every range is done,
+// with the first error. `wanted`: the command's Data-Out length.
+void StartZeroAsync(std::shared_ptr<LuCore> core, std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                    bool deallocate, uint32_t wanted, Done done) {
+  struct Join {
+    std::atomic<size_t> pending;
+    std::mutex mu;
+    Status first;  // guarded by mu
+    Done done;
+  };
+  auto join = std::make_shared<Join>();
+  join->pending.store(ranges.size());
+  join->done = std::move(done);
+  for (const auto& [offset, length] : ranges) {
+    core->volume->ZeroAsync(offset, length, deallocate, Offloader(core), [core, join, wanted](Status s) {
+      if (!s.ok()) {
+        std::lock_guard l(join->mu);
+        if (join->first.ok()) join->first = std::move(s);
+      }
+      if (join->pending.fetch_sub(1) != 1) return;
+      core->write_mu.unlock_shared();
+      join->done(WithWanted(FromStatus(join->first, true), wanted));
+    });
+  }
+}
+
 }  // namespace
 
 void DoRead(Req& r) {
@@ -102,6 +179,16 @@ void DoRead(Req& r) {
   auto cached = vol.TryReadNoWait(offset, resp.data_in);
   if (!cached.ok()) return r.Reply(FromStatus(cached.status(), false));
   if (*cached) return r.Reply(std::move(resp));
+  if (vol.has_rbd()) {
+    // The buffer moves with the response into the completion; its bytes stay put.
+    const std::span<uint8_t> out(resp.data_in);
+    vol.ReadAsync(offset, out, Offloader(r.core),
+                  [core = r.core, resp = std::move(resp), done = HeldDone(r.core, std::move(r.done))](Status s) mutable {
+                    if (!s.ok()) return done(FromStatus(s, false));
+                    done(std::move(resp));
+                  });
+    return;
+  }
   r.core->io->Run([core = r.core, offset, resp = std::move(resp), done = std::move(r.done)]() mutable {
     Status s = core->volume->Read(offset, resp.data_in);
     if (!s.ok()) return done(FromStatus(s, false));
@@ -125,6 +212,12 @@ void DoWrite(Req& r) {
   if (atomic && bytes > kMaxAtomicTransferBytes) return r.Reply(CheckInvalidCdb(12));
   const bool fua = verify || (rw.flags & kFua);
   const uint64_t offset = rw.lba * bs;
+  if (!atomic && r.core->volume->has_rbd()) {
+    return WithWritesShared(r.core, [core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
+      StartWriteAsync(core, offset, bytes, fua, std::move(data), std::move(done));
+    });
+  }
   if (!atomic && r.core->write_mu.try_lock_shared()) {
     auto inline_done = r.core->volume->TryWriteNoWait(
         offset, std::span<const uint8_t>(r.cmd.data_out.data(), bytes), fua);
@@ -137,10 +230,10 @@ void DoWrite(Req& r) {
     Status s;
     const std::span<const uint8_t> span(data.data(), bytes);
     if (atomic) {  // no other write interleaves with it
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       s = core->volume->Write(offset, span, fua);
     } else {
-      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      std::shared_lock l(core->write_mu);
       s = core->volume->Write(offset, span, fua);
     }
     done(WithWanted(FromStatus(s, true), bytes));
@@ -196,10 +289,19 @@ void DoWriteSame(Req& r) {
   // Unaligned ends are zeroed, whole granules deallocated (UnmapBlocks).
   const uint64_t offset = lba * bs;
   const uint64_t length = count * bs;
+  // On RBD: UNMAP=1 is a discard, a block of zeros write_zeroes; both
+  // asynchronous (rbd_skip_partial_discard is off: partial objects zeroed).
+  const bool zeros = std::all_of(block.begin(), block.end(), [](uint8_t c) { return c == 0; });
+  if (r.core->volume->has_rbd() && (unmap || zeros)) {
+    return WithWritesShared(r.core, [core = r.core, offset, length, unmap, wanted,
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
+      StartZeroAsync(core, {{offset, length}}, unmap, wanted, std::move(done));
+    });
+  }
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
   r.core->io->Run([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
                    block = std::move(block), done = std::move(r.done)]() mutable {
-    std::shared_lock<std::shared_mutex> l(core->write_mu);
+    std::shared_lock l(core->write_mu);
     Status s;
     if (punch) {
       s = UnmapBlocks(*core, geometry, lba, count);
@@ -247,6 +349,15 @@ void DoUnmap(Req& r) {
     if (blocks > 0) ranges.emplace_back(lba, blocks);
   }
   if (ranges.empty()) return r.Reply(WithWanted(Response::Good(), len));
+  if (vol.has_rbd()) {
+    // Discards (whole objects removed, parts of objects zeroed), all at once.
+    std::vector<std::pair<uint64_t, uint64_t>> bytes;
+    for (const auto& [lba, blocks] : ranges) bytes.emplace_back(lba * vol.block_size(), blocks * vol.block_size());
+    return WithWritesShared(r.core, [core = r.core, bytes = std::move(bytes), len,
+                                     done = HeldDone(r.core, std::move(r.done))]() mutable {
+      StartZeroAsync(core, std::move(bytes), true, len, std::move(done));
+    });
+  }
   // Per the Block Limits VPD granularity: whole granules are deallocated,
   // the unaligned head and tail of a range are zeroed (UnmapBlocks).
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
@@ -254,7 +365,7 @@ void DoUnmap(Req& r) {
                    done = std::move(r.done)]() mutable {
     Status s;
     {
-      std::shared_lock<std::shared_mutex> l(core->write_mu);
+      std::shared_lock l(core->write_mu);
       for (const auto& [lba, blocks] : ranges) {
         s = UnmapBlocks(*core, geometry, lba, blocks);
         if (!s.ok()) break;
@@ -283,7 +394,7 @@ void DoCompareAndWrite(Req& r) {
                    done = std::move(r.done)]() mutable {
     Response resp;
     {
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       std::vector<uint8_t> medium(bytes);
       Status s = core->volume->Read(offset, medium);
       if (!s.ok()) {
@@ -314,7 +425,7 @@ void DoOrWrite(Req& r) {
                    done = std::move(r.done)]() mutable {
     Status s;
     {
-      std::unique_lock<std::shared_mutex> l(core->write_mu);
+      std::unique_lock l(core->write_mu);
       std::vector<uint8_t> medium(bytes);
       s = core->volume->Read(offset, medium);
       if (s.ok()) {
@@ -333,6 +444,12 @@ void DoSyncCache(Req& r) {
   const uint32_t blocks = ten ? LoadBe16(&cdb[7]) : LoadBe32(&cdb[10]);
   if (OutOfRange(lba, blocks, r.core->volume->block_count()))
     return r.Reply(CheckIllegal(kLbaOutOfRange));
+  if (r.core->volume->has_rbd()) {
+    r.core->volume->FlushAsync(Offloader(r.core), [done = HeldDone(r.core, std::move(r.done))](Status s) mutable {
+      done(FromStatus(s, true));
+    });
+    return;
+  }
   r.core->io->Run([core = r.core, done = std::move(r.done)]() mutable {
     done(FromStatus(core->volume->Flush(), true));
   });

@@ -81,7 +81,7 @@ Status StepChunk(SanitizeJob& job) {
   LuCore& core = *job.core;
   const uint64_t n = std::min<uint64_t>(job.chunk, job.size - job.pos);
   if (job.phase < job.passes) {
-    std::shared_lock<std::shared_mutex> l(core.write_mu);
+    std::shared_lock l(core.write_mu);
     if (job.erase) return core.volume->Unmap(job.pos, n);
     if (job.filled_for != int(job.phase)) {
       FillChunk(job, job.buf, PassInverted(job, job.phase));

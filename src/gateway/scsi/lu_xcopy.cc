@@ -102,7 +102,7 @@ Status CopySegment(const Endpoint& src, const Endpoint& dst, const Segment& s,
   uint64_t done = 0;
   while (!overlap && done < total) {
     const uint64_t n = std::min<uint64_t>(chunk, total - done);
-    std::shared_lock<std::shared_mutex> l(dst.core->write_mu);
+    std::shared_lock l(dst.core->write_mu);
     auto offloaded = dst.core->volume->CopyFrom(*src.core->volume, src_off + done, dst_off + done, n);
     if (!offloaded.ok()) return offloaded.status();
     if (!*offloaded) break;
@@ -117,7 +117,7 @@ Status CopySegment(const Endpoint& src, const Endpoint& dst, const Segment& s,
     std::span<uint8_t> b(buf.data(), size_t(n));
     if (Status st = src.core->volume->Read(src_off + at, b); !st.ok()) return st;
     {
-      std::shared_lock<std::shared_mutex> l(dst.core->write_mu);
+      std::shared_lock l(dst.core->write_mu);
       if (Status st = dst.core->volume->Write(dst_off + at, b, false); !st.ok()) return st;
     }
     done += n;

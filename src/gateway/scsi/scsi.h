@@ -124,8 +124,16 @@ class IoExecutor {
  public:
   virtual ~IoExecutor() = default;
   virtual void Run(std::function<void()> work) = 0;
+  // Asynchronous work started elsewhere (a command's librbd I/O) that may
+  // still give this executor work and answer its command (posting to a
+  // connection's loop): from Hold until the matching Release, a pool's
+  // destructor waits (so Gateway::Stop returns only after every such
+  // command has been answered).
+  virtual void Hold() {}
+  virtual void Release() {}
 };
-// A fixed pool of threads; the destructor finishes queued work and joins.
+// A fixed pool of threads; the destructor waits for every Hold to be
+// released, finishes queued work and joins.
 std::unique_ptr<IoExecutor> MakeThreadPool(int threads);
 // Runs work inline on the calling thread (tests).
 IoExecutor* InlineExecutor();

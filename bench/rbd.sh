@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# vsl's gateway on an RBD LUN against librbd itself, same machine, same image,
+# same run (issue 9): a throw-away Ceph cluster (tests/lib/ceph.sh), one
+# image, written once all over; then
+#   rbd bench       librbd's own tool (4 KiB random at 32 threads, 1 MiB
+#                   sequential at 8);
+#   qemu-img rbd    qemu-img bench through QEMU's rbd driver: librbd in
+#                   qemu-img's process, the same access pattern as the next
+#                   (cache=writeback: librbd's cache on, as in the gateway,
+#                   which leaves librbd's settings at their defaults);
+#   qemu-img vsl    qemu-img bench through iSCSI to `vsl gateway`, which
+#                   serves the image as LUN 0 through librbd in its process;
+# and a table of IOPS and MiB/s with the ratios vsl / qemu-img rbd (what the
+# gateway adds on the same pattern) and vsl / rbd bench. Not a test: it
+# asserts nothing. See bench/README.md.
+#
+# qemu-img bench has no random mode: its "4k" cases stride through the image
+# by 4 MiB + 4 KiB per request, so that the 32 requests in flight fall in 32
+# different RBD objects, as random ones do (a plain sequential walk would put
+# them all in one object, which the OSD serializes).
+#
+# Usage: bench/rbd.sh [VSL_BIN]            (default: build/vsl)
+# Environment: BENCH_RBD_SIZE (image size, 512M), BENCH_RBD_COUNT_4K (requests
+# per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384),
+# BENCH_RBD_ROUNDS (3: each figure is the median of this many runs).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+source "$root/tests/lib/common.sh"
+source "$root/tests/lib/ceph.sh"
+e2e_init 900
+
+VSL_BIN=${1:-${VSL_BIN:-$root/build/vsl}}
+SIZE=$(numfmt --from=iec "$(echo "${BENCH_RBD_SIZE:-512M}" | tr a-z A-Z)")
+C4K=${BENCH_RBD_COUNT_4K:-20000}
+C1M=${BENCH_RBD_COUNT_1M:-384}
+ROUNDS=${BENCH_RBD_ROUNDS:-3}
+STRIDE=$((4 * 1048576 + 4096))
+IMG=bench
+
+CLUSTER=$E2E_TMP/ceph
+e2e_on_exit "ceph_stop $CLUSTER"
+log "starting a throw-away Ceph cluster in $CLUSTER"
+ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
+log "cluster up in ${VSL_CEPH_START_MS} ms"
+RBD=(rbd -c "$VSL_CEPH_CONF" -n "client.$VSL_CEPH_USER" -k "$VSL_CEPH_KEYRING" -p "$VSL_CEPH_POOL")
+"${RBD[@]}" create --size "$((SIZE / 1048576))M" "$IMG"
+log "filling the $((SIZE / 1048576)) MiB image once (reads then touch existing objects)"
+timeout 300 "${RBD[@]}" bench --io-type write --io-size 4M --io-threads 8 --io-total "$SIZE" \
+  --io-pattern seq "$IMG" >/dev/null
+
+# CASES: name | rbd bench args | qemu-img bench args
+CASES=("read 4k qd32|--io-type read --io-size 4K --io-threads 32 --io-pattern rand --io-total $((C4K * 4096))|-c $C4K -d 32 -s 4k -S $STRIDE"
+       "write 4k qd32|--io-type write --io-size 4K --io-threads 32 --io-pattern rand --io-total $((C4K * 4096))|-c $C4K -d 32 -s 4k -S $STRIDE -w"
+       "read 1M qd8|--io-type read --io-size 1M --io-threads 8 --io-pattern seq --io-total $((C1M * 1048576))|-c $C1M -d 8 -s 1M"
+       "write 1M qd8|--io-type write --io-size 1M --io-threads 8 --io-pattern seq --io-total $((C1M * 1048576))|-c $C1M -d 8 -s 1M -w")
+declare -A RESULT  # [case,tool,round] = "IOPS MiB/s" (vsl: and the gateway's CPU us per I/O)
+
+# rbd bench's last line: "elapsed: 5   ops: 20000   ops/sec: 3969.1   bytes/sec: 15 MiB/s"
+rbd_bench() {
+  local io_size=$1 ops
+  shift
+  ops=$(timeout 300 "${RBD[@]}" bench "$@" "$IMG" 2>&1 | sed -n 's/^elapsed:.*ops\/sec: *\([0-9.]*\).*/\1/p')
+  [[ -n $ops ]] || { echo "- -"; return; }
+  python3 -c 'import sys; o = float(sys.argv[1]); print(f"{o:.0f} {o * int(sys.argv[2]) / 1048576:.1f}")' "$ops" "$io_size"
+}
+# qemu_bench COUNT SIZE-BYTES CACHE ARGS...: one qemu-img bench run; prints
+# "IOPS MiB/s CPU-us-per-IO" (qemu-img's own CPU time, user + system).
+qemu_bench() {
+  local count=$1 bs=$2 cache=$3 t
+  shift 3
+  t=$(timeout 300 /usr/bin/time -f '%U %S' -o "$E2E_TMP/qemu.cpu" qemu-img bench -t "$cache" "$@" 2>&1 |
+    sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p')
+  [[ -n $t ]] || { echo "- - -"; return; }
+  python3 -c 'import sys; c, bs, t = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+cpu = sum(float(x) for x in open(sys.argv[4]).read().split()[-2:])
+print(f"{c / t:.0f} {c * bs / t / 1048576:.1f} {cpu / c * 1e6:.0f}")' "$count" "$bs" "$t" "$E2E_TMP/qemu.cpu"
+}
+case_bytes() { [[ $1 == *4k* ]] && echo 4096 || echo 1048576; }
+case_count() { [[ $1 == *4k* ]] && echo "$C4K" || echo "$C1M"; }
+
+QRBD="rbd:$VSL_CEPH_POOL/$IMG:id=$VSL_CEPH_USER:conf=$VSL_CEPH_CONF:keyring=$VSL_CEPH_KEYRING"
+jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_CEPH_USER" \
+  --arg keyring "$VSL_CEPH_KEYRING" --arg image "$IMG" --argjson len "$SIZE" '
+  {listen: "127.0.0.1:0", nop_interval: 0, hosts: [
+    {name: "bench", initiator: "iqn.2026-11.org.example:bench", allow_no_auth: true,
+     luns: [{lun: 0, extents: [{rbd: {pool: $pool, image: $image, conf: $conf, user: $user, keyring: $keyring},
+                                length: $len}]}]}]}' >"$E2E_TMP/gw.json"
+
+# CPU seconds (user + system, all threads) process PID has used so far.
+cpu_seconds() {
+  python3 -c 'import os, sys
+f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$1"
+}
+
+# Rounds: librbd (rbd bench, then qemu-img on librbd), then the gateway
+# (started for the round: it holds the image's exclusive lock), so that a
+# burst of other load on the machine hits every column alike. The table
+# gives each cell's median over the rounds.
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round of $ROUNDS: librbd (rbd bench; qemu-img bench through QEMU's rbd driver)"
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name rargs qargs <<<"$c"
+    RESULT[$name,rbd,$round]=$(rbd_bench "$(case_bytes "$name")" $rargs)
+    RESULT[$name,qrbd,$round]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
+    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s), qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s CPU-us/IO)"
+  done
+  log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
+  "$VSL_BIN" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
+  GW=$!
+  e2e_on_exit "stop_pid $GW 10"
+  wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
+    fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
+  PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
+  QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name _ qargs <<<"$c"
+    cpu0=$(cpu_seconds "$GW")
+    r=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
+    cpu1=$(cpu_seconds "$GW")
+    us=$(python3 -c 'import sys; print(f"{(float(sys.argv[2]) - float(sys.argv[1])) / int(sys.argv[3]) * 1e6:.0f}")' \
+      "$cpu0" "$cpu1" "$(case_count "$name")")
+    RESULT[$name,vsl,$round]="$r $us"
+    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO)"
+  done
+  stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
+  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
+done
+
+# median CELL FIELD: the median over the rounds of field FIELD (1-based) of
+# RESULT[CELL,round]; MiB/s (field 2) with a decimal.
+median() {
+  local r vals=()
+  for ((r = 1; r <= ROUNDS; r++)); do vals+=("$(awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}")"); done
+  python3 -c 'import statistics, sys
+v = [float(x) for x in sys.argv[2:] if x not in ("", "-")]
+d = 1 if sys.argv[1] == "2" else 0
+print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
+}
+
+ratio() {
+  python3 -c 'import sys
+try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
+except Exception: print("-")' "$1" "$2"
+}
+echo
+printf '%-14s %15s %21s %27s %8s %8s\n' "" "rbd bench" "qemu-img rbd" "qemu-img vsl" "" ""
+printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" vsl/qrbd vsl/rbd
+for c in "${CASES[@]}"; do
+  name=${c%%|*}
+  ri=$(median "$name,rbd" 1) rm=$(median "$name,rbd" 2)
+  qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2) qc=$(median "$name,qrbd" 3)
+  vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3) gc=$(median "$name,vsl" 4)
+  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
+    "$vc" "$gc" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
+done
+echo "medians of $ROUNDS rounds. 4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests"
+echo "in 32 objects). 1M: sequential. us: qemu-img's CPU time per I/O; gw us: the gateway process's (all"
+echo "threads). image $((SIZE / 1048576)) MiB on one OSD (BlueStore on a file), pool size 1; gateway defaults."
