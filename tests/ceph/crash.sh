@@ -87,17 +87,29 @@ pattern() {
   for k in "${!HOSTS[@]}"; do [[ ${HOSTS[$k]} == "$1" ]] && echo $((0x41 + k)); done
 }
 
+# master_copies: the volume ids of img's copies on $ARRAY, as a JSON array.
+master_copies() {
+  tv image show img --json | jq -c --arg a "$ARRAY" '[.masters[] | select(.array == $a and (.primary | not)) | .volume_id]'
+}
+
 gone_problems() {
-  local out n left i
+  local out n left i masters keep
   out=$(tv farm show crash 2>&1) && echo "farm show still shows the farm"
   n=$(tv host list --json | jq -r '[.hosts[] | select(.state != "idle") | "\(.name):\(.state)"] | join(" ")')
   [[ -z $n ]] || echo "hosts not idle: $n"
-  n=$(tv volume list --all --json | jq -r --arg a "$ARRAY" \
-    '[.volumes[] | select(.array == $a and (.state != "free" or .clean != true)) | "\(.id):\(.state)"] | join(" ")')
+  # The image's master copy on the array (its disks were clones of it)
+  # stays: it is the image's, not the farm's.
+  masters=$(master_copies)
+  n=$(tv volume list --all --json | jq -r --arg a "$ARRAY" --argjson m "$masters" \
+    '[.volumes[] | select(.array == $a and (.id | IN($m[]) | not) and (.state != "free" or .clean != true)) | "\(.id):\(.state)"] | join(" ")')
   [[ -z $n ]] || echo "units on $ARRAY not free and clean: $n"
+  [[ $(jq length <<<"$masters") == 1 ]] || echo "master copies of img on $ARRAY: $masters, not one"
   pool_problems
-  # Scrubbed: no image of the array maps data.
+  # Scrubbed: no image of the array but the master copy maps data.
+  keep=$(tv volume list --all --json | jq -r --arg a "$ARRAY" --argjson m "$masters" \
+    '.volumes[] | select(.array == $a and (.id | IN($m[]))) | "vsl-\($a)-\(.array_volume)"')
   for i in $(admin_rbd ls 2>/dev/null | grep "^vsl-$ARRAY-vol-"); do
+    [[ $i == "$keep" ]] && continue
     [[ $(admin_rbd diff "$i" --format json 2>/dev/null) == "[]" ]] || echo "image $i still maps data"
   done
   left=$(requests_settled 10)
@@ -168,7 +180,7 @@ crash_serve_stop
 # RBD image, the scrub that swaps images, the cut of a new image, the map
 # that opens it in the gateway).
 POINTS=${CEPH_CRASH_POINTS:-"farm.step:2 farm.step:2;farm.step:4 farm.step:6;farm.step:12 farm.step:14;farm.step:30 farm.step:30;\
-op.allocate-unit.allocated:4 op.scrub.wiped:5;op.copy.copied:2 op.scrub.marked:3;op.map.mapped:6 op.unmap.unmapped:4;\
+op.allocate-unit.allocated:4 op.scrub.wiped:5;op.copy.cloned:2 op.scrub.marked:3;op.map.mapped:6 op.unmap.unmapped:4;\
 op.bind.granted:5 op.free.step:4;op.map.end:3 op.free.end:2;op.allocate-unit.end:5 op.unbind.revoked:3"}
 IFS=';' read -ra PAIRS <<<"$POINTS"
 START=$(date +%s)

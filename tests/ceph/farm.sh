@@ -41,7 +41,14 @@ for h in h3db h4db; do
 done
 check_eq "every disk of the farm is on r1 (4 boot disks and the shared one)" 5 \
   "$(v farm show two-tier | grep -c '(mapped, on r1)')"
-check_eq "5 RBD images of r1 in the pool" 5 "$(admin_rbd ls | grep -c '^vsl-r1-vol-')"
+# The demo image's master lies on the file array: r1 got a copy of it once,
+# and the boot disks are clones of that copy.
+MASTER=$(v image show demo --json | jq -r '.masters[] | select(.array == "r1" and (.primary | not)) | .volume_id')
+check_ne "r1 holds a master copy of the image" "$MASTER" ""
+MASTER_IMAGE=$(v volume list --all --json | jq -r --argjson m "${MASTER:-0}" '.volumes[] | select(.id == $m) | "vsl-r1-\(.array_volume)"')
+check_eq "6 RBD images of r1 in the pool (the farm's 5 and the master copy)" 6 "$(admin_rbd ls | grep -c '^vsl-r1-vol-')"
+check_eq "the 4 boot disks are clones of the master copy" 4 \
+  "$(v image show demo --json | jq --argjson m "${MASTER:-0}" '.masters[] | select(.volume_id == $m) | .clones | length')"
 
 log "the shared disk"
 check "h3db writes" lun_io h3db 1 "write -P 0x5a 0 64k"
@@ -55,11 +62,12 @@ check "destroy two-tier" v farm destroy two-tier
 check_eq "every host is idle" "" "$(v host list | awk 'NR > 1 && $3 != "idle"')"
 mapped=""
 for i in $(admin_rbd ls | grep '^vsl-r1-vol-'); do
+  [[ $i == "$MASTER_IMAGE" ]] && continue
   [[ $(admin_rbd diff "$i" --format json) == "[]" ]] || mapped+=" $i"
 done
-check_eq "no image of r1 maps data after destroy" "" "$mapped"
-check_eq "every unit of r1 is free and clean" "" \
-  "$(v volume list --all --json | jq -r '[.volumes[] | select(.array == "r1" and (.state != "free" or .clean != true)) | .id] | join(" ")')"
+check_eq "no image of r1 but the master copy maps data after destroy" "" "$mapped"
+check_eq "every unit of r1 but the master copy is free and clean" "" \
+  "$(v volume list --all --json | jq -r --argjson m "${MASTER:-0}" '[.volumes[] | select(.array == "r1" and .id != $m and (.state != "free" or .clean != true)) | .id] | join(" ")')"
 blank=$(fml_copy "$two" blank '/<diskimage/d' 's/<farm fmlversion="1.2">/<farm fmlversion="1.2" name="blank">/')
 check "apply a farm of blank disks on the same pool" v farm apply "$blank"
 check_eq "its disks are on r1 too" 5 "$(v farm show blank | grep -c '(mapped, on r1)')"
