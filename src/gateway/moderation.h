@@ -1,0 +1,60 @@
+// Moderation: how long an event loop pauses between two busy turns so the
+// next one finds a batch (the software form of a NIC's interrupt moderation).
+//
+// Why: with the initiator on another CPU, a loop that answers as soon as
+// anything arrives wakes once per command or less (a write's header and data
+// come in two pieces), and each turn pays an epoll_wait, a read and a writev
+// for one or two PDUs. A short pause after a turn that handled several PDUs
+// lets the rest of the initiator's queue arrive: one turn then reads, answers
+// and writes many commands at once. The pause costs latency, so it is taken
+// only where it pays:
+//  * never after a turn with fewer than kMinWork PDUs (one command in flight,
+//    QD1, never waits);
+//  * a pause that brought fewer than kMinGain PDUs (a shallow queue: the
+//    initiator was waiting for our answers, not sending) turns pausing off
+//    for the next kCooldownTurns turns, then it is tried again.
+// Pure logic: the loop reports each turn's work and sleeps for what Next()
+// returns.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace vsl::gateway {
+
+class Moderation {
+ public:
+  static constexpr size_t kMinWork = 2;
+  static constexpr size_t kMinGain = 4;
+  static constexpr uint32_t kCooldownTurns = 64;
+
+  explicit Moderation(std::chrono::microseconds pause) : pause_(pause) {}
+
+  // `work`: PDUs the turn that just ended handled (0 for an idle wake-up,
+  // a timeout or a posted closure). Returns how long to pause before the
+  // next wait (zero: none).
+  std::chrono::microseconds Next(size_t work) {
+    if (pause_.count() <= 0) return {};
+    if (paused_last_) {
+      paused_last_ = false;
+      if (work < kMinGain) {
+        cooldown_ = kCooldownTurns;
+        return {};
+      }
+    } else if (cooldown_ > 0) {
+      --cooldown_;
+      return {};
+    }
+    if (work < kMinWork) return {};
+    paused_last_ = true;
+    return pause_;
+  }
+
+ private:
+  std::chrono::microseconds pause_;
+  bool paused_last_ = false;
+  uint32_t cooldown_ = 0;
+};
+
+}  // namespace vsl::gateway
