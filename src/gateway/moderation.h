@@ -12,7 +12,11 @@
 //    QD1, never waits);
 //  * a pause that brought fewer than kMinGain PDUs (a shallow queue: the
 //    initiator was waiting for our answers, not sending) turns pausing off
-//    for the next kCooldownTurns turns, then it is tried again.
+//    for the next kCooldownTurns turns, then it is tried again;
+//  * so does a turn that found kNaturalBatch PDUs or more without a pause:
+//    batches form by themselves (initiator and gateway share a CPU, so the
+//    gateway runs only once the initiator has sent all it can), and a pause
+//    would only leave the CPU idle.
 // Pure logic: the loop reports each turn's work and sleeps for what Next()
 // returns.
 #pragma once
@@ -27,6 +31,7 @@ class Moderation {
  public:
   static constexpr size_t kMinWork = 2;
   static constexpr size_t kMinGain = 4;
+  static constexpr size_t kNaturalBatch = 8;
   static constexpr uint32_t kCooldownTurns = 64;
 
   explicit Moderation(std::chrono::microseconds pause) : pause_(pause) {}
@@ -37,13 +42,17 @@ class Moderation {
   std::chrono::microseconds Next(size_t work) {
     if (pause_.count() <= 0) return {};
     if (paused_last_) {
+      if (work >= kMinGain) return pause_;
       paused_last_ = false;
-      if (work < kMinGain) {
-        cooldown_ = kCooldownTurns;
-        return {};
-      }
-    } else if (cooldown_ > 0) {
+      cooldown_ = kCooldownTurns;
+      return {};
+    }
+    if (cooldown_ > 0) {
       --cooldown_;
+      return {};
+    }
+    if (work >= kNaturalBatch) {
+      cooldown_ = kCooldownTurns;
       return {};
     }
     if (work < kMinWork) return {};
