@@ -82,7 +82,7 @@ void EventLoop::Run() {
   prctl(PR_SET_TIMERSLACK, kPauseSlackNs, 0, 0, 0);
   Clock::time_point last_tick = Clock::now();
   while (running_) {
-    std::chrono::microseconds pause = moderation_.Next(work_);
+    std::chrono::microseconds pause = moderation_.Next(work_, Clock::now());
     work_ = 0;
     if (pause.count() > 0) {
       timespec ts{0, long(std::chrono::nanoseconds(pause).count())};
