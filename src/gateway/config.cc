@@ -339,6 +339,9 @@ Status ParseOptions(const json& j, GatewayOptions* o) {
   VSL_ASSIGN_OR_RETURN(uint64_t san, GetUint(j, "", "sanitize_mib_per_second", false,
                                              o->sanitize_bytes_per_second >> 20, 0, 1u << 20));
   o->sanitize_bytes_per_second = san << 20;
+  VSL_ASSIGN_OR_RETURN(uint64_t bp, GetUint(j, "", "batch_pause_us", false, o->batch_pause_us, 0,
+                                            1000));
+  o->batch_pause_us = uint32_t(bp);
   VSL_ASSIGN_OR_RETURN(o->immediate_data, GetBool(j, "", "immediate_data", o->immediate_data));
   VSL_ASSIGN_OR_RETURN(o->initial_r2t, GetBool(j, "", "initial_r2t", o->initial_r2t));
   return Status::Ok();
@@ -359,7 +362,7 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view text, const ConfigEnv&
               "nop_interval", "nop_timeout", "max_recv_data_segment_length", "max_burst_length",
               "first_burst_length", "max_outstanding_r2t", "immediate_data", "initial_r2t",
               "write_buffer_budget_mib", "max_connections", "max_connections_per_address",
-              "login_timeout", "data_out_timeout", "sanitize_mib_per_second"}));
+              "login_timeout", "data_out_timeout", "sanitize_mib_per_second", "batch_pause_us"}));
   GatewayConfig c;
   VSL_RETURN_IF_ERROR(ParseOptions(j, &c.options));
   auto hosts = j.find("hosts");

@@ -53,6 +53,8 @@ TEST(GatewayConfig, ErrorTable) {
       {"bad tuning", Config(h1, R"(, "queue_depth": 0)"), "queue_depth: must be between 1 and 4096"},
       {"bad sanitize pace", Config(h1, R"(, "sanitize_mib_per_second": -1)"),
        "sanitize_mib_per_second: must be"},
+      {"batch pause too long", Config(h1, R"(, "batch_pause_us": 1001)"),
+       "batch_pause_us: must be between 0 and 1000"},
       {"first burst above max burst",
        Config(h1, R"(, "first_burst_length": 2097152, "max_burst_length": 1048576)"),
        "first_burst_length: must not exceed max_burst_length"},
@@ -179,6 +181,7 @@ TEST(GatewayConfig, ErrorTable) {
 TEST(GatewayConfig, ValuesComeThrough) {
   std::string json = R"({"listen": "0.0.0.0:3261", "iqn_prefix": "iqn.2026-11.org.test",
     "queue_depth": 64, "nop_interval": 0, "initial_r2t": true, "sanitize_mib_per_second": 12,
+    "batch_pause_us": 0,
     "hosts": [{"name": "web1", "initiators": ["iqn.2026-11.a:1", "iqn.2026-11.a:2"],
                "chap": {"user": "web1", "secret": "0123456789ab"},
                "luns": [{"lun": 2, "read_only": true,
@@ -195,6 +198,7 @@ TEST(GatewayConfig, ValuesComeThrough) {
   EXPECT_EQ(c->options.nop_interval_s, 0u);
   EXPECT_TRUE(c->options.initial_r2t);
   EXPECT_EQ(c->options.sanitize_bytes_per_second, uint64_t(12) << 20);
+  EXPECT_EQ(c->options.batch_pause_us, 0u) << "default 60; 0 turns the pause off";
   ASSERT_EQ(c->hosts.size(), 2u);
   const HostConfig& h = c->hosts[0];
   EXPECT_EQ(h.initiators, (std::vector<std::string>{"iqn.2026-11.a:1", "iqn.2026-11.a:2"}));

@@ -121,6 +121,7 @@ void Connection::ReadSome() {
     for (;;) {
       iscsi::PduReader::Item item = reader_.Next();
       if (item.kind == iscsi::PduReader::Kind::kNeedMore) break;
+      loop_->NoteWork(1);
       HandleItem(item);
       if (fd_ < 0 || phase_ == Phase::kLoggedOut || close_after_flush_) return;
     }

@@ -1,13 +1,22 @@
 #include "gateway/event_loop.h"
 
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 namespace vsl::gateway {
 
-EventLoop::EventLoop() : poller_(MakeEpollPoller()) {
+namespace {
+// The default timer slack (50 us) would stretch every pause to several times
+// its length.
+constexpr unsigned long kPauseSlackNs = 5000;
+}  // namespace
+
+EventLoop::EventLoop(std::chrono::microseconds batch_pause)
+    : poller_(MakeEpollPoller()), moderation_(batch_pause) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
@@ -70,8 +79,15 @@ void EventLoop::RunPosted() {
 
 void EventLoop::Run() {
   thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+  prctl(PR_SET_TIMERSLACK, kPauseSlackNs, 0, 0, 0);
   Clock::time_point last_tick = Clock::now();
   while (running_) {
+    std::chrono::microseconds pause = moderation_.Next(work_, Clock::now());
+    work_ = 0;
+    if (pause.count() > 0) {
+      timespec ts{0, long(std::chrono::nanoseconds(pause).count())};
+      nanosleep(&ts, nullptr);
+    }
     Status s = poller_->Wait(deferred_.empty() ? 1000 : 0);
     (void)s;  // only EBADF-like bugs fail here; the tick still runs
     while (!deferred_.empty()) {

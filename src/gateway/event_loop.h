@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/moderation.h"
 #include "gateway/poller.h"
 #include "util/status.h"
 
@@ -23,7 +24,8 @@ class EventLoop : private Poller::Handler {
  public:
   using Clock = std::chrono::steady_clock;
 
-  EventLoop();
+  // `batch_pause`: see Moderation (zero: the loop never pauses).
+  explicit EventLoop(std::chrono::microseconds batch_pause = std::chrono::microseconds(0));
   ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -41,6 +43,9 @@ class EventLoop : private Poller::Handler {
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
   Poller* poller() { return poller_.get(); }
+  // Loop thread only: the current turn handled `pdus` PDUs (Moderation
+  // decides from them whether to pause before the next wait).
+  void NoteWork(size_t pdus) { work_ += pdus; }
   // Any thread (SCSI completions ask it from I/O threads).
   bool InLoopThread() const {
     return std::this_thread::get_id() == thread_id_.load(std::memory_order_acquire);
@@ -58,6 +63,8 @@ class EventLoop : private Poller::Handler {
   std::atomic<std::thread::id> thread_id_{};
   std::function<void(Clock::time_point)> tick_;
   bool running_ = false;  // loop thread only
+  Moderation moderation_;  // loop thread only
+  size_t work_ = 0;        // PDUs handled this turn; loop thread only
   std::vector<std::function<void()>> deferred_;  // loop thread only
   // The batch being run (deferred or posted); swapped with the queue so the
   // vectors keep their capacity. Loop thread only.

@@ -54,7 +54,8 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     int n = options_.network_threads > 0 ? options_.network_threads
                                          : int(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < n; ++i) {
-      loops_.push_back(std::make_unique<EventLoop>());
+      loops_.push_back(
+          std::make_unique<EventLoop>(std::chrono::microseconds(options_.batch_pause_us)));
       conns_.push_back(std::make_unique<ConnMap>());
     }
     for (int i = 0; i < n; ++i) {

@@ -24,6 +24,7 @@ vsl_add_library(vsl_gateway
 # Pure pieces: no socket, no other helper's library needed beyond headers.
 vsl_add_test(gateway_core_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/command_window_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/moderation_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc

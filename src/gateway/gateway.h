@@ -57,6 +57,9 @@ struct GatewayOptions {
   uint32_t max_outstanding_r2t = 16;
   bool immediate_data = true;
   bool initial_r2t = false;
+  // Microseconds a network thread pauses after a busy turn so the next one
+  // finds a batch (gateway/moderation.h); 0: never.
+  uint32_t batch_pause_us = 60;
 
   // Untrusted hosts (docs/security.md).
   // Bytes of solicited write data (R2Ts sent, command not finished) all

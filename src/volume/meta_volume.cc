@@ -38,6 +38,7 @@ struct File {
   mutable std::atomic<bool> nowait_writes{true};
   mutable std::atomic<int64_t> inline_off_until{0};
   mutable std::atomic<int64_t> inline_backoff{0};  // ns; the last back-off's length
+  mutable std::atomic<bool> last_inline_slow{false};  // the last inline write was slow
   ~File() {
     if (fd >= 0) ::close(fd);
   }
@@ -286,8 +287,11 @@ int64_t NowNs() {
 // metadata, dirty-page throttling) sends the file's writes back to the I/O
 // threads for a while, so a stalling file system stalls no event loop for
 // long. The clock can't tell a stall from the thread being preempted on a
-// busy machine, so the first back-off is short; one that follows soon after
-// the last doubles it, up to kMaxInlineBackoffNs.
+// busy machine (or by the I/O threads its own back-off woke on the same
+// CPU, which kept it backing off), so it takes two slow writes to the file
+// in a row: preemption rarely lands in two short writes running, a stalling
+// file system stalls the next write too. The first back-off is short; one
+// that follows soon after the last doubles it, up to kMaxInlineBackoffNs.
 constexpr int64_t kSlowInlineWriteNs = 2'000'000;
 constexpr int64_t kMinInlineBackoffNs = 10'000'000;
 constexpr int64_t kMaxInlineBackoffNs = 1'000'000'000;
@@ -357,10 +361,14 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
     VSL_RETURN_IF_ERROR(WriteFull(f, p.file_offset, src, p.length));
   }
   const int64_t end = NowNs();
-  if (end - start > kSlowInlineWriteNs) {
-    for (const Piece& p : pieces) {
-      const File& f = *s->files[p.extent];
-      if (!f.in_memory) BackOff(f, end);
+  const bool slow = end - start > kSlowInlineWriteNs;
+  for (const Piece& p : pieces) {
+    const File& f = *s->files[p.extent];
+    if (f.in_memory) continue;
+    if (slow) {
+      if (f.last_inline_slow.exchange(true, std::memory_order_relaxed)) BackOff(f, end);
+    } else if (f.last_inline_slow.load(std::memory_order_relaxed)) {
+      f.last_inline_slow.store(false, std::memory_order_relaxed);
     }
   }
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
