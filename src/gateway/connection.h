@@ -46,6 +46,9 @@ class Portal {
   virtual SessionTable* sessions() = 0;
   // The gateway-wide budget for solicited write data.
   virtual WriteBudget* write_budget() = 0;
+  // A login ended: nullopt when it succeeded, else why it was refused.
+  // Any thread.
+  virtual void CountLogin(std::optional<LoginFailure> failure) = 0;
   // Called on the connection's loop when it has closed; the portal drops its
   // reference later (not from inside this call).
   virtual void Closed(Connection* conn) = 0;
@@ -67,6 +70,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   void Tick(Clock::time_point now);
 
   uint64_t id() const { return id_; }
+  // Adds this connection's R2Ts outstanding and writes waiting for the write
+  // budget to `stats`. Loop thread.
+  void AddStats(GatewayStats* stats) const;
   bool closed() const { return fd_ < 0; }
 
  private:

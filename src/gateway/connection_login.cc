@@ -67,6 +67,7 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
     case iscsi::LoginNegotiator::State::kFailed:
       LogLimited(spdlog::level::warn, "login failed", "{}: login failed: {}", peer_,
                  negotiator_->failure());
+      portal_->CountLogin(LoginFailureOf(response.bhs[36], response.bhs[37]));
       Send(std::move(response), true);
       close_after_flush_ = true;
       close_reason_ = "login refused";
@@ -90,6 +91,7 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
   }
   window_.emplace(login_.cmdsn, portal_->options().queue_depth);
   Send(std::move(response), true);
+  portal_->CountLogin(std::nullopt);
   EnterFullFeature();
 }
 
