@@ -157,6 +157,60 @@ double ProcessStartSeconds() {
   return btime + ticks / double(sysconf(_SC_CLK_TCK));
 }
 
+// The per-LU families; labels host and lun.
+void WriteLuMetrics(const gateway::LuStatsTable& lus, MetricsText& out) {
+  static const char* const kOps[] = {"read", "write", "other"};
+  auto labels = [](const std::pair<std::string, uint64_t>& key) {
+    return Labels{{"host", key.first}, {"lun", std::to_string(key.second)}};
+  };
+  out.Family("vsl_lu_commands_total", "counter",
+             "SCSI commands finished on the LU, by op (read: READ 6/10/12/16; write: WRITE and WRITE AND VERIFY; "
+             "other).");
+  for (const auto& [key, c] : lus) {
+    for (size_t i = 0; i < gateway::kLuOps; ++i) {
+      Labels l = labels(key);
+      l.emplace_back("op", kOps[i]);
+      out.Sample("vsl_lu_commands_total", l, double(c.commands[i]));
+    }
+  }
+  out.Family("vsl_lu_bytes_total", "counter", "Bytes read from or written to the LU by commands that succeeded.");
+  for (const auto& [key, c] : lus) {
+    for (size_t i = 0; i < 2; ++i) {
+      Labels l = labels(key);
+      l.emplace_back("op", kOps[i]);
+      out.Sample("vsl_lu_bytes_total", l, double(c.bytes[i]));
+    }
+  }
+  std::vector<double> bounds;
+  for (uint64_t ns : gateway::kLuLatencyBoundsNs) bounds.push_back(double(ns) / 1e9);
+  out.Family("vsl_lu_latency_seconds", "histogram",
+             "Time from a read's or write's arrival at the gateway to its status, by op.");
+  for (const auto& [key, c] : lus) {
+    for (size_t i = 0; i < 2; ++i) {
+      std::vector<uint64_t> cumulative;
+      uint64_t sum = 0;
+      for (size_t b = 0; b < bounds.size(); ++b) cumulative.push_back(sum += c.latency[i][b]);
+      sum += c.latency[i][bounds.size()];
+      Labels l = labels(key);
+      l.emplace_back("op", kOps[i]);
+      out.Histogram("vsl_lu_latency_seconds", l, bounds, cumulative, sum, double(c.latency_ns_sum[i]) / 1e9);
+    }
+  }
+  out.Family("vsl_lu_errors_total", "counter",
+             "Commands on the LU that ended with an error status, by sense key (none: a status without sense "
+             "data); only keys seen are listed.");
+  for (const auto& [key, c] : lus) {
+    for (size_t k = 0; k < gateway::kLuErrorSlots; ++k) {
+      if (c.errors[k] == 0) continue;
+      Labels l = labels(key);
+      l.emplace_back("sense_key", gateway::SenseKeyLabel(k));
+      out.Sample("vsl_lu_errors_total", l, double(c.errors[k]));
+    }
+  }
+  out.Family("vsl_lu_queue_depth", "gauge", "Commands on the LU the gateway holds now (arrived, not yet answered).");
+  for (const auto& [key, c] : lus) out.Sample("vsl_lu_queue_depth", labels(key), double(c.queue_depth));
+}
+
 }  // namespace
 
 Status CheckMetricsAccess(const ApiContext& ctx, const httplib::Request& req) {
@@ -207,6 +261,7 @@ void WriteGatewayMetrics(const gateway::GatewayStats& s, MetricsText& out) {
   out.Family("vsl_gateway_stats_complete", "gauge",
              "1 when every network thread answered this scrape in time, else 0 (its figures are left out).");
   out.Sample("vsl_gateway_stats_complete", {}, s.complete ? 1 : 0);
+  WriteLuMetrics(s.lus, out);
 }
 
 void WriteProcessMetrics(MetricsText& out) {

@@ -310,7 +310,10 @@ void Connection::Flush() {
 }
 
 void Connection::AddStats(GatewayStats* stats) const {
-  for (const auto& [itt, task] : tasks_) stats->r2ts_outstanding += task->r2ts.size();
+  for (const auto& [itt, task] : tasks_) {
+    stats->r2ts_outstanding += task->r2ts.size();
+    if (task->lu != nullptr) ++stats->lus[{host_, task->lun}].queue_depth;
+  }
   stats->writes_waiting += r2t_waiting_.size();
 }
 

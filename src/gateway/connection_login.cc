@@ -97,6 +97,11 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
 
 void Connection::EnterFullFeature() {
   phase_ = Phase::kFullFeature;
+  if (!login_.discovery) {
+    std::string prefix = portal_->options().iqn_prefix + ":";
+    if (login_.target_name.rfind(prefix, 0) == 0) host_ = login_.target_name.substr(prefix.size());
+    lu_table_ = portal_->lu_stats(loop_);
+  }
   // Digests start with the first PDU after the final Login Response.
   digests_.header_digest = login_.connection.header_digest;
   digests_.data_digest = login_.connection.data_digest;

@@ -58,6 +58,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     for (int i = 0; i < n; ++i) {
       loops_.push_back(std::make_unique<EventLoop>());
       conns_.push_back(std::make_unique<ConnMap>());
+      lu_tables_.push_back(std::make_unique<LuStatsTable>());
     }
     for (int i = 0; i < n; ++i) {
       ConnMap* conns = conns_[size_t(i)].get();
@@ -139,6 +140,12 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     }
   }
   GatewayStats Stats() const override;
+  LuStatsTable* lu_stats(EventLoop* loop) override {
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      if (loops_[i].get() == loop) return lu_tables_[i].get();
+    }
+    return nullptr;
+  }
   void Closed(Connection* conn) override {
     for (size_t i = 0; i < loops_.size(); ++i) {
       if (!loops_[i]->InLoopThread()) continue;
@@ -291,6 +298,9 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   size_t open_connections_ = 0;                          // guarded by conn_mu_
   std::unordered_map<std::string, size_t> per_address_;  // guarded by conn_mu_
   std::unique_ptr<Listener> listener_;
+  // lu_tables_[i] is touched on loops_[i] only; it outlives the loops and
+  // their connections, which point into it.
+  std::vector<std::unique_ptr<LuStatsTable>> lu_tables_;
   // Loops outlive the session table: its close callbacks post to them.
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::unique_ptr<ConnMap>> conns_;  // conns_[i] touched on loops_[i] only
@@ -334,12 +344,15 @@ GatewayStats GatewayImpl::Stats() const {
   auto shared = std::make_shared<Shared>();
   for (size_t i = 0; i < loops_.size(); ++i) {
     const ConnMap* conns = conns_[i].get();
-    loops_[i]->Post([shared, conns] {
+    const LuStatsTable* lus = lu_tables_[i].get();
+    loops_[i]->Post([shared, conns, lus] {
       GatewayStats mine;
+      mine.lus = *lus;
       for (const auto& [id, e] : *conns) e.conn->AddStats(&mine);
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->sum.r2ts_outstanding += mine.r2ts_outstanding;
       shared->sum.writes_waiting += mine.writes_waiting;
+      for (const auto& [key, c] : mine.lus) shared->sum.lus[key].Add(c);
       ++shared->answered;
       shared->cv.notify_all();
     });
@@ -349,6 +362,7 @@ GatewayStats GatewayImpl::Stats() const {
   s.complete = shared->cv.wait_for(lock, std::chrono::seconds(1), [&] { return shared->answered == n; });
   s.r2ts_outstanding = shared->sum.r2ts_outstanding;
   s.writes_waiting = shared->sum.writes_waiting;
+  s.lus = std::move(shared->sum.lus);
   return s;
 }
 

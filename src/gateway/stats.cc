@@ -1,5 +1,9 @@
 #include "gateway/stats.h"
 
+#include <iterator>
+
+#include "gateway/lu_stats.h"
+
 namespace vsl::gateway {
 
 std::string_view LoginFailureName(LoginFailure f) {
@@ -17,6 +21,15 @@ std::string_view LoginFailureName(LoginFailure f) {
     case LoginFailure::kCount: break;
   }
   return "unknown";
+}
+
+const char* SenseKeyLabel(size_t slot) {
+  static constexpr const char* kNames[] = {
+      "no_sense",        "recovered_error", "not_ready",       "medium_error",   "hardware_error",
+      "illegal_request", "unit_attention",  "data_protect",    "blank_check",    "vendor_specific",
+      "copy_aborted",    "aborted_command", "reserved_0c",     "volume_overflow", "miscompare",
+      "completed",       "none"};
+  return slot < std::size(kNames) ? kNames[slot] : "unknown";
 }
 
 LoginFailure LoginFailureOf(uint8_t status_class, uint8_t status_detail) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "gateway/lu_stats.h"
+
 namespace vsl::gateway {
 
 // Why a login was refused, a bounded set (the Login Response's status class
@@ -40,6 +42,9 @@ struct GatewayStats {
   // False when a network thread did not answer in time: the per-thread
   // figures (R2Ts, waiting writes) are then partial.
   bool complete = true;
+  // Per (host, LUN): commands, bytes, latency, errors, and the commands in
+  // flight now (queue_depth).
+  LuStatsTable lus;
 };
 
 }  // namespace vsl::gateway

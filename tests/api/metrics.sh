@@ -3,12 +3,15 @@
 # from a running `vsl serve`: the test maps a unit to a host and writes to
 # it (qemu-io, CHAP), makes a login with a wrong secret, applies a farm,
 # then asks Prometheus's own HTTP API (/api/v1/query) for the series and
-# compares them with what it did and with what the API says (volumes by
-# state, used bytes, finished requests, farms by state, logins and login
-# failures by reason). The endpoint's door: 401 without a token, 401 with
-# the admin token when --metrics-token-file is given, 200 with that token;
-# a token file other users can read is refused at start; --metrics-open
-# answers without a token. Usage: metrics.sh VSL   (API_CATALOG=sqlite|pg)
+# compares them with what it did (logins, an auth_failed login failure, the
+# bytes written and read on h1's LU, its commands, latency histograms, unit
+# attentions and queue depth, a farm ready) and with what the API says
+# (volumes by FIG. 7 state, used and free bytes, finished and failed
+# requests, histogram counts). The endpoint's door: 401 without a token,
+# 401 with the admin token when --metrics-token-file is given, 200 with that
+# token; a token file other users can read is refused at start;
+# --metrics-open answers without a token. Usage: metrics.sh VSL
+# (API_CATALOG=sqlite|pg)
 set -uo pipefail
 VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -111,6 +114,23 @@ prom_eq "no other login failure" 1 'sum(vsl_gateway_login_failures_total)'
 prom_eq "no session is left" 0 'vsl_gateway_sessions'
 prom_eq "no connection is left" 0 'vsl_gateway_connections'
 prom_eq "no R2T is outstanding" 0 'vsl_gateway_r2ts_outstanding'
+
+log "h1's LU 0: the bytes, commands and latencies of what it did"
+LU='host="h1",lun="0"'
+prom_eq "written bytes equal the 3 MiB written" 3145728 "vsl_lu_bytes_total{$LU,op=\"write\"}"
+prom_eq "read bytes equal the 3 MiB read" 3145728 "vsl_lu_bytes_total{$LU,op=\"read\"}"
+writes=$(prom "vsl_lu_commands_total{$LU,op=\"write\"}")
+check "write commands were counted" test "${writes:-0}" -ge 1
+prom_eq "the write latency histogram counts every write" "$writes" "vsl_lu_latency_seconds_count{$LU,op=\"write\"}"
+prom_eq "and its +Inf bucket too" "$writes" "vsl_lu_latency_seconds_bucket{$LU,op=\"write\",le=\"+Inf\"}"
+reads=$(prom "vsl_lu_commands_total{$LU,op=\"read\"}")
+prom_eq "the read latency histogram counts every read" "$reads" "vsl_lu_latency_seconds_count{$LU,op=\"read\"}"
+check "the latency sum is positive" test "$(prom "vsl_lu_latency_seconds_sum{$LU,op=\"write\"} > 0")" != ""
+prom_eq "nothing is queued on the LU" 0 "vsl_lu_queue_depth{$LU}"
+# SPC-4: each new I_T nexus gets a POWER ON unit attention on its first
+# command; h1 logged in twice (the wrong secret never got a session).
+prom_eq "one UNIT ATTENTION per session" 2 "vsl_lu_errors_total{$LU,sense_key=\"unit_attention\"}"
+prom_eq "no other error" 2 "sum(vsl_lu_errors_total{$LU})"
 prom_eq "no write buffer is held" 0 'vsl_gateway_write_buffer_bytes'
 
 log "a farm applied"
