@@ -43,6 +43,10 @@ check_eq "the metrics token: 200" 200 "$(code -H "Authorization: Bearer $METRICS
 check_eq "the content type is the text format 0.0.4" "text/plain; version=0.0.4; charset=utf-8" \
   "$(curl -s -o /dev/null -w '%{content_type}' -H "Authorization: Bearer $METRICS_TOKEN" "$VSL_API/metrics")"
 
+ROOT=$(cd "$HERE/../.." && pwd)
+sed "s|/etc/prometheus/vsl-metrics.token|$TOKEN_FILE|" "$ROOT/examples/prometheus.yml" >"$E2E_TMP/example.yml"
+check "examples/prometheus.yml passes promtool check config" promtool check config "$E2E_TMP/example.yml"
+
 log "Prometheus scrapes vsl serve every second"
 PROM_PORT=$(free_port)
 PROM_DIR=$E2E_TMP/prometheus
