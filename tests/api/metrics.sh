@@ -183,6 +183,18 @@ prom_eq "the map requests' +Inf bucket equals their count" "$maps" \
   'vsl_request_duration_seconds_bucket{op="map",le="+Inf"}'
 prom_eq "nothing is queued or running" 0 'sum(vsl_request_queue_depth)'
 
+log "examples/grafana-dashboard.json: every query runs on Prometheus"
+jq -r '.panels[].targets[]?.expr' "$ROOT/examples/grafana-dashboard.json" |
+  sed 's/\$__rate_interval/1m/g; s/\$job/.*/g' >"$E2E_TMP/exprs"
+check "the dashboard has queries" test "$(wc -l <"$E2E_TMP/exprs")" -ge 10
+bad=0
+while IFS= read -r expr; do
+  st=$(curl -s --get --data-urlencode "query=$expr" "$PROM/api/v1/query" | jq -r .status)
+  [[ $st == success ]] || { echo "query failed: $expr"; bad=$((bad + 1)); }
+done <"$E2E_TMP/exprs"
+check_eq "every dashboard query is accepted" 0 "$bad"
+check "the throughput panel shows h1's writes" test "$(prom 'sum by (host, op) (rate(vsl_lu_bytes_total{host="h1",op="write"}[1m]))')" != ""
+
 log "Prometheus stops; --metrics-open answers without a token"
 kill -TERM "$PROM_PID"
 wait "$PROM_PID"
