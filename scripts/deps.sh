@@ -10,6 +10,7 @@ packages=(
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
   postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
   ceph-mon ceph-osd ceph-common librbd-dev librados-dev
+  prometheus
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,6 +28,12 @@ fi
 # benchmarks start their own tgtd on a port of their choosing.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop tgt 2>/dev/null || true; fi
 pkill -x tgtd 2>/dev/null || true
+# prometheus's package enables and starts its own server (:9090, scraping
+# itself) and, when recommends are installed, node-exporter; tests/api/metrics.sh
+# starts its own Prometheus in a temporary directory, so neither unit runs.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || true
+fi
 # The Ceph packages enable ceph.target (mon, osd, mgr, mds units). With no
 # cluster configured under /var/lib/ceph they start nothing; the tests start
 # their own throw-away cluster (tests/lib/ceph.sh) with every path in a

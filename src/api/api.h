@@ -28,7 +28,8 @@ class StorageManager;
 
 namespace vsl::api {
 
-class TestHooks;  // api/test_hooks.h
+class TestHooks;    // api/test_hooks.h
+class MetricsText;  // api/metrics_text.h
 
 using Json = nlohmann::json;
 
@@ -46,6 +47,12 @@ struct ApiContext {
   // `vsl serve --import-dir`: the one directory (a realpath) whose files
   // POST /v1/images {file} may name; empty: that form is refused.
   std::string import_dir;
+  // GET /metrics (api/metrics.h): the token of --metrics-token-file (empty:
+  // the admin token), or no token at all with --metrics-open.
+  std::string metrics_token;
+  bool metrics_open = false;
+  // Writes the gateway's families into a scrape; null: none.
+  std::function<void(MetricsText&)> gateway_metrics;
   // Test-only fault injection (`vsl serve --test-faults`); null otherwise.
   TestHooks* test_hooks = nullptr;
 };

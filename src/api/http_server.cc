@@ -1,4 +1,5 @@
 #include "api/http_server.h"
+#include "api/metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -272,7 +273,10 @@ bool IsPublicRoute(const httplib::Request& req) {
 // or nullopt to go on.
 std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimits& limits,
                                            const httplib::Request& req) {
-  if (!IsPublicRoute(req)) {
+  if (req.path == "/metrics") {
+    Status s = CheckMetricsAccess(ctx, req);
+    if (!s.ok()) return std::make_pair(401, s);
+  } else if (!IsPublicRoute(req)) {
     Status s = CheckToken(ctx, req);
     if (!s.ok()) return std::make_pair(401, s);
   }

@@ -1,5 +1,6 @@
 #include <charconv>
 
+#include "api/metrics.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "manager/storage_manager.h"
@@ -64,6 +65,7 @@ void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {
   RegisterImageUploadRoutes(ctx, server);
   RegisterDiskRoutes(ctx, server);
   RegisterQueueRoutes(ctx, server);
+  RegisterMetricsRoute(ctx, server);
   if (ctx.test_hooks != nullptr) RegisterTestRoutes(ctx, server);
 }
 

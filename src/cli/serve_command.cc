@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "api/image_staging.h"
+#include "api/metrics.h"
 #include "api/routes_farms.h"
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
@@ -54,6 +55,9 @@ struct ServeArgs {
   std::string api_max_body = "16MiB";
   api::HttpLimits api_limits;
   std::string import_dir;
+  // GET /metrics: its own token, or none.
+  std::string metrics_token_file;
+  bool metrics_open = false;
   // The gateway's limits against untrusted hosts (docs/security.md).
   gateway::GatewayOptions iscsi_limits;
   std::string iscsi_write_budget = "512MiB";
@@ -115,6 +119,28 @@ Result<std::string> AdminToken(const std::string& dir, bool* created) {
   chmod(tmp.c_str(), 0600);
   if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("renaming " + tmp, errno);
   *created = true;
+  return token;
+}
+
+// The token of --metrics-token-file: its first line, from a file only its
+// owner may read (like DATA/admin.token).
+Result<std::string> MetricsToken(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoError("--metrics-token-file " + path, errno);
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return FailedPrecondition("--metrics-token-file " + path + " is mode " + mode +
+                              ": other local users can read the token. Fix: chmod 600 " + path);
+  }
+  std::ifstream in(path);
+  if (!in) return ErrnoError("--metrics-token-file " + path, errno);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16) {
+    return InvalidArgument("--metrics-token-file " + path + ": the token (first line) must be at least 16 characters");
+  }
   return token;
 }
 
@@ -395,6 +421,15 @@ int RunServe(const ServeArgs& args) {
   if (!node.ok()) return fail(node.status(), kExitFailure);
   auto import_dir = ImportDir(args.import_dir, data);
   if (!import_dir.ok()) return fail(import_dir.status(), kExitUsage);
+  std::string metrics_token;
+  if (!args.metrics_token_file.empty()) {
+    if (args.metrics_open) {
+      return fail(InvalidArgument("--metrics-open and --metrics-token-file exclude each other"), kExitUsage);
+    }
+    auto t = MetricsToken(args.metrics_token_file);
+    if (!t.ok()) return fail(t.status(), kExitUsage);
+    metrics_token = *t;
+  }
 
   sigset_t stop = gateway::PrepareProcess();
 
@@ -433,6 +468,10 @@ int RunServe(const ServeArgs& args) {
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
+  ctx.metrics_token = metrics_token;
+  ctx.metrics_open = args.metrics_open;
+  gateway::Gateway* gateway = gw->get();
+  ctx.gateway_metrics = [gateway](api::MetricsText& out) { api::WriteGatewayMetrics(gateway->Stats(), out); };
 
   RbdRecovery rbd(mgr.get(), data);
   Status s = rbd.TakeDeadClients();
@@ -564,6 +603,11 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--import-dir", args->import_dir,
                   "the one directory whose files POST /v1/images {file} may name (default: none, uploads only)");
+  cmd->add_option("--metrics-token-file", args->metrics_token_file,
+                  "GET /metrics takes the bearer token on this file's first line (mode 0600, at least 16 "
+                  "characters) instead of the admin token");
+  cmd->add_flag("--metrics-open", args->metrics_open,
+                "GET /metrics answers without a token (for a scraper inside a trusted network)");
   cmd->add_flag("--test-faults", args->test_faults,
                 "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
   cmd->callback([args, run] { *run = [args] { return RunServe(*args); }; });

@@ -310,6 +310,14 @@ void Connection::Flush() {
   }
 }
 
+void Connection::AddStats(GatewayStats* stats) const {
+  for (const auto& [itt, task] : tasks_) {
+    stats->r2ts_outstanding += task->r2ts.size();
+    if (task->lu != nullptr) ++stats->lus[{host_, task->lun}].queue_depth;
+  }
+  stats->writes_waiting += r2t_waiting_.size();
+}
+
 // ---- Keepalive
 
 void Connection::Tick(Clock::time_point now) {
@@ -317,6 +325,7 @@ void Connection::Tick(Clock::time_point now) {
   const GatewayOptions& o = portal_->options();
   if (phase_ == Phase::kLogin) {
     if (now - started_ >= std::chrono::seconds(o.login_timeout_s)) {
+      if (!close_after_flush_) portal_->CountLogin(LoginFailure::kTimeout);
       Close("login did not complete within " + std::to_string(o.login_timeout_s) + " s");
     }
     return;

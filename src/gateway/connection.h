@@ -28,6 +28,7 @@
 #include "gateway/iscsi/pdu.h"
 #include "gateway/scsi/scsi.h"
 #include "gateway/segmentation.h"
+#include "gateway/lu_stats.h"
 #include "gateway/session_table.h"
 #include "gateway/write_budget.h"
 
@@ -46,6 +47,11 @@ class Portal {
   virtual SessionTable* sessions() = 0;
   // The gateway-wide budget for solicited write data.
   virtual WriteBudget* write_budget() = 0;
+  // A login ended: nullopt when it succeeded, else why it was refused.
+  // Any thread.
+  virtual void CountLogin(std::optional<LoginFailure> failure) = 0;
+  // The I/O counters of `loop` (lu_stats.h); loop thread.
+  virtual LuStatsTable* lu_stats(EventLoop* loop) = 0;
   // Called on the connection's loop when it has closed; the portal drops its
   // reference later (not from inside this call).
   virtual void Closed(Connection* conn) = 0;
@@ -67,6 +73,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   void Tick(Clock::time_point now);
 
   uint64_t id() const { return id_; }
+  // Adds this connection's R2Ts outstanding and writes waiting for the write
+  // budget to `stats`. Loop thread.
+  void AddStats(GatewayStats* stats) const;
   bool closed() const { return fd_ < 0; }
 
  private:
@@ -143,6 +152,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   bool AbortTask(Task* task);
   void TaskAbortedDone(uint64_t serial);
   void ProtocolFailure(const iscsi::Pdu& pdu, const std::string& why);
+  // The counters of this session's host and `lun` (cached per LUN).
+  LuCounters* CountersFor(uint64_t lun);
+  void CountCommand(const Task* t, const scsi::Response& r, uint64_t bytes_moved);
 
   EventLoop* loop_;
   Portal* portal_;
@@ -195,6 +207,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   std::vector<Completion> completions_;          // inline completions not yet handled
   std::vector<Completion> running_completions_;  // the batch RunCompletions works on
   bool completions_scheduled_ = false;
+  // I/O counters: the loop's table, this session's host name, and the
+  // counters of the LUNs it used (few: a linear search).
+  LuStatsTable* lu_table_ = nullptr;
+  std::string host_;
+  std::vector<std::pair<uint64_t, LuCounters*>> lu_counters_;
+
   // Header buffers of sent PDUs, kept for the next ones (no allocation per PDU).
   std::vector<std::vector<uint8_t>> spare_heads_;
 

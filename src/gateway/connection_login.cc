@@ -67,6 +67,7 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
     case iscsi::LoginNegotiator::State::kFailed:
       LogLimited(spdlog::level::warn, "login failed", "{}: login failed: {}", peer_,
                  negotiator_->failure());
+      portal_->CountLogin(LoginFailureOf(response.bhs[36], response.bhs[37]));
       Send(std::move(response), true);
       close_after_flush_ = true;
       close_reason_ = "login refused";
@@ -90,11 +91,17 @@ void Connection::HandleLogin(iscsi::Pdu& pdu) {
   }
   window_.emplace(login_.cmdsn, portal_->options().queue_depth);
   Send(std::move(response), true);
+  portal_->CountLogin(std::nullopt);
   EnterFullFeature();
 }
 
 void Connection::EnterFullFeature() {
   phase_ = Phase::kFullFeature;
+  if (!login_.discovery) {
+    std::string prefix = portal_->options().iqn_prefix + ":";
+    if (login_.target_name.rfind(prefix, 0) == 0) host_ = login_.target_name.substr(prefix.size());
+    lu_table_ = portal_->lu_stats(loop_);
+  }
   // Digests start with the first PDU after the final Login Response.
   digests_.header_digest = login_.connection.header_digest;
   digests_.data_digest = login_.connection.data_digest;

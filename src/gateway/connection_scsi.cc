@@ -72,6 +72,8 @@ void Connection::HandleScsiCommand(Pdu& pdu) {
   // An undecodable LUN goes on to the target, which answers it like any
   // LUN that isn't mapped.
   task->lun = lun.ok() ? *lun : UINT64_MAX;
+  task->arrived = Clock::now();
+  task->lu = CountersFor(task->lun);
   if (cmd->write && cmd->edtl <= kMaxWriteBuffer) {
     // Only what has arrived is kept: the immediate data, never EDTL's worth.
     task->data_out = std::move(cmd->immediate_data);
@@ -443,14 +445,19 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
   uint8_t status = uint8_t(r.status);
   int64_t residual = 0;
   uint32_t to_send = 0;
+  uint64_t moved = 0;
   if (cmd.read) {
     to_send = uint32_t(std::min<uint64_t>(r.data_in.size(), cmd.edtl));
     residual = Residual(cmd.edtl, r.data_in.size());
+    moved = to_send;
   } else if (cmd.write) {
     uint32_t block = 512;
     if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
-    if (auto spdtl = CdbTransferLength(cmd.cdb, block)) residual = Residual(cmd.edtl, *spdtl);
+    auto spdtl = CdbTransferLength(cmd.cdb, block);
+    if (spdtl) residual = Residual(cmd.edtl, *spdtl);
+    moved = spdtl ? std::min<uint64_t>(cmd.edtl, *spdtl) : cmd.edtl;
   }
+  if (t->lu != nullptr) CountCommand(t, r, moved);
   bool collapse = r.sense.empty() && to_send > 0;
   uint32_t datasn = 0;
   if (to_send > 0) {
@@ -477,6 +484,43 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
     resp.set_field32(36, cmd.read ? datasn : t->r2tsn);
     Send(std::move(resp), true);
   }
+}
+
+LuCounters* Connection::CountersFor(uint64_t lun) {
+  for (const auto& [l, c] : lu_counters_) {
+    if (l == lun) return c;
+  }
+  // Only mapped LUNs get counters: a host probing LUN numbers adds nothing.
+  if (lu_table_ == nullptr || host_.empty() || !target_ || !target_->Lu(lun)) return nullptr;
+  LuCounters* c = &(*lu_table_)[{host_, lun}];
+  lu_counters_.emplace_back(lun, c);
+  return c;
+}
+
+void Connection::CountCommand(const Task* t, const scsi::Response& r, uint64_t bytes_moved) {
+  LuOp op = LuOp::kOther;
+  switch (t->cmd.cdb.empty() ? 0 : t->cmd.cdb[0]) {
+    case 0x08: case 0x28: case 0xa8: case 0x88:  // READ (6), (10), (12), (16)
+      op = LuOp::kRead;
+      break;
+    case 0x0a: case 0x2a: case 0xaa: case 0x8a:  // WRITE (6), (10), (12), (16)
+    case 0x2e: case 0xae: case 0x8e:             // WRITE AND VERIFY (10), (12), (16)
+      op = LuOp::kWrite;
+      break;
+    default:
+      break;
+  }
+  int error = -1;
+  bool good = r.status == scsi::ScsiStatus::kGood || r.status == scsi::ScsiStatus::kConditionMet;
+  if (!good) {
+    error = int(kLuErrorSlots - 1);
+    if (r.status == scsi::ScsiStatus::kCheckCondition && r.sense.size() >= 3) {
+      // Fixed format (70h/71h): the key in byte 2; descriptor (72h/73h): byte 1.
+      error = (r.sense[0] & 0x7f) >= 0x72 ? (r.sense[1] & 0x0f) : (r.sense[2] & 0x0f);
+    }
+  }
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t->arrived).count();
+  t->lu->Record(op, good ? bytes_moved : 0, uint64_t(std::max<int64_t>(ns, 0)), error);
 }
 
 void Connection::FinishTask(uint32_t itt) {

@@ -18,6 +18,8 @@ struct Connection::Task {
   uint64_t serial = 0;  // unique per connection; ITTs get reused
   iscsi::ScsiCommandPdu cmd;
   uint64_t lun = 0;        // decoded
+  EventLoop::Clock::time_point arrived;  // for the LU's latency histogram
+  LuCounters* lu = nullptr;              // the LU's counters; null for an unmapped LUN
   bool counted = false;    // released by the CmdSN window (holds a slot)
   bool started = false;    // released (or immediate): R2Ts may go out
   bool executing = false;  // handed to the SCSI layer

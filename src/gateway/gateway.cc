@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -57,6 +59,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
       loops_.push_back(
           std::make_unique<EventLoop>(std::chrono::microseconds(options_.batch_pause_us)));
       conns_.push_back(std::make_unique<ConnMap>());
+      lu_tables_.push_back(std::make_unique<LuStatsTable>());
     }
     for (int i = 0; i < n; ++i) {
       ConnMap* conns = conns_[size_t(i)].get();
@@ -130,6 +133,20 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   }
   SessionTable* sessions() override { return &sessions_; }
   WriteBudget* write_budget() override { return &write_budget_; }
+  void CountLogin(std::optional<LoginFailure> failure) override {
+    if (!failure) {
+      logins_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      login_failures_[size_t(*failure)].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  GatewayStats Stats() const override;
+  LuStatsTable* lu_stats(EventLoop* loop) override {
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      if (loops_[i].get() == loop) return lu_tables_[i].get();
+    }
+    return nullptr;
+  }
   void Closed(Connection* conn) override {
     for (size_t i = 0; i < loops_.size(); ++i) {
       if (!loops_[i]->InLoopThread()) continue;
@@ -278,10 +295,13 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   WriteBudget write_budget_;
   // Connection counts; declared before the loops so closures still queued
   // on them may release their slots while the loops are destroyed.
-  std::mutex conn_mu_;
+  mutable std::mutex conn_mu_;
   size_t open_connections_ = 0;                          // guarded by conn_mu_
   std::unordered_map<std::string, size_t> per_address_;  // guarded by conn_mu_
   std::unique_ptr<Listener> listener_;
+  // lu_tables_[i] is touched on loops_[i] only; it outlives the loops and
+  // their connections, which point into it.
+  std::vector<std::unique_ptr<LuStatsTable>> lu_tables_;
   // Loops outlive the session table: its close callbacks post to them.
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::unique_ptr<ConnMap>> conns_;  // conns_[i] touched on loops_[i] only
@@ -290,12 +310,62 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> next_loop_{0};
   std::atomic<uint64_t> next_conn_id_{1};
+  // Login counts (once per login, not per command).
+  std::atomic<uint64_t> logins_{0};
+  std::array<std::atomic<uint64_t>, size_t(LoginFailure::kCount)> login_failures_{};
 
   mutable std::mutex mu_;
   std::string address_;                        // guarded by mu_
   std::map<std::string, HostEntry> hosts_;     // by host name; guarded by mu_
   std::map<std::string, VolumeEntry> volumes_; // by volume id; guarded by mu_
 };
+
+GatewayStats GatewayImpl::Stats() const {
+  GatewayStats s;
+  s.sessions = sessions_.size();
+  {
+    std::lock_guard<std::mutex> lock(conn_mu_);
+    s.connections = open_connections_;
+  }
+  s.logins = logins_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < login_failures_.size(); ++i) {
+    s.login_failures[i] = login_failures_[i].load(std::memory_order_relaxed);
+  }
+  s.write_buffer_bytes = write_budget_.used();
+  s.write_buffer_limit_bytes = write_budget_.limit();
+  if (!started_ || stopped_) return s;
+  // Each loop adds its connections' figures on its own thread; what a loop
+  // that does not answer within the deadline would add is left out.
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    GatewayStats sum;
+    size_t answered = 0;
+  };
+  auto shared = std::make_shared<Shared>();
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    const ConnMap* conns = conns_[i].get();
+    const LuStatsTable* lus = lu_tables_[i].get();
+    loops_[i]->Post([shared, conns, lus] {
+      GatewayStats mine;
+      mine.lus = *lus;
+      for (const auto& [id, e] : *conns) e.conn->AddStats(&mine);
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->sum.r2ts_outstanding += mine.r2ts_outstanding;
+      shared->sum.writes_waiting += mine.writes_waiting;
+      for (const auto& [key, c] : mine.lus) shared->sum.lus[key].Add(c);
+      ++shared->answered;
+      shared->cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(shared->mu);
+  size_t n = loops_.size();
+  s.complete = shared->cv.wait_for(lock, std::chrono::seconds(1), [&] { return shared->answered == n; });
+  s.r2ts_outstanding = shared->sum.r2ts_outstanding;
+  s.writes_waiting = shared->sum.writes_waiting;
+  s.lus = std::move(shared->sum.lus);
+  return s;
+}
 
 Status GatewayImpl::CheckHost(const HostConfig& host) const {
   if (host.name.empty()) return InvalidArgument("host name is empty");

@@ -17,6 +17,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/process.cc
     ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
+    ${CMAKE_CURRENT_LIST_DIR}/stats.cc
     ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
   DEPS vsl_iscsi vsl_scsi vsl_volume vsl_util nlohmann_json::nlohmann_json spdlog::spdlog
        OpenSSL::Crypto Threads::Threads)

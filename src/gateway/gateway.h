@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/stats.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -103,6 +104,11 @@ class Gateway {
   // the old list). Every host that has it mapped sees CAPACITY DATA HAS CHANGED.
   virtual Status GrowVolume(const std::string& volume_id,
                             const std::vector<volume::Extent>& extents) = 0;
+
+  // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
+  // for a metrics scrape. Any thread; asks each network thread for its
+  // share and waits for it (a second at most). Costs the I/O path nothing.
+  virtual GatewayStats Stats() const = 0;
 };
 
 }  // namespace vsl::gateway
