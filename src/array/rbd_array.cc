@@ -199,6 +199,22 @@ Status FlushImage(rbd_image_t img, const std::string& what) {
   return Status::Ok();
 }
 
+// Appends the names of an open image's snapshots to `names`; a negative
+// errno when they cannot be listed.
+int SnapNames(rbd_image_t img, std::vector<std::string>& names) {
+  std::vector<rbd_snap_info_t> snaps(8);
+  int max = static_cast<int>(snaps.size());
+  int r;
+  while ((r = rbd_snap_list(img, snaps.data(), &max)) == -ERANGE) {
+    snaps.resize(static_cast<size_t>(max) + 4);
+    max = static_cast<int>(snaps.size());
+  }
+  if (r < 0) return r;
+  for (int i = 0; i < r; ++i) names.emplace_back(snaps[static_cast<size_t>(i)].name);
+  rbd_snap_list_end(snaps.data());
+  return 0;
+}
+
 // The parent of an open image as "pool/image@snap"; nullopt for a plain
 // image.
 Result<std::optional<std::string>> ParentOf(rbd_image_t img, const std::string& what) {
@@ -539,23 +555,28 @@ Status RbdArray::CarveLocked(uint64_t count) {
 }
 
 Result<ArrayVolume> RbdArray::Stat(const std::string& id) {
+  Image img;
+  return OpenVolume(id, true, img.out());
+}
+
+Result<ArrayVolume> RbdArray::OpenVolume(const std::string& id, bool read_only, rbd_image_t* img) {
   VSL_RETURN_IF_ERROR(Ready());  // every operation on a volume comes here first
   if (!internal::IsVolumeFileName(id)) {
     return InvalidArgument(Label() + ": '" + id +
                            "' is not a volume id of an rbd array (vol-NNNN)");
   }
-  Image img;
-  int r = OpenImage(io_, ImageName(id), true, img);
-  if (r == -ENOENT)
-    return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  const std::string name = ImageName(id);
+  int r = read_only ? rbd_open_read_only(io_, name.c_str(), img, nullptr)
+                    : rbd_open(io_, name.c_str(), img, nullptr);
+  if (r == -ENOENT) return NotFound(Label() + ": no volume " + id + " (image " + name + ")");
+  if (r < 0) return RbdError("open image " + name, r);
   uint64_t size = 0;
-  r = rbd_get_size(img.get(), &size);
-  if (r < 0) return RbdError("size of image " + ImageName(id), r);
-  return ArrayVolume{id, size, "rbd:" + rbd_.pool + "/" + ImageName(id), info_.qualities};
+  r = rbd_get_size(*img, &size);
+  if (r < 0) return RbdError("size of image " + name, r);
+  return ArrayVolume{id, size, "rbd:" + rbd_.pool + "/" + name, info_.qualities};
 }
 
-Result<std::vector<ArrayVolume>> RbdArray::Scan() {
+Result<std::vector<ArrayVolume>> RbdArray::Scan(bool cached) {
   VSL_RETURN_IF_ERROR(Ready());
   std::vector<rbd_image_spec_t> specs(64);
   int r;
@@ -571,24 +592,36 @@ Result<std::vector<ArrayVolume>> RbdArray::Scan() {
     break;
   }
   const std::string prefix = ImageName("");
-  std::vector<std::string> ids;
+  std::vector<std::pair<std::string, std::string>> ids;  // volume id, RBD id
   for (const rbd_image_spec_t& s : specs) {
     std::string_view name = s.name;
     if (name.starts_with(prefix) && internal::IsVolumeFileName(name.substr(prefix.size()))) {
-      ids.emplace_back(name.substr(prefix.size()));
+      ids.emplace_back(name.substr(prefix.size()), s.id);
     }
   }
   rbd_image_spec_list_cleanup(specs.data(), specs.size());
   std::sort(ids.begin(), ids.end());
   std::vector<ArrayVolume> out;
-  for (const std::string& id : ids) {
+  std::map<std::string, KnownSize> sizes;
+  for (const auto& [id, rbd_id] : ids) {
+    const std::string name = ImageName(id);
+    auto known = sizes_.find(name);
+    if (cached && known != sizes_.end() && known->second.rbd_id == rbd_id) {
+      out.push_back(ArrayVolume{id, known->second.size, "rbd:" + rbd_.pool + "/" + name, info_.qualities});
+      sizes.emplace(name, known->second);
+      continue;
+    }
     auto v = Stat(id);
     if (v.ok()) {
+      // Read after the listing: should the image have been replaced in
+      // between, this entry's id is the old one's, which never comes back.
+      sizes.emplace(name, KnownSize{rbd_id, v->size});
       out.push_back(std::move(v).value());
     } else if (v.status().code() != Code::kNotFound) {  // removed meanwhile
       return v.status();
     }
   }
+  sizes_ = std::move(sizes);
   return out;
 }
 
@@ -606,7 +639,7 @@ Result<ArrayVolume> RbdArray::CreateVolume(uint64_t size) {
   }
   VSL_RETURN_IF_ERROR(internal::CheckVolumeSize(info_, size, "a volume"));
   std::lock_guard lock(mu_);
-  VSL_ASSIGN_OR_RETURN(auto volumes, Scan());
+  VSL_ASSIGN_OR_RETURN(auto volumes, Scan(/*cached=*/true));
   uint64_t used = 0;
   for (const auto& v : volumes) used += v.size;
   VSL_RETURN_IF_ERROR(internal::CheckPoolRoom(info_, used, size));
@@ -631,21 +664,17 @@ Status RbdArray::DeleteVolume(const std::string& id) {
 }
 
 Status RbdArray::Read(const std::string& id, uint64_t offset, std::span<uint8_t> out) {
-  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
-  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, out.size()));
   Image img;
-  int r = OpenImage(io_, ImageName(id), true, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, OpenVolume(id, true, img.out()));
+  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, out.size()));
   return ReadImage(img.get(), offset, out, Label() + ": volume " + id);
 }
 
 Status RbdArray::Write(const std::string& id, uint64_t offset, std::span<const uint8_t> data) {
   std::shared_lock io(io_mu_);
-  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
-  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, data.size()));
   Image img;
-  int r = OpenImage(io_, ImageName(id), false, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, OpenVolume(id, false, img.out()));
+  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, data.size()));
   const std::string what = Label() + ": volume " + id;
   VSL_RETURN_IF_ERROR(WriteImage(img.get(), offset, data, what));
   return FlushImage(img.get(), what);
@@ -653,21 +682,17 @@ Status RbdArray::Write(const std::string& id, uint64_t offset, std::span<const u
 
 Status RbdArray::Deallocate(const std::string& id, uint64_t offset, uint64_t length) {
   std::shared_lock io(io_mu_);
-  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
-  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, length));
   Image img;
-  int r = OpenImage(io_, ImageName(id), false, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, OpenVolume(id, false, img.out()));
+  VSL_RETURN_IF_ERROR(internal::CheckRange(info_, id, v.size, offset, length));
   const std::string what = Label() + ": volume " + id;
   VSL_RETURN_IF_ERROR(ZeroImage(img.get(), offset, length, what));
   return FlushImage(img.get(), what);
 }
 
 Result<std::vector<ByteRange>> RbdArray::MappedRanges(const std::string& id) {
-  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
   Image img;
-  int r = OpenImage(io_, ImageName(id), true, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, OpenVolume(id, true, img.out()));
   return ImageRanges(io_, img.get(), v.size, Label() + ": volume " + id);
 }
 
@@ -677,16 +702,14 @@ Status RbdArray::Copy(StorageArray& src, const std::string& src_id, const std::s
   }
   VSL_ASSIGN_OR_RETURN(ArrayVolume from, src.GetVolume(src_id));
   std::shared_lock io(io_mu_);
-  VSL_ASSIGN_OR_RETURN(ArrayVolume to, Stat(dst_id));
+  // The destination image is opened once (not per chunk, as Write would).
+  Image img;
+  VSL_ASSIGN_OR_RETURN(ArrayVolume to, OpenVolume(dst_id, false, img.out()));
   if (from.size > to.size) {
     return OutOfRange(Label() + ": volume " + dst_id + " (" + std::to_string(to.size) +
                       " bytes) is smaller than the source " + src_id + " (" +
                       std::to_string(from.size) + " bytes)");
   }
-  // The destination image is opened once (not per chunk, as Write would).
-  Image img;
-  int r = OpenImage(io_, ImageName(dst_id), false, img);
-  if (r < 0) return RbdError("open image " + ImageName(dst_id), r);
   const std::string what = Label() + ": volume " + dst_id;
   VSL_RETURN_IF_ERROR(ZeroImage(img.get(), 0, to.size, what));
   VSL_ASSIGN_OR_RETURN(auto ranges, src.MappedRanges(src_id));
@@ -707,7 +730,8 @@ Status RbdArray::Copy(StorageArray& src, const std::string& src_id, const std::s
 
 Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& dst_id) {
   std::shared_lock io(io_mu_);
-  VSL_ASSIGN_OR_RETURN(ArrayVolume dst, Stat(dst_id));
+  Image img;
+  VSL_ASSIGN_OR_RETURN(ArrayVolume dst, OpenVolume(dst_id, false, img.out()));
   VSL_ASSIGN_OR_RETURN(internal::Fd fd, internal::OpenFile(src_path, O_RDONLY));
   VSL_ASSIGN_OR_RETURN(uint64_t src_size, internal::FileSize(fd.get(), src_path));
   if (src_size > dst.size) {
@@ -715,9 +739,6 @@ Status RbdArray::CopyFromFile(const std::string& src_path, const std::string& ds
                       " bytes) is smaller than " + src_path + " (" + std::to_string(src_size) +
                       " bytes)");
   }
-  Image img;
-  int r = OpenImage(io_, ImageName(dst_id), false, img);
-  if (r < 0) return RbdError("open image " + ImageName(dst_id), r);
   const std::string what = Label() + ": volume " + dst_id;
   VSL_RETURN_IF_ERROR(ZeroImage(img.get(), 0, dst.size, what));
   VSL_ASSIGN_OR_RETURN(auto ranges, internal::DataRanges(fd.get(), src_path, src_size));
@@ -810,33 +831,31 @@ Status RbdArray::Scrub(const std::string& id) {
   // its renamed data, and Scrub run again finishes the job. mu_ (grants, the
   // set of images) is held for the swap only, not while the OSDs delete.
   uint64_t size = 0;
+  std::optional<ImageFacts> data;  // what goes: the renamed image
   {
     std::lock_guard lock(mu_);
-    std::vector<std::string> grants;
-    auto v = Stat(id);
-    if (v.ok()) {
-      size = v->size;
-      VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id));
+    VSL_RETURN_IF_ERROR(Ready());
+    VSL_ASSIGN_OR_RETURN(auto now, Facts(name));
+    VSL_ASSIGN_OR_RETURN(data, Facts(old));
+    if (now) {
       // A master's clone base goes first: refused while clones hang from it.
-      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
-      (void)RemoveImage(old);  // an earlier scrub's
+      if (now->has_snaps) {
+        VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+        now->has_snaps = false;
+      }
+      if (data) (void)RemoveImage(old, *data);  // an earlier scrub's
       int r = rbd_rename(io_, name.c_str(), old.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + old, r);
-    } else if (v.status().code() == Code::kNotFound) {
-      Image img;
-      int r = OpenImage(io_, old, true, img);
-      if (r < 0) return v.status();  // neither the volume nor a scrub of it
-      r = rbd_get_size(img.get(), &size);
-      if (r < 0) return RbdError("size of image " + old, r);
-      VSL_ASSIGN_OR_RETURN(grants, ReadGrants(id + kScrubSuffix));
-    } else {
-      return v.status();
+      data = std::move(now);
+    } else if (!data) {  // neither the volume nor a scrub of it
+      return NotFound(Label() + ": no volume " + id + " (image " + name + ")");
     }
+    size = data->size;
     Status made = CreateImage(id, size);
     if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
-    if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, grants));
+    if (!data->grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(id, data->grants));
   }
-  Status removed = RemoveImage(old);
+  Status removed = RemoveImage(old, *data);
   if (!removed.ok() && removed.code() != Code::kNotFound) {
     return removed.Annotate("remove the scrubbed data (image " + old + ")");
   }
@@ -967,19 +986,36 @@ Status RbdArray::DropSnapshot(const std::string& name, const std::string& snap) 
   return Status::Ok();
 }
 
+Result<std::optional<RbdArray::ImageFacts>> RbdArray::Facts(const std::string& name) {
+  Image img;
+  int r = OpenImage(io_, name, true, img);
+  if (r == -ENOENT) return std::optional<ImageFacts>();
+  if (r < 0) return RbdError("open image " + name, r);
+  ImageFacts f;
+  r = rbd_get_size(img.get(), &f.size);
+  if (r < 0) return RbdError("size of image " + name, r);
+  VSL_ASSIGN_OR_RETURN(f.parent, ParentOf(img.get(), Label() + ": image " + name));
+  std::vector<std::string> snaps;
+  r = SnapNames(img.get(), snaps);
+  if (r < 0) return RbdError("list the snapshots of image " + name, r);
+  f.has_snaps = !snaps.empty();
+  VSL_ASSIGN_OR_RETURN(f.grants, GrantsOf(img.get(), name));
+  return std::optional<ImageFacts>(std::move(f));
+}
+
 Status RbdArray::RemoveImage(const std::string& name) {
-  std::optional<std::string> parent;
-  {
-    Image img;
-    int r = OpenImage(io_, name, true, img);
-    if (r < 0) return RbdError("open image " + name, r);
-    VSL_ASSIGN_OR_RETURN(parent, ParentOf(img.get(), Label() + ": image " + name));
-  }
-  VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+  VSL_ASSIGN_OR_RETURN(auto facts, Facts(name));
+  if (!facts) return RbdError("open image " + name, -ENOENT);
+  return RemoveImage(name, *facts);
+}
+
+Status RbdArray::RemoveImage(const std::string& name, const ImageFacts& facts) {
+  if (facts.has_snaps) VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
   int r = rbd_remove(io_, name.c_str());
   if (r < 0) return RbdError("remove image " + name, r);
   // A BCV's snapshot of its source has no use once the BCV is gone.
   const std::string pool_prefix = rbd_.pool + "/";
+  const auto& parent = facts.parent;
   if (parent && parent->starts_with(pool_prefix)) {
     const size_t at = parent->find('@');
     if (at != std::string::npos && parent->substr(at + 1).starts_with(kBcvSnapPrefix)) {
@@ -990,8 +1026,17 @@ Status RbdArray::RemoveImage(const std::string& name) {
   return Status::Ok();
 }
 
-Status RbdArray::MakeCloneBase(const std::string& id) {
+Result<uint64_t> RbdArray::MakeCloneBase(const std::string& id) {
   const std::string name = ImageName(id);
+  uint64_t size = 0;
+  {
+    // Made once per master: after that, one read-only open says so.
+    Image img;
+    VSL_ASSIGN_OR_RETURN(ArrayVolume v, OpenVolume(id, true, img.out()));
+    size = v.size;
+    int prot = 0;
+    if (rbd_snap_is_protected(img.get(), kCloneBase, &prot) == 0 && prot != 0) return size;
+  }
   Image img;
   int r = OpenImage(io_, name, false, img);
   if (r < 0) return RbdError("open image " + name, r);
@@ -1009,7 +1054,9 @@ Status RbdArray::MakeCloneBase(const std::string& id) {
     r = rbd_snap_protect(img.get(), kCloneBase);
     if (r < 0 && r != -EBUSY) return RbdError("protect snapshot " + name + "@" + kCloneBase, r);
   }
-  return Status::Ok();
+  r = rbd_get_size(img.get(), &size);
+  if (r < 0) return RbdError("size of image " + name, r);
+  return size;
 }
 
 Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
@@ -1022,11 +1069,10 @@ Status RbdArray::Clone(StorageArray& src_array, const std::string& src_id,
   }
   if (src == this && src_id == dst_id)
     return InvalidArgument(Label() + ": cannot clone volume " + dst_id + " from itself");
-  VSL_ASSIGN_OR_RETURN(ArrayVolume from, src->Stat(src_id));
-  VSL_RETURN_IF_ERROR(src->MakeCloneBase(src_id));
+  VSL_ASSIGN_OR_RETURN(uint64_t src_size, src->MakeCloneBase(src_id));
   std::shared_lock io(io_mu_);
   std::lock_guard lock(mu_);  // the set of images and the grants, during the swap
-  return SwapForClone(*src, src_id, kCloneBase, from.size, dst_id);
+  return SwapForClone(*src, src_id, kCloneBase, src_size, dst_id);
 }
 
 Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
@@ -1035,40 +1081,38 @@ Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const st
   const std::string name = ImageName(dst_id);
   const std::string aside = name + kCloneSuffix;
   const std::string what = Label() + ": volume " + dst_id;
-  auto dst = Stat(dst_id);
-  if (!dst.ok() && dst.status().code() != Code::kNotFound) return dst.status();
-  std::optional<std::string> dst_parent;
-  if (dst.ok()) {
-    Image img;
-    int r = OpenImage(io_, name, true, img);
-    if (r < 0) return RbdError("open image " + name, r);
-    VSL_ASSIGN_OR_RETURN(dst_parent, ParentOf(img.get(), what));
+  VSL_RETURN_IF_ERROR(Ready());
+  if (!internal::IsVolumeFileName(dst_id)) {
+    return InvalidArgument(Label() + ": '" + dst_id + "' is not a volume id of an rbd array (vol-NNNN)");
   }
-  bool aside_exists = false;
-  {
-    Image old;
-    int r = OpenImage(io_, aside, true, old);
-    if (r < 0 && r != -ENOENT) return RbdError("open image " + aside, r);
-    aside_exists = r == 0;
+  // One open of each says what there is: the volume's image, and the old
+  // image a cut-short swap left aside.
+  VSL_ASSIGN_OR_RETURN(auto dst, Facts(name));
+  VSL_ASSIGN_OR_RETURN(auto old, Facts(aside));
+  if (!dst && !old) {  // neither the volume nor its old image
+    return NotFound(Label() + ": no volume " + dst_id + " (image " + name + ")");
   }
-  if (!dst.ok() && !aside_exists) return dst.status();  // neither the volume nor its old image
   // A clone of `parent` with the old image still aside is a swap cut short:
   // finish it. Anything else (a plain image, a clone of another snapshot,
   // a finished clone of this one that may have been written since) is
   // swapped for a new clone.
-  const bool cut_short = dst.ok() && dst_parent == parent && aside_exists;
+  const bool cut_short = dst && dst->parent == parent && old;
   if (!cut_short) {
-    if (dst.ok()) {
+    if (dst) {
       // The old image goes aside (its size and grants stay there).
       if (src_size > dst->size) {
         return OutOfRange(what + " (" + std::to_string(dst->size) +
                           " bytes) is smaller than the source " + src_id + " (" +
                           std::to_string(src_size) + " bytes)");
       }
-      (void)RemoveImage(aside);  // a stale one
-      VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+      if (old) (void)RemoveImage(aside, *old);  // a stale one
+      if (dst->has_snaps) {
+        VSL_RETURN_IF_ERROR(RemoveSnapshots(name));
+        dst->has_snaps = false;
+      }
       int r = rbd_rename(io_, name.c_str(), aside.c_str());
       if (r < 0) return RbdError("rename image " + name + " to " + aside, r);
+      old = std::move(dst);
       util::CrashPoint("rbd.clone.aside");  // no image under the volume's name
     }
     rbd_image_options_t opts;
@@ -1080,77 +1124,58 @@ Status RbdArray::SwapForClone(RbdArray& src, const std::string& src_id, const st
     util::CrashPoint("rbd.clone.cloned");  // the clone has its parent's size, no grants
   }
   // Finish from the old image, when it is still there: its size and grants.
-  uint64_t size = 0;
-  int r;
-  {
-    Image old;
-    r = OpenImage(io_, aside, true, old);
-    if (r == -ENOENT) return Status::Ok();
-    if (r < 0) return RbdError("open image " + aside, r);
-    r = rbd_get_size(old.get(), &size);
-    if (r < 0) return RbdError("size of image " + aside, r);
-  }
-  VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(dst_id + kCloneSuffix));
+  if (!old) return Status::Ok();
   {
     Image img;
-    r = OpenImage(io_, name, false, img);
+    int r = OpenImage(io_, name, false, img);
     if (r < 0) return RbdError("open image " + name, r);
     uint64_t now = 0;
     r = rbd_get_size(img.get(), &now);
-    if (r == 0 && now < size) r = rbd_resize(img.get(), size);
-    if (r < 0) return RbdError("resize image " + name + " to " + HumanSize(size), r);
+    if (r == 0 && now < old->size) r = rbd_resize(img.get(), old->size);
+    if (r < 0) return RbdError("resize image " + name + " to " + HumanSize(old->size), r);
+    sizes_.erase(name);
+    if (!old->grants.empty()) VSL_RETURN_IF_ERROR(SetGrantsOf(img.get(), name, old->grants));
   }
-  if (!grants.empty()) VSL_RETURN_IF_ERROR(WriteGrants(dst_id, grants));
-  Status removed = RemoveImage(aside);
+  Status removed = RemoveImage(aside, *old);
   if (!removed.ok() && removed.code() != Code::kNotFound) return removed;
   return Status::Ok();
 }
 
 Result<std::optional<std::string>> RbdArray::CloneParent(const std::string& id) {
-  VSL_RETURN_IF_ERROR(Stat(id).status());
   Image img;
-  int r = OpenImage(io_, ImageName(id), true, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_RETURN_IF_ERROR(OpenVolume(id, true, img.out()).status());
   return ParentOf(img.get(), Label() + ": volume " + id);
 }
 
 Status RbdArray::Flatten(const std::string& id) {
   std::shared_lock io(io_mu_);
-  VSL_RETURN_IF_ERROR(Stat(id).status());
   Image img;
-  int r = OpenImage(io_, ImageName(id), false, img);
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+  VSL_RETURN_IF_ERROR(OpenVolume(id, false, img.out()).status());
   const std::string what = Label() + ": volume " + id;
   VSL_ASSIGN_OR_RETURN(auto parent, ParentOf(img.get(), what));
   if (!parent) return Status::Ok();  // not a clone (any more): nothing to do
-  r = rbd_flatten(img.get());
+  int r = rbd_flatten(img.get());
   if (r < 0) return RbdError("flatten image " + ImageName(id), r);
   return Status::Ok();
 }
 
-Result<std::vector<std::string>> RbdArray::ReadGrants(const std::string& id) {
-  Image img;
-  int r = OpenImage(io_, ImageName(id), true, img);
-  if (r == -ENOENT)
-    return NotFound(Label() + ": no volume " + id + " (image " + ImageName(id) + ")");
-  if (r < 0) return RbdError("open image " + ImageName(id), r);
+Result<std::vector<std::string>> RbdArray::GrantsOf(rbd_image_t img, const std::string& name) {
   std::string value(256, '\0');
   for (;;) {
     size_t len = value.size();
-    r = rbd_metadata_get(img.get(), kGrantsKey, value.data(), &len);
+    int r = rbd_metadata_get(img, kGrantsKey, value.data(), &len);
     if (r == -ERANGE) {
       value.resize(len);
       continue;
     }
     if (r == -ENOENT) return std::vector<std::string>{};
-    if (r < 0) return RbdError("read the grants of image " + ImageName(id), r);
+    if (r < 0) return RbdError("read the grants of image " + name, r);
     value.resize(len > 0 && value[len - 1] == '\0' ? len - 1 : len);
     break;
   }
   json j = json::parse(value, nullptr, false);
   if (!j.is_array())
-    return DataLoss(Label() + ": image " + ImageName(id) + ": metadata " + kGrantsKey +
-                    " is not a list");
+    return DataLoss(Label() + ": image " + name + ": metadata " + kGrantsKey + " is not a list");
   std::vector<std::string> out;
   for (const json& g : j) {
     if (g.is_string()) out.push_back(g.get<std::string>());
@@ -1159,36 +1184,44 @@ Result<std::vector<std::string>> RbdArray::ReadGrants(const std::string& id) {
   return out;
 }
 
+Status RbdArray::SetGrantsOf(rbd_image_t img, const std::string& name,
+                             const std::vector<std::string>& grants) {
+  int r;
+  if (grants.empty()) {
+    r = rbd_metadata_remove(img, kGrantsKey);
+    if (r == -ENOENT) r = 0;
+  } else {
+    r = rbd_metadata_set(img, kGrantsKey, json(grants).dump().c_str());
+  }
+  if (r < 0) return RbdError("write the grants of image " + name, r);
+  return Status::Ok();
+}
+
 Status RbdArray::WriteGrants(const std::string& id, const std::vector<std::string>& grants) {
   Image img;
   int r = OpenImage(io_, ImageName(id), false, img);
   if (r < 0) return RbdError("open image " + ImageName(id), r);
-  if (grants.empty()) {
-    r = rbd_metadata_remove(img.get(), kGrantsKey);
-    if (r == -ENOENT) r = 0;
-  } else {
-    r = rbd_metadata_set(img.get(), kGrantsKey, json(grants).dump().c_str());
-  }
-  if (r < 0) return RbdError("write the grants of image " + ImageName(id), r);
-  return Status::Ok();
+  return SetGrantsOf(img.get(), ImageName(id), grants);
 }
 
 Status RbdArray::Grant(const std::string& id, const std::string& initiator) {
   if (initiator.empty())
     return InvalidArgument(Label() + ": grant of volume " + id + " names no initiator");
   std::lock_guard lock(mu_);
-  VSL_RETURN_IF_ERROR(Stat(id).status());
-  VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(id));
+  Image img;  // one open reads and writes the grants
+  VSL_RETURN_IF_ERROR(OpenVolume(id, false, img.out()).status());
+  VSL_ASSIGN_OR_RETURN(auto grants, GrantsOf(img.get(), ImageName(id)));
   if (std::find(grants.begin(), grants.end(), initiator) != grants.end()) return Status::Ok();
   grants.push_back(initiator);
   std::sort(grants.begin(), grants.end());
-  return WriteGrants(id, grants);
+  return SetGrantsOf(img.get(), ImageName(id), grants);
 }
 
 Status RbdArray::Revoke(const std::string& id, const std::string& initiator) {
   std::lock_guard lock(mu_);
-  VSL_RETURN_IF_ERROR(Stat(id).status());
-  VSL_ASSIGN_OR_RETURN(auto grants, ReadGrants(id));
+  Image img;
+  VSL_RETURN_IF_ERROR(OpenVolume(id, false, img.out()).status());
+  VSL_ASSIGN_OR_RETURN(auto grants, GrantsOf(img.get(), ImageName(id)));
   size_t before = grants.size();
   if (initiator.empty()) {
     grants.clear();
@@ -1196,17 +1229,18 @@ Status RbdArray::Revoke(const std::string& id, const std::string& initiator) {
     grants.erase(std::remove(grants.begin(), grants.end(), initiator), grants.end());
   }
   if (grants.size() == before) return Status::Ok();
-  return WriteGrants(id, grants);
+  return SetGrantsOf(img.get(), ImageName(id), grants);
 }
 
 Result<std::vector<std::string>> RbdArray::Grants(const std::string& id) {
   std::lock_guard lock(mu_);
-  VSL_RETURN_IF_ERROR(Stat(id).status());
-  return ReadGrants(id);
+  Image img;
+  VSL_RETURN_IF_ERROR(OpenVolume(id, true, img.out()).status());
+  return GrantsOf(img.get(), ImageName(id));
 }
 
 Result<std::vector<volume::Extent>> RbdArray::Locate(const std::string& id) {
-  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));
+  VSL_ASSIGN_OR_RETURN(ArrayVolume v, Stat(id));  // one open: the check and the size
   // The gateway opens the image itself through librbd with the array's
   // connection settings (the keyring's path, never the key).
   volume::Extent e;

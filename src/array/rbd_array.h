@@ -25,6 +25,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -115,10 +116,27 @@ class RbdArray : public StorageArray {
   Status CheckCapacityAgainstPool(uint64_t capacity);
   Status CarveLocked(uint64_t count);  // requires mu_
   Status CreateImage(const std::string& id, uint64_t size);
-  Result<std::vector<ArrayVolume>> Scan();
+  // The array's volumes (requires mu_). With `cached`, a size is taken from
+  // sizes_ when the image listed under that name still has the RBD id it
+  // was read from; every other image is opened (and sizes_ refreshed).
+  Result<std::vector<ArrayVolume>> Scan(bool cached = false);
   Result<ArrayVolume> Stat(const std::string& id);
-  // Makes the protected snapshot clones of volume `id` hang from.
-  Status MakeCloneBase(const std::string& id);
+  // Opens volume `id`'s image into *img (one open serves the check, the
+  // size and the call's own work); NotFound naming the volume.
+  Result<ArrayVolume> OpenVolume(const std::string& id, bool read_only, rbd_image_t* img);
+  // Makes the protected snapshot clones of volume `id` hang from; the
+  // volume's size.
+  Result<uint64_t> MakeCloneBase(const std::string& id);
+  // What the swaps (Clone, Scrub) and RemoveImage need to know of an image,
+  // read in one open.
+  struct ImageFacts {
+    uint64_t size = 0;
+    std::optional<std::string> parent;  // "pool/image@snap" of a clone
+    bool has_snaps = false;
+    std::vector<std::string> grants;
+  };
+  // nullopt when image `name` does not exist.
+  Result<std::optional<ImageFacts>> Facts(const std::string& name);
   // Unprotects and removes every snapshot of image `name` (before it goes);
   // FailedPrecondition naming the clones when some still hang from it.
   // BCVs of image `name` taken as clones of its snapshot `snap` get their
@@ -131,13 +149,17 @@ class RbdArray : public StorageArray {
   // Removes image `name` with its snapshots, and the BCV snapshot of its
   // source that it was a clone of.
   Status RemoveImage(const std::string& name);
+  // The same, with what Facts read of it (under mu_, so still true).
+  Status RemoveImage(const std::string& name, const ImageFacts& facts);
   // Clone's swap (requires mu_): dst's image goes aside, a clone of
   // src_id@snap takes its name, size and grants, the old one goes.
   Status SwapForClone(RbdArray& src, const std::string& src_id, const std::string& snap,
                       uint64_t src_size, const std::string& dst_id);
   std::string Fsid() const;
-  Result<std::vector<std::string>> ReadGrants(const std::string& id);
   Status WriteGrants(const std::string& id, const std::vector<std::string>& grants);
+  // The grants of an open image (`name` for messages), and their writing.
+  Result<std::vector<std::string>> GrantsOf(rbd_image_t img, const std::string& name);
+  Status SetGrantsOf(rbd_image_t img, const std::string& name, const std::vector<std::string>& grants);
   // "array 'a' (pool 'p')": every message about the pool says which.
   std::string Label() const;
   Status RbdError(const std::string& what, int r) const;
@@ -149,6 +171,14 @@ class RbdArray : public StorageArray {
   rados_ioctx_t io_ = nullptr;
   std::mutex mu_;         // the manifest, grants, the set of images
   uint64_t next_id_ = 1;  // guarded by mu_
+  // Image sizes as Scan read them, by image name, with the RBD id of the
+  // image read: a re-created, scrubbed or swapped image has a new id, so a
+  // stale size is never taken. Dropped where vsl resizes. guarded by mu_.
+  struct KnownSize {
+    std::string rbd_id;
+    uint64_t size = 0;
+  };
+  std::map<std::string, KnownSize> sizes_;
   // Writes hold it shared; Snap holds it exclusively (as FileArray does).
   std::shared_mutex io_mu_;
 

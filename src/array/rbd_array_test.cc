@@ -222,6 +222,25 @@ TEST_F(RbdArrayTest, CapacityIsEnforcedAndCheckedAgainstThePoolQuota) {
   EXPECT_TRUE(under.ok()) << under.status().ToString();
 }
 
+// CreateVolume's room check takes image sizes from a cache: an image that
+// was removed and made again under the same name (a new RBD id) is counted
+// at its new size, and one that is gone is not counted.
+TEST_F(RbdArrayTest, RoomCheckCountsAnImageMadeAgainUnderItsName) {
+  auto a = MustOpen(Spec("room", 64 * kMiB));
+  ASSERT_TRUE(a);
+  auto v1 = a->CreateVolume(16 * kMiB);
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  ASSERT_TRUE(a->CreateVolume(16 * kMiB).ok());  // its check read vol 1 as 16 MiB
+  const std::string name = "vsl-room-" + v1->id;
+  ASSERT_EQ(rbd_remove(admin_.io(), name.c_str()), 0);
+  ASSERT_EQ(admin_.Create(name, 40 * kMiB), 0);
+  auto refused = a->CreateVolume(16 * kMiB);  // 40 + 16 + 16 > 64
+  EXPECT_EQ(refused.status().code(), Code::kResourceExhausted) << refused.status().ToString();
+  ASSERT_EQ(rbd_remove(admin_.io(), name.c_str()), 0);
+  auto fits = a->CreateVolume(40 * kMiB);  // 16 + 40 <= 64
+  EXPECT_TRUE(fits.ok()) << fits.status().ToString();
+}
+
 TEST_F(RbdArrayTest, ScrubLeavesOnlyZeros) {
   auto a = MustOpen(Spec("scrub", 64 * kMiB));
   ASSERT_TRUE(a);

@@ -106,7 +106,12 @@ Result<std::shared_ptr<Cluster>> GetCluster(const RbdImage& w) {
   auto& reg = Registry();
   for (auto it = reg.begin(); it != reg.end();)
     it = it->second.expired() ? reg.erase(it) : std::next(it);
-  if (auto it = reg.find(key); it != reg.end()) return it->second.lock();
+  // The last image of a cluster may close on another thread (not under
+  // registry_mu) between the sweep and here: an entry that no longer locks
+  // is one to connect again, never a null cluster.
+  if (auto it = reg.find(key); it != reg.end()) {
+    if (auto c = it->second.lock()) return c;
+  }
   VSL_ASSIGN_OR_RETURN(auto c, Cluster::Connect(w));
   reg[key] = c;
   return c;
@@ -169,7 +174,10 @@ class RbdBackend {
   bool locked = false;
   ~RbdBackend() {
     if (img == nullptr) return;
-    auto close = [img = img, locked = locked, cluster = cluster] {
+    // The cluster handle goes with the close (moved, not copied): when that
+    // runs on another thread, the last reference never drops here, on a
+    // librados thread, where rados_shutdown would wait for itself.
+    auto close = [img = img, locked = locked, cluster = std::move(cluster)] {
       if (locked) rbd_lock_release(img);
       rbd_close(img);
     };
