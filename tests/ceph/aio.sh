@@ -23,11 +23,8 @@ MIN_IN_FLIGHT=8
 KiB=1024
 MiB=$((1 << 20))
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+ceph_e2e_start
+admin_rbd() { ceph_admin_rbd "$@"; }
 check "a 64 MiB RBD image made" admin_rbd create --size 64M aio
 check "a 16 MiB RBD image made (the meta volume's second member)" admin_rbd create --size 16M meta
 # The meta LUN: 1028 KiB of file, then 15 MiB - 4 KiB of image = 16 MiB;

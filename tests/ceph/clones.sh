@@ -26,7 +26,7 @@ CLUSTER=$E2E_TMP/ceph
 e2e_on_exit "ceph_stop $CLUSTER"
 log "starting a throw-away Ceph cluster in $CLUSTER"
 VSL_CEPH_OSD_SIZE=$((16 * GiB)) ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 120 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+admin_rbd() { VSL_CEPH_RBD_TIMEOUT=120 ceph_admin_rbd "$@"; }
 # pool_used: bytes the pool's images (and their snapshots) hold, per rbd du.
 pool_used() { admin_rbd du --format json 2>/dev/null | jq '.total_used_size // 0'; }
 now_ms() { date +%s%3N; }
@@ -97,7 +97,7 @@ R1_MASTER=$(jq '.masters[] | select(.array == "r1") | .volume_id' "$E2E_TMP/os.j
 R1_MASTER_IMG=vsl-r1-$(ajson GET "/v1/volumes/$R1_MASTER" | jq -r .array_volume)
 check "r1's master copy holds the image" cmp <(admin_rbd export "$R1_MASTER_IMG" - 2>/dev/null) "$E2E_TMP/os.raw"
 check "... with its clone base snapshot, protected" \
-  bash -c "$(declare -f admin_rbd); admin_rbd snap ls $R1_MASTER_IMG --format json | jq -e '.[] | select(.name == \"vsl-master\" and .protected == \"true\")'"
+  bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd snap ls $R1_MASTER_IMG --format json | jq -e '.[] | select(.name == \"vsl-master\" and .protected == \"true\")'"
 
 # Whose boot unit is whose: host name -> unit id.
 unit_of() {
@@ -108,7 +108,7 @@ U2=$(unit_of h002)
 IMG1=vsl-r1-$(ajson GET "/v1/volumes/$U1" | jq -r '.members[0].array_volume')
 check_eq "h001's boot disk (a 1-member unit) is a clone of r1's master copy" "$R1_MASTER" \
   "$(ajson GET "/v1/volumes/$U1" | jq -r .clone_of)"
-check "... and so says Ceph" bash -c "$(declare -f admin_rbd); admin_rbd info $IMG1 | grep -q 'parent: $VSL_CEPH_POOL/$R1_MASTER_IMG@vsl-master'"
+check "... and so says Ceph" bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd info $IMG1 | grep -q 'parent: $VSL_CEPH_POOL/$R1_MASTER_IMG@vsl-master'"
 
 # ---- isolation: h001 writes its clone through the gateway ----
 check "h002 reads its LUN 0 through the gateway: the image" host_lun_is_image h002 0 "$E2E_TMP/os.raw"
@@ -129,7 +129,7 @@ BIMG=vsl-r1-$(ajson GET "/v1/volumes/$B" | jq -r .array_volume)
 check_eq "snap of h001's mapped boot disk into a BCV on r1" done \
   "$(ajson POST '/v1/disks/snap?wait=true' "{\"volume\": $U1, \"bcv\": $B}" | jq -r .request.state)"
 check "the BCV is a clone of a snapshot of h001's disk" \
-  bash -c "$(declare -f admin_rbd); admin_rbd info $BIMG | grep -q 'parent: $VSL_CEPH_POOL/$IMG1@vsl.bcv.'"
+  bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd info $BIMG | grep -q 'parent: $VSL_CEPH_POOL/$IMG1@vsl.bcv.'"
 bcv_at_8m() { admin_rbd export "$BIMG" - 2>/dev/null | tail -c +$((8 * MiB + 1)) | head -c $MiB; }
 check "the BCV holds h001's write" cmp <(bcv_at_8m) <(head -c $MiB /dev/zero | tr '\0' '\132')
 check "h001 writes 0x6b over it afterwards" host_qemu_io h001 0 "write -f -P 0x6b 8M 1M"
@@ -155,7 +155,7 @@ check_eq "... as a clone of r1's master copy" "$R1_MASTER" "$(ajson GET "/v1/vol
 ICLONE=vsl-r1-$(ajson GET "/v1/volumes/$UC" | jq -r .array_volume)
 check "vsl disk flatten detaches it" v disk flatten "$UC"
 check_eq "the catalog no longer calls it a clone" null "$(ajson GET "/v1/volumes/$UC" | jq -r .clone_of)"
-check_not "Ceph shows no parent" bash -c "$(declare -f admin_rbd); admin_rbd info $ICLONE | grep -q parent"
+check_not "Ceph shows no parent" bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd info $ICLONE | grep -q parent"
 check "it still holds the image" cmp <(admin_rbd export "$ICLONE" - 2>/dev/null) "$E2E_TMP/os.raw"
 check_fails "flatten again is refused: it is no clone any more" v disk flatten "$UC"
 
@@ -166,13 +166,13 @@ check_eq "no clone is left of r1's master copy" 0 \
 check "image os removed (the flattened disk does not count)" v image remove os
 check_eq "the image is gone" 404 "$(api GET /v1/images/os | tail -1)"
 check_not "r1's master copy is gone from the pool, snapshot and all" \
-  bash -c "$(declare -f admin_rbd); admin_rbd snap ls $R1_MASTER_IMG 2>/dev/null | grep -q vsl-master"
+  bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd snap ls $R1_MASTER_IMG 2>/dev/null | grep -q vsl-master"
 check "... its volume scrubbed and free" test "$(vol_state "$R1_MASTER")" = free
 check "the flattened disk is still there, with the image's bytes" \
   cmp <(admin_rbd export "$ICLONE" - 2>/dev/null) "$E2E_TMP/os.raw"
 check "the BCV kept its point in time when h001's disk was scrubbed" \
   cmp <(bcv_at_8m) <(head -c $MiB /dev/zero | tr '\0' '\132')
-check_not "... as its own copy (no parent)" bash -c "$(declare -f admin_rbd); admin_rbd info $BIMG | grep -q parent"
+check_not "... as its own copy (no parent)" bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd info $BIMG | grep -q parent"
 
 # ---- kill -9 at each step of a clone, then the request runs again ----
 head -c $((4 * MiB)) /dev/urandom >"$E2E_TMP/small.raw"
@@ -201,7 +201,7 @@ crash_case() {
   check "it holds the image, then zeros ($point)" \
     cmp <(admin_rbd export "$img" - 2>/dev/null) <(cat "$E2E_TMP/$image.raw"; head -c $((4 * MiB)) /dev/zero)
   check_not "no image is left set aside ($point)" \
-    bash -c "$(declare -f admin_rbd); admin_rbd ls | grep -q '\\.clone\$'"
+    bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd ls | grep -q '\\.clone\$'"
   # Nothing leaked: the request holds the master copy it made, or nothing.
   check_eq "the request took $3 volumes ($point)" "$3" \
     "$(ajson GET '/v1/volumes?x=1' | jq --argjson q "${req//[^0-9]/}" '[.volumes[] | select(.request_id == $q)] | length')"

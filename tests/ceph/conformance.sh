@@ -14,11 +14,8 @@ source "$HERE/../lib/common.sh"
 source "$HERE/../lib/ceph.sh"
 e2e_init 600
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+ceph_e2e_start
+admin_rbd() { ceph_admin_rbd "$@"; }
 check "a 64 MiB RBD image made" admin_rbd create --size 64M cu
 make_file "$E2E_TMP/file.img" 64M
 

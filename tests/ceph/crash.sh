@@ -20,10 +20,8 @@ source "$HERE/../farm/crash_lib.sh"
 source "$HERE/../lib/ceph.sh"
 e2e_init 400
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+ceph_e2e_start
+admin_rbd() { ceph_admin_rbd "$@"; }
 catalog_init
 
 HOSTS=(h1 h2 h3)
@@ -116,51 +114,8 @@ gone_problems() {
   [[ -z $left ]] || echo "requests still pending: $left"
 }
 
-# kill_and_recover WHAT POINT:N CMD...: as tests/farm/farm_crash.sh.
-kill_and_recover() {
-  local what=$1 at=$2
-  shift 2
-  serve_up "$at"
-  check_fails "$what: killed at $at" tv "$@"
-  check "$what: vsl serve died at crash point $at" crash_serve_died "${at%:*}" "${at##*:}"
-  serve_up ""
-  check "$what: after the restart, $* completes" tv "$@"
-}
-
-ready_from_scratch() {
-  crash_serve_stop
-  fresh_env
-  serve_up ""
-  tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
-  [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
-}
-
-clean=1
-iteration() {
-  local problems
-  [[ $clean == 1 ]] || fresh_env
-  clean=0
-  if [[ -n $1 ]]; then
-    kill_and_recover "apply" "$1" farm apply "$FML"
-    problems=$(ready_problems)
-    check_eq "apply killed at $1, restarted, applied again: ready and served on rbd, no leaked image" "" "$problems"
-    [[ -z $problems ]] || ready_from_scratch
-  else
-    serve_up ""
-    tv farm apply "$FML" >/dev/null 2>&1 && [[ -z $(ready_problems) ]] || ready_from_scratch
-  fi
-  crash_serve_stop
-  if [[ -n $2 ]]; then
-    kill_and_recover "destroy" "$2" farm destroy crash
-    problems=$(gone_problems)
-    check_eq "destroy killed at $2, restarted, destroyed again: every unit scrubbed, no leaked image" "" "$problems"
-    [[ -z $problems ]] && clean=1
-  else
-    serve_up ""
-    tv farm destroy crash >/dev/null 2>&1 && [[ -z $(gone_problems) ]] && clean=1
-  fi
-  crash_serve_stop
-}
+READY_SAYS="ready and served on rbd, no leaked image"
+GONE_SAYS="every unit scrubbed, no leaked image"
 
 fresh_env
 log "a clean apply and destroy on rbd"
@@ -186,7 +141,6 @@ IFS=';' read -ra PAIRS <<<"$POINTS"
 START=$(date +%s)
 for pair in "${PAIRS[@]}"; do
   read -r pa pd <<<"$pair"
-  log "apply killed at $pa, destroy killed at $pd"
   iteration "$pa" "$pd"
 done
 log "${#PAIRS[@]} kill points each of apply and destroy in $(($(date +%s) - START)) s, $ENVS data directories"

@@ -15,10 +15,8 @@ source "$HERE/../farm/lib.sh"
 source "$HERE/../lib/ceph.sh"
 e2e_init 400
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+ceph_e2e_start
+admin_rbd() { ceph_admin_rbd "$@"; }
 rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING")
 
 FARM_CAPACITY=1MiB farm_serve "$E2E_TMP/data" --power qemu

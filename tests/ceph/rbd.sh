@@ -20,12 +20,9 @@ source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
 e2e_init 240
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
+ceph_e2e_start
 log "cluster up in ${VSL_CEPH_START_MS} ms; monitor + OSD resident: $(ceph_rss_kib "$CLUSTER") KiB"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+admin_rbd() { ceph_admin_rbd "$@"; }
 
 # ---- the driver, through its C++ interface ----
 check "rbd_array_test (driver against the cluster)" "$RBD_TEST" --gtest_color=no

@@ -20,11 +20,8 @@ source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
 e2e_init 240
 
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-admin_rbd() { timeout 60 rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" "$@"; }
+ceph_e2e_start
+admin_rbd() { ceph_admin_rbd "$@"; }
 MiB=$((1 << 20))
 
 catalog_init

@@ -199,3 +199,66 @@ three_server_farm() {
 </farm>
 EOF
 }
+
+# The kill-and-converge loop of the farm crash tests (tests/farm/farm_crash.sh,
+# tests/ceph/crash.sh). The calling script defines fresh_env (a new data
+# directory), serve_up POINT:N (a serve armed at that crash point; none when
+# ""), ready_problems and gone_problems (what is wrong after an apply and after
+# a destroy of farm "crash", one line each; empty when nothing), FML, and
+# READY_SAYS and GONE_SAYS, the end of the two convergence checks' names.
+
+# kill_and_recover WHAT POINT:N CMD...: serve armed at POINT:N runs CMD
+# (which must fail: the serve dies under it), then a serve without crash
+# points on the same data runs CMD once more, which must succeed.
+kill_and_recover() {
+  local what=$1 at=$2
+  shift 2
+  serve_up "$at"
+  check_fails "$what: killed at $at" tv "$@"
+  check "$what: vsl serve died at crash point $at" crash_serve_died "${at%:*}" "${at##*:}"
+  serve_up ""
+  check "$what: after the restart, $* completes" tv "$@"
+}
+
+# ready_from_scratch: a fresh data directory with the farm applied cleanly
+# and a serve running.
+ready_from_scratch() {
+  crash_serve_stop
+  fresh_env
+  serve_up ""
+  tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
+  [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
+}
+
+# iteration APPLY-AT DESTROY-AT: apply killed at crash point APPLY-AT and
+# recovered (or applied cleanly when ""), then destroy killed at DESTROY-AT
+# and recovered (or destroyed cleanly when "").
+crash_clean=1
+iteration() {
+  local problems
+  [[ $crash_clean == 1 ]] || fresh_env
+  crash_clean=0
+  if [[ -n $1 ]]; then
+    log "apply killed at $1"
+    kill_and_recover "apply" "$1" farm apply "$FML"
+    problems=$(ready_problems)
+    check_eq "apply killed at $1, restarted, applied again: $READY_SAYS" "" "$problems"
+    # Destroy is tested from a farm that is whole: start anew if it is not.
+    [[ -z $problems ]] || ready_from_scratch
+  else
+    serve_up ""
+    tv farm apply "$FML" >/dev/null 2>&1 && [[ -z $(ready_problems) ]] || ready_from_scratch
+  fi
+  crash_serve_stop
+  if [[ -n $2 ]]; then
+    log "destroy killed at $2"
+    kill_and_recover "destroy" "$2" farm destroy crash
+    problems=$(gone_problems)
+    check_eq "destroy killed at $2, restarted, destroyed again: $GONE_SAYS" "" "$problems"
+    [[ -z $problems ]] && crash_clean=1
+  else
+    serve_up ""
+    tv farm destroy crash >/dev/null 2>&1 && [[ -z $(gone_problems) ]] && crash_clean=1
+  fi
+  crash_serve_stop
+}

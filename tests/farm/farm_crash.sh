@@ -162,61 +162,8 @@ crash_serve_stop
 log "apply: $A steps, destroy: $D steps"
 [[ $A -ge 20 && $D -ge 20 ]] || fail_now "too few steps counted (apply $A, destroy $D)"
 
-# kill_and_recover WHAT POINT:N CMD...: serve armed at POINT:N runs CMD
-# (which must fail: the serve dies under it), then a serve without crash
-# points on the same data runs CMD once more, which must succeed.
-kill_and_recover() {
-  local what=$1 at=$2
-  shift 2
-  serve_up "$at"
-  check_fails "$what: killed at $at" tv "$@"
-  check "$what: vsl serve died at crash point $at" crash_serve_died "${at%:*}" "${at##*:}"
-  serve_up ""
-  check "$what: after the restart, $* completes" tv "$@"
-}
-
-# ready_from_scratch: a fresh data directory with the farm applied cleanly
-# and a serve running.
-ready_from_scratch() {
-  crash_serve_stop
-  fresh_env
-  serve_up ""
-  tv farm apply "$FML" >/dev/null 2>&1 || fail_now "a clean apply on a fresh data directory failed"
-  [[ -z $(ready_problems) ]] || fail_now "a clean apply on a fresh data directory is not ready"
-}
-
-# iteration APPLY-AT DESTROY-AT: apply killed at crash point APPLY-AT and
-# recovered (or applied cleanly when ""), then destroy killed at DESTROY-AT
-# and recovered (or destroyed cleanly when "").
-clean=1
-iteration() {
-  local problems
-  [[ $clean == 1 ]] || fresh_env
-  clean=0
-  if [[ -n $1 ]]; then
-    log "apply killed at $1"
-    kill_and_recover "apply" "$1" farm apply "$FML"
-    problems=$(ready_problems)
-    check_eq "apply killed at $1, restarted, applied again: the farm is ready and served" "" "$problems"
-    # Destroy is tested from a farm that is whole: start anew if it is not.
-    [[ -z $problems ]] || ready_from_scratch
-  else
-    serve_up ""
-    tv farm apply "$FML" >/dev/null 2>&1 && [[ -z $(ready_problems) ]] || ready_from_scratch
-  fi
-  crash_serve_stop
-  if [[ -n $2 ]]; then
-    log "destroy killed at $2"
-    kill_and_recover "destroy" "$2" farm destroy crash
-    problems=$(gone_problems)
-    check_eq "destroy killed at $2, restarted, destroyed again: nothing is held, every volume scrubbed" "" "$problems"
-    [[ -z $problems ]] && clean=1
-  else
-    serve_up ""
-    tv farm destroy crash >/dev/null 2>&1 && [[ -z $(gone_problems) ]] && clean=1
-  fi
-  crash_serve_stop
-}
+READY_SAYS="the farm is ready and served"
+GONE_SAYS="nothing is held, every volume scrubbed"
 
 MAX=$((A > D ? A : D))
 STEPS=${FARM_CRASH_STEPS-$(seq "$MAX")}

@@ -284,3 +284,21 @@ ceph_resume() {
   done
   ((i < wait * 5)) || { _ceph_log "osd.0 did not come up again within ${wait}s"; return 1; }
 }
+
+# ceph_admin_rbd ARGS...: the `rbd` tool as client.admin on the pool of the
+# cluster ceph_start started last (VSL_CEPH_*), bounded by
+# VSL_CEPH_RBD_TIMEOUT seconds (60).
+ceph_admin_rbd() {
+  timeout "${VSL_CEPH_RBD_TIMEOUT:-60}" rbd -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" \
+    -p "$VSL_CEPH_POOL" "$@"
+}
+
+# ceph_e2e_start: for a test of tests/lib/common.sh (after e2e_init): starts
+# a throw-away cluster in $E2E_TMP/ceph (CLUSTER), stopped when the test
+# exits, and fails the test when it does not come up.
+ceph_e2e_start() {
+  CLUSTER=$E2E_TMP/ceph
+  e2e_on_exit "ceph_stop $CLUSTER"
+  log "starting a throw-away Ceph cluster in $CLUSTER"
+  ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
+}
