@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 
+#include "util/countdown.h"
 #include "volume/rbd_backend.h"
 #include "volume/volume.h"
 
@@ -421,27 +422,17 @@ struct Fanout {
   std::shared_ptr<const void> keep;  // the State: the backends stay open
   MetaVolume::IoDone done;
   std::function<void(Fanout*)> then;
-  std::atomic<int> pending{1};  // pieces in flight, plus one while they are started
-  std::mutex mu;
-  Status first;  // guarded by mu
+  util::Countdown pieces;
 
   // A piece starts; it ends with one Finish.
-  void Add() { pending.fetch_add(1, std::memory_order_relaxed); }
+  void Add() { pieces.Add(); }
   void Finish(Status s) {
-    if (!s.ok()) {
-      std::lock_guard l(mu);
-      if (first.ok()) first = std::move(s);
-    }
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     Status out;
-    {
-      std::lock_guard l(mu);
-      out = first;
-    }
+    if (!pieces.Finish(std::move(s), &out)) return;
     if (then && out.ok()) {
       auto next = std::move(then);
       then = nullptr;
-      pending.store(1, std::memory_order_relaxed);
+      pieces.Rearm();
       next(this);
       return Finish(Status::Ok());
     }

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/countdown.h"
 #include "util/rbd_clients.h"
 
 namespace vsl::volume {
@@ -319,21 +320,11 @@ struct AioRequest {
   const RbdBackend* b;
   AioKind kind;
   RbdDone done;
-  std::atomic<int> pending{1};  // the calls in flight, plus one while they are started
-  std::mutex mu;
-  Status first;  // guarded by mu
+  util::Countdown calls;  // the aio calls in flight, plus one while they are started
 
   void Finish(Status s) {
-    if (!s.ok()) {
-      std::lock_guard l(mu);
-      if (first.ok()) first = std::move(s);
-    }
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     Status out;
-    {
-      std::lock_guard l(mu);
-      out = std::move(first);
-    }
+    if (!calls.Finish(std::move(s), &out)) return;
     RbdDone d = std::move(done);
     delete this;
     d(std::move(out));
@@ -378,7 +369,7 @@ void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n) {
   auto* call = new AioCall{req, off, n, req->kind == AioKind::kRead ? p : nullptr};
   rbd_completion_t comp = nullptr;
   int r = rbd_aio_create_completion(call, OnAioComplete, &comp);
-  req->pending.fetch_add(1, std::memory_order_relaxed);
+  req->calls.Add();
   if (r < 0) {
     Status s = IoError(AioError(*call, r));
     delete call;
