@@ -137,6 +137,8 @@ class RbdArray : public StorageArray {
   };
   // nullopt when image `name` does not exist.
   Result<std::optional<ImageFacts>> Facts(const std::string& name);
+  // Whether image `name` exists, without opening it.
+  Result<bool> ImageExists(const std::string& name);
   // Unprotects and removes every snapshot of image `name` (before it goes);
   // FailedPrecondition naming the clones when some still hang from it.
   // BCVs of image `name` taken as clones of its snapshot `snap` get their
