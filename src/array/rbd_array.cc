@@ -969,6 +969,8 @@ Status RbdArray::FlattenChildren(rbd_image_t img, const std::string& name,
 }
 
 Status RbdArray::DropSnapshot(const std::string& name, const std::string& snap) {
+  VSL_ASSIGN_OR_RETURN(bool exists, ImageExists(name));  // see Facts
+  if (!exists) return Status::Ok();
   Image img;
   int r = OpenImage(io_, name, false, img);
   if (r == -ENOENT) return Status::Ok();
@@ -986,7 +988,23 @@ Status RbdArray::DropSnapshot(const std::string& name, const std::string& snap) 
   return Status::Ok();
 }
 
+Result<bool> RbdArray::ImageExists(const std::string& name) {
+  // A format 2 image (the only kind librbd creates) is named by its object
+  // rbd_id.NAME: one stat, and no image context for a name that is free.
+  uint64_t size = 0;
+  time_t mtime = 0;
+  int r = rados_stat(io_, ("rbd_id." + name).c_str(), &size, &mtime);
+  if (r == -ENOENT) return false;
+  if (r < 0) return RbdError("look up image " + name, r);
+  return true;
+}
+
 Result<std::optional<RbdArray::ImageFacts>> RbdArray::Facts(const std::string& name) {
+  // librbd 16.2 (Debian 12) can hang or crash a later call after an open of
+  // an image that does not exist: names that are usually free (the image a
+  // swap or scrub sets aside) are looked up first, not opened.
+  VSL_ASSIGN_OR_RETURN(bool exists, ImageExists(name));
+  if (!exists) return std::optional<ImageFacts>();
   Image img;
   int r = OpenImage(io_, name, true, img);
   if (r == -ENOENT) return std::optional<ImageFacts>();

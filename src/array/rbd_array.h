@@ -137,6 +137,8 @@ class RbdArray : public StorageArray {
   };
   // nullopt when image `name` does not exist.
   Result<std::optional<ImageFacts>> Facts(const std::string& name);
+  // Whether image `name` exists, without opening it.
+  Result<bool> ImageExists(const std::string& name);
   // Unprotects and removes every snapshot of image `name` (before it goes);
   // FailedPrecondition naming the clones when some still hang from it.
   // BCVs of image `name` taken as clones of its snapshot `snap` get their
@@ -149,7 +151,8 @@ class RbdArray : public StorageArray {
   // Removes image `name` with its snapshots, and the BCV snapshot of its
   // source that it was a clone of.
   Status RemoveImage(const std::string& name);
-  // The same, with what Facts read of it (under mu_, so still true).
+  // The same, with what Facts read of it (under mu_; the image is one that
+  // only this call may touch since: set aside, or stale).
   Status RemoveImage(const std::string& name, const ImageFacts& facts);
   // Clone's swap (requires mu_): dst's image goes aside, a clone of
   // src_id@snap takes its name, size and grants, the old one goes.
