@@ -107,12 +107,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s), qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s CPU-us/IO)"
   done
   log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
-  "$VSL_BIN" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
-  GW=$!
-  e2e_on_exit "stop_pid $GW 10"
-  wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
-    fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
-  PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
+  gateway_up "$VSL_BIN" "$E2E_TMP/gw.json" gw
   QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
   for c in "${CASES[@]}"; do
     IFS='|' read -r name _ qargs <<<"$c"

@@ -42,12 +42,7 @@ jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_C
      luns: [{lun: 0, extents: [{rbd: ($c + {image: "aio"}), length: 67108864}]},
             {lun: 1, extents: [{path: $file, length: $flen}, {rbd: ($c + {image: "meta"}), length: $rlen}]}]}]}' \
   >"$E2E_TMP/gw.json"
-"$VSL" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
-GW=$!
-e2e_on_exit "stop_pid $GW 10"
-wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
-  fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
-PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
+gateway_up "$VSL" "$E2E_TMP/gw.json" gw
 opts() { echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:aio,lun=$1,initiator-name=iqn.2026-11.org.example:aio"; }
 # qbench LUN ARGS...: one qemu-img bench run at queue depth 32; it must complete.
 qbench() {
@@ -116,12 +111,8 @@ check "at least $MIN_IN_FLIGHT librbd calls were in flight at once with one I/O 
 # A stop while QD32 writes are in flight at librbd: the gateway waits for
 # their completions (which post to its loops and may hand file pieces to
 # its I/O thread) and exits 0.
-"$VSL" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw2.out" 2>"$E2E_TMP/gw2.err" &
-GW2=$!
-e2e_on_exit "stop_pid $GW2 10"
-wait_for_file_line "$E2E_TMP/gw2.out" '^vsl gateway: listening on ' 30 "$GW2" ||
-  fail_now "vsl gateway did not start again: $(tail -5 "$E2E_TMP/gw2.err")"
-PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw2.out")
+gateway_up "$VSL" "$E2E_TMP/gw.json" gw2
+GW2=$GW
 timeout 120 qemu-img bench --image-opts "$(opts 1)" -d 32 -t none -w -c 1000000 -s 16k >"$E2E_TMP/load.out" 2>&1 &
 LOAD=$!
 e2e_on_exit "stop_pid $LOAD 5"

@@ -29,12 +29,7 @@ jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_C
     {name: "file", initiators: ["iqn.2026-11.org.example:file-a", "iqn.2026-11.org.example:file-b"],
      allow_no_auth: true,
      luns: [{lun: 0, extents: [{path: $file, length: 67108864}]}]}]}' >"$E2E_TMP/gw.json"
-"$VSL" gateway --config "$E2E_TMP/gw.json" >"$E2E_TMP/gw.out" 2>"$E2E_TMP/gw.err" &
-GW=$!
-e2e_on_exit "stop_pid $GW 10"
-wait_for_file_line "$E2E_TMP/gw.out" '^vsl gateway: listening on ' 30 "$GW" ||
-  fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/gw.err")"
-PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/gw.out")
+gateway_up "$VSL" "$E2E_TMP/gw.json" gw
 
 mapfile -t SUITES < <(iscsi-test-cu -l | sed -n 's/^ALL\.\([^.]*\)$/\1/p' | grep -vx Sanitize)
 [[ ${#SUITES[@]} -gt 0 ]] || fail_now "iscsi-test-cu -l listed no suites"

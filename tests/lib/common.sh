@@ -226,6 +226,20 @@ stop_pid() {
   return 1
 }
 
+# gateway_up VSL CONFIG NAME: starts `VSL gateway --config CONFIG` in the
+# background (its output in $E2E_TMP/NAME.out and NAME.err), stopped when the
+# test exits; sets GW (its pid) and PORTAL (where it listens) and fails the
+# test when it does not start.
+gateway_up() {
+  local vsl=$1 conf=$2 name=$3
+  "$vsl" gateway --config "$conf" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.err" &
+  GW=$!
+  e2e_on_exit "stop_pid $GW 10"
+  wait_for_file_line "$E2E_TMP/$name.out" '^vsl gateway: listening on ' 30 "$GW" ||
+    fail_now "vsl gateway did not start: $(tail -5 "$E2E_TMP/$name.err")"
+  PORTAL=$(sed -n 's/^vsl gateway: listening on //p' "$E2E_TMP/$name.out")
+}
+
 # make_file PATH SIZE: a sparse file of SIZE (truncate syntax: 64M, 1G).
 make_file() {
   truncate -s "$2" "$1"
