@@ -213,6 +213,23 @@ for point in rbd.clone.aside rbd.clone.cloned op.copy.cloned; do
   crash_case "$point" small 0
 done
 crash_case op.copy.master-copied small2 1
+
+# A kill after Ceph flattened a clone and before the catalog knows: after the
+# restart the request converges and the disk is no clone, with its bytes.
+U=$(tv disk allocate --size 8MiB --quality class=performance --unit --json | jq -r .result.volume)
+check "a unit on r1 gets image small (a clone) for the flatten kill" tv disk copy "$U" --image small
+check "vsl serve stops for the flatten kill" crash_serve_stop
+serve_up "op.flatten.flat:1"
+req=$(tv disk flatten "$U" --no-wait)
+check "vsl serve killed itself at op.flatten.flat" crash_serve_died op.flatten.flat 1
+serve_up ""
+check_eq "after the restart no request is left unfinished (flatten)" "" "$(requests_settled 60)"
+check_eq "the flatten request is done" done "$(tv queue show "${req//[^0-9]/}" | jq -r .state)"
+check_eq "the catalog no longer calls unit $U a clone" null "$(ajson GET "/v1/volumes/$U" | jq -r .clone_of)"
+img=vsl-r1-$(ajson GET "/v1/volumes/$U" | jq -r .array_volume)
+check_not "Ceph shows no parent for it" bash -c "$(declare -f admin_rbd ceph_admin_rbd); admin_rbd info $img | grep -q parent"
+check "it holds the image, then zeros (flatten)" \
+  cmp <(admin_rbd export "$img" - 2>/dev/null) <(cat "$E2E_TMP/small.raw"; head -c $((4 * MiB)) /dev/zero)
 check_eq "the crash cases left four clones of small" 4 \
   "$(ajson GET /v1/images/small | jq '[.masters[] | select(.array == "r1") | .clones | length] | add')"
 check_eq "... and one of small2" 1 \
