@@ -3,10 +3,14 @@
 # Installs what it needs, builds, starts `vsl serve` (SQLite, its default file
 # array, QEMU VMs as hosts) on a fresh data directory, adds a second file
 # array declared raid=0+1 (the database disks ask for it), registers four
-# hosts and the demo boot image, applies examples/two-tier.fml (two web servers, two
-# database servers sharing a disk), shows every host booting from its own
-# LUN 0 through the gateway and `vsl farm show`, then destroys the farm.
-# Exits non-zero when a host did not boot or a step failed.
+# hosts, builds a real Linux image (scripts/make-linux-image.sh; the Debian
+# packages and the image are cached in ~/.cache/vsl between runs) and imports
+# it, applies examples/two-tier.fml (two web servers, two database servers
+# sharing a disk), shows every host's console: its NIC's firmware (iPXE)
+# sanboots LUN 0 through the gateway, Linux logs in again with its own
+# initiator, checks its kernel, writes to its disk and, on the database
+# servers, sees the shared disk; then `vsl farm show`, and destroys the farm.
+# Exits non-zero when a host did not come up or a step failed.
 #
 #   VSL_BUILD_DIR   build directory (default build)
 #   VSL_DEMO_KEEP=1 keep the data directory
@@ -89,8 +93,17 @@ for h in "${hosts[@]}"; do
   "$vsl" host add "$h" --hw x86-vm --initiator "iqn.2026-11.org.example:$h" >/dev/null
 done
 "$vsl" host list
-scripts/make-farm-image.sh "$data/demo.img" 1M
-"$vsl" image import demo "$data/demo.img"
+cache=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vsl
+mkdir -p "$cache"
+key=$(cat scripts/make-linux-image.sh scripts/lib/linux-init.sh | sha256sum | cut -c1-16)
+linux=$cache/linux-$key.img
+if [[ ! -f $linux ]]; then
+  scripts/make-linux-image.sh "$linux.tmp" --then stay
+  mv "$linux.tmp" "$linux"
+else
+  echo "linux image: $linux (cached)"
+fi
+"$vsl" image import demo "$linux"
 
 step "vsl farm plan examples/two-tier.fml"
 "$vsl" farm plan examples/two-tier.fml
@@ -98,16 +111,20 @@ step "vsl farm plan examples/two-tier.fml"
 step "vsl farm apply examples/two-tier.fml"
 "$vsl" farm apply examples/two-tier.fml
 
-step "the hosts boot from their LUN 0 (serial consoles)"
+step "the hosts boot Linux from their LUN 0 (serial consoles, all four booting at once)"
 booted=0
 for h in "${hosts[@]}"; do
-  for _ in $(seq 300); do
-    "$vsl" host console "$h" 2>/dev/null | grep -q '^vsl-farm: ready' && break
+  for _ in $(seq 1800); do
+    "$vsl" host console "$h" 2>/dev/null | grep -aq '^vsl-linux: \(up\|FAILED\)' && break
     sleep 0.1
   done
   echo "$h:"
-  "$vsl" host console "$h" 2>&1 | sed 's/^/  | /'
-  if "$vsl" host console "$h" 2>/dev/null | grep -q "^vsl-farm: booted host $h server"; then
+  # iPXE's and syslinux's screens carry terminal escapes; the lines that tell
+  # the story are the firmware's, the loader's and the guest's own.
+  "$vsl" host console "$h" 2>&1 | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\r//g; s/\(.\)vsl-linux:/\1\nvsl-linux:/' |
+    grep -a -E '^(iPXE 1|tftp://|Registered SAN|Booting from SAN|SYSLINUX .* EDD|vsl-linux:)' | sed 's/^/  | /'
+  line=$("$vsl" host console "$h" 2>/dev/null | grep -a '^vsl-linux: up')
+  if [[ $line == *" initiator=iqn.2026-11.org.example:$h "* ]]; then
     booted=$((booted + 1))
   fi
 done
@@ -131,7 +148,7 @@ kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 serve_pid=""
 if ((booted != ${#hosts[@]})); then
-  echo "demo: only $booted of ${#hosts[@]} hosts booted" >&2
+  echo "demo: only $booted of ${#hosts[@]} hosts ran Linux from their disks" >&2
   exit 1
 fi
 if [[ $ceph == 1 ]] && ((on_rbd != 5)); then
@@ -141,4 +158,4 @@ fi
 echo
 where=""
 [[ $ceph == 1 ]] && where=" (RBD images on a throw-away Ceph cluster)"
-echo "demo: all ${#hosts[@]} hosts booted from their own LUN 0$where; the farm was destroyed and scrubbed"
+echo "demo: all ${#hosts[@]} hosts ran Linux from their own LUN 0$where; the farm was destroyed and scrubbed"

@@ -11,6 +11,7 @@ packages=(
   postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
   ceph-mon ceph-osd ceph-common librbd-dev librados-dev
   prometheus
+  syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu
 )
 missing=()
 for p in "${packages[@]}"; do

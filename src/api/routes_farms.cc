@@ -205,7 +205,7 @@ Status FarmService::ConsoleRoute(const httplib::Request& req, httplib::Response&
   std::string path = power_->ConsolePath(host);
   if (path.empty()) {
     return FailedPrecondition("host '" + host + "' has no console: the power driver is '" + power_->driver() +
-                              "' (start vsl serve with --power qemu)");
+                              "' (start vsl serve with --power qemu or qemu-direct)");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("host '" + host + "' has no console log yet (never powered on)");

@@ -398,8 +398,8 @@ int RunServe(const ServeArgs& args) {
   };
   auto api_addr = SplitHostPort(args.api, "--api");
   if (!api_addr.ok()) return fail(api_addr.status(), kExitUsage);
-  if (args.power != "none" && args.power != "qemu") {
-    return fail(InvalidArgument("--power must be none or qemu, not '" + args.power + "'"), kExitUsage);
+  if (args.power != "none" && args.power != "qemu" && args.power != "qemu-direct") {
+    return fail(InvalidArgument("--power must be none, qemu or qemu-direct, not '" + args.power + "'"), kExitUsage);
   }
   auto limits = ApiLimits(args);
   if (!limits.ok()) return fail(limits.status(), kExitUsage);
@@ -559,8 +559,11 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
   cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
   cmd->add_option("--iqn-prefix", args->iqn_prefix, "target names are PREFIX:<host>")->capture_default_str();
-  cmd->add_option("--power", args->power, "power controller for hosts: none | qemu")
-      ->check(CLI::IsMember({"none", "qemu"}))
+  cmd->add_option("--power", args->power,
+                  "power controller for hosts: none | qemu (a QEMU VM per host that boots from LUN 0 through "
+                  "its NIC's iPXE firmware, sanboot, then the OS's own initiator) | qemu-direct (QEMU's built-in "
+                  "initiator, LUNs 0-3 as IDE disks)")
+      ->check(CLI::IsMember({"none", "qemu", "qemu-direct"}))
       ->capture_default_str();
   cmd->add_option("--default-capacity", args->default_capacity,
                   "capacity of the default file array made on first start")->capture_default_str();

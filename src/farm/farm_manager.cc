@@ -73,7 +73,7 @@ Result<FarmPlan> FarmManager::PlanFarm(const fml::FarmSpec& spec) {
 // VMs do not survive a restart of `vsl serve`: a server the record says is
 // on but whose VM is not running is planned to be powered on again.
 void FarmManager::RefreshPower(FarmRecord& record) {
-  if (power_ == nullptr || power_->driver() != "qemu") return;
+  if (power_ == nullptr || !DriverRunsVms(power_->driver())) return;
   for (ServerRecord& s : record.servers) s.powered_on = s.powered_on && power_->IsOn(s.host);
 }
 

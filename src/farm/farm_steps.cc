@@ -228,6 +228,8 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
           ph.initiator = h.initiators.empty() ? "" : h.initiators[0];
           ph.chap_user = h.chap_user;
           ph.chap_secret = h.chap_secret;
+          ph.mutual_user = h.mutual_chap_user;
+          ph.mutual_secret = h.mutual_chap_secret;
           return Status::Ok();
         }));
         for (const DiskRecord& d : s->disks) ph.luns.push_back(d.target);

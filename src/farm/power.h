@@ -2,9 +2,18 @@
 // farm manager powers a server on once its disks are mapped).
 //
 // Drivers: `none` (the operator powers hosts; the controller only remembers
-// what it was told) and `qemu` (each host is a QEMU VM that boots from LUN 0
-// of its own target through the gateway, with the host's initiator name and
-// CHAP secret; its serial console goes to <data>/consoles/<host>.log).
+// what it was told), `qemu` and `qemu-direct`. With the last two each host is
+// a QEMU VM that boots from LUN 0 of its own target through the gateway, with
+// the host's initiator name and CHAP secret; its serial console goes to
+// <data>/consoles/<host>.log.
+//   qemu          boots the way bare metal boots from a SAN: the VM's NIC
+//                 firmware (iPXE) fetches a boot script vsl writes for the host
+//                 (<data>/boot/<host>/boot.ipxe, 0600: it holds the CHAP
+//                 secret) over QEMU's user-mode TFTP and runs `sanboot`; the
+//                 OS then logs in again with its own initiator from the iBFT
+//                 the firmware leaves.
+//   qemu-direct   QEMU's built-in initiator opens each LUN as an IDE disk (at
+//                 most four); faster, for hosts that only need the disk read.
 #pragma once
 
 #include <memory>
@@ -20,15 +29,18 @@ struct PowerHost {
   std::string name;
   std::string initiator;  // the host's (first) initiator name
   std::string chap_user, chap_secret;
+  std::string mutual_user, mutual_secret;  // mutual CHAP: the target's, when set
   std::vector<int> luns;  // LUNs mapped to it, LUN 0 (the boot disk) first
 };
 
 struct PowerOptions {
-  std::string driver = "none";   // "none" or "qemu"
-  std::string data_dir;          // consoles go to <data_dir>/consoles
+  std::string driver = "none";   // "none", "qemu" or "qemu-direct"
+  std::string data_dir;          // consoles go to <data_dir>/consoles, boot scripts to <data_dir>/boot
   std::string iscsi_address;     // the gateway, "127.0.0.1:3260"
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   std::string qemu = "qemu-system-x86_64";
+  std::string accel = "tcg";     // QEMU's -machine accel=
+  int memory_mib = 256;          // each VM's RAM: a Linux with its initramfs needs about 200
 };
 
 class PowerController {
@@ -50,10 +62,20 @@ class PowerController {
   }
 };
 
-// InvalidArgument naming the driver when it is not "none" or "qemu".
+// True for the drivers whose hosts are VMs of this process (they do not
+// survive a restart of `vsl serve`).
+bool DriverRunsVms(const std::string& driver);
+
+// InvalidArgument naming the driver when it is not "none", "qemu" or "qemu-direct".
 Result<std::unique_ptr<PowerController>> MakePowerController(const PowerOptions& options);
 
 // The iSCSI URL QEMU opens for LUN `lun` of host `host`.
 std::string HostLunUrl(const PowerOptions& options, const std::string& host, int lun);
+
+// The iPXE script that boots `host` from its LUN 0 (driver qemu): the
+// initiator name, CHAP (and mutual CHAP) settings and the sanboot line, the
+// gateway as the guest reaches it. InvalidArgument when a CHAP value has a
+// character an iPXE command line cannot carry (white space, "${").
+Result<std::string> IpxeBootScript(const PowerOptions& options, const PowerHost& host);
 
 }  // namespace vsl::farm

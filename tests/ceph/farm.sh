@@ -19,7 +19,7 @@ ceph_e2e_start
 admin_rbd() { ceph_admin_rbd "$@"; }
 rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING")
 
-FARM_CAPACITY=1MiB farm_serve "$E2E_TMP/data" --power qemu
+FARM_CAPACITY=1MiB farm_serve "$E2E_TMP/data" --power qemu-direct
 for h in h1web h2web h3db h4db; do add_host "$h" x86-vm; done
 "$ROOT/scripts/make-farm-image.sh" "$E2E_TMP/demo.img" 1M
 check "import the demo image" v image import demo "$E2E_TMP/demo.img"

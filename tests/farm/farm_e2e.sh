@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init 600
 
 data=$E2E_TMP/data
-farm_serve "$data" --power qemu
+farm_serve "$data" --power qemu-direct
 # The planner takes hosts by name: web-1 web-2 db-1 db-2, then the h5extra.
 for h in h1web h2web h3db h4db h5extra; do add_host "$h" x86-vm; done
 add_host sun1 cpu-sun4u-x4
