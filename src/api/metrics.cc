@@ -1,6 +1,7 @@
 #include "api/metrics.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -298,6 +299,26 @@ void WriteProcessMetrics(MetricsText& out) {
   out.Sample("process_start_time_seconds", {}, ProcessStartSeconds());
 }
 
+Result<std::string> ReadMetricsToken(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoError("--metrics-token-file " + path, errno);
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return FailedPrecondition("--metrics-token-file " + path + " is mode " + mode +
+                              ": other local users can read the token. Fix: chmod 600 " + path);
+  }
+  std::ifstream in(path);
+  if (!in) return ErrnoError("--metrics-token-file " + path, errno);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16) {
+    return InvalidArgument("--metrics-token-file " + path + ": the token (first line) must be at least 16 characters");
+  }
+  return token;
+}
+
 void RegisterMetricsRoute(ApiContext& ctx, httplib::Server& server) {
   server.Get("/metrics", [&ctx](const httplib::Request& req, httplib::Response& res) {
     // The door is checked before routing too (http_server.cc's Gate); this
@@ -308,7 +329,7 @@ void RegisterMetricsRoute(ApiContext& ctx, httplib::Server& server) {
       return;
     }
     MetricsText out;
-    WriteControlPlaneMetrics(ctx, out);
+    if (ctx.catalog != nullptr) WriteControlPlaneMetrics(ctx, out);
     if (ctx.gateway_metrics) ctx.gateway_metrics(out);
     WriteProcessMetrics(out);
     res.set_content(out.text(), "text/plain; version=0.0.4; charset=utf-8");

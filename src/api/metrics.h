@@ -32,7 +32,14 @@ void WriteGatewayMetrics(const gateway::GatewayStats& stats, MetricsText& out);
 // process_resident_memory_bytes, process_open_fds, ... of this process.
 void WriteProcessMetrics(MetricsText& out);
 
-// Registers GET /metrics.
+// Registers GET /metrics. Without a catalog (ctx.catalog null: the
+// standalone `vsl gateway`) the scrape has the gateway's and the process's
+// families only.
 void RegisterMetricsRoute(ApiContext& ctx, httplib::Server& server);
+
+// The token of --metrics-token-file: its first line (at least 16
+// characters), from a file only its owner may read (like DATA/admin.token);
+// FailedPrecondition naming the chmod that fixes a file others can read.
+Result<std::string> ReadMetricsToken(const std::string& path);
 
 }  // namespace vsl::api

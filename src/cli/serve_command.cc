@@ -122,28 +122,6 @@ Result<std::string> AdminToken(const std::string& dir, bool* created) {
   return token;
 }
 
-// The token of --metrics-token-file: its first line, from a file only its
-// owner may read (like DATA/admin.token).
-Result<std::string> MetricsToken(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return ErrnoError("--metrics-token-file " + path, errno);
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-    return FailedPrecondition("--metrics-token-file " + path + " is mode " + mode +
-                              ": other local users can read the token. Fix: chmod 600 " + path);
-  }
-  std::ifstream in(path);
-  if (!in) return ErrnoError("--metrics-token-file " + path, errno);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16) {
-    return InvalidArgument("--metrics-token-file " + path + ": the token (first line) must be at least 16 characters");
-  }
-  return token;
-}
-
 // Arrays added with driver "fault:file" come back wrapped again (test mode),
 // before the manager reopens the plain file arrays.
 Status ReopenFaultArrays(catalog::Catalog& cat, manager::StorageManager& m, api::TestHooks* hooks) {
@@ -426,7 +404,7 @@ int RunServe(const ServeArgs& args) {
     if (args.metrics_open) {
       return fail(InvalidArgument("--metrics-open and --metrics-token-file exclude each other"), kExitUsage);
     }
-    auto t = MetricsToken(args.metrics_token_file);
+    auto t = api::ReadMetricsToken(args.metrics_token_file);
     if (!t.ok()) return fail(t.status(), kExitUsage);
     metrics_token = *t;
   }
