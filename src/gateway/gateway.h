@@ -104,6 +104,14 @@ class Gateway {
   // the old list). Every host that has it mapped sees CAPACITY DATA HAS CHANGED.
   virtual Status GrowVolume(const std::string& volume_id,
                             const std::vector<volume::Extent>& extents) = 0;
+  // A point-in-time view of the mapped volume `volume_id`, for a backup
+  // (volume/point_in_time.h): the instant is made by taking the LU's write
+  // gate exclusively (waiting for the writes in flight, holding new ones),
+  // flushing the volume, and opening the copy-on-write view; the writes then
+  // go on, each first preserving what it overwrites. A host's I/O waits at
+  // most for that flush. NotFound when the volume is not mapped.
+  virtual Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
+                                                                       const std::string& side_dir) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

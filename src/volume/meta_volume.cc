@@ -333,6 +333,8 @@ Result<NoWait> WriteNoWait(const File& f, uint64_t off, const uint8_t* p, uint64
 
 Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  // Preserving chunks for a point-in-time view reads and writes a disk.
+  if (has_cow_.load(std::memory_order_acquire)) return false;
   auto s = state();
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
@@ -372,6 +374,7 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
       f.last_inline_slow.store(false, std::memory_order_relaxed);
     }
   }
+  changes_.Mark(offset, data.size());
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
   // once; kept so the contract is Write's.
   if (fua)
@@ -384,6 +387,7 @@ Status MetaVolume::Write(uint64_t offset, std::span<const uint8_t> data, bool fu
   auto s = state();
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
+  BeforeWrite(offset, data.size());
   const auto& pieces = pl.all;
   for (const Piece& p : pieces) {
     VSL_RETURN_IF_ERROR(
@@ -518,6 +522,7 @@ void MetaVolume::WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool
   auto s = state();
   PieceList pl;
   Status st = MapRange(s->map, offset, data.size(), pl);
+  if (st.ok()) BeforeWrite(offset, data.size());
   if (!st.ok()) return done(std::move(st));
   auto* f = new Fanout(s, std::move(done));
   if (fua) {
@@ -572,6 +577,7 @@ void MetaVolume::ZeroAsync(uint64_t offset, uint64_t length, bool deallocate,
   auto s = state();
   PieceList pl;
   Status st = MapRange(s->map, offset, length, pl);
+  if (st.ok()) BeforeWrite(offset, length);
   if (!st.ok()) return done(std::move(st));
   auto* f = new Fanout(s, std::move(done));
   std::vector<Piece> blocking;
@@ -700,6 +706,7 @@ Status MetaVolume::Unmap(uint64_t offset, uint64_t length) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   auto s = state();
   VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, length));
+  BeforeWrite(offset, length);
   for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Deallocate(*s->files[p.extent], p.file_offset, p.length));
   return Status::Ok();
 }
@@ -786,6 +793,7 @@ Result<bool> MetaVolume::CopyFrom(const MetaVolume& src, uint64_t src_offset, ui
     if (p.in_off < p.out_off + p.n && p.out_off < p.in_off + p.n && SameFile(*p.in, *p.out))
       return false;  // overlapping ranges of one file: the caller orders the copy
   }
+  BeforeWrite(dst_offset, length);
   std::vector<uint8_t> buf;
   for (const Part& p : parts) {
     Status st;
@@ -816,7 +824,46 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   if (std::any_of(added.begin(), added.end(), [](const auto& f) { return f->rbd != nullptr; }))
     has_rbd_.store(true, std::memory_order_release);
   state_ = std::move(next);
+  changes_.Grow(size_.load(std::memory_order_relaxed));
   return Status::Ok();
+}
+
+// ---- Point in time ---------------------------------------------------------
+
+void MetaVolume::BeforeWrite(uint64_t offset, uint64_t length) {
+  changes_.Mark(offset, length);
+  if (!has_cow_.load(std::memory_order_acquire)) return;
+  std::shared_ptr<CowState> cow;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    cow = cow_;
+  }
+  if (cow) cow->BeforeWrite(offset, length, [this](uint64_t off, std::span<uint8_t> out) { return Read(off, out); });
+}
+
+void MetaVolume::DetachPointInTime(const std::shared_ptr<CowState>& cow) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (cow_ != cow) return;
+  cow_.reset();
+  has_cow_.store(false, std::memory_order_release);
+}
+
+Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>& volume,
+                                                     const std::string& side_dir) {
+  if (volume->has_rbd()) {
+    return FailedPrecondition("volume " + volume->id() +
+                              " has RBD extents: its point in time is an RBD snapshot, not a copy-on-write view");
+  }
+  int fd = open(side_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("point-in-time side file in " + side_dir, errno);
+  auto cow = std::make_shared<CowState>(volume->size(), fd);
+  {
+    std::lock_guard<std::mutex> l(volume->mu_);
+    if (volume->cow_) return FailedPrecondition("a point-in-time view of volume " + volume->id() + " is already open");
+    volume->cow_ = cow;
+    volume->has_cow_.store(true, std::memory_order_release);
+  }
+  return std::make_unique<PointInTime>(volume, std::move(cow));
 }
 
 }  // namespace vsl::volume

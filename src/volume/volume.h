@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "util/status.h"
+#include "volume/point_in_time.h"
 
 namespace vsl::volume {
 
@@ -208,7 +209,19 @@ class MetaVolume {
   // member). Safe while I/O runs; callers see the new size afterwards.
   Status Append(std::vector<Extent> more);
 
+  // Chunks written since the map was last cleared (off until enabled; see
+  // point_in_time.h). Every write path marks it.
+  ChangeMap& changes() { return changes_; }
+
  private:
+  friend class PointInTime;
+  friend Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>&,
+                                                              const std::string&);
+  // Marks the change map, and preserves for an open point-in-time view what
+  // [offset, offset+length) is about to overwrite.
+  void BeforeWrite(uint64_t offset, uint64_t length);
+  void DetachPointInTime(const std::shared_ptr<CowState>& cow);
+
   MetaVolume(VolumeOptions options);
   struct State;  // extent map + open fds; replaced whole on Append
   std::shared_ptr<const State> state() const;
@@ -218,6 +231,18 @@ class MetaVolume {
   std::shared_ptr<const State> state_;  // guarded by mu_
   std::atomic<uint64_t> size_{0};       // state_'s size, readable without mu_
   std::atomic<bool> has_rbd_{false};    // state_ has an RBD extent
+  std::shared_ptr<CowState> cow_;       // the open point-in-time view; guarded by mu_
+  std::atomic<bool> has_cow_{false};    // cow_ is set, readable without mu_
+  ChangeMap changes_;
 };
+
+// Opens a copy-on-write view of `volume` as it is now, its preserved chunks
+// in an unnamed file (O_TMPFILE) in side_dir. The caller makes "now" an
+// instant: no write to the volume may be running while this is called (the
+// gateway holds the LU's write gate exclusively). FailedPrecondition when a
+// view is already open or the volume has RBD extents (an RBD snapshot is
+// their point in time).
+Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>& volume,
+                                                     const std::string& side_dir);
 
 }  // namespace vsl::volume
