@@ -1,7 +1,8 @@
 // `vsl completion bash|commands` (hidden): what the build installs, made from
 // the command tree itself so it never drifts from the flags.
 //  bash      the bash completion script (/usr/share/bash-completion/completions/vsl)
-//  commands  the top-level subcommands, one a line (a man page is made for each)
+//  commands  every command path, one a line ("farm", "farm apply"); a man
+//            page is made for each top-level one
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -72,13 +73,21 @@ std::string BashScript(CLI::App& root) {
   return s;
 }
 
+void PrintPaths(CLI::App& app, const std::string& prefix) {
+  for (CLI::App* sub : Visible(app)) {
+    std::string path = prefix + sub->get_name();
+    printf("%s\n", path.c_str());
+    PrintPaths(*sub, path + " ");
+  }
+}
+
 }  // namespace
 
 void AddCompletionCommand(CLI::App& app, RunFn* run) {
   CLI::App* cmd = app.add_subcommand("completion", "shell completion and the command list, for packaging");
   cmd->group("");  // hidden from --help
   auto what = std::make_shared<std::string>();
-  cmd->add_option("what", *what, "bash: the completion script; commands: the top-level subcommands")
+  cmd->add_option("what", *what, "bash: the completion script; commands: every command path")
       ->required()
       ->check(CLI::IsMember({"bash", "commands"}));
   CLI::App* root = &app;
@@ -87,7 +96,7 @@ void AddCompletionCommand(CLI::App& app, RunFn* run) {
       if (*what == "bash") {
         fputs(BashScript(*root).c_str(), stdout);
       } else {
-        for (CLI::App* sub : Visible(*root)) printf("%s\n", sub->get_name().c_str());
+        PrintPaths(*root, "");
       }
       return kExitOk;
     };
