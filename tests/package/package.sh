@@ -203,6 +203,18 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 check "h1 is logged in" test "$(logins)" -gt "$before"
+# Requests queued just before the stop (8 clients at once, faster than two
+# workers run them): whatever did not run stays queued.
+requests() {  # requests STATE: how many allocate-unit requests are in STATE
+  python3 -c 'import sqlite3, sys
+db = sqlite3.connect("file:/var/lib/vsl/catalog.db?mode=ro", uri=True)
+print(db.execute("SELECT count(*) FROM requests WHERE op = ? AND state = ?", ("allocate-unit", sys.argv[1])).fetchone()[0])' "$1"
+}
+n=$(($(requests done) + 200))
+token=$(cat /var/lib/vsl/admin.token)
+seq 200 | xargs -P 8 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $token" -X POST \
+  -d '{"size": 16777216}' "$VSL_API/v1/disks/allocate-unit" >"$E2E_TMP/submitted"
+check_eq "200 requests queued (202 each)" 200 "$(grep -c '^202$' "$E2E_TMP/submitted")"
 pid=$(serve_pid)
 if [[ $under == systemd ]]; then
   check "systemctl stop vsl" systemctl stop vsl
@@ -222,6 +234,13 @@ assert "SIGTERM, stopping" in msgs and msgs[-1] == "stopped", msgs[-5:]' "$SERVE
 check "h1's session was ended by the stop" grep -q 'gateway stopping' "$SERVE_LOG"
 kill "$session" 2>/dev/null
 wait "$session" 2>/dev/null
+# The catalog as the stop left it: none running (each worker finished its
+# request), none failed; the rest queued for the next start.
+check_eq "no request left running by the stop" 0 "$(requests running)"
+check_eq "no request failed by the stop" 0 "$(requests failed)"
+queued=$(requests queued)
+check_eq "every request is done or queued" "$n" "$(($(requests done) + queued))"
+log "$queued of 200 requests were still queued at the stop"
 
 log "start again: the farm is served from the catalog"
 if [[ $under == systemd ]]; then
@@ -235,7 +254,11 @@ else
   e2e_on_exit "stop_pid $SERVE_PID 10"
 fi
 wait_port "$ISCSI_PORT" 30 "$(serve_pid)" || fail_now "vsl serve did not start again"
+[[ $under == systemd ]] && journalctl -u vsl -o cat -n 50 >"$SERVE_LOG.2"
+check_not "the stop was clean: no dead process's requests to take over" grep -q 'earlier process' "$SERVE_LOG.2"
 check "h1 still reads its image" lun -c "read -P 0x5a 0 4k"
+for ((i = 0; i < 600; i++)); do [[ $(requests done) == "$n" ]] && break; sleep 0.1; done
+check_eq "the next start ran what was queued" "$n" "$(requests done)"
 check "the farm's requests all ran (none left failed)" bash -c \
   "! /usr/bin/vsl queue list | grep -qi failed"
 if [[ $under == systemd ]]; then systemctl stop vsl; else stop_pid "$SERVE_PID" 30; fi
