@@ -7,6 +7,7 @@ packages=(
   libssl-dev libsqlite3-dev libpq-dev libpugixml-dev nlohmann-json3-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  help2man
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
   postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
   ceph-mon ceph-osd ceph-common librbd-dev librados-dev

@@ -253,6 +253,7 @@ Result<std::shared_ptr<void>> AttachFarmRoutes(ApiContext& ctx, httplib::Server&
   o.data_dir = ctx.data_dir;
   o.iscsi_address = ctx.iscsi_address;
   o.iqn_prefix = ctx.iqn_prefix;
+  o.accel = ctx.qemu_accel;
   VSL_ASSIGN_OR_RETURN(auto power, farm::MakePowerController(o));
   auto service = std::make_shared<FarmService>(ctx, std::move(power));
   VSL_RETURN_IF_ERROR(service->Init());

@@ -16,6 +16,7 @@
 #include "array/file_util.h"
 #include "array/internal.h"
 #include "util/crash_point.h"
+#include "util/log.h"
 
 namespace vsl::array {
 
@@ -296,7 +297,8 @@ void RbdArray::ReconnectLoop(ArraySpec spec) {
       reason_.clear();
     }
     connected_.store(true, std::memory_order_release);
-    fprintf(stderr, "vsl: %s is reachable again\n", Label().c_str());
+    util::LogEvent(util::Logger("rbd", util::TextStyle::kCommand), spdlog::level::warn,
+                   Label() + " is reachable again", {{"array", info().name}});
     std::lock_guard l(cb_mu_);
     if (on_reconnect_) on_reconnect_();
     return;

@@ -21,5 +21,7 @@ inline constexpr int kExitFailure = 1;  // ran, but something failed
 inline constexpr int kExitUsage = 2;    // bad configuration or arguments; nothing done
 
 void AddGatewayCommands(CLI::App& app, RunFn* run);
+// Hidden `vsl completion`: walks `app` (all groups added) when run.
+void AddCompletionCommand(CLI::App& app, RunFn* run);
 
 }  // namespace vsl::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   vsl::cli::RunFn run;
   for (auto add : kGroups) add(app, &run);
   vsl::cli::AddFarmCommands(app, &run);
+  vsl::cli::AddCompletionCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -28,25 +28,47 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
+#include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
+#include "util/log.h"
 #include "util/rbd_clients.h"
 
 namespace vsl::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// serve's own lines (util/log.h): "vsl serve: ..." in the text format.
+void Say(spdlog::level::level_enum level, std::string_view message, const Json& fields = Json::object()) {
+  util::LogEvent(util::Logger("serve", util::TextStyle::kCommand), level, message, fields);
+}
+void Info(std::string_view message, const Json& fields = Json::object()) {
+  Say(spdlog::level::info, message, fields);
+}
+void Warn(std::string_view message, const Json& fields = Json::object()) {
+  Say(spdlog::level::warn, message, fields);
+}
+void Error(const Status& s, const Json& fields = Json::object()) {
+  Json f = fields;
+  f["code"] = std::string(CodeName(s.code()));
+  Say(spdlog::level::err, s.ToString(), f);
+}
 
 struct ServeArgs {
+  std::string config;      // default kDefaultServeConfig when it exists
+  std::string log_format = "text";
   std::string data;
   std::string api = "127.0.0.1:7780";
   std::string iscsi = "127.0.0.1:3260";
   std::string catalog;  // default: sqlite:DATA/catalog.db
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   std::string power = "none";
+  std::string qemu_accel = "tcg";
   std::string default_capacity = "64GiB";
   int workers = 2;
   int64_t lease_ms = 30000;
@@ -164,8 +186,8 @@ Status AdoptInterruptedCuts(catalog::Catalog& cat, manager::StorageManager& m) {
     auto found = m.ops().Discover(r.name, catalog::Actor{"serve", std::nullopt});
     if (!found.ok()) return found.status().Annotate("taking in what pool '" + r.name + "' holds");
     if (found->added > 0) {
-      printf("vsl serve: pool %s: %d volume(s) cut by a killed process taken in as free\n", r.name.c_str(),
-             found->added);
+      Info("pool " + r.name + ": " + std::to_string(found->added) + " volume(s) cut by a killed process taken in as free",
+           {{"array", r.name}, {"volumes", found->added}});
     }
   }
   return Status::Ok();
@@ -246,9 +268,9 @@ class RbdRecovery {
     for (auto& a : m_->arrays().All()) {
       std::string why = a->Disconnected();
       if (!why.empty()) {
-        printf("vsl serve: array %s is disconnected (%s); its hosts wait, everyone else is served, and vsl "
-               "keeps trying to reach it\n",
-               a->info().name.c_str(), why.c_str());
+        Warn("array " + a->info().name + " is disconnected (" + why +
+                 "); its hosts wait, everyone else is served, and vsl keeps trying to reach it",
+             {{"array", a->info().name}, {"reason", why}});
         all_seen = false;
         continue;
       }
@@ -256,7 +278,7 @@ class RbdRecovery {
     }
     if (all_seen) {
       Status s = util::WriteRbdClientLog(DeadPath(), {});
-      if (!s.ok()) fprintf(stderr, "vsl serve: %s\n", s.ToString().c_str());
+      if (!s.ok()) Error(s);
     }
   }
 
@@ -265,7 +287,7 @@ class RbdRecovery {
     {
       std::lock_guard l(mu_);
       for (const auto& [host, why] : skipped) {
-        printf("vsl serve: host %s is not served for now: %s\n", host.c_str(), why.ToString().c_str());
+        Warn("host " + host + " is not served for now: " + why.ToString(), {{"host", host}, {"reason", why.ToString()}});
         skipped_.push_back(host);
       }
     }
@@ -290,20 +312,19 @@ class RbdRecovery {
     if (dead_.empty()) return;
     auto freed = a.BreakDeadLocks(dead_);
     if (!freed.ok()) {
-      fprintf(stderr, "vsl serve: array %s: %s\n", a.info().name.c_str(), freed.status().ToString().c_str());
+      Error(freed.status().Annotate("array " + a.info().name), {{"array", a.info().name}});
       return;
     }
     for (const std::string& f : *freed) {
-      printf("vsl serve: array %s: broke the exclusive lock of %s, a client of a killed vsl serve of this data "
-             "directory\n",
-             a.info().name.c_str(), f.c_str());
+      Info("array " + a.info().name + ": broke the exclusive lock of " + f +
+               ", a client of a killed vsl serve of this data directory",
+           {{"array", a.info().name}, {"client", f}});
     }
-    fflush(stdout);
   }
 
   void Reconnected(array::StorageArray& a) {
     std::lock_guard l(mu_);
-    printf("vsl serve: array %s is connected again\n", a.info().name.c_str());
+    Info("array " + a.info().name + " is connected again", {{"array", a.info().name}});
     Break(a);
     RetrySkippedLocked();
   }
@@ -324,13 +345,12 @@ class RbdRecovery {
     for (const std::string& host : skipped_) {
       Status s = m_->ops().SyncHost(host);
       if (s.ok()) {
-        printf("vsl serve: host %s is served again\n", host.c_str());
+        Info("host " + host + " is served again", {{"host", host}});
       } else {
         still.push_back(host);
       }
     }
     skipped_ = std::move(still);
-    fflush(stdout);
   }
 
   manager::StorageManager* m_;
@@ -371,7 +391,7 @@ Result<gateway::GatewayOptions> GatewayOptionsOf(const ServeArgs& args) {
 
 int RunServe(const ServeArgs& args) {
   auto fail = [](const Status& s, int code) {
-    fprintf(stderr, "vsl serve: %s\n", s.ToString().c_str());
+    Error(s);
     return code;
   };
   auto api_addr = SplitHostPort(args.api, "--api");
@@ -443,6 +463,7 @@ int RunServe(const ServeArgs& args) {
   ctx.data_dir = data;
   ctx.iqn_prefix = args.iqn_prefix;
   ctx.power = args.power;
+  ctx.qemu_accel = args.qemu_accel;
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
@@ -492,22 +513,31 @@ int RunServe(const ServeArgs& args) {
   std::thread http([&server] { server.listen_after_bind(); });
 
   if (new_token) {
-    printf("vsl serve: admin token (shown once, kept in %s/admin.token): %s\n", data.c_str(), token->c_str());
+    // On a terminal the operator sees it once; a log (the journal) must not
+    // keep it: the json format names only the file.
+    if (util::CurrentLogFormat() == util::LogFormat::kText) {
+      Info("admin token (shown once, kept in " + data + "/admin.token): " + *token);
+    } else {
+      Info("admin token created in " + data + "/admin.token", {{"path", data + "/admin.token"}});
+    }
   }
-  printf("vsl serve: catalog %s\n", (*cat)->db().description().c_str());
-  printf("vsl serve: API on http://%s:%d\n", api_addr->first.c_str(), port);
-  printf("vsl serve: iSCSI on %s (targets %s:<host>, %d host%s loaded)\n", ctx.iscsi_address.c_str(),
-         args.iqn_prefix.c_str(), *loaded, *loaded == 1 ? "" : "s");
+  Info("catalog " + (*cat)->db().description(), {{"catalog", (*cat)->db().description()}});
+  std::string api_url = "http://" + api_addr->first + ":" + std::to_string(port);
+  Info("API on " + api_url, {{"address", api_url}});
+  Info("iSCSI on " + ctx.iscsi_address + " (targets " + args.iqn_prefix + ":<host>, " + std::to_string(*loaded) +
+           " host" + (*loaded == 1 ? "" : "s") + " loaded)",
+       {{"address", ctx.iscsi_address}, {"iqn_prefix", args.iqn_prefix}, {"hosts", *loaded}});
   if (mgr->retired() > 0) {
-    printf("vsl serve: %lld earlier process(es) of this data directory died; their requests are taken over\n",
-           static_cast<long long>(mgr->retired()));
+    Info(std::to_string(mgr->retired()) +
+             " earlier process(es) of this data directory died; their requests are taken over",
+         {{"processes", mgr->retired()}});
   }
-  if (hooks) printf("vsl serve: TEST FAULT INJECTION ENABLED (--test-faults)\n");
-  fflush(stdout);
+  if (hooks) Warn("TEST FAULT INJECTION ENABLED (--test-faults)");
 
   int sig = 0;
   sigwait(&stop, &sig);
-  fprintf(stderr, "vsl serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  const char* signame = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  Info(std::string(signame) + ", stopping", {{"signal", signame}});
   server.stop();
   http.join();
   farm_service.reset();
@@ -520,8 +550,40 @@ int RunServe(const ServeArgs& args) {
   gw->reset();
   util::SetRbdClientLog("");
   Status forgot = util::WriteRbdClientLog(data + "/rbd-clients", {});
-  if (!forgot.ok()) fprintf(stderr, "vsl serve: %s\n", forgot.ToString().c_str());
+  if (!forgot.ok()) Error(forgot);
+  // Requests still queued stay in the catalog for the next start.
+  Info("stopped");
   return kExitOk;
+}
+
+// The config file under the flags, the log format, then the daemon.
+int ConfigureAndServe(CLI::App& cmd, ServeArgs& args) {
+  // A --log-format flag holds for the config's own errors too.
+  auto early = util::ParseLogFormat(args.log_format);
+  if (early.ok()) util::SetLogFormat(*early);
+  std::string config = args.config;
+  bool given = cmd.get_option("--config")->count() > 0;
+  if (!given && access(kDefaultServeConfig, F_OK) == 0) config = kDefaultServeConfig;
+  if (!config.empty()) {
+    Status s = LoadServeConfig(cmd, config);
+    if (!s.ok()) {
+      Error(s);
+      return kExitUsage;
+    }
+  }
+  auto format = util::ParseLogFormat(args.log_format);
+  if (!format.ok()) {
+    Error(format.status().Annotate("--log-format"));
+    return kExitUsage;
+  }
+  util::SetLogFormat(*format);
+  if (args.data.empty()) {
+    Error(InvalidArgument("--data is required (on the command line or as `data` in " +
+                          (config.empty() ? std::string(kDefaultServeConfig) : config) + ")"));
+    return kExitUsage;
+  }
+  if (!config.empty()) Info("settings from " + config, {{"config", config}});
+  return RunServe(args);
 }
 
 }  // namespace
@@ -529,10 +591,17 @@ int RunServe(const ServeArgs& args) {
 void AddServeCommands(CLI::App& app, RunFn* run) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "run the daemon: API, storage manager workers and gateway");
+  cmd->add_option("--config", args->config,
+                  std::string("settings file: `key = value` lines whose keys are these flags without -- "
+                              "(docs/service.md); flags given here win (default ") +
+                      kDefaultServeConfig + " when it exists; --config '' reads none)");
   cmd->add_option("--data", args->data,
                   "data directory (created on first start; kept 0700 with files 0600: refused when the catalog "
-                  "or token in it is open to others)")
-      ->required();
+                  "or token in it is open to others); required, here or in the config");
+  cmd->add_option("--log-format", args->log_format,
+                  "text (for a terminal) or json (one object per line: time, level, component, message, fields)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   cmd->add_option("--api", args->api, "API listen address HOST:PORT (port 0 picks one)")->capture_default_str();
   cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
   cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
@@ -542,6 +611,11 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "its NIC's iPXE firmware, sanboot, then the OS's own initiator) | qemu-direct (QEMU's built-in "
                   "initiator, LUNs 0-3 as IDE disks)")
       ->check(CLI::IsMember({"none", "qemu", "qemu-direct"}))
+      ->capture_default_str();
+  cmd->add_option("--qemu-accel", args->qemu_accel,
+                  "QEMU hosts' accelerator: tcg (emulation, works everywhere), kvm (needs a working /dev/kvm) "
+                  "or kvm:tcg (KVM where it opens)")
+      ->check(CLI::IsMember({"tcg", "kvm", "kvm:tcg"}))
       ->capture_default_str();
   cmd->add_option("--default-capacity", args->default_capacity,
                   "capacity of the default file array made on first start")->capture_default_str();
@@ -591,7 +665,7 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                 "GET /metrics answers without a token (for a scraper inside a trusted network)");
   cmd->add_flag("--test-faults", args->test_faults,
                 "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
-  cmd->callback([args, run] { *run = [args] { return RunServe(*args); }; });
+  cmd->callback([args, run, cmd] { *run = [args, cmd] { return ConfigureAndServe(*cmd, *args); }; });
 }
 
 }  // namespace vsl::cli

@@ -1,7 +1,5 @@
 #include "gateway/log.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -9,13 +7,8 @@
 namespace vsl::gateway {
 
 spdlog::logger& Log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    auto l = spdlog::get("gateway");
-    if (!l) l = spdlog::stderr_logger_mt("gateway");
-    l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %L gateway: %v");
-    return l;
-  }();
-  return *logger;
+  static spdlog::logger& logger = util::Logger("gateway");
+  return logger;
 }
 
 namespace {

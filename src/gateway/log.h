@@ -1,7 +1,10 @@
-// The gateway's log: one line per login, logout and failure, to stderr.
+// The gateway's log: one line per login, logout and failure, written by
+// util/log.h (component "gateway"; text to stderr, or JSON lines).
 #pragma once
 
 #include <spdlog/spdlog.h>
+
+#include "util/log.h"
 
 #include <cstdint>
 #include <string>

@@ -1,5 +1,7 @@
 #include "util/executor.h"
 
+#include "util/log.h"
+
 #include <cstdio>
 #include <exception>
 
@@ -45,9 +47,9 @@ void Executor::Loop() {
     try {
       task();
     } catch (const std::exception& e) {
-      fprintf(stderr, "vsl: a task threw: %s\n", e.what());
+      Logger("executor", TextStyle::kCommand).error("a task threw: {}", e.what());
     } catch (...) {
-      fprintf(stderr, "vsl: a task threw\n");
+      Logger("executor", TextStyle::kCommand).error("a task threw");
     }
   }
 }

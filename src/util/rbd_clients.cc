@@ -1,5 +1,7 @@
 #include "util/rbd_clients.h"
 
+#include "util/log.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -46,14 +48,12 @@ void NoteRbdClient(const std::string& fsid, const std::string& addrs) {
   if (LogPath().empty()) return;
   int fd = ::open(LogPath().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
-    fprintf(stderr, "vsl: cannot note Ceph client %s in %s: %s\n", addrs.c_str(), LogPath().c_str(),
-            strerror(errno));
+    Logger("rbd", TextStyle::kCommand).error("cannot note Ceph client {} in {}: {}", addrs, LogPath(), strerror(errno));
     return;
   }
   // One write of one short line: appended whole.
   if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    fprintf(stderr, "vsl: cannot note Ceph client %s in %s: %s\n", addrs.c_str(), LogPath().c_str(),
-            strerror(errno));
+    Logger("rbd", TextStyle::kCommand).error("cannot note Ceph client {} in {}: {}", addrs, LogPath(), strerror(errno));
   }
   ::close(fd);
 }
