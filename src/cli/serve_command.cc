@@ -47,6 +47,8 @@ struct ServeArgs {
   std::string catalog;  // default: sqlite:DATA/catalog.db
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   std::string power = "none";
+  std::string ipmitool = "ipmitool";
+  int ipmi_cipher = -1;
   std::string default_capacity = "64GiB";
   int workers = 2;
   int64_t lease_ms = 30000;
@@ -398,8 +400,8 @@ int RunServe(const ServeArgs& args) {
   };
   auto api_addr = SplitHostPort(args.api, "--api");
   if (!api_addr.ok()) return fail(api_addr.status(), kExitUsage);
-  if (args.power != "none" && args.power != "qemu") {
-    return fail(InvalidArgument("--power must be none or qemu, not '" + args.power + "'"), kExitUsage);
+  if (args.power != "none" && args.power != "qemu" && args.power != "ipmi") {
+    return fail(InvalidArgument("--power must be none, qemu or ipmi, not '" + args.power + "'"), kExitUsage);
   }
   auto limits = ApiLimits(args);
   if (!limits.ok()) return fail(limits.status(), kExitUsage);
@@ -465,6 +467,8 @@ int RunServe(const ServeArgs& args) {
   ctx.data_dir = data;
   ctx.iqn_prefix = args.iqn_prefix;
   ctx.power = args.power;
+  ctx.ipmitool = args.ipmitool;
+  ctx.ipmi_cipher = args.ipmi_cipher;
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
@@ -559,9 +563,17 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--iscsi", args->iscsi, "iSCSI listen address HOST:PORT")->capture_default_str();
   cmd->add_option("--catalog", args->catalog, "catalog URL: postgresql://... or sqlite:PATH (default sqlite:DATA/catalog.db)");
   cmd->add_option("--iqn-prefix", args->iqn_prefix, "target names are PREFIX:<host>")->capture_default_str();
-  cmd->add_option("--power", args->power, "power controller for hosts: none | qemu")
-      ->check(CLI::IsMember({"none", "qemu"}))
+  cmd->add_option("--power", args->power,
+                  "power controller for hosts: none | qemu (VMs started here) | ipmi (servers' BMCs through "
+                  "ipmitool; each host needs --bmc, see vsl host bmc)")
+      ->check(CLI::IsMember({"none", "qemu", "ipmi"}))
       ->capture_default_str();
+  cmd->add_option("--ipmitool", args->ipmitool, "--power ipmi: the ipmitool binary (searched in PATH)")
+      ->capture_default_str();
+  cmd->add_option("--ipmi-cipher", args->ipmi_cipher,
+                  "--power ipmi: the RMCP+ cipher suite ipmitool asks for (-C; 3 or 17 on most BMCs; default: "
+                  "ipmitool's choice)")
+      ->check(CLI::Range(0, 17));
   cmd->add_option("--default-capacity", args->default_capacity,
                   "capacity of the default file array made on first start")->capture_default_str();
   cmd->add_option("--workers", args->workers, "storage manager worker threads")->check(CLI::Range(1, 64))->capture_default_str();

@@ -1,5 +1,7 @@
 #include "farm/power.h"
 
+#include "farm/power_ipmi.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -174,7 +176,8 @@ Result<std::unique_ptr<PowerController>> MakePowerController(const PowerOptions&
     if (options.iscsi_address.empty()) return InvalidArgument("power driver qemu needs the gateway's iSCSI address");
     return std::unique_ptr<PowerController>(new QemuPower(options));
   }
-  return InvalidArgument("unknown power driver '" + options.driver + "'; expected none or qemu");
+  if (options.driver == "ipmi") return MakeIpmiPower(options);
+  return InvalidArgument("unknown power driver '" + options.driver + "'; expected none, qemu or ipmi");
 }
 
 }  // namespace vsl::farm

@@ -4,9 +4,12 @@
 // Drivers: `none` (the operator powers hosts; the controller only remembers
 // what it was told) and `qemu` (each host is a QEMU VM that boots from LUN 0
 // of its own target through the gateway, with the host's initiator name and
-// CHAP secret; its serial console goes to <data>/consoles/<host>.log).
+// CHAP secret; its serial console goes to <data>/consoles/<host>.log) and
+// `ipmi` (each host is a server with a BMC reached over IPMI-over-LAN by
+// ipmitool; power_ipmi.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,20 +18,42 @@
 
 namespace vsl::farm {
 
+// A host's baseboard management controller, as the catalog holds it
+// (catalog::HostBmc, checked by catalog::CheckHostBmc). The password is a
+// secret: it goes to ipmitool through its environment, never into argv,
+// a log line or a message.
+struct BmcAccess {
+  std::string address;  // host name or IP literal; "" when the host has none
+  int port = 623;
+  std::string user;
+  std::string password;
+  std::string bootdev = "none";  // set before each power-on: none | pxe | disk
+};
+
 // What a controller needs to know to start a host.
 struct PowerHost {
   std::string name;
   std::string initiator;  // the host's (first) initiator name
   std::string chap_user, chap_secret;
   std::vector<int> luns;  // LUNs mapped to it, LUN 0 (the boot disk) first
+  BmcAccess bmc;
 };
 
 struct PowerOptions {
-  std::string driver = "none";   // "none" or "qemu"
+  std::string driver = "none";   // "none", "qemu" or "ipmi"
   std::string data_dir;          // consoles go to <data_dir>/consoles
   std::string iscsi_address;     // the gateway, "127.0.0.1:3260"
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   std::string qemu = "qemu-system-x86_64";
+  // ipmi: the ipmitool binary, the RMCP+ cipher suite (-1: ipmitool's
+  // choice), and how long one ipmitool run may take before it is killed.
+  std::string ipmitool = "ipmitool";
+  int ipmi_cipher = -1;
+  int ipmi_timeout_ms = 60000;
+  // Who a host is (its BMC, for ipmi), for the calls that name a host only
+  // (PowerOff, IsOn): after a restart of `vsl serve` the driver is asked
+  // about hosts an earlier process powered on. Required by ipmi.
+  std::function<Result<PowerHost>(const std::string& host)> lookup;
 };
 
 class PowerController {
@@ -44,13 +69,19 @@ class PowerController {
   virtual std::vector<std::string> Running() = 0;
   // Where the host's serial console is saved ("" when the driver has none).
   virtual std::string ConsolePath(const std::string& host) const = 0;
-  // Powers every running host off (serve shutdown).
-  void PowerOffAll() {
+  // Off, then on again (ipmi: one `chassis power cycle`).
+  virtual Status PowerCycle(const PowerHost& host) {
+    VSL_RETURN_IF_ERROR(PowerOff(host.name));
+    return PowerOn(host);
+  }
+  // What `vsl serve` does to the hosts at its shutdown: VMs it started go
+  // with it; servers behind a BMC keep running (ipmi overrides this).
+  virtual void PowerOffAll() {
     for (const std::string& h : Running()) (void)PowerOff(h);
   }
 };
 
-// InvalidArgument naming the driver when it is not "none" or "qemu".
+// InvalidArgument naming the driver when it is not "none", "qemu" or "ipmi".
 Result<std::unique_ptr<PowerController>> MakePowerController(const PowerOptions& options);
 
 // The iSCSI URL QEMU opens for LUN `lun` of host `host`.
