@@ -107,12 +107,12 @@ refused() {  # refused WHAT GREP ARGS...: the command fails and says GREP
   shift 2
   check "refused: $what" bash -c "! \"\$@\" >'$E2E_TMP/refused.out' 2>&1 && grep -q -- \"$want\" '$E2E_TMP/refused.out'" _ "$@"
 }
-refused "an address that is no host name" "not a host name nor an IP address" v host bmc h1 --bmc 'bmc;reboot'
-refused "an address starting with -" "not a host name nor an IP address" v host bmc h1 --bmc '-oProxyCommand=x'
-refused "port 70000" "port '70000' is not a number from 1 to 65535" v host bmc h1 --bmc 127.0.0.1:70000
-refused "port 0" "port '0' is not a number from 1 to 65535" v host bmc h1 --bmc 127.0.0.1:0
+refused "an address that is no host name" "not a host name nor an IP address" "$VSL" host bmc h1 --bmc 'bmc;reboot'
+refused "an address starting with -" "not a host name nor an IP address" "$VSL" host bmc h1 --bmc '-oProxyCommand=x'
+refused "port 70000" "port '70000' is not a number from 1 to 65535" "$VSL" host bmc h1 --bmc 127.0.0.1:70000
+refused "port 0" "port '0' is not a number from 1 to 65535" "$VSL" host bmc h1 --bmc 127.0.0.1:0
 printf '%s\n' 123456789012345678901 >"$E2E_TMP/long.pw"
-refused "a 21-byte password" "bmc_password: must be 1 to 20" v host bmc h1 --bmc-password-file "$E2E_TMP/long.pw"
+refused "a 21-byte password" "field password: must be 1 to 20" "$VSL" host bmc h1 --bmc-password-file "$E2E_TMP/long.pw"
 api_put() {  # api_put BODY: PUT /v1/hosts/h1/bmc
   curl -s -X PUT -H "Authorization: Bearer $(cat "$data/admin.token")" -H 'Content-Type: application/json' \
     -d "$1" "$VSL_API/v1/hosts/h1/bmc"
@@ -194,6 +194,49 @@ print([v["id"] for v in rows(sys.argv[2], "volumes") if v["state"] != "free" and
 PY
 )" "[]"
 check_eq "h1 is idle" "$(v host list | awk '$1 == "h1" {print $3}')" idle
+
+log "a host that boots through the network: PXE is set before each power-on"
+# A second simulated BMC that runs a chassis-control program (as a real
+# BMC's firmware acts on its chassis) instead of a VM: it keeps the power
+# state and boot device it is told and logs each request.
+BMC2_PORT=$(free_port)
+cat >"$E2E_TMP/chassis" <<EOF
+#!/bin/sh
+echo "\$*" >>"$E2E_TMP/chassis.log"
+op=\$1; shift
+case \$op in
+set) echo "\$2" >"$E2E_TMP/chassis.\$1" ;;
+get) for p in "\$@"; do
+       case \$p in
+       power) echo "power:\$(cat "$E2E_TMP/chassis.power" 2>/dev/null || echo 0)" ;;
+       boot) echo "boot:\$(cat "$E2E_TMP/chassis.boot" 2>/dev/null || echo default)" ;;
+       esac
+     done ;;
+esac
+exit 0
+EOF
+chmod 755 "$E2E_TMP/chassis"
+sed -e "s/addr 127.0.0.1 $BMC_PORT/addr 127.0.0.1 $BMC2_PORT/" -e '/^  serial /d' -e '/^  startcmd /d' \
+  -e "s|^  startnow false|  chassis_control \"$E2E_TMP/chassis\"\n  startnow false|" -e 's/name "vslh1"/name "vslpxe"/' \
+  "$E2E_TMP/lan.conf" >"$E2E_TMP/lan2.conf"
+mkdir -p "$E2E_TMP/bmc2-state"
+ipmi_sim -c "$E2E_TMP/lan2.conf" -f "$E2E_TMP/bmc.emu" -s "$E2E_TMP/bmc2-state" -n >"$E2E_TMP/ipmi_sim2.log" 2>&1 &
+SIM2_PID=$!
+e2e_on_exit "kill $SIM2_PID"
+bmc2() { IPMI_PASSWORD=$good ipmitool -I lanplus -C 3 -H 127.0.0.1 -p "$BMC2_PORT" -U vsladmin -E "$@"; }
+for ((i = 0; i < 50; i++)); do bmc2 chassis power status >/dev/null 2>&1 && break; sleep 0.2; done
+check "h1 moves to that BMC, booting from the network" v host bmc h1 --bmc "127.0.0.1:$BMC2_PORT" \
+  --bmc-password-file "$E2E_TMP/good.pw" --bmc-bootdev pxe
+check_eq "host show: boot device pxe" "$(v host show h1 --json | jq -r .bmc_bootdev)" pxe
+check "apply the farm" v farm apply "$E2E_TMP/one.fml"
+check_eq "the BMC was told: boot from PXE, then power on" \
+  "$(grep -E '^set ' "$E2E_TMP/chassis.log" | tr '\n' ,)" "set boot pxe,set power 1,"
+check "its next boot is from PXE" bash -c "$(declare -f bmc2); BMC2_PORT=$BMC2_PORT good=$good; bmc2 chassis bootparam get 5 | grep -q 'Boot Device Selector : Force PXE'"
+check "the BMC says on" bash -c "$(declare -f bmc2); BMC2_PORT=$BMC2_PORT good=$good; bmc2 chassis power status | grep -q 'Chassis Power is on'"
+check "destroy the farm" v farm destroy bmcfarm
+check "the BMC says off" bash -c "$(declare -f bmc2); BMC2_PORT=$BMC2_PORT good=$good; bmc2 chassis power status | grep -q 'Chassis Power is off'"
+check "h1's BMC is cleared" v host bmc h1 --clear
+check_eq "host show: no BMC" "$(v host show h1 --json | jq -c '[.bmc_address, .bmc_password_set]')" '["",false]'
 
 log "the password stays secret"
 check_not "not in vsl serve's log" grep -q -e "$good" -e "$bad" "$SERVE_LOG"
