@@ -90,6 +90,11 @@ Result<std::pair<std::string, int64_t>> ParseBmcAddress(std::string_view text, s
       return InvalidArgument(std::string(what) + " '" + Printable(text) + "': '[' without ']'");
     }
     addr = text.substr(1, close - 1);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, std::string(addr).c_str(), buf) != 1) {
+      return InvalidArgument(std::string(what) + " '" + Printable(text) +
+                             "': not a host name nor an IP address (brackets are for IPv6 literals)");
+    }
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
