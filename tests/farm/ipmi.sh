@@ -90,8 +90,12 @@ for ((i = 0; i < 50; i++)); do bmc chassis power status >/dev/null 2>&1 && break
 check "the BMC simulator answers; the power is off" bash -c "$(declare -f bmc); BMC_PORT=$BMC_PORT good=$good; bmc chassis power status | grep -q 'Chassis Power is off'"
 
 log "hosts with a BMC"
-check "add h1 with its BMC" v host add h1 --hw x86-vm --initiator iqn.2026-11.org.example:h1 \
-  --chap-secret secret-of-h1-0123 --bmc "127.0.0.1:$BMC_PORT" --bmc-user vsladmin --bmc-password-file "$E2E_TMP/good.pw"
+check "add h1 with its BMC" bash -c "'$VSL' host add h1 --hw x86-vm --initiator iqn.2026-11.org.example:h1 \
+  --chap-secret secret-of-h1-0123 --bmc '127.0.0.1:$BMC_PORT' --bmc-user vsladmin --bmc-password-file '$E2E_TMP/good.pw' \
+  --json >'$E2E_TMP/add.json'"
+check_eq "the answer to host add: CHAP secret, but of the BMC password only that it is set" \
+  "$(jq -c '[.chap_secret, .bmc_password_set, has("bmc_password")]' "$E2E_TMP/add.json")" '["secret-of-h1-0123",true,false]'
+check_not "nor anywhere else in it" grep -q "$good" "$E2E_TMP/add.json"
 v host show h1 --json >"$E2E_TMP/h1.json"
 check_eq "host show: the BMC's address" "$(jq -r .bmc_address "$E2E_TMP/h1.json")" 127.0.0.1
 check_eq "host show: its port" "$(jq -r .bmc_port "$E2E_TMP/h1.json")" "$BMC_PORT"
