@@ -176,6 +176,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  // Nothing else of `vsl serve` (sockets, volume files) reaches ipmitool.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_init(&attr);
   // `vsl serve` blocks SIGTERM/SIGINT and ignores SIGPIPE; the child must not.
   sigset_t none, defaults;

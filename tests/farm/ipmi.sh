@@ -241,6 +241,10 @@ check "destroy the farm" v farm destroy bmcfarm
 check "the BMC says off" bash -c "$(declare -f bmc2); BMC2_PORT=$BMC2_PORT good=$good; bmc2 chassis power status | grep -q 'Chassis Power is off'"
 check "h1's BMC is cleared" v host bmc h1 --clear
 check_eq "host show: no BMC" "$(v host show h1 --json | jq -c '[.bmc_address, .bmc_password_set]')" '["",false]'
+v farm apply "$E2E_TMP/one.fml" >"$E2E_TMP/apply.out" 2>&1
+check_ne "an apply on a host without a BMC fails" "$?" 0
+check "saying how to give it one" grep -q "host 'h1' has no BMC, and the power driver is ipmi; give it one: vsl host bmc h1 --bmc" "$E2E_TMP/apply.out"
+check "destroy that farm" v farm destroy bmcfarm
 
 log "the password stays secret"
 check_not "not in vsl serve's log" grep -q -e "$good" -e "$bad" "$SERVE_LOG"
