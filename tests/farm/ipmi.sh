@@ -83,7 +83,7 @@ ipmi_sim -c "$E2E_TMP/lan.conf" -f "$E2E_TMP/bmc.emu" -s "$E2E_TMP/bmc-state" -n
 SIM_PID=$!
 # vm_pids: the simulator's VM, found by its console file (unique to this run).
 vm_pids() { pgrep -f -- "-serial file:$console" || true; }
-e2e_on_exit 'for p in $(pgrep -f -- "-serial file:'"$console"'"); do kill -9 $p; done; kill $SIM_PID'
+e2e_on_exit "for p in \$(pgrep -f -- '-serial file:$console'); do kill -9 \$p; done; kill $SIM_PID"
 
 bmc() { IPMI_PASSWORD=$good ipmitool -I lanplus -C 3 -H 127.0.0.1 -p "$BMC_PORT" -U vsladmin -E "$@"; }
 for ((i = 0; i < 50; i++)); do bmc chassis power status >/dev/null 2>&1 && break; sleep 0.2; done
