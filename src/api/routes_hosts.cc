@@ -37,11 +37,12 @@ Status ReadBmc(const Json& body, const std::string& prefix, catalog::HostBmc* bm
   if (bootdev) bmc->bootdev = *bootdev;
   Status s = catalog::CheckHostBmc(*bmc);
   if (s.ok()) return s;
-  // CheckHostBmc names POST's fields (bmc_address ...); PUT's have no prefix.
+  // "bmc_address: why", as POST names the field; PUT's fields have no prefix.
   std::string m = s.message();
-  if (prefix.empty() && m.rfind("bmc_", 0) == 0) m = m.substr(4);
-  return InvalidArgument("field " + m);
-  return Status::Ok();
+  size_t colon = m.find(':');
+  std::string name = m.substr(0, colon);
+  if (prefix.empty() && name.rfind("bmc_", 0) == 0) name = name.substr(4);
+  return InvalidArgument("field '" + name + "'" + (colon == std::string::npos ? "" : m.substr(colon)));
 }
 
 Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {

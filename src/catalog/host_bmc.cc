@@ -60,13 +60,13 @@ Status CheckHostBmc(const HostBmc& bmc) {
     return Status::Ok();
   }
   if (!IsValidBmcAddress(bmc.address)) {
-    return InvalidArgument("bmc_address '" + Printable(bmc.address) + "': not a host name nor an IP address");
+    return InvalidArgument("bmc_address: '" + Printable(bmc.address) + "' is not a host name nor an IP address");
   }
   if (bmc.port < 1 || bmc.port > 65535) {
-    return InvalidArgument("bmc_port " + std::to_string(bmc.port) + ": not a port from 1 to 65535");
+    return InvalidArgument("bmc_port: " + std::to_string(bmc.port) + " is not a port from 1 to 65535");
   }
   if (bmc.user.size() > kMaxBmcUser || !PrintableAscii(bmc.user)) {
-    return InvalidArgument("bmc_user '" + Printable(bmc.user) + "': at most " + std::to_string(kMaxBmcUser) +
+    return InvalidArgument("bmc_user: '" + Printable(bmc.user) + "' is not at most " + std::to_string(kMaxBmcUser) +
                            " printable ASCII characters (IPMI 2.0)");
   }
   if (bmc.password.empty() || bmc.password.size() > kMaxBmcPassword || !PrintableAscii(bmc.password)) {
@@ -76,7 +76,7 @@ Status CheckHostBmc(const HostBmc& bmc) {
                            (PrintableAscii(bmc.password) ? "" : " with control or non-ASCII bytes"));
   }
   if (bmc.bootdev != "none" && bmc.bootdev != "pxe" && bmc.bootdev != "disk") {
-    return InvalidArgument("bmc_bootdev '" + Printable(bmc.bootdev) + "': expected none, pxe or disk");
+    return InvalidArgument("bmc_bootdev: '" + Printable(bmc.bootdev) + "' is none of none, pxe or disk");
   }
   return Status::Ok();
 }

@@ -1,7 +1,8 @@
 // The checks on a host's BMC settings (records.h, HostBmc), shared by the
 // API, the CLI and the catalog's write entry points. Each returns OK or
-// InvalidArgument naming the field (as the API spells it) and showing the
-// value escaped (util/names.h, Printable) — never the password.
+// InvalidArgument "<field>: <why>" naming the field as POST /v1/hosts spells
+// it and showing the value escaped (util/names.h, Printable) — never the
+// password.
 #pragma once
 
 #include <cstdint>

@@ -68,16 +68,16 @@ TEST(CheckHostBmc, FieldsNamedPasswordNeverShown) {
     const char* error;
   };
   const Case cases[] = {
-      {[](HostBmc& b) { b.address = "a b"; }, "bmc_address 'a b': not a host name nor an IP address"},
-      {[](HostBmc& b) { b.port = 0; }, "bmc_port 0: not a port from 1 to 65535"},
-      {[](HostBmc& b) { b.port = 65536; }, "bmc_port 65536"},
-      {[](HostBmc& b) { b.user = "abcdefghijklmnopq"; }, "bmc_user 'abcdefghijklmnopq': at most 16"},
-      {[](HostBmc& b) { b.user = "ad\tmin"; }, "bmc_user 'ad\\x09min'"},
+      {[](HostBmc& b) { b.address = "a b"; }, "bmc_address: 'a b' is not a host name nor an IP address"},
+      {[](HostBmc& b) { b.port = 0; }, "bmc_port: 0 is not a port from 1 to 65535"},
+      {[](HostBmc& b) { b.port = 65536; }, "bmc_port: 65536"},
+      {[](HostBmc& b) { b.user = "abcdefghijklmnopq"; }, "bmc_user: 'abcdefghijklmnopq' is not at most 16"},
+      {[](HostBmc& b) { b.user = "ad\tmin"; }, "bmc_user: 'ad\\x09min'"},
       {[](HostBmc& b) { b.password = ""; }, "bmc_password: must be 1 to 20"},
       {[](HostBmc& b) { b.password = "123456789012345678901"; }, "the one given is 21 bytes"},
       {[](HostBmc& b) { b.password = "secret\n"; }, "with control or non-ASCII bytes"},
       {[](HostBmc& b) { b.password = "s\xc3\xa9\x63ret"; }, "with control or non-ASCII bytes"},
-      {[](HostBmc& b) { b.bootdev = "floppy"; }, "bmc_bootdev 'floppy': expected none, pxe or disk"},
+      {[](HostBmc& b) { b.bootdev = "floppy"; }, "bmc_bootdev: 'floppy' is none of none, pxe or disk"},
       {[](HostBmc& b) { b.address = ""; }, "bmc_address: missing"},
   };
   for (const Case& c : cases) {

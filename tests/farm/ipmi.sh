@@ -106,25 +106,40 @@ check_not "no answer holds the password" bash -c \
   "{ '$VSL' host show h1 --json; '$VSL' host list --json; '$VSL' host bmc h1 --bmc-user vsladmin --json; } | grep -q '$good'"
 
 log "refused BMC settings"
-refused() {  # refused WHAT GREP ARGS...: the command fails and says GREP
-  local what=$1 want=$2
-  shift 2
-  check "refused: $what" bash -c "! \"\$@\" >'$E2E_TMP/refused.out' 2>&1 && grep -q -- \"$want\" '$E2E_TMP/refused.out'" _ "$@"
+# refused WHAT TEXT ARGS...: the command ARGS fails and its output holds TEXT.
+refused_run() {
+  local want=$1
+  shift
+  ! "$@" >"$E2E_TMP/refused.out" 2>&1 && grep -qF -- "$want" "$E2E_TMP/refused.out"
 }
-refused "an address that is no host name" "not a host name nor an IP address" "$VSL" host bmc h1 --bmc 'bmc;reboot'
+refused() {
+  local what=$1
+  shift
+  check "refused: $what" refused_run "$@"
+}
+refused "an address that is no host name" "not a host name nor an IP address" "$VSL" host bmc h1 --bmc 'bmc;id'
 refused "an address starting with -" "not a host name nor an IP address" "$VSL" host bmc h1 --bmc '-oProxyCommand=x'
 refused "port 70000" "port '70000' is not a number from 1 to 65535" "$VSL" host bmc h1 --bmc 127.0.0.1:70000
 refused "port 0" "port '0' is not a number from 1 to 65535" "$VSL" host bmc h1 --bmc 127.0.0.1:0
 printf '%s\n' 123456789012345678901 >"$E2E_TMP/long.pw"
-refused "a 21-byte password" "field password: must be 1 to 20" "$VSL" host bmc h1 --bmc-password-file "$E2E_TMP/long.pw"
+refused "a 21-byte password" "field 'password': must be 1 to 20" "$VSL" host bmc h1 --bmc-password-file "$E2E_TMP/long.pw"
 api_put() {  # api_put BODY: PUT /v1/hosts/h1/bmc
   curl -s -X PUT -H "Authorization: Bearer $(cat "$data/admin.token")" -H 'Content-Type: application/json' \
     -d "$1" "$VSL_API/v1/hosts/h1/bmc"
 }
-check "API: port 0 refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"port\": 0}' | grep -q \"field 'port': 0 is not a port\""
-check "API: a user with a newline refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"user\": \"a\\nb\"}' | grep -q 'field user'"
-check "API: a password with a control byte refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"password\": \"abc\\u0007def\"}' | grep -q 'field password: must be 1 to 20'"
-check "API: an unknown bootdev refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"bootdev\": \"floppy\"}' | grep -q \"field bootdev 'floppy': expected none, pxe or disk\""
+check "API: port 0 refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"port\": 0}' | grep -q \"field 'port': 0 is not a port from 1 to 65535\""
+check "API: a user with a newline refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"user\": \"a\\nb\"}' | grep -q \"field 'user': 'a.*b' is not at most 16\""
+check "API: a password with a control byte refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"password\": \"abc\\u0007def\"}' | grep -q \"field 'password': must be 1 to 20\""
+check "API: an unknown bootdev refused" bash -c "$(declare -f api_put); data=$data VSL_API=$VSL_API; api_put '{\"bootdev\": \"floppy\"}' | grep -q \"field 'bootdev': 'floppy' is none of none, pxe or disk\""
+# A value shaped like shell syntax: vsl runs no shell, and refuses it.
+cat >"$E2E_TMP/h9.json" <<'JSON'
+{"name": "h9", "hw": "x", "initiators": ["iqn.2026-11.org.example:h9"], "bmc_address": "bmc1;id>pwned", "bmc_password": "pw"}
+JSON
+curl -s -X POST -H "Authorization: Bearer $(cat "$data/admin.token")" -H 'Content-Type: application/json' \
+  --data-binary @"$E2E_TMP/h9.json" "$VSL_API/v1/hosts" >"$E2E_TMP/h9.out"
+check "API: host add with a bad BMC address refused" \
+  grep -qF "field 'bmc_address': 'bmc1;id>pwned' is not a host name nor an IP address" "$E2E_TMP/h9.out"
+check_fails "and h9 was not added" v host show h9
 v host show h1 --json >"$E2E_TMP/h1.json"
 check_eq "the refusals changed nothing" "$(jq -c '[.bmc_address, .bmc_port, .bmc_user, .bmc_bootdev]' "$E2E_TMP/h1.json")" \
   "[\"127.0.0.1\",$BMC_PORT,\"vsladmin\",\"none\"]"
