@@ -6,6 +6,7 @@
 # credentials. `vsl serve --power ipmi`:
 #   * farm apply powers the VM on through the BMC; it boots its own disk;
 #     ipmitool says the power is on;
+#   * vsl serve stops and starts again: the server keeps running;
 #   * farm destroy powers it off: the VM process is gone, the BMC says off;
 #   * with a wrong BMC password the power step fails naming the host, the
 #     BMC and ipmitool's message; nothing is started, the farm is failed,
@@ -181,6 +182,12 @@ check "vsl ran ipmitool chassis power on" grep -q -- "-I lanplus -H 127.0.0.1 -p
 check "with the password in its environment" grep -q '^env-password$' "$E2E_TMP/ipmitool.argv"
 check_not "and never in its argv" grep -q -- "$good" "$E2E_TMP/ipmitool.argv"
 
+log "vsl serve restarts: the server keeps running, and is still the farm's"
+check "serve stops" farm_serve_stop
+check_ne "the VM still runs" "$(vm_pids)" ""
+check "the BMC still says on" bash -c "$(declare -f bmc); BMC_PORT=$BMC_PORT good=$good; bmc chassis power status | grep -q 'Chassis Power is on'"
+farm_serve "$data" --power ipmi --ipmi-cipher 3 --ipmitool "$E2E_TMP/ipmitool"
+
 log "destroy powers h1 off"
 check "destroy the farm" v farm destroy bmcfarm
 check "the BMC says the power is off" bash -c "$(declare -f bmc); BMC_PORT=$BMC_PORT good=$good; bmc chassis power status | grep -q 'Chassis Power is off'"
@@ -262,7 +269,7 @@ check "saying how to give it one" grep -q "host 'h1' has no BMC, and the power d
 check "destroy that farm" v farm destroy bmcfarm
 
 log "the password stays secret"
-check_not "not in vsl serve's log" grep -q -e "$good" -e "$bad" "$SERVE_LOG"
+check_not "not in vsl serve's logs" grep -q -e "$good" -e "$bad" "$E2E_TMP"/serve.*.log
 check_not "not in the events" bash -c "'$VSL' events --json 2>/dev/null | grep -q -e '$good' -e '$bad'"
 check "serve stops" farm_serve_stop
 e2e_finish
