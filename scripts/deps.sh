@@ -13,6 +13,7 @@ packages=(
   ceph-mon ceph-osd ceph-common librbd-dev librados-dev
   prometheus
   syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu
+  ipmitool openipmi
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +36,13 @@ pkill -x tgtd 2>/dev/null || true
 # starts its own Prometheus in a temporary directory, so neither unit runs.
 if command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || true
+fi
+# ipmitool's package enables ipmievd (events from a local /dev/ipmi0) and
+# openipmi's an init script loading the IPMI kernel modules; vsl drives BMCs
+# over the network only (docs/ipmi.md), and tests/farm/ipmi.sh starts its own
+# BMC simulator, so neither runs.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now ipmievd openipmi 2>/dev/null || true
 fi
 # The Ceph packages enable ceph.target (mon, osd, mgr, mds units). With no
 # cluster configured under /var/lib/ceph they start nothing; the tests start

@@ -42,8 +42,11 @@ struct ApiContext {
   std::string data_dir;
   std::string iscsi_address;  // "127.0.0.1:3260", as the gateway listens
   std::string iqn_prefix;     // target names are "<iqn_prefix>:<host>"
-  std::string power = "none"; // power controller driver: none | qemu | qemu-direct
+  std::string power = "none"; // power controller driver: none | qemu | qemu-direct | ipmi
   std::string qemu_accel = "tcg";  // QEMU hosts' -machine accel=
+  // --power ipmi: the ipmitool binary and the RMCP+ cipher suite (-1: ipmitool's choice).
+  std::string ipmitool = "ipmitool";
+  int ipmi_cipher = -1;
   std::string admin_token;    // the bearer token every /v1/ call must carry
   // `vsl serve --import-dir`: the one directory (a realpath) whose files
   // POST /v1/images {file} may name; empty: that form is refused.

@@ -68,6 +68,13 @@ Json HostJson(const catalog::Host& h, bool with_secrets) {
             {"initiators", h.initiators},
             {"chap_user", h.chap_user},
             {"mutual_chap_user", h.mutual_chap_user},
+            // The BMC password is never shown, not even in the answer to
+            // the call that set it: only whether there is one.
+            {"bmc_address", h.bmc.address},
+            {"bmc_port", h.bmc.port},
+            {"bmc_user", h.bmc.user},
+            {"bmc_bootdev", h.bmc.bootdev},
+            {"bmc_password_set", !h.bmc.password.empty()},
             {"state", std::string(catalog::HostStateName(h.state))},
             {"farm_id", OptInt(h.farm_id)},
             {"created_ms", h.created_ms}};

@@ -5,6 +5,7 @@
 
 #include "api/routes.h"
 #include "farm/farm_manager.h"
+#include "farm/power_host.h"
 #include "util/executor.h"
 
 namespace vsl::api {
@@ -254,6 +255,10 @@ Result<std::shared_ptr<void>> AttachFarmRoutes(ApiContext& ctx, httplib::Server&
   o.iscsi_address = ctx.iscsi_address;
   o.iqn_prefix = ctx.iqn_prefix;
   o.accel = ctx.qemu_accel;
+  o.ipmitool = ctx.ipmitool;
+  o.ipmi_cipher = ctx.ipmi_cipher;
+  catalog::Catalog* cat = ctx.catalog;
+  o.lookup = [cat](const std::string& host) { return farm::LoadPowerHost(*cat, host); };
   VSL_ASSIGN_OR_RETURN(auto power, farm::MakePowerController(o));
   auto service = std::make_shared<FarmService>(ctx, std::move(power));
   VSL_RETURN_IF_ERROR(service->Init());

@@ -1,7 +1,8 @@
-// /v1/hosts (add, list, show, remove) and /v1/images (import, list, show, remove).
+// /v1/hosts (add, list, show, remove, set the BMC) and /v1/images (import, list, show, remove).
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
+#include "catalog/host_bmc.h"
 #include "manager/storage_manager.h"
 #include "util/names.h"
 
@@ -13,10 +14,42 @@ constexpr size_t kMinSecret = 12;
 // A generated secret: 16 bytes of CSPRNG output, as 32 hex characters.
 constexpr size_t kSecretBytes = 16;
 
+// The BMC fields of a body (with `prefix`: "bmc_" in POST /v1/hosts, "" in
+// PUT /v1/hosts/NAME/bmc) over `bmc`: what is given replaces, what is not
+// stays. Checked whole by catalog::CheckHostBmc before anything is written.
+Status ReadBmc(const Json& body, const std::string& prefix, catalog::HostBmc* bmc) {
+  auto field = [&](const char* f) { return prefix + f; };
+  VSL_ASSIGN_OR_RETURN(auto address, OptionalString(body, field("address")));
+  VSL_ASSIGN_OR_RETURN(auto port, OptionalInt(body, field("port")));
+  VSL_ASSIGN_OR_RETURN(auto user, OptionalString(body, field("user")));
+  VSL_ASSIGN_OR_RETURN(auto password, OptionalString(body, field("password")));
+  VSL_ASSIGN_OR_RETURN(auto bootdev, OptionalString(body, field("bootdev")));
+  if (address) bmc->address = *address;
+  if (port) {
+    if (*port < 1 || *port > 65535) {
+      return InvalidArgument("field '" + field("port") + "': " + std::to_string(*port) +
+                             " is not a port from 1 to 65535");
+    }
+    bmc->port = *port;
+  }
+  if (user) bmc->user = *user;
+  if (password) bmc->password = *password;
+  if (bootdev) bmc->bootdev = *bootdev;
+  Status s = catalog::CheckHostBmc(*bmc);
+  if (s.ok()) return s;
+  // "bmc_address: why", as POST names the field; PUT's fields have no prefix.
+  std::string m = s.message();
+  size_t colon = m.find(':');
+  std::string name = m.substr(0, colon);
+  if (prefix.empty() && name.rfind("bmc_", 0) == 0) name = name.substr(4);
+  return InvalidArgument("field '" + name + "'" + (colon == std::string::npos ? "" : m.substr(colon)));
+}
+
 Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "hw", "initiators", "chap_user", "chap_secret",
-                                        "mutual_chap_user", "mutual_chap_secret"}));
+                                        "mutual_chap_user", "mutual_chap_secret", "bmc_address", "bmc_port",
+                                        "bmc_user", "bmc_password", "bmc_bootdev"}));
   catalog::Host h;
   VSL_ASSIGN_OR_RETURN(h.name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("host name", h.name));
@@ -61,6 +94,7 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
     h.mutual_chap_user = muser.value_or(ctx.iqn_prefix);
     h.mutual_chap_secret = *msecret;
   }
+  VSL_RETURN_IF_ERROR(ReadBmc(body, "bmc_", &h.bmc));
   catalog::Host added;
   VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(added, ctx.catalog->AddHost(tx, h));
@@ -91,6 +125,29 @@ Status ShowHost(ApiContext& ctx, const std::string& name, httplib::Response& res
     return Status::Ok();
   }));
   ReplyJson(res, out);
+  return Status::Ok();
+}
+
+// PUT /v1/hosts/NAME/bmc {address, port, user, password, bootdev}: fields
+// left out keep their value (so a new user or boot device needs no
+// password again); DELETE clears the BMC.
+Status SetBmc(ApiContext& ctx, const httplib::Request& req, const std::string& name, bool clear,
+              httplib::Response& res) {
+  Json body = Json::object();
+  if (!clear) {
+    VSL_ASSIGN_OR_RETURN(body, ParseBody(req));
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"address", "port", "user", "password", "bootdev"}));
+  }
+  catalog::Host out;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
+    catalog::HostBmc bmc = clear ? catalog::HostBmc{} : h.bmc;
+    if (!clear) VSL_RETURN_IF_ERROR(ReadBmc(body, "", &bmc));
+    VSL_RETURN_IF_ERROR(ctx.catalog->SetHostBmc(tx, h.id, bmc));
+    VSL_ASSIGN_OR_RETURN(out, ctx.catalog->GetHost(tx, h.id));
+    return Status::Ok();
+  }));
+  ReplyJson(res, HostJson(out, false));
   return Status::Ok();
 }
 
@@ -185,6 +242,12 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
   server.Get(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                return ShowHost(ctx, req.matches[1], res);
              }));
+  server.Put(R"(/v1/hosts/([^/]+)/bmc)", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return SetBmc(ctx, req, req.matches[1], false, res);
+             }));
+  server.Delete(R"(/v1/hosts/([^/]+)/bmc)", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                  return SetBmc(ctx, req, req.matches[1], true, res);
+                }));
   server.Delete(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                   return RemoveHost(ctx, req.matches[1], res);
                 }));

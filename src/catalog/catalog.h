@@ -143,6 +143,10 @@ class Catalog {
                  const Actor& actor);
   // FailedPrecondition while the host has bindings or is in a farm.
   Status RemoveHost(Tx& tx, int64_t id);
+  // Replaces the host's BMC settings (an empty address clears them);
+  // InvalidArgument from CheckHostBmc (host_bmc.h). The event row names the
+  // address, never the password.
+  Status SetHostBmc(Tx& tx, int64_t id, const HostBmc& bmc);
 
   // ---- farms ----
   Result<Farm> AddFarm(Tx& tx, Farm f);

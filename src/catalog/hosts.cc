@@ -1,5 +1,6 @@
 // Hosts (with their initiators), farms and images.
 #include "catalog/catalog.h"
+#include "catalog/host_bmc.h"
 
 #include "util/names.h"
 #include "util/utf8.h"
@@ -8,7 +9,8 @@ namespace vsl::catalog {
 namespace {
 
 constexpr const char* kHostCols =
-    "id, name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, farm_id, created_ms";
+    "id, name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, farm_id, created_ms, "
+    "bmc_address, bmc_port, bmc_user, bmc_password, bmc_bootdev";
 
 Result<Host> HostFromRow(Tx& tx, const Row& r) {
   Host h;
@@ -22,6 +24,7 @@ Result<Host> HostFromRow(Tx& tx, const Row& r) {
   h.state = r.Text(7) == HostStateName(HostState::kInFarm) ? HostState::kInFarm : HostState::kIdle;
   h.farm_id = r.OptInt(8);
   h.created_ms = r.Int(9);
+  h.bmc = HostBmc{r.Text(10), r.Int(11), r.Text(12), r.Text(13), r.Text(14)};
   VSL_ASSIGN_OR_RETURN(Rows inits, tx.Query("SELECT iqn FROM host_initiators WHERE host_id = ? ORDER BY iqn", {h.id}));
   for (const Row& i : inits) h.initiators.push_back(i.Text(0));
   return h;
@@ -59,12 +62,15 @@ Result<Host> Catalog::AddHost(Tx& tx, Host h) {
   if (!h.mutual_chap_secret.empty()) {
     VSL_RETURN_IF_ERROR(CheckChapSecret("mutual CHAP secret", h.mutual_chap_secret));
   }
+  VSL_RETURN_IF_ERROR(CheckHostBmc(h.bmc));
   h.created_ms = NowMs();
   auto row = tx.QueryOne(
       "INSERT INTO hosts (name, hw_type, chap_user, chap_secret, mutual_chap_user, mutual_chap_secret, state, "
-      "farm_id, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      "farm_id, created_ms, updated_ms, bmc_address, bmc_port, bmc_user, bmc_password, bmc_bootdev) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
       {h.name, h.hw_type, h.chap_user, h.chap_secret, h.mutual_chap_user, h.mutual_chap_secret,
-       std::string(HostStateName(h.state)), Opt(h.farm_id), h.created_ms, h.created_ms});
+       std::string(HostStateName(h.state)), Opt(h.farm_id), h.created_ms, h.created_ms, h.bmc.address, h.bmc.port,
+       h.bmc.user, h.bmc.password, h.bmc.bootdev});
   if (!row.ok()) {
     if (row.status().code() == Code::kAlreadyExists) return AlreadyExists("host '" + h.name + "' exists already");
     return row.status();
@@ -134,6 +140,21 @@ Status Catalog::RemoveHost(Tx& tx, int64_t id) {
   VSL_RETURN_IF_ERROR(tx.Exec("DELETE FROM host_initiators WHERE host_id = ?", {id}).status());
   VSL_RETURN_IF_ERROR(tx.Exec("DELETE FROM hosts WHERE id = ?", {id}).status());
   return AppendEvent(tx, Event{0, "host", id, "idle", "", "remove", "", std::nullopt, 0, h.name});
+}
+
+Status Catalog::SetHostBmc(Tx& tx, int64_t id, const HostBmc& bmc) {
+  VSL_RETURN_IF_ERROR(CheckHostBmc(bmc));
+  HostBmc b = bmc;
+  if (b.address.empty()) b = HostBmc{};
+  int64_t now = NowMs();
+  VSL_ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE hosts SET bmc_address = ?, bmc_port = ?, bmc_user = ?, "
+                                          "bmc_password = ?, bmc_bootdev = ?, updated_ms = ? WHERE id = ?",
+                                          {b.address, b.port, b.user, b.password, b.bootdev, now, id}));
+  if (n == 0) return NotFound("host " + std::to_string(id) + " does not exist");
+  std::string detail = b.address.empty() ? "BMC removed"
+                                         : "BMC " + b.address + ":" + std::to_string(b.port) + " user '" + b.user +
+                                               "' bootdev " + b.bootdev;
+  return AppendEvent(tx, Event{0, "host", id, "", "", "set-bmc", "", std::nullopt, now, detail});
 }
 
 // ---- farms ----

@@ -113,6 +113,17 @@ struct Binding {
 enum class HostState { kIdle, kInFarm };
 std::string_view HostStateName(HostState s);
 
+// A host's baseboard management controller (the `ipmi` power driver).
+// The password is a secret like the CHAP secrets: stored here, never shown
+// again (the API says only whether one is set).
+struct HostBmc {
+  std::string address;  // host name or IP literal; "" when the host has none
+  int64_t port = 623;
+  std::string user;
+  std::string password;
+  std::string bootdev = "none";  // none | pxe | disk, set before each power-on
+};
+
 struct Host {
   int64_t id = 0;
   std::string name;
@@ -122,6 +133,7 @@ struct Host {
   std::string chap_secret;
   std::string mutual_chap_user;    // "" when no mutual CHAP
   std::string mutual_chap_secret;
+  HostBmc bmc;
   HostState state = HostState::kIdle;
   std::optional<int64_t> farm_id;
   int64_t created_ms = 0;

@@ -177,6 +177,14 @@ const std::vector<Migration>& Migrations() {
                 created_ms BIGINT NOT NULL))sql",
            "CREATE INDEX clones_by_master ON clones (master_volume_id)",
        }},
+      {5, "hosts' BMCs (the ipmi power driver)",
+       {
+           "ALTER TABLE hosts ADD COLUMN bmc_address TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE hosts ADD COLUMN bmc_port BIGINT NOT NULL DEFAULT 623",
+           "ALTER TABLE hosts ADD COLUMN bmc_user TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE hosts ADD COLUMN bmc_password TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE hosts ADD COLUMN bmc_bootdev TEXT NOT NULL DEFAULT 'none'",
+       }},
   };
   return kMigrations;
 }

@@ -8,6 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "catalog/host_bmc.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 
@@ -19,6 +25,8 @@ struct Args {
   std::string name, driver = "file", path, capacity, volume_size, quality, hw, chap_secret, chap_user;
   std::string mutual_user, mutual_secret, file, state, array;
   std::string pool, ceph_conf, ceph_user, keyring;  // array add --driver rbd
+  std::string bmc, bmc_user, bmc_password_file, bmc_bootdev;  // host add, host bmc
+  bool clear = false;
   std::vector<std::string> initiators;
   bool all = false;
   bool server_side = false;
@@ -110,8 +118,77 @@ Status ArrayShow(ApiClient& c, const Args& a) {
 
 // ---- host ----
 
+// The BMC password from --bmc-password-file: its first line (the newline
+// that ends it is not part of it). The password never goes on a command line.
+Result<std::string> ReadBmcPassword(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument("--bmc-password-file " + path + ": cannot be read");
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    fprintf(stderr, "vsl: warning: %s is readable by other users (chmod 600 it)\n", path.c_str());
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  size_t nl = text.find('\n');
+  if (nl != std::string::npos) {
+    if (text.find_first_not_of("\r\n", nl) != std::string::npos) {
+      return InvalidArgument("--bmc-password-file " + path + ": more than one line");
+    }
+    text.resize(nl);
+  }
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty()) return InvalidArgument("--bmc-password-file " + path + ": empty");
+  return text;
+}
+
+// The BMC flags into body fields named `prefix` + address, port, ...
+Status BmcFields(const Args& a, const std::string& prefix, Json* body) {
+  if (!a.bmc.empty()) {
+    VSL_ASSIGN_OR_RETURN(auto addr, catalog::ParseBmcAddress(a.bmc, "--bmc"));
+    (*body)[prefix + "address"] = addr.first;
+    (*body)[prefix + "port"] = addr.second;
+  }
+  if (!a.bmc_user.empty()) (*body)[prefix + "user"] = a.bmc_user;
+  if (!a.bmc_password_file.empty()) {
+    VSL_ASSIGN_OR_RETURN((*body)[prefix + "password"], ReadBmcPassword(a.bmc_password_file));
+  }
+  if (!a.bmc_bootdev.empty()) (*body)[prefix + "bootdev"] = a.bmc_bootdev;
+  return Status::Ok();
+}
+
+std::string BmcLine(const Json& h) {
+  if (!h.contains("bmc_address") || Cell(h["bmc_address"]).empty()) return "none";
+  std::string addr = Cell(h["bmc_address"]);
+  if (addr.find(':') != std::string::npos) addr = "[" + addr + "]";
+  return addr + ":" + Cell(h["bmc_port"]) + ", user " + Cell(h["bmc_user"]) + ", password " +
+         (h.value("bmc_password_set", false) ? "set" : "not set") + ", boot device " + Cell(h["bmc_bootdev"]);
+}
+
+Status HostBmc(ApiClient& c, const Args& a) {
+  Json r;
+  if (a.clear) {
+    if (!a.bmc.empty() || !a.bmc_user.empty() || !a.bmc_password_file.empty() || !a.bmc_bootdev.empty()) {
+      return InvalidArgument("--clear takes no other BMC option");
+    }
+    VSL_ASSIGN_OR_RETURN(r, c.Delete("/v1/hosts/" + a.name + "/bmc"));
+  } else {
+    Json body = Json::object();
+    VSL_RETURN_IF_ERROR(BmcFields(a, "", &body));
+    if (body.empty()) {
+      return InvalidArgument("nothing to set: give --bmc, --bmc-user, --bmc-password-file or --bmc-bootdev "
+                             "(or --clear)");
+    }
+    VSL_ASSIGN_OR_RETURN(r, c.Put("/v1/hosts/" + a.name + "/bmc", body));
+  }
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("host %s: BMC %s\n", a.name.c_str(), BmcLine(r).c_str());
+  return Status::Ok();
+}
+
 Status HostAdd(ApiClient& c, const Args& a) {
   Json body = {{"name", a.name}, {"hw", a.hw}, {"initiators", a.initiators}};
+  VSL_RETURN_IF_ERROR(BmcFields(a, "bmc_", &body));
   if (!a.chap_secret.empty()) body["chap_secret"] = a.chap_secret;
   if (!a.chap_user.empty()) body["chap_user"] = a.chap_user;
   if (!a.mutual_secret.empty()) body["mutual_chap_secret"] = a.mutual_secret;
@@ -142,6 +219,7 @@ Status HostShow(ApiClient& c, const Args& a) {
   printf("name: %s\nhw: %s\nstate: %s\ntarget: %s\nchap user: %s\n", Cell(h["name"]).c_str(), Cell(h["hw"]).c_str(),
          Cell(h["state"]).c_str(), Cell(h["target"]).c_str(), Cell(h["chap_user"]).c_str());
   for (const Json& i : h["initiators"]) printf("initiator: %s\n", i.get<std::string>().c_str());
+  printf("bmc: %s\n", BmcLine(h).c_str());
   std::vector<std::vector<std::string>> rows;
   for (const Json& b : h["bindings"]) {
     rows.push_back({Cell(b["lun"]), Cell(b["target"]), Cell(b["volume_id"]), b["mapped"].get<bool>() ? "yes" : "no",
@@ -337,7 +415,7 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   Leaf(array, "show", "show an array and its disk wiring map (DWML)", ArrayShow, run, args, "array show")
       ->add_option("name", args->name, "array name")->required();
 
-  CLI::App* host = app.add_subcommand("host", "hosts: add, list, show, remove");
+  CLI::App* host = app.add_subcommand("host", "hosts: add, list, show, remove, bmc");
   host->require_subcommand(1);
   CLI::App* hadd = Leaf(host, "add", "add a host (prints its CHAP secret once)", HostAdd, run, args, "host add");
   hadd->add_option("name", args->name, "host name")->required();
@@ -347,6 +425,25 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
   hadd->add_option("--chap-user", args->chap_user, "CHAP user name (default: the host name)");
   hadd->add_option("--mutual-chap-user", args->mutual_user, "mutual CHAP: the target's user name");
   hadd->add_option("--mutual-chap-secret", args->mutual_secret, "mutual CHAP: the target's secret");
+  auto bmc_options = [&args](CLI::App* cmd) {
+    cmd->add_option("--bmc", args->bmc,
+                    "the host's BMC for --power ipmi: ADDR[:PORT] (host name or IP; [IPv6]:PORT; port 623 by "
+                    "default)");
+    cmd->add_option("--bmc-user", args->bmc_user, "BMC user (IPMI 2.0: at most 16 characters)");
+    cmd->add_option("--bmc-password-file", args->bmc_password_file,
+                    "file whose first line is the BMC password (1-20 characters; stored like CHAP secrets, never "
+                    "shown again)");
+    cmd->add_option("--bmc-bootdev", args->bmc_bootdev,
+                    "boot device the BMC is told before each power-on: none (leave the BMC's), pxe (network, "
+                    "for hosts that boot through iPXE), disk")
+        ->check(CLI::IsMember({"none", "pxe", "disk"}));
+  };
+  bmc_options(hadd);
+  CLI::App* hbmc = Leaf(host, "bmc", "set or clear a host's BMC (power driver ipmi); options left out keep their value",
+                        HostBmc, run, args, "host bmc");
+  hbmc->add_option("name", args->name, "host name")->required();
+  bmc_options(hbmc);
+  hbmc->add_flag("--clear", args->clear, "remove the host's BMC settings");
   Leaf(host, "list", "list hosts", HostList, run, args, "host list");
   Leaf(host, "show", "show a host and its LUNs", HostShow, run, args, "host show")
       ->add_option("name", args->name, "host name")->required();

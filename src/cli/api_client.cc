@@ -97,6 +97,11 @@ Result<Json> ApiClient::Post(const std::string& path, const Json& body) {
   return Finish("POST", path, &r);
 }
 
+Result<Json> ApiClient::Put(const std::string& path, const Json& body) {
+  auto r = client_->Put(path.c_str(), body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+  return Finish("PUT", path, &r);
+}
+
 Result<Json> ApiClient::Delete(const std::string& path) {
   auto r = client_->Delete(path.c_str());
   return Finish("DELETE", path, &r);

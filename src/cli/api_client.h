@@ -46,6 +46,7 @@ class ApiClient {
   // the address.
   Result<Json> Get(const std::string& path);
   Result<Json> Post(const std::string& path, const Json& body);
+  Result<Json> Put(const std::string& path, const Json& body);
   Result<Json> Delete(const std::string& path);
 
   // Uploads the regular file `file` as the body of PUT `path`, streamed from

@@ -69,6 +69,8 @@ struct ServeArgs {
   std::string iqn_prefix = "iqn.2026-11.org.vsl";
   std::string power = "none";
   std::string qemu_accel = "tcg";
+  std::string ipmitool = "ipmitool";
+  int ipmi_cipher = -1;
   std::string default_capacity = "64GiB";
   int workers = 2;
   int64_t lease_ms = 30000;
@@ -396,8 +398,9 @@ int RunServe(const ServeArgs& args) {
   };
   auto api_addr = SplitHostPort(args.api, "--api");
   if (!api_addr.ok()) return fail(api_addr.status(), kExitUsage);
-  if (args.power != "none" && args.power != "qemu" && args.power != "qemu-direct") {
-    return fail(InvalidArgument("--power must be none, qemu or qemu-direct, not '" + args.power + "'"), kExitUsage);
+  if (args.power != "none" && args.power != "qemu" && args.power != "qemu-direct" && args.power != "ipmi") {
+    return fail(InvalidArgument("--power must be none, qemu, qemu-direct or ipmi, not '" + args.power + "'"),
+                kExitUsage);
   }
   auto limits = ApiLimits(args);
   if (!limits.ok()) return fail(limits.status(), kExitUsage);
@@ -464,6 +467,8 @@ int RunServe(const ServeArgs& args) {
   ctx.iqn_prefix = args.iqn_prefix;
   ctx.power = args.power;
   ctx.qemu_accel = args.qemu_accel;
+  ctx.ipmitool = args.ipmitool;
+  ctx.ipmi_cipher = args.ipmi_cipher;
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
   ctx.import_dir = *import_dir;
@@ -609,14 +614,21 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--power", args->power,
                   "power controller for hosts: none | qemu (a QEMU VM per host that boots from LUN 0 through "
                   "its NIC's iPXE firmware, sanboot, then the OS's own initiator) | qemu-direct (QEMU's built-in "
-                  "initiator, LUNs 0-3 as IDE disks)")
-      ->check(CLI::IsMember({"none", "qemu", "qemu-direct"}))
+                  "initiator, LUNs 0-3 as IDE disks) | ipmi (servers' BMCs through ipmitool; each host needs "
+                  "--bmc, see vsl host bmc)")
+      ->check(CLI::IsMember({"none", "qemu", "qemu-direct", "ipmi"}))
       ->capture_default_str();
   cmd->add_option("--qemu-accel", args->qemu_accel,
                   "QEMU hosts' accelerator: tcg (emulation, works everywhere), kvm (needs a working /dev/kvm) "
                   "or kvm:tcg (KVM where it opens)")
       ->check(CLI::IsMember({"tcg", "kvm", "kvm:tcg"}))
       ->capture_default_str();
+  cmd->add_option("--ipmitool", args->ipmitool, "--power ipmi: the ipmitool binary (searched in PATH)")
+      ->capture_default_str();
+  cmd->add_option("--ipmi-cipher", args->ipmi_cipher,
+                  "--power ipmi: the RMCP+ cipher suite ipmitool asks for (-C; 3 or 17 on most BMCs; default: "
+                  "ipmitool's choice)")
+      ->check(CLI::Range(0, 17));
   cmd->add_option("--default-capacity", args->default_capacity,
                   "capacity of the default file array made on first start")->capture_default_str();
   cmd->add_option("--workers", args->workers, "storage manager worker threads")->check(CLI::Range(1, 64))->capture_default_str();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "farm/farm_manager.h"
+#include "farm/power_host.h"
 
 namespace vsl::farm {
 
@@ -221,17 +222,7 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       ServerRecord* s = record.FindServer(a.server);
       if (s == nullptr) return FailedPrecondition("no server " + a.server + " for: " + a.ToString());
       if (power_ != nullptr) {
-        PowerHost ph;
-        ph.name = s->host;
-        VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
-          VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, s->host));
-          ph.initiator = h.initiators.empty() ? "" : h.initiators[0];
-          ph.chap_user = h.chap_user;
-          ph.chap_secret = h.chap_secret;
-          ph.mutual_user = h.mutual_chap_user;
-          ph.mutual_secret = h.mutual_chap_secret;
-          return Status::Ok();
-        }));
+        VSL_ASSIGN_OR_RETURN(PowerHost ph, LoadPowerHost(*catalog_, s->host));
         for (const DiskRecord& d : s->disks) ph.luns.push_back(d.target);
         for (const SharedDiskMapping& m : record.shared_disks) {
           if (m.server == s->name) ph.luns.push_back(m.target);

@@ -78,7 +78,7 @@ TEST(PowerDrivers, NamesAndVms) {
   o.driver = "qemu-kvm";
   auto bad = MakePowerController(o);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("expected none, qemu or qemu-direct"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("expected none, qemu, qemu-direct or ipmi"), std::string::npos);
 }
 
 }  // namespace

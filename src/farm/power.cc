@@ -1,5 +1,7 @@
 #include "farm/power.h"
 
+#include "farm/power_ipmi.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -276,7 +278,8 @@ Result<std::unique_ptr<PowerController>> MakePowerController(const PowerOptions&
     }
     return std::unique_ptr<PowerController>(new QemuPower(options, options.driver == "qemu"));
   }
-  return InvalidArgument("unknown power driver '" + options.driver + "'; expected none, qemu or qemu-direct");
+  if (options.driver == "ipmi") return MakeIpmiPower(options);
+  return InvalidArgument("unknown power driver '" + options.driver + "'; expected none, qemu, qemu-direct or ipmi");
 }
 
 }  // namespace vsl::farm
