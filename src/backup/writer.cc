@@ -136,12 +136,19 @@ Status BackupWriter::FlushManifest() {
 }
 
 Status BackupWriter::AddExtent(uint64_t offset, std::span<const uint8_t> bytes) {
+  // Whole chunks only, checked before the first is added: a refused extent
+  // adds nothing.
+  const uint64_t size = header_.disk_size;
+  if (bytes.empty()) return Status::Ok();
+  VSL_RETURN_IF_ERROR(CheckChunk(offset, std::min<uint64_t>(bytes.size(), ChunkLength(offset))));
+  std::string at = "backup " + header_.id + ": extent at offset " + std::to_string(offset) + " (" +
+                   std::to_string(bytes.size()) + " bytes): ";
+  if (bytes.size() > size - offset) return OutOfRange(at + "runs past the disk's end");
+  const uint64_t end = offset + bytes.size();
+  if (end != size && end % header_.chunk_size != 0) return InvalidArgument(at + "does not end at a chunk boundary");
   while (!bytes.empty()) {
     uint64_t n = ChunkLength(offset);
-    if (n == 0 || bytes.size() < n) {
-      // Let CheckChunk say what is wrong with it.
-      VSL_RETURN_IF_ERROR(CheckChunk(offset, bytes.size()));
-    }
+    if (n == 0 || bytes.size() < n) VSL_RETURN_IF_ERROR(CheckChunk(offset, bytes.size()));
     VSL_RETURN_IF_ERROR(AddChunk(offset, bytes.first(n), nullptr));
     bytes = bytes.subspan(n);
     offset += n;
