@@ -21,5 +21,7 @@ inline constexpr int kExitFailure = 1;  // ran, but something failed
 inline constexpr int kExitUsage = 2;    // bad configuration or arguments; nothing done
 
 void AddGatewayCommands(CLI::App& app, RunFn* run);
+// `vsl backup-store`: the backup store alone (backup_store_command.cc).
+void AddBackupStoreCommands(CLI::App& app, RunFn* run);
 
 }  // namespace vsl::cli
