@@ -96,6 +96,22 @@ Status FsyncDir(const std::string& dir) {
   return Fsync(fd.get(), dir);
 }
 
+void Writeback::Wrote(int fd, uint64_t offset, uint64_t length) {
+  if (offset != end_) {  // not sequential: start a new window here
+    start_ = end_ = offset;
+  }
+  end_ = offset + length;
+  if (end_ - start_ < kWindow) return;
+  (void)::sync_file_range(fd, static_cast<off_t>(start_), static_cast<off_t>(end_ - start_), SYNC_FILE_RANGE_WRITE);
+  if (prev_end_ > prev_start_) {
+    (void)::sync_file_range(fd, static_cast<off_t>(prev_start_), static_cast<off_t>(prev_end_ - prev_start_),
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  }
+  prev_start_ = start_;
+  prev_end_ = end_;
+  start_ = end_;
+}
+
 bool IsBlockDevice(int fd) {
   struct stat st;
   return ::fstat(fd, &st) == 0 && S_ISBLK(st.st_mode);

@@ -42,6 +42,22 @@ Status WriteAll(int fd, const std::string& path, std::span<const uint8_t> data);
 Status Fsync(int fd, const std::string& path);
 Status FsyncDir(const std::string& dir);
 
+// Starts write-back of what a long sequential writer wrote, a window at a
+// time, and waits for the window before the last: the final fsync finds
+// little left to do and the dirty pages of one backup or restore stay
+// bounded (2 windows) whatever the disk's size. Best effort: errors are left
+// for the fsync to report.
+class Writeback {
+ public:
+  static constexpr uint64_t kWindow = 8 << 20;
+  // `offset`, `length`: what was just written to fd.
+  void Wrote(int fd, uint64_t offset, uint64_t length);
+
+ private:
+  uint64_t start_ = 0, end_ = 0;  // the window being filled
+  uint64_t prev_start_ = 0, prev_end_ = 0;
+};
+
 // Size of a regular file or a block device.
 Result<uint64_t> SizeOf(int fd, const std::string& path);
 bool IsBlockDevice(int fd);

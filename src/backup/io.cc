@@ -71,7 +71,9 @@ Status FileSink::Prepare(uint64_t size) {
 }
 
 Status FileSink::Write(uint64_t offset, std::span<const uint8_t> bytes) {
-  return PwriteFull(fd_.get(), path_, offset, bytes);
+  VSL_RETURN_IF_ERROR(PwriteFull(fd_.get(), path_, offset, bytes));
+  writeback_.Wrote(fd_.get(), offset, bytes.size());
+  return Status::Ok();
 }
 
 Status FileSink::Zero(uint64_t offset, uint64_t length) {

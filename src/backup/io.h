@@ -82,6 +82,7 @@ class FileSink : public Sink {
  private:
   std::string path_;
   Fd fd_;
+  Writeback writeback_;
   bool device_ = false;
 };
 

@@ -138,6 +138,7 @@ class BackupWriter {
   BackupHeader header_;
   Fd lock_;
   Fd data_;
+  Writeback data_writeback_;
   Fd manifest_;
   std::string pending_;  // manifest bytes not yet written
   Sha256 manifest_sha_;

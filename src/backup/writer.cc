@@ -172,6 +172,7 @@ Status BackupWriter::AddChunk(uint64_t offset, std::span<const uint8_t> bytes, c
   e.data = data_pos_;
   Status s = WriteAll(data_.get(), tmp_path_ + "/data", bytes);
   if (!s.ok()) return failed_ = s;
+  data_writeback_.Wrote(data_.get(), data_pos_, e.length);
   data_pos_ += e.length;
   next_offset_ = offset + header_.chunk_size;
   count_++;
