@@ -121,6 +121,20 @@ check "a restored disk is sparse (holes where the disk had none of its data)" \
   test "$(stat -c %b "$T/r0.img")" -lt $((300 << 20 >> 9))
 check_fails "restore over a non-empty file without --force" bs restore "$STORE" "$L0" "$T/r2.img"
 check "verify of the chain" bs verify "$STORE" "$L1B"
+# docs/backup.md's "Restoring without vsl" sketch, run as written.
+restore_by_hand() {
+  python3 - "$root/docs/backup.md" "$STORE" "$L1B" "$T/byhand.img" <<'PY'
+import sys
+doc = open(sys.argv[1]).read()
+start = doc.index("    import hashlib, json, os")
+end = doc.index("\n## ", start)
+code = "\n".join(l[4:] for l in doc[start:end].rstrip().split("\n"))
+exec(code, {"S": sys.argv[2], "B": sys.argv[3], "OUT": sys.argv[4]})
+PY
+}
+check "docs/backup.md's restore by hand runs" restore_by_hand
+check "the restore by hand of docs/backup.md equals the disk" same "$T/byhand.img" "$DISK"
+rm -f "$T/byhand.img"
 check "list shows the four backups" test "$(json list "$STORE" | jq '.backups | length')" -eq 4
 check "show names the chain" bash -c "'$VSL' backup-store show '$STORE' '$L1B' | grep -qx 'chain: $L0 $L1R $L1B'"
 
