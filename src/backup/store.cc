@@ -170,9 +170,25 @@ Result<Listing> Store::List() const {
     if (::stat((BackupPath(n) + "/data").c_str(), &st) == 0) b.stored_bytes = static_cast<uint64_t>(st.st_size);
     out.backups.push_back(std::move(b));
   }
-  std::sort(out.backups.begin(), out.backups.end(), [](const ListedBackup& a, const ListedBackup& b) {
-    return std::tie(a.header.created, a.header.id) < std::tie(b.header.created, b.header.id);
+  // Times have whole seconds: within one, a parent comes before its child
+  // (its depth in the chain is smaller).
+  std::map<std::string, std::string> parent;
+  for (const ListedBackup& b : out.backups) {
+    if (b.header.parent) parent[b.header.id] = *b.header.parent;
+  }
+  auto depth = [&parent](std::string id) {
+    size_t d = 0;
+    for (auto it = parent.find(id); it != parent.end() && d <= kMaxChainLength; it = parent.find(it->second)) d++;
+    return d;
+  };
+  std::vector<std::pair<size_t, ListedBackup>> keyed;
+  for (ListedBackup& b : out.backups) keyed.push_back({depth(b.header.id), std::move(b)});
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second.header.created, a.first, a.second.header.id) <
+           std::tie(b.second.header.created, b.first, b.second.header.id);
   });
+  out.backups.clear();
+  for (auto& [d, b] : keyed) out.backups.push_back(std::move(b));
   return out;
 }
 

@@ -66,7 +66,7 @@ struct ListedBackup {
 };
 
 struct Listing {
-  std::vector<ListedBackup> backups;  // by creation time, then id
+  std::vector<ListedBackup> backups;  // by creation time, parents before children, then id
   std::vector<std::string> skipped;   // entries of backups/ that are not readable backups, and why
 };
 

@@ -195,6 +195,11 @@ TEST_F(StoreTest, ChainRestoresEveryPointByteForByte) {
     points.push_back({id, ReadBytes(disk_)});
   }
   for (const auto& [pid, bytes] : points) EXPECT_TRUE(RestoreBytes(pid) == bytes) << pid;
+  // Listed oldest first, each parent before its child even within a second.
+  Result<Listing> l = store_->List();
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->backups.size(), points.size());
+  for (size_t i = 0; i < points.size(); i++) EXPECT_EQ(l->backups[i].header.id, points[i].first) << i;
   Result<std::vector<ManifestSummary>> chain = store_->Chain(points.back().first);
   ASSERT_TRUE(chain.ok());
   EXPECT_EQ(chain->size(), 6u);

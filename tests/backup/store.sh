@@ -198,7 +198,7 @@ check "the 4 KiB-chunk backup restores equal" same "$T/many.out" "$T/many.img"
 echo "peak RSS: list $BASE KiB; 32768 extents (manifest $(stat -c %s "$T/many/backups/$MANY/manifest") bytes): create $R_CREATE, verify $R_VERIFY, restore $R_RESTORE KiB"
 for r in "create $R_CREATE" "verify $R_VERIFY" "restore $R_RESTORE"; do
   set -- $r
-  check "$1 of 32768 extents stays within 8 MiB of an idle command's memory" test "$2" -lt $((BASE + 8192))
+  check "$1 of 32768 extents stays within 4 MiB of an idle command's memory" test "$2" -lt $((BASE + 4096))
 done
 rm -rf "$T/many" "$T/many.img" "$T/many.out"
 
