@@ -3,6 +3,7 @@
 // and no `vsl serve`: what an operator has when everything else is lost.
 #include <sys/stat.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -165,13 +166,27 @@ Result<std::vector<backup::ByteRange>> ReadChanged(const std::string& path) {
   for (int n = 1; std::getline(in, line); n++) {
     size_t hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
-    unsigned long long off = 0, len = 0;
-    char extra = 0;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (line.find('-') != std::string::npos || sscanf(line.c_str(), "%llu %llu %c", &off, &len, &extra) != 2) {
-      return InvalidArgument("--changed " + path + ":" + std::to_string(n) + ": expected \"OFFSET LENGTH\" in bytes");
+    std::vector<uint64_t> fields;
+    const char* p = line.data();
+    const char* end = p + line.size();
+    bool bad = false;
+    while (p < end && !bad) {
+      if (*p == ' ' || *p == '\t' || *p == '\r') {
+        p++;
+        continue;
+      }
+      uint64_t v = 0;
+      auto r = std::from_chars(p, end, v);
+      bad = r.ec != std::errc{} || (r.ptr < end && *r.ptr != ' ' && *r.ptr != '\t' && *r.ptr != '\r');
+      fields.push_back(v);
+      p = r.ptr;
     }
-    out.push_back({off, len});
+    if (fields.empty() && !bad) continue;
+    if (bad || fields.size() != 2) {
+      return InvalidArgument("--changed " + path + ":" + std::to_string(n) +
+                             ": expected \"OFFSET LENGTH\", two numbers of bytes");
+    }
+    out.push_back({fields[0], fields[1]});
   }
   return out;
 }

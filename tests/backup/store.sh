@@ -179,6 +179,12 @@ run_to "$T/h3.out" bs restore "$STORE" "$H" "$T/h.img" || true
 check "a line without end is refused" grep -q "longer than 4096 bytes" "$T/h3.out"
 check_not "and nothing restored" test -e "$T/h.img"
 check_fails "an id that is a path" bs show "$STORE" ../../etc
+echo "12 -4096" >"$T/bad_changed"
+run_to "$T/bc.out" bs create "$STORE" --disk-file "$DISK" --level 1 --parent "$L0" --changed "$T/bad_changed" --disk vol-0007 || true
+check "a bad changed-ranges line is refused naming it" grep -q "bad_changed:1: expected \"OFFSET LENGTH\"" "$T/bc.out"
+echo "$((SIZE - 10)) 4096" >"$T/bad_changed"
+run_to "$T/bc.out" bs create "$STORE" --disk-file "$DISK" --level 1 --parent "$L0" --changed "$T/bad_changed" --disk vol-0007 || true
+check "a changed range beyond the disk is refused" grep -q "beyond the disk's end" "$T/bc.out"
 rm -r "${STORE:?}/backups/$H"
 
 log "memory stays bounded by the chunk, not the manifest: 32768 extents of 4 KiB"
