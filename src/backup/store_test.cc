@@ -126,6 +126,14 @@ TEST_F(StoreTest, FullStoresOnlyChunksThatHoldData) {
   struct stat s;
   ASSERT_EQ(::stat((tmp_.path() + "/restored-" + id).c_str(), &s), 0);
   EXPECT_LE(uint64_t(s.st_blocks) * 512, 8 * kChunk);
+
+  // Over an existing, longer file full of other bytes: cut to the disk's size,
+  // and its old bytes gone where the backup has none.
+  std::string old = tmp_.path() + "/old";
+  WriteText(old, std::string(2 * kDiskSize, 'x'));
+  FileSink sink(old);
+  ASSERT_TRUE(store_->Restore(id, sink).ok());
+  EXPECT_TRUE(ReadBytes(old) == ReadBytes(disk_));
 }
 
 TEST_F(StoreTest, IncrementalFromChangedRanges) {
