@@ -28,6 +28,7 @@ struct Args {
   std::string dir, id, out, disk_file, changed, parent, disk, farm, server, chunk_size = "64KiB";
   int level = 0;
   bool json = false, force = false, chain = false, test_faults = false;
+  bool chunk_given = false;  // --chunk-size was on the command line
 };
 
 // Opens the store; says on stderr what it found in tmp/ (and removed).
@@ -212,6 +213,12 @@ Status Create(const Args& a) {
   if (!a.parent.empty()) spec.parent = a.parent;
   spec.disk_size = src->size();
   spec.chunk_size = chunk;
+  if (a.level == 1 && !a.chunk_given) {
+    // A level 1 takes its parent's chunk size.
+    Result<backup::ManifestSummary> p = store->Show(a.parent);
+    if (!p.ok()) return p.status().Annotate("--parent");
+    spec.chunk_size = p->header.chunk_size;
+  }
   VSL_ASSIGN_OR_RETURN(auto w, store->Begin(spec));
   Result<backup::FillStats> f = a.level == 0       ? backup::FillFull(*w, *src)
                                 : !a.changed.empty() ? backup::FillChangedRanges(*w, *src, changed)
@@ -298,8 +305,10 @@ void AddBackupStoreCommands(CLI::App& app, RunFn* run) {
   c->add_option("--disk", args->disk, "the disk's name in the manifest (default: the file's name)");
   c->add_option("--farm", args->farm, "the farm, for the manifest");
   c->add_option("--server", args->server, "the server, for the manifest");
-  c->add_option("--chunk-size", args->chunk_size, "level 0: chunk size, a power of two from 4KiB to 16MiB")
-      ->capture_default_str();
+  c->add_option("--chunk-size", args->chunk_size,
+                "chunk size, a power of two from 4KiB to 16MiB (a level 1: its parent's)")
+      ->capture_default_str()
+      ->each([args](const std::string&) { args->chunk_given = true; });
   c->add_flag("--test-faults", args->test_faults, "arm the crash points in $VSL_CRASH_AT (test suites only)");
   CLI::App* d = Leaf(g, "delete", "delete a backup (refused while another has it as parent, unless --chain)",
                      Delete, run, args);
