@@ -451,6 +451,69 @@ TEST_F(StoreTest, HostileEntriesAndParents) {
   EXPECT_FALSE(Exists(tmp_.path() + "/out"));
 }
 
+// A source whose n-th read fails, like a disk that errors under the backup.
+class FailingSource : public Source {
+ public:
+  FailingSource(std::unique_ptr<Source> inner, int fail_at) : inner_(std::move(inner)), fail_at_(fail_at) {}
+  uint64_t size() const override { return inner_->size(); }
+  const std::string& name() const override { return inner_->name(); }
+  Status Read(uint64_t offset, std::span<uint8_t> out) override {
+    if (++reads_ == fail_at_) return IoError(name() + ": read at " + std::to_string(offset) + ": injected");
+    return inner_->Read(offset, out);
+  }
+  Result<std::optional<ByteRange>> NextData(uint64_t from) override { return inner_->NextData(from); }
+
+ private:
+  std::unique_ptr<Source> inner_;
+  int fail_at_;
+  int reads_ = 0;
+};
+
+// A sink whose n-th write fails.
+class FailingSink : public FileSink {
+ public:
+  FailingSink(std::string path, int fail_at) : FileSink(std::move(path)), fail_at_(fail_at) {}
+  Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
+    if (++writes_ == fail_at_) return IoError(name() + ": write: injected");
+    return FileSink::Write(offset, bytes);
+  }
+
+ private:
+  int fail_at_;
+  int writes_ = 0;
+};
+
+TEST_F(StoreTest, FailedReadLeavesNoBackup) {
+  FirstContent(disk_);
+  for (How how : {How::kFull, How::kChecksum}) {
+    std::optional<std::string> parent;
+    if (how == How::kChecksum) parent = Backup(How::kFull);
+    size_t before = store_->List()->backups.size();
+    auto file = FileSource::Open(disk_);
+    ASSERT_TRUE(file.ok());
+    FailingSource src(std::move(*file), 3);
+    {
+      auto w = store_->Begin(Spec(how == How::kFull ? 0 : 1, parent));
+      ASSERT_TRUE(w.ok());
+      Result<FillStats> f = how == How::kFull ? FillFull(**w, src) : FillChangedByChecksum(*store_, **w, src);
+      ASSERT_FALSE(f.ok());
+      EXPECT_NE(f.status().message().find("injected"), std::string::npos);
+    }  // the writer goes without a commit
+    EXPECT_EQ(store_->List()->backups.size(), before);
+    EXPECT_EQ(system(("test -z \"$(ls -A '" + store_dir_ + "/tmp')\"").c_str()), 0);
+  }
+}
+
+TEST_F(StoreTest, FailedWriteDuringRestoreIsReported) {
+  FirstContent(disk_);
+  std::string id = Backup(How::kFull);
+  FailingSink sink(tmp_.path() + "/out", 2);
+  Result<RestoreStats> r = store_->Restore(id, sink);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIoError);
+  EXPECT_NE(r.status().message().find("injected"), std::string::npos);
+}
+
 TEST(StoreOpen, RefusesADirectoryThatIsNotAStore) {
   TempDir tmp;
   WriteText(tmp.path() + "/something", "x");
