@@ -151,6 +151,9 @@ class BackupWriter {
   Status failed_;  // the first write error; the writer refuses everything after it
 };
 
+// Thread-safe: a Store holds nothing that changes after Open, so any of its
+// methods may run on several threads (and processes) at once; the store's
+// lock (flock, per open file) orders writers against Delete and cleanup.
 class Store {
  public:
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const OpenOptions& options = {});

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -380,6 +381,26 @@ TEST_F(StoreTest, DeleteWaitsForNoWriterButIsRefusedDuringOne) {
   EXPECT_EQ(d.status().code(), Code::kUnavailable);
   (*w)->Abort();
   EXPECT_TRUE(store_->Delete(l0, false).ok());
+}
+
+// Writers on several threads at once, a reader listing meanwhile: each
+// backup complete and restorable.
+TEST_F(StoreTest, ConcurrentWriters) {
+  FirstContent(disk_);
+  std::vector<std::string> ids(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < ids.size(); i++) {
+    threads.emplace_back([this, &ids, i] { ids[i] = Backup(How::kFull); });
+  }
+  for (int i = 0; i < 20; i++) ASSERT_TRUE(store_->List().ok());
+  for (auto& t : threads) t.join();
+  Result<Listing> l = store_->List();
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->backups.size(), ids.size());
+  for (const std::string& id : ids) {
+    ASSERT_FALSE(id.empty());
+    EXPECT_TRUE(RestoreBytes(id) == ReadBytes(disk_)) << id;
+  }
 }
 
 TEST_F(StoreTest, LevelOneMustMatchItsParent) {
