@@ -23,5 +23,7 @@ inline constexpr int kExitUsage = 2;    // bad configuration or arguments; nothi
 void AddGatewayCommands(CLI::App& app, RunFn* run);
 // Hidden `vsl completion`: walks `app` (all groups added) when run.
 void AddCompletionCommand(CLI::App& app, RunFn* run);
+// `vsl backup-store`: the backup store alone (backup_store_command.cc).
+void AddBackupStoreCommands(CLI::App& app, RunFn* run);
 
 }  // namespace vsl::cli
