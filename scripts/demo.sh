@@ -112,7 +112,7 @@ step "vsl farm apply examples/two-tier.fml"
 "$vsl" farm apply examples/two-tier.fml
 
 step "the hosts boot Linux from their LUN 0 (serial consoles, all four booting at once)"
-booted=0
+booted=0 shared=0
 for h in "${hosts[@]}"; do
   for _ in $(seq 1800); do
     "$vsl" host console "$h" 2>/dev/null | grep -aq '^vsl-linux: \(up\|FAILED\)' && break
@@ -127,6 +127,8 @@ for h in "${hosts[@]}"; do
   if [[ $line == *" initiator=iqn.2026-11.org.example:$h "* ]]; then
     booted=$((booted + 1))
   fi
+  # The database servers' Linux sees the farm's shared 32 MiB disk as sdb.
+  if [[ $line == *" sdb:32M"* ]]; then shared=$((shared + 1)); fi
 done
 
 step "vsl farm show two-tier"
@@ -149,6 +151,10 @@ wait "$serve_pid" || true
 serve_pid=""
 if ((booted != ${#hosts[@]})); then
   echo "demo: only $booted of ${#hosts[@]} hosts ran Linux from their disks" >&2
+  exit 1
+fi
+if ((shared != 2)); then
+  echo "demo: $shared hosts saw the shared disk, not the two database servers" >&2
   exit 1
 fi
 if [[ $ceph == 1 ]] && ((on_rbd != 5)); then
