@@ -7,23 +7,11 @@
 #include <vector>
 
 #include "array/array.h"
+#include "util/fd.h"
 
 namespace vsl::array::internal {
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  ~Fd();
-  int get() const { return fd_; }
-  int release();
-
- private:
-  int fd_ = -1;
-};
+using Fd = util::Fd;  // an owned file descriptor
 
 // Opens `path`; the error names the path.
 Result<Fd> OpenFile(const std::string& path, int flags, int mode = 0);

@@ -12,31 +12,6 @@
 
 namespace vsl::backup {
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.release();
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int Fd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
-Status Fd::Close(const std::string& path) {
-  if (fd_ < 0) return Status::Ok();
-  int rc = ::close(release());
-  if (rc != 0) return ErrnoError(path + ": close", errno);
-  return Status::Ok();
-}
-
 Result<Fd> OpenFile(const std::string& path, int flags, mode_t mode) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoError(path, errno);

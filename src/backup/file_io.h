@@ -7,29 +7,12 @@
 #include <span>
 #include <string>
 
+#include "util/fd.h"
 #include "util/status.h"
 
 namespace vsl::backup {
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
-  // close(2)'s result: a close can report a failed write-back.
-  Status Close(const std::string& path);
-
- private:
-  int fd_ = -1;
-};
+using Fd = util::Fd;  // an owned file descriptor
 
 Result<Fd> OpenFile(const std::string& path, int flags, mode_t mode = 0600);
 
