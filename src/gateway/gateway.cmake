@@ -8,6 +8,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/connection.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_admin.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_login.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection_qos.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_scsi.cc
     ${CMAKE_CURRENT_LIST_DIR}/epoll_poller.cc
     ${CMAKE_CURRENT_LIST_DIR}/event_loop.cc
@@ -15,6 +16,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/listener.cc
     ${CMAKE_CURRENT_LIST_DIR}/log.cc
     ${CMAKE_CURRENT_LIST_DIR}/process.cc
+    ${CMAKE_CURRENT_LIST_DIR}/qos.cc
     ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats.cc
@@ -30,6 +32,8 @@ vsl_add_test(gateway_core_test
           ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
+          ${CMAKE_CURRENT_LIST_DIR}/qos_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/qos.cc
   DEPS vsl_util
   LABELS unit-gateway)
 vsl_add_test(gateway_config_test
