@@ -177,6 +177,11 @@ const std::vector<Migration>& Migrations() {
                 created_ms BIGINT NOT NULL))sql",
            "CREATE INDEX clones_by_master ON clones (master_volume_id)",
        }},
+      {5, "per-disk quality-of-service limits",
+       {
+           // util/qos.h's text form ("iops=2000,mbps=100"); '' is no limit.
+           "ALTER TABLE volumes ADD COLUMN qos TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }
