@@ -37,7 +37,7 @@ check "B bound to h2 at LUN 0" v disk bind "$B" --host h2 --lun 0
 check "A mapped" v disk map "$A"
 check "B mapped" v disk map "$B"
 
-secret() { [[ $1 == h1 ]] && echo "$S1" || echo "$S2"; }
+secret() { [[ $1 == h1 ]] && echo "$S1" || echo "$S2"; }  # w1 joins later
 # bench HOST LUN ARGS...: qemu-img bench on the host's LUN (4 KiB at QD32
 # unless ARGS say otherwise).
 bench() {
@@ -193,6 +193,54 @@ check "the limit holds after the restart: 1000 +- 5 % ($r7)" within "$r7" 1000 5
 check "clear" v disk qos "$A" --clear
 wait "$B7"
 check_eq "the bench finished without an I/O error" 0 "$?"
+
+log "FML: a disk's qos attribute applied, then changed under load through farm apply"
+S3=0123456789abcdef-w1
+check "host w1 added to the pool" v host add w1 --hw x86-vm --initiator iqn.2026-11.org.test:w1 --chap-secret "$S3"
+fml() {
+  cat <<FML
+<?xml version="1.0"?>
+<farm fmlversion="1.2" name="lim">
+  <tier id="1" name="web"><role>web</role><init-servers>1</init-servers></tier>
+  <server-role id="web"><hw>x86-vm</hw>
+    <disk target="0" drivetype="scsi" drivesize="8MB">
+      <attribute name="qos" value="$1"/>
+    </disk>
+  </server-role>
+</farm>
+FML
+}
+fml "iops=1000" >"$E2E_TMP/lim.fml"
+fml "iops=2000" >"$E2E_TMP/lim2.fml"
+fml "iops=2000,speed=9" >"$E2E_TMP/bad.fml"
+check_fails "a bad qos attribute is refused" v farm plan "$E2E_TMP/bad.fml"
+check "the error names the line, the column and the key" \
+  bash -c "'$VSL' farm plan '$E2E_TMP/bad.fml' 2>&1 | grep -q \"bad.fml:6:29: qos: unknown qos key 'speed'\""
+check "farm apply" v farm apply "$E2E_TMP/lim.fml"
+W=$(ajson GET "/v1/volumes?top=true" | jq -r '.volumes[] | select(.qos.iops == 1000 and .state == "mapped") | .id' | head -1)
+check "the farm's disk carries iops=1000" test -n "$W"
+secret() { case $1 in h1) echo "$S1" ;; h2) echo "$S2" ;; *) echo "$S3" ;; esac; }
+check "w1 fills its disk" bench w1 0 -w -c 2048
+bench w1 0 -c 40000 >"$E2E_TMP/b8.out" 2>&1 &
+B8=$!
+check "w1 reads" wait_rate w1 0 read
+sleep 1
+r8=$(rate w1 0 read 3)
+echo "farm disk (FML iops=1000): $r8 IOPS"
+check "the FML limit holds: 1000 +- 5 % ($r8)" within "$r8" 1000 5
+check "plan: the changed attribute is one change, no remap" \
+  bash -c "'$VSL' farm plan '$E2E_TMP/lim2.fml' | tee /dev/stderr | grep -q '0 to add, 1 to change, 0 to remove'"
+check "plan names the new limits" bash -c "'$VSL' farm plan '$E2E_TMP/lim2.fml' | grep -q '~ set limits of .*: iops=2000'"
+check "farm apply of the changed file" v farm apply "$E2E_TMP/lim2.fml"
+sleep 1
+r9=$(rate w1 0 read 2)
+echo "farm disk from 1 s after apply (FML iops=2000): $r9 IOPS"
+check "the new FML limit is reached within a second ($r9)" within "$r9" 2000 5
+check_eq "the catalog has it" 2000 "$(ajson GET "/v1/volumes/$W" | jq -r .qos.iops)"
+check "the farm's plan is empty now" bash -c "'$VSL' farm plan '$E2E_TMP/lim2.fml' | grep -q 'No changes'"
+check "clear through the CLI to let the bench end" v disk qos "$W" --clear
+wait "$B8"
+check_eq "w1's bench finished without an I/O error" 0 "$?"
 
 serve_stop
 check_eq "vsl serve exited cleanly" 0 "$?"
