@@ -15,6 +15,9 @@
 #     and change nothing
 #   - vsl serve killed (crash point op.qos.recorded: catalog written, gateway
 #     not told) and restarted: the new limit holds, the request finishes
+#   - FML: a disk's qos attribute applied; a changed one is one change in
+#     `vsl farm plan` and holds the mapped disk under load within a second;
+#     a bad one is refused naming line, column and key
 # Usage: qos.sh VSL   (API_CATALOG=sqlite|pg)
 set -uo pipefail
 VSL=$1
