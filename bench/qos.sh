@@ -90,3 +90,6 @@ for op in read write; do
     "$(python3 -c 'import sys; print(f"{float(sys.argv[2]) / float(sys.argv[1]):.3f}")' "$a" "$b")"
 done
 echo "medians of $ROUNDS runs of $COUNT requests each; limits: $LIMITS (set, never reached)"
+# The per-command part alone, free of the network and the machine's noise.
+lb=$(dirname "$VSL_BIN")/qos_limiter_bench
+if [[ -x $lb ]]; then "$lb"; else echo "(build qos_limiter_bench for the per-command cost of the limiter alone)"; fi

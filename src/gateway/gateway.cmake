@@ -48,3 +48,9 @@ if(LIBISCSI_FOUND)
     DEPS vsl_gateway PkgConfig::LIBISCSI
     LABELS unit-gateway)
 endif()
+
+# bench/qos.sh's per-command part alone (not a test).
+add_executable(qos_limiter_bench ${PROJECT_SOURCE_DIR}/bench/qos_limiter_bench.cc ${CMAKE_CURRENT_LIST_DIR}/qos.cc)
+target_link_libraries(qos_limiter_bench PRIVATE vsl_util Threads::Threads)
+target_include_directories(qos_limiter_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
+set_target_properties(qos_limiter_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
