@@ -105,6 +105,7 @@ check_eq "A has no limits" "{}" "$(ajson GET "/v1/volumes/$A" | jq -c .qos)"
 log "h1 at QD32 against iops=1000; h2 unlimited on disk B of the same array"
 check "qos iops=1000 on A" v disk qos "$A" --iops 1000
 check_eq "volume show has the limit" '{"iops":1000}' "$(ajson GET "/v1/volumes/$A" | jq -c .qos)"
+check "vsl volume show prints it" bash -c "'$VSL' volume show $A | grep -qx 'limits: iops=1000 (vsl disk qos changes them)'"
 bench h2 0 -c 2000000 >"$E2E_TMP/b2.out" 2>&1 &
 B2=$!
 check "h2's bench is running" wait_rate h2 0 read
