@@ -1,5 +1,7 @@
 #include "api/records_json.h"
 
+#include "util/qos.h"
+
 namespace vsl::api {
 namespace {
 
@@ -34,6 +36,22 @@ Json ArrayJson(const catalog::ArrayRecord& a, bool with_dwml) {
   return j;
 }
 
+// The limits as an object of the keys set ("iops", "read_iops", ...; the
+// text form's dashes become underscores); {} for none.
+Json QosJson(const std::string& text) {
+  Json out = Json::object();
+  auto q = ParseQos(text);
+  if (!q.ok()) return out;
+  for (int k = 0; k < QosLimits::kKeys; ++k) {
+    uint64_t v = (*q)[QosLimits::Key(k)];
+    if (v == 0) continue;
+    std::string name(QosKeyName(QosLimits::Key(k)));
+    for (char& c : name) c = c == '-' ? '_' : c;
+    out[name] = v;
+  }
+  return out;
+}
+
 Json VolumeJson(const catalog::Volume& v) {
   return {{"id", v.id},
           {"array_id", OptInt(v.array_id)},
@@ -52,7 +70,8 @@ Json VolumeJson(const catalog::Volume& v) {
           {"request_id", OptInt(v.request_id)},
           {"vanished", v.vanished},
           {"created_ms", v.created_ms},
-          {"updated_ms", v.updated_ms}};
+          {"updated_ms", v.updated_ms},
+          {"qos", QosJson(v.qos)}};
 }
 
 Json BindingJson(const catalog::Binding& b) {

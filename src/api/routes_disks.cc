@@ -7,6 +7,7 @@
 #include "api/routes.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
+#include "util/qos.h"
 
 namespace vsl::api {
 namespace {
@@ -33,6 +34,47 @@ Status CopyQualities(const Json& body, Json& args) {
 Status CopyMeta(const Json& body, Json& args) {
   VSL_ASSIGN_OR_RETURN(auto meta, OptionalBool(body, "meta"));
   if (meta) args["meta"] = *meta;
+  return Status::Ok();
+}
+
+// "qos": {"volume", "iops"?, "read_iops"?, "write_iops"?, "mbps"?,
+// "read_mbps"?, "write_mbps"?, "clear"?}: the limits given replace all of the
+// unit's; "clear": true (and no limit) removes them.
+Status QosArgs(const Json& body, Json& args) {
+  std::vector<std::string> fields = {"volume", "clear"};
+  std::vector<std::string> keys;
+  for (int k = 0; k < QosLimits::kKeys; ++k) {
+    std::string name(QosKeyName(QosLimits::Key(k)));
+    for (char& c : name) c = c == '-' ? '_' : c;
+    keys.push_back(name);
+    fields.push_back(name);
+  }
+  for (auto& [k, v] : body.items()) {
+    bool known = false;
+    for (const auto& f : fields) known = known || f == k;
+    if (!known) {
+      return InvalidArgument("unknown field '" + k +
+                             "' (expected volume, iops, read_iops, write_iops, mbps, read_mbps, write_mbps, clear)");
+    }
+  }
+  VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+  QosLimits limits;
+  for (int k = 0; k < QosLimits::kKeys; ++k) {
+    VSL_ASSIGN_OR_RETURN(auto v, OptionalInt(body, keys[size_t(k)]));
+    if (!v) continue;
+    Status ok = CheckQosValue(keys[size_t(k)], *v);
+    if (!ok.ok()) return InvalidArgument("field '" + keys[size_t(k)] + "': " + ok.message());
+    limits[QosLimits::Key(k)] = uint64_t(*v);
+  }
+  VSL_ASSIGN_OR_RETURN(auto clear, OptionalBool(body, "clear"));
+  if (clear.value_or(false) && !limits.empty()) {
+    return InvalidArgument("field 'clear': give either limits or \"clear\": true, not both");
+  }
+  if (!clear.value_or(false) && limits.empty()) {
+    return InvalidArgument("no limit given: set at least one of iops, read_iops, write_iops, mbps, read_mbps, "
+                           "write_mbps, or \"clear\": true to remove them");
+  }
+  args["qos"] = FormatQos(limits);
   return Status::Ok();
 }
 
@@ -111,13 +153,15 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(auto host, OptionalString(body, "host"));
     if (host) args["host"] = *host;
+  } else if (op == "qos") {
+    VSL_RETURN_IF_ERROR(QosArgs(body, args));
   } else if (op == "scrub" || op == "free" || op == "break-meta" || op == "flatten") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
                     "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
-                    "unbind, scrub, free, flatten)");
+                    "unbind, scrub, free, flatten, qos)");
   }
   return Status::Ok();
 }

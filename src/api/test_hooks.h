@@ -50,6 +50,9 @@ class FaultableMapTarget : public manager::MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return base_->Grow(volume_id, extents);
   }
+  Status SetQos(const std::string& volume_id, const QosLimits& qos) override {
+    return base_->SetQos(volume_id, qos);
+  }
 
  private:
   manager::MapTarget* base_;

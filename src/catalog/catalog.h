@@ -119,6 +119,9 @@ class Catalog {
   // Changes columns that are not the state (the row must be in `state`).
   Status UpdateVolume(Tx& tx, int64_t id, DiskState state, const VolumeUpdate& u);
   Status SetVolumeVanished(Tx& tx, int64_t id, bool vanished);
+  // The unit's limits (util/qos.h's canonical text; "" for none), with a
+  // "qos" event row when they change. NotFound when it does not exist.
+  Status SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const Actor& actor);
   // Deletes the row (no bindings or members may refer to it); backup links
   // to it are cleared.
   Status DeleteVolume(Tx& tx, int64_t id);

@@ -84,6 +84,9 @@ struct Volume {
   bool vanished = false;  // its array no longer reports it
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+  // The unit's limits in util/qos.h's canonical text form; "" for none.
+  // Cleared when the volume goes back to Free.
+  std::string qos;
 };
 
 // The seed's Disk Fiber Attach table (table 3).

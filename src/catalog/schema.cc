@@ -185,6 +185,11 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE hosts ADD COLUMN bmc_password TEXT NOT NULL DEFAULT ''",
            "ALTER TABLE hosts ADD COLUMN bmc_bootdev TEXT NOT NULL DEFAULT 'none'",
        }},
+      {6, "per-disk quality-of-service limits",
+       {
+           // util/qos.h's text form ("iops=2000,mbps=100"); '' is no limit.
+           "ALTER TABLE volumes ADD COLUMN qos TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }

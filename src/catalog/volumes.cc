@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kVolumeCols =
     "id, array_id, array_volume, type, size, parent_id, member_order, bcv_id, farm_id, state, prior_state, "
-    "clean, image_id, qualities, request_id, vanished, created_ms, updated_ms";
+    "clean, image_id, qualities, request_id, vanished, created_ms, updated_ms, qos";
 
 Result<Volume> VolumeFromRow(const Row& r) {
   Volume v;
@@ -33,6 +33,7 @@ Result<Volume> VolumeFromRow(const Row& r) {
   v.vanished = r.Bool(15);
   v.created_ms = r.Int(16);
   v.updated_ms = r.Int(17);
+  v.qos = r.Text(18);
   return v;
 }
 
@@ -199,6 +200,8 @@ Status Catalog::CasVolume(Tx& tx, int64_t id, DiskState from, DiskState to, cons
   int64_t now = NowMs();
   std::string sql = "UPDATE volumes SET state = ?, updated_ms = ?";
   std::vector<Value> params{std::string(DiskStateName(to)), now};
+  // A free volume carries no limits to its next user.
+  if (to == DiskState::kFree) sql += ", qos = ''";
   AppendUpdate(u, &sql, &params);
   sql += " WHERE id = ? AND state = ?";
   params.emplace_back(id);
@@ -237,6 +240,24 @@ Status Catalog::UpdateVolume(Tx& tx, int64_t id, DiskState state, const VolumeUp
     return Aborted(VolumeName(id) + " is " + row->Text(0) + ", not " + std::string(DiskStateName(state)));
   }
   return Status::Ok();
+}
+
+Status Catalog::SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const Actor& actor) {
+  int64_t now = NowMs();
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state, qos FROM volumes WHERE id = ?", {id}));
+  if (!row) return NotFound(VolumeName(id) + " does not exist");
+  if (row->Text(1) == qos) return Status::Ok();
+  VSL_RETURN_IF_ERROR(tx.Exec("UPDATE volumes SET qos = ?, updated_ms = ? WHERE id = ?", {qos, now, id}).status());
+  Event e;
+  e.entity = "volume";
+  e.entity_id = id;
+  e.from_state = e.to_state = row->Text(0);
+  e.op = "qos";
+  e.actor = actor.name;
+  e.request_id = actor.request_id;
+  e.time_ms = now;
+  e.detail = qos.empty() ? "no limits" : qos;
+  return AppendEvent(tx, std::move(e));
 }
 
 Status Catalog::SetVolumeVanished(Tx& tx, int64_t id, bool vanished) {

@@ -359,6 +359,15 @@ Status VolumeShow(ApiClient& c, const Args& a) {
   if (v.value("master_of_image", Json(nullptr)).is_string()) {
     printf("master of image %s (bound read-only only, never written)\n", Cell(v["master_of_image"]).c_str());
   }
+  if (v.contains("qos") && v["qos"].is_object() && !v["qos"].empty()) {
+    std::string limits;  // docs/qos.md; the API's read_iops is the text form's read-iops
+    for (auto& [k, n] : v["qos"].items()) {
+      std::string key = k;
+      for (char& ch : key) ch = ch == '_' ? '-' : ch;
+      limits += (limits.empty() ? "" : ",") + key + "=" + Cell(n);
+    }
+    printf("limits: %s (vsl disk qos changes them)\n", limits.c_str());
+  }
   for (const Json& m : v["members"]) {
     printf("member %s: volume %s on array %s (%s), %s\n", Cell(m["member_order"]).c_str(), Cell(m["id"]).c_str(),
            Cell(m["array_id"]).c_str(), Cell(m["array_volume"]).c_str(), HumanSize(m["size"].get<uint64_t>()).c_str());

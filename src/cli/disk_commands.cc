@@ -20,6 +20,9 @@ struct Args {
   std::string size, type, quality, image, host, state, op, entity;
   std::vector<int64_t> volumes;
   int64_t volume = 0, source = 0, lun = -1, target = -1, id = 0, request = 0, after = 0, limit = 0;
+  // vsl disk qos: iops, read-iops, write-iops, mbps, read-mbps, write-mbps (0: not given).
+  std::vector<int64_t> qos = std::vector<int64_t>(6, 0);
+  bool clear = false;
 };
 
 Result<Json> QualityObject(const std::string& text) {
@@ -61,7 +64,10 @@ Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body
     return Status::Ok();
   }
   const Json& res = r["result"];
-  if (res.is_object() && res.contains("volumes")) {
+  if (res.is_object() && res.contains("qos")) {
+    std::string q = res["qos"].get<std::string>();
+    printf("qos: volume %s: %s\n", Cell(res["volume"]).c_str(), q.empty() ? "no limits" : q.c_str());
+  } else if (res.is_object() && res.contains("volumes")) {
     std::string ids;
     for (const Json& v : res["volumes"]) ids += (ids.empty() ? "" : " ") + v.dump();
     printf("allocated volume(s): %s\n", ids.c_str());
@@ -96,6 +102,26 @@ Status Grow(ApiClient& c, const Args& a) {
     VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
   }
   return Disk(c, a, "grow", body);
+}
+
+// The API's field for the i-th limit: "iops", "read_iops", ...
+const char* const kQosFields[] = {"iops", "read_iops", "write_iops", "mbps", "read_mbps", "write_mbps"};
+
+Status Qos(ApiClient& c, const Args& a) {
+  Json body = {{"volume", a.volume}};
+  bool any = false;
+  for (size_t i = 0; i < a.qos.size(); ++i) {
+    if (a.qos[i] == 0) continue;
+    body[kQosFields[i]] = a.qos[i];
+    any = true;
+  }
+  if (a.clear && any) return InvalidArgument("--clear: give either limits or --clear, not both");
+  if (!a.clear && !any) {
+    return InvalidArgument("no limit given: use --iops, --read-iops, --write-iops, --mbps, --read-mbps, --write-mbps "
+                           "or --clear");
+  }
+  if (a.clear) body["clear"] = true;
+  return Disk(c, a, "qos", body);
 }
 
 Status QueueList(ApiClient& c, const Args& a) {
@@ -243,6 +269,20 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
              "detach a clone of an image master (rbd): it gets its own copy of every block and no longer counts as "
              "the image's; refused on a volume that is no clone, or is mapped",
              args, run);
+
+  CLI::App* qos = Leaf(disk, "qos",
+                       "set a unit's limits (they replace all of its limits; a mapped unit's hosts are held to "
+                       "them at once); over-limit commands wait in the gateway, never fail",
+                       args, run, Qos, true);
+  qos->add_option("volume", args->volume, "the unit")->required();
+  const char* names[] = {"--iops", "--read-iops", "--write-iops", "--mbps", "--read-mbps", "--write-mbps"};
+  const char* helps[] = {"commands a second, reads and writes together", "reads a second", "writes a second",
+                         "MiB (2^20 bytes) a second, reads and writes together", "MiB a second read",
+                         "MiB a second written"};
+  for (size_t i = 0; i < 6; ++i) {
+    qos->add_option(names[i], args->qos[i], helps[i])->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  }
+  qos->add_flag("--clear", args->clear, "remove every limit");
 
   CLI::App* queue = app.add_subcommand("queue", "the request queue");
   queue->require_subcommand(1);

@@ -122,6 +122,7 @@ Status FarmManager::Reconcile(FarmRecord& record, bool act) {
         return true;
       }
       known.insert(d.unit);
+      d.qos = u->second.qos;
       const BindingView* b = binding_of(d.unit, s.host);
       d.bound = b != nullptr;
       d.mapped = b != nullptr && b->mapped;
@@ -134,6 +135,7 @@ Status FarmManager::Reconcile(FarmRecord& record, bool act) {
     bool keep = u != seen.units.end() && InUse(u->second.state);
     if (keep) {
       known.insert(g.unit);
+      g.qos = u->second.qos;
       return false;
     }
     if (u != seen.units.end()) give_back(g.unit);

@@ -24,6 +24,9 @@ struct DiskRecord {
   int64_t unit = 0;  // the catalog volume (a meta volume) that is this disk
   std::vector<std::string> backup_policies;
   bool bound = false, mapped = false;
+  // The unit's limits as the catalog has them (Reconcile reads them; not
+  // kept in the record's JSON: the catalog is their one home).
+  std::string qos;
 };
 
 struct ServerRecord {
@@ -37,6 +40,7 @@ struct GlobalDiskRecord {
   uint64_t size_bytes = 0;
   int64_t unit = 0;
   std::vector<std::string> backup_policies;
+  std::string qos;  // as DiskRecord::qos
 };
 
 struct FarmRecord {

@@ -149,6 +149,14 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       if (global) global->size_bytes = a.new_size_bytes;
       return Status::Ok();
     }
+    case ActionKind::kSetQos: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("qos", {{"volume", unit}, {"qos", a.qos}}).status());
+      if (disk) disk->qos = a.qos;
+      if (global) global->qos = a.qos;
+      return Status::Ok();
+    }
     case ActionKind::kCopyImage: {
       if (disk == nullptr) return Missing(a);
       VSL_RETURN_IF_ERROR(Call("copy", {{"volume", disk->unit}, {"image", a.image}}).status());

@@ -283,6 +283,9 @@ void Planner::AddDisk(const std::string& server, const std::string& host, const 
         .image = d.image,
         .raid_level = d.raid_level,
         .backup_policies = d.backup_policies});
+  if (!d.qos.empty()) {
+    Emit({.kind = ActionKind::kSetQos, .server = server, .host = host, .target = d.target, .qos = d.qos});
+  }
   if (!d.image.empty()) {
     Emit({.kind = ActionKind::kCopyImage,
           .server = server,
@@ -339,6 +342,16 @@ void Planner::ChangeServer(const ServerState& s, const Want& w) {
             .new_size_bytes = want->size_bytes,
             .drivetype = want->drivetype,
             .volume_ids = have->volume_ids});
+    }
+    if (have->qos != want->qos) {
+      // Limits apply to the mapped disk at once: a change, never a remap.
+      Emit({.kind = ActionKind::kSetQos,
+            .effect = Effect::kChange,
+            .server = s.name,
+            .host = s.host,
+            .target = want->target,
+            .volume_ids = have->volume_ids,
+            .qos = want->qos});
     }
     if (have->image.empty() && !want->image.empty()) {
       // The copy never finished (or the disk was blank before): make it now.
@@ -438,7 +451,12 @@ Result<FarmPlan> Planner::Run() {
             .drivetype = want.drivetype,
             .raid_level = want.raid_level,
             .backup_policies = want.backup_policies});
-    } else if (want.size_bytes > have->size_bytes) {
+      if (!want.qos.empty()) {
+        Emit({.kind = ActionKind::kSetQos, .global_name = want.global_name, .qos = want.qos});
+      }
+      continue;
+    }
+    if (want.size_bytes > have->size_bytes) {
       Emit({.kind = ActionKind::kGrowDisk,
             .effect = Effect::kChange,
             .global_name = want.global_name,
@@ -446,6 +464,13 @@ Result<FarmPlan> Planner::Run() {
             .new_size_bytes = want.size_bytes,
             .drivetype = want.drivetype,
             .volume_ids = have->volume_ids});
+    }
+    if (have->qos != want.qos) {
+      Emit({.kind = ActionKind::kSetQos,
+            .effect = Effect::kChange,
+            .global_name = want.global_name,
+            .volume_ids = have->volume_ids,
+            .qos = want.qos});
     }
   }
 
@@ -519,6 +544,8 @@ const char* ActionKindName(ActionKind kind) {
       return "power-on";
     case ActionKind::kPowerOff:
       return "power-off";
+    case ActionKind::kSetQos:
+      return "set-qos";
   }
   return "unknown";
 }
@@ -566,6 +593,9 @@ std::string Action::ToString() const {
              " (host " + host + ")";
     case ActionKind::kPowerOff:
       return "- power off " + server + " (host " + host + ")";
+    case ActionKind::kSetQos:
+      return std::string(effect == Effect::kChange ? "~" : "+") + " set limits of " + Subject(*this) + ": " +
+             (qos.empty() ? std::string("none") : qos) + Volumes(volume_ids);
   }
   return "? unknown action";
 }
@@ -643,6 +673,13 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
         break;
       case ActionKind::kCopyImage:
         if (DiskState* d = disk(a)) d->image = a.image;
+        break;
+      case ActionKind::kSetQos:
+        if (!a.global_name.empty()) {
+          if (GlobalDiskState* g = global(a.global_name)) g->qos = a.qos;
+        } else if (DiskState* d = disk(a)) {
+          d->qos = a.qos;
+        }
         break;
       case ActionKind::kMapSharedDisk:
         s.shared_disks.push_back({a.server, a.global_name, a.target});

@@ -35,6 +35,7 @@ struct DiskState {
   // either (a step cut short) gets the missing bind/map planned again.
   bool bound = true;
   bool mapped = true;
+  std::string qos{};  // its limits (util/qos.h canonical text); "" for none
 };
 
 // A server of the farm: a host taken from the pool, playing a role.
@@ -52,6 +53,7 @@ struct GlobalDiskState {
   uint64_t size_bytes = 0;
   std::string drivetype{};
   std::vector<VolumeId> volume_ids{};
+  std::string qos{};  // as DiskState::qos
 };
 
 // A farm-global disk mapped into one server at a target.
@@ -96,6 +98,8 @@ enum class ActionKind {
   kFree,                // volume_ids back to the free pool
   kPowerOn,
   kPowerOff,
+  kSetQos,              // the disk (server+target, or global_name) gets limits `qos`
+                        // ("" removes them); a mapped disk's hosts are held to them at once
 };
 
 // What an action does to the farm, for the summary line. Exactly one action
@@ -126,6 +130,7 @@ struct Action {
   std::string raid_level{};                    // allocate
   std::vector<std::string> backup_policies{};  // allocate
   std::vector<VolumeId> volume_ids{};          // the existing volumes acted on
+  std::string qos{};                           // set qos: the limits (canonical text)
 
   // One line, starting with "+ " (adds), "~ " (changes) or "- " (removes),
   // e.g. "+ allocate disk two-tier-web-1 target 0: 64 MiB scsi".

@@ -548,3 +548,62 @@ TEST(PlanTest, ToStringEndsWithSummary) {
 
 }  // namespace
 }  // namespace vsl::farm
+
+namespace vsl::farm {
+namespace {
+
+// A changed qos attribute is one change of the disk (its limits are set at
+// once on the mapped disk): no unmap, no map, no new volume.
+TEST(PlanTest, QosChangeIsAChangeNotARemap) {
+  Farm plain;
+  plain.web_extra = "<disk drivename=\"/home\" drivesize=\"8\"/>";
+  Farm limited;
+  limited.web_extra =
+      "<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"qos\" value=\"mbps=50,iops=100\"/></disk>";
+  VolumeId next = 1;
+  FarmState from = Applied(plain, EmptyFarm(), &next);
+  Result<FarmPlan> plan = Plan(Spec(limited), from);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+  const Action& a = plan->actions[0];
+  EXPECT_EQ(a.kind, ActionKind::kSetQos);
+  EXPECT_EQ(a.qos, "iops=100,mbps=50");
+  EXPECT_EQ(plan->to_change, 1);
+  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
+  EXPECT_EQ(a.ToString().rfind("~ set limits of ", 0), 0u) << a.ToString();
+  EXPECT_NE(a.ToString().find(": iops=100,mbps=50"), std::string::npos) << a.ToString();
+
+  FarmState to = Simulate(from, *plan, &next);
+  Result<FarmPlan> again = Plan(Spec(limited), to);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->ToString();
+
+  // Back to no attribute: the limits go, again as one change.
+  Result<FarmPlan> back = Plan(Spec(plain), to);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
+  EXPECT_EQ(back->actions[0].kind, ActionKind::kSetQos);
+  EXPECT_EQ(back->actions[0].qos, "");
+  EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
+}
+
+// A new disk with limits gets them before it is bound and mapped.
+TEST(PlanTest, NewDiskGetsItsLimitsBeforeItsMap) {
+  Farm limited;
+  limited.web_extra =
+      "<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"qos\" value=\"iops=100\"/></disk>";
+  Result<FarmPlan> plan = Plan(Spec(limited), EmptyFarm());
+  ASSERT_TRUE(plan.ok());
+  int set = -1, map = -1;
+  for (size_t i = 0; i < plan->actions.size(); ++i) {
+    const Action& a = plan->actions[i];
+    if (a.kind == ActionKind::kSetQos) set = int(i);
+    if (a.kind == ActionKind::kMap && a.target == 1 && set >= 0 && map < 0) map = int(i);
+  }
+  ASSERT_GE(set, 0) << plan->ToString();
+  EXPECT_GT(map, set);
+  EXPECT_EQ(plan->actions[size_t(set)].effect, Effect::kNone);
+}
+
+}  // namespace
+}  // namespace vsl::farm

@@ -50,6 +50,8 @@ struct Disk {
   std::string image;                         // <diskimage type="system">; "" is a blank disk
   std::string raid_level;                    // attribute raid-level; "" unless given
   std::vector<std::string> backup_policies;  // attribute backup-policy, in order
+  // Attribute qos (util/qos.h), in canonical form; "" unless given.
+  std::string qos;
   std::vector<DiskAttribute> attributes;     // every <attribute>, in order
   Loc loc, target_loc, drivename_loc;
 };
@@ -69,6 +71,7 @@ struct GlobalDisk {
   std::string drivetype;
   std::string raid_level;
   std::vector<std::string> backup_policies;
+  std::string qos;  // attribute qos, canonical; "" unless given
   std::vector<DiskAttribute> attributes;
   Loc loc, global_name_loc;
 };

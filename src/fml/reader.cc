@@ -6,6 +6,7 @@
 
 #include "fml/fml.h"
 #include "util/names.h"
+#include "util/qos.h"
 #include "util/utf8.h"
 #include "fml/source.h"
 #include "fml/text.h"
@@ -82,7 +83,7 @@ class Reader {
   bool Target(pugi::xml_node n, int* out, Loc* loc);
   bool DriveType(pugi::xml_node n, std::string* out);
   void DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attributes,
-                      std::string* raid_level, std::vector<std::string>* backup_policies);
+                      std::string* raid_level, std::vector<std::string>* backup_policies, std::string* qos);
 
   void ReadFarm(pugi::xml_node n, FarmSpec* spec);
   void ReadTier(pugi::xml_node n, Tier* tier);
@@ -246,7 +247,8 @@ bool Reader::DriveType(pugi::xml_node n, std::string* out) {
 }
 
 void Reader::DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attributes,
-                            std::string* raid_level, std::vector<std::string>* backup_policies) {
+                            std::string* raid_level, std::vector<std::string>* backup_policies,
+                            std::string* qos) {
   CheckAttributes(a, {"name", "value"});
   Children(a, [&](pugi::xml_node c) { Unknown(c, a, {}); });
   DiskAttribute attr;
@@ -272,6 +274,19 @@ void Reader::DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attrib
     *raid_level = attr.value;
   } else if (attr.name == "backup-policy") {
     backup_policies->push_back(attr.value);
+  } else if (attr.name == "qos") {
+    if (!qos->empty()) {
+      Error(attr.loc, "a second qos attribute; expected one per disk (e.g. value=\"iops=2000,mbps=100\")");
+      return;
+    }
+    Result<QosLimits> limits = ParseQos(attr.value);
+    if (!limits.ok() || limits->empty()) {
+      Error(AttrLoc(a, "value"),
+            "qos: " + (limits.ok() ? std::string("no limit given; expected KEY=N,... such as iops=2000,mbps=100")
+                                   : limits.status().message()));
+      return;
+    }
+    *qos = FormatQos(*limits);
   }
   attributes->push_back(std::move(attr));
 }
@@ -309,7 +324,7 @@ void Reader::ReadDisk(pugi::xml_node n, Disk* disk) {
         Error(loc, "<diskimage> is empty; expected the name of an image");
       }
     } else if (name == "attribute") {
-      DiskAttributes(c, &disk->attributes, &disk->raid_level, &disk->backup_policies);
+      DiskAttributes(c, &disk->attributes, &disk->raid_level, &disk->backup_policies, &disk->qos);
     } else {
       Unknown(c, n, {"diskimage", "attribute"});
     }
@@ -407,7 +422,7 @@ void Reader::ReadGlobalDisk(pugi::xml_node n, GlobalDisk* global) {
   DriveType(n, &global->drivetype);
   Children(n, [&](pugi::xml_node c) {
     if (std::string_view(c.name()) == "attribute") {
-      DiskAttributes(c, &global->attributes, &global->raid_level, &global->backup_policies);
+      DiskAttributes(c, &global->attributes, &global->raid_level, &global->backup_policies, &global->qos);
     } else {
       Unknown(c, n, {"attribute"});
     }

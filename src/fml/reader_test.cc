@@ -28,6 +28,7 @@ TEST(ReaderTest, Version11) {
     </disk>
     <disk drivename="/home" drivesize="512MB">
       <attribute name="raid-level" value="0+1"/>
+      <attribute name="qos" value="mbps=100, iops=2000"/>
       <attribute name="backup-policy" value="level=0:nightly"/>
       <attribute name="backup-policy" value="level=1:hourly"/>
       <attribute name="owner" value="ops"/>
@@ -81,10 +82,12 @@ TEST(ReaderTest, Version11) {
   EXPECT_EQ(home.size_bytes, 512 * kMiB);
   EXPECT_EQ(home.image, "");
   EXPECT_EQ(home.raid_level, "0+1");
+  EXPECT_EQ(home.qos, "iops=2000,mbps=100");
+  EXPECT_EQ(boot.qos, "");
   EXPECT_EQ(home.backup_policies, (std::vector<std::string>{"level=0:nightly", "level=1:hourly"}));
-  ASSERT_EQ(home.attributes.size(), 4u);
-  EXPECT_EQ(home.attributes[3].name, "owner");
-  EXPECT_EQ(home.attributes[3].value, "ops");
+  ASSERT_EQ(home.attributes.size(), 5u);
+  EXPECT_EQ(home.attributes[4].name, "owner");
+  EXPECT_EQ(home.attributes[4].value, "ops");
   ASSERT_EQ(f.subnets.size(), 1u);
   EXPECT_EQ(f.subnets[0].id, "subnet17");
   EXPECT_EQ(f.subnets[0].name, "Internet1");
@@ -299,6 +302,23 @@ std::vector<ErrorCase> ErrorCases() {
        "      <attribute name=\"raid-level\" value=\"1\"/>\n"
        "      <attribute name=\"raid-level\" value=\"5\"/>\n    </disk></server-role>\n</farm>",
        "t.fml:5:7: a second raid-level attribute; expected one per disk"},
+      {"qos with an unknown key",
+       "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
+       "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
+       "      <attribute name=\"qos\" value=\"iops=5,speed=3\"/>\n    </disk></server-role>\n</farm>",
+       "t.fml:4:29: qos: unknown qos key 'speed' (expected iops, read-iops, write-iops, mbps, read-mbps, "
+       "write-mbps)"},
+      {"qos of zero",
+       "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
+       "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
+       "      <attribute name=\"qos\" value=\"mbps=0\"/>\n    </disk></server-role>\n</farm>",
+       "t.fml:4:29: qos: mbps=0: must be a whole number from 1 to 1000000000"},
+      {"two qos",
+       "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
+       "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
+       "      <attribute name=\"qos\" value=\"iops=1\"/>\n"
+       "      <attribute name=\"qos\" value=\"iops=2\"/>\n    </disk></server-role>\n</farm>",
+       "t.fml:5:7: a second qos attribute; expected one per disk (e.g. value=\"iops=2000,mbps=100\")"},
       {"bad mask", "<farm fmlversion=\"1.1\">\n  <subnet id=\"s\" mask=\"255.255.0\"/>\n</farm>",
        "t.fml:2:18: mask \"255.255.0\" is not a network mask; expected four numbers such as "
        "255.255.255.0"},

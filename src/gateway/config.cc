@@ -206,9 +206,23 @@ Result<volume::Extent> ParseExtent(const json& j, const std::string& path, const
   return e;
 }
 
+// "qos": {"iops": N, "read_iops": N, ...} (util/qos.h's keys, dashes as
+// underscores).
+Result<QosLimits> ParseQosObject(const json& j, const std::string& path) {
+  if (!j.is_object()) return Err(path, "must be an object such as {\"iops\": 2000, \"mbps\": 100}");
+  VSL_RETURN_IF_ERROR(
+      CheckKeys(j, path, {"iops", "read_iops", "write_iops", "mbps", "read_mbps", "write_mbps"}));
+  QosLimits q;
+  static const char* const kKeys[] = {"iops", "read_iops", "write_iops", "mbps", "read_mbps", "write_mbps"};
+  for (int k = 0; k < QosLimits::kKeys; ++k) {
+    VSL_ASSIGN_OR_RETURN(q[QosLimits::Key(k)], GetUint(j, path, kKeys[k], false, 0, 1, kMaxQosValue));
+  }
+  return q;
+}
+
 Result<LunConfig> ParseLun(const json& j, const std::string& path, const ConfigEnv& env) {
   if (!j.is_object()) return Err(path, "must be an object");
-  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"lun", "read_only", "volume_id", "extents"}));
+  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"lun", "read_only", "volume_id", "extents", "qos"}));
   LunConfig l;
   VSL_ASSIGN_OR_RETURN(l.lun, GetUint(j, path, "lun", true, 0, 0, 16383));
   VSL_ASSIGN_OR_RETURN(l.read_only, GetBool(j, path, "read_only", false));
@@ -223,6 +237,9 @@ Result<LunConfig> ParseLun(const json& j, const std::string& path, const ConfigE
     l.extents.push_back(std::move(e));
   }
   if (l.volume_id.empty()) l.volume_id = VolumeIdFromExtents(l.extents);
+  if (auto q = j.find("qos"); q != j.end()) {
+    VSL_ASSIGN_OR_RETURN(l.qos, ParseQosObject(*q, Join(path, "qos")));
+  }
   return l;
 }
 
@@ -371,6 +388,7 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view text, const ConfigEnv&
   std::set<std::string> names;
   std::map<std::string, size_t> initiators;
   std::map<std::string, std::vector<volume::Extent>> volumes;
+  std::map<std::string, QosLimits> limits;  // by volume id
   for (size_t i = 0; i < hosts->size(); ++i) {
     std::string path = Index("hosts", i);
     VSL_ASSIGN_OR_RETURN(HostConfig h, ParseHost((*hosts)[i], path, env));
@@ -389,6 +407,12 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view text, const ConfigEnv&
       if (!fresh && it->second != h.luns[k].extents) {
         return Err(Join(Index(Join(path, "luns"), k), "volume_id"),
                    "volume \"" + h.luns[k].volume_id + "\" is mapped elsewhere with other extents");
+      }
+      // Limits belong to the volume: every LUN of it must say the same.
+      auto [q, first] = limits.emplace(h.luns[k].volume_id, h.luns[k].qos);
+      if (!first && !(q->second == h.luns[k].qos)) {
+        return Err(Join(Index(Join(path, "luns"), k), "qos"),
+                   "volume \"" + h.luns[k].volume_id + "\" is mapped elsewhere with other limits");
       }
     }
     c.hosts.push_back(std::move(h));

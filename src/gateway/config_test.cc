@@ -164,6 +164,19 @@ TEST(GatewayConfig, ErrorTable) {
        Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "volume_id": "v", "extents": [{"path": "/img/b.img", "length": 512}]}])") +
               "," + Host("h2", "iqn.2026-11.a:2", "", R"([{"lun": 3, "volume_id": "v", "extents": [{"path": "/img/b.img", "length": 1024}]}])")),
        "hosts[1].luns[0].volume_id: volume \"v\" is mapped elsewhere with other extents"},
+      {"qos not an object",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "qos": "iops=5", "extents": [{"path": "/img/b.img", "length": 512}]}])")),
+       "hosts[0].luns[0].qos: must be an object such as {\"iops\": 2000, \"mbps\": 100}"},
+      {"qos unknown key",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "qos": {"read-iops": 5}, "extents": [{"path": "/img/b.img", "length": 512}]}])")),
+       "hosts[0].luns[0].qos.read-iops: unknown key"},
+      {"qos zero",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "qos": {"iops": 0}, "extents": [{"path": "/img/b.img", "length": 512}]}])")),
+       "hosts[0].luns[0].qos.iops: must be between 1 and 1000000000"},
+      {"qos differs between LUNs of one volume",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "volume_id": "v", "qos": {"iops": 5}, "extents": [{"path": "/img/b.img", "length": 512}]}])") +
+              "," + Host("h2", "iqn.2026-11.a:2", "", R"([{"lun": 3, "volume_id": "v", "extents": [{"path": "/img/b.img", "length": 512}]}])")),
+       "hosts[1].luns[0].qos: volume \"v\" is mapped elsewhere with other limits"},
   };
   for (const Row& r : rows) {
     SCOPED_TRACE(r.name);
@@ -184,12 +197,13 @@ TEST(GatewayConfig, ValuesComeThrough) {
     "batch_pause_us": 0,
     "hosts": [{"name": "web1", "initiators": ["iqn.2026-11.a:1", "iqn.2026-11.a:2"],
                "chap": {"user": "web1", "secret": "0123456789ab"},
-               "luns": [{"lun": 2, "read_only": true,
+               "luns": [{"lun": 2, "read_only": true, "qos": {"iops": 1000, "write_mbps": 40},
                          "extents": [{"path": "/img/a.img", "offset": 512, "length": 1024},
                                      {"path": "rel.img", "length": 8192}]}]},
               {"name": "web2", "initiator": "iqn.2026-11.a:3", "allow_no_auth": true,
-               "luns": [{"lun": 0, "extents": [{"path": "/img/a.img", "offset": 512, "length": 1024},
-                                                {"path": "rel.img", "length": 8192}]}]}]})";
+               "luns": [{"lun": 0, "qos": {"write_mbps": 40, "iops": 1000},
+                         "extents": [{"path": "/img/a.img", "offset": 512, "length": 1024},
+                                     {"path": "rel.img", "length": 8192}]}]}]})";
   Result<GatewayConfig> c = ParseGatewayConfig(json, FakeEnv());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->options.listen, "0.0.0.0:3261");
@@ -208,6 +222,7 @@ TEST(GatewayConfig, ValuesComeThrough) {
   ASSERT_EQ(h.luns.size(), 1u);
   EXPECT_EQ(h.luns[0].lun, 2u);
   EXPECT_TRUE(h.luns[0].read_only);
+  EXPECT_EQ(FormatQos(h.luns[0].qos), "iops=1000,write-mbps=40");
   ASSERT_EQ(h.luns[0].extents.size(), 2u);
   EXPECT_EQ(h.luns[0].extents[1].path, "/cfg/rel.img");
   EXPECT_EQ(h.luns[0].extents[0].offset, 512u);

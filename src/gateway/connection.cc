@@ -35,10 +35,12 @@ constexpr size_t kSpareHeadBytes = 1024;
 Connection::Connection(EventLoop* loop, Portal* portal, int fd, uint64_t id, std::string peer)
     : loop_(loop), portal_(portal), fd_(fd), id_(id), peer_(std::move(peer)) {
   started_ = last_rx_ = Clock::now();
+  limited_lus_ = portal_->limited_lus();
 }
 
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
+  LeaveQos();
 }
 
 Status Connection::Start() {
@@ -85,6 +87,7 @@ void Connection::DropAllTasks() {
   ordered_tasks_ = dormant_tasks_ = 0;
   r2t_waiting_.clear();
   portal_->write_budget()->Cancel(id_);
+  LeaveQos();
 }
 
 void Connection::OnEvents(uint32_t events) {

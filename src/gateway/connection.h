@@ -11,6 +11,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -29,6 +30,7 @@
 #include "gateway/scsi/scsi.h"
 #include "gateway/segmentation.h"
 #include "gateway/lu_stats.h"
+#include "gateway/qos.h"
 #include "gateway/session_table.h"
 #include "gateway/write_budget.h"
 
@@ -52,6 +54,9 @@ class Portal {
   virtual void CountLogin(std::optional<LoginFailure> failure) = 0;
   // The I/O counters of `loop` (lu_stats.h); loop thread.
   virtual LuStatsTable* lu_stats(EventLoop* loop) = 0;
+  // How many LUs have limits (gateway/qos.h) now; 0 lets commands skip
+  // the limit check altogether.
+  virtual const std::atomic<uint32_t>* limited_lus() const = 0;
   // Called on the connection's loop when it has closed; the portal drops its
   // reference later (not from inside this call).
   virtual void Closed(Connection* conn) = 0;
@@ -139,6 +144,16 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   bool HeldBack(const Task* task) const;
   void WakeDormant();
   void Execute(Task* task);
+  // Limits (gateway/qos.h, connection_qos.cc): true when `task` must wait
+  // for its LU's limits (it is parked; ReleaseGranted runs it later).
+  bool Throttled(Task* task);
+  struct QosLine;
+  QosLine* LineFor(const std::shared_ptr<QosLimiter>& limiter);
+  // Pumps every limiter this connection waits on, runs what they granted
+  // and sets the timer for the next grant. Loop thread.
+  void PumpQos();
+  void ArmQosTimer(Clock::time_point when);
+  void LeaveQos();
   void OnScsiDone(uint32_t itt, uint64_t serial, scsi::Response response);
   // A completion on the loop thread (the command ran inline): queued, and
   // all of a batch's run after the current events, through one Defer.
@@ -212,6 +227,14 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   LuStatsTable* lu_table_ = nullptr;
   std::string host_;
   std::vector<std::pair<uint64_t, LuCounters*>> lu_counters_;
+
+  // Limits: the gateway's count of limited LUs (read per command), and one
+  // line per limited LU this session used, each with the tasks it parked
+  // (ITT, serial) in the order their tickets were queued.
+  const std::atomic<uint32_t>* limited_lus_ = nullptr;
+  std::vector<std::unique_ptr<QosLine>> qos_lines_;
+  size_t qos_parked_ = 0;  // entries in every line's `parked`
+  Clock::time_point qos_timer_at_ = Clock::time_point::max();  // the earliest timer set
 
   // Header buffers of sent PDUs, kept for the next ones (no allocation per PDU).
   std::vector<std::vector<uint8_t>> spare_heads_;

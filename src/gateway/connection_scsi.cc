@@ -361,6 +361,8 @@ void Connection::MaybeExecute(Task* t) {
 }
 
 void Connection::Execute(Task* t) {
+  // The one test commands pay while no LU has limits.
+  if (limited_lus_->load(std::memory_order_relaxed) != 0 && !t->qos_passed && Throttled(t)) return;
   scsi::Command c;
   c.lun = t->lun;
   c.cdb = t->cmd.cdb;

@@ -31,6 +31,10 @@ struct Connection::Task {
   uint64_t seq = 0;
   scsi::TaskAttr attr = scsi::TaskAttr::kSimple;
   bool dormant = false;
+  // Waiting for the LU's limits (parked in a QosLine), or let through by
+  // them (not checked again).
+  bool throttled = false;
+  bool qos_passed = false;
 
   // Write data: immediate, unsolicited Data-Out, then R2T-solicited. Memory
   // is committed only as data arrives: `data_out` holds the bytes from offset
@@ -90,6 +94,14 @@ struct Connection::Task {
     }
     data_out.insert(data_out.end(), bytes.begin(), bytes.end());
   }
+};
+
+// One limited LU as this session sees it: its line at the limiter and the
+// tasks parked there.
+struct Connection::QosLine {
+  std::shared_ptr<QosLimiter> limiter;
+  std::shared_ptr<QosLimiter::Waiter> waiter;
+  std::deque<std::pair<uint32_t, uint64_t>> parked;  // (ITT, serial)
 };
 
 // A task management function waiting for aborted tasks to leave the SCSI

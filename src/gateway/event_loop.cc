@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -77,6 +78,29 @@ void EventLoop::RunPosted() {
   if (batch.capacity() > batch_.capacity()) batch.swap(batch_);
 }
 
+void EventLoop::RunAt(Clock::time_point when, std::function<void()> fn) {
+  timers_.push_back({when, timer_seq_++, std::move(fn)});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+}
+
+int EventLoop::WaitMs(Clock::time_point now) const {
+  if (timers_.empty()) return 1000;
+  Clock::time_point first = timers_.front().when;
+  if (first <= now) return 0;
+  // Rounded up: waking early would only spin.
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(first - now).count();
+  return int(std::min<int64_t>(1000, (us + 999) / 1000));
+}
+
+void EventLoop::RunTimers(Clock::time_point now) {
+  while (!timers_.empty() && timers_.front().when <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    std::function<void()> fn = std::move(timers_.back().fn);
+    timers_.pop_back();
+    fn();  // may set further timers
+  }
+}
+
 void EventLoop::Run() {
   thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
   prctl(PR_SET_TIMERSLACK, kPauseSlackNs, 0, 0, 0);
@@ -88,7 +112,7 @@ void EventLoop::Run() {
       timespec ts{0, long(std::chrono::nanoseconds(pause).count())};
       nanosleep(&ts, nullptr);
     }
-    Status s = poller_->Wait(deferred_.empty() ? 1000 : 0);
+    Status s = poller_->Wait(deferred_.empty() ? WaitMs(Clock::now()) : 0);
     (void)s;  // only EBADF-like bugs fail here; the tick still runs
     while (!deferred_.empty()) {
       std::vector<std::function<void()>> work;
@@ -99,6 +123,7 @@ void EventLoop::Run() {
       if (work.capacity() > batch_.capacity()) work.swap(batch_);
     }
     Clock::time_point now = Clock::now();
+    if (!timers_.empty()) RunTimers(now);
     if (now - last_tick >= std::chrono::seconds(1)) {
       last_tick = now;
       if (tick_) tick_(now);

@@ -41,6 +41,9 @@ class EventLoop : private Poller::Handler {
   // Loop thread only: runs `fn` after the current batch of events (once per
   // call), before the loop waits again.
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+  // Loop thread only: runs `fn` on the loop thread at `when` or soon after
+  // (the wait has millisecond resolution).
+  void RunAt(Clock::time_point when, std::function<void()> fn);
 
   Poller* poller() { return poller_.get(); }
   // Loop thread only: the current turn handled `pdus` PDUs (Moderation
@@ -66,6 +69,16 @@ class EventLoop : private Poller::Handler {
   Moderation moderation_;  // loop thread only
   size_t work_ = 0;        // PDUs handled this turn; loop thread only
   std::vector<std::function<void()>> deferred_;  // loop thread only
+  struct Timer {
+    Clock::time_point when;
+    uint64_t seq;  // equal times run in the order they were set
+    std::function<void()> fn;
+    bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
+  };
+  std::vector<Timer> timers_;  // a min-heap by `when`; loop thread only
+  uint64_t timer_seq_ = 0;     // loop thread only
+  int WaitMs(Clock::time_point now) const;
+  void RunTimers(Clock::time_point now);
   // The batch being run (deferred or posted); swapped with the queue so the
   // vectors keep their capacity. Loop thread only.
   std::vector<std::function<void()>> batch_;

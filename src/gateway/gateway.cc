@@ -24,6 +24,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/scsi/lu_core.h"
+#include "gateway/qos.h"
 #include "gateway/session_table.h"
 
 namespace vsl::gateway {
@@ -123,6 +124,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
                     const std::vector<volume::Extent>& extents) override;
   Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                const std::string& side_dir) override;
+  Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
 
   // ---- Portal
 
@@ -150,6 +152,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     }
     return nullptr;
   }
+  const std::atomic<uint32_t>* limited_lus() const override { return &limited_lus_; }
   void Closed(Connection* conn) override {
     for (size_t i = 0; i < loops_.size(); ++i) {
       if (!loops_[i]->InLoopThread()) continue;
@@ -188,6 +191,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     std::shared_ptr<scsi::LogicalUnit> lu;
     std::vector<volume::Extent> extents;
     int mappings = 0;
+    bool limited = false;  // counted in limited_lus_
   };
   // A connection counted against max_connections and its address's share;
   // the count drops when the slot is destroyed (with its ConnMap entry).
@@ -291,6 +295,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Status CheckHost(const HostConfig& host) const;  // requires mu_
   Result<std::shared_ptr<scsi::LogicalUnit>> Acquire(const LunConfig& lun);  // requires mu_
   void Release(const std::string& volume_id);                                // requires mu_
+  void ApplyQos(VolumeEntry& v, const QosLimits& qos);                       // requires mu_
 
   const GatewayOptions options_;
   iscsi::TargetLimits limits_;
@@ -321,6 +326,8 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::string address_;                        // guarded by mu_
   std::map<std::string, HostEntry> hosts_;     // by host name; guarded by mu_
   std::map<std::string, VolumeEntry> volumes_; // by volume id; guarded by mu_
+  // Entries of volumes_ with limits (written under mu_, read by every command).
+  std::atomic<uint32_t> limited_lus_{0};
 };
 
 GatewayStats GatewayImpl::Stats() const {
@@ -407,6 +414,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
       return FailedPrecondition("volume " + id + " is open read-only; map it read_only here too");
     }
     it->second.mappings++;
+    ApplyQos(it->second, lun.qos);
     return it->second.lu;
   }
   if (lun.extents.empty()) return InvalidArgument("volume " + id + " has no extents");
@@ -424,8 +432,10 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
   scsi::LuOptions lo;
   lo.sanitize_bytes_per_second = options_.sanitize_bytes_per_second;
   e.lu = std::make_shared<scsi::LogicalUnit>(std::move(vol), io_.get(), lo);
+  e.lu->set_qos(std::make_shared<QosLimiter>());
   e.extents = lun.extents;
   e.mappings = 1;
+  ApplyQos(e, lun.qos);
   auto lu = e.lu;
   volumes_.emplace(id, std::move(e));
   return lu;
@@ -433,7 +443,36 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
 
 void GatewayImpl::Release(const std::string& volume_id) {
   auto it = volumes_.find(volume_id);
-  if (it != volumes_.end() && --it->second.mappings <= 0) volumes_.erase(it);
+  if (it != volumes_.end() && --it->second.mappings <= 0) {
+    if (it->second.limited) limited_lus_.fetch_sub(1, std::memory_order_relaxed);
+    volumes_.erase(it);
+  }
+}
+
+void GatewayImpl::ApplyQos(VolumeEntry& v, const QosLimits& qos) {
+  QosLimiter* q = v.lu->qos().get();
+  if (q->limits() == qos) return;
+  bool limited = !qos.empty();
+  // Counted before the limiter holds commands, uncounted after it let them
+  // go: a command never misses the check while its LU has limits.
+  if (limited && !v.limited) limited_lus_.fetch_add(1, std::memory_order_relaxed);
+  q->Set(qos);
+  if (!limited && v.limited) limited_lus_.fetch_sub(1, std::memory_order_relaxed);
+  v.limited = limited;
+  Log().info("volume {}: limits {}", v.lu->volume()->id(), qos.empty() ? "none" : FormatQos(qos));
+}
+
+Status GatewayImpl::SetVolumeQos(const std::string& volume_id, const QosLimits& qos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = volumes_.find(volume_id);
+  if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+  ApplyQos(it->second, qos);
+  for (auto& [name, h] : hosts_) {
+    for (auto& l : h.config.luns) {
+      if (l.volume_id == volume_id) l.qos = qos;
+    }
+  }
+  return Status::Ok();
 }
 
 Status GatewayImpl::SetHost(const HostConfig& in) {

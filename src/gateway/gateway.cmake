@@ -8,6 +8,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/connection.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_admin.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_login.cc
+    ${CMAKE_CURRENT_LIST_DIR}/connection_qos.cc
     ${CMAKE_CURRENT_LIST_DIR}/connection_scsi.cc
     ${CMAKE_CURRENT_LIST_DIR}/epoll_poller.cc
     ${CMAKE_CURRENT_LIST_DIR}/event_loop.cc
@@ -15,6 +16,7 @@ vsl_add_library(vsl_gateway
     ${CMAKE_CURRENT_LIST_DIR}/listener.cc
     ${CMAKE_CURRENT_LIST_DIR}/log.cc
     ${CMAKE_CURRENT_LIST_DIR}/process.cc
+    ${CMAKE_CURRENT_LIST_DIR}/qos.cc
     ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
     ${CMAKE_CURRENT_LIST_DIR}/session_table.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats.cc
@@ -30,6 +32,8 @@ vsl_add_test(gateway_core_test
           ${CMAKE_CURRENT_LIST_DIR}/segmentation.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/write_budget.cc
+          ${CMAKE_CURRENT_LIST_DIR}/qos_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/qos.cc
   DEPS vsl_util
   LABELS unit-gateway)
 vsl_add_test(gateway_config_test
@@ -44,3 +48,9 @@ if(LIBISCSI_FOUND)
     DEPS vsl_gateway PkgConfig::LIBISCSI
     LABELS unit-gateway)
 endif()
+
+# bench/qos.sh's per-command part alone (not a test).
+add_executable(qos_limiter_bench ${PROJECT_SOURCE_DIR}/bench/qos_limiter_bench.cc ${CMAKE_CURRENT_LIST_DIR}/qos.cc)
+target_link_libraries(qos_limiter_bench PRIVATE vsl_util Threads::Threads)
+target_include_directories(qos_limiter_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
+set_target_properties(qos_limiter_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

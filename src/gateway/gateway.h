@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gateway/stats.h"
+#include "util/qos.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -31,6 +32,10 @@ struct LunConfig {
   // two hosts is the same logical unit (shared disk, one reservation state).
   std::string volume_id;
   std::vector<volume::Extent> extents;
+  // The volume's limits (util/qos.h; empty: none). They belong to the
+  // volume, not the mapping: the last map or SetVolumeQos sets them for
+  // every host that uses it.
+  QosLimits qos;
 };
 
 struct HostConfig {
@@ -112,6 +117,12 @@ class Gateway {
   // most for that flush. NotFound when the volume is not mapped.
   virtual Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                        const std::string& side_dir) = 0;
+
+  // The limits of volume `volume_id` become `qos` at once, for every host
+  // that has it mapped: commands waiting for the old ones are measured
+  // against the new ones, nobody is logged out. NotFound when the volume
+  // is not mapped (its next map brings its limits).
+  virtual Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

@@ -39,9 +39,37 @@ Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
     l.read_only = b.read_only;
     l.volume_id = std::to_string(v.id);
     VSL_ASSIGN_OR_RETURN(l.extents, Extents(members));
+    VSL_ASSIGN_OR_RETURN(l.qos, UnitQos(v));
     m.luns.push_back(std::move(l));
   }
   return m;
+}
+
+Result<QosLimits> Operations::UnitQos(const Volume& v) {
+  auto q = ParseQos(v.qos);
+  if (!q.ok()) return Internal("volume " + std::to_string(v.id) + ": catalog qos '" + v.qos + "': " + q.status().message());
+  return *q;
+}
+
+Status Operations::SetQos(int64_t unit, const QosLimits& limits, const Actor& actor) {
+  std::string text = FormatQos(limits);
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    if (v.parent_id) {
+      return FailedPrecondition("volume " + std::to_string(unit) + " is a member of meta volume " +
+                                std::to_string(*v.parent_id) + ": limits belong to the unit; set them on volume " +
+                                std::to_string(*v.parent_id));
+    }
+    if (v.state == DiskState::kFree || v.state == DiskState::kScrubbing) {
+      return FailedPrecondition("volume " + std::to_string(unit) + " is " +
+                                std::string(catalog::DiskStateName(v.state)) + ": limits belong to allocated units");
+    }
+    return catalog_->SetVolumeQos(tx, unit, text, actor);
+  }));
+  // Recorded; a crash here leaves the gateway on the old limits until the
+  // restart loads the catalog's (SyncHosts), or a re-run of this request.
+  util::CrashPoint("op.qos.recorded");
+  return target_->SetQos(std::to_string(unit), limits);
 }
 
 Status Operations::SyncHost(const std::string& name) {
@@ -219,9 +247,11 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
   std::vector<Member> members;
   std::vector<std::pair<Binding, MapHost>> todo;
   DiskState state = DiskState::kFree;
+  QosLimits qos;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
     state = v.state;
+    VSL_ASSIGN_OR_RETURN(qos, UnitQos(v));
     std::optional<int64_t> only;
     if (host_name) {
       VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
@@ -251,6 +281,7 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
 
   MapLun lun;
   lun.volume_id = std::to_string(unit);
+  lun.qos = qos;
   auto extents = Extents(members);
   if (!extents.ok()) return extents.status().Annotate("map of volume " + std::to_string(unit));
   lun.extents = std::move(extents).value();

@@ -32,6 +32,10 @@ class GatewayMapTarget : public MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return gateway_->GrowVolume(volume_id, extents);
   }
+  Status SetQos(const std::string& volume_id, const QosLimits& qos) override {
+    Status s = gateway_->SetVolumeQos(volume_id, qos);
+    return s.code() == Code::kNotFound ? Status::Ok() : s;
+  }
 
  private:
   static gateway::LunConfig Convert(const MapLun& l) {
@@ -40,6 +44,7 @@ class GatewayMapTarget : public MapTarget {
     c.read_only = l.read_only;
     c.volume_id = l.volume_id;
     c.extents = l.extents;
+    c.qos = l.qos;
     return c;
   }
   gateway::Gateway* gateway_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "util/qos.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -20,6 +21,8 @@ struct MapLun {
   // Where the bytes live (empty when the arrays can't say, e.g. memory
   // arrays in tests).
   std::vector<volume::Extent> extents;
+  // The unit's limits (catalog volumes.qos); empty: none.
+  QosLimits qos;
 };
 
 struct MapHost {
@@ -50,6 +53,10 @@ class MapTarget {
   // (the old ones first). Every host that has it mapped is told CAPACITY
   // DATA HAS CHANGED. Telling it the same extents twice is harmless.
   virtual Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) = 0;
+  // The unit `volume_id`'s limits are `qos` now: a mapped unit's hosts are
+  // held to them at once, without a remap. A unit the target does not
+  // serve is left alone (its next map carries them). Idempotent.
+  virtual Status SetQos(const std::string& volume_id, const QosLimits& qos) = 0;
 };
 
 // A MapTarget that does nothing: for a manager without a gateway.
@@ -61,6 +68,7 @@ class NullMapTarget : public MapTarget {
   Status RemoveHost(const std::string&) override { return Status::Ok(); }
   std::string TargetName(const std::string&) override { return ""; }
   Status Grow(const std::string&, const std::vector<volume::Extent>&) override { return Status::Ok(); }
+  Status SetQos(const std::string&, const QosLimits&) override { return Status::Ok(); }
 };
 
 }  // namespace vsl::manager

@@ -239,6 +239,14 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       VSL_RETURN_IF_ERROR(Free(unit, actor));
     } else if (op == "flatten") {
       VSL_RETURN_IF_ERROR(Flatten(unit, actor));
+    } else if (op == "qos") {
+      auto q = args.find("qos");
+      if (q == args.end() || !q->is_string()) return InvalidArgument("argument 'qos' must be a string (\"\" clears)");
+      std::string text = q->get<std::string>();
+      auto limits = ParseQos(text);
+      if (!limits.ok()) return InvalidArgument("argument 'qos': " + limits.status().message());
+      VSL_RETURN_IF_ERROR(SetQos(unit, *limits, actor));
+      out = {{"volume", unit}, {"qos", FormatQos(*limits)}};
     } else {
       return InvalidArgument("unknown storage manager operation '" + op + "'");
     }

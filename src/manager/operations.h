@@ -83,6 +83,7 @@ class Operations {
   //   import-image {name, file}            -> {image, volume, size, sha256}
   //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
+  //   qos {volume, qos: "iops=N,..." ("" clears)} -> {volume, qos}
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
 
@@ -138,6 +139,11 @@ class Operations {
   // run died before telling the gateway). Returns the unit's size.
   Result<uint64_t> Grow(int64_t unit, uint64_t size, const catalog::Qualities& qualities,
                         const catalog::Actor& actor);
+  // The unit's limits (util/qos.h) become `limits` (empty: none): recorded
+  // in the catalog, then given to the gateway, which holds a mapped unit's
+  // hosts to them at once. FailedPrecondition for a member of a meta volume
+  // (limits belong to the unit) and for a Free or Scrubbing volume.
+  Status SetQos(int64_t unit, const QosLimits& limits, const catalog::Actor& actor);
   // Maps the unit's bindings (only `host`'s when given) through the MapTarget.
   Status Map(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
   Status Unmap(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
@@ -207,6 +213,8 @@ class Operations {
   Status RevokeAll(const std::vector<Member>& members);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
   Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
+  // The limits the catalog records for unit `v`.
+  Result<QosLimits> UnitQos(const catalog::Volume& v);
   // Where a unit's bytes lie, member after member (empty when the arrays
   // cannot say).
   Result<std::vector<volume::Extent>> Extents(const std::vector<Member>& members);

@@ -22,6 +22,10 @@
 #include "util/status.h"
 #include "volume/volume.h"
 
+namespace vsl::gateway {
+class QosLimiter;  // gateway/qos.h
+}
+
 namespace vsl::scsi {
 
 // SAM status codes.
@@ -186,6 +190,10 @@ class LogicalUnit {
   void AbortTask(const Nexus& nexus, uint32_t tag);
 
   const std::shared_ptr<volume::MetaVolume>& volume() const { return volume_; }
+  // The LU's limits, enforced by the transport before it calls Execute (the
+  // gateway sets them once, before the LU is shared; null: none ever).
+  void set_qos(std::shared_ptr<gateway::QosLimiter> qos) { qos_ = std::move(qos); }
+  const std::shared_ptr<gateway::QosLimiter>& qos() const { return qos_; }
   // The shared state, for Target's copy scope (gateway/scsi internals).
   std::shared_ptr<LuCore> core() const;
 
@@ -200,6 +208,7 @@ class LogicalUnit {
  private:
   struct Impl;
   std::shared_ptr<volume::MetaVolume> volume_;
+  std::shared_ptr<gateway::QosLimiter> qos_;
   std::unique_ptr<Impl> impl_;
 };
 
