@@ -123,6 +123,13 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
                     const std::vector<volume::Extent>& extents) override;
   Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                const std::string& side_dir) override;
+  Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                          const std::string& tag) override;
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    return it == volumes_.end() ? nullptr : it->second.lu->volume();
+  }
 
   // ---- Portal
 
@@ -561,6 +568,34 @@ Result<std::unique_ptr<volume::PointInTime>> GatewayImpl::OpenPointInTime(const 
   std::unique_lock gate(core->write_mu);
   VSL_RETURN_IF_ERROR(lu->volume()->Flush());
   return volume::OpenPointInTime(lu->volume(), side_dir);
+}
+
+Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string& volume_id,
+                                                              const std::string& side_dir, const std::string& tag) {
+  std::shared_ptr<scsi::LogicalUnit> lu;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    lu = it->second.lu;
+  }
+  std::shared_ptr<scsi::LuCore> core = lu->core();
+  std::unique_lock gate(core->write_mu);
+  std::shared_ptr<volume::MetaVolume> vol = lu->volume();
+  VSL_RETURN_IF_ERROR(vol->Flush());
+  BackupInstant out;
+  VSL_ASSIGN_OR_RETURN(out.view, volume::OpenPointInTime(vol, side_dir));
+  volume::ChangeMap& map = vol->changes();
+  out.tracked = map.enabled();
+  if (out.tracked) {
+    out.since = map.since();
+    out.changed = map.Ranges();
+    map.Clear();
+  } else {
+    map.Enable(vol->size());
+  }
+  map.set_since(tag);
+  return out;
 }
 
 Status GatewayImpl::GrowVolume(const std::string& volume_id,

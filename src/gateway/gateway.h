@@ -112,6 +112,22 @@ class Gateway {
   // most for that flush. NotFound when the volume is not mapped.
   virtual Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                        const std::string& side_dir) = 0;
+  // OpenPointInTime, and at the same instant (under the same write gate)
+  // the volume's change map is taken and cleared for the next incremental:
+  // `changed` holds what it recorded since it was last cleared, `tracked`
+  // whether it was on, `since` what it counted from (ChangeMap::since);
+  // afterwards it is on, clear, and counts from `tag`.
+  struct BackupInstant {
+    std::unique_ptr<volume::PointInTime> view;
+    bool tracked = false;
+    std::string since;
+    std::vector<std::pair<uint64_t, uint64_t>> changed;
+  };
+  virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                  const std::string& tag) = 0;
+  // The engine of mapped volume `volume_id` (for saving, loading and
+  // enabling its change map); nullptr when it is not mapped.
+  virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

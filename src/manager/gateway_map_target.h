@@ -32,6 +32,19 @@ class GatewayMapTarget : public MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return gateway_->GrowVolume(volume_id, extents);
   }
+  Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                          const std::string& tag) override {
+    VSL_ASSIGN_OR_RETURN(auto in, gateway_->OpenBackupInstant(volume_id, side_dir, tag));
+    BackupInstant out;
+    out.view = std::move(in.view);
+    out.tracked = in.tracked;
+    out.since = std::move(in.since);
+    out.changed = std::move(in.changed);
+    return out;
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    return gateway_->MappedVolume(volume_id);
+  }
 
  private:
   static gateway::LunConfig Convert(const MapLun& l) {

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "util/status.h"
+#include "volume/point_in_time.h"
 #include "volume/volume.h"
 
 namespace vsl::manager {
@@ -20,6 +22,14 @@ struct MapLun {
   // Where the bytes live (empty when the arrays can't say, e.g. memory
   // arrays in tests).
   std::vector<volume::Extent> extents;
+};
+
+// A backup's view of a mapped unit (gateway::Gateway::BackupInstant).
+struct BackupInstant {
+  std::unique_ptr<volume::PointInTime> view;
+  bool tracked = false;  // the change map was on at the instant
+  std::string since;     // what it counted from
+  std::vector<std::pair<uint64_t, uint64_t>> changed;
 };
 
 struct MapHost {
@@ -50,6 +60,19 @@ class MapTarget {
   // (the old ones first). Every host that has it mapped is told CAPACITY
   // DATA HAS CHANGED. Telling it the same extents twice is harmless.
   virtual Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) = 0;
+  // A point-in-time view of mapped unit `volume_id`, its change map taken
+  // and cleared at the same instant (counting from `tag` afterwards).
+  // NotFound when the unit is not mapped here.
+  virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                  const std::string& tag) {
+    (void)side_dir, (void)tag;
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // The engine of mapped unit `volume_id`; nullptr when not mapped here.
+  virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) {
+    (void)volume_id;
+    return nullptr;
+  }
 };
 
 // A MapTarget that does nothing: for a manager without a gateway.

@@ -6,6 +6,7 @@
 
 #include "array/dwml.h"
 #include "manager/allocator.h"
+#include "manager/backup_ops.h"
 #include "util/crash_point.h"
 #include "util/names.h"
 
@@ -158,6 +159,10 @@ constexpr int kCasRetries = 20;
 }  // namespace
 
 Result<Json> Operations::Run(const std::string& op, const Json& args, const Actor& actor) {
+  if (BackupOps::Handles(op)) {
+    if (!backups_) return FailedPrecondition("no backup store: start vsl serve with --backup-dir DIR to run " + op);
+    return backups_->Run(op, args, actor);
+  }
   if (!args.is_object()) return InvalidArgument("the arguments of '" + op + "' must be a JSON object");
   Json out = Json::object();
   if (op == "discover") {
