@@ -50,6 +50,13 @@ class FaultableMapTarget : public manager::MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return base_->Grow(volume_id, extents);
   }
+  Result<manager::BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                   const std::string& tag) override {
+    return base_->OpenBackupInstant(volume_id, side_dir, tag);
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    return base_->MappedVolume(volume_id);
+  }
 
  private:
   manager::MapTarget* base_;
