@@ -183,7 +183,7 @@ log "kill -9 at a backup crash point"
 check "pattern 0x66 at 2M on D" qio 0 "write -P 0x66 2M 64k"
 check "serve stops cleanly (change maps saved)" serve_stop
 check "a change map was saved" test -s "$DATA/changemaps/$D"
-VSL_CRASH_AT=op.backup.filled:1 serve_start "$DATA" --backup-dir "$STORE"
+VSL_CRASH_AT=op.backup.filled:2 serve_start "$DATA" --backup-dir "$STORE"
 check_not "the saved map was deleted when loaded" test -e "$DATA/changemaps/$D"
 RC=$(run "$D" --level 1)
 check_eq "after a clean restart the level 1 is by map" map "$(jq -r .result.mode <<<"$RC")"
