@@ -54,6 +54,7 @@ class FaultableMapTarget : public manager::MapTarget {
                                                    const std::string& tag) override {
     return base_->OpenBackupInstant(volume_id, side_dir, tag);
   }
+  Status NotifyMediumChanged(const std::string& volume_id) override { return base_->NotifyMediumChanged(volume_id); }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return base_->MappedVolume(volume_id);
   }

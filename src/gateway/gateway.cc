@@ -125,6 +125,13 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
                                                                const std::string& side_dir) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                           const std::string& tag) override;
+  Status NotifyMediumChanged(const std::string& volume_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    it->second.lu->NotifyMediumChanged();
+    return Status::Ok();
+  }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = volumes_.find(volume_id);

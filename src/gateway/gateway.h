@@ -128,6 +128,10 @@ class Gateway {
   // The engine of mapped volume `volume_id` (for saving, loading and
   // enabling its change map); nullptr when it is not mapped.
   virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) = 0;
+  // The mapped volume's content was replaced (a forced destructive restore):
+  // its hosts get a MEDIUM MAY HAVE CHANGED unit attention. NotFound when
+  // it is not mapped.
+  virtual Status NotifyMediumChanged(const std::string& volume_id) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

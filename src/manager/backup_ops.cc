@@ -392,10 +392,20 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
   }
   // What the unit held before is gone: any later level 1 must not trust a map.
   vol->changes().set_since("restored:" + id);
+  bool told = false;
+  if (mapped) {
+    Status ua = target_->NotifyMediumChanged(Num(unit));
+    told = ua.ok();
+    if (!ua.ok()) Event(unit, "backup-restore", actor, "the hosts could not be told: " + ua.ToString());
+  }
   Event(unit, "backup-restore", actor, "restore of backup " + id + " complete");
   Json chain = Json::array();
   for (auto& b : stats->chain) chain.push_back(b);
-  return Json{{"backup", id}, {"volume", unit}, {"bytes_written", stats->bytes_written}, {"chain", chain}};
+  return Json{{"backup", id},
+              {"volume", unit},
+              {"bytes_written", stats->bytes_written},
+              {"chain", chain},
+              {"hosts_told", told}};
 }
 
 int BackupOps::SaveChangeMaps() {

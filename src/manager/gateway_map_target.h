@@ -42,6 +42,9 @@ class GatewayMapTarget : public MapTarget {
     out.changed = std::move(in.changed);
     return out;
   }
+  Status NotifyMediumChanged(const std::string& volume_id) override {
+    return gateway_->NotifyMediumChanged(volume_id);
+  }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return gateway_->MappedVolume(volume_id);
   }

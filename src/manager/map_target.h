@@ -68,6 +68,10 @@ class MapTarget {
     (void)side_dir, (void)tag;
     return NotFound("volume " + volume_id + " is not mapped here");
   }
+  // The mapped unit's content was replaced: its hosts get a unit attention.
+  virtual Status NotifyMediumChanged(const std::string& volume_id) {
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
   // The engine of mapped unit `volume_id`; nullptr when not mapped here.
   virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) {
     (void)volume_id;

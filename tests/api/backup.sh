@@ -5,7 +5,8 @@
 # (mode map), more, level 1 again; each point restored with --new (mapped
 # to the host at another LUN) equals, byte for byte, what the disk held at
 # that moment; a destructive restore of the middle point is refused while
-# mapped and, with --force, gives the host exactly those bytes. A second
+# mapped and, with --force, gives the host exactly those bytes and a
+# logged-in host a MEDIUM MAY HAVE CHANGED unit attention. A second
 # backup of a disk while one is queued is refused. A host writing rounds
 # of whole-disk patterns during a level 0 gets a backup of one instant.
 # A 1 GiB disk with 1 % of its chunks changed gives a level 1 of about 1 %
@@ -109,7 +110,24 @@ check "it says force" grep -qF "force" <<<"$out"
 check_fails "the CLI refuses it too" v backup restore "$B1" --to "$D"
 grab 0 "$E2E_TMP/still.raw"
 check "nothing changed" cmp "$E2E_TMP/s2.raw" "$E2E_TMP/still.raw"
+# A host that stays logged in across the restore (one session) must get a
+# unit attention telling it the medium changed.
+WATCH=$E2E_TMP/iscsi_watch
+gcc -O1 -o "$WATCH" "$HERE/../tools/iscsi_watch.c" -liscsi || fail_now "cannot build tests/tools/iscsi_watch.c"
+mkfifo "$E2E_TMP/watch.in"
+"$WATCH" iqn.2026-11.org.test:h1 "iscsi://h1%$SEC@$PORTAL/iqn.2026-11.org.vsl:h1/0" 8000 \
+  <"$E2E_TMP/watch.in" >"$E2E_TMP/watch.out" 2>"$E2E_TMP/watch.err" &
+WATCH_PID=$!
+exec {WIN}>"$E2E_TMP/watch.in"
+wait_for_file_line "$E2E_TMP/watch.out" '^ready$' 30 "$WATCH_PID" ||
+  fail_now "the watching host did not get ready: $(cat "$E2E_TMP/watch.err")"
 check "restore --to --force" v backup restore "$B1" --to "$D" --force
+echo go >&"$WIN"
+wait "$WATCH_PID"
+check_eq "the logged-in host's next command gets MEDIUM MAY HAVE CHANGED" \
+  "tur status=2 sense key=6 asc=28 ascq=00" "$(grep '^tur ' "$E2E_TMP/watch.out" | sed -n 1p)"
+check_eq "once" "tur good" "$(grep '^tur ' "$E2E_TMP/watch.out" | sed -n 2p)"
+exec {WIN}>&-
 grab 0 "$E2E_TMP/back.raw"
 check "the host reads exactly the middle point" cmp "$E2E_TMP/s1.raw" "$E2E_TMP/back.raw"
 R3=$(run "$D" --level 1)
