@@ -182,6 +182,38 @@ print("round", r, "k", k, file=sys.stderr)
 PY
 log "the writer finished $(cat "$E2E_TMP/round") rounds, $before when the backup returned; the backup holds: $(python3 -c 'import sys; v=sys.argv[1].split(); print(v[0], "x", v.count(v[0]), "then", v[-1], "x", len(v)-v.count(v[0]))' "$(cat "$E2E_TMP/w.txt")")"
 
+# Sharper: each round writes the disk's first chunk, then its last, so at
+# any instant last = first or first - 1 (mod 250). A backup read without a
+# point in time reads the first chunk long before the last and sees a
+# later round there.
+log "a level 0 while the host writes the first and last chunk in rounds"
+LAST=$((32 * MiB - 65536))
+pairs() {
+  local r cmds=()
+  for ((r = 1; r <= 250; r++)); do cmds+=("write -P $r 0 64k" "write -P $r $LAST 64k"); done
+  while [[ ! -e $E2E_TMP/stop2 ]]; do qio 5 "${cmds[@]}" || return 1; echo x >>"$E2E_TMP/pairs"; done
+}
+: >"$E2E_TMP/pairs"
+pairs &
+PPID2=$!
+for ((i = 0; i < 600; i++)); do [[ -s $E2E_TMP/pairs ]] && break; sleep 0.1; done
+for k in 1 2 3; do
+  RP=$(run "$W" --level 0)
+  BP=$(jq -r .result.backup <<<"$RP")
+  out=$E2E_TMP/pairs.$k.raw
+  check "backup $k of the pairs restores by the store alone" v backup-store restore "$STORE" "$BP" "$out"
+  a=$(od -An -tu1 -N1 "$out" | tr -d ' ')
+  b=$(od -An -tu1 -N1 -j "$LAST" "$out" | tr -d ' ')
+  check "backup $k: the last chunk's round ($b) is the first's ($a) or one before" \
+    test $(((a - b + 250) % 250)) -le 1
+done
+touch "$E2E_TMP/stop2"
+wait "$PPID2"
+check "the pairs writer ran without error" test $? -eq 0
+grab 5 "$E2E_TMP/after.raw"
+check_eq "the host's data after the backups is intact: the last round (250) in both chunks" "250 250" \
+  "$(od -An -tu1 -N1 "$E2E_TMP/after.raw" | tr -d ' ') $(od -An -tu1 -N1 -j "$LAST" "$E2E_TMP/after.raw" | tr -d ' ')"
+
 log "a 1 GiB disk with 1 % of its 64 KiB chunks changed"
 G=$(unit 1GiB)
 check "map G at LUN 7" bash -c "'$VSL' disk bind $G --host h1 --lun 7 && '$VSL' disk map $G"
