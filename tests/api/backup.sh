@@ -79,20 +79,6 @@ check_eq "backup list shows the three, complete" "$B0 complete,$B1 complete,$B2 
   "$(ajson GET "/v1/backups?disk=$D" | jq -r '[.backups[] | "\(.id) \(.state)"] | join(",")')"
 check "vsl backup list names them" bash -c "'$VSL' backup list --disk $D | grep -c complete | grep -qx 3"
 
-log "a second backup of the disk while one is queued is refused"
-Q=$(v backup run "$D" --no-wait --json | jq -r .request.id)
-out=$(api POST /v1/backups "{\"volume\":$D}")
-check_eq "HTTP 409" 409 "$(tail -1 <<<"$out")"
-check "it names the request" grep -qF "request $Q" <<<"$out"
-for ((i = 0; i < 300; i++)); do
-  st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
-  [[ $st == done || $st == failed ]] && break
-  sleep 0.1
-done
-check_eq "the queued one ran" done "$st"
-QB=$(ajson GET "/v1/requests/$Q" | jq -r .result.backup)
-check "and is deleted again" v backup delete "$QB"
-
 log "each point restored onto a new disk, mapped at LUN 1..3, equals the disk then"
 lun=1
 for pair in "$B0 s0" "$B1 s1" "$B2 s2"; do
@@ -218,8 +204,22 @@ log "a 1 GiB disk with 1 % of its 64 KiB chunks changed"
 G=$(unit 1GiB)
 check "map G at LUN 7" bash -c "'$VSL' disk bind $G --host h1 --lun 7 && '$VSL' disk map $G"
 check "some data on it" qio 7 "write -P 0x61 0 8M" "write -P 0x62 512M 8M"
-RG0=$(run "$G" --level 0)
+log "a second backup of a disk while one is queued or running is refused"
+# The first reads 1 GiB (seconds); the second comes a few milliseconds after.
+Q=$(v backup run "$G" --no-wait --json | jq -r .request.id)
+out=$(api POST /v1/backups "{\"volume\":$G}")
+check_eq "HTTP 409" 409 "$(tail -1 <<<"$out")"
+check "it names the request" grep -qF "request $Q" <<<"$out"
+for ((i = 0; i < 600; i++)); do
+  st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
+  [[ $st == done || $st == failed ]] && break
+  sleep 0.1
+done
+check_eq "the queued one ran" done "$st"
+RG0=$(ajson GET "/v1/requests/$Q")
 check_eq "level 0 done" full "$(jq -r .result.mode <<<"$RG0")"
+check "its events show the progress (256 MiB at a time) and the end" bash -c \
+  "'$VSL' events --entity volume --id $G | grep -q 'of 1024 MiB read' && '$VSL' events --entity volume --id $G | grep -q 'complete: '"
 cmds=()
 for ((c = 0; c < 164; c++)); do cmds+=("write -P 0x77 $((c * 100 * 65536)) 4k"); done
 check "164 of 16384 chunks written" qio 7 "${cmds[@]}"
@@ -239,13 +239,15 @@ RC=$(run "$D" --level 1)
 check_eq "after a clean restart the level 1 is by map" map "$(jq -r .result.mode <<<"$RC")"
 n_before=$(v backup-store list "$STORE" --json | jq '.backups | length')
 check "pattern 0x67 at 3M on D" qio 0 "write -P 0x67 3M 64k"
-Q=$(v backup run "$D" --level 1 --no-wait --json | jq -r .request.id)
+# The serve may die before it answers: the request is found afterwards.
+v backup run "$D" --level 1 --no-wait --json >/dev/null 2>&1
 for ((i = 0; i < 300; i++)); do alive "$SERVE_PID" || break; sleep 0.1; done
 check_not "serve died at the crash point" alive "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
 check "it said so" grep -q "crash point op.backup.filled" "$SERVE_LOG"
 check_eq "the store lists no partial backup" "$n_before" "$(v backup-store list "$STORE" --json | jq '.backups | length')"
 serve_start "$DATA" --backup-dir "$STORE"
+Q=$(ajson GET "/v1/requests?op=backup&limit=100000" | jq '[.requests[].id] | max')
 for ((i = 0; i < 300; i++)); do
   st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
   [[ $st == done || $st == failed ]] && break
@@ -281,6 +283,33 @@ out=$(v backup restore "$B1" --new 2>&1)
 check "restore refuses" test $? -ne 0
 check "naming the extent" grep -qE "$B0.*offset" <<<"$out"
 echo "$out" | head -3
+
+log "vsl farm show: each disk's last backup"
+head -c $MiB /dev/urandom >"$E2E_TMP/img.raw"
+check "image img imported" v image import img "$E2E_TMP/img.raw"
+check "host fa added" v host add fa --hw x86-vm --initiator iqn.2026-11.org.test:fa
+cat >"$E2E_TMP/bk.fml" <<FML
+<?xml version="1.0"?>
+<farm fmlversion="1.2" name="bk">
+  <tier id="1" name="app"><role>app</role><min-servers>1</min-servers><max-servers>1</max-servers><init-servers>1</init-servers></tier>
+  <server-role id="app" name="App server">
+    <hw>x86-vm</hw>
+    <disk target="0" drivetype="scsi" drivesize="4MiB">
+      <diskimage type="system">img</diskimage>
+      <attribute name="backup-policy" value="nightly" />
+    </disk>
+  </server-role>
+</farm>
+FML
+check "farm bk applied" v farm apply "$E2E_TMP/bk.fml"
+FD=$(ajson GET /v1/bindings?host=fa | jq -r '.bindings[0].volume_id')
+check "the farm's disk is mapped to fa" test "$FD" -gt 0
+FB=$(run "$FD" --level 0 | jq -r .result.backup)
+check_eq "its backup names the farm and the server" "bk fa" \
+  "$(ajson GET "/v1/backups/$FB" | jq -r '"\(.farm) \(.server)"')"
+check "backup list --farm bk lists it" bash -c "'$VSL' backup list --farm bk | grep -q '$FB'"
+check "farm show names it as the disk's last backup" bash -c "'$VSL' farm show bk | grep -q 'disk $FD (fa): $FB level 0'"
+check_eq "farm show --json too" "$FB" "$(v farm show bk --json | jq -r --arg d "$FD" '.last_backups[$d].id')"
 
 check "vsl serve stops cleanly" serve_stop
 e2e_finish
