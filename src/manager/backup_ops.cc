@@ -408,6 +408,25 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
               {"hosts_told", told}};
 }
 
+Status BackupOps::CheckIdle(int64_t unit) {
+  {
+    std::lock_guard l(mu_);
+    if (busy_.count(unit)) {
+      return FailedPrecondition("disk " + Num(unit) + " is being backed up or restored; try again when that finished");
+    }
+  }
+  std::vector<BackupRecord> running;
+  VSL_RETURN_IF_ERROR(ops_->catalog().Read([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(running, catalog::ListBackups(tx, {.volume_id = unit, .state = "running"}));
+    return Status::Ok();
+  }));
+  if (!running.empty()) {
+    return FailedPrecondition("disk " + Num(unit) + " is being backed up (backup " + running[0].id + ", request " +
+                              Num(running[0].request_id) + "); try again when it finished");
+  }
+  return Status::Ok();
+}
+
 int BackupOps::SaveChangeMaps() {
   std::vector<BackupRecord> rows;
   (void)ops_->catalog().Read([&](Tx& tx) -> Status {

@@ -38,6 +38,9 @@ class BackupOps {
   static bool Handles(const std::string& op) { return op == "backup" || op == "backup-restore"; }
 
   backup::Store& store() { return *store_; }
+  // FailedPrecondition naming the backup (or restore) that works on
+  // `unit` now, in any process (the catalog's running rows) or this one.
+  Status CheckIdle(int64_t unit);
 
   // Saves the change map of every mapped unit that has one (a clean stop);
   // returns how many.

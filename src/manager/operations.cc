@@ -202,6 +202,11 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     out = {{"volume", master ? Json(*master) : Json(nullptr)}};
   } else {
     VSL_ASSIGN_OR_RETURN(int64_t unit, IntArg(args, "volume"));
+    // A disk being backed up or restored is read or written outside the
+    // gateway: nothing may map, rewrite, scrub or free it meanwhile.
+    if (backups_ && op != "unmap" && op != "unbind" && op != "bind" && op != "snap") {
+      VSL_RETURN_IF_ERROR(backups_->CheckIdle(unit));
+    }
     if (op == "break-meta") {
       VSL_RETURN_IF_ERROR(MetaBreak(unit, actor));
     } else if (op == "copy") {

@@ -311,5 +311,18 @@ check "backup list --farm bk lists it" bash -c "'$VSL' backup list --farm bk | g
 check "farm show names it as the disk's last backup" bash -c "'$VSL' farm show bk | grep -q 'disk $FD (fa): $FB level 0'"
 check_eq "farm show --json too" "$FB" "$(v farm show bk --json | jq -r --arg d "$FD" '.last_backups[$d].id')"
 
+log "an unmapped disk is read as it lies on its array"
+U2=$(unit 8MiB)
+check "copy the image onto it" v disk copy "$U2" --image img
+RU=$(run "$U2" --level 0)
+BU=$(jq -r .result.backup <<<"$RU")
+check "restore by the store alone" v backup-store restore "$STORE" "$BU" "$E2E_TMP/u2.raw"
+check "it holds the image" cmp -n "$MiB" "$E2E_TMP/img.raw" "$E2E_TMP/u2.raw"
+check "and zeros after it" cmp -i "$MiB:0" -n $((7 * MiB)) "$E2E_TMP/u2.raw" /dev/zero
+RU1=$(run "$U2" --level 1)
+check_eq "a level 1 of an unmapped disk compares checksums, stores nothing unchanged" "checksum 0" \
+  "$(jq -r '"\(.result.mode) \(.result.bytes_stored)"' <<<"$RU1")"
+check "and says why" grep -q "not mapped" <<<"$(jq -r .result.mode_reason <<<"$RU1")"
+
 check "vsl serve stops cleanly" serve_stop
 e2e_finish
