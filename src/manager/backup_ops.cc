@@ -63,11 +63,14 @@ class UnitSink : public backup::Sink {
       return OutOfRange(name_ + " has " + std::to_string(vol_->size()) + " bytes, the backup " +
                         std::to_string(size));
     }
+    size_ = size;
     return Status::Ok();
   }
   Status Write(uint64_t offset, std::span<const uint8_t> bytes) override { return vol_->Write(offset, bytes, false); }
   Status Zero(uint64_t offset, uint64_t length) override {
-    // Unmap reads back as zeros on file arrays; write zeros where it could not.
+    // Unmap reads back as zeros (holes punched, or zeros written where the
+    // file system can't); written zeros only when it fails outright.
+    if (vol_->Unmap(offset, length).ok()) return Status::Ok();
     std::vector<uint8_t> zeros(std::min<uint64_t>(length, uint64_t{1} << 20), 0);
     for (uint64_t at = offset; at < offset + length;) {
       uint64_t n = std::min<uint64_t>(zeros.size(), offset + length - at);
@@ -76,11 +79,16 @@ class UnitSink : public backup::Sink {
     }
     return Status::Ok();
   }
-  Status Finish() override { return vol_->Flush(); }
+  // A disk bigger than the backup: past the backup's end it reads zeros too.
+  Status Finish() override {
+    if (vol_->size() > size_) VSL_RETURN_IF_ERROR(Zero(size_, vol_->size() - size_));
+    return vol_->Flush();
+  }
 
  private:
   std::string name_;
   std::shared_ptr<volume::MetaVolume> vol_;
+  uint64_t size_ = 0;
 };
 
 std::string Num(int64_t v) { return std::to_string(v); }
