@@ -54,6 +54,28 @@ check "a 16 MiB unit" test "$D" -gt 0
 check "bind D to h1 at LUN 0" v disk bind "$D" --host h1 --lun 0
 check "map D" v disk map "$D"
 
+log "bad input is refused naming what is wrong, and queues nothing"
+nreq() { ajson GET "/v1/requests?limit=100000" | jq '.requests | length'; }
+before=$(nreq)
+bad() {  # bad WHAT HTTP-CODE TEXT METHOD PATH [BODY]
+  local what=$1 code=$2 text=$3
+  shift 3
+  local out
+  out=$(api "$@")
+  check_eq "$what: HTTP $code" "$code" "$(tail -1 <<<"$out")"
+  check "$what: the message says '$text'" grep -qF -- "$text" <<<"$(sed '$d' <<<"$out" | jq -r .error.message)"
+}
+bad "volume of the wrong type" 400 "volume" POST /v1/backups '{"volume":"x"}'
+bad "level 2" 400 "field 'level'" POST /v1/backups "{\"volume\":$D,\"level\":2}"
+bad "an unknown field" 400 "field 'when'" POST /v1/backups "{\"volume\":$D,\"when\":1}"
+bad "a disk that does not exist" 404 "4242" POST /v1/backups '{"volume":4242}'
+bad "a level 1 without a level 0" 409 "no complete backup" POST "/v1/backups?wait=true" "{\"volume\":$D,\"level\":1}"
+bad "a backup id with a dot" 400 "only letters, digits and '-'" GET /v1/backups/a.b
+bad "an unknown backup" 404 "not in the catalog" GET /v1/backups/20990101T000000Z-00000000
+bad "restore with both new and volume" 400 "exactly one" POST /v1/backups/20990101T000000Z-00000000/restore "{\"new\":true,\"volume\":$D}"
+bad "restore of an unknown backup" 404 "20990101T000000Z-00000000" POST /v1/backups/20990101T000000Z-00000000/restore '{"new":true}'
+check_eq "only the level 1 without a parent was queued (and failed)" $((before + 1)) "$(nreq)"
+
 log "level 0, level 1, level 1 of a disk the host writes"
 check "pattern 0x11 over the disk" qio 0 "write -P 0x11 0 16M"
 check "pattern 0x12 at 12M" qio 0 "write -P 0x12 12M 100k"
