@@ -55,6 +55,9 @@ class FaultableMapTarget : public manager::MapTarget {
     return base_->OpenBackupInstant(volume_id, side_dir, tag);
   }
   Status NotifyMediumChanged(const std::string& volume_id) override { return base_->NotifyMediumChanged(volume_id); }
+  bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    return base_->PreloadChangeMap(volume_id, std::move(image), std::move(since));
+  }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return base_->MappedVolume(volume_id);
   }

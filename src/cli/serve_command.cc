@@ -503,19 +503,20 @@ int RunServe(const ServeArgs& args) {
   ctx.iscsi_address = (*gw)->address();
   // The gateway serves exactly what the catalog says is mapped; a host it
   // cannot load now (an array disconnected) waits, the others are served.
-  std::vector<std::pair<std::string, Status>> skipped;
-  auto loaded = mgr->ops().SyncHosts(&skipped);
-  if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
-  rbd.Skipped(skipped);
   if (backups) {
-    // Maps saved by a clean stop count on; a crash left none (the next
-    // level 1 then compares checksums). Rows of backups a dead run left
-    // running are failed (the store never lists them).
+    // Maps saved by a clean stop count on, loaded as the gateway opens each
+    // volume (before its host can write); a crash left none (the next level
+    // 1 then compares checksums). Rows of backups a dead run left running
+    // are failed (the store never lists them).
     int maps = backups->LoadChangeMaps();
     if (maps > 0) Info("loaded " + std::to_string(maps) + " change map(s)", {{"changemaps", maps}});
     auto orphans = backups->FailOrphans();
     if (!orphans.ok()) return fail(orphans.status().Annotate("backups left running"), kExitFailure);
   }
+  std::vector<std::pair<std::string, Status>> skipped;
+  auto loaded = mgr->ops().SyncHosts(&skipped);
+  if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
+  rbd.Skipped(skipped);
   auto staged = api::CleanStaging(ctx);
   if (!staged.ok()) return fail(staged.status().Annotate("cleaning " + data + "/uploads"), kExitFailure);
   // Requests a killed process left running are taken over: at once when it

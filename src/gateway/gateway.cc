@@ -125,6 +125,10 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
                                                                const std::string& side_dir) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                           const std::string& tag) override;
+  void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    preloaded_maps_[volume_id] = {std::move(image), std::move(since)};
+  }
   Status NotifyMediumChanged(const std::string& volume_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = volumes_.find(volume_id);
@@ -335,6 +339,8 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::string address_;                        // guarded by mu_
   std::map<std::string, HostEntry> hosts_;     // by host name; guarded by mu_
   std::map<std::string, VolumeEntry> volumes_; // by volume id; guarded by mu_
+  // PreloadChangeMap's maps (image, since) not yet loaded; guarded by mu_
+  std::map<std::string, std::pair<std::string, std::string>> preloaded_maps_;
 };
 
 GatewayStats GatewayImpl::Stats() const {
@@ -434,6 +440,10 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
     opened = volume::MetaVolume::Open(lun.extents, vo);
   }
   VSL_ASSIGN_OR_RETURN(auto vol, std::move(opened));
+  if (auto pm = preloaded_maps_.find(id); pm != preloaded_maps_.end()) {
+    if (vol->changes().Load(pm->second.first, vol->size()).ok()) vol->changes().set_since(pm->second.second);
+    preloaded_maps_.erase(pm);
+  }
   VolumeEntry e;
   scsi::LuOptions lo;
   lo.sanitize_bytes_per_second = options_.sanitize_bytes_per_second;

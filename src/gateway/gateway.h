@@ -132,6 +132,11 @@ class Gateway {
   // its hosts get a MEDIUM MAY HAVE CHANGED unit attention. NotFound when
   // it is not mapped.
   virtual Status NotifyMediumChanged(const std::string& volume_id) = 0;
+  // A change map saved by a clean stop (ChangeMap::Serialize, and what it
+  // counted from), loaded into volume `volume_id` when the gateway opens it,
+  // before any host can write it; one that does not load is dropped. Call
+  // before the hosts are set.
+  virtual void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

@@ -473,12 +473,7 @@ int BackupOps::LoadChangeMaps() {
     // Deleted before use: a crash from here on leaves no map to trust.
     std::filesystem::remove(path, ec);
     std::filesystem::remove(path + ".since", ec);
-    auto vol = target_->MappedVolume(name);
-    if (!vol) continue;
-    if (vol->changes().Load(image.str(), vol->size()).ok()) {
-      vol->changes().set_since(since.str());
-      ++loaded;
-    }
+    if (target_->PreloadChangeMap(name, image.str(), since.str())) ++loaded;
   }
   return loaded;
 }

@@ -45,8 +45,10 @@ class BackupOps {
   // Saves the change map of every mapped unit that has one (a clean stop);
   // returns how many.
   int SaveChangeMaps();
-  // Loads (and deletes) what SaveChangeMaps left; a map that fails to load
-  // is dropped (the next level 1 compares checksums). Returns how many loaded.
+  // Hands what SaveChangeMaps left to the target (and deletes the files),
+  // to be loaded when each unit is opened: call before the hosts are set,
+  // so no host writes a unit before its map counts. A map that fails to
+  // load is dropped (the next level 1 compares checksums). Returns how many.
   int LoadChangeMaps();
   // Catalog rows still running whose request is no longer running (a
   // crashed run) become failed. Returns how many.

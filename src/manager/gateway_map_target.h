@@ -42,6 +42,10 @@ class GatewayMapTarget : public MapTarget {
     out.changed = std::move(in.changed);
     return out;
   }
+  bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    gateway_->PreloadChangeMap(volume_id, std::move(image), std::move(since));
+    return true;
+  }
   Status NotifyMediumChanged(const std::string& volume_id) override {
     return gateway_->NotifyMediumChanged(volume_id);
   }

@@ -68,6 +68,12 @@ class MapTarget {
     (void)side_dir, (void)tag;
     return NotFound("volume " + volume_id + " is not mapped here");
   }
+  // A saved change map for unit `volume_id`, loaded when it is opened
+  // (before hosts can write it). False when the target keeps none.
+  virtual bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) {
+    (void)volume_id, (void)image, (void)since;
+    return false;
+  }
   // The mapped unit's content was replaced: its hosts get a unit attention.
   virtual Status NotifyMediumChanged(const std::string& volume_id) {
     return NotFound("volume " + volume_id + " is not mapped here");
