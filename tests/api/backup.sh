@@ -233,6 +233,13 @@ out=$(api POST /v1/backups "{\"volume\":$G}")
 check_eq "HTTP 409" 409 "$(tail -1 <<<"$out")"
 check "it names the request" grep -qF "request $Q" <<<"$out"
 for ((i = 0; i < 600; i++)); do
+  [[ $(ajson GET "/v1/backups?disk=$G&state=running" | jq '.backups | length') == 1 ]] && break
+  sleep 0.02
+done
+out=$(api POST "/v1/disks/map?wait=true" "{\"volume\":$G}")
+check_eq "while it runs, a disk operation on the disk is refused: HTTP 409" 409 "$(tail -1 <<<"$out")"
+check "saying why" grep -qF "disk $G is being backed up" <<<"$out"
+for ((i = 0; i < 600; i++)); do
   st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
   [[ $st == done || $st == failed ]] && break
   sleep 0.1
