@@ -24,6 +24,7 @@ class Catalog;
 }
 namespace vsl::manager {
 class StorageManager;
+class BackupOps;
 }
 
 namespace vsl::api {
@@ -59,6 +60,9 @@ struct ApiContext {
   std::function<void(MetricsText&)> gateway_metrics;
   // Test-only fault injection (`vsl serve --test-faults`); null otherwise.
   TestHooks* test_hooks = nullptr;
+  // `vsl serve --backup-dir`: the backup store and its ops; null: backups
+  // are refused.
+  manager::BackupOps* backups = nullptr;
 };
 
 // ---- Errors ---------------------------------------------------------------

@@ -64,6 +64,7 @@ void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {
   RegisterHostRoutes(ctx, server);
   RegisterImageUploadRoutes(ctx, server);
   RegisterDiskRoutes(ctx, server);
+  RegisterBackupRoutes(ctx, server);
   RegisterQueueRoutes(ctx, server);
   RegisterMetricsRoute(ctx, server);
   if (ctx.test_hooks != nullptr) RegisterTestRoutes(ctx, server);

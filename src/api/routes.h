@@ -9,6 +9,7 @@ namespace vsl::api {
 void RegisterArrayRoutes(ApiContext& ctx, httplib::Server& server);
 void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server);   // hosts and images
 void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server);   // volumes, disk ops
+void RegisterBackupRoutes(ApiContext& ctx, httplib::Server& server); // /v1/backups
 void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server);  // requests, events
 void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server);   // only with test hooks
 void RegisterImageUploadRoutes(ApiContext& ctx, httplib::Server& server);  // PUT /v1/images/{name}

@@ -53,6 +53,17 @@ class FaultableMapTarget : public manager::MapTarget {
   Status SetQos(const std::string& volume_id, const QosLimits& qos) override {
     return base_->SetQos(volume_id, qos);
   }
+  Result<manager::BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                   const std::string& tag) override {
+    return base_->OpenBackupInstant(volume_id, side_dir, tag);
+  }
+  Status NotifyMediumChanged(const std::string& volume_id) override { return base_->NotifyMediumChanged(volume_id); }
+  bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    return base_->PreloadChangeMap(volume_id, std::move(image), std::move(since));
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    return base_->MappedVolume(volume_id);
+  }
 
  private:
   manager::MapTarget* base_;

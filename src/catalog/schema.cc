@@ -190,6 +190,28 @@ const std::vector<Migration>& Migrations() {
            // util/qos.h's text form ("iops=2000,mbps=100"); '' is no limit.
            "ALTER TABLE volumes ADD COLUMN qos TEXT NOT NULL DEFAULT ''",
        }},
+      {7, "backups (one row per backup in the store that vsl serve ran)",
+       {
+           // id: the store's backup id; volume_id: the disk (unit) it is of,
+           // kept when the disk is freed (NULL then) so the list still shows it.
+           R"sql(CREATE TABLE backups (
+                id TEXT PRIMARY KEY,
+                volume_id BIGINT,
+                disk TEXT NOT NULL DEFAULT '',
+                farm TEXT NOT NULL DEFAULT '',
+                server TEXT NOT NULL DEFAULT '',
+                level BIGINT NOT NULL DEFAULT 0,
+                parent TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL DEFAULT 'running',
+                mode TEXT NOT NULL DEFAULT 'full',
+                bytes_stored BIGINT NOT NULL DEFAULT 0,
+                disk_size BIGINT NOT NULL DEFAULT 0,
+                request_id BIGINT NOT NULL DEFAULT 0,
+                started_ms BIGINT NOT NULL DEFAULT 0,
+                finished_ms BIGINT NOT NULL DEFAULT 0,
+                error TEXT NOT NULL DEFAULT ''))sql",
+           "CREATE INDEX backups_by_volume ON backups (volume_id, started_ms)",
+       }},
   };
   return kMigrations;
 }

@@ -9,5 +9,6 @@ namespace vsl::cli {
 void AddServeCommands(CLI::App& app, RunFn* run);  // serve
 void AddAdminCommands(CLI::App& app, RunFn* run);  // array, host, image, volume
 void AddDiskCommands(CLI::App& app, RunFn* run);   // disk, queue, events
+void AddBackupCommands(CLI::App& app, RunFn* run); // backup
 
 }  // namespace vsl::cli

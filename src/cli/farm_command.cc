@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -115,10 +116,26 @@ Status Destroy(ApiClient& c, const FarmArgs& a) {
 
 Status Show(ApiClient& c, const FarmArgs& a) {
   VSL_ASSIGN_OR_RETURN(Json farm, c.Get("/v1/farms/" + a.name));
+  // Each disk's last complete backup (GET /v1/backups?farm=NAME, oldest first).
+  std::map<std::string, Json> last;
+  auto backups = c.Get("/v1/backups?farm=" + a.name + "&state=complete");
+  if (backups.ok()) {
+    for (const Json& b : (*backups)["backups"]) last[Cell(b["volume"])] = b;
+  }
   if (a.api.json) {
+    Json lb = Json::object();
+    for (auto& [disk, b] : last) lb[disk] = b;
+    farm["last_backups"] = lb;
     printf("%s\n", farm.dump(2).c_str());
   } else {
     printf("%s", farm["text"].get<std::string>().c_str());
+    if (!last.empty()) {
+      printf("last backups:\n");
+      for (auto& [disk, b] : last) {
+        printf("  disk %s (%s): %s level %s, %s\n", disk.c_str(), Cell(b["server"]).c_str(), Cell(b["id"]).c_str(),
+               Cell(b["level"]).c_str(), Cell(b["mode"]).c_str());
+      }
+    }
   }
   return Status::Ok();
 }

@@ -15,7 +15,7 @@ namespace {
 // The subcommand groups, in the order `vsl --help` lists them.
 constexpr vsl::cli::AddCommandsFn kGroups[] = {
     vsl::cli::AddServeCommands, vsl::cli::AddAdminCommands, vsl::cli::AddDiskCommands,
-    vsl::cli::AddGatewayCommands, vsl::cli::AddBackupStoreCommands,
+    vsl::cli::AddGatewayCommands, vsl::cli::AddBackupStoreCommands, vsl::cli::AddBackupCommands,
 };
 
 }  // namespace

@@ -27,7 +27,9 @@
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
+#include "backup/store.h"
 #include "cli/data_dir.h"
+#include "manager/backup_ops.h"
 #include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
@@ -79,6 +81,7 @@ struct ServeArgs {
   std::string api_max_body = "16MiB";
   api::HttpLimits api_limits;
   std::string import_dir;
+  std::string backup_dir;
   // GET /metrics: its own token, or none.
   std::string metrics_token_file;
   bool metrics_open = false;
@@ -460,6 +463,17 @@ int RunServe(const ServeArgs& args) {
   mopts.gateway_initiator = args.iqn_prefix + ":gateway";
   auto mgr = std::make_unique<manager::StorageManager>(cat->get(), &target, mopts);
 
+  std::unique_ptr<manager::BackupOps> backups;
+  if (!args.backup_dir.empty()) {
+    backup::OpenOptions bo;
+    bo.create = true;
+    auto store = backup::Store::Open(args.backup_dir, bo);
+    if (!store.ok()) return fail(store.status().Annotate("--backup-dir " + args.backup_dir), kExitFailure);
+    backups = std::make_unique<manager::BackupOps>(&mgr->ops(), &target, std::move(store).value(),
+                                                   data + "/changemaps");
+    mgr->ops().set_backups(backups.get());
+  }
+
   api::ApiContext ctx;
   ctx.catalog = cat->get();
   ctx.manager = mgr.get();
@@ -471,6 +485,7 @@ int RunServe(const ServeArgs& args) {
   ctx.ipmi_cipher = args.ipmi_cipher;
   ctx.admin_token = *token;
   ctx.test_hooks = hooks.get();
+  ctx.backups = backups.get();
   ctx.import_dir = *import_dir;
   ctx.metrics_token = metrics_token;
   ctx.metrics_open = args.metrics_open;
@@ -488,6 +503,16 @@ int RunServe(const ServeArgs& args) {
   ctx.iscsi_address = (*gw)->address();
   // The gateway serves exactly what the catalog says is mapped; a host it
   // cannot load now (an array disconnected) waits, the others are served.
+  if (backups) {
+    // Maps saved by a clean stop count on, loaded as the gateway opens each
+    // volume (before its host can write); a crash left none (the next level
+    // 1 then compares checksums). Rows of backups a dead run left running
+    // are failed (the store never lists them).
+    int maps = backups->LoadChangeMaps();
+    if (maps > 0) Info("loaded " + std::to_string(maps) + " change map(s)", {{"changemaps", maps}});
+    auto orphans = backups->FailOrphans();
+    if (!orphans.ok()) return fail(orphans.status().Annotate("backups left running"), kExitFailure);
+  }
   std::vector<std::pair<std::string, Status>> skipped;
   auto loaded = mgr->ops().SyncHosts(&skipped);
   if (!loaded.ok()) return fail(loaded.status().Annotate("loading the gateway from the catalog"), kExitFailure);
@@ -548,6 +573,12 @@ int RunServe(const ServeArgs& args) {
   farm_service.reset();
   rbd.Close();
   mgr->Stop();
+  if (backups) {
+    // After the workers stopped (no backup runs), before the gateway closes
+    // the volumes: the next start trusts these maps.
+    int saved = backups->SaveChangeMaps();
+    if (saved > 0) Info("saved " + std::to_string(saved) + " change map(s)", {{"changemaps", saved}});
+  }
   (*gw)->Stop();
   mgr.reset();
   // Every image is closed now (its lock released) and every Ceph handle shut
@@ -668,6 +699,8 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "than --api-header-timeout")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  cmd->add_option("--backup-dir", args->backup_dir,
+                  "the backup store (docs/backup.md), made when missing; without it backups are refused");
   cmd->add_option("--import-dir", args->import_dir,
                   "the one directory whose files POST /v1/images {file} may name (default: none, uploads only)");
   cmd->add_option("--metrics-token-file", args->metrics_token_file,

@@ -125,6 +125,24 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                const std::string& side_dir) override;
   Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
+  Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                          const std::string& tag) override;
+  void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    preloaded_maps_[volume_id] = {std::move(image), std::move(since)};
+  }
+  Status NotifyMediumChanged(const std::string& volume_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    it->second.lu->NotifyMediumChanged();
+    return Status::Ok();
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    return it == volumes_.end() ? nullptr : it->second.lu->volume();
+  }
 
   // ---- Portal
 
@@ -328,6 +346,8 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::map<std::string, VolumeEntry> volumes_; // by volume id; guarded by mu_
   // Entries of volumes_ with limits (written under mu_, read by every command).
   std::atomic<uint32_t> limited_lus_{0};
+  // PreloadChangeMap's maps (image, since) not yet loaded; guarded by mu_
+  std::map<std::string, std::pair<std::string, std::string>> preloaded_maps_;
 };
 
 GatewayStats GatewayImpl::Stats() const {
@@ -428,6 +448,10 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
     opened = volume::MetaVolume::Open(lun.extents, vo);
   }
   VSL_ASSIGN_OR_RETURN(auto vol, std::move(opened));
+  if (auto pm = preloaded_maps_.find(id); pm != preloaded_maps_.end()) {
+    if (vol->changes().Load(pm->second.first, vol->size()).ok()) vol->changes().set_since(pm->second.second);
+    preloaded_maps_.erase(pm);
+  }
   VolumeEntry e;
   scsi::LuOptions lo;
   lo.sanitize_bytes_per_second = options_.sanitize_bytes_per_second;
@@ -600,6 +624,34 @@ Result<std::unique_ptr<volume::PointInTime>> GatewayImpl::OpenPointInTime(const 
   std::unique_lock gate(core->write_mu);
   VSL_RETURN_IF_ERROR(lu->volume()->Flush());
   return volume::OpenPointInTime(lu->volume(), side_dir);
+}
+
+Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string& volume_id,
+                                                              const std::string& side_dir, const std::string& tag) {
+  std::shared_ptr<scsi::LogicalUnit> lu;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    lu = it->second.lu;
+  }
+  std::shared_ptr<scsi::LuCore> core = lu->core();
+  std::unique_lock gate(core->write_mu);
+  std::shared_ptr<volume::MetaVolume> vol = lu->volume();
+  VSL_RETURN_IF_ERROR(vol->Flush());
+  BackupInstant out;
+  VSL_ASSIGN_OR_RETURN(out.view, volume::OpenPointInTime(vol, side_dir));
+  volume::ChangeMap& map = vol->changes();
+  out.tracked = map.enabled();
+  if (out.tracked) {
+    out.since = map.since();
+    out.changed = map.Ranges();
+    map.Clear();
+  } else {
+    map.Enable(vol->size());
+  }
+  map.set_since(tag);
+  return out;
 }
 
 Status GatewayImpl::GrowVolume(const std::string& volume_id,

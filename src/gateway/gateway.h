@@ -117,6 +117,31 @@ class Gateway {
   // most for that flush. NotFound when the volume is not mapped.
   virtual Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
                                                                        const std::string& side_dir) = 0;
+  // OpenPointInTime, and at the same instant (under the same write gate)
+  // the volume's change map is taken and cleared for the next incremental:
+  // `changed` holds what it recorded since it was last cleared, `tracked`
+  // whether it was on, `since` what it counted from (ChangeMap::since);
+  // afterwards it is on, clear, and counts from `tag`.
+  struct BackupInstant {
+    std::unique_ptr<volume::PointInTime> view;
+    bool tracked = false;
+    std::string since;
+    std::vector<std::pair<uint64_t, uint64_t>> changed;
+  };
+  virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                  const std::string& tag) = 0;
+  // The engine of mapped volume `volume_id` (for saving, loading and
+  // enabling its change map); nullptr when it is not mapped.
+  virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) = 0;
+  // The mapped volume's content was replaced (a forced destructive restore):
+  // its hosts get a MEDIUM MAY HAVE CHANGED unit attention. NotFound when
+  // it is not mapped.
+  virtual Status NotifyMediumChanged(const std::string& volume_id) = 0;
+  // A change map saved by a clean stop (ChangeMap::Serialize, and what it
+  // counted from), loaded into volume `volume_id` when the gateway opens it,
+  // before any host can write it; one that does not load is dropped. Call
+  // before the hosts are set.
+  virtual void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) = 0;
 
   // The limits of volume `volume_id` become `qos` at once, for every host
   // that has it mapped: commands waiting for the old ones are measured

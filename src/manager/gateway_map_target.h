@@ -36,6 +36,26 @@ class GatewayMapTarget : public MapTarget {
     Status s = gateway_->SetVolumeQos(volume_id, qos);
     return s.code() == Code::kNotFound ? Status::Ok() : s;
   }
+  Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                          const std::string& tag) override {
+    VSL_ASSIGN_OR_RETURN(auto in, gateway_->OpenBackupInstant(volume_id, side_dir, tag));
+    BackupInstant out;
+    out.view = std::move(in.view);
+    out.tracked = in.tracked;
+    out.since = std::move(in.since);
+    out.changed = std::move(in.changed);
+    return out;
+  }
+  bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
+    gateway_->PreloadChangeMap(volume_id, std::move(image), std::move(since));
+    return true;
+  }
+  Status NotifyMediumChanged(const std::string& volume_id) override {
+    return gateway_->NotifyMediumChanged(volume_id);
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    return gateway_->MappedVolume(volume_id);
+  }
 
  private:
   static gateway::LunConfig Convert(const MapLun& l) {

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "util/qos.h"
 #include "util/status.h"
+#include "volume/point_in_time.h"
 #include "volume/volume.h"
 
 namespace vsl::manager {
@@ -23,6 +25,14 @@ struct MapLun {
   std::vector<volume::Extent> extents;
   // The unit's limits (catalog volumes.qos); empty: none.
   QosLimits qos;
+};
+
+// A backup's view of a mapped unit (gateway::Gateway::BackupInstant).
+struct BackupInstant {
+  std::unique_ptr<volume::PointInTime> view;
+  bool tracked = false;  // the change map was on at the instant
+  std::string since;     // what it counted from
+  std::vector<std::pair<uint64_t, uint64_t>> changed;
 };
 
 struct MapHost {
@@ -57,6 +67,29 @@ class MapTarget {
   // held to them at once, without a remap. A unit the target does not
   // serve is left alone (its next map carries them). Idempotent.
   virtual Status SetQos(const std::string& volume_id, const QosLimits& qos) = 0;
+  // A point-in-time view of mapped unit `volume_id`, its change map taken
+  // and cleared at the same instant (counting from `tag` afterwards).
+  // NotFound when the unit is not mapped here.
+  virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
+                                                  const std::string& tag) {
+    (void)side_dir, (void)tag;
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // A saved change map for unit `volume_id`, loaded when it is opened
+  // (before hosts can write it). False when the target keeps none.
+  virtual bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) {
+    (void)volume_id, (void)image, (void)since;
+    return false;
+  }
+  // The mapped unit's content was replaced: its hosts get a unit attention.
+  virtual Status NotifyMediumChanged(const std::string& volume_id) {
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // The engine of mapped unit `volume_id`; nullptr when not mapped here.
+  virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) {
+    (void)volume_id;
+    return nullptr;
+  }
 };
 
 // A MapTarget that does nothing: for a manager without a gateway.

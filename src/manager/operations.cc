@@ -6,6 +6,7 @@
 
 #include "array/dwml.h"
 #include "manager/allocator.h"
+#include "manager/backup_ops.h"
 #include "util/crash_point.h"
 #include "util/names.h"
 
@@ -158,6 +159,10 @@ constexpr int kCasRetries = 20;
 }  // namespace
 
 Result<Json> Operations::Run(const std::string& op, const Json& args, const Actor& actor) {
+  if (BackupOps::Handles(op)) {
+    if (!backups_) return FailedPrecondition("no backup store: start vsl serve with --backup-dir DIR to run " + op);
+    return backups_->Run(op, args, actor);
+  }
   if (!args.is_object()) return InvalidArgument("the arguments of '" + op + "' must be a JSON object");
   Json out = Json::object();
   if (op == "discover") {
@@ -197,6 +202,11 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     out = {{"volume", master ? Json(*master) : Json(nullptr)}};
   } else {
     VSL_ASSIGN_OR_RETURN(int64_t unit, IntArg(args, "volume"));
+    // A disk being backed up or restored is read or written outside the
+    // gateway: nothing may map, rewrite, scrub or free it meanwhile.
+    if (backups_ && op != "unmap" && op != "unbind" && op != "bind" && op != "snap") {
+      VSL_RETURN_IF_ERROR(backups_->CheckIdle(unit));
+    }
     if (op == "break-meta") {
       VSL_RETURN_IF_ERROR(MetaBreak(unit, actor));
     } else if (op == "copy") {

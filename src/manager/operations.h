@@ -26,6 +26,8 @@ namespace vsl::manager {
 
 using Json = nlohmann::json;
 
+class BackupOps;
+
 // The arrays this process can reach, by name. Thread-safe.
 class ArraySet {
  public:
@@ -84,6 +86,7 @@ class Operations {
   //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
   //   qos {volume, qos: "iops=N,..." ("" clears)} -> {volume, qos}
+  //   backup, backup-restore               (backup_ops.h)
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
 
@@ -179,6 +182,10 @@ class Operations {
   Result<int> SyncHosts(std::vector<std::pair<std::string, Status>>* skipped = nullptr);
   std::string TargetName(const std::string& host) { return target_->TargetName(host); }
 
+  // Where "backup" and "backup-restore" go (backup_ops.h); without one they
+  // fail with FailedPrecondition (vsl serve without --backup-dir).
+  void set_backups(BackupOps* b) { backups_ = b; }
+
   catalog::Catalog& catalog() { return *catalog_; }
   DiskStateMachine& machine() { return machine_; }
 
@@ -220,6 +227,7 @@ class Operations {
   Result<std::vector<volume::Extent>> Extents(const std::vector<Member>& members);
 
   catalog::Catalog* catalog_;
+  BackupOps* backups_ = nullptr;
   ArraySet* arrays_;
   MapTarget* target_;
   std::string gateway_initiator_;

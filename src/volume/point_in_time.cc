@@ -129,7 +129,18 @@ void ChangeMap::Enable(uint64_t size) {
   std::lock_guard l(mu_);
   size_ = size;
   bits_.assign((Chunks(size) + 63) / 64, 0);
+  since_.clear();
   enabled_.store(true, std::memory_order_release);
+}
+
+std::string ChangeMap::since() const {
+  std::lock_guard l(mu_);
+  return since_;
+}
+
+void ChangeMap::set_since(std::string since) {
+  std::lock_guard l(mu_);
+  since_ = std::move(since);
 }
 
 void ChangeMap::Disable() {
@@ -137,6 +148,7 @@ void ChangeMap::Disable() {
   enabled_.store(false, std::memory_order_release);
   bits_.clear();
   size_ = 0;
+  since_.clear();
 }
 
 void ChangeMap::Grow(uint64_t size) {

@@ -112,6 +112,12 @@ class ChangeMap {
   std::string Serialize() const;
   Status Load(std::string_view image, uint64_t size);
 
+  // What the map counts from (for the caller: the backup whose instant last
+  // cleared it); Enable and Disable reset it to "", a map freshly enabled
+  // counting from nothing the caller can name.
+  std::string since() const;
+  void set_since(std::string since);
+
  private:
   void MarkSlow(uint64_t offset, uint64_t length);
 
@@ -119,6 +125,7 @@ class ChangeMap {
   mutable std::mutex mu_;
   uint64_t size_ = 0;            // guarded by mu_
   std::vector<uint64_t> bits_;   // bit c of word c/64: chunk c changed; guarded by mu_
+  std::string since_;            // guarded by mu_
 };
 
 }  // namespace vsl::volume

@@ -198,4 +198,19 @@ TEST_F(PointInTimeTest, ChangeMapRecordsEveryWritePath) {
 }
 
 }  // namespace
+TEST(ChangeMapSince, EnableAndDisableForgetWhatTheMapCountedFrom) {
+  ChangeMap m;
+  EXPECT_EQ(m.since(), "");
+  m.Enable(4 * kChunkBytes);
+  m.set_since("b1");
+  m.Mark(0, 1);
+  m.Clear();
+  EXPECT_EQ(m.since(), "b1") << "Clear keeps it: the caller names the new origin";
+  m.Enable(4 * kChunkBytes);
+  EXPECT_EQ(m.since(), "") << "a map turned on again counts from nothing a backup can name";
+  m.set_since("b2");
+  m.Disable();
+  EXPECT_EQ(m.since(), "");
+}
+
 }  // namespace vsl::volume

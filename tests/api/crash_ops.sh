@@ -6,7 +6,8 @@
 # succeeds and leaves what the command promises, nothing is leaked (no
 # volume held that no finished request accounts for, no array file the
 # catalog does not know), and the gateway serves each host exactly the LUNs
-# the catalog says are mapped to it.
+# the catalog says are mapped to it. Backups (op backup, with --backup-dir)
+# too: no partial backup listed, no catalog row left running.
 # Then: a restarted serve takes over the request its killed predecessor was
 # running at once, not after the lease (120 s here), also when the
 # predecessor ran under another host name (a restarted container).
@@ -23,8 +24,9 @@ catalog_init
 
 DATA=$E2E_TMP/data
 MiB=$((1 << 20))
+STORE=$E2E_TMP/store
 serve_up() {  # CRASH_AT [ARGS...]
-  crash_serve "$DATA" "$@" || fail_now "vsl serve did not start: $(tail -5 "$SERVE_LOG")"
+  crash_serve "$DATA" "$@" --backup-dir "$STORE" || fail_now "vsl serve did not start: $(tail -5 "$SERVE_LOG")"
 }
 serve_up ""
 for h in ha hb; do
@@ -220,6 +222,23 @@ promise_remove_image() {
   for f in $(files_of "$U"); do zero_file "$f" || echo "master $U: ${f##*/} holds data after the image's removal"; done
 }
 
+# Backups of U: no catalog row left running; the store lists exactly the
+# complete rows; the newest restores (by the store alone) to the image.
+promise_backup() {
+  local rows listed want got out
+  rows=$(ajson GET "/v1/backups?disk=$U")
+  [[ $(jq '[.backups[] | select(.state == "running")] | length' <<<"$rows") == 0 ]] ||
+    echo "backups of $U still running: $(jq -c '[.backups[] | select(.state == "running") | .id]' <<<"$rows")"
+  want=$(jq -r '[.backups[] | select(.state == "complete") | .id] | sort | join(" ")' <<<"$rows")
+  got=$(tv backup-store list "$STORE" --json | jq -r --arg d "$U" '[.backups[] | select(.disk == $d) | .id] | sort | join(" ")')
+  [[ $want == "$got" ]] || echo "the catalog's complete backups of $U are [$want], the store lists [$got]"
+  [[ -n $got ]] || { echo "no complete backup of $U"; return; }
+  out=$E2E_TMP/restored.$RANDOM
+  tv backup-store restore "$STORE" "${got##* }" "$out" >/dev/null 2>&1 || echo "backup ${got##* } does not restore"
+  cmp -n $MiB "$out" "$IMG" >/dev/null 2>&1 || echo "backup ${got##* } is not the disk's content"
+  rm -f "$out"
+}
+
 # crash_case POINT:N OP PROMISE CMD...: the serve armed at POINT:N runs CMD
 # (the CLI, which fails as the serve dies under it); a serve without crash
 # points restarts on the same data; then the checks above.
@@ -327,6 +346,11 @@ for at in op.remove-image.unlinked:1 op.scrub.marked:1 op.remove-image.end:1; do
   v image import "$RM_IMAGE" "$IMG" >/dev/null || fail_now "image import $RM_IMAGE"
   U=$(tv image list --json | jq --arg n "$RM_IMAGE" '.images[] | select(.name == $n) | .master_volume_id')
   crash_case "$at" remove-image promise_remove_image image remove "$RM_IMAGE"
+done
+
+for at in op.backup.start:1 op.backup.filled:1 op.backup.committed:1 op.backup.end:1; do
+  prep mapped
+  crash_case "$at" backup promise_backup backup run "$U" --level 0
 done
 
 # ---- take-over: the request a killed serve was running ----

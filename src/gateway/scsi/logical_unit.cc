@@ -251,6 +251,12 @@ void LogicalUnit::ClearUnitAttention(uint64_t nexus_id, Asc asc) {
   core.UpdateGate();
 }
 
+void LogicalUnit::NotifyMediumChanged() {
+  LuCore& core = *impl_->core;
+  std::lock_guard<std::mutex> l(core.mu);
+  for (auto& [id, n] : core.nexuses) core.QueueUa(id, kMediumMayHaveChanged);
+}
+
 void LogicalUnit::NotifyCapacityChanged() {
   LuCore& core = *impl_->core;
   UnmapGeometry g = ComputeUnmapGeometry(*core.volume);

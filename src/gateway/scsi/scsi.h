@@ -176,6 +176,10 @@ class LogicalUnit {
   // The volume grew (MetaVolume::Append): every nexus that has used this LU
   // gets CAPACITY DATA HAS CHANGED.
   void NotifyCapacityChanged();
+  // The volume's content was replaced under the hosts (a destructive
+  // restore): every nexus that has used this LU gets NOT READY TO READY
+  // CHANGE, MEDIUM MAY HAVE CHANGED (28h/00h), so it drops what it cached.
+  void NotifyMediumChanged();
   // LOGICAL UNIT RESET from `nexus`: reservations (RESERVE/RELEASE) are
   // released and every nexus, the issuing one included (SAM-5; libiscsi's
   // MultipathIO.Reset checks it), gets a BUS DEVICE RESET unit attention.

@@ -32,6 +32,7 @@ inline constexpr Asc kReservationsReleased{0x2a, 0x04};
 inline constexpr Asc kRegistrationsPreempted{0x2a, 0x05};
 inline constexpr Asc kModeParametersChanged{0x2a, 0x01};
 inline constexpr Asc kCapacityDataChanged{0x2a, 0x09};
+inline constexpr Asc kMediumMayHaveChanged{0x28, 0x00};
 inline constexpr Asc kSanitizeCommandFailed{0x31, 0x03};
 inline constexpr Asc kSavingParametersNotSupported{0x39, 0x00};
 inline constexpr Asc kReportedLunsDataChanged{0x3f, 0x0e};

@@ -1,0 +1,214 @@
+// /v1/backups: the backups `vsl serve --backup-dir` runs (manager/backup_ops.h).
+// Running a backup and restoring one are queued requests (ops "backup" and
+// "backup-restore"); listing reads the catalog; show, verify and delete
+// read or change the store directly.
+#include "api/routes.h"
+#include "catalog/backups.h"
+#include "catalog/catalog.h"
+#include "manager/backup_ops.h"
+#include "manager/storage_manager.h"
+
+namespace vsl::api {
+namespace {
+
+Status NeedStore(ApiContext& ctx) {
+  if (ctx.backups == nullptr) return FailedPrecondition("no backup store: start vsl serve with --backup-dir DIR");
+  return Status::Ok();
+}
+
+Json BackupJson(const catalog::BackupRecord& b) {
+  return Json{{"id", b.id},
+              {"volume", b.volume_id ? Json(*b.volume_id) : Json(nullptr)},
+              {"disk", b.disk},
+              {"farm", b.farm},
+              {"server", b.server},
+              {"level", b.level},
+              {"parent", b.parent.empty() ? Json(nullptr) : Json(b.parent)},
+              {"state", b.state},
+              {"mode", b.mode},
+              {"bytes_stored", b.bytes_stored},
+              {"disk_size", b.disk_size},
+              {"request", b.request_id},
+              {"started_ms", b.started_ms},
+              {"finished_ms", b.finished_ms},
+              {"error", b.error}};
+}
+
+// Ids are the store's (20261130T034500Z-1a2b3c4d): letters, digits, '-'.
+Status CheckId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return InvalidArgument("backup id: must be 1-64 characters");
+  for (char c : id) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-') {
+      return InvalidArgument("backup id '" + id + "': only letters, digits and '-'");
+    }
+  }
+  return Status::Ok();
+}
+
+// Never two backups of one disk at once: one queued or running refuses the next.
+Status NoBackupPending(ApiContext& ctx, int64_t volume) {
+  for (auto state : {catalog::RequestState::kQueued, catalog::RequestState::kRunning}) {
+    catalog::RequestFilter f;
+    f.state = state;
+    f.op = "backup";
+    VSL_ASSIGN_OR_RETURN(auto reqs, ctx.manager->List(f));
+    for (const auto& r : reqs) {
+      Json a = Json::parse(r.args, nullptr, false);
+      if (a.is_object() && a.value("volume", int64_t{0}) == volume) {
+        return FailedPrecondition("disk " + std::to_string(volume) + " already has a backup " +
+                                  std::string(catalog::RequestStateName(state)) + " (request " +
+                                  std::to_string(r.id) + "); wait for it to finish");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ListRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  catalog::BackupFilter f;
+  if (auto farm = QueryParam(req, "farm")) f.farm = *farm;
+  if (auto disk = QueryParam(req, "disk")) {
+    VSL_ASSIGN_OR_RETURN(int64_t v, PathId(*disk, "disk"));
+    f.volume_id = v;
+  }
+  if (auto state = QueryParam(req, "state")) f.state = *state;
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto rows, catalog::ListBackups(tx, f));
+    for (const auto& b : rows) list.push_back(BackupJson(b));
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"backups", list}});
+  return Status::Ok();
+}
+
+Status ShowRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  std::string id = req.matches[1];
+  VSL_RETURN_IF_ERROR(CheckId(id));
+  Json out;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto row, catalog::GetBackup(tx, id));
+    if (!row) return NotFound("backup " + id + " is not in the catalog");
+    out = BackupJson(*row);
+    return Status::Ok();
+  }));
+  if (ctx.backups != nullptr && out["state"] == "complete") {
+    auto m = ctx.backups->store().Show(id);
+    if (m.ok()) {
+      out["manifest"] = Json{{"created", m->header.created},
+                             {"chunk_size", m->header.chunk_size},
+                             {"extents", m->trailer.extents},
+                             {"zero_extents", m->zero_extents},
+                             {"data_size", m->trailer.data_size}};
+    } else {
+      out["manifest_error"] = m.status().ToString();
+    }
+  }
+  ReplyJson(res, out);
+  return Status::Ok();
+}
+
+Status RunRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(NeedStore(ctx));
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "level"}));
+  VSL_ASSIGN_OR_RETURN(int64_t volume, RequiredInt(body, "volume"));
+  if (volume <= 0) return InvalidArgument("field 'volume': must be a positive volume id");
+  VSL_ASSIGN_OR_RETURN(auto level, OptionalInt(body, "level"));
+  if (level && *level != 0 && *level != 1) return InvalidArgument("field 'level': must be 0 or 1");
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) { return ctx.catalog->GetVolume(tx, volume).status(); }));
+  VSL_RETURN_IF_ERROR(NoBackupPending(ctx, volume));
+  Json args{{"volume", volume}, {"level", level.value_or(0)}};
+  return SubmitAndReply(ctx, req, res, "backup", args);
+}
+
+Status RestoreRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(NeedStore(ctx));
+  std::string id = req.matches[1];
+  VSL_RETURN_IF_ERROR(CheckId(id));
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"new", "volume", "force", "map_to", "lun", "farm"}));
+  VSL_ASSIGN_OR_RETURN(auto is_new, OptionalBool(body, "new"));
+  VSL_ASSIGN_OR_RETURN(auto volume, OptionalInt(body, "volume"));
+  VSL_ASSIGN_OR_RETURN(auto force, OptionalBool(body, "force"));
+  VSL_ASSIGN_OR_RETURN(auto map_to, OptionalString(body, "map_to"));
+  VSL_ASSIGN_OR_RETURN(auto lun, OptionalInt(body, "lun"));
+  VSL_ASSIGN_OR_RETURN(auto farm, OptionalInt(body, "farm"));
+  if (is_new.value_or(false) == volume.has_value()) {
+    return InvalidArgument("give exactly one of 'new': true (a new disk) and 'volume' (overwrite that disk)");
+  }
+  if (map_to && !is_new.value_or(false)) return InvalidArgument("field 'map_to': only with 'new': true");
+  if (lun && !map_to) return InvalidArgument("field 'lun': only with 'map_to'");
+  // The backup must be in the store now (a queued restore of nothing helps no one).
+  VSL_RETURN_IF_ERROR(ctx.backups->store().Show(id).status());
+  Json args{{"backup", id}};
+  if (volume) args["volume"] = *volume;
+  if (is_new) args["new"] = *is_new;
+  if (force) args["force"] = *force;
+  if (map_to) args["map_to"] = *map_to;
+  if (lun) args["lun"] = *lun;
+  if (farm) args["farm"] = *farm;
+  return SubmitAndReply(ctx, req, res, "backup-restore", args);
+}
+
+Status VerifyRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(NeedStore(ctx));
+  std::string id = req.matches[1];
+  VSL_RETURN_IF_ERROR(CheckId(id));
+  VSL_ASSIGN_OR_RETURN(auto report, ctx.backups->store().Verify(id));
+  Json failures = Json::array();
+  for (const auto& f : report.failures) {
+    failures.push_back(Json{{"backup", f.backup}, {"offset", f.offset}, {"length", f.length}, {"what", f.what}});
+  }
+  ReplyJson(res, {{"backup", id},
+                  {"ok", report.ok()},
+                  {"chain", report.chain},
+                  {"extents_checked", report.extents_checked},
+                  {"bytes_checked", report.bytes_checked},
+                  {"failure_count", report.failure_count},
+                  {"failures", failures}});
+  return Status::Ok();
+}
+
+Status DeleteRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(NeedStore(ctx));
+  std::string id = req.matches[1];
+  VSL_RETURN_IF_ERROR(CheckId(id));
+  bool with_descendants = QueryParam(req, "descendants").value_or("") == "true";
+  std::optional<catalog::BackupRecord> row;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(row, catalog::GetBackup(tx, id));
+    return Status::Ok();
+  }));
+  if (row && row->state == "running") return FailedPrecondition("backup " + id + " is still running");
+  std::vector<std::string> deleted;
+  auto gone = ctx.backups->store().Delete(id, with_descendants);
+  if (gone.ok()) {
+    deleted = *gone;
+  } else if (gone.status().code() != Code::kNotFound || !row) {
+    return gone.status();
+  } else {
+    deleted = {id};  // a failed backup: only the catalog knows it
+  }
+  VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
+    for (const auto& d : deleted) VSL_RETURN_IF_ERROR(catalog::DeleteBackupRow(tx, d));
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"deleted", deleted}});
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterBackupRoutes(ApiContext& ctx, httplib::Server& server) {
+  using R = const httplib::Request&;
+  using W = httplib::Response&;
+  server.Get("/v1/backups", Authed(ctx, [&ctx](R q, W s) { return ListRoute(ctx, q, s); }));
+  server.Post("/v1/backups", Authed(ctx, [&ctx](R q, W s) { return RunRoute(ctx, q, s); }));
+  server.Get(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](R q, W s) { return ShowRoute(ctx, q, s); }));
+  server.Delete(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](R q, W s) { return DeleteRoute(ctx, q, s); }));
+  server.Post(R"(/v1/backups/([^/]+)/verify)", Authed(ctx, [&ctx](R q, W s) { return VerifyRoute(ctx, q, s); }));
+  server.Post(R"(/v1/backups/([^/]+)/restore)", Authed(ctx, [&ctx](R q, W s) { return RestoreRoute(ctx, q, s); }));
+}
+
+}  // namespace vsl::api

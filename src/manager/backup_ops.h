@@ -1,0 +1,70 @@
+// Backups that run (issue 10, file arrays): the request ops "backup" and
+// "backup-restore" over the backup store (src/backup), reading a mapped unit
+// through the gateway's point-in-time view and its change map, an unmapped
+// one through its extents.
+//
+//   backup {volume, level?}                  -> {backup, level, parent, mode, bytes_stored, ...}
+//   backup-restore {backup, volume, force?}  -> {backup, volume, bytes_written, chain}
+//
+// A backup is one instant of the disk: the gateway's write gate is taken,
+// the volume flushed and the copy-on-write view opened (a host waits at
+// most for that flush); its change map is taken and cleared at that same
+// instant. A level 1 uses the map ("mode": "map") only when the map counted
+// from exactly its parent's instant; otherwise it compares checksums with
+// the parent chain ("mode": "checksum"). The store lists a backup only once
+// it is complete; the catalog row (catalog/backups.h) is running until then
+// and failed when the run fails or dies (the request's next run, or the
+// next start, marks it).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "backup/store.h"
+#include "manager/operations.h"
+
+namespace vsl::manager {
+
+class BackupOps {
+ public:
+  // `ops` and `target` must outlive this. `changemap_dir`: where change
+  // maps are saved on a clean stop (DATA/changemaps).
+  BackupOps(Operations* ops, MapTarget* target, std::unique_ptr<backup::Store> store, std::string changemap_dir);
+
+  // The ops above; InvalidArgument for others.
+  Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
+  static bool Handles(const std::string& op) { return op == "backup" || op == "backup-restore"; }
+
+  backup::Store& store() { return *store_; }
+  // FailedPrecondition naming the backup (or restore) that works on
+  // `unit` now, in any process (the catalog's running rows) or this one.
+  Status CheckIdle(int64_t unit);
+
+  // Saves the change map of every mapped unit that has one (a clean stop);
+  // returns how many.
+  int SaveChangeMaps();
+  // Hands what SaveChangeMaps left to the target (and deletes the files),
+  // to be loaded when each unit is opened: call before the hosts are set,
+  // so no host writes a unit before its map counts. A map that fails to
+  // load is dropped (the next level 1 compares checksums). Returns how many.
+  int LoadChangeMaps();
+  // Catalog rows still running whose request is no longer running (a
+  // crashed run) become failed. Returns how many.
+  Result<int64_t> FailOrphans();
+
+ private:
+  Result<Json> Backup(int64_t unit, int level, const catalog::Actor& actor);
+  Result<Json> Restore(const std::string& id, int64_t unit, bool force, const catalog::Actor& actor);
+  void Event(int64_t unit, const std::string& op, const catalog::Actor& actor, const std::string& detail);
+
+  Operations* ops_;
+  MapTarget* target_;
+  std::unique_ptr<backup::Store> store_;
+  std::string changemap_dir_;
+  std::mutex mu_;
+  std::set<int64_t> busy_;  // units a backup or restore of this process works on; guarded by mu_
+};
+
+}  // namespace vsl::manager
