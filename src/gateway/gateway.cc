@@ -122,8 +122,6 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Status UnmapLun(const std::string& host, uint64_t lun) override;
   Status GrowVolume(const std::string& volume_id,
                     const std::vector<volume::Extent>& extents) override;
-  Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
-                                                               const std::string& side_dir) override;
   Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                           const std::string& tag) override;
@@ -609,21 +607,6 @@ Status GatewayImpl::UnmapLun(const std::string& host, uint64_t lun) {
     }
   }
   return NotFound("host " + host + " has no LUN " + std::to_string(lun));
-}
-
-Result<std::unique_ptr<volume::PointInTime>> GatewayImpl::OpenPointInTime(const std::string& volume_id,
-                                                                          const std::string& side_dir) {
-  std::shared_ptr<scsi::LogicalUnit> lu;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = volumes_.find(volume_id);
-    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
-    lu = it->second.lu;
-  }
-  std::shared_ptr<scsi::LuCore> core = lu->core();
-  std::unique_lock gate(core->write_mu);
-  VSL_RETURN_IF_ERROR(lu->volume()->Flush());
-  return volume::OpenPointInTime(lu->volume(), side_dir);
 }
 
 Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string& volume_id,

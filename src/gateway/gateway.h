@@ -114,11 +114,9 @@ class Gateway {
   // gate exclusively (waiting for the writes in flight, holding new ones),
   // flushing the volume, and opening the copy-on-write view; the writes then
   // go on, each first preserving what it overwrites. A host's I/O waits at
-  // most for that flush. NotFound when the volume is not mapped.
-  virtual Result<std::unique_ptr<volume::PointInTime>> OpenPointInTime(const std::string& volume_id,
-                                                                       const std::string& side_dir) = 0;
-  // OpenPointInTime, and at the same instant (under the same write gate)
-  // the volume's change map is taken and cleared for the next incremental:
+  // most for that flush. NotFound when the volume is not mapped. At the same
+  // instant (under the same write gate) the volume's change map is taken and
+  // cleared for the next incremental:
   // `changed` holds what it recorded since it was last cleared, `tracked`
   // whether it was on, `since` what it counted from (ChangeMap::since);
   // afterwards it is on, clear, and counts from `tag`.

@@ -158,6 +158,20 @@ Result<Json> BackupOps::Run(const std::string& op, const Json& args, const Actor
   return InvalidArgument("unknown backup op '" + op + "'");
 }
 
+BackupOps::BusyClaim::~BusyClaim() {
+  if (self == nullptr) return;
+  std::lock_guard l(self->mu_);
+  self->busy_.erase(unit);
+}
+
+Result<BackupOps::BusyClaim> BackupOps::Claim(int64_t unit) {
+  std::lock_guard l(mu_);
+  if (!busy_.insert(unit).second) {
+    return FailedPrecondition("disk " + Num(unit) + " already has a backup or restore running in this process");
+  }
+  return BusyClaim(this, unit);
+}
+
 Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   catalog::Catalog& c = ops_->catalog();
   int64_t request = actor.request_id.value_or(0);
@@ -186,20 +200,7 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
       return catalog::FailBackup(tx, earlier->id, "interrupted: the process running it died", c.NowMs());
     }));
   }
-  {
-    std::lock_guard l(mu_);
-    if (!busy_.insert(unit).second) {
-      return FailedPrecondition("disk " + Num(unit) + " already has a backup or restore running in this process");
-    }
-  }
-  struct Unbusy {
-    BackupOps* self;
-    int64_t unit;
-    ~Unbusy() {
-      std::lock_guard l(self->mu_);
-      self->busy_.erase(unit);
-    }
-  } unbusy{this, unit};
+  VSL_ASSIGN_OR_RETURN(BusyClaim claim, Claim(unit));
 
   catalog::Volume v;
   std::string farm, server;
@@ -366,20 +367,7 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
   if (mapped && !force) {
     return FailedPrecondition("disk " + Num(unit) + " is mapped to a host; unmap it first, or restore with force (the host sees its disk change)");
   }
-  {
-    std::lock_guard l(mu_);
-    if (!busy_.insert(unit).second) {
-      return FailedPrecondition("disk " + Num(unit) + " already has a backup or restore running in this process");
-    }
-  }
-  struct Unbusy {
-    BackupOps* self;
-    int64_t unit;
-    ~Unbusy() {
-      std::lock_guard l(self->mu_);
-      self->busy_.erase(unit);
-    }
-  } unbusy{this, unit};
+  VSL_ASSIGN_OR_RETURN(BusyClaim claim, Claim(unit));
   std::shared_ptr<volume::MetaVolume> vol = mapped ? target_->MappedVolume(Num(unit)) : nullptr;
   if (!vol) {
     std::vector<volume::Extent> extents;

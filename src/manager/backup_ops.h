@@ -21,6 +21,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "backup/store.h"
 #include "manager/operations.h"
@@ -55,6 +56,22 @@ class BackupOps {
   Result<int64_t> FailOrphans();
 
  private:
+  // Marks `unit` busy for one backup or restore of this process until it
+  // goes; FailedPrecondition when one already works on it.
+  class BusyClaim {
+   public:
+    BusyClaim(BackupOps* self, int64_t unit) : self(self), unit(unit) {}
+    BusyClaim(BusyClaim&& o) noexcept : self(std::exchange(o.self, nullptr)), unit(o.unit) {}
+    BusyClaim(const BusyClaim&) = delete;
+    BusyClaim& operator=(const BusyClaim&) = delete;
+    BusyClaim& operator=(BusyClaim&&) = delete;
+    ~BusyClaim();
+
+   private:
+    BackupOps* self;
+    int64_t unit;
+  };
+  Result<BusyClaim> Claim(int64_t unit);
   Result<Json> Backup(int64_t unit, int level, const catalog::Actor& actor);
   Result<Json> Restore(const std::string& id, int64_t unit, bool force, const catalog::Actor& actor);
   void Event(int64_t unit, const std::string& op, const catalog::Actor& actor, const std::string& detail);
