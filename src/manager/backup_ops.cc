@@ -172,6 +172,27 @@ Result<BackupOps::BusyClaim> BackupOps::Claim(int64_t unit) {
   return BusyClaim(this, unit);
 }
 
+namespace {
+
+// The unit's members opened from their array files, for a unit no gateway
+// serves. Every member must have files: an array that can't say where its
+// volumes lie (Locate unimplemented) fails here rather than give a short
+// volume.
+Result<std::shared_ptr<volume::MetaVolume>> OpenUnit(int64_t unit, const std::vector<Operations::Member>& members,
+                                                     bool read_only) {
+  std::vector<volume::Extent> extents;
+  for (const auto& m : members) {
+    VSL_ASSIGN_OR_RETURN(auto e, m.array->Locate(m.volume.array_volume));
+    extents.insert(extents.end(), e.begin(), e.end());
+  }
+  volume::VolumeOptions vo;
+  vo.id = Num(unit);
+  vo.read_only = read_only;
+  return volume::MetaVolume::Open(extents, vo);
+}
+
+}  // namespace
+
 Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   catalog::Catalog& c = ops_->catalog();
   int64_t request = actor.request_id.value_or(0);
@@ -294,15 +315,7 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
       }
     }
   } else {
-    std::vector<volume::Extent> extents;
-    for (const auto& m : members) {
-      VSL_ASSIGN_OR_RETURN(auto e, m.array->Locate(m.volume.array_volume));
-      extents.insert(extents.end(), e.begin(), e.end());
-    }
-    volume::VolumeOptions vo;
-    vo.id = Num(unit);
-    vo.read_only = true;
-    VSL_ASSIGN_OR_RETURN(vol, volume::MetaVolume::Open(extents, vo));
+    VSL_ASSIGN_OR_RETURN(vol, OpenUnit(unit, members, /*read_only=*/true));
     if (level == 1) why = "the disk is not mapped: no change map";
   }
   rec.mode = mode;
@@ -370,14 +383,7 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
   VSL_ASSIGN_OR_RETURN(BusyClaim claim, Claim(unit));
   std::shared_ptr<volume::MetaVolume> vol = mapped ? target_->MappedVolume(Num(unit)) : nullptr;
   if (!vol) {
-    std::vector<volume::Extent> extents;
-    for (const auto& m : members) {
-      VSL_ASSIGN_OR_RETURN(auto e, m.array->Locate(m.volume.array_volume));
-      extents.insert(extents.end(), e.begin(), e.end());
-    }
-    volume::VolumeOptions vo;
-    vo.id = Num(unit);
-    VSL_ASSIGN_OR_RETURN(vol, volume::MetaVolume::Open(extents, vo));
+    VSL_ASSIGN_OR_RETURN(vol, OpenUnit(unit, members, /*read_only=*/false));
   }
   Event(unit, "backup-restore", actor, "restore of backup " + id + " started");
   UnitSink sink("disk " + Num(unit), vol);
