@@ -238,6 +238,23 @@ for p in "RM0 m0" "RM1 m1"; do
   check "... equal to the disk then" cmp "$E2E_TMP/$2.raw" "$E2E_TMP/$2.back"
 done
 
+log "an unmapped RBD disk: its snapshot made through a handle of its own, its level 1 by rbd-diff (no change map needed)"
+U=$(unit $((8 * MiB)) '{"media": "ceph"}')
+check "map U at LUN 11" bash -c "'$VSL' disk bind $U --host h1 --lun 11 && '$VSL' disk map $U"
+check "0x31 over it, 0x32 at 5M" qio 11 "write -P 0x31 0 8M" "write -P 0x32 5M 64k"
+grab 11 "$E2E_TMP/u.raw"
+check "unmap U" v disk unmap "$U"
+RU0=$(run "$U" --level 0)
+check_eq "level 0 full" full "$(field .result.mode "$RU0")"
+RU1=$(run "$U" --level 1)
+check_eq "level 1 by rbd-diff, nothing stored (nothing changed)" "rbd-diff 0" \
+  "$(field '"\(.result.mode) \(.result.bytes_stored)"' "$RU1")"
+check "it restores by the store alone" v backup-store restore "$STORE" "$(field .result.backup "$RU1")" "$E2E_TMP/u.back"
+check "byte for byte" cmp "$E2E_TMP/u.raw" "$E2E_TMP/u.back"
+check_eq "one snapshot left on U's image" "vsl-bk-$(field .result.backup "$RU1")" "$(bk_snaps "$(image_of "$U")")"
+check_eq "and no lock held on it (the backup's handle closed)" "" \
+  "$(admin_rbd lock ls "$(image_of "$U")" 2>/dev/null | awk 'NR>1 && $1 ~ /^client\./ {print $1}')"
+
 log "kill -9 of serve during an RBD backup"
 check "serve stops" serve_stop
 VSL_CRASH_AT=op.backup.filled:1 serve_start "$DATA" --backup-dir "$STORE"
