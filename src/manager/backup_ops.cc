@@ -360,8 +360,12 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   }
   auto fail = [&](const Status& s) {
     w->Abort();
-    // A failed backup's snapshot is nobody's parent.
-    if (snap_handle) (void)snap_handle->RemoveRbdSnapshot(snap);
+    // A failed backup's snapshot is nobody's parent (closed first: it is
+    // what `source` reads).
+    if (snap_handle) {
+      source.reset();
+      (void)snap_handle->RemoveRbdSnapshot(snap);
+    }
     (void)c.Write([&](Tx& tx) { return catalog::FailBackup(tx, id, s.ToString(), c.NowMs()); });
     Event(unit, "backup", actor, "backup " + id + " failed: " + s.ToString());
     return s;
