@@ -255,6 +255,22 @@ check_eq "one snapshot left on U's image" "vsl-bk-$(field .result.backup "$RU1")
 check_eq "and no lock held on it (the backup's handle closed)" "" \
   "$(admin_rbd lock ls "$(image_of "$U")" 2>/dev/null | awk 'NR>1 && $1 ~ /^client\./ {print $1}')"
 
+log "a destructive restore onto an unmapped RBD disk: through librbd, zero ranges discarded"
+S=$(unit $((64 * MiB)) '{"media": "ceph"}')
+SIMG=$(image_of "$S")
+check "map S at LUN 12" bash -c "'$VSL' disk bind $S --host h1 --lun 12 && '$VSL' disk map $S"
+check "64 KiB at 0 and at 40M, nothing else" qio 12 "write -P 0x41 0 64k" "write -P 0x42 40M 64k"
+grab 12 "$E2E_TMP/sp.raw"
+BS=$(field .result.backup "$(run "$S" --level 0)")
+check "then 0x43 over all of it" qio 12 "write -P 0x43 0 64M"
+check "unmap S" v disk unmap "$S"
+used() { admin_rbd du --format json "$1" 2>/dev/null | jq '[.images[] | select(.snapshot == null)][0].used_size'; }
+log "S's image uses $(used "$SIMG") bytes before the restore"
+check "restore $BS --to S" v backup restore "$BS" --to "$S"
+check "the image holds the backup's bytes" cmp "$E2E_TMP/sp.raw" <(admin_rbd export "$SIMG" - 2>/dev/null)
+u=$(used "$SIMG")
+check "its zero ranges were discarded: at most 2 of its 16 objects remain (used $u bytes)" test "${u:-999999999}" -le $((8 * MiB))
+
 log "kill -9 of serve during an RBD backup"
 check "serve stops" serve_stop
 VSL_CRASH_AT=op.backup.filled:1 serve_start "$DATA" --backup-dir "$STORE"
