@@ -28,9 +28,13 @@ class InstantSource : public backup::Source {
     uint64_t start = 0, length = 0;
     bool rbd = false;
   };
-  InstantSource(std::string name, std::vector<Segment> segments, std::shared_ptr<volume::MetaVolume> snap,
-                std::unique_ptr<volume::PointInTime> view, std::function<void(uint64_t)> progress)
-      : name_(std::move(name)), segments_(std::move(segments)), snap_(std::move(snap)), view_(std::move(view)),
+  InstantSource(std::string name, std::vector<Segment> segments,
+                std::shared_ptr<volume::MetaVolume> snap, std::unique_ptr<volume::PointInTime> view,
+                std::function<void(uint64_t)> progress)
+      : name_(std::move(name)),
+        segments_(std::move(segments)),
+        snap_(std::move(snap)),
+        view_(std::move(view)),
         progress_(std::move(progress)) {}
 
   uint64_t size() const override { return snap_->size(); }
@@ -92,7 +96,8 @@ class InstantSource : public backup::Source {
 
 // [a, b) pieces of `ranges` that lie in non-RBD segments.
 void ClipToFiles(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
-                 const std::vector<InstantSource::Segment>& segs, std::vector<backup::ByteRange>* out) {
+                 const std::vector<InstantSource::Segment>& segs,
+                 std::vector<backup::ByteRange>* out) {
   for (auto& [o, n] : ranges) {
     for (const auto& s : segs) {
       if (s.rbd) continue;
@@ -113,7 +118,8 @@ Result<std::optional<std::vector<volume::Extent>>> BackupOps::RbdUnitExtents(
   for (const auto& m : members) {
     auto e = m.array->Locate(m.volume.array_volume);
     if (!e.ok()) {
-      if (e.status().code() == Code::kUnimplemented) return std::optional<std::vector<volume::Extent>>();
+      if (e.status().code() == Code::kUnimplemented)
+        return std::optional<std::vector<volume::Extent>>();
       return e.status().Annotate("volume " + Num(m.volume.id));
     }
     for (auto& x : *e) rbd = rbd || x.rbd.has_value();
@@ -123,8 +129,8 @@ Result<std::optional<std::vector<volume::Extent>>> BackupOps::RbdUnitExtents(
   return std::optional<std::vector<volume::Extent>>(std::move(extents));
 }
 
-Result<std::shared_ptr<volume::MetaVolume>> BackupOps::RbdHandle(int64_t unit, bool mapped,
-                                                                 const std::vector<volume::Extent>& extents) {
+Result<std::shared_ptr<volume::MetaVolume>> BackupOps::RbdHandle(
+    int64_t unit, bool mapped, const std::vector<volume::Extent>& extents) {
   if (mapped) {
     auto vol = target_->MappedVolume(Num(unit));
     if (!vol) return NotFound("disk " + Num(unit) + " is mapped, but not by this gateway");
@@ -146,16 +152,19 @@ Status BackupOps::DropRbdSnapshots(volume::MetaVolume& vol, const std::string& k
   return Status::Ok();
 }
 
-Result<BackupOps::Instant> BackupOps::RbdInstant(int64_t unit, int level, const std::string& parent, bool mapped,
-                                                 const std::vector<volume::Extent>& extents, const std::string& id,
+Result<BackupOps::Instant> BackupOps::RbdInstant(int64_t unit, int level, const std::string& parent,
+                                                 bool mapped,
+                                                 const std::vector<volume::Extent>& extents,
+                                                 const std::string& id,
                                                  std::function<void(uint64_t)> progress) {
   Instant in;
   in.snap = RbdSnapName(id);
   VSL_ASSIGN_OR_RETURN(in.handle, RbdHandle(unit, mapped, extents));
   // A run that died left its snapshot: only the parent's is trusted, and
   // only by name (a backup's snapshot is listed complete only with it).
-  VSL_RETURN_IF_ERROR(DropRbdSnapshots(*in.handle, parent.empty() ? "" : RbdSnapName(parent))
-                          .Annotate("disk " + Num(unit) + ": removing snapshots of failed backups"));
+  VSL_RETURN_IF_ERROR(
+      DropRbdSnapshots(*in.handle, parent.empty() ? "" : RbdSnapName(parent))
+          .Annotate("disk " + Num(unit) + ": removing snapshots of failed backups"));
 
   std::vector<InstantSource::Segment> segs;
   std::vector<volume::Extent> at_snap = extents;
@@ -173,7 +182,9 @@ Result<BackupOps::Instant> BackupOps::RbdInstant(int64_t unit, int level, const 
   BackupInstant gw;
   if (mapped) {
     auto got = target_->OpenBackupInstant(Num(unit), store_->dir() + "/tmp", id, in.snap);
-    if (!got.ok()) return got.status().Annotate("disk " + Num(unit) + ": the instant (RBD snapshot " + in.snap + ")");
+    if (!got.ok())
+      return got.status().Annotate("disk " + Num(unit) + ": the instant (RBD snapshot " + in.snap +
+                                   ")");
     gw = std::move(*got);
     view = std::move(gw.view);
   } else {
@@ -208,7 +219,8 @@ Result<BackupOps::Instant> BackupOps::RbdInstant(int64_t unit, int level, const 
         in.why = "the disk's file members are not mapped: no change map";
       } else if (!gw.tracked || gw.since != parent) {
         known = false;
-        in.why = "the change map of the disk's file members does not count from the parent " + parent;
+        in.why =
+            "the change map of the disk's file members does not count from the parent " + parent;
       } else {
         ClipToFiles(gw.changed, segs, &changed);
       }
@@ -218,8 +230,9 @@ Result<BackupOps::Instant> BackupOps::RbdInstant(int64_t unit, int level, const 
       in.changed = std::move(changed);
     }
   }
-  in.source = std::make_unique<InstantSource>("disk " + Num(unit) + " at " + in.snap, std::move(segs),
-                                              std::move(*snapvol), std::move(view), std::move(progress));
+  in.source =
+      std::make_unique<InstantSource>("disk " + Num(unit) + " at " + in.snap, std::move(segs),
+                                      std::move(*snapvol), std::move(view), std::move(progress));
   return in;
 }
 
