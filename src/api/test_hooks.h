@@ -54,8 +54,8 @@ class FaultableMapTarget : public manager::MapTarget {
     return base_->SetQos(volume_id, qos);
   }
   Result<manager::BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
-                                                   const std::string& tag) override {
-    return base_->OpenBackupInstant(volume_id, side_dir, tag);
+                                                   const std::string& tag, const std::string& rbd_snap) override {
+    return base_->OpenBackupInstant(volume_id, side_dir, tag, rbd_snap);
   }
   Status NotifyMediumChanged(const std::string& volume_id) override { return base_->NotifyMediumChanged(volume_id); }
   bool PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {

@@ -181,6 +181,84 @@ TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
   EXPECT_TRUE(third.ok()) << third.status().ToString();
 }
 
+// What a backup needs of a meta volume of a file and an image (issue 10):
+// a point-in-time view that keeps the file's bytes only (the image's
+// instant is an RBD snapshot taken through the writable handle), the
+// image opened at that snapshot, and the byte ranges changed between two
+// snapshots, in volume offsets.
+TEST_F(RbdVolumeTest, SnapshotsAndTheirDiffForBackups) {
+  auto vol = volume::MetaVolume::Open(Mixed(), {});
+  ASSERT_TRUE(vol.ok()) << vol.status().ToString();
+  auto& v = **vol;
+  const auto a = Pattern(9 * kMiB, 3);
+  ASSERT_TRUE(v.Write(0, a, false).ok());
+  char dir[] = "/tmp/vsl-rbdpit-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  auto view = volume::OpenPointInTime(*vol, dir);
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  ASSERT_TRUE(v.CreateRbdSnapshot("vsl-bk-s1").ok());
+  // Writes after the instant: one in the file, one in the image.
+  ASSERT_TRUE(v.Write(4096, Pattern(4096, 9), false).ok());
+  ASSERT_TRUE(v.Write(2 * kMiB, Pattern(65536, 9), false).ok());
+  EXPECT_EQ((*view)->preserved_bytes(), 65536u) << "only the file's chunk is preserved";
+  std::vector<uint8_t> got(8192);
+  ASSERT_TRUE((*view)->Read(0, got).ok());
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), a.begin())) << "the view keeps the file's instant";
+
+  // The image at the snapshot holds the instant; the head the new bytes.
+  auto at = [&](const std::string& snap) {
+    std::vector<volume::Extent> e = Mixed();
+    e[1].rbd->snap = snap;
+    volume::VolumeOptions ro;
+    ro.read_only = true;
+    return volume::MetaVolume::Open(e, ro);
+  };
+  auto s1 = at("vsl-bk-s1");
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+  std::vector<uint8_t> img(65536);
+  ASSERT_TRUE((*s1)->Read(2 * kMiB, img).ok());
+  EXPECT_TRUE(std::equal(img.begin(), img.end(), a.begin() + 2 * kMiB));
+  EXPECT_EQ(ImageBytes(1 * kMiB, 65536), Pattern(65536, 9));
+
+  // A second snapshot; the diff from the first is the one 64 KiB write, at
+  // its volume offset (the image starts at 1 MiB of the volume).
+  ASSERT_TRUE(v.CreateRbdSnapshot("vsl-bk-s2").ok());
+  EXPECT_EQ(v.CreateRbdSnapshot("vsl-bk-s2").code(), Code::kAlreadyExists);
+  auto s2 = at("vsl-bk-s2");
+  ASSERT_TRUE(s2.ok()) << s2.status().ToString();
+  auto diff = (*s2)->RbdChangesSince("vsl-bk-s1");
+  ASSERT_TRUE(diff.ok()) << diff.status().ToString();
+  using R = std::vector<std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(*diff, (R{{2 * kMiB, 65536}}));
+  auto none = (*s1)->RbdChangesSince("vsl-bk-s1");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto gone = (*s2)->RbdChangesSince("vsl-bk-gone");
+  EXPECT_EQ(gone.status().code(), Code::kNotFound);
+  EXPECT_NE(gone.status().message().find("vsl-bk-gone"), std::string::npos) << gone.status().ToString();
+
+  // Opening at a snapshot the image lacks names it; a snapshot is never writable.
+  auto missing = at("vsl-bk-none");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("no snapshot 'vsl-bk-none'"), std::string::npos)
+      << missing.status().ToString();
+  std::vector<volume::Extent> w = Mixed();
+  w[1].rbd->snap = "vsl-bk-s1";
+  EXPECT_EQ(volume::MetaVolume::Open(w, {}).status().code(), Code::kInvalidArgument);
+
+  auto names = v.RbdSnapshotNames();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"vsl-bk-s1", "vsl-bk-s2"}));
+  s1->reset();
+  ASSERT_TRUE(v.RemoveRbdSnapshot("vsl-bk-s1").ok());
+  EXPECT_TRUE(v.RemoveRbdSnapshot("vsl-bk-s1").ok()) << "removing one that is gone is fine";
+  names = v.RbdSnapshotNames();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"vsl-bk-s2"}));
+  view->reset();
+  ::rmdir(dir);
+}
+
 // An image without the exclusive-lock feature is served read-only only: a
 // writable open says how to enable the lock.
 TEST_F(RbdVolumeTest, AnImageWithoutTheLockFeatureIsNotOpenedForWriting) {

@@ -124,7 +124,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
                     const std::vector<volume::Extent>& extents) override;
   Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
-                                          const std::string& tag) override;
+                                          const std::string& tag, const std::string& rbd_snap) override;
   void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
     std::lock_guard<std::mutex> lock(mu_);
     preloaded_maps_[volume_id] = {std::move(image), std::move(since)};
@@ -610,7 +610,8 @@ Status GatewayImpl::UnmapLun(const std::string& host, uint64_t lun) {
 }
 
 Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string& volume_id,
-                                                              const std::string& side_dir, const std::string& tag) {
+                                                              const std::string& side_dir, const std::string& tag,
+                                                              const std::string& rbd_snap) {
   std::shared_ptr<scsi::LogicalUnit> lu;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -622,8 +623,14 @@ Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string&
   std::unique_lock gate(core->write_mu);
   std::shared_ptr<volume::MetaVolume> vol = lu->volume();
   VSL_RETURN_IF_ERROR(vol->Flush());
+  if (!rbd_snap.empty()) VSL_RETURN_IF_ERROR(vol->CreateRbdSnapshot(rbd_snap));
   BackupInstant out;
-  VSL_ASSIGN_OR_RETURN(out.view, volume::OpenPointInTime(vol, side_dir));
+  auto view = volume::OpenPointInTime(vol, side_dir);
+  if (!view.ok()) {
+    if (!rbd_snap.empty()) (void)vol->RemoveRbdSnapshot(rbd_snap);
+    return view.status();
+  }
+  out.view = std::move(*view);
   volume::ChangeMap& map = vol->changes();
   out.tracked = map.enabled();
   if (out.tracked) {

@@ -119,7 +119,12 @@ class Gateway {
   // cleared for the next incremental:
   // `changed` holds what it recorded since it was last cleared, `tracked`
   // whether it was on, `since` what it counted from (ChangeMap::since);
-  // afterwards it is on, clear, and counts from `tag`.
+  // afterwards it is on, clear, and counts from `tag`. With `rbd_snap`
+  // set, every RBD image of the volume gets a snapshot of that name at the
+  // same instant (under the write gate, after the flush, through the
+  // gateway's own handle, which holds the image's exclusive lock): the
+  // instant of a meta volume is one across all its members; the view then
+  // keeps only the file extents' bytes (MetaVolume's OpenPointInTime).
   struct BackupInstant {
     std::unique_ptr<volume::PointInTime> view;
     bool tracked = false;
@@ -127,7 +132,7 @@ class Gateway {
     std::vector<std::pair<uint64_t, uint64_t>> changed;
   };
   virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
-                                                  const std::string& tag) = 0;
+                                                  const std::string& tag, const std::string& rbd_snap) = 0;
   // The engine of mapped volume `volume_id` (for saving, loading and
   // enabling its change map); nullptr when it is not mapped.
   virtual std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) = 0;

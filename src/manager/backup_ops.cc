@@ -142,7 +142,15 @@ Result<Json> BackupOps::Run(const std::string& op, const Json& args, const Actor
       AllocateArgs a;
       a.size = m.header.disk_size;
       if (args.contains("farm") && args["farm"].is_number_integer()) a.farm_id = args["farm"].get<int64_t>();
-      VSL_ASSIGN_OR_RETURN(unit, ops_->AllocateUnit(a, actor));
+      // Placed like the backed-up disk (an RBD disk's copy on its pool)
+      // while that still exists and has room; anywhere otherwise.
+      a.array_id = ArrayOfDisk(m.header.disk);
+      auto made = ops_->AllocateUnit(a, actor);
+      if (!made.ok() && a.array_id) {
+        a.array_id.reset();
+        made = ops_->AllocateUnit(a, actor);
+      }
+      VSL_ASSIGN_OR_RETURN(unit, std::move(made));
     }
     VSL_ASSIGN_OR_RETURN(Json out, Restore(id, unit, args.value("force", false), actor));
     if (args.contains("map_to") && args["map_to"].is_string()) {
@@ -292,15 +300,32 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   rec.request_id = request;
   rec.started_ms = c.NowMs();
 
-  // The instant: a mapped unit through the gateway's view (its change map
-  // taken at the same instant), an unmapped one read as it lies.
+  auto progress = [&](uint64_t at) {
+    Event(unit, "backup", actor, "backup " + id + ": " + Num(int64_t(at >> 20)) + " of " + Num(int64_t(v.size >> 20)) + " MiB read");
+  };
+  // The instant: RBD members through their snapshots (backup_rbd.cc), a
+  // mapped unit through the gateway's view (its change map taken at the
+  // same instant), an unmapped one read as it lies.
+  VSL_ASSIGN_OR_RETURN(auto rbd_extents, RbdUnitExtents(members));
   std::unique_ptr<volume::PointInTime> view;
   std::shared_ptr<volume::MetaVolume> vol;
+  std::unique_ptr<backup::Source> source;
   std::vector<backup::ByteRange> changed;
   std::string mode = level == 0 ? "full" : "checksum";
   std::string why;
-  if (mapped) {
-    auto in = target_->OpenBackupInstant(Num(unit), store_->dir() + "/tmp", id);
+  std::shared_ptr<volume::MetaVolume> snap_handle;  // RBD: where the instant's snapshot is
+  std::string snap;
+  if (rbd_extents) {
+    auto in = RbdInstant(unit, level, parent ? parent->id : "", mapped, *rbd_extents, id, progress);
+    if (!in.ok()) return in.status();
+    source = std::move(in->source);
+    mode = in->mode;
+    why = in->why;
+    changed = std::move(in->changed);
+    snap_handle = std::move(in->handle);
+    snap = in->snap;
+  } else if (mapped) {
+    auto in = target_->OpenBackupInstant(Num(unit), store_->dir() + "/tmp", id, "");
     if (!in.ok()) return in.status().Annotate("disk " + Num(unit) + ": the point-in-time view");
     view = std::move(in->view);
     if (level == 1) {
@@ -323,20 +348,24 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   Event(unit, "backup", actor,
         "backup " + id + " level " + Num(level) + " started (" + mode + (why.empty() ? "" : ": " + why) + ")");
 
-  auto progress = [&](uint64_t at) {
-    Event(unit, "backup", actor, "backup " + id + ": " + Num(int64_t(at >> 20)) + " of " + Num(int64_t(v.size >> 20)) + " MiB read");
-  };
-  UnitSource src("disk " + Num(unit), std::move(view), vol, progress);
+  if (!source) source = std::make_unique<UnitSource>("disk " + Num(unit), std::move(view), vol, progress);
+  backup::Source& src = *source;
   Result<backup::FillStats> filled = backup::FillStats{};
   if (mode == "full") {
     filled = backup::FillFull(*w, src);
-  } else if (mode == "map") {
+  } else if (mode == "map" || mode.rfind("rbd-diff", 0) == 0) {
     filled = backup::FillChangedRanges(*w, src, changed);
   } else {
     filled = backup::FillChangedByChecksum(*store_, *w, src);
   }
   auto fail = [&](const Status& s) {
     w->Abort();
+    // A failed backup's snapshot is nobody's parent (closed first: it is
+    // what `source` reads).
+    if (snap_handle) {
+      source.reset();
+      (void)snap_handle->RemoveRbdSnapshot(snap);
+    }
     (void)c.Write([&](Tx& tx) { return catalog::FailBackup(tx, id, s.ToString(), c.NowMs()); });
     Event(unit, "backup", actor, "backup " + id + " failed: " + s.ToString());
     return s;
@@ -348,6 +377,12 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   util::CrashPoint("op.backup.committed");  // listed by the store, the catalog row still running
   VSL_RETURN_IF_ERROR(c.Write([&](Tx& tx) { return catalog::CompleteBackup(tx, id, int64_t(listed->stored_bytes), c.NowMs()); }));
   Event(unit, "backup", actor, "backup " + id + " complete: " + Num(int64_t(listed->stored_bytes)) + " bytes stored");
+  if (snap_handle) {
+    // The next level 1 needs this snapshot only; the parent's goes.
+    source.reset();
+    Status dropped = DropRbdSnapshots(*snap_handle, snap);
+    if (!dropped.ok()) Event(unit, "backup", actor, "backup " + id + ": older snapshots stay: " + dropped.ToString());
+  }
   Json out{{"backup", id},
            {"level", level},
            {"parent", rec.parent},

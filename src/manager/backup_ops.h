@@ -15,16 +15,31 @@
 // it is complete; the catalog row (catalog/backups.h) is running until then
 // and failed when the run fails or dies (the request's next run, or the
 // next start, marks it).
+//
+// A unit with RBD members (backup_rbd.cc) reads an RBD snapshot of each
+// member image, "vsl-bk-<backup id>", made at the instant (mapped: under
+// the LU's write gate through the gateway's handles; its file members, if
+// any, through the copy-on-write view of that same instant). A level 1
+// takes the changed blocks from rbd_diff_iterate2 between the parent's
+// snapshot and the new one ("mode": "rbd-diff"; "rbd-diff+map" with file
+// members whose change map counts from the parent), else compares
+// checksums and says why. Only the latest complete backup's snapshot is
+// kept: each run first removes other vsl-bk-* snapshots (those of failed
+// or killed runs), a complete one removes its parent's, a failed one its
+// own.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "backup/store.h"
 #include "manager/operations.h"
+#include "volume/volume.h"
 
 namespace vsl::manager {
 
@@ -75,6 +90,38 @@ class BackupOps {
   Result<Json> Backup(int64_t unit, int level, const catalog::Actor& actor);
   Result<Json> Restore(const std::string& id, int64_t unit, bool force, const catalog::Actor& actor);
   void Event(int64_t unit, const std::string& op, const catalog::Actor& actor, const std::string& detail);
+
+  // ---- RBD members (backup_rbd.cc) ----
+  // The snapshot of every member image that backup `backup_id` reads.
+  static std::string RbdSnapName(const std::string& backup_id);
+  // The unit's extents when some lie on RBD images; nullopt when none does
+  // (or an array can't say where its volumes lie).
+  static Result<std::optional<std::vector<volume::Extent>>> RbdUnitExtents(
+      const std::vector<Operations::Member>& members);
+  // What a backup reads, at one instant, of a unit with RBD members.
+  struct Instant {
+    std::unique_ptr<backup::Source> source;
+    std::string mode;  // full, rbd-diff, rbd-diff+map or checksum
+    std::string why;   // why checksum, for a level 1
+    std::vector<backup::ByteRange> changed;  // rbd-diff*: what to store
+    // The handle the snapshots are made and removed through (the
+    // gateway's volume when mapped; else one holding the images' locks).
+    std::shared_ptr<volume::MetaVolume> handle;
+    std::string snap;
+  };
+  // Removes stray vsl-bk-* snapshots (keeping `parent`'s), makes the
+  // instant's snapshot "vsl-bk-<id>" and opens it; for a level 1 the
+  // changed ranges since `parent`'s snapshot.
+  Result<Instant> RbdInstant(int64_t unit, int level, const std::string& parent, bool mapped,
+                             const std::vector<volume::Extent>& extents, const std::string& id,
+                             std::function<void(uint64_t)> progress);
+  Result<std::shared_ptr<volume::MetaVolume>> RbdHandle(int64_t unit, bool mapped,
+                                                        const std::vector<volume::Extent>& extents);
+  // Removes the vsl-bk-* snapshots of `vol`'s images but `keep`.
+  static Status DropRbdSnapshots(volume::MetaVolume& vol, const std::string& keep);
+  // The array of disk `disk`'s first member (a --new restore goes there),
+  // when the disk still exists.
+  std::optional<int64_t> ArrayOfDisk(const std::string& disk);
 
   Operations* ops_;
   MapTarget* target_;

@@ -37,8 +37,8 @@ class GatewayMapTarget : public MapTarget {
     return s.code() == Code::kNotFound ? Status::Ok() : s;
   }
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
-                                          const std::string& tag) override {
-    VSL_ASSIGN_OR_RETURN(auto in, gateway_->OpenBackupInstant(volume_id, side_dir, tag));
+                                          const std::string& tag, const std::string& rbd_snap) override {
+    VSL_ASSIGN_OR_RETURN(auto in, gateway_->OpenBackupInstant(volume_id, side_dir, tag, rbd_snap));
     BackupInstant out;
     out.view = std::move(in.view);
     out.tracked = in.tracked;

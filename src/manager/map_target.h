@@ -68,11 +68,13 @@ class MapTarget {
   // serve is left alone (its next map carries them). Idempotent.
   virtual Status SetQos(const std::string& volume_id, const QosLimits& qos) = 0;
   // A point-in-time view of mapped unit `volume_id`, its change map taken
-  // and cleared at the same instant (counting from `tag` afterwards).
+  // and cleared at the same instant (counting from `tag` afterwards); with
+  // `rbd_snap`, each RBD image of the unit gets a snapshot of that name at
+  // that instant (gateway::Gateway::OpenBackupInstant).
   // NotFound when the unit is not mapped here.
   virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
-                                                  const std::string& tag) {
-    (void)side_dir, (void)tag;
+                                                  const std::string& tag, const std::string& rbd_snap) {
+    (void)side_dir, (void)tag, (void)rbd_snap;
     return NotFound("volume " + volume_id + " is not mapped here");
   }
   // A saved change map for unit `volume_id`, loaded when it is opened

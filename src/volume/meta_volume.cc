@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "util/countdown.h"
 #include "volume/rbd_backend.h"
@@ -850,13 +851,16 @@ void MetaVolume::DetachPointInTime(const std::shared_ptr<CowState>& cow) {
 
 Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>& volume,
                                                      const std::string& side_dir) {
-  if (volume->has_rbd()) {
-    return FailedPrecondition("volume " + volume->id() +
-                              " has RBD extents: its point in time is an RBD snapshot, not a copy-on-write view");
-  }
   int fd = open(side_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("point-in-time side file in " + side_dir, errno);
   auto cow = std::make_shared<CowState>(volume->size(), fd);
+  if (volume->has_rbd()) {
+    uint64_t at = 0;
+    for (const Extent& e : volume->extents()) {
+      if (e.rbd) cow->Skip(at, e.length);
+      at += e.length;
+    }
+  }
   {
     std::lock_guard<std::mutex> l(volume->mu_);
     if (volume->cow_) return FailedPrecondition("a point-in-time view of volume " + volume->id() + " is already open");
@@ -864,6 +868,60 @@ Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaV
     volume->has_cow_.store(true, std::memory_order_release);
   }
   return std::make_unique<PointInTime>(volume, std::move(cow));
+}
+
+// ---- RBD snapshots ---------------------------------------------------------
+
+Status MetaVolume::CreateRbdSnapshot(const std::string& snap) {
+  auto s = state();
+  std::set<const RbdBackend*> done;
+  for (const auto& f : s->files) {
+    if (!f->rbd || !done.insert(f->rbd.get()).second) continue;
+    VSL_RETURN_IF_ERROR(RbdSnapCreate(*f->rbd, snap));
+  }
+  return Status::Ok();
+}
+
+Status MetaVolume::RemoveRbdSnapshot(const std::string& snap) {
+  auto s = state();
+  std::set<const RbdBackend*> done;
+  for (const auto& f : s->files) {
+    if (!f->rbd || !done.insert(f->rbd.get()).second) continue;
+    VSL_RETURN_IF_ERROR(RbdSnapRemove(*f->rbd, snap));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> MetaVolume::RbdSnapshotNames() const {
+  auto s = state();
+  std::set<const RbdBackend*> done;
+  std::set<std::string> names;
+  for (const auto& f : s->files) {
+    if (!f->rbd || !done.insert(f->rbd.get()).second) continue;
+    VSL_ASSIGN_OR_RETURN(auto n, RbdSnapNames(*f->rbd));
+    names.insert(n.begin(), n.end());
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> MetaVolume::RbdChangesSince(const std::string& from_snap) const {
+  auto s = state();
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  uint64_t at = 0;
+  const auto& extents = s->map.extents();
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const Extent& e = extents[i];
+    if (s->files[i]->rbd) {
+      // Image offsets [e.offset, e.offset+e.length) are volume offsets from `at`.
+      VSL_RETURN_IF_ERROR(RbdDiff(*s->files[i]->rbd, from_snap, e.offset, e.length, [&](uint64_t o, uint64_t n) {
+        uint64_t a = std::max(o, e.offset), b = std::min(o + n, e.offset + e.length);
+        if (a < b) out.emplace_back(at + (a - e.offset), b - a);
+      }));
+    }
+    at += e.length;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace vsl::volume

@@ -66,6 +66,14 @@ Status CowState::Preserve(uint64_t chunk, const RawRead& read) {
   return Status::Ok();
 }
 
+void CowState::Skip(uint64_t offset, uint64_t length) {
+  std::lock_guard l(mu_);
+  uint64_t first = (offset + kChunkBytes - 1) / kChunkBytes;
+  uint64_t end = std::min(offset + length, size_);
+  uint64_t last = end == size_ ? Chunks(size_) : end / kChunkBytes;
+  for (uint64_t c = first; c < last; ++c) chunks_[c] = kRead;
+}
+
 void CowState::BeforeWrite(uint64_t offset, uint64_t length, const RawRead& read) {
   if (length == 0 || offset >= size_) return;
   uint64_t first = offset / kChunkBytes;

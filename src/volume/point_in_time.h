@@ -46,6 +46,10 @@ class CowState {
   CowState(uint64_t size, int side_fd);
   ~CowState();
 
+  // The chunks wholly inside [offset, offset+length) are never preserved
+  // (their instant is kept elsewhere: an RBD snapshot); before the view is
+  // attached.
+  void Skip(uint64_t offset, uint64_t length);
   // Before a write to [offset, offset+length): preserves each chunk of that
   // range the reader has neither read nor had preserved. A failure to
   // preserve (the side file's disk is full) breaks the view, not the write:

@@ -51,6 +51,28 @@ class PointInTimeTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Chunks skipped (an RBD extent's: its instant is an RBD snapshot) are
+// never preserved, and only chunks wholly inside the skipped range count:
+// a chunk shared with a file extent is still preserved.
+TEST_F(PointInTimeTest, SkippedChunksAreNeverPreserved) {
+  int fd = ::open(dir_.c_str(), O_TMPFILE | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  CowState cow(8 * kChunkBytes, fd);
+  cow.Skip(2 * kChunkBytes + 4096, 4 * kChunkBytes);  // chunks 3, 4, 5 wholly; 2 and 6 partly
+  int reads = 0;
+  auto read = [&](uint64_t, std::span<uint8_t> out) {
+    ++reads;
+    std::fill(out.begin(), out.end(), uint8_t(7));
+    return Status::Ok();
+  };
+  cow.BeforeWrite(3 * kChunkBytes, 3 * kChunkBytes, read);
+  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(cow.preserved_bytes(), 0u);
+  cow.BeforeWrite(2 * kChunkBytes, 4096, read);
+  cow.BeforeWrite(6 * kChunkBytes + 100, 1, read);
+  EXPECT_EQ(cow.preserved_bytes(), 2 * kChunkBytes) << "chunks 2 and 6 are shared with the rest";
+}
+
 // Two members of different files, the second not chunk-aligned in size: the
 // view keeps the instant's bytes through every kind of write.
 TEST_F(PointInTimeTest, ViewKeepsTheInstantThroughEveryWrite) {

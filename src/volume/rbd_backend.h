@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 #include "volume/volume.h"
@@ -31,6 +32,8 @@ using RbdDone = std::function<void(Status)>;
 
 // Opens `where`; for writing, takes the image's exclusive lock (refused,
 // naming the image and the lock's owner, when another client holds it).
+// With where.snap set, the image as of that snapshot, read only (NotFound
+// naming the snapshot when the image has none of that name).
 // Without librbd in the build: FailedPrecondition saying so.
 Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_only);
 
@@ -60,5 +63,20 @@ void RbdAioWriteZeroes(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone do
 // there exists (whole objects: a mapped run may read zeros).
 Status RbdRuns(const RbdBackend& b, uint64_t off, uint64_t n,
                const std::function<bool(uint64_t, uint64_t, bool)>& fn);
+
+// Snapshots (backups, issue 10). Through `b`'s handle: for an image open
+// for writing that is the handle holding the exclusive lock, so librbd
+// takes the snapshot here (after the writes this handle completed) rather
+// than asking another client.
+Status RbdSnapCreate(const RbdBackend& b, const std::string& snap);
+// Removing a snapshot the image does not have is fine.
+Status RbdSnapRemove(const RbdBackend& b, const std::string& snap);
+Result<std::vector<std::string>> RbdSnapNames(const RbdBackend& b);
+// Calls fn(offset, length) for the runs of [off, off+n) that differ between
+// snapshot `from_snap` and what `b` shows (its snapshot, or the head),
+// exact to the byte range librbd recorded (not whole objects), written or
+// discarded. NotFound naming the image and the snapshot when it is gone.
+Status RbdDiff(const RbdBackend& b, const std::string& from_snap, uint64_t off, uint64_t n,
+               const std::function<void(uint64_t, uint64_t)>& fn);
 
 }  // namespace vsl::volume

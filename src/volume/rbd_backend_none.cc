@@ -6,10 +6,12 @@ namespace vsl::volume {
 
 class RbdBackend {};
 
-std::string RbdName(const RbdImage& where) { return "rbd:" + where.pool + "/" + where.image; }
+std::string RbdName(const RbdImage& where) {
+  return "rbd:" + where.pool + "/" + where.image + (where.snap.empty() ? "" : "@" + where.snap);
+}
 std::string RbdKey(const RbdImage& where) {
   return where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + where.pool + '\n' +
-         where.image;
+         where.image + (where.snap.empty() ? "" : "@" + where.snap);
 }
 
 Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool) {
@@ -43,6 +45,14 @@ RbdIoStats GetRbdIoStats() { return {}; }
 
 Status RbdRuns(const RbdBackend&, uint64_t, uint64_t,
                const std::function<bool(uint64_t, uint64_t, bool)>&) {
+  return Internal("no librbd");
+}
+
+Status RbdSnapCreate(const RbdBackend&, const std::string&) { return Internal("no librbd"); }
+Status RbdSnapRemove(const RbdBackend&, const std::string&) { return Internal("no librbd"); }
+Result<std::vector<std::string>> RbdSnapNames(const RbdBackend&) { return Internal("no librbd"); }
+Status RbdDiff(const RbdBackend&, const std::string&, uint64_t, uint64_t,
+               const std::function<void(uint64_t, uint64_t)>&) {
   return Internal("no librbd");
 }
 

@@ -32,6 +32,9 @@ struct RbdImage {
   std::string conf;     // ceph.conf; empty = /etc/ceph/ceph.conf
   std::string user;     // cephx id without "client."; empty = "admin"
   std::string keyring;  // keyring file; empty = librados' default search
+  // Set: the image as of this snapshot, opened read only (a backup reads
+  // one); "rbd:POOL/IMAGE@SNAP" in messages.
+  std::string snap;
   bool operator==(const RbdImage&) const = default;
 };
 
@@ -209,6 +212,23 @@ class MetaVolume {
   // member). Safe while I/O runs; callers see the new size afterwards.
   Status Append(std::vector<Extent> more);
 
+  // RBD snapshots of the volume's images, for backups (issue 10). Each acts
+  // on every distinct image through this volume's own handle: for a
+  // writable volume the one that holds the image's exclusive lock, so the
+  // snapshot follows every write this volume completed (the caller makes
+  // the instant: no write may run meanwhile). Volumes without RBD extents:
+  // nothing to do.
+  Status CreateRbdSnapshot(const std::string& snap);
+  // Removing one an image does not have is fine.
+  Status RemoveRbdSnapshot(const std::string& snap);
+  // The snapshot names present on any of the images.
+  Result<std::vector<std::string>> RbdSnapshotNames() const;
+  // The byte ranges of the volume, inside its RBD extents only, that differ
+  // between snapshot `from_snap` of their images and what this volume shows
+  // (its images opened at a later snapshot, RbdImage::snap, or the head);
+  // sorted. NotFound naming the image when one has no such snapshot.
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> RbdChangesSince(const std::string& from_snap) const;
+
   // Chunks written since the map was last cleared (off until enabled; see
   // point_in_time.h). Every write path marks it.
   ChangeMap& changes() { return changes_; }
@@ -240,8 +260,10 @@ class MetaVolume {
 // in an unnamed file (O_TMPFILE) in side_dir. The caller makes "now" an
 // instant: no write to the volume may be running while this is called (the
 // gateway holds the LU's write gate exclusively). FailedPrecondition when a
-// view is already open or the volume has RBD extents (an RBD snapshot is
-// their point in time).
+// view is already open. The chunks that lie wholly in RBD extents are never
+// preserved (an RBD snapshot is their point in time, and a host's write
+// there must not wait for a synchronous librbd read): the view holds the
+// instant only for the rest, and reads of those chunks give the live bytes.
 Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>& volume,
                                                      const std::string& side_dir);
 
