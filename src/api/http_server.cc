@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -264,8 +265,12 @@ class BoundedPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
+// Public: health, signing in (the token is the body), and the console's
+// static files (the page signs in itself).
 bool IsPublicRoute(const httplib::Request& req) {
-  return (req.method == "GET" || req.method == "HEAD") && req.path == "/v1/health";
+  bool get = req.method == "GET" || req.method == "HEAD";
+  return (get && (req.path == "/v1/health" || req.path == "/" || req.path == "/ui" || req.path.rfind("/ui/", 0) == 0)) ||
+         (req.method == "POST" && req.path == "/v1/session");
 }
 
 // What every request must pass once its headers are in, before its body is
@@ -277,8 +282,8 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
     Status s = CheckMetricsAccess(ctx, req);
     if (!s.ok()) return std::make_pair(401, s);
   } else if (!IsPublicRoute(req)) {
-    Status s = CheckToken(ctx, req);
-    if (!s.ok()) return std::make_pair(401, s);
+    Status s = Authenticate(ctx, req);
+    if (!s.ok()) return std::make_pair(HttpStatusFor(s.code()), s);
   }
   if (IsStreamingRoute(req)) return std::nullopt;
   if (req.has_header("Transfer-Encoding")) {
