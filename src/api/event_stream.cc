@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api/console.h"
+#include "api/http_server.h"
 #include "api/records_json.h"
 #include "catalog/catalog.h"
 
@@ -99,9 +100,10 @@ bool Turn(ApiContext& ctx, StreamState& st, httplib::DataSink& sink) {
     static constexpr char kBeat[] = ": heartbeat\n\n";
     return sink.write(kBeat, sizeof kBeat - 1);
   }
-  // Nothing new: wait a little, but notice a client that went away.
+  // Nothing new: wait a little, but notice a client that went away (its
+  // slot is free at once, not at the next failed write).
   std::this_thread::sleep_for(kPollInterval);
-  return sink.is_writable();
+  return !PeerClosed() && sink.is_writable();
 }
 
 }  // namespace

@@ -324,6 +324,15 @@ constexpr char k503[] =
 
 }  // namespace
 
+bool PeerClosed() {
+  if (t_conn == nullptr) return false;
+  pollfd p{t_conn->socket(), POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+  char c;
+  return recv(t_conn->socket(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 bool IsStreamingRoute(const httplib::Request& req) {
   return req.method == "PUT" && req.path.rfind("/v1/images/", 0) == 0 &&
          req.path.find('/', sizeof("/v1/images/") - 1) == std::string::npos;

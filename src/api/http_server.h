@@ -59,6 +59,10 @@ class ApiServer : public httplib::Server {
   HttpLimits limits_;
 };
 
+// For a long reply (the event stream) on an HTTP worker thread: true once the
+// client of the request being served closed its side of the connection.
+bool PeerClosed();
+
 // True for the routes whose body streams to disk instead of memory: the body
 // cap does not apply to them (the token check does).
 bool IsStreamingRoute(const httplib::Request& req);
