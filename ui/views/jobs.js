@@ -30,7 +30,7 @@ export async function followJob(job, box) {
 // The plan text as `vsl farm plan` prints it, with its counts.
 export function planBox(plan) {
   return h('section', { class: 'plan', 'aria-label': 'Plan' },
-    h('h3', {}, 'Plan: ', plan.summary),
+    h('h3', {}, plan.summary),
     h('ul', { class: 'counts' },
       h('li', { class: 'add' }, `${plan.to_add} to add`),
       h('li', { class: 'change' }, `${plan.to_change} to change`),
