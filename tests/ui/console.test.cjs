@@ -151,8 +151,13 @@ async function main() {
   check('apply ran, its steps shown as they came', (await page.locator('.jobstate.done').count()) === 1 && steps > 5,
     await page.locator('.jobstate').textContent());
 
-  // ---- the farm's page ----
-  await page.locator('#farm-link').click();
+  // ---- the farms list, the farm's page ----
+  await page.getByRole('link', { name: 'Farms' }).click();
+  await page.getByRole('link', { name: 'two-tier' }).waitFor();
+  check('the farms list shows the farm, its state and servers',
+    /two-tier\s*ready\s*4/.test(await page.locator('tbody tr').first().textContent()), await page.locator('tbody tr').first().textContent());
+  await shot('farms');
+  await page.getByRole('link', { name: 'two-tier' }).click();
   await page.getByRole('heading', { name: /Farm two-tier/ }).waitFor();
   await page.locator('td >> text=mapped').first().waitFor();
   const farm = (await api('GET', '/v1/farms/two-tier')).body;

@@ -55,8 +55,8 @@ export async function arraysView(main) {
 
 // FIG. 7: the states and the transitions between them.
 const STATES = {
-  free: [60, 40], allocated: [220, 40], configured: [380, 40], bound: [540, 40], mapped: [540, 160],
-  unmapped: [380, 160], unbound: [220, 160], scrubbing: [220, 270], unconfigured: [60, 160],
+  free: [10, 40], allocated: [200, 40], configured: [390, 40], bound: [580, 40], mapped: [580, 170],
+  unmapped: [390, 170], unbound: [200, 170], scrubbing: [200, 290], unconfigured: [10, 170],
 };
 const MOVES = [
   ['free', 'allocated', 'allocate'], ['allocated', 'configured', 'make-meta'], ['configured', 'bound', 'bind'],
@@ -66,9 +66,9 @@ const MOVES = [
 ];
 
 function diagram(counts) {
-  const W = 130;
+  const W = 120;
   const H = 44;
-  const svg = h('svg:svg', { viewBox: '0 0 680 330', class: 'fig7', role: 'group', 'aria-label': 'FIG. 7 disk-unit states' },
+  const svg = h('svg:svg', { viewBox: '0 0 720 345', class: 'fig7', role: 'group', 'aria-label': 'FIG. 7 disk-unit states' },
     h('svg:defs', {}, h('svg:marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' },
       h('svg:path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead' }))));
   for (const [a, b, label] of MOVES) {
