@@ -27,6 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 // The request line and headers together; httplib's line reader has no bound.
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
+// The largest body POST /v1/session (public) takes.
+constexpr uint64_t kMaxSignInBody = 4096;
 // Requests served on one kept-alive connection before it is closed.
 constexpr int kMaxRequestsPerConnection = 100;
 // How long a refused request's unread body is drained before the close, so
@@ -301,6 +303,13 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
       return std::make_pair(400, InvalidArgument("Content-Length '" + text + "' is not a byte count"));
     }
     n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  // Signing in is open to anyone: its body ({"token": ...}) is small, and
+  // nobody without a token makes the server read more.
+  if (req.path == "/v1/session" && n > kMaxSignInBody) {
+    return std::make_pair(413, InvalidArgument("request body of " + std::to_string(n) +
+                                               " bytes is larger than the limit of " +
+                                               std::to_string(kMaxSignInBody) + " bytes for POST /v1/session"));
   }
   if (n > limits.max_body) {
     return std::make_pair(413, Status(Code::kInvalidArgument,

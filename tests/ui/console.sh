@@ -31,6 +31,9 @@ check "the cookie is HttpOnly, SameSite=Strict, Path=/, Max-Age=600" \
   grep -qi '^Set-Cookie: vsl_session=[0-9a-f]\{64\}; HttpOnly; SameSite=Strict; Path=/; Max-Age=600' "$E2E_TMP/h1"
 check_eq "the reply says admin, no tenant" "true null" "$(jq -r '"\(.admin) \(.tenant)"' "$E2E_TMP/b1")"
 check "the csrf token is 64 hex digits" grep -qE '^[0-9a-f]{64}$' <<<"$CSRF"
+head -c 100000 /dev/zero | tr '\0' a >"$E2E_TMP/big"
+check_eq "a sign-in body over 4 KiB gets 413 (nobody without a token makes it read more)" 413 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$VSL_API/v1/session" --data-binary @"$E2E_TMP/big")"
 check_eq "a wrong token gets 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$VSL_API/v1/session" -d '{"token":"nope"}')"
 check_eq "GET with the cookie works" 200 "$(curl -s -o /dev/null -w '%{http_code}' -b "$COOKIE" "$VSL_API/v1/hosts")"
 code=$(curl -s -o "$E2E_TMP/b2" -w '%{http_code}' -b "$COOKIE" -X POST "$VSL_API/v1/hosts" -H 'Content-Type: application/json' \
