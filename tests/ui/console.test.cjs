@@ -190,12 +190,16 @@ async function main() {
   // ---- admin views ----
   await page.getByRole('link', { name: 'Hosts' }).click();
   await page.getByRole('cell', { name: 'h5', exact: true }).first().waitFor();
-  check('hosts: five in the farm', (await page.locator('td >> text=in-farm').count()) === 5);
+  check('hosts: five in the farm, named', (await page.locator('td >> text=in-farm').count()) === 5 &&
+    (await page.locator('td a[href="#/farms/two-tier"]').count()) === 5);
   await shot('hosts');
   await page.getByRole('link', { name: 'Arrays' }).click();
   await page.locator('meter').first().waitFor();
   check('arrays: a capacity bar per array, qualities shown', (await page.locator('meter').count()) >= 2 &&
     (await page.locator('text=raid=0+1').count()) === 1);
+  await page.locator('summary >> text=Disk wiring map (DWML)').first().click();
+  check('arrays: the disk wiring map', /<\?xml|<dwml|<array/i.test(await page.locator('pre.dwml').first().textContent()),
+    (await page.locator('pre.dwml').first().textContent()).slice(0, 100));
   await shot('arrays');
   await page.getByRole('link', { name: 'Volumes' }).click();
   await page.locator('svg.fig7').waitFor();

@@ -4,6 +4,21 @@ import { h, clear, table, bytes, when } from '../dom.js';
 import { get } from '../api.js';
 import { onEvent } from '../live.js';
 
+// The newest `keep` rows of a list the API gives oldest first in pages
+// (?after=ID&limit=1000): walks the pages (at most 100) and keeps the tail.
+async function newest(path, key, keep) {
+  let after = 0;
+  let rows = [];
+  for (let i = 0; i < 100; i++) {
+    const page = (await get(`${path}${path.includes('?') ? '&' : '?'}limit=1000&after=${after}`))[key];
+    if (!page.length) break;
+    rows = rows.concat(page).slice(-keep);
+    after = page[page.length - 1].id;
+    if (page.length < 1000) break;
+  }
+  return rows;
+}
+
 // Re-runs load() (at most every 500 ms) while events arrive.
 function follow(load) {
   let timer = null;
@@ -19,8 +34,13 @@ export async function hostsView(main) {
   clear(main, h('h1', {}, 'Hosts'), body);
   const load = async () => {
     const [{ hosts }, { farms }] = await Promise.all([get('/v1/hosts'), get('/v1/farms')]);
+    const farmName = new Map();
+    for (const f of await Promise.all(farms.map((f) => get('/v1/farms/' + encodeURIComponent(f.name)).catch(() => null)))) {
+      if (f) farmName.set(f.farm_id, f.name);
+    }
     clear(body, table(['Host', 'State', 'Farm', 'Hardware', 'Initiators', 'CHAP user'],
-      hosts.map((x) => [x.name, h('span', { class: 'state ' + x.state }, x.state), x.farm_id ? String(x.farm_id) : '',
+      hosts.map((x) => [x.name, h('span', { class: 'state ' + x.state }, x.state),
+        x.farm_id ? h('a', { href: '#/farms/' + encodeURIComponent(farmName.get(x.farm_id) || '') }, farmName.get(x.farm_id) || String(x.farm_id)) : '',
         x.hw, (x.initiators || []).join(', '), x.chap_user || '']), `${hosts.length} hosts, ${farms.length} farms`));
   };
   await load();
@@ -32,6 +52,10 @@ export async function arraysView(main) {
   clear(main, h('h1', {}, 'Arrays'), body);
   const load = async () => {
     const [{ arrays }, { volumes }] = await Promise.all([get('/v1/arrays'), get('/v1/volumes')]);
+    const dwml = new Map();
+    for (const d of await Promise.all(arrays.map((a) => get('/v1/arrays/' + encodeURIComponent(a.name)).catch(() => null)))) {
+      if (d) dwml.set(d.id, d.dwml || '');
+    }
     clear(body, arrays.map((a) => {
       const used = volumes.filter((v) => v.array_id === a.id && v.state !== 'free' && !v.vanished)
         .reduce((s, v) => s + v.size, 0);
@@ -43,7 +67,8 @@ export async function arraysView(main) {
         h('meter', { id, min: 0, max: a.capacity || 1, value: used, high: (a.capacity || 1) * 0.9 }),
         h('p', {}, `Volumes: ${a.volumes} (${a.free_volumes} free) · volume size ${bytes(a.volume_size)}`),
         h('p', {}, 'Qualities: ', quals.length ? quals.join(', ') : 'none'),
-        h('details', {}, h('summary', {}, 'Disk wiring map (volumes on this array)'),
+        h('details', {}, h('summary', {}, 'Disk wiring map (DWML)'), h('pre', { class: 'dwml' }, dwml.get(a.id) || '')),
+        h('details', {}, h('summary', {}, 'Volumes on this array'),
           table(['Volume', 'Array volume', 'Size', 'State', 'Parent (meta)'],
             volumes.filter((v) => v.array_id === a.id).map((v) => [String(v.id), v.array_volume, bytes(v.size),
               v.state, v.parent_id ? String(v.parent_id) : '']))));
@@ -120,9 +145,9 @@ export async function queueView(main) {
   const body = h('div');
   clear(main, h('h1', {}, 'Request queue'), body);
   const load = async () => {
-    const { requests } = await get('/v1/requests?limit=1000');
+    const requests = await newest('/v1/requests', 'requests', 200);
     clear(body, table(['Request', 'Op', 'State', 'Actor', 'Attempts', 'Reason', 'Updated'],
-      requests.slice(-200).reverse().map((r) => [String(r.id), r.op, h('span', { class: 'state ' + r.state }, r.state),
+      requests.reverse().map((r) => [String(r.id), r.op, h('span', { class: 'state ' + r.state }, r.state),
         r.actor, String(r.attempts), r.reason || '', when(r.updated_ms)]), 'Newest first (at most 200)'));
   };
   await load();
@@ -137,17 +162,7 @@ export async function eventsView(main) {
       list)));
   const row = (e) => h('tr', {}, [String(e.id), when(e.time_ms), `${e.entity} ${e.entity_id}`, e.from_state || '',
     e.to_state || '', e.op || '', e.actor || '', e.detail || ''].map((c) => h('td', {}, c)));
-  // The newest page: walk the pages (bounded), keep the last 200.
-  let after = 0;
-  let last = [];
-  for (let i = 0; i < 50; i++) {
-    const { events } = await get('/v1/events?limit=1000&after=' + after);
-    if (!events.length) break;
-    last = last.concat(events).slice(-200);
-    after = events[events.length - 1].id;
-    if (events.length < 1000) break;
-  }
-  for (const e of last.reverse()) list.append(row(e));
+  for (const e of (await newest('/v1/events', 'events', 200)).reverse()) list.append(row(e));
   return onEvent((e) => {
     list.prepend(row(e));
     while (list.children.length > 500) list.lastChild.remove();
