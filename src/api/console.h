@@ -22,7 +22,7 @@ void RegisterUiRoutes(ApiContext& ctx, httplib::Server& server);
 
 // The console's files, generated at build time from ui/ (cmake/EmbedUi.cmake).
 struct UiFile {
-  const char* path;          // relative to ui/, e.g. "index.html", "views/farms.js"
+  const char* path;  // relative to ui/, e.g. "index.html", "views/farms.js"
   const unsigned char* data;
   unsigned long size;
 };

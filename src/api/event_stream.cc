@@ -110,24 +110,25 @@ bool Turn(ApiContext& ctx, StreamState& st, httplib::DataSink& sink) {
 
 void RegisterEventStreamRoute(ApiContext& ctx, httplib::Server& server, int max_streams) {
   auto slots = std::make_shared<Slots>(max_streams);
-  server.Get("/v1/events/stream",
-             Authed(ctx, [&ctx, slots](const httplib::Request& req, httplib::Response& res) -> Status {
-               VSL_ASSIGN_OR_RETURN(int64_t after, StartAfter(ctx, req));
-               if (slots->used.fetch_add(1) >= slots->max) {
-                 slots->used.fetch_sub(1);
-                 return Unavailable("too many event streams (" + std::to_string(slots->max) +
-                                    " at once, a quarter of vsl serve --api-max-connections)");
-               }
-               auto st = std::make_shared<StreamState>();
-               st->after = after;
-               res.set_header("Cache-Control", "no-store");
-               res.set_header("X-Accel-Buffering", "no");
-               res.set_chunked_content_provider(
-                   "text/event-stream",
-                   [&ctx, st](size_t, httplib::DataSink& sink) { return Turn(ctx, *st, sink); },
-                   [slots](bool) { slots->used.fetch_sub(1); });
-               return Status::Ok();
-             }));
+  server.Get(
+      "/v1/events/stream",
+      Authed(ctx, [&ctx, slots](const httplib::Request& req, httplib::Response& res) -> Status {
+        VSL_ASSIGN_OR_RETURN(int64_t after, StartAfter(ctx, req));
+        if (slots->used.fetch_add(1) >= slots->max) {
+          slots->used.fetch_sub(1);
+          return Unavailable("too many event streams (" + std::to_string(slots->max) +
+                             " at once, a quarter of vsl serve --api-max-connections)");
+        }
+        auto st = std::make_shared<StreamState>();
+        st->after = after;
+        res.set_header("Cache-Control", "no-store");
+        res.set_header("X-Accel-Buffering", "no");
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [&ctx, st](size_t, httplib::DataSink& sink) { return Turn(ctx, *st, sink); },
+            [slots](bool) { slots->used.fetch_sub(1); });
+        return Status::Ok();
+      }));
 }
 
 }  // namespace vsl::api

@@ -10,7 +10,8 @@ namespace {
 // nothing else: no inline script or style (attributes included), no eval, no
 // framing, no plugins, forms only back here.
 constexpr char kCsp[] =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src "
+    "'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 std::string_view ContentType(std::string_view path) {
@@ -56,7 +57,8 @@ void RegisterUiRoutes(ApiContext&, httplib::Server& server) {
     res.set_header("X-Frame-Options", "DENY");
     res.set_header("Referrer-Policy", "no-referrer");
     res.set_header("Cache-Control", "no-cache");
-    res.set_content(reinterpret_cast<const char*>(f->data), f->size, std::string(ContentType(path)));
+    res.set_content(reinterpret_cast<const char*>(f->data), f->size,
+                    std::string(ContentType(path)));
   });
 }
 

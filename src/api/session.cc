@@ -1,11 +1,11 @@
 #include "api/session.h"
 
-#include "api/routes.h"
-
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+
+#include "api/routes.h"
 
 namespace vsl::api {
 namespace {
@@ -27,7 +27,8 @@ bool SameSecret(const std::string& a, const std::string& b) {
 }
 
 Json SessionJson(const Session& s, bool with_csrf) {
-  Json j = {{"admin", s.principal == "admin"}, {"tenant", nullptr}, {"expires_at", s.expires_at_ms}};
+  Json j = {
+      {"admin", s.principal == "admin"}, {"tenant", nullptr}, {"expires_at", s.expires_at_ms}};
   j["csrf"] = with_csrf ? Json(s.csrf) : Json(nullptr);
   return j;
 }
@@ -39,7 +40,8 @@ Result<std::string> SessionPrincipalFromToken(const ApiContext& ctx, const std::
   return Unauthenticated("invalid token");
 }
 
-SessionStore::SessionStore(std::chrono::seconds ttl, size_t max_sessions) : ttl_(ttl), max_(max_sessions) {}
+SessionStore::SessionStore(std::chrono::seconds ttl, size_t max_sessions)
+    : ttl_(ttl), max_(max_sessions) {}
 
 Result<Session> SessionStore::Create(const std::string& principal) {
   Session s;
@@ -56,9 +58,9 @@ Result<Session> SessionStore::Create(const std::string& principal) {
     std::erase_if(sessions_, [&](const auto& kv) { return kv.second.expires <= now; });
   }
   if (sessions_.size() >= max_) {
-    auto soonest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
-      return a.second.expires < b.second.expires;
-    });
+    auto soonest = std::min_element(
+        sessions_.begin(), sessions_.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
     sessions_.erase(soonest);
   }
   Session stored = s;
@@ -110,13 +112,15 @@ std::optional<std::string> SessionCookie(const httplib::Request& req) {
 Status Authenticate(const ApiContext& ctx, const httplib::Request& req) {
   if (req.has_header("Authorization")) return CheckToken(ctx, req);
   auto cookie = SessionCookie(req);
-  if (!cookie) return Unauthenticated("missing Authorization: Bearer header (or a vsl_session cookie)");
+  if (!cookie)
+    return Unauthenticated("missing Authorization: Bearer header (or a vsl_session cookie)");
   if (ctx.sessions == nullptr) return Unauthenticated("sessions are not enabled on this server");
   auto session = ctx.sessions->Find(*cookie);
-  if (!session) return Unauthenticated("session expired or signed out: sign in again (POST /v1/session)");
+  if (!session)
+    return Unauthenticated("session expired or signed out: sign in again (POST /v1/session)");
   if (StateChanging(req.method) && !SameSecret(session->csrf, req.get_header_value(kCsrfHeader))) {
-    return PermissionDenied(std::string(req.has_header(kCsrfHeader) ? "wrong " : "missing ") + kCsrfHeader +
-                            " header: a " + req.method +
+    return PermissionDenied(std::string(req.has_header(kCsrfHeader) ? "wrong " : "missing ") +
+                            kCsrfHeader + " header: a " + req.method +
                             " with the session cookie must carry the session's csrf token in it");
   }
   return Status::Ok();
@@ -143,30 +147,37 @@ void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
     }();
     if (!s.ok()) ReplyError(res, s);
   });
-  server.Get("/v1/session", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
-               auto cookie = SessionCookie(req);
-               std::optional<Session> session;
-               if (!req.has_header("Authorization") && cookie && ctx.sessions != nullptr) {
-                 session = ctx.sessions->Find(*cookie);
-               }
-               if (!session) {
-                 // A bearer token: who it is, and no session.
-                 ReplyJson(res, {{"admin", true}, {"tenant", nullptr}, {"csrf", nullptr}, {"expires_at", nullptr}});
-                 return Status::Ok();
-               }
-               res.set_header("Cache-Control", "no-store");
-               ReplyJson(res, SessionJson(*session, true));
-               return Status::Ok();
-             }));
-  server.Delete("/v1/session", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
+  server.Get(
+      "/v1/session",
+      Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
+        auto cookie = SessionCookie(req);
+        std::optional<Session> session;
+        if (!req.has_header("Authorization") && cookie && ctx.sessions != nullptr) {
+          session = ctx.sessions->Find(*cookie);
+        }
+        if (!session) {
+          // A bearer token: who it is, and no session.
+          ReplyJson(
+              res,
+              {{"admin", true}, {"tenant", nullptr}, {"csrf", nullptr}, {"expires_at", nullptr}});
+          return Status::Ok();
+        }
+        res.set_header("Cache-Control", "no-store");
+        ReplyJson(res, SessionJson(*session, true));
+        return Status::Ok();
+      }));
+  server.Delete("/v1/session",
+                Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
                   auto cookie = SessionCookie(req);
                   if (req.has_header("Authorization") || !cookie || ctx.sessions == nullptr) {
-                    return InvalidArgument("DELETE /v1/session ends the session of the vsl_session cookie; "
-                                           "the request carries none");
+                    return InvalidArgument(
+                        "DELETE /v1/session ends the session of the vsl_session cookie; "
+                        "the request carries none");
                   }
                   bool ended = ctx.sessions->End(*cookie);
-                  res.set_header("Set-Cookie", std::string(kSessionCookie) +
-                                                   "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+                  res.set_header("Set-Cookie",
+                                 std::string(kSessionCookie) +
+                                     "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
                   ReplyJson(res, {{"signed_out", ended}});
                   return Status::Ok();
                 }));

@@ -33,9 +33,9 @@ inline constexpr size_t kMaxSessions = 1024;
 Result<std::string> SessionPrincipalFromToken(const ApiContext& ctx, const std::string& token);
 
 struct Session {
-  std::string id;         // the cookie's value (64 hex digits); only in Create's reply
-  std::string csrf;       // 64 hex digits; the page sends it as X-VSL-CSRF
-  std::string principal;  // SessionPrincipalFromToken's answer
+  std::string id;             // the cookie's value (64 hex digits); only in Create's reply
+  std::string csrf;           // 64 hex digits; the page sends it as X-VSL-CSRF
+  std::string principal;      // SessionPrincipalFromToken's answer
   int64_t expires_at_ms = 0;  // wall clock, for the reply
   std::chrono::steady_clock::time_point expires;
 };

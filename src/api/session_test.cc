@@ -116,7 +116,8 @@ TEST(SessionPrincipal, AdminTokenOnly) {
   ApiContext ctx;
   ctx.admin_token = "tok-0123456789";
   EXPECT_EQ(SessionPrincipalFromToken(ctx, "tok-0123456789").value_or(""), "admin");
-  EXPECT_EQ(SessionPrincipalFromToken(ctx, "tok-012345678").status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(SessionPrincipalFromToken(ctx, "tok-012345678").status().code(),
+            Code::kUnauthenticated);
   EXPECT_EQ(SessionPrincipalFromToken(ctx, "").status().code(), Code::kUnauthenticated);
   ApiContext empty;
   EXPECT_FALSE(SessionPrincipalFromToken(empty, "").ok());
