@@ -271,7 +271,8 @@ class BoundedPool : public httplib::TaskQueue {
 // static files (the page signs in itself).
 bool IsPublicRoute(const httplib::Request& req) {
   bool get = req.method == "GET" || req.method == "HEAD";
-  return (get && (req.path == "/v1/health" || req.path == "/" || req.path == "/ui" || req.path.rfind("/ui/", 0) == 0)) ||
+  return (get && (req.path == "/v1/health" || req.path == "/" || req.path == "/ui" ||
+                  req.path.rfind("/ui/", 0) == 0)) ||
          (req.method == "POST" && req.path == "/v1/session");
 }
 
@@ -289,8 +290,9 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
   }
   if (IsStreamingRoute(req)) return std::nullopt;
   if (req.has_header("Transfer-Encoding")) {
-    return std::make_pair(411, InvalidArgument("Transfer-Encoding is not accepted on " + req.method + " " +
-                                               req.path + ": send the body with a Content-Length"));
+    return std::make_pair(
+        411, InvalidArgument("Transfer-Encoding is not accepted on " + req.method + " " + req.path +
+                             ": send the body with a Content-Length"));
   }
   if (req.get_header_value_count("Content-Length") > 1) {
     return std::make_pair(400, InvalidArgument("more than one Content-Length header"));
@@ -300,21 +302,24 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
   uint64_t n = 0;
   for (char c : text) {
     if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) {
-      return std::make_pair(400, InvalidArgument("Content-Length '" + text + "' is not a byte count"));
+      return std::make_pair(400,
+                            InvalidArgument("Content-Length '" + text + "' is not a byte count"));
     }
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   // Signing in is open to anyone: its body ({"token": ...}) is small, and
   // nobody without a token makes the server read more.
   if (req.path == "/v1/session" && n > kMaxSignInBody) {
-    return std::make_pair(413, InvalidArgument("request body of " + std::to_string(n) +
-                                               " bytes is larger than the limit of " +
-                                               std::to_string(kMaxSignInBody) + " bytes for POST /v1/session"));
+    return std::make_pair(
+        413, InvalidArgument("request body of " + std::to_string(n) +
+                             " bytes is larger than the limit of " +
+                             std::to_string(kMaxSignInBody) + " bytes for POST /v1/session"));
   }
   if (n > limits.max_body) {
-    return std::make_pair(413, Status(Code::kInvalidArgument,
-                                      "request body of " + std::to_string(n) + " bytes is larger than the limit of " +
-                                          std::to_string(limits.max_body) + " bytes (vsl serve --api-max-body)"));
+    return std::make_pair(
+        413, Status(Code::kInvalidArgument,
+                    "request body of " + std::to_string(n) + " bytes is larger than the limit of " +
+                        std::to_string(limits.max_body) + " bytes (vsl serve --api-max-body)"));
   }
   return std::nullopt;
 }
@@ -329,7 +334,8 @@ void Refuse(httplib::Response& res, int http_status, const Status& s) {
 constexpr char k503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     "Content-Length: 100\r\n\r\n"
-    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections (vsl serve --api-max-connections)\"}}\n";
+    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections (vsl serve "
+    "--api-max-connections)\"}}\n";
 
 }  // namespace
 

@@ -40,7 +40,9 @@ struct HttpLimits {
 // Event streams (GET /v1/events/stream) served at once: each holds a worker
 // thread for as long as it runs, so a quarter of max_connections (at least
 // one), leaving the rest to everyone else.
-inline int MaxEventStreams(const HttpLimits& l) { return l.max_connections / 4 > 1 ? l.max_connections / 4 : 1; }
+inline int MaxEventStreams(const HttpLimits& l) {
+  return l.max_connections / 4 > 1 ? l.max_connections / 4 : 1;
+}
 
 // Checks `limits`; InvalidArgument naming the flag otherwise.
 Status ValidateLimits(const HttpLimits& limits);
