@@ -6,7 +6,7 @@
 # palette, plan, apply and watch it, the farm's page, a reconcile, the admin
 # views, destroy, HTML shown as text, CSRF, sign-out. Screenshots go to
 # $UI_SHOTS (default: the build directory's ui-shots/).
-# Usage: console.sh VSL   (UI_NODE_DIR: where playwright-core is installed)
+# Usage: console.sh VSL   (API_CATALOG=sqlite|pg; default sqlite)
 set -uo pipefail
 VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,7 @@ NODE_DIR=$("$ROOT/scripts/ui-node.sh") || fail_now "playwright-core could not be
 SHOTS=${UI_SHOTS:-$(dirname "$VSL")/ui-shots}
 mkdir -p "$SHOTS"
 
+catalog_init
 # 8 API connections: at most 2 event streams at once.
 serve_start "$E2E_TMP/data" --api-max-connections 8 --session-ttl 600
 TOKEN=$(cat "$VSL_DATA/admin.token")
