@@ -146,6 +146,10 @@ async function main() {
   await shot('designer');
 
   await page.locator('#apply').click();
+  await page.locator('#confirm-apply').waitFor();
+  check('apply shows the plan first, and waits', /[1-9][0-9]* to add/.test(await page.locator('.plan').textContent()) &&
+    (await api('GET', '/v1/farms/two-tier')).status === 404);
+  await page.locator('#confirm-apply').click();
   await page.locator('.jobstate.done, .jobstate.failed').waitFor({ timeout: 60000 });
   const steps = await page.locator('.steps li').count();
   check('apply ran, its steps shown as they came', (await page.locator('.jobstate.done').count()) === 1 && steps > 5,
@@ -178,8 +182,9 @@ async function main() {
   await card('tier', 'Tier web (2 × web-server)').click();
   await set('Servers', '3');
   await page.locator('#apply').click();
-  await page.locator('.plan h3').waitFor();
+  await page.locator('#confirm-apply').waitFor();
   check('the reconcile\'s plan adds a server', /[1-9][0-9]* to add/.test(await page.locator('.plan').textContent()), await page.locator('.plan h3').textContent());
+  await page.locator('#confirm-apply').click();
   await page.locator('.jobstate.done, .jobstate.failed').waitFor({ timeout: 60000 });
   check('the reconcile ran', (await page.locator('.jobstate.done').count()) === 1, await page.locator('.jobstate').textContent());
   await page.locator('#farm-link').click();

@@ -245,12 +245,29 @@ export async function designerView(main, farmName) {
       showError(e);
     }
   });
+  // Apply: the plan first, then the apply only when confirmed (of exactly
+  // the FML that was planned).
   applyBtn.addEventListener('click', async () => {
     errorAt = null;
     try {
-      const plan = await post('/v1/farms/plan', body());
-      clear(result, planBox(plan));
-      const job = await post('/v1/farms/apply', body());
+      const planned = body();
+      const plan = await post('/v1/farms/plan', planned);
+      const go = h('button', { type: 'button', id: 'confirm-apply' }, 'Apply this plan');
+      const cancel = h('button', { type: 'button' }, 'Cancel');
+      clear(result, planBox(plan), h('div', { class: 'actions' }, go, cancel));
+      cancel.addEventListener('click', () => clear(result));
+      go.addEventListener('click', () => runApply(planned));
+      go.focus();
+      renderDrawing();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      showError(e);
+    }
+  });
+  async function runApply(planned) {
+    try {
+      for (const b of result.querySelectorAll('button')) b.disabled = true;
+      const job = await post('/v1/farms/apply', planned);
       const end = await followJob(job, progress);
       toast(`${end.kind} of ${end.farm}: ${end.state}`, end.state !== 'done');
       if (end.state === 'done') {
@@ -260,7 +277,7 @@ export async function designerView(main, farmName) {
       if (!(e instanceof ApiError)) throw e;
       showError(e);
     }
-  });
+  }
   nameInput.addEventListener('input', renderDrawing);
 
   clear(main,
