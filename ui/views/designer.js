@@ -156,13 +156,18 @@ export async function designerView(main, farmName) {
       global: `Global disk ${item.name} ${item.drivesize}`,
       subnet: `Subnet ${item.id} (${item.ip})`,
     }[item.kind];
-    const c = h('div', { class: 'card ' + item.kind + (selected === item.uid ? ' selected' : '') + (errorAt === item.uid ? ' invalid' : ''),
-      tabindex: 0, role: 'button', 'aria-pressed': String(selected === item.uid), 'data-uid': item.uid,
-      'data-kind': item.kind, 'aria-label': label }, h('span', { class: 'cardtitle' }, label));
+    // A role holds other cards, so it is a group whose title is the control;
+    // every other card is the control itself.
+    const isGroup = item.kind === 'role';
+    const control = { tabindex: 0, role: 'button', 'aria-pressed': String(selected === item.uid), 'data-uid': item.uid };
+    const title = h('span', Object.assign({ class: 'cardtitle' }, isGroup ? control : {}), label);
+    const c = h('div', Object.assign({ class: 'card ' + item.kind + (selected === item.uid ? ' selected' : '') + (errorAt === item.uid ? ' invalid' : ''),
+      'data-kind': item.kind, 'aria-label': label }, isGroup ? { role: 'group' } : control), title);
     const pick = (ev) => { ev.stopPropagation(); select(item.uid); render(); };
+    const key = isGroup ? title : c;
     c.addEventListener('click', pick);
-    c.addEventListener('keydown', (ev) => {
-      if (ev.target !== c) return;
+    key.addEventListener('keydown', (ev) => {
+      if (ev.target !== key) return;
       if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); pick(ev); }
       if (ev.key === 'Delete') { ev.preventDefault(); remove(item.uid); render(); }
     });
