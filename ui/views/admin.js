@@ -65,7 +65,7 @@ export async function arraysView(main) {
         h('h2', {}, a.name, ' ', h('small', {}, a.driver)),
         h('label', { for: id }, `Capacity: ${bytes(used)} used, ${bytes(Math.max(0, a.capacity - used))} free of ${bytes(a.capacity)}`),
         h('meter', { id, min: 0, max: a.capacity || 1, value: used, high: (a.capacity || 1) * 0.9 }),
-        h('p', {}, `Volumes: ${a.volumes} (${a.free_volumes} free) · volume size ${bytes(a.volume_size)}`),
+        h('p', {}, `Volumes: ${a.volumes} (${a.free_volumes} free) · ` + (a.volume_size ? `volumes of ${bytes(a.volume_size)}` : 'volumes cut to the size asked')),
         h('p', {}, 'Qualities: ', quals.length ? quals.join(', ') : 'none'),
         h('details', {}, h('summary', {}, 'Disk wiring map (DWML)'), h('pre', { class: 'dwml' }, dwml.get(a.id) || '')),
         h('details', {}, h('summary', {}, 'Volumes on this array'),
