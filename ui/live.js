@@ -4,13 +4,26 @@
 const listeners = new Set();
 let source = null;
 
+let retry = null;
+let lastId = null;
+
 export function startLive() {
   if (source) return;
-  source = new EventSource('/v1/events/stream');
+  // After a refusal (503: the server's streams are all taken) EventSource
+  // gives up for good; open a new one a little later, from the last event seen.
+  source = new EventSource('/v1/events/stream' + (lastId ? '?after=' + encodeURIComponent(lastId) : ''));
   const dot = document.getElementById('live');
   source.onopen = () => { dot.textContent = 'live'; dot.className = 'live on'; };
-  source.onerror = () => { dot.textContent = 'reconnecting'; dot.className = 'live'; };
+  source.onerror = () => {
+    dot.textContent = 'reconnecting';
+    dot.className = 'live';
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      retry = setTimeout(() => { retry = null; startLive(); }, 5000);
+    }
+  };
   source.addEventListener('event', (m) => {
+    lastId = m.lastEventId || lastId;
     let e;
     try { e = JSON.parse(m.data); } catch { return; }
     for (const fn of listeners) fn(e);
@@ -20,6 +33,9 @@ export function startLive() {
 export function stopLive() {
   if (source) source.close();
   source = null;
+  clearTimeout(retry);
+  retry = null;
+  lastId = null;
   listeners.clear();
 }
 
