@@ -14,7 +14,7 @@ packages=(
   prometheus
   syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu
   ipmitool openipmi
-  chromium nodejs npm
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -54,6 +54,7 @@ if ((ceph_new)) && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/sy
   systemctl disable --now ceph.target ceph-mon.target ceph-osd.target 2>/dev/null || true
 fi
 # The console's browser tests: playwright-core from npm (scripts/ui-node.sh,
-# into a cache), driving the chromium above; nothing downloads a browser.
+# into a cache, with the machine's Node.js 20 and npm: Debian 12's nodejs is
+# 18, too old for it), driving the chromium above; nothing downloads a browser.
 "$(dirname "$0")/ui-node.sh" >/dev/null || echo "deps: playwright-core not installed (npm registry unreachable?)" >&2
 exit 0
