@@ -13,7 +13,9 @@
 # Exits non-zero when a host did not come up or a step failed.
 #
 #   VSL_BUILD_DIR   build directory (default build)
-#   VSL_DEMO_KEEP=1 keep the data directory
+#   VSL_DEMO_KEEP=1 keep the data directory, and leave `vsl serve` running
+#                   with the farm applied (not destroyed), for the web
+#                   console (whose address the demo prints) or the CLI
 #   VSL_DEMO_CEPH=1 the same demo with the farm's disks on Ceph RBD: a
 #                   throw-away single-node cluster (tests/lib/ceph.sh: one
 #                   monitor, one OSD, in the data directory) is started, an
@@ -36,6 +38,7 @@ vsl=$root/$build/vsl
 
 data=$(mktemp -d /tmp/vsl-demo.XXXXXX)
 serve_pid=""
+kept_pid=""
 cleanup() {
   local rc=$?
   set +e
@@ -44,8 +47,8 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$serve_pid" 2>/dev/null
   fi
-  # The cluster after vsl serve, its client.
-  [[ $ceph == 1 ]] && ceph_stop "$data/ceph"
+  # The cluster after vsl serve, its client (kept while a kept serve runs).
+  [[ $ceph == 1 && -z $kept_pid ]] && ceph_stop "$data/ceph"
   if [[ ${VSL_DEMO_KEEP:-0} == 1 ]]; then echo "kept $data"; else rm -rf "$data"; fi
   exit "$rc"
 }
@@ -79,6 +82,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 sed 's/^/  | /' "$data/serve.log"
+echo "web console: $VSL_API/ui/ (sign in with the token in $VSL_DATA/admin.token)"
 
 step "a raid=0+1 array, hosts and the boot image"
 if [[ $ceph == 1 ]]; then
@@ -142,13 +146,22 @@ if [[ $ceph == 1 ]]; then
     sed 's/^/  | /'
 fi
 
-step "vsl farm destroy two-tier"
-"$vsl" farm destroy two-tier
-"$vsl" host list
+if [[ ${VSL_DEMO_KEEP:-0} == 1 ]]; then
+  step "kept: vsl serve (pid $serve_pid) runs on with the farm"
+  echo "web console: $VSL_API/ui/   token: $(cat "$VSL_DATA/admin.token")"
+  echo "CLI:         VSL_API=$VSL_API VSL_DATA=$VSL_DATA $vsl farm show two-tier"
+  echo "stop it:     kill $serve_pid"
+  kept_pid=$serve_pid
+  serve_pid=""
+else
+  step "vsl farm destroy two-tier"
+  "$vsl" farm destroy two-tier
+  "$vsl" host list
 
-kill -TERM "$serve_pid"
-wait "$serve_pid" || true
-serve_pid=""
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || true
+  serve_pid=""
+fi
 if ((booted != ${#hosts[@]})); then
   echo "demo: only $booted of ${#hosts[@]} hosts ran Linux from their disks" >&2
   exit 1
@@ -164,4 +177,8 @@ fi
 echo
 where=""
 [[ $ceph == 1 ]] && where=" (RBD images on a throw-away Ceph cluster)"
-echo "demo: all ${#hosts[@]} hosts ran Linux from their own LUN 0$where; the farm was destroyed and scrubbed"
+if [[ -n $kept_pid ]]; then
+  echo "demo: all ${#hosts[@]} hosts ran Linux from their own LUN 0$where; the farm runs on: $VSL_API/ui/"
+else
+  echo "demo: all ${#hosts[@]} hosts ran Linux from their own LUN 0$where; the farm was destroyed and scrubbed"
+fi

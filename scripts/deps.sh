@@ -14,6 +14,7 @@ packages=(
   prometheus
   syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu
   ipmitool openipmi
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -52,4 +53,8 @@ fi
 if ((ceph_new)) && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
   systemctl disable --now ceph.target ceph-mon.target ceph-osd.target 2>/dev/null || true
 fi
+# The console's browser tests: playwright-core from npm (scripts/ui-node.sh,
+# into a cache, with the machine's Node.js 20 and npm: Debian 12's nodejs is
+# 18, too old for it), driving the chromium above; nothing downloads a browser.
+"$(dirname "$0")/ui-node.sh" >/dev/null || echo "deps: playwright-core not installed (npm registry unreachable?)" >&2
 exit 0

@@ -29,8 +29,9 @@ class BackupOps;
 
 namespace vsl::api {
 
-class TestHooks;    // api/test_hooks.h
-class MetricsText;  // api/metrics_text.h
+class TestHooks;     // api/test_hooks.h
+class SessionStore;  // api/session.h
+class MetricsText;   // api/metrics_text.h
 
 using Json = nlohmann::json;
 
@@ -63,6 +64,8 @@ struct ApiContext {
   // `vsl serve --backup-dir`: the backup store and its ops; null: backups
   // are refused.
   manager::BackupOps* backups = nullptr;
+  // The console's sign-in sessions (api/session.h); null: only bearer tokens.
+  SessionStore* sessions = nullptr;
 };
 
 // ---- Errors ---------------------------------------------------------------
@@ -123,8 +126,9 @@ Result<std::string> RandomHex(size_t bytes);
 // Status that becomes the JSON error reply.
 using Handler = std::function<Status(const httplib::Request&, httplib::Response&)>;
 
-// Wraps `handler`: checks the token, catches exceptions (-> internal), turns
-// a non-OK Status into ReplyError. Every /v1/ route is registered through it.
+// Wraps `handler`: checks the token or session (api/session.h: Authenticate),
+// catches exceptions (-> internal), turns a non-OK Status into ReplyError.
+// Every /v1/ route is registered through it.
 httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler);
 
 // Registers every built-in /v1/ route on `server`. ctx must outlive server.

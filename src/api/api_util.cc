@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "api/api.h"
+#include "api/session.h"
 #include "util/names.h"
 
 namespace vsl::api {
@@ -216,7 +217,7 @@ bool QueryFlag(const httplib::Request& req, const std::string& name) {
 
 httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler) {
   return [&ctx, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    Status s = CheckToken(ctx, req);
+    Status s = Authenticate(ctx, req);
     if (s.ok()) {
       try {
         s = handler(req, res);

@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 // The request line and headers together; httplib's line reader has no bound.
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
+// The largest body POST /v1/session (public) takes.
+constexpr uint64_t kMaxSignInBody = 4096;
 // Requests served on one kept-alive connection before it is closed.
 constexpr int kMaxRequestsPerConnection = 100;
 // How long a refused request's unread body is drained before the close, so
@@ -264,8 +267,13 @@ class BoundedPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
+// Public: health, signing in (the token is the body), and the console's
+// static files (the page signs in itself).
 bool IsPublicRoute(const httplib::Request& req) {
-  return (req.method == "GET" || req.method == "HEAD") && req.path == "/v1/health";
+  bool get = req.method == "GET" || req.method == "HEAD";
+  return (get && (req.path == "/v1/health" || req.path == "/" || req.path == "/ui" ||
+                  req.path.rfind("/ui/", 0) == 0)) ||
+         (req.method == "POST" && req.path == "/v1/session");
 }
 
 // What every request must pass once its headers are in, before its body is
@@ -277,13 +285,14 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
     Status s = CheckMetricsAccess(ctx, req);
     if (!s.ok()) return std::make_pair(401, s);
   } else if (!IsPublicRoute(req)) {
-    Status s = CheckToken(ctx, req);
-    if (!s.ok()) return std::make_pair(401, s);
+    Status s = Authenticate(ctx, req);
+    if (!s.ok()) return std::make_pair(HttpStatusFor(s.code()), s);
   }
   if (IsStreamingRoute(req)) return std::nullopt;
   if (req.has_header("Transfer-Encoding")) {
-    return std::make_pair(411, InvalidArgument("Transfer-Encoding is not accepted on " + req.method + " " +
-                                               req.path + ": send the body with a Content-Length"));
+    return std::make_pair(
+        411, InvalidArgument("Transfer-Encoding is not accepted on " + req.method + " " + req.path +
+                             ": send the body with a Content-Length"));
   }
   if (req.get_header_value_count("Content-Length") > 1) {
     return std::make_pair(400, InvalidArgument("more than one Content-Length header"));
@@ -293,14 +302,24 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
   uint64_t n = 0;
   for (char c : text) {
     if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) {
-      return std::make_pair(400, InvalidArgument("Content-Length '" + text + "' is not a byte count"));
+      return std::make_pair(400,
+                            InvalidArgument("Content-Length '" + text + "' is not a byte count"));
     }
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
+  // Signing in is open to anyone: its body ({"token": ...}) is small, and
+  // nobody without a token makes the server read more.
+  if (req.path == "/v1/session" && n > kMaxSignInBody) {
+    return std::make_pair(
+        413, InvalidArgument("request body of " + std::to_string(n) +
+                             " bytes is larger than the limit of " +
+                             std::to_string(kMaxSignInBody) + " bytes for POST /v1/session"));
+  }
   if (n > limits.max_body) {
-    return std::make_pair(413, Status(Code::kInvalidArgument,
-                                      "request body of " + std::to_string(n) + " bytes is larger than the limit of " +
-                                          std::to_string(limits.max_body) + " bytes (vsl serve --api-max-body)"));
+    return std::make_pair(
+        413, Status(Code::kInvalidArgument,
+                    "request body of " + std::to_string(n) + " bytes is larger than the limit of " +
+                        std::to_string(limits.max_body) + " bytes (vsl serve --api-max-body)"));
   }
   return std::nullopt;
 }
@@ -315,9 +334,19 @@ void Refuse(httplib::Response& res, int http_status, const Status& s) {
 constexpr char k503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     "Content-Length: 100\r\n\r\n"
-    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections (vsl serve --api-max-connections)\"}}\n";
+    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections (vsl serve "
+    "--api-max-connections)\"}}\n";
 
 }  // namespace
+
+bool PeerClosed() {
+  if (t_conn == nullptr) return false;
+  pollfd p{t_conn->socket(), POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+  char c;
+  return recv(t_conn->socket(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
 
 bool IsStreamingRoute(const httplib::Request& req) {
   return req.method == "PUT" && req.path.rfind("/v1/images/", 0) == 0 &&

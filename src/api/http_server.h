@@ -37,6 +37,13 @@ struct HttpLimits {
   int idle_timeout_s = 10;      // any one read or write
 };
 
+// Event streams (GET /v1/events/stream) served at once: each holds a worker
+// thread for as long as it runs, so a quarter of max_connections (at least
+// one), leaving the rest to everyone else.
+inline int MaxEventStreams(const HttpLimits& l) {
+  return l.max_connections / 4 > 1 ? l.max_connections / 4 : 1;
+}
+
 // Checks `limits`; InvalidArgument naming the flag otherwise.
 Status ValidateLimits(const HttpLimits& limits);
 
@@ -53,6 +60,10 @@ class ApiServer : public httplib::Server {
   const ApiContext& ctx_;
   HttpLimits limits_;
 };
+
+// For a long reply (the event stream) on an HTTP worker thread: true once the
+// client of the request being served closed its side of the connection.
+bool PeerClosed();
 
 // True for the routes whose body streams to disk instead of memory: the body
 // cap does not apply to them (the token check does).

@@ -239,6 +239,12 @@ void FarmService::Register(httplib::Server& server) {
     Json j = farm::ToJson(r);
     j["text"] = fm_.Describe(r);
     j["power"] = power_->driver();
+    // The FML last applied, for the console's designer to open.
+    VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
+      auto f = ctx_.catalog->GetFarmByName(tx, r.name);
+      j["fml"] = f.ok() ? Json(f->fml) : Json(nullptr);
+      return Status::Ok();
+    }));
     ReplyJson(s, j);
     return Status::Ok();
   }));

@@ -23,6 +23,8 @@
 #include "api/image_staging.h"
 #include "api/metrics.h"
 #include "api/routes_farms.h"
+#include "api/console.h"
+#include "api/session.h"
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
@@ -85,6 +87,8 @@ struct ServeArgs {
   // GET /metrics: its own token, or none.
   std::string metrics_token_file;
   bool metrics_open = false;
+  // The console's sign-in sessions (api/session.h): how long one lasts.
+  int session_ttl_s = 12 * 3600;
   // The gateway's limits against untrusted hosts (docs/security.md).
   gateway::GatewayOptions iscsi_limits;
   std::string iscsi_write_budget = "512MiB";
@@ -525,8 +529,14 @@ int RunServe(const ServeArgs& args) {
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
 
+  // Sessions live in this process only: a restart signs everyone out.
+  api::SessionStore sessions(std::chrono::seconds(args.session_ttl_s), api::kMaxSessions);
+  ctx.sessions = &sessions;
   api::ApiServer server(ctx, *limits);
   api::RegisterRoutes(ctx, server);
+  api::RegisterSessionRoutes(ctx, server);
+  api::RegisterEventStreamRoute(ctx, server, api::MaxEventStreams(*limits));
+  api::RegisterUiRoutes(ctx, server);
   std::shared_ptr<void> farm_service;
   {
     auto attached = api::AttachFarmRoutes(ctx, server);
@@ -706,6 +716,10 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--metrics-token-file", args->metrics_token_file,
                   "GET /metrics takes the bearer token on this file's first line (mode 0600, at least 16 "
                   "characters) instead of the admin token");
+  cmd->add_option("--session-ttl", args->session_ttl_s,
+                  "seconds a console sign-in (POST /v1/session, the vsl_session cookie) lasts")
+      ->check(CLI::Range(60, 30 * 24 * 3600))
+      ->capture_default_str();
   cmd->add_flag("--metrics-open", args->metrics_open,
                 "GET /metrics answers without a token (for a scraper inside a trusted network)");
   cmd->add_flag("--test-faults", args->test_faults,

@@ -1,0 +1,22 @@
+# cmake -DUI_DIR=... -DOUT=... -P EmbedUi.cmake: writes OUT, a C++ file holding
+# every file under UI_DIR as bytes (api/console.h: kUiFiles), so the console
+# is part of the vsl binary and nothing is read from disk at run time.
+file(GLOB_RECURSE files RELATIVE "${UI_DIR}" "${UI_DIR}/*")
+list(SORT files)
+set(body "// Generated from ui/ by cmake/EmbedUi.cmake; do not edit.\n#include \"api/console.h\"\n\nnamespace vsl::api {\nnamespace {\n")
+set(table "")
+set(i 0)
+foreach(f IN LISTS files)
+  file(READ "${UI_DIR}/${f}" hex HEX)
+  file(SIZE "${UI_DIR}/${f}" size)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "((0x..,){24})" "\\1\n" bytes "${bytes}")
+  string(APPEND body "const unsigned char f${i}[] = {\n${bytes}0};\n")
+  string(APPEND table "    {\"${f}\", f${i}, ${size}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "}  // namespace\n\nconst UiFile kUiFiles[] = {\n${table}    {nullptr, nullptr, 0}};\n")
+string(APPEND body "const unsigned long kUiFileCount = ${i};\n\n}  // namespace vsl::api\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")
