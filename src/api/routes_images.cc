@@ -3,6 +3,7 @@
 // ImageStaging and run the manager's import-image request on the staged copy.
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "api/image_staging.h"
 #include "api/records_json.h"
 #include "api/routes.h"
@@ -17,7 +18,7 @@ namespace {
 // onto its master volume takes a while).
 constexpr int64_t kImportWaitMs = 24LL * 3600 * 1000;
 
-Status Upload(ApiContext& ctx, const httplib::Request& req, httplib::Response& res,
+Status Upload(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader& reader) {
   std::string name = req.matches[1];
   // Before a byte is staged: a name the catalog would refuse wastes no disk.
@@ -39,14 +40,16 @@ Status Upload(ApiContext& ctx, const httplib::Request& req, httplib::Response& r
   }
   if (staging->size() == 0) return InvalidArgument("upload of image '" + name + "': the body is empty");
   VSL_RETURN_IF_ERROR(staging->Commit());
-  return ImportStaged(ctx, name, *staging, res);
+  return ImportStaged(ctx, p, name, *staging, res);
 }
 
 }  // namespace
 
-Status ImportStaged(ApiContext& ctx, const std::string& name, ImageStaging& staging, httplib::Response& res) {
-  VSL_ASSIGN_OR_RETURN(int64_t id, ctx.manager->Submit("import-image", {{"name", name}, {"file", staging.path()}},
-                                                       "admin"));
+Status ImportStaged(ApiContext& ctx, const Principal& p, const std::string& name, ImageStaging& staging,
+                    httplib::Response& res) {
+  Json args = {{"name", name}, {"file", staging.path()}};
+  if (p.tenant_id) args["tenant"] = *p.tenant_id;  // the image is born the tenant's
+  VSL_ASSIGN_OR_RETURN(int64_t id, ctx.manager->Submit("import-image", args, p.actor()));
   staging.Keep();  // the queued request reads it, even after a restart
   util::CrashPoint("api.image-staged");
   auto r = ctx.manager->Wait(id, kImportWaitMs);
@@ -67,7 +70,7 @@ Status ImportStaged(ApiContext& ctx, const std::string& name, ImageStaging& stag
   return Status::Ok();
 }
 
-Status ImportFromImportDir(ApiContext& ctx, const std::string& name, const std::string& file,
+Status ImportFromImportDir(ApiContext& ctx, const Principal& p, const std::string& name, const std::string& file,
                            httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(int fd, OpenInImportDir(ctx.import_dir, file));
   auto staging = ImageStaging::Create(ctx.data_dir);
@@ -75,7 +78,7 @@ Status ImportFromImportDir(ApiContext& ctx, const std::string& name, const std::
   close(fd);
   if (s.ok()) s = (*staging)->Commit();
   if (!s.ok()) return s.Annotate("import of image '" + name + "' from " + file);
-  return ImportStaged(ctx, name, **staging, res);
+  return ImportStaged(ctx, p, name, **staging, res);
 }
 
 void RegisterImageUploadRoutes(ApiContext& ctx, httplib::Server& server) {
@@ -83,10 +86,11 @@ void RegisterImageUploadRoutes(ApiContext& ctx, httplib::Server& server) {
              [&ctx](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
                // The server checked the token before the body; check again
                // here so the route is safe on any server.
-               Status s = CheckToken(ctx, req);
+               Result<Principal> who = Authenticate(ctx, req);
+               Status s = who.status();
                if (s.ok()) {
                  try {
-                   s = Upload(ctx, req, res, reader);
+                   s = Upload(ctx, *who, req, res, reader);
                  } catch (const std::exception& e) {
                    s = Internal(std::string("unexpected exception: ") + e.what());
                  }
