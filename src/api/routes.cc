@@ -66,6 +66,7 @@ void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {
   RegisterDiskRoutes(ctx, server);
   RegisterBackupRoutes(ctx, server);
   RegisterQueueRoutes(ctx, server);
+  RegisterTenantRoutes(ctx, server);
   RegisterMetricsRoute(ctx, server);
   if (ctx.test_hooks != nullptr) RegisterTestRoutes(ctx, server);
 }

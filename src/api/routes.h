@@ -13,6 +13,7 @@ void RegisterBackupRoutes(ApiContext& ctx, httplib::Server& server); // /v1/back
 void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server);  // requests, events
 void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server);   // only with test hooks
 void RegisterImageUploadRoutes(ApiContext& ctx, httplib::Server& server);  // PUT /v1/images/{name}
+void RegisterTenantRoutes(ApiContext& ctx, httplib::Server& server); // /v1/tenants (admin only)
 
 class ImageStaging;  // api/image_staging.h
 
