@@ -7,6 +7,7 @@
 #include "api/image_staging.h"
 #include "api/records_json.h"
 #include "api/routes.h"
+#include "catalog/catalog.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
 #include "util/names.h"
@@ -23,6 +24,11 @@ Status Upload(ApiContext& ctx, const Principal& p, const httplib::Request& req, 
   std::string name = req.matches[1];
   // Before a byte is staged: a name the catalog would refuse wastes no disk.
   VSL_RETURN_IF_ERROR(CheckName("image name", name));
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    auto taken = ctx.catalog->GetImageByName(tx, name);
+    if (taken.ok()) return AlreadyExists("image '" + name + "' exists already");
+    return taken.status().code() == Code::kNotFound ? Status::Ok() : taken.status();
+  }));
   if (req.is_multipart_form_data()) {
     return InvalidArgument("upload of image '" + name +
                            "': send the image bytes as the body (application/octet-stream), not a form");
