@@ -148,7 +148,7 @@ jq -n --arg farm bobfarm --argjson farm_id "$BFARM_ID" --arg host bobhost1 --arg
 python3 "$HERE/tools/tenant_walk.py" "$ROOT/docs/openapi.yaml" "$VSL_API" "$TA" "$E2E_TMP/other.json" \
   >"$E2E_TMP/walk.out" 2>&1
 rc=$?
-grep -E '^(FAIL|[0-9]+ calls)' "$E2E_TMP/walk.out"
+cat "$E2E_TMP/walk.out"
 check_eq "every call of the walk passed" 0 "$rc"
 check "the walk made at least one call per route (40+)" \
   test "$(tail -1 "$E2E_TMP/walk.out" | cut -d' ' -f1)" -ge 40
