@@ -2,7 +2,11 @@
 """Walks every route of docs/openapi.yaml with one tenant's token, naming
 another tenant's objects, and checks that nothing of the other's comes back.
 
-Usage: tenant_walk.py OPENAPI API_URL TOKEN OTHER.json
+Usage: tenant_walk.py OPENAPI API_URL TOKEN OTHER.json [SRC_DIR]
+
+With SRC_DIR (the repository's src/), every route the C++ code registers
+(server.Get/Post/Put/Delete("...")) must be in the document first, so the
+walk cannot miss one.
 
 OTHER.json (written by tests/api/tenants.sh) holds the other tenant's
 objects: {"farm", "farm_id", "host", "image", "backup", "job", "volumes": [..],
@@ -17,6 +21,8 @@ namespace: a taken name is refused without showing whose it is). Prints one
 line per call and exits 1 if any failed.
 """
 import json
+import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -24,9 +30,35 @@ import urllib.request
 import yaml
 
 
+def registered_routes(src_dir):
+    """(method, path with {x} for each parameter) of every route in src_dir."""
+    pattern = re.compile(r'\bserver_?\.(Get|Post|Put|Delete|Patch)\(\s*R?"(?:\()?([^"]*?)(?:\))?"', re.S)
+    routes = set()
+    for root, _, files in os.walk(src_dir):
+        for name in files:
+            if not name.endswith(".cc") or name.endswith("_test.cc"):
+                continue
+            text = open(os.path.join(root, name), encoding="utf-8").read()
+            for method, path in pattern.findall(text):
+                if not path.startswith("/"):
+                    continue
+                routes.add((method.lower(), re.sub(r"\([^)]*\)", "{x}", path)))
+    return routes
+
+
 def main():
     spec_path, api, token, other_path = sys.argv[1:5]
     spec = yaml.safe_load(open(spec_path))
+    if len(sys.argv) > 5:
+        documented = {(m, re.sub(r"\{[^}]*\}", "{x}", t)) for t, item in spec["paths"].items() for m in item
+                      if m in ("get", "post", "put", "delete", "patch")}
+        code = registered_routes(sys.argv[5])
+        missing = sorted(code - documented)
+        for m, t in missing:
+            print(f"FAIL {m.upper():6} {t} is served but not in {spec_path}: the walk would miss it")
+        print(f"{len(code)} routes served, {len(missing)} not documented")
+        if missing:
+            sys.exit(1)
     other = json.load(open(other_path))
     vols = set(other["volumes"])
     reqs = set(other["requests"])
