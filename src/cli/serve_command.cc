@@ -119,9 +119,10 @@ Result<std::pair<std::string, int>> SplitHostPort(const std::string& s, const ch
   }
 }
 
-// Writes `text` to `path` through a temporary file, mode 0600.
+// Writes `text` to `path` through a temporary file of this process (two
+// serves starting on one data directory may both write it), mode 0600.
 Status WritePrivate(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
   mode_t old = umask(077);
   {
     std::ofstream out(tmp, std::ios::trunc);
