@@ -19,16 +19,26 @@ namespace {
 // onto its master volume takes a while).
 constexpr int64_t kImportWaitMs = 24LL * 3600 * 1000;
 
+// For a tenant, an image of that name it does not own (another tenant's,
+// or a shared one) is refused before anything is staged or queued, saying
+// no more than that the name is taken: the import request's own refusal
+// would name the hosts and disks using the image.
+Status CheckImageNameFor(ApiContext& ctx, const Principal& p, const std::string& name) {
+  if (p.admin()) return Status::Ok();
+  return ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    auto taken = ctx.catalog->GetImageByName(tx, name);
+    if (!taken.ok()) return taken.status().code() == Code::kNotFound ? Status::Ok() : taken.status();
+    if (!CheckImageOwned(tx, p, *taken).ok()) return AlreadyExists("image '" + name + "' exists already");
+    return Status::Ok();
+  });
+}
+
 Status Upload(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader& reader) {
   std::string name = req.matches[1];
   // Before a byte is staged: a name the catalog would refuse wastes no disk.
   VSL_RETURN_IF_ERROR(CheckName("image name", name));
-  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-    auto taken = ctx.catalog->GetImageByName(tx, name);
-    if (taken.ok()) return AlreadyExists("image '" + name + "' exists already");
-    return taken.status().code() == Code::kNotFound ? Status::Ok() : taken.status();
-  }));
+  VSL_RETURN_IF_ERROR(CheckImageNameFor(ctx, p, name));
   if (req.is_multipart_form_data()) {
     return InvalidArgument("upload of image '" + name +
                            "': send the image bytes as the body (application/octet-stream), not a form");
@@ -78,6 +88,7 @@ Status ImportStaged(ApiContext& ctx, const Principal& p, const std::string& name
 
 Status ImportFromImportDir(ApiContext& ctx, const Principal& p, const std::string& name, const std::string& file,
                            httplib::Response& res) {
+  VSL_RETURN_IF_ERROR(CheckImageNameFor(ctx, p, name));
   VSL_ASSIGN_OR_RETURN(int fd, OpenInImportDir(ctx.import_dir, file));
   auto staging = ImageStaging::Create(ctx.data_dir);
   Status s = staging.ok() ? StageFromFd(fd, file, **staging) : staging.status();

@@ -138,6 +138,12 @@ check_eq "alice sees none of them" "[]" \
   "$(tjson "$TA" GET /v1/requests | jq -c --argjson b "$BREQS" '[.requests[].id] - ([.requests[].id] - $b)')"
 check "bob sees events of his disk" test "$(tjson "$TB" GET "/v1/events?entity=volume&entity_id=$BVOL" | jq '.events | length')" -gt 0
 
+out=$(curl -s -X PUT -H "Authorization: Bearer $TB" --data-binary @"$E2E_TMP/img.raw" -w '\n%{http_code}\n' \
+  "$VSL_API/v1/images/shared")
+check_eq "bob uploading an image named shared: 409" 409 "$(tail -1 <<<"$out")"
+check_eq "saying only that the name is taken" "image 'shared' exists already" \
+  "$(sed '$d' <<<"$out" | jq -r .error.message)"
+
 log "alice walks every route of docs/openapi.yaml naming bob's things"
 jq -n --arg farm bobfarm --argjson farm_id "$BFARM_ID" --arg host bobhost1 --arg image bobimage \
   --arg backup "$BBACKUP" --argjson job "$BJOB" --argjson volumes "$BVOLS" --argjson requests "$BREQS" \
