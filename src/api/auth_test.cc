@@ -91,5 +91,40 @@ TEST(PrincipalForToken, TenantsFromTheCatalogUntilRemoved) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RemoveTenant, RefusedWhileItOwnsAFarmNamingIt) {
+  char tmpl[] = "/tmp/vsl-auth-test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  {
+    auto cat = catalog::Catalog::Open("sqlite:" + dir + "/catalog.db");
+    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+    catalog::Catalog& c = **cat;
+    int64_t farm_id = 0;
+    ASSERT_TRUE(c.Write([&](catalog::Tx& tx) -> Status {
+                   VSL_ASSIGN_OR_RETURN(auto t, catalog::AddTenant(tx, "acme", HashToken("t"), 1));
+                   catalog::Farm f;
+                   f.name = "web-shop";
+                   VSL_ASSIGN_OR_RETURN(f, c.AddFarm(tx, f));
+                   farm_id = f.id;
+                   return catalog::SetFarmTenant(tx, f.id, t.id);
+                 }).ok());
+    Status s = c.Write([&](catalog::Tx& tx) { return catalog::RemoveTenant(tx, "acme"); });
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+    EXPECT_NE(s.message().find("web-shop"), std::string::npos) << s.message();
+    // A destroyed farm's row no longer holds the tenant, and is no one's after.
+    ASSERT_TRUE(c.Write([&](catalog::Tx& tx) {
+                   return tx.Exec("UPDATE farms SET state = 'destroyed' WHERE id = ?", {farm_id}).status();
+                 }).ok());
+    EXPECT_TRUE(c.Write([&](catalog::Tx& tx) { return catalog::RemoveTenant(tx, "acme"); }).ok());
+    ASSERT_TRUE(c.Read([&](catalog::Tx& tx) -> Status {
+                   VSL_ASSIGN_OR_RETURN(auto owner, catalog::FarmTenant(tx, farm_id));
+                   EXPECT_FALSE(owner.has_value());
+                   return Status::Ok();
+                 }).ok());
+    EXPECT_EQ(c.Write([&](catalog::Tx& tx) { return catalog::RemoveTenant(tx, "acme"); }).code(), Code::kNotFound);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vsl::api
