@@ -113,11 +113,21 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
   return Status::Ok();
 }
 
+// A host as `p` may see it: a tenant does not see its BMC (the data
+// center's management network).
+Json HostFor(const Principal& p, const catalog::Host& h) {
+  Json j = HostJson(h, false);
+  if (!p.admin()) {
+    for (const char* k : {"bmc_address", "bmc_port", "bmc_user", "bmc_bootdev", "bmc_password_set"}) j.erase(k);
+  }
+  return j;
+}
+
 Status ShowHost(ApiContext& ctx, const Principal& p, const std::string& name, httplib::Response& res) {
   Json out;
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(catalog::Host h, VisibleHost(*ctx.catalog, tx, p, name));
-    out = HostJson(h, false);
+    out = HostFor(p, h);
     std::string target = ctx.manager->ops().TargetName(h.name);
     out["target"] = target.empty() ? ctx.iqn_prefix + ":" + h.name : target;
     VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
@@ -245,7 +255,7 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
                  VSL_ASSIGN_OR_RETURN(auto hosts, ctx.catalog->ListHosts(tx));
                  VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
                  for (const auto& h : hosts) {
-                   if (p.admin() || mine.Has(h.farm_id)) list.push_back(HostJson(h, false));
+                   if (p.admin() || mine.Has(h.farm_id)) list.push_back(HostFor(p, h));
                  }
                  return Status::Ok();
                }));

@@ -114,6 +114,7 @@ check_eq "vsl farm list with alice's token: alicefarm" "alicefarm" \
   "$(VSL_TOKEN=$TA "$VSL" farm list --json | jq -r '[.farms[].name] | join(" ")')"
 check_eq "alice's hosts: her farm's only" "alicehost1" \
   "$(tjson "$TA" GET /v1/hosts | jq -r '[.hosts[].name] | join(" ")')"
+check_eq "and not its BMC settings" "null" "$(tjson "$TA" GET /v1/hosts/alicehost1 | jq -c .bmc_address)"
 check_eq "the admin sees the whole pool" "alicehost1 bobhost1 poolhost" \
   "$(ajson GET /v1/hosts | jq -r '[.hosts[].name] | sort | join(" ")')"
 BFARM_ID=$(ajson GET /v1/farms/bobfarm | jq -r .farm_id)
