@@ -120,7 +120,7 @@ Status FarmService::CheckNameFor(const Principal& p, const std::string& name) {
     auto farm = ctx_.catalog->GetFarmByName(tx, name);
     if (farm.status().code() == Code::kNotFound) return Status::Ok();
     VSL_RETURN_IF_ERROR(farm.status());
-    if (farm->state == "destroyed") return Status::Ok();
+    if (farm->state == farm::FarmPhaseName(farm::FarmPhase::kDestroyed)) return Status::Ok();
     VSL_ASSIGN_OR_RETURN(auto owner, catalog::FarmTenant(tx, farm->id));
     if (owner != p.tenant_id) return FailedPrecondition("farm name '" + name + "' is taken: choose another name");
     return Status::Ok();

@@ -97,6 +97,8 @@ Status SetImageTenant(Tx& tx, int64_t image_id, std::optional<int64_t> tenant_id
   return Status::Ok();
 }
 
+// 'destroyed' is farm::FarmPhase::kDestroyed's name (farm/farm_states.h);
+// the catalog sits below the farm manager and names the state as stored.
 Result<std::vector<std::pair<int64_t, std::string>>> FarmsOfTenant(Tx& tx, int64_t tenant_id) {
   VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT id, name FROM farms WHERE tenant_id = ? AND state <> 'destroyed' ORDER BY id",
                                            {tenant_id}));
