@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   help2man
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
-  postgresql iperf3 binutils procps iproute2 python3 jq linux-perf valgrind
+  postgresql iperf3 binutils procps iproute2 python3 python3-yaml jq linux-perf valgrind
   ceph-mon ceph-osd ceph-common librbd-dev librados-dev
   prometheus
   syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu

@@ -49,12 +49,14 @@ struct ApiContext {
   // --power ipmi: the ipmitool binary and the RMCP+ cipher suite (-1: ipmitool's choice).
   std::string ipmitool = "ipmitool";
   int ipmi_cipher = -1;
-  std::string admin_token;    // the bearer token every /v1/ call must carry
+  // SHA-256 (hex) of the admin's bearer token (api/auth.h); tenants'
+  // tokens are in the catalog. The token itself is never kept.
+  std::string admin_token_sha256;
   // `vsl serve --import-dir`: the one directory (a realpath) whose files
   // POST /v1/images {file} may name; empty: that form is refused.
   std::string import_dir;
   // GET /metrics (api/metrics.h): the token of --metrics-token-file (empty:
-  // the admin token), or no token at all with --metrics-open.
+  // the admin's token), or no token at all with --metrics-open.
   std::string metrics_token;
   bool metrics_open = false;
   // Writes the gateway's families into a scrape; null: none.
@@ -83,9 +85,14 @@ void ReplyJson(httplib::Response& res, const Json& body, int http_status = 200);
 
 // ---- Authentication -------------------------------------------------------
 
-// OK when the request carries "Authorization: Bearer <ctx.admin_token>";
-// compares in constant time. Unauthenticated otherwise.
-Status CheckToken(const ApiContext& ctx, const httplib::Request& req);
+// Who a request acts for (api/auth.h resolves it): the admin, or a tenant.
+struct Principal {
+  std::optional<int64_t> tenant_id;  // nullopt: the admin
+  std::string tenant;                // the tenant's name ("" for the admin)
+  bool admin() const { return !tenant_id.has_value(); }
+  // The actor recorded on requests and events: "admin" or "tenant:NAME".
+  std::string actor() const { return admin() ? "admin" : "tenant:" + tenant; }
+};
 
 // ---- Request parsing ------------------------------------------------------
 
@@ -123,12 +130,18 @@ Result<std::string> RandomHex(size_t bytes);
 // ---- Routes ---------------------------------------------------------------
 
 // A handler that either fills `res` itself and returns OK, or returns a
-// Status that becomes the JSON error reply.
+// Status that becomes the JSON error reply. A PrincipalHandler is told who
+// asks and must keep a tenant to its own (api/auth.h); a plain Handler is
+// for the admin only.
 using Handler = std::function<Status(const httplib::Request&, httplib::Response&)>;
+using PrincipalHandler = std::function<Status(const Principal&, const httplib::Request&, httplib::Response&)>;
 
-// Wraps `handler`: checks the token or session (api/session.h: Authenticate),
+// Wraps `handler`: resolves the principal (Authenticate: 401 without one),
 // catches exceptions (-> internal), turns a non-OK Status into ReplyError.
-// Every /v1/ route is registered through it.
+// Every /v1/ route is registered through one of the two. The plain Handler
+// form answers 403 to a tenant: a route that was not written for tenants
+// is the admin's.
+httplib::Server::Handler Authed(const ApiContext& ctx, PrincipalHandler handler);
 httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler);
 
 // Registers every built-in /v1/ route on `server`. ctx must outlive server.

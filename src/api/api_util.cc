@@ -1,12 +1,10 @@
 // The helpers every route shares: error replies, the token check, parsing.
-#include <openssl/crypto.h>
-
 #include <cctype>
 #include <charconv>
 #include <exception>
 
 #include "api/api.h"
-#include "api/session.h"
+#include "api/auth.h"
 #include "util/names.h"
 
 namespace vsl::api {
@@ -63,21 +61,6 @@ void ReplyJson(httplib::Response& res, const Json& body, int http_status) {
 void ReplyError(httplib::Response& res, const Status& status) {
   Json body = {{"error", {{"code", std::string(ErrorCode(status.code()))}, {"message", status.message()}}}};
   ReplyJson(res, body, HttpStatusFor(status.code()));
-}
-
-Status CheckToken(const ApiContext& ctx, const httplib::Request& req) {
-  if (!req.has_header("Authorization")) return Unauthenticated("missing Authorization: Bearer header");
-  std::string h = req.get_header_value("Authorization");
-  constexpr std::string_view kPrefix = "Bearer ";
-  if (h.size() < kPrefix.size() || h.compare(0, kPrefix.size(), kPrefix) != 0) {
-    return Unauthenticated("Authorization header is not a Bearer token");
-  }
-  std::string token = h.substr(kPrefix.size());
-  if (ctx.admin_token.empty() || token.size() != ctx.admin_token.size() ||
-      CRYPTO_memcmp(token.data(), ctx.admin_token.data(), token.size()) != 0) {
-    return Unauthenticated("invalid token");
-  }
-  return Status::Ok();
 }
 
 Result<Json> ParseBody(const httplib::Request& req) {
@@ -215,18 +198,27 @@ bool QueryFlag(const httplib::Request& req, const std::string& name) {
   return v && (*v == "true" || *v == "1" || v->empty());
 }
 
-httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler) {
+httplib::Server::Handler Authed(const ApiContext& ctx, PrincipalHandler handler) {
   return [&ctx, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    Status s = Authenticate(ctx, req);
+    Result<Principal> who = Authenticate(ctx, req);
+    Status s = who.status();
     if (s.ok()) {
       try {
-        s = handler(req, res);
+        s = handler(*who, req, res);
       } catch (const std::exception& e) {
         s = Internal(std::string("unexpected exception: ") + e.what());
       }
     }
     if (!s.ok()) ReplyError(res, s);
   };
+}
+
+httplib::Server::Handler Authed(const ApiContext& ctx, Handler handler) {
+  return Authed(ctx, [handler = std::move(handler)](const Principal& p, const httplib::Request& req,
+                                                    httplib::Response& res) -> Status {
+    VSL_RETURN_IF_ERROR(AdminOnly(p, req.method + " " + req.path));
+    return handler(req, res);
+  });
 }
 
 }  // namespace vsl::api

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 
 namespace vsl::api {
 namespace {
@@ -53,14 +54,18 @@ TEST(Errors, CodesAndHttp) {
 
 TEST(Token, Checked) {
   ApiContext ctx;
-  ctx.admin_token = "abc123";
+  ctx.admin_token_sha256 = HashToken("abc123");
   httplib::Request req;
-  EXPECT_EQ(CheckToken(ctx, req).code(), Code::kUnauthenticated);
+  EXPECT_EQ(Authenticate(ctx, req).status().code(), Code::kUnauthenticated);
   req.headers.emplace("Authorization", "Bearer abc124");
-  EXPECT_EQ(CheckToken(ctx, req).code(), Code::kUnauthenticated);
+  EXPECT_EQ(Authenticate(ctx, req).status().code(), Code::kUnauthenticated);
+  httplib::Request basic;
+  basic.headers.emplace("Authorization", "Basic abc123");
+  EXPECT_EQ(Authenticate(ctx, basic).status().code(), Code::kUnauthenticated);
   httplib::Request ok;
   ok.headers.emplace("Authorization", "Bearer abc123");
-  EXPECT_TRUE(CheckToken(ctx, ok).ok());
+  ASSERT_TRUE(Authenticate(ctx, ok).ok());
+  EXPECT_TRUE(Authenticate(ctx, ok)->admin());
 }
 
 TEST(RandomHex, LengthAndDifferent) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <thread>
 
+#include "api/auth.h"
 #include "api/console.h"
 #include "api/http_server.h"
 #include "api/records_json.h"
@@ -30,6 +31,7 @@ struct Slots {
 };
 
 struct StreamState {
+  Principal who;
   int64_t after = 0;
   Clock::time_point last_write = Clock::now();
   bool opened = false;
@@ -73,11 +75,15 @@ bool Turn(ApiContext& ctx, StreamState& st, httplib::DataSink& sink) {
     if (!sink.write(hello.data(), hello.size())) return false;
   }
   std::vector<catalog::Event> events;
+  int64_t page_end = st.after;
   Status s = ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     catalog::EventFilter f;
     f.after_id = st.after;
     f.limit = kPage;
     VSL_ASSIGN_OR_RETURN(events, ctx.catalog->ListEvents(tx, f));
+    // The page's end, whatever the principal may see of it.
+    if (!events.empty()) page_end = events.back().id;
+    VSL_ASSIGN_OR_RETURN(events, VisibleEvents(ctx, tx, st.who, std::move(events)));
     return Status::Ok();
   });
   if (!s.ok()) {
@@ -85,16 +91,18 @@ bool Turn(ApiContext& ctx, StreamState& st, httplib::DataSink& sink) {
     sink.write(msg.data(), msg.size());
     return false;
   }
+  bool moved = page_end > st.after;
+  st.after = page_end;
   if (!events.empty()) {
     std::string out;
     for (const auto& e : events) {
       out += "id: " + std::to_string(e.id) + "\nevent: event\ndata: " +
              EventJson(e).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
-      st.after = e.id;
     }
     st.last_write = Clock::now();
     return sink.write(out.data(), out.size());
   }
+  if (moved) return true;  // a page of others' events: read on at once
   if (Clock::now() - st.last_write >= kHeartbeat) {
     st.last_write = Clock::now();
     static constexpr char kBeat[] = ": heartbeat\n\n";
@@ -112,7 +120,8 @@ void RegisterEventStreamRoute(ApiContext& ctx, httplib::Server& server, int max_
   auto slots = std::make_shared<Slots>(max_streams);
   server.Get(
       "/v1/events/stream",
-      Authed(ctx, [&ctx, slots](const httplib::Request& req, httplib::Response& res) -> Status {
+      Authed(ctx, [&ctx, slots](const Principal& who, const httplib::Request& req,
+                                httplib::Response& res) -> Status {
         VSL_ASSIGN_OR_RETURN(int64_t after, StartAfter(ctx, req));
         if (slots->used.fetch_add(1) >= slots->max) {
           slots->used.fetch_sub(1);
@@ -120,6 +129,7 @@ void RegisterEventStreamRoute(ApiContext& ctx, httplib::Server& server, int max_
                              " at once, a quarter of vsl serve --api-max-connections)");
         }
         auto st = std::make_shared<StreamState>();
+        st->who = who;
         st->after = after;
         res.set_header("Cache-Control", "no-store");
         res.set_header("X-Accel-Buffering", "no");

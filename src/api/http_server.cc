@@ -1,4 +1,6 @@
 #include "api/http_server.h"
+
+#include "api/auth.h"
 #include "api/metrics.h"
 #include "api/session.h"
 
@@ -283,9 +285,10 @@ std::optional<std::pair<int, Status>> Gate(const ApiContext& ctx, const HttpLimi
                                            const httplib::Request& req) {
   if (req.path == "/metrics") {
     Status s = CheckMetricsAccess(ctx, req);
-    if (!s.ok()) return std::make_pair(401, s);
+    if (!s.ok()) return std::make_pair(HttpStatusFor(s.code()), s);
   } else if (!IsPublicRoute(req)) {
-    Status s = Authenticate(ctx, req);
+    // Any principal passes here; what it may reach is the route's to say.
+    Status s = Authenticate(ctx, req).status();
     if (!s.ok()) return std::make_pair(HttpStatusFor(s.code()), s);
   }
   if (IsStreamingRoute(req)) return std::nullopt;

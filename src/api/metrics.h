@@ -21,7 +21,8 @@
 namespace vsl::api {
 
 // OK when `req` may read /metrics under ctx's metrics settings;
-// Unauthenticated otherwise.
+// Unauthenticated otherwise, PermissionDenied for a tenant's token (the
+// whole data center's figures are the admin's).
 Status CheckMetricsAccess(const ApiContext& ctx, const httplib::Request& req);
 
 // Adds the catalog's families; a catalog that does not answer leaves them

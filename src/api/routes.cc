@@ -26,8 +26,8 @@ Result<int64_t> PathId(const std::string& text, std::string_view what) {
 }
 
 Status SubmitAndReply(ApiContext& ctx, const httplib::Request& req, httplib::Response& res,
-                      const std::string& op, const Json& args) {
-  VSL_ASSIGN_OR_RETURN(int64_t id, ctx.manager->Submit(op, args, "admin"));
+                      const std::string& op, const Json& args, const std::string& actor) {
+  VSL_ASSIGN_OR_RETURN(int64_t id, ctx.manager->Submit(op, args, actor));
   if (!QueryFlag(req, "wait")) {
     VSL_ASSIGN_OR_RETURN(catalog::Request r, ctx.manager->queue().Get(id));
     ReplyJson(res, {{"request", RequestJson(r)}}, 202);
@@ -66,6 +66,7 @@ void RegisterRoutes(ApiContext& ctx, httplib::Server& server) {
   RegisterDiskRoutes(ctx, server);
   RegisterBackupRoutes(ctx, server);
   RegisterQueueRoutes(ctx, server);
+  RegisterTenantRoutes(ctx, server);
   RegisterMetricsRoute(ctx, server);
   if (ctx.test_hooks != nullptr) RegisterTestRoutes(ctx, server);
 }

@@ -2,6 +2,7 @@
 // Running a backup and restoring one are queued requests (ops "backup" and
 // "backup-restore"); listing reads the catalog; show, verify and delete
 // read or change the store directly.
+#include "api/auth.h"
 #include "api/routes.h"
 #include "catalog/backups.h"
 #include "catalog/catalog.h"
@@ -64,7 +65,34 @@ Status NoBackupPending(ApiContext& ctx, int64_t volume) {
   return Status::Ok();
 }
 
-Status ListRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+// A tenant's backups: those of disks in its farms, taken under its farm's
+// name. NotFound (as for a backup the catalog does not know) otherwise.
+Status CheckBackupVisible(ApiContext& ctx, catalog::Tx& tx, const Principal& p, const TenantFarms& mine,
+                          const catalog::BackupRecord& b) {
+  if (p.admin()) return Status::Ok();
+  Status gone = NotFound("backup " + b.id + " is not in the catalog");
+  if (!b.volume_id || mine.names.count(b.farm) == 0) return gone;
+  auto v = ctx.catalog->GetVolume(tx, *b.volume_id);
+  if (!v.ok() || !mine.Has(v->farm_id)) return gone;
+  return Status::Ok();
+}
+
+// The backup's catalog row, if `p` may see it. A tenant needs the row; the
+// admin may name a backup only the store knows (nullopt then).
+Result<std::optional<catalog::BackupRecord>> VisibleBackup(ApiContext& ctx, const Principal& p,
+                                                           const std::string& id) {
+  std::optional<catalog::BackupRecord> row;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(row, catalog::GetBackup(tx, id));
+    if (p.admin()) return Status::Ok();
+    if (!row) return NotFound("backup " + id + " is not in the catalog");
+    VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+    return CheckBackupVisible(ctx, tx, p, mine, *row);
+  }));
+  return row;
+}
+
+Status ListRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   catalog::BackupFilter f;
   if (auto farm = QueryParam(req, "farm")) f.farm = *farm;
   if (auto disk = QueryParam(req, "disk")) {
@@ -75,23 +103,22 @@ Status ListRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response
   Json list = Json::array();
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(auto rows, catalog::ListBackups(tx, f));
-    for (const auto& b : rows) list.push_back(BackupJson(b));
+    VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+    for (const auto& b : rows) {
+      if (CheckBackupVisible(ctx, tx, p, mine, b).ok()) list.push_back(BackupJson(b));
+    }
     return Status::Ok();
   }));
   ReplyJson(res, {{"backups", list}});
   return Status::Ok();
 }
 
-Status ShowRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status ShowRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   std::string id = req.matches[1];
   VSL_RETURN_IF_ERROR(CheckId(id));
-  Json out;
-  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(auto row, catalog::GetBackup(tx, id));
-    if (!row) return NotFound("backup " + id + " is not in the catalog");
-    out = BackupJson(*row);
-    return Status::Ok();
-  }));
+  VSL_ASSIGN_OR_RETURN(auto row, VisibleBackup(ctx, p, id));
+  if (!row) return NotFound("backup " + id + " is not in the catalog");
+  Json out = BackupJson(*row);
   if (ctx.backups != nullptr && out["state"] == "complete") {
     auto m = ctx.backups->store().Show(id);
     if (m.ok()) {
@@ -108,7 +135,7 @@ Status ShowRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response
   return Status::Ok();
 }
 
-Status RunRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status RunRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_RETURN_IF_ERROR(NeedStore(ctx));
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "level"}));
@@ -116,16 +143,18 @@ Status RunRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   if (volume <= 0) return InvalidArgument("field 'volume': must be a positive volume id");
   VSL_ASSIGN_OR_RETURN(auto level, OptionalInt(body, "level"));
   if (level && *level != 0 && *level != 1) return InvalidArgument("field 'level': must be 0 or 1");
-  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) { return ctx.catalog->GetVolume(tx, volume).status(); }));
+  VSL_RETURN_IF_ERROR(
+      ctx.catalog->Read([&](catalog::Tx& tx) { return VisibleVolume(*ctx.catalog, tx, p, volume).status(); }));
   VSL_RETURN_IF_ERROR(NoBackupPending(ctx, volume));
   Json args{{"volume", volume}, {"level", level.value_or(0)}};
-  return SubmitAndReply(ctx, req, res, "backup", args);
+  return SubmitAndReply(ctx, req, res, "backup", args, p.actor());
 }
 
-Status RestoreRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status RestoreRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_RETURN_IF_ERROR(NeedStore(ctx));
   std::string id = req.matches[1];
   VSL_RETURN_IF_ERROR(CheckId(id));
+  VSL_RETURN_IF_ERROR(VisibleBackup(ctx, p, id).status());
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"new", "volume", "force", "map_to", "lun", "farm"}));
   VSL_ASSIGN_OR_RETURN(auto is_new, OptionalBool(body, "new"));
@@ -139,6 +168,17 @@ Status RestoreRoute(ApiContext& ctx, const httplib::Request& req, httplib::Respo
   }
   if (map_to && !is_new.value_or(false)) return InvalidArgument("field 'map_to': only with 'new': true");
   if (lun && !map_to) return InvalidArgument("field 'lun': only with 'map_to'");
+  if (!p.admin()) {
+    // Everything the restore touches is the tenant's; a new disk must join
+    // one of its farms, or the tenant could not see it.
+    if (is_new.value_or(false) && !farm) return InvalidArgument("field 'farm': a tenant's new disk needs its farm's id");
+    VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+      if (volume) VSL_RETURN_IF_ERROR(VisibleVolume(*ctx.catalog, tx, p, *volume).status());
+      if (farm) VSL_RETURN_IF_ERROR(CheckFarmVisible(tx, p, *farm, std::to_string(*farm)));
+      if (map_to) VSL_RETURN_IF_ERROR(VisibleHost(*ctx.catalog, tx, p, *map_to).status());
+      return Status::Ok();
+    }));
+  }
   // The backup must be in the store now (a queued restore of nothing helps no one).
   VSL_RETURN_IF_ERROR(ctx.backups->store().Show(id).status());
   Json args{{"backup", id}};
@@ -148,13 +188,14 @@ Status RestoreRoute(ApiContext& ctx, const httplib::Request& req, httplib::Respo
   if (map_to) args["map_to"] = *map_to;
   if (lun) args["lun"] = *lun;
   if (farm) args["farm"] = *farm;
-  return SubmitAndReply(ctx, req, res, "backup-restore", args);
+  return SubmitAndReply(ctx, req, res, "backup-restore", args, p.actor());
 }
 
-Status VerifyRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status VerifyRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_RETURN_IF_ERROR(NeedStore(ctx));
   std::string id = req.matches[1];
   VSL_RETURN_IF_ERROR(CheckId(id));
+  VSL_RETURN_IF_ERROR(VisibleBackup(ctx, p, id).status());
   VSL_ASSIGN_OR_RETURN(auto report, ctx.backups->store().Verify(id));
   Json failures = Json::array();
   for (const auto& f : report.failures) {
@@ -170,16 +211,13 @@ Status VerifyRoute(ApiContext& ctx, const httplib::Request& req, httplib::Respon
   return Status::Ok();
 }
 
-Status DeleteRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status DeleteRoute(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_RETURN_IF_ERROR(NeedStore(ctx));
   std::string id = req.matches[1];
   VSL_RETURN_IF_ERROR(CheckId(id));
   bool with_descendants = QueryParam(req, "descendants").value_or("") == "true";
-  std::optional<catalog::BackupRecord> row;
-  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(row, catalog::GetBackup(tx, id));
-    return Status::Ok();
-  }));
+  // A tenant deletes a backup of its own; descendants are of the same disk.
+  VSL_ASSIGN_OR_RETURN(std::optional<catalog::BackupRecord> row, VisibleBackup(ctx, p, id));
   if (row && row->state == "running") return FailedPrecondition("backup " + id + " is still running");
   std::vector<std::string> deleted;
   auto gone = ctx.backups->store().Delete(id, with_descendants);
@@ -201,14 +239,17 @@ Status DeleteRoute(ApiContext& ctx, const httplib::Request& req, httplib::Respon
 }  // namespace
 
 void RegisterBackupRoutes(ApiContext& ctx, httplib::Server& server) {
+  using P = const Principal&;
   using R = const httplib::Request&;
   using W = httplib::Response&;
-  server.Get("/v1/backups", Authed(ctx, [&ctx](R q, W s) { return ListRoute(ctx, q, s); }));
-  server.Post("/v1/backups", Authed(ctx, [&ctx](R q, W s) { return RunRoute(ctx, q, s); }));
-  server.Get(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](R q, W s) { return ShowRoute(ctx, q, s); }));
-  server.Delete(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](R q, W s) { return DeleteRoute(ctx, q, s); }));
-  server.Post(R"(/v1/backups/([^/]+)/verify)", Authed(ctx, [&ctx](R q, W s) { return VerifyRoute(ctx, q, s); }));
-  server.Post(R"(/v1/backups/([^/]+)/restore)", Authed(ctx, [&ctx](R q, W s) { return RestoreRoute(ctx, q, s); }));
+  server.Get("/v1/backups", Authed(ctx, [&ctx](P p, R q, W s) { return ListRoute(ctx, p, q, s); }));
+  server.Post("/v1/backups", Authed(ctx, [&ctx](P p, R q, W s) { return RunRoute(ctx, p, q, s); }));
+  server.Get(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](P p, R q, W s) { return ShowRoute(ctx, p, q, s); }));
+  server.Delete(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](P p, R q, W s) { return DeleteRoute(ctx, p, q, s); }));
+  server.Post(R"(/v1/backups/([^/]+)/verify)",
+              Authed(ctx, [&ctx](P p, R q, W s) { return VerifyRoute(ctx, p, q, s); }));
+  server.Post(R"(/v1/backups/([^/]+)/restore)",
+              Authed(ctx, [&ctx](P p, R q, W s) { return RestoreRoute(ctx, p, q, s); }));
 }
 
 }  // namespace vsl::api

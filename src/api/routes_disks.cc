@@ -3,6 +3,7 @@
 // request for the storage manager.
 #include <map>
 
+#include "api/auth.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
@@ -166,7 +167,8 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
   return Status::Ok();
 }
 
-Status ListVolumes(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+// A tenant sees the volumes of its farms only (CheckVolumeVisible).
+Status ListVolumes(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   catalog::VolumeFilter f;
   if (auto s = QueryParam(req, "state")) {
     auto st = catalog::ParseDiskState(*s);
@@ -181,6 +183,7 @@ Status ListVolumes(ApiContext& ctx, const httplib::Request& req, httplib::Respon
   f.top_level_only = QueryFlag(req, "top");
   VSL_ASSIGN_OR_RETURN(auto limit, QueryInt(req, "limit"));
   Json list = Json::array();
+  if (QueryParam(req, "array")) VSL_RETURN_IF_ERROR(AdminOnly(p, "query parameter 'array'"));
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     if (auto a = QueryParam(req, "array")) {
       VSL_ASSIGN_OR_RETURN(auto rec, ctx.catalog->GetArrayByName(tx, *a));
@@ -188,9 +191,11 @@ Status ListVolumes(ApiContext& ctx, const httplib::Request& req, httplib::Respon
     }
     VSL_ASSIGN_OR_RETURN(auto vols, ctx.catalog->ListVolumes(tx, f));
     VSL_ASSIGN_OR_RETURN(auto arrays, ctx.catalog->ListArrays(tx));
+    VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
     std::map<int64_t, std::string> names;
     for (const auto& a : arrays) names[a.id] = a.name;
     for (const auto& v : vols) {
+      if (!p.admin() && !mine.Has(v.farm_id)) continue;
       if (limit && static_cast<int64_t>(list.size()) >= *limit) break;
       Json j = VolumeJson(v);
       if (v.array_id) j["array"] = names[*v.array_id];
@@ -202,11 +207,11 @@ Status ListVolumes(ApiContext& ctx, const httplib::Request& req, httplib::Respon
   return Status::Ok();
 }
 
-Status ShowVolume(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status ShowVolume(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "volume"));
   Json out;
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Volume v, ctx.catalog->GetVolume(tx, id));
+    VSL_ASSIGN_OR_RETURN(catalog::Volume v, VisibleVolume(*ctx.catalog, tx, p, id));
     out = VolumeJson(v);
     if (v.array_id) {
       VSL_ASSIGN_OR_RETURN(auto a, ctx.catalog->GetArray(tx, *v.array_id));
@@ -240,12 +245,14 @@ Status ShowVolume(ApiContext& ctx, const httplib::Request& req, httplib::Respons
 }  // namespace
 
 void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server) {
-  server.Get("/v1/volumes", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ListVolumes(ctx, req, res);
+  server.Get("/v1/volumes", Authed(ctx, [&ctx](const Principal& p, const httplib::Request& req,
+                                                 httplib::Response& res) { return ListVolumes(ctx, p, req, res); }));
+  server.Get(R"(/v1/volumes/([^/]+))",
+             Authed(ctx, [&ctx](const Principal& p, const httplib::Request& req, httplib::Response& res) {
+               return ShowVolume(ctx, p, req, res);
              }));
-  server.Get(R"(/v1/volumes/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ShowVolume(ctx, req, res);
-             }));
+  // The FIG. 8 utilities act on the arrays and the host pool directly: the
+  // admin's (a tenant changes its disks through its farm's FML).
   server.Post(R"(/v1/disks/([a-z-]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                 VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
                 std::string mop;

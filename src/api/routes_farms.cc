@@ -3,7 +3,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/auth.h"
 #include "api/routes.h"
+#include "catalog/catalog.h"
+#include "catalog/tenants.h"
 #include "farm/farm_manager.h"
 #include "farm/power_host.h"
 #include "util/executor.h"
@@ -24,6 +27,7 @@ using farm::StepProgress;
 struct Job {
   int64_t id = 0;
   std::string farm, kind;
+  std::optional<int64_t> tenant;  // who started it (nullopt: the admin)
   std::mutex mu;
   std::condition_variable cv;
   JobState state = JobState::kRunning;  // guarded by mu
@@ -49,13 +53,16 @@ class FarmService {
   void Register(httplib::Server& server);
 
  private:
-  Result<fml::FarmSpec> SpecFrom(const Json& body, std::string* text);
-  Status PlanRoute(const httplib::Request& req, httplib::Response& res);
-  Status ApplyRoute(const httplib::Request& req, httplib::Response& res);
-  Status DestroyRoute(const httplib::Request& req, httplib::Response& res);
-  Status JobRoute(const httplib::Request& req, httplib::Response& res);
-  Status ConsoleRoute(const httplib::Request& req, httplib::Response& res);
-  Result<std::shared_ptr<Job>> StartJob(const std::string& farm, const std::string& kind,
+  Result<fml::FarmSpec> SpecFrom(const Principal& p, const Json& body, std::string* text);
+  Status CheckNameFor(const Principal& p, const std::string& name);
+  Status PlanRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Status ApplyRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Status DestroyRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Status JobRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Status ConsoleRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Status ListRoute(const Principal& p, httplib::Response& res);
+  Status ShowRoute(const Principal& p, const httplib::Request& req, httplib::Response& res);
+  Result<std::shared_ptr<Job>> StartJob(const Principal& p, const std::string& farm, const std::string& kind,
                                         std::function<Result<FarmPlan>(const ProgressFn&)> work);
   void ReplyJob(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Job>& job);
   Json JobJson(Job& job, size_t after);
@@ -77,29 +84,65 @@ Json PlanJson(const FarmPlan& plan) {
           {"text", plan.ToString()}};
 }
 
-Result<fml::FarmSpec> FarmService::SpecFrom(const Json& body, std::string* text) {
+// For a tenant: the farm's name is free or names its own farm, and every
+// <diskimage> names its own or a shared image (another tenant's is
+// "does not exist", at the element's line).
+Result<fml::FarmSpec> FarmService::SpecFrom(const Principal& p, const Json& body, std::string* text) {
   VSL_ASSIGN_OR_RETURN(*text, RequiredString(body, "fml"));
   VSL_ASSIGN_OR_RETURN(auto file, OptionalString(body, "file"));
   VSL_ASSIGN_OR_RETURN(auto name, OptionalString(body, "name"));
   VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, fml::Parse(*text, file.value_or("farm.fml")));
   VSL_RETURN_IF_ERROR(farm::SetFarmName(&spec, name.value_or("")));
+  if (p.admin()) return spec;
+  VSL_RETURN_IF_ERROR(CheckNameFor(p, spec.name));
+  VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
+    for (const fml::ServerRole& role : spec.roles) {
+      for (const fml::Disk& d : role.disks) {
+        if (d.image.empty()) continue;
+        auto img = ctx_.catalog->GetImageByName(tx, d.image);
+        Status s = img.ok() ? CheckImageVisible(tx, p, *img) : img.status();
+        if (!s.ok()) {
+          return s.Annotate(spec.file + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.column) +
+                            ": <diskimage>");
+        }
+      }
+    }
+    return Status::Ok();
+  }));
   return spec;
 }
 
-Status FarmService::PlanRoute(const httplib::Request& req, httplib::Response& res) {
+// A farm name is global: a tenant may plan or apply a name that is free,
+// destroyed, or its own farm's.
+Status FarmService::CheckNameFor(const Principal& p, const std::string& name) {
+  if (p.admin()) return Status::Ok();
+  return ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
+    auto farm = ctx_.catalog->GetFarmByName(tx, name);
+    if (farm.status().code() == Code::kNotFound) return Status::Ok();
+    VSL_RETURN_IF_ERROR(farm.status());
+    if (farm->state == farm::FarmPhaseName(farm::FarmPhase::kDestroyed)) return Status::Ok();
+    VSL_ASSIGN_OR_RETURN(auto owner, catalog::FarmTenant(tx, farm->id));
+    if (owner != p.tenant_id) return FailedPrecondition("farm name '" + name + "' is taken: choose another name");
+    return Status::Ok();
+  });
+}
+
+Status FarmService::PlanRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   std::string text;
-  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, &text));
+  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(p, body, &text));
   VSL_ASSIGN_OR_RETURN(FarmPlan plan, fm_.PlanFarm(spec));
   ReplyJson(res, PlanJson(plan));
   return Status::Ok();
 }
 
-Result<std::shared_ptr<Job>> FarmService::StartJob(const std::string& farm, const std::string& kind,
+Result<std::shared_ptr<Job>> FarmService::StartJob(const Principal& p, const std::string& farm,
+                                                   const std::string& kind,
                                                    std::function<Result<FarmPlan>(const ProgressFn&)> work) {
   auto job = std::make_shared<Job>();
   job->farm = farm;
   job->kind = kind;
+  job->tenant = p.tenant_id;
   auto run = [job, work = std::move(work)] {
     Result<FarmPlan> result = Internal("not run");
     try {
@@ -157,33 +200,40 @@ void FarmService::ReplyJob(const httplib::Request& req, httplib::Response& res, 
   ReplyJson(res, JobJson(*job, 0), 202);
 }
 
-Status FarmService::ApplyRoute(const httplib::Request& req, httplib::Response& res) {
+Status FarmService::ApplyRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   auto text = std::make_shared<std::string>();
-  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(body, text.get()));
-  VSL_ASSIGN_OR_RETURN(auto job, StartJob(spec.name, "apply", [this, spec, text](const ProgressFn& p) {
-                         return fm_.Apply(spec, *text, p);
+  VSL_ASSIGN_OR_RETURN(fml::FarmSpec spec, SpecFrom(p, body, text.get()));
+  auto tenant = p.tenant_id;
+  VSL_ASSIGN_OR_RETURN(auto job, StartJob(p, spec.name, "apply", [this, spec, text, tenant](const ProgressFn& pr) {
+                         return fm_.Apply(spec, *text, pr, tenant);
                        }));
   ReplyJob(req, res, job);
   return Status::Ok();
 }
 
-Status FarmService::DestroyRoute(const httplib::Request& req, httplib::Response& res) {
+Status FarmService::DestroyRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
   std::string name = req.matches[1];
-  VSL_RETURN_IF_ERROR(fm_.Show(name).status());
-  VSL_ASSIGN_OR_RETURN(auto job,
-                       StartJob(name, "destroy", [this, name](const ProgressFn& p) { return fm_.Destroy(name, p); }));
+  VSL_ASSIGN_OR_RETURN(FarmRecord r, fm_.Show(name));
+  VSL_RETURN_IF_ERROR(
+      ctx_.catalog->Read([&](catalog::Tx& tx) { return CheckFarmVisible(tx, p, r.farm_id, name); }));
+  auto tenant = p.tenant_id;
+  VSL_ASSIGN_OR_RETURN(auto job, StartJob(p, name, "destroy", [this, name, tenant](const ProgressFn& pr) {
+                         return fm_.Destroy(name, pr, tenant);
+                       }));
   ReplyJob(req, res, job);
   return Status::Ok();
 }
 
-Status FarmService::JobRoute(const httplib::Request& req, httplib::Response& res) {
+Status FarmService::JobRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "farm job"));
   std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = jobs_.find(id);
-    if (it == jobs_.end()) return NotFound("farm job " + std::to_string(id) + " does not exist");
+    if (it == jobs_.end() || (!p.admin() && it->second->tenant != p.tenant_id)) {
+      return NotFound("farm job " + std::to_string(id) + " does not exist");
+    }
     job = it->second;
   }
   VSL_ASSIGN_OR_RETURN(auto after, QueryInt(req, "after"));
@@ -198,10 +248,10 @@ Status FarmService::JobRoute(const httplib::Request& req, httplib::Response& res
   return Status::Ok();
 }
 
-Status FarmService::ConsoleRoute(const httplib::Request& req, httplib::Response& res) {
+Status FarmService::ConsoleRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
   std::string host = req.matches[1];
   VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) {
-    return ctx_.catalog->GetHostByName(tx, host).status();
+    return VisibleHost(*ctx_.catalog, tx, p, host).status();
   }));
   std::string path = power_->ConsolePath(host);
   if (path.empty()) {
@@ -218,38 +268,53 @@ Status FarmService::ConsoleRoute(const httplib::Request& req, httplib::Response&
   return Status::Ok();
 }
 
+Status FarmService::ListRoute(const Principal& p, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(auto farms, fm_.List());
+  TenantFarms mine;
+  VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(mine, FarmsOf(tx, p));
+    return Status::Ok();
+  }));
+  Json out = Json::array();
+  for (const FarmRecord& r : farms) {
+    if (!p.admin() && !mine.Has(r.farm_id)) continue;
+    out.push_back({{"name", r.name}, {"state", r.state}, {"servers", r.servers.size()},
+                   {"global_disks", r.global_disks.size()}, {"last_error", r.last_error}});
+  }
+  ReplyJson(res, {{"farms", out}});
+  return Status::Ok();
+}
+
+Status FarmService::ShowRoute(const Principal& p, const httplib::Request& req, httplib::Response& res) {
+  std::string name = req.matches[1];
+  VSL_ASSIGN_OR_RETURN(FarmRecord r, fm_.Show(name));
+  Json fml;
+  VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(CheckFarmVisible(tx, p, r.farm_id, name));
+    // The FML last applied, for the console's designer to open.
+    auto f = ctx_.catalog->GetFarmByName(tx, r.name);
+    fml = f.ok() ? Json(f->fml) : Json(nullptr);
+    return Status::Ok();
+  }));
+  Json j = farm::ToJson(r);
+  j["text"] = fm_.Describe(r);
+  j["power"] = power_->driver();
+  j["fml"] = std::move(fml);
+  ReplyJson(res, j);
+  return Status::Ok();
+}
+
 void FarmService::Register(httplib::Server& server) {
+  using P = const Principal&;
   using R = const httplib::Request&;
   using W = httplib::Response&;
-  server.Post("/v1/farms/plan", Authed(ctx_, [this](R q, W s) { return PlanRoute(q, s); }));
-  server.Post("/v1/farms/apply", Authed(ctx_, [this](R q, W s) { return ApplyRoute(q, s); }));
-  server.Get(R"(/v1/farms/jobs/(\d+))", Authed(ctx_, [this](R q, W s) { return JobRoute(q, s); }));
-  server.Get("/v1/farms", Authed(ctx_, [this](R, W s) -> Status {
-    VSL_ASSIGN_OR_RETURN(auto farms, fm_.List());
-    Json out = Json::array();
-    for (const FarmRecord& r : farms) {
-      out.push_back({{"name", r.name}, {"state", r.state}, {"servers", r.servers.size()},
-                     {"global_disks", r.global_disks.size()}, {"last_error", r.last_error}});
-    }
-    ReplyJson(s, {{"farms", out}});
-    return Status::Ok();
-  }));
-  server.Get(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](R q, W s) -> Status {
-    VSL_ASSIGN_OR_RETURN(FarmRecord r, fm_.Show(q.matches[1]));
-    Json j = farm::ToJson(r);
-    j["text"] = fm_.Describe(r);
-    j["power"] = power_->driver();
-    // The FML last applied, for the console's designer to open.
-    VSL_RETURN_IF_ERROR(ctx_.catalog->Read([&](catalog::Tx& tx) -> Status {
-      auto f = ctx_.catalog->GetFarmByName(tx, r.name);
-      j["fml"] = f.ok() ? Json(f->fml) : Json(nullptr);
-      return Status::Ok();
-    }));
-    ReplyJson(s, j);
-    return Status::Ok();
-  }));
-  server.Delete(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](R q, W s) { return DestroyRoute(q, s); }));
-  server.Get(R"(/v1/hosts/([^/]+)/console)", Authed(ctx_, [this](R q, W s) { return ConsoleRoute(q, s); }));
+  server.Post("/v1/farms/plan", Authed(ctx_, [this](P p, R q, W s) { return PlanRoute(p, q, s); }));
+  server.Post("/v1/farms/apply", Authed(ctx_, [this](P p, R q, W s) { return ApplyRoute(p, q, s); }));
+  server.Get(R"(/v1/farms/jobs/(\d+))", Authed(ctx_, [this](P p, R q, W s) { return JobRoute(p, q, s); }));
+  server.Get("/v1/farms", Authed(ctx_, [this](P p, R, W s) { return ListRoute(p, s); }));
+  server.Get(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](P p, R q, W s) { return ShowRoute(p, q, s); }));
+  server.Delete(R"(/v1/farms/([^/]+))", Authed(ctx_, [this](P p, R q, W s) { return DestroyRoute(p, q, s); }));
+  server.Get(R"(/v1/hosts/([^/]+)/console)", Authed(ctx_, [this](P p, R q, W s) { return ConsoleRoute(p, q, s); }));
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // /v1/hosts (add, list, show, remove, set the BMC) and /v1/images (import, list, show, remove).
+#include "api/auth.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
 #include "catalog/host_bmc.h"
+#include "catalog/tenants.h"
 #include "manager/storage_manager.h"
 #include "util/names.h"
 
@@ -111,11 +113,21 @@ Status AddHost(ApiContext& ctx, const httplib::Request& req, httplib::Response& 
   return Status::Ok();
 }
 
-Status ShowHost(ApiContext& ctx, const std::string& name, httplib::Response& res) {
+// A host as `p` may see it: a tenant does not see its BMC (the data
+// center's management network).
+Json HostFor(const Principal& p, const catalog::Host& h) {
+  Json j = HostJson(h, false);
+  if (!p.admin()) {
+    for (const char* k : {"bmc_address", "bmc_port", "bmc_user", "bmc_bootdev", "bmc_password_set"}) j.erase(k);
+  }
+  return j;
+}
+
+Status ShowHost(ApiContext& ctx, const Principal& p, const std::string& name, httplib::Response& res) {
   Json out;
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, name));
-    out = HostJson(h, false);
+    VSL_ASSIGN_OR_RETURN(catalog::Host h, VisibleHost(*ctx.catalog, tx, p, name));
+    out = HostFor(p, h);
     std::string target = ctx.manager->ops().TargetName(h.name);
     out["target"] = target.empty() ? ctx.iqn_prefix + ":" + h.name : target;
     VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
@@ -162,13 +174,13 @@ Status RemoveHost(ApiContext& ctx, const std::string& name, httplib::Response& r
   return Status::Ok();
 }
 
-Status ImportImage(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status ImportImage(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
   VSL_RETURN_IF_ERROR(OnlyFields(body, {"name", "file"}));
   VSL_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("image name", name));
   VSL_ASSIGN_OR_RETURN(std::string file, RequiredString(body, "file"));
-  return ImportFromImportDir(ctx, name, file, res);
+  return ImportFromImportDir(ctx, p, name, file, res);
 }
 
 // GET /v1/bindings[?host=NAME][&volume=ID]: table 4, with host names.
@@ -196,19 +208,22 @@ Result<Json> ImageWithMasters(ApiContext& ctx, catalog::Tx& tx, const catalog::I
   return j;
 }
 
-Status ListBindings(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+// A tenant sees the bindings of its farms' hosts only.
+Status ListBindings(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   auto host = QueryParam(req, "host");
   VSL_ASSIGN_OR_RETURN(auto volume, QueryInt(req, "volume"));
   Json list = Json::array();
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     std::vector<catalog::Host> hosts;
     if (host) {
-      VSL_ASSIGN_OR_RETURN(catalog::Host h, ctx.catalog->GetHostByName(tx, *host));
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, VisibleHost(*ctx.catalog, tx, p, *host));
       hosts.push_back(std::move(h));
     } else {
       VSL_ASSIGN_OR_RETURN(hosts, ctx.catalog->ListHosts(tx));
     }
+    VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
     for (const catalog::Host& h : hosts) {
+      if (!p.admin() && !mine.Has(h.farm_id)) continue;
       VSL_ASSIGN_OR_RETURN(auto bindings, ctx.catalog->BindingsOfHost(tx, h.id));
       for (const auto& b : bindings) {
         if (volume && b.volume_id != *volume) continue;
@@ -225,44 +240,49 @@ Status ListBindings(ApiContext& ctx, const httplib::Request& req, httplib::Respo
 
 }  // namespace
 
+// Hosts: a tenant lists and shows the hosts of its farms (never the idle
+// pool, never CHAP secrets: those are only in the reply that adds a host);
+// adding, removing and BMCs are the admin's. Images: a tenant sees its own
+// and the shared ones, imports its own, removes only its own.
 void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
-  server.Post("/v1/hosts", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-                return AddHost(ctx, req, res);
-              }));
-  server.Get("/v1/hosts", Authed(ctx, [&ctx](const httplib::Request&, httplib::Response& res) {
+  using P = const Principal&;
+  using R = const httplib::Request&;
+  using W = httplib::Response&;
+  server.Post("/v1/hosts", Authed(ctx, [&ctx](R req, W res) { return AddHost(ctx, req, res); }));
+  server.Get("/v1/hosts", Authed(ctx, [&ctx](P p, R, W res) -> Status {
                Json list = Json::array();
                VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
                  VSL_ASSIGN_OR_RETURN(auto hosts, ctx.catalog->ListHosts(tx));
-                 for (const auto& h : hosts) list.push_back(HostJson(h, false));
+                 VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+                 for (const auto& h : hosts) {
+                   if (p.admin() || mine.Has(h.farm_id)) list.push_back(HostFor(p, h));
+                 }
                  return Status::Ok();
                }));
                ReplyJson(res, {{"hosts", list}});
                return Status::Ok();
              }));
-  server.Get(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ShowHost(ctx, req.matches[1], res);
+  server.Get(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](P p, R req, W res) {
+               return ShowHost(ctx, p, req.matches[1], res);
              }));
-  server.Put(R"(/v1/hosts/([^/]+)/bmc)", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return SetBmc(ctx, req, req.matches[1], false, res);
-             }));
-  server.Delete(R"(/v1/hosts/([^/]+)/bmc)", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-                  return SetBmc(ctx, req, req.matches[1], true, res);
-                }));
-  server.Delete(R"(/v1/hosts/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-                  return RemoveHost(ctx, req.matches[1], res);
-                }));
-  server.Get("/v1/bindings", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ListBindings(ctx, req, res);
-             }));
-  server.Post("/v1/images", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-                return ImportImage(ctx, req, res);
-              }));
-  server.Get("/v1/images", Authed(ctx, [&ctx](const httplib::Request&, httplib::Response& res) {
+  server.Put(R"(/v1/hosts/([^/]+)/bmc)",
+             Authed(ctx, [&ctx](R req, W res) { return SetBmc(ctx, req, req.matches[1], false, res); }));
+  server.Delete(R"(/v1/hosts/([^/]+)/bmc)",
+                Authed(ctx, [&ctx](R req, W res) { return SetBmc(ctx, req, req.matches[1], true, res); }));
+  server.Delete(R"(/v1/hosts/([^/]+))",
+                Authed(ctx, [&ctx](R req, W res) { return RemoveHost(ctx, req.matches[1], res); }));
+  server.Get("/v1/bindings", Authed(ctx, [&ctx](P p, R req, W res) { return ListBindings(ctx, p, req, res); }));
+  server.Post("/v1/images", Authed(ctx, [&ctx](P p, R req, W res) { return ImportImage(ctx, p, req, res); }));
+  server.Get("/v1/images", Authed(ctx, [&ctx](P p, R, W res) -> Status {
                Json list = Json::array();
                VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
                  VSL_ASSIGN_OR_RETURN(auto images, ctx.catalog->ListImages(tx));
                  for (const auto& i : images) {
+                   if (!CheckImageVisible(tx, p, i).ok()) continue;
                    VSL_ASSIGN_OR_RETURN(Json j, ImageWithMasters(ctx, tx, i));
+                   VSL_ASSIGN_OR_RETURN(auto owner, catalog::ImageTenant(tx, i.id));
+                   j["shared"] = !owner.has_value();
+                   if (!p.admin()) j.erase("masters");  // arrays are not a tenant's to see
                    list.push_back(std::move(j));
                  }
                  return Status::Ok();
@@ -270,19 +290,27 @@ void RegisterHostRoutes(ApiContext& ctx, httplib::Server& server) {
                ReplyJson(res, {{"images", list}});
                return Status::Ok();
              }));
-  server.Delete(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+  server.Delete(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](P p, R req, W res) -> Status {
                   std::string name = req.matches[1];
+                  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+                    VSL_ASSIGN_OR_RETURN(catalog::Image img, ctx.catalog->GetImageByName(tx, name));
+                    return CheckImageOwned(tx, p, img);
+                  }));
                   // Refused before anything is queued while its master is
                   // bound or copies of it exist (the request checks again).
                   VSL_RETURN_IF_ERROR(ctx.manager->ops().CheckImageRemovable(name));
-                  return SubmitAndReply(ctx, req, res, "remove-image", {{"name", name}});
+                  return SubmitAndReply(ctx, req, res, "remove-image", {{"name", name}}, p.actor());
                 }));
-  server.Get(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/v1/images/([^/]+))", Authed(ctx, [&ctx](P p, R req, W res) -> Status {
                Json out;
                std::string name = req.matches[1];
                VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
                  VSL_ASSIGN_OR_RETURN(catalog::Image img, ctx.catalog->GetImageByName(tx, name));
+                 VSL_RETURN_IF_ERROR(CheckImageVisible(tx, p, img));
                  VSL_ASSIGN_OR_RETURN(out, ImageWithMasters(ctx, tx, img));
+                 VSL_ASSIGN_OR_RETURN(auto owner, catalog::ImageTenant(tx, img.id));
+                 out["shared"] = !owner.has_value();
+                 if (!p.admin()) out.erase("masters");
                  return Status::Ok();
                }));
                ReplyJson(res, out);

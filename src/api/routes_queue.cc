@@ -1,15 +1,103 @@
 // /v1/requests (the FIG. 8 queue), /v1/events, and the test-only
 // /v1/test/faults.
+#include "api/auth.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "api/test_hooks.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
 
+#include <map>
+
 namespace vsl::api {
 namespace {
 
-Status ListRequests(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+// What a tenant may see of the queue: the requests it asked for, and those
+// whose every reference (volume, source, bcv, volumes, farm, host, map_to,
+// in the arguments and the result) is in its farms. A request that names
+// nothing (a discovery) or anything of another owner is not its.
+class QueueScope {
+ public:
+  QueueScope(ApiContext& ctx, catalog::Tx& tx, const Principal& p, TenantFarms mine)
+      : ctx_(ctx), tx_(tx), p_(p), mine_(std::move(mine)) {}
+
+  bool Request(const catalog::Request& r) {
+    if (p_.admin() || r.actor == p_.actor()) return true;
+    if (auto it = requests_.find(r.id); it != requests_.end()) return it->second;
+    int refs = 0;
+    bool all_mine = Refs(Json::parse(r.args, nullptr, false), &refs) &&
+                    Refs(Json::parse(r.result, nullptr, false), &refs);
+    return requests_[r.id] = all_mine && refs > 0;
+  }
+
+  bool Event(const catalog::Event& e) {
+    if (p_.admin()) return true;
+    if (e.entity == "volume") return Volume(e.entity_id);
+    if (e.entity == "host") return Host(e.entity_id);
+    if (e.entity == "farm") return mine_.ids.count(e.entity_id) > 0;
+    if (e.entity == "request") {
+      // Read in this transaction (the queue's Get would open another).
+      auto row = tx_.QueryOne("SELECT actor, args, result FROM requests WHERE id = ?", {e.entity_id});
+      if (!row.ok() || !*row) return false;
+      catalog::Request r;
+      r.id = e.entity_id;
+      r.actor = (*row)->Text(0);
+      r.args = (*row)->Text(1);
+      r.result = (*row)->Text(2);
+      return Request(r);
+    }
+    return false;  // arrays, and whatever else is not a tenant's
+  }
+
+ private:
+  bool Volume(int64_t id) {
+    auto v = ctx_.catalog->GetVolume(tx_, id);
+    return v.ok() && mine_.Has(v->farm_id);
+  }
+  bool Host(int64_t id) {
+    auto h = ctx_.catalog->GetHost(tx_, id);
+    return h.ok() && mine_.Has(h->farm_id);
+  }
+  bool HostNamed(const std::string& name) {
+    auto h = ctx_.catalog->GetHostByName(tx_, name);
+    return h.ok() && mine_.Has(h->farm_id);
+  }
+  // False when `j` names something not the tenant's; counts what it names.
+  bool Refs(const Json& j, int* refs) {
+    if (!j.is_object()) return true;
+    for (const char* k : {"volume", "source", "bcv"}) {
+      if (auto it = j.find(k); it != j.end() && it->is_number_integer()) {
+        ++*refs;
+        if (!Volume(it->get<int64_t>())) return false;
+      }
+    }
+    if (auto it = j.find("volumes"); it != j.end() && it->is_array()) {
+      for (const Json& v : *it) {
+        ++*refs;
+        if (!v.is_number_integer() || !Volume(v.get<int64_t>())) return false;
+      }
+    }
+    if (auto it = j.find("farm"); it != j.end() && it->is_number_integer()) {
+      ++*refs;
+      if (mine_.ids.count(it->get<int64_t>()) == 0) return false;
+    }
+    for (const char* k : {"host", "map_to"}) {
+      if (auto it = j.find(k); it != j.end() && it->is_string()) {
+        ++*refs;
+        if (!HostNamed(it->get<std::string>())) return false;
+      }
+    }
+    return true;
+  }
+
+  ApiContext& ctx_;
+  catalog::Tx& tx_;
+  const Principal& p_;
+  TenantFarms mine_;
+  std::map<int64_t, bool> requests_;
+};
+
+Status ListRequests(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   catalog::RequestFilter f;
   if (auto s = QueryParam(req, "state")) {
     auto st = catalog::ParseRequestState(*s);
@@ -23,12 +111,19 @@ Status ListRequests(ApiContext& ctx, const httplib::Request& req, httplib::Respo
   f.limit = limit.value_or(1000);
   VSL_ASSIGN_OR_RETURN(auto reqs, ctx.manager->List(f));
   Json list = Json::array();
-  for (const auto& r : reqs) list.push_back(RequestJson(r));
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+    QueueScope scope(ctx, tx, p, std::move(mine));
+    for (const auto& r : reqs) {
+      if (scope.Request(r)) list.push_back(RequestJson(r));
+    }
+    return Status::Ok();
+  }));
   ReplyJson(res, {{"requests", list}});
   return Status::Ok();
 }
 
-Status ListEvents(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+Status ListEvents(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   catalog::EventFilter f;
   f.entity = QueryParam(req, "entity");
   VSL_ASSIGN_OR_RETURN(f.entity_id, QueryInt(req, "entity_id"));
@@ -40,6 +135,7 @@ Status ListEvents(ApiContext& ctx, const httplib::Request& req, httplib::Respons
   Json list = Json::array();
   VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(auto events, ctx.catalog->ListEvents(tx, f));
+    VSL_ASSIGN_OR_RETURN(events, VisibleEvents(ctx, tx, p, std::move(events)));
     for (const auto& e : events) list.push_back(EventJson(e));
     return Status::Ok();
   }));
@@ -92,24 +188,39 @@ Status ArmFault(ApiContext& ctx, const httplib::Request& req, httplib::Response&
 }  // namespace
 
 void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server) {
-  server.Get("/v1/requests", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ListRequests(ctx, req, res);
-             }));
-  server.Get(R"(/v1/requests/([^/]+))", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+  using P = const Principal&;
+  using R = const httplib::Request&;
+  using W = httplib::Response&;
+  server.Get("/v1/requests", Authed(ctx, [&ctx](P p, R req, W res) { return ListRequests(ctx, p, req, res); }));
+  server.Get(R"(/v1/requests/([^/]+))", Authed(ctx, [&ctx](P p, R req, W res) -> Status {
                VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "request"));
                VSL_ASSIGN_OR_RETURN(catalog::Request r, ctx.manager->queue().Get(id));
+               bool visible = false;
+               VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+                 VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+                 visible = QueueScope(ctx, tx, p, std::move(mine)).Request(r);
+                 return Status::Ok();
+               }));
+               if (!visible) return NotFound("request " + std::to_string(id) + " does not exist");
                ReplyJson(res, RequestJson(r));
                return Status::Ok();
              }));
-  server.Get("/v1/events", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
-               return ListEvents(ctx, req, res);
-             }));
+  server.Get("/v1/events", Authed(ctx, [&ctx](P p, R req, W res) { return ListEvents(ctx, p, req, res); }));
 }
 
 void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server) {
   server.Post("/v1/test/faults", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                 return ArmFault(ctx, req, res);
               }));
+}
+
+Result<std::vector<catalog::Event>> VisibleEvents(ApiContext& ctx, catalog::Tx& tx, const Principal& p,
+                                                  std::vector<catalog::Event> events) {
+  if (p.admin()) return events;
+  VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
+  QueueScope scope(ctx, tx, p, std::move(mine));
+  std::erase_if(events, [&](const catalog::Event& e) { return !scope.Event(e); });
+  return events;
 }
 
 }  // namespace vsl::api

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "api/auth.h"
 #include "api/routes.h"
 
 namespace vsl::api {
@@ -28,22 +29,19 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 Json SessionJson(const Session& s, bool with_csrf) {
   Json j = {
-      {"admin", s.principal == "admin"}, {"tenant", nullptr}, {"expires_at", s.expires_at_ms}};
+      {"admin", s.principal.admin()},
+      {"tenant", s.principal.admin() ? Json(nullptr) : Json(s.principal.tenant)},
+      {"expires_at", s.expires_at_ms}};
   j["csrf"] = with_csrf ? Json(s.csrf) : Json(nullptr);
   return j;
 }
 
 }  // namespace
 
-Result<std::string> SessionPrincipalFromToken(const ApiContext& ctx, const std::string& token) {
-  if (SameSecret(ctx.admin_token, token)) return std::string("admin");
-  return Unauthenticated("invalid token");
-}
-
 SessionStore::SessionStore(std::chrono::seconds ttl, size_t max_sessions)
     : ttl_(ttl), max_(max_sessions) {}
 
-Result<Session> SessionStore::Create(const std::string& principal) {
+Result<Session> SessionStore::Create(const Principal& principal) {
   Session s;
   VSL_ASSIGN_OR_RETURN(s.id, RandomHex(32));
   VSL_ASSIGN_OR_RETURN(s.csrf, RandomHex(32));
@@ -109,8 +107,7 @@ std::optional<std::string> SessionCookie(const httplib::Request& req) {
   return std::nullopt;
 }
 
-Status Authenticate(const ApiContext& ctx, const httplib::Request& req) {
-  if (req.has_header("Authorization")) return CheckToken(ctx, req);
+Result<Session> CookieSession(const ApiContext& ctx, const httplib::Request& req) {
   auto cookie = SessionCookie(req);
   if (!cookie)
     return Unauthenticated("missing Authorization: Bearer header (or a vsl_session cookie)");
@@ -123,7 +120,7 @@ Status Authenticate(const ApiContext& ctx, const httplib::Request& req) {
                             kCsrfHeader + " header: a " + req.method +
                             " with the session cookie must carry the session's csrf token in it");
   }
-  return Status::Ok();
+  return *session;
 }
 
 void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
@@ -134,7 +131,7 @@ void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
       VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
       VSL_RETURN_IF_ERROR(OnlyFields(body, {"token"}));
       VSL_ASSIGN_OR_RETURN(std::string token, RequiredString(body, "token"));
-      VSL_ASSIGN_OR_RETURN(std::string principal, SessionPrincipalFromToken(ctx, token));
+      VSL_ASSIGN_OR_RETURN(Principal principal, PrincipalForToken(ctx, token));
       VSL_ASSIGN_OR_RETURN(Session session, ctx.sessions->Create(principal));
       // No Secure attribute: vsl serve speaks plain HTTP (put a TLS proxy in
       // front for anything but loopback; docs/console.md).
@@ -149,7 +146,7 @@ void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
   });
   server.Get(
       "/v1/session",
-      Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
+      Authed(ctx, [&ctx](const Principal& p, const httplib::Request& req, httplib::Response& res) -> Status {
         auto cookie = SessionCookie(req);
         std::optional<Session> session;
         if (!req.has_header("Authorization") && cookie && ctx.sessions != nullptr) {
@@ -157,9 +154,10 @@ void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
         }
         if (!session) {
           // A bearer token: who it is, and no session.
-          ReplyJson(
-              res,
-              {{"admin", true}, {"tenant", nullptr}, {"csrf", nullptr}, {"expires_at", nullptr}});
+          ReplyJson(res, {{"admin", p.admin()},
+                          {"tenant", p.admin() ? Json(nullptr) : Json(p.tenant)},
+                          {"csrf", nullptr},
+                          {"expires_at", nullptr}});
           return Status::Ok();
         }
         res.set_header("Cache-Control", "no-store");
@@ -167,7 +165,8 @@ void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server) {
         return Status::Ok();
       }));
   server.Delete("/v1/session",
-                Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) -> Status {
+                Authed(ctx, [&ctx](const Principal&, const httplib::Request& req,
+                                   httplib::Response& res) -> Status {
                   auto cookie = SessionCookie(req);
                   if (req.has_header("Authorization") || !cookie || ctx.sessions == nullptr) {
                     return InvalidArgument(

@@ -27,15 +27,10 @@ inline constexpr char kCsrfHeader[] = "X-VSL-CSRF";
 // Sessions one `vsl serve` keeps at once (SessionStore's bound).
 inline constexpr size_t kMaxSessions = 1024;
 
-// Who a token is: "admin" for the admin token; Unauthenticated otherwise.
-// The one place a sign-in token is judged, so that tenant principals plug in
-// here.
-Result<std::string> SessionPrincipalFromToken(const ApiContext& ctx, const std::string& token);
-
 struct Session {
   std::string id;             // the cookie's value (64 hex digits); only in Create's reply
   std::string csrf;           // 64 hex digits; the page sends it as X-VSL-CSRF
-  std::string principal;      // SessionPrincipalFromToken's answer
+  Principal principal;        // who signed in (api/auth.h PrincipalForToken)
   int64_t expires_at_ms = 0;  // wall clock, for the reply
   std::chrono::steady_clock::time_point expires;
 };
@@ -48,7 +43,7 @@ class SessionStore {
 
   // A new session for `principal`. When max_sessions are live, expired ones
   // are dropped first, then the one that would expire soonest.
-  Result<Session> Create(const std::string& principal);
+  Result<Session> Create(const Principal& principal);
   // The live session whose cookie value is `id`; nullopt when unknown or
   // expired (an expired one is dropped).
   std::optional<Session> Find(const std::string& id);
@@ -68,11 +63,12 @@ class SessionStore {
 // The vsl_session cookie's value in the request's Cookie header(s), if any.
 std::optional<std::string> SessionCookie(const httplib::Request& req);
 
-// The check every /v1 route passes (the HTTP server's gate and Authed): a
-// valid bearer token, or a live session cookie (plus X-VSL-CSRF on
-// state-changing methods). Unauthenticated (401) or PermissionDenied (403,
-// naming the header).
-Status Authenticate(const ApiContext& ctx, const httplib::Request& req);
+// The live session of the request's cookie, checked as every /v1 route
+// needs it (api/auth.h Authenticate calls this when there is no
+// Authorization header): Unauthenticated (401) without a live one, and
+// PermissionDenied (403, naming the header) for a state-changing method
+// without the session's X-VSL-CSRF.
+Result<Session> CookieSession(const ApiContext& ctx, const httplib::Request& req);
 
 // POST /v1/session (public: the token is in the body), GET and DELETE.
 void RegisterSessionRoutes(ApiContext& ctx, httplib::Server& server);

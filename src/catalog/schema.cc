@@ -212,6 +212,22 @@ const std::vector<Migration>& Migrations() {
                 error TEXT NOT NULL DEFAULT ''))sql",
            "CREATE INDEX backups_by_volume ON backups (volume_id, started_ms)",
        }},
+      {8, "tenants, and who owns each farm and image (NULL: the admin)",
+       {
+           // token_sha256: SHA-256 of the tenant's bearer token, lowercase
+           // hex; the token itself is printed once and never stored.
+           R"sql(CREATE TABLE tenants (
+                id {ID},
+                name TEXT NOT NULL UNIQUE,
+                token_sha256 TEXT NOT NULL UNIQUE,
+                created_ms BIGINT NOT NULL))sql",
+           // A farm without a tenant is the admin's; an image without one is
+           // shared: tenants may boot from it but not change or remove it.
+           "ALTER TABLE farms ADD COLUMN tenant_id BIGINT REFERENCES tenants(id)",
+           "ALTER TABLE images ADD COLUMN tenant_id BIGINT REFERENCES tenants(id)",
+           "CREATE INDEX farms_by_tenant ON farms (tenant_id)",
+           "CREATE INDEX images_by_tenant ON images (tenant_id)",
+       }},
   };
   return kMigrations;
 }

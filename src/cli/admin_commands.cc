@@ -1,4 +1,4 @@
-// `vsl array|host|image|volume ...`: the catalog's things, through the API.
+// `vsl array|host|image|tenant|volume ...`: the catalog's things, through the API.
 #include <unistd.h>
 
 #include <chrono>
@@ -391,6 +391,39 @@ CLI::App* Leaf(CLI::App* group, const char* name, const char* help, Fn fn, RunFn
   return cmd;
 }
 
+// ---- tenant ----
+
+Status TenantAdd(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Post("/v1/tenants", {{"name", a.name}}));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("tenant %s added; its token (shown once, only its SHA-256 is kept):\n%s\n", Cell(r["name"]).c_str(),
+         Cell(r["token"]).c_str());
+  return Status::Ok();
+}
+
+Status TenantList(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/tenants"));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  auto joined = [](const Json& list) {
+    std::string out;
+    for (const Json& n : list) out += (out.empty() ? "" : ",") + Cell(n);
+    return out.empty() ? std::string("-") : out;
+  };
+  for (const Json& t : r["tenants"]) {
+    rows.push_back({Cell(t["name"]), joined(t["farms"]), joined(t["images"])});
+  }
+  PrintTable({"NAME", "FARMS", "IMAGES"}, rows);
+  return Status::Ok();
+}
+
+Status TenantRemove(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Delete("/v1/tenants/" + a.name));
+  if (a.api.json) return PrintJson(r), Status::Ok();
+  printf("tenant %s removed; its token no longer works\n", a.name.c_str());
+  return Status::Ok();
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, RunFn* run) {
@@ -480,6 +513,16 @@ void AddAdminCommands(CLI::App& app, RunFn* run) {
        "each with how many disks are its clones",
        ImageShow, run, args, "image show")
       ->add_option("name", args->name, "image name")->required();
+
+  CLI::App* tenant = app.add_subcommand("tenant", "tenants (each sees only its own farms and images): add, list, remove");
+  tenant->require_subcommand(1);
+  Leaf(tenant, "add", "add a tenant and print its bearer token, once (vsl keeps only its SHA-256)", TenantAdd, run,
+       args, "tenant add")
+      ->add_option("name", args->name, "tenant name")->required();
+  Leaf(tenant, "list", "list tenants with the farms and images they own", TenantList, run, args, "tenant list");
+  Leaf(tenant, "remove", "remove a tenant (refused while it owns farms or images, naming them); its token stops working",
+       TenantRemove, run, args, "tenant remove")
+      ->add_option("name", args->name, "tenant name")->required();
 
   CLI::App* volume = app.add_subcommand("volume", "volumes: list, show");
   volume->require_subcommand(1);

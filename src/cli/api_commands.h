@@ -7,7 +7,7 @@
 namespace vsl::cli {
 
 void AddServeCommands(CLI::App& app, RunFn* run);  // serve
-void AddAdminCommands(CLI::App& app, RunFn* run);  // array, host, image, volume
+void AddAdminCommands(CLI::App& app, RunFn* run);  // array, host, image, tenant, volume
 void AddDiskCommands(CLI::App& app, RunFn* run);   // disk, queue, events
 void AddBackupCommands(CLI::App& app, RunFn* run); // backup
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "api/auth.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "cli/commands.h"
@@ -76,13 +77,15 @@ int RunGateway(const GatewayArgs& args) {
     metrics_at = *at;
     metrics_ctx.metrics_open = args.metrics_open;
     // Only /metrics is routed; the admin token, which any other path would
-    // need before its 404, is random and never shown.
+    // need before its 404, is random and never shown (only its hash kept).
     unsigned char random[32];
     if (RAND_bytes(random, sizeof random) != 1) {
       fprintf(stderr, "vsl gateway: no random bytes for the metrics server\n");
       return kExitFailure;
     }
-    for (unsigned char b : random) metrics_ctx.admin_token += "0123456789abcdef"[b >> 4];
+    std::string admin_token;
+    for (unsigned char b : random) admin_token += "0123456789abcdef"[b >> 4];
+    metrics_ctx.admin_token_sha256 = api::HashToken(admin_token);
   } else if (args.metrics_open || !args.metrics_token_file.empty()) {
     fprintf(stderr, "vsl gateway: --metrics-open and --metrics-token-file need --metrics HOST:PORT\n");
     return kExitUsage;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/http_server.h"
 #include "api/image_staging.h"
 #include "api/metrics.h"
@@ -122,24 +123,14 @@ Result<std::pair<std::string, int>> SplitHostPort(const std::string& s, const ch
   }
 }
 
-// Reads DIR/admin.token, or makes one (CSPRNG, mode 0600) on first start;
-// `created` says which.
-Result<std::string> AdminToken(const std::string& dir, bool* created) {
-  std::string path = dir + "/admin.token";
-  std::ifstream in(path);
-  if (in) {
-    std::string token;
-    std::getline(in, token);
-    if (token.empty()) return InvalidArgument(path + " is empty");
-    *created = false;
-    return token;
-  }
-  VSL_ASSIGN_OR_RETURN(std::string token, api::RandomHex(32));
-  std::string tmp = path + ".tmp";
+// Writes `text` to `path` through a temporary file of this process (two
+// serves starting on one data directory may both write it), mode 0600.
+Status WritePrivate(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
   mode_t old = umask(077);
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << token << "\n";
+    out << text << "\n";
     out.close();
     if (!out) {
       umask(old);
@@ -149,8 +140,41 @@ Result<std::string> AdminToken(const std::string& dir, bool* created) {
   umask(old);
   chmod(tmp.c_str(), 0600);
   if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("renaming " + tmp, errno);
-  *created = true;
-  return token;
+  return Status::Ok();
+}
+
+// The admin token's SHA-256, which is all vsl serve keeps of it. It is
+// DIR/admin.token.sha256; DIR/admin.token, when present, is the token the
+// local CLI reads and wins (its hash is written anew when it changed), so
+// an operator may rotate the token by replacing that file, or delete it
+// and keep the token elsewhere (--token, VSL_TOKEN). On first start a new
+// token is made (CSPRNG) and written to both; `created` then holds it.
+Result<std::string> AdminTokenHash(const std::string& dir, std::string* created) {
+  std::string path = dir + "/admin.token";
+  std::string hash_path = path + ".sha256";
+  std::string stored_hash;
+  if (std::ifstream h(hash_path); h) std::getline(h, stored_hash);
+  std::ifstream in(path);
+  if (in) {
+    std::string token;
+    std::getline(in, token);
+    if (token.empty()) return InvalidArgument(path + " is empty");
+    std::string hash = api::HashToken(token);
+    if (hash != stored_hash) VSL_RETURN_IF_ERROR(WritePrivate(hash_path, hash));
+    return hash;
+  }
+  if (!stored_hash.empty()) {
+    if (stored_hash.size() != 64 || stored_hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return InvalidArgument(hash_path + " is not a SHA-256 in hex (64 characters 0-9a-f)");
+    }
+    return stored_hash;
+  }
+  VSL_ASSIGN_OR_RETURN(std::string token, api::NewToken());
+  std::string hash = api::HashToken(token);
+  VSL_RETURN_IF_ERROR(WritePrivate(hash_path, hash));
+  VSL_RETURN_IF_ERROR(WritePrivate(path, token));
+  *created = token;
+  return hash;
 }
 
 // Arrays added with driver "fault:file" come back wrapped again (test mode),
@@ -444,9 +468,9 @@ int RunServe(const ServeArgs& args) {
   std::string url = args.catalog.empty() ? "sqlite:" + data + "/catalog.db" : args.catalog;
   auto cat = catalog::Catalog::Open(url);
   if (!cat.ok()) return fail(cat.status().Annotate("opening catalog " + url), kExitFailure);
-  bool new_token = false;
-  auto token = AdminToken(data, &new_token);
-  if (!token.ok()) return fail(token.status(), kExitFailure);
+  std::string new_token;  // set on first start only
+  auto token_hash = AdminTokenHash(data, &new_token);
+  if (!token_hash.ok()) return fail(token_hash.status(), kExitFailure);
 
   auto gw = gateway::Gateway::Create(*gopts);
   if (!gw.ok()) return fail(gw.status(), kExitUsage);
@@ -487,7 +511,7 @@ int RunServe(const ServeArgs& args) {
   ctx.qemu_accel = args.qemu_accel;
   ctx.ipmitool = args.ipmitool;
   ctx.ipmi_cipher = args.ipmi_cipher;
-  ctx.admin_token = *token;
+  ctx.admin_token_sha256 = *token_hash;
   ctx.test_hooks = hooks.get();
   ctx.backups = backups.get();
   ctx.import_dir = *import_dir;
@@ -552,11 +576,11 @@ int RunServe(const ServeArgs& args) {
   }
   std::thread http([&server] { server.listen_after_bind(); });
 
-  if (new_token) {
+  if (!new_token.empty()) {
     // On a terminal the operator sees it once; a log (the journal) must not
     // keep it: the json format names only the file.
     if (util::CurrentLogFormat() == util::LogFormat::kText) {
-      Info("admin token (shown once, kept in " + data + "/admin.token): " + *token);
+      Info("admin token (shown once, kept in " + data + "/admin.token): " + new_token);
     } else {
       Info("admin token created in " + data + "/admin.token", {{"path", data + "/admin.token"}});
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "catalog/tenants.h"
 #include "util/crash_point.h"
 
 namespace vsl::farm {
@@ -125,7 +126,7 @@ class FarmHold {
 }  // namespace
 
 Result<FarmPlan> FarmManager::Apply(const fml::FarmSpec& spec, const std::string& fml_text,
-                                    const ProgressFn& progress) {
+                                    const ProgressFn& progress, std::optional<int64_t> tenant) {
   if (!fml::IsValidName(spec.name)) {
     fml::FarmSpec copy;
     copy.name = spec.name;
@@ -146,7 +147,7 @@ Result<FarmPlan> FarmManager::Apply(const fml::FarmSpec& spec, const std::string
       if (added.status().code() == Code::kAlreadyExists) return Status::Ok();
       VSL_ASSIGN_OR_RETURN(farm, std::move(added));
       created = true;
-      return Status::Ok();
+      return catalog::SetFarmTenant(tx, farm.id, tenant);
     }));
   }
   if (!created) VSL_RETURN_IF_ERROR(Find(spec.name, &farm).status());
@@ -156,6 +157,15 @@ Result<FarmPlan> FarmManager::Apply(const fml::FarmSpec& spec, const std::string
   // Under the lock: the state and record as the last holder left them.
   VSL_ASSIGN_OR_RETURN(auto found, Find(spec.name, &farm));
   VSL_ASSIGN_OR_RETURN(FarmPhase phase, ParseFarmPhase(farm.state));
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    // A destroyed farm's row is reused by whoever applies the name next.
+    if (phase == FarmPhase::kDestroyed) return catalog::SetFarmTenant(tx, farm.id, tenant);
+    VSL_ASSIGN_OR_RETURN(auto owner, catalog::FarmTenant(tx, farm.id));
+    if (tenant && owner != tenant) {
+      return FailedPrecondition("farm name '" + spec.name + "' is taken: choose another name");
+    }
+    return Status::Ok();
+  }));
   FarmRecord record = found.value_or(FarmRecord{});
   record.farm_id = farm.id;
   record.name = spec.name;
@@ -211,7 +221,8 @@ Result<FarmPlan> FarmManager::Execute(FarmRecord& record, const FarmPlan& plan, 
   return plan;
 }
 
-Result<FarmPlan> FarmManager::Destroy(const std::string& name, const ProgressFn& progress) {
+Result<FarmPlan> FarmManager::Destroy(const std::string& name, const ProgressFn& progress,
+                                      std::optional<int64_t> tenant) {
   std::lock_guard<std::mutex> lock(FarmLock(name));
   catalog::Farm farm;
   VSL_RETURN_IF_ERROR(Find(name, &farm).status());
@@ -220,6 +231,13 @@ Result<FarmPlan> FarmManager::Destroy(const std::string& name, const ProgressFn&
   FarmHold hold([&] { Unlock(farm.id); });
   VSL_ASSIGN_OR_RETURN(auto found, Find(name, &farm));
   if (farm.id == 0) return NotFound("farm '" + name + "' does not exist");
+  if (tenant) {
+    VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+      VSL_ASSIGN_OR_RETURN(auto owner, catalog::FarmTenant(tx, farm.id));
+      if (owner != tenant) return NotFound("farm '" + name + "' does not exist");
+      return Status::Ok();
+    }));
+  }
   VSL_ASSIGN_OR_RETURN(FarmPhase phase, ParseFarmPhase(farm.state));
   FarmRecord record = found.value_or(FarmRecord{});
   record.farm_id = farm.id;

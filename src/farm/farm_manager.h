@@ -74,10 +74,17 @@ class FarmManager {
   Result<FarmPlan> PlanFarm(const fml::FarmSpec& spec);
   // Plans and runs. Returns the plan that ran; the Status of the first
   // failing step otherwise (the record says what is left).
-  Result<FarmPlan> Apply(const fml::FarmSpec& spec, const std::string& fml_text, const ProgressFn& progress = {});
+  // `tenant` is who applies (catalog/tenants.h; nullopt: the admin): a farm
+  // it creates, or a destroyed farm's row it reuses, becomes its own; an
+  // existing farm of another owner is refused (FailedPrecondition, the name
+  // is taken) when a tenant applies; the admin may apply any farm.
+  Result<FarmPlan> Apply(const fml::FarmSpec& spec, const std::string& fml_text, const ProgressFn& progress = {},
+                         std::optional<int64_t> tenant = std::nullopt);
   // Every volume back to Free (unmap, unbind, scrub, break-meta), hosts
-  // powered off and back to the idle pool, the farm forgotten.
-  Result<FarmPlan> Destroy(const std::string& name, const ProgressFn& progress = {});
+  // powered off and back to the idle pool, the farm forgotten. A tenant may
+  // destroy only its own farms (NotFound for any other).
+  Result<FarmPlan> Destroy(const std::string& name, const ProgressFn& progress = {},
+                           std::optional<int64_t> tenant = std::nullopt);
 
   Result<FarmRecord> Show(const std::string& name);
   Result<std::vector<FarmRecord>> List();

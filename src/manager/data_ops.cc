@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "catalog/tenants.h"
 #include "manager/operations.h"
 #include "util/crash_point.h"
 
@@ -236,7 +237,7 @@ Status Operations::Scrub(int64_t unit, const Actor& actor) {
 }
 
 Result<catalog::Image> Operations::ImportImage(const std::string& name, const std::string& file,
-                                               const Actor& actor) {
+                                               const catalog::Actor& actor, std::optional<int64_t> tenant) {
   std::error_code ec;
   uint64_t size = std::filesystem::file_size(file, ec);
   if (ec) return NotFound("image file " + file + ": " + ec.message());
@@ -303,6 +304,7 @@ Result<catalog::Image> Operations::ImportImage(const std::string& name, const st
     VSL_RETURN_IF_ERROR(
         machine_.Apply(tx, unit, DiskOp::kCopyImage, actor, {}, "image '" + name + "' from " + file).status());
     VSL_ASSIGN_OR_RETURN(img, catalog_->AddImage(tx, catalog::Image{0, name, size, sha, unit, 0}));
+    if (tenant) VSL_RETURN_IF_ERROR(catalog::SetImageTenant(tx, img.id, tenant));
     VolumeUpdate u;
     u.image_id = img.id;
     return catalog_->UpdateVolume(tx, unit, DiskState::kConfigured, u);

@@ -193,7 +193,11 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
   } else if (op == "import-image") {
     VSL_ASSIGN_OR_RETURN(std::string name, StringArg(args, "name"));
     VSL_ASSIGN_OR_RETURN(std::string file, StringArg(args, "file"));
-    VSL_ASSIGN_OR_RETURN(catalog::Image img, ImportImage(name, file, actor));
+    std::optional<int64_t> tenant;
+    if (args.contains("tenant")) {
+      VSL_ASSIGN_OR_RETURN(tenant, IntArg(args, "tenant"));
+    }
+    VSL_ASSIGN_OR_RETURN(catalog::Image img, ImportImage(name, file, actor, tenant));
     out = {{"image", img.id}, {"volume", img.master_volume_id.value_or(0)}, {"size", img.size},
            {"sha256", img.sha256}};
   } else if (op == "remove-image") {

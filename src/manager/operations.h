@@ -160,7 +160,10 @@ class Operations {
   // when the unit is no clone or is mapped (the gateway holds its lock).
   Status Flatten(int64_t unit, const catalog::Actor& actor);
   // Copies a raw image file onto a new master volume and records the image.
-  Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor);
+  // `tenant`: the tenant whose image it is (catalog/tenants.h), set in the
+  // same transaction that adds the image; nullopt: the admin's, shared.
+  Result<catalog::Image> ImportImage(const std::string& name, const std::string& file, const catalog::Actor& actor,
+                                     std::optional<int64_t> tenant = std::nullopt);
   // Removes the image and frees (scrubs) its master volume; returns the
   // master's id. FailedPrecondition while the master is bound to a host
   // (naming the hosts) or other volumes record copies of the image (naming
