@@ -107,20 +107,20 @@ TEST(ValidateTest, Errors) {
        "v.fml:4:63: duplicate global-name \"g\"; the first is at line 4, column 18"},
       {"a backup policy of no known schedule",
        {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"weekly\"/></disk>"}},
-       "v.fml:14:56: backup-policy \"weekly\": unknown schedule \"weekly\"; expected nightly, hourly, "
+       "v.fml:14:54: backup-policy \"weekly\": unknown schedule \"weekly\"; expected nightly, hourly, "
        "level=0:nightly, level=1:hourly (level 0 or 1)"},
       {"a backup policy of level 2",
        {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"level=2:hourly\"/></disk>"}},
-       "v.fml:14:56: backup-policy \"level=2:hourly\": the level must be 0 or 1; expected nightly, hourly, "
+       "v.fml:14:54: backup-policy \"level=2:hourly\": the level must be 0 or 1; expected nightly, hourly, "
        "level=0:nightly, level=1:hourly (level 0 or 1)"},
       {"a level 1 with no level 0",
        {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"level=1:hourly\"/></disk>"}},
-       "v.fml:14:56: backup-policy \"level=1:hourly\": a level 1 needs a level 0 policy on the same disk (e.g. "
+       "v.fml:14:54: backup-policy \"level=1:hourly\": a level 1 needs a level 0 policy on the same disk (e.g. "
        "level=0:nightly); an incremental builds on a full backup"},
       {"one schedule twice",
        {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"nightly\"/>"
              "<attribute name=\"backup-policy\" value=\"level=1:nightly\"/></disk>"}},
-       "v.fml:14:105: backup-policy \"level=1:nightly\": the disk already has a nightly policy; one level per schedule"},
+       "v.fml:14:103: backup-policy \"level=1:nightly\": the disk already has a nightly policy; one level per schedule"},
       {"a global disk's bad policy",
        {{4, "    <global-disk global-name=\"g\" drivesize=\"32\"><attribute name=\"backup-policy\" value=\"daily\"/></global-disk>"}},
        "v.fml:4:49: backup-policy \"daily\": unknown schedule \"daily\"; expected nightly, hourly, "
