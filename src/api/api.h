@@ -21,6 +21,7 @@
 
 namespace vsl::catalog {
 class Catalog;
+class Clock;
 }
 namespace vsl::manager {
 class StorageManager;
@@ -63,6 +64,9 @@ struct ApiContext {
   // `vsl serve --backup-dir`: the backup store and its ops; null: backups
   // are refused.
   manager::BackupOps* backups = nullptr;
+  // The clock the backup scheduler reads (a test clock under --test-faults
+  // with $VSL_TEST_CLOCK); null: the catalog's.
+  catalog::Clock* schedule_clock = nullptr;
 };
 
 // ---- Errors ---------------------------------------------------------------

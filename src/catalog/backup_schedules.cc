@@ -75,6 +75,15 @@ std::string FormatUtc(int64_t ms) {
   return buf;
 }
 
+Result<int64_t> ParseUtc(const std::string& text) {
+  struct tm tm {};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (end == nullptr || *end != '\0') {
+    return InvalidArgument("time '" + text + "': expected YYYY-MM-DDTHH:MM:SSZ (UTC)");
+  }
+  return int64_t{timegm(&tm)} * 1000;
+}
+
 Result<std::vector<BackupSchedule>> ListSchedules(Tx& tx) {
   VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT name, minute, keep, updated_ms FROM backup_schedules"));
   std::vector<BackupSchedule> out;

@@ -46,6 +46,8 @@ Result<int64_t> ParseScheduleAt(const std::string& name, const std::string& at);
 std::string FormatScheduleAt(const BackupSchedule& s);
 // "2026-11-30T02:00:00Z".
 std::string FormatUtc(int64_t ms);
+// The inverse (whole seconds, UTC, the Z required); InvalidArgument otherwise.
+Result<int64_t> ParseUtc(const std::string& text);
 
 // ---- the tables ----
 Result<std::vector<BackupSchedule>> ListSchedules(Tx& tx);

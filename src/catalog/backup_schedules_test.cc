@@ -16,6 +16,9 @@ constexpr int64_t kMidnight = int64_t{1799971200} * 1000;
 TEST(BackupSlotTest, NightlyAtTwo) {
   BackupSchedule n{"nightly", 120, 0, 0};
   EXPECT_EQ(FormatUtc(kMidnight), "2027-01-15T00:00:00Z");
+  EXPECT_EQ(*ParseUtc("2027-01-15T00:00:00Z"), kMidnight);
+  EXPECT_FALSE(ParseUtc("2027-01-15 00:00").ok());
+  EXPECT_FALSE(ParseUtc("2027-01-15T00:00:00Zx").ok());
   // Before 02:00 the latest slot is yesterday's.
   EXPECT_EQ(LatestSlotMs(n, kMidnight + 90 * kMin), kMidnight - kDay + 2 * kHour);
   // At 02:00 exactly the slot is due.

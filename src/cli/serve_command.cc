@@ -30,6 +30,9 @@
 #include "backup/store.h"
 #include "cli/data_dir.h"
 #include "manager/backup_ops.h"
+#include "manager/backup_schedule.h"
+#include "farm/farm_record.h"
+#include "catalog/backup_schedules.h"
 #include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
@@ -474,8 +477,30 @@ int RunServe(const ServeArgs& args) {
     mgr->ops().set_backups(backups.get());
   }
 
+  // The backup scheduler (with a store only); in test mode with
+  // $VSL_TEST_CLOCK it reads a fake clock that POST /v1/test/clock moves.
+  std::unique_ptr<catalog::FakeClock> test_clock;
+  catalog::Clock* schedule_clock = catalog::SystemClock::Get();
+  if (hooks) {
+    const char* at = getenv("VSL_TEST_CLOCK");
+    if (at != nullptr && *at != '\0') {
+      auto ms = catalog::ParseUtc(at);
+      if (!ms.ok()) return fail(ms.status().Annotate("VSL_TEST_CLOCK"), kExitUsage);
+      test_clock = std::make_unique<catalog::FakeClock>(*ms);
+      schedule_clock = test_clock.get();
+    }
+  }
+  std::unique_ptr<manager::BackupScheduler> scheduler;
+  if (backups) {
+    catalog::Catalog* c = cat->get();
+    scheduler = std::make_unique<manager::BackupScheduler>(mgr.get(), backups.get(), schedule_clock,
+                                                           [c] { return farm::ScheduledDisks(*c); });
+    if (hooks && test_clock) hooks->SetClock(test_clock.get(), scheduler.get());
+  }
+
   api::ApiContext ctx;
   ctx.catalog = cat->get();
+  ctx.schedule_clock = schedule_clock;
   ctx.manager = mgr.get();
   ctx.data_dir = data;
   ctx.iqn_prefix = args.iqn_prefix;
@@ -524,6 +549,7 @@ int RunServe(const ServeArgs& args) {
   // heartbeat stopped. The workers start only after the gateway has its maps.
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
+  if (scheduler) scheduler->Start();
 
   api::ApiServer server(ctx, *limits);
   api::RegisterRoutes(ctx, server);
@@ -572,6 +598,7 @@ int RunServe(const ServeArgs& args) {
   http.join();
   farm_service.reset();
   rbd.Close();
+  if (scheduler) scheduler->Stop();
   mgr->Stop();
   if (backups) {
     // After the workers stopped (no backup runs), before the gateway closes
