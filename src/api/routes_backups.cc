@@ -283,8 +283,14 @@ Status ListRunsRoute(ApiContext& ctx, const httplib::Request& req, httplib::Resp
              {"slot_ms", c.slot_ms},
              {"run_level", c.run_level},
              {"request", c.request_id}};
-      auto r = ctx.manager->queue().Get(tx, c.request_id);
-      j["state"] = r.ok() ? Json(std::string(catalog::RequestStateName(r->state))) : Json(nullptr);
+      if (c.request_id == 0) {
+        // The policy's first sight: the slot counts as past, nothing ran.
+        j["request"] = nullptr;
+        j["state"] = "baseline";
+      } else {
+        auto r = ctx.manager->queue().Get(tx, c.request_id);
+        j["state"] = r.ok() ? Json(std::string(catalog::RequestStateName(r->state))) : Json(nullptr);
+      }
       list.push_back(std::move(j));
     }
     return Status::Ok();

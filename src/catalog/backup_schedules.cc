@@ -129,6 +129,12 @@ Result<bool> SlotClaimed(Tx& tx, int64_t volume_id, int level, int64_t slot_ms) 
   return row && row->Int(0) > 0;
 }
 
+Result<bool> AnySlotClaimed(Tx& tx, int64_t volume_id, int level) {
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COUNT(*) FROM backup_slots WHERE volume_id = ? AND level = ?",
+                                             {volume_id, int64_t{level}}));
+  return row && row->Int(0) > 0;
+}
+
 Result<std::vector<SlotClaim>> ListSlotClaims(Tx& tx, int64_t volume_id, int64_t limit) {
   std::string sql =
       "SELECT volume_id, level, slot_ms, schedule, run_level, request_id, claimed_ms FROM backup_slots";

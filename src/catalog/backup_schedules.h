@@ -62,13 +62,15 @@ struct SlotClaim {
   int64_t slot_ms = 0;
   std::string schedule;
   int run_level = 0;    // what the request runs
-  int64_t request_id = 0;
+  int64_t request_id = 0;  // 0: a baseline (the policy's first sight; nothing ran)
   int64_t claimed_ms = 0;
 };
 // Inserts the claim; false (and nothing changed) when that (volume, level,
 // slot) was claimed before, by anyone.
 Result<bool> ClaimSlot(Tx& tx, const SlotClaim& c);
 Result<bool> SlotClaimed(Tx& tx, int64_t volume_id, int level, int64_t slot_ms);
+// Whether any slot of that level of the disk was ever claimed.
+Result<bool> AnySlotClaimed(Tx& tx, int64_t volume_id, int level);
 // Newest slot first; every disk's when volume_id is 0.
 Result<std::vector<SlotClaim>> ListSlotClaims(Tx& tx, int64_t volume_id = 0, int64_t limit = 1000);
 

@@ -65,6 +65,18 @@ std::optional<BackupDecision> DecideBackup(const std::vector<DiskPolicy>& polici
   return d;
 }
 
+std::vector<SlotDue> BaselineSlots(const std::vector<DiskPolicy>& policies,
+                                   const std::vector<BackupSchedule>& schedules, int64_t now_ms,
+                                   const std::function<bool(int)>& ever_claimed) {
+  std::vector<SlotDue> out;
+  for (const DiskPolicy& p : policies) {
+    const BackupSchedule* s = Find(schedules, p.schedule);
+    if (s == nullptr || ever_claimed(p.level)) continue;
+    out.push_back({p.level, p.schedule, catalog::LatestSlotMs(*s, now_ms)});
+  }
+  return out;
+}
+
 BackupScheduler::BackupScheduler(StorageManager* manager, BackupOps* backups, catalog::Clock* clock,
                                  PolicySource source, SchedulerOptions options)
     : manager_(manager), backups_(backups), clock_(clock), source_(std::move(source)), options_(std::move(options)) {}
@@ -75,7 +87,21 @@ Result<std::optional<BackupScheduler::Queued>> BackupScheduler::QueueDue(const S
                                                                         const std::vector<BackupSchedule>& schedules,
                                                                         int64_t now_ms) {
   catalog::Catalog& c = manager_->ops().catalog();
+  // Most ticks find every slot claimed: a read says so without taking the
+  // write lock; the write below decides again under it.
+  bool anything_due = false;
+  VSL_RETURN_IF_ERROR(c.Read([&](Tx& tx) -> Status {
+    Status lookup;
+    auto claimed = [&](int level, int64_t slot) {
+      auto r = catalog::SlotClaimed(tx, d.unit, level, slot);
+      if (!r.ok()) lookup = r.status();
+      return !r.ok() || *r;
+    };
+    anything_due = DecideBackup(d.policies, schedules, now_ms, claimed, true).has_value();
+    return lookup;
+  }));
   std::optional<Queued> out;
+  if (!anything_due) return out;
   Status s = c.Write([&](Tx& tx) -> Status {
     out.reset();
     if (tx.dialect() == catalog::Dialect::kPostgres) {
@@ -88,10 +114,21 @@ Result<std::optional<BackupScheduler::Queued>> BackupScheduler::QueueDue(const S
         v.state == catalog::DiskState::kScrubbing) {
       return Status::Ok();  // nothing to back up (yet, or any more)
     }
+    // A policy's first sight: its latest slots are the baseline, not due.
+    Status lookup;
+    auto ever = [&](int level) {
+      auto r = catalog::AnySlotClaimed(tx, d.unit, level);
+      if (!r.ok()) lookup = r.status();
+      return !r.ok() || *r;
+    };
+    for (const SlotDue& b : BaselineSlots(d.policies, schedules, now_ms, ever)) {
+      catalog::SlotClaim claim{d.unit, b.level, b.slot_ms, b.schedule, b.level, 0, c.NowMs()};
+      VSL_RETURN_IF_ERROR(catalog::ClaimSlot(tx, claim).status());
+    }
+    VSL_RETURN_IF_ERROR(lookup);
     VSL_ASSIGN_OR_RETURN(auto pending, PendingUnits(tx, "backup"));
     if (pending.count(d.unit)) return Status::Ok();  // never two at once; the slot waits
     VSL_ASSIGN_OR_RETURN(auto latest, catalog::LatestBackup(tx, d.unit));
-    Status lookup;
     auto claimed = [&](int level, int64_t slot) {
       auto r = catalog::SlotClaimed(tx, d.unit, level, slot);
       if (!r.ok()) {

@@ -6,7 +6,9 @@
 // leased, with events), queued in the same transaction as the claim rows
 // (catalog/backup_schedules.h), so with several `vsl serve` on one catalog
 // each slot runs once. Only the latest slot counts: after downtime the
-// missed slots run once, not once each. A disk with a backup queued or
+// missed slots run once, not once each. A policy seen for the first time
+// claims its latest slots as a baseline (nothing runs): its first backup is
+// at its next slot, as with cron, not at once. A disk with a backup queued or
 // running gets none (its slot waits for the next tick). When a level 0 and
 // a level 1 are due together the level 0 runs and covers both slots; a
 // level 1 due on a disk with no complete backup runs as a level 0.
@@ -64,6 +66,13 @@ struct BackupDecision {
 std::optional<BackupDecision> DecideBackup(const std::vector<DiskPolicy>& policies,
                                            const std::vector<catalog::BackupSchedule>& schedules, int64_t now_ms,
                                            const std::function<bool(int, int64_t)>& claimed, bool has_backup);
+
+// The slots a disk's policies claim as their baseline when first seen:
+// the latest slot of each policy whose level was never claimed
+// (`ever_claimed(level)`).
+std::vector<SlotDue> BaselineSlots(const std::vector<DiskPolicy>& policies,
+                                   const std::vector<catalog::BackupSchedule>& schedules, int64_t now_ms,
+                                   const std::function<bool(int)>& ever_claimed);
 
 struct SchedulerOptions {
   int64_t tick_ms = 20000;

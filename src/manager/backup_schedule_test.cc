@@ -28,7 +28,7 @@ struct Claims {
   }
 };
 
-TEST(DecideBackupTest, FirstSightRunsTheLatestSlotsAsOneFull) {
+TEST(DecideBackupTest, UnclaimedSlotsRunAsOneFull) {
   Claims c;
   auto d = DecideBackup(kFullNightlyIncrHourly, kSchedules, kMidnight + 30 * kMin, c.fn(), false);
   ASSERT_TRUE(d.has_value());
@@ -36,6 +36,28 @@ TEST(DecideBackupTest, FirstSightRunsTheLatestSlotsAsOneFull) {
   ASSERT_EQ(d->claims.size(), 2u);
   EXPECT_EQ(d->claims[0].slot_ms, kMidnight - kDay + 2 * kHour);  // yesterday's nightly
   EXPECT_EQ(d->claims[1].slot_ms, kMidnight + 15 * kMin);         // this hour's :15
+}
+
+TEST(DecideBackupTest, FirstSightIsABaselineNotARun) {
+  Claims c;
+  auto ever = [&](int level) {
+    for (auto& [l, slot] : c.rows) {
+      if (l == level) return true;
+    }
+    return false;
+  };
+  int64_t t = kMidnight + 30 * kMin;
+  auto base = BaselineSlots(kFullNightlyIncrHourly, kSchedules, t, ever);
+  ASSERT_EQ(base.size(), 2u);
+  for (const SlotDue& s : base) c.rows.insert({s.level, s.slot_ms});
+  EXPECT_FALSE(DecideBackup(kFullNightlyIncrHourly, kSchedules, t, c.fn(), false).has_value());
+  EXPECT_TRUE(BaselineSlots(kFullNightlyIncrHourly, kSchedules, t + kDay, ever).empty())
+      << "a policy seen before gets no new baseline, however long it was away";
+  // Its first run is its next slot: the hourly, as a full (nothing to build on yet).
+  auto d = DecideBackup(kFullNightlyIncrHourly, kSchedules, kMidnight + 75 * kMin, c.fn(), false);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->run_level, 0);
+  EXPECT_EQ(d->claims.size(), 1u);
 }
 
 TEST(DecideBackupTest, ADayOfSlots) {

@@ -6,8 +6,9 @@
 #  - schedule times and retention set with `vsl backup schedule set`; bad
 #    times and a bad FML backup-policy are refused naming what is wrong;
 #  - a farm from FML with level=0:nightly and level=1:hourly: its first
-#    sight runs one full, then each hourly slot a level 1 and the nightly a
-#    level 0, each at its slot and only then;
+#    sight is a baseline (nothing runs), then each hourly slot a level 1
+#    (the first as a full: nothing to build on) and the nightly a level 0,
+#    each at its slot and only then;
 #  - serve stopped across five hourly slots: after restart the latest
 #    missed slot runs once, the others never;
 #  - never two backups of one disk at once (a manual one in flight holds
@@ -91,31 +92,28 @@ wait_req() {
   done
   echo "$st"
 }
-# runs: "SCHEDULE LEVEL SLOT RAN-AS" of the disk's claimed slots, oldest first.
-runs() { ajson GET "/v1/backups/schedules/runs?disk=$FD" | jq -r '[.runs | reverse[] | "\(.schedule) \(.level) \(.slot) \(.run_level)"] | join(",")'; }
 # run_at SLOT-TIME: the request that claimed this slot of the disk (any level).
-run_at() { ajson GET "/v1/backups/schedules/runs?disk=$FD" | jq -r --arg s "$1" '[.runs[] | select(.slot == $s) | .request] | unique | join(",")'; }
+run_at() { ajson GET "/v1/backups/schedules/runs?disk=$FD" | jq -r --arg s "$1" '[.runs[] | select(.slot == $s and .request != null) | .request] | unique | join(",")'; }
 backups() { ajson GET "/v1/backups?disk=$FD" | jq -r '[.backups[] | select(.state == "complete") | "\(.level)"] | join("")'; }
 
-log "first sight at 00:30: one full covers yesterday's nightly and this hour's :15"
-set_clock 2027-01-15T00:30:00Z >/dev/null
-check_eq "the slots claimed" \
-  "nightly 0 2027-01-14T02:00:00Z 0,hourly 1 2027-01-15T00:15:00Z 0" "$(runs)"
-R=$(run_at 2027-01-14T02:00:00Z)
-check_eq "one request for both" "$R" "$(run_at 2027-01-15T00:15:00Z)"
-check_eq "it ran a level 0 by the scheduler" "0 scheduler" \
-  "$(ajson GET "/v1/requests/$R" | jq -r '"\(.args.level) \(.actor)"')"
-check_eq "and finished" done "$(wait_req "$R")"
-check_eq "one level 0 backup" "0" "$(backups)"
+log "first sight at 00:30: the latest slots are the baseline; nothing runs"
+check_eq "nothing is queued" "0" "$(set_clock 2027-01-15T00:30:00Z | jq '.queued | length')"
+check_eq "the baseline slots" \
+  "nightly 0 2027-01-14T02:00:00Z baseline,hourly 1 2027-01-15T00:15:00Z baseline" \
+  "$(ajson GET "/v1/backups/schedules/runs?disk=$FD" | jq -r '[.runs | reverse[] | "\(.schedule) \(.level) \(.slot) \(.state)"] | join(",")')"
+check_eq "no backup request" "0" \
+  "$(ajson GET /v1/requests?limit=100000 | jq '[.requests[] | select(.op == "backup")] | length')"
 
-log "01:14: nothing; 01:15: the hourly level 1"
+log "01:14: nothing; 01:15: the hourly slot, as a full (nothing to build a level 1 on yet)"
 check_eq "at 01:14 nothing is queued" "0" "$(set_clock 2027-01-15T01:14:59Z | jq '.queued | length')"
 out=$(set_clock 2027-01-15T01:15:00Z)
-check_eq "at 01:15 a level 1 for slot 01:15" "1 1 2027-01-15T01:15:00Z" \
+check_eq "at 01:15 a level 0 for the level 1 slot 01:15" "0 1 2027-01-15T01:15:00Z" \
   "$(jq -r '.queued[0] | "\(.level) \(.slots[0].level) \(.slots[0].slot)"' <<<"$out")"
 R=$(jq -r '.queued[0].request' <<<"$out")
+check_eq "queued by the scheduler, saying why it is a full" "scheduler true" \
+  "$(ajson GET "/v1/requests/$R" | jq -r '"\(.actor) \(.args.why | test("no complete backup"))"')"
 check_eq "it finished" done "$(wait_req "$R")"
-check_eq "a level 0 then a level 1" "01" "$(backups)"
+check_eq "one level 0 backup" "0" "$(backups)"
 check_eq "a second tick in the same hour queues nothing" "0" "$(clock '{"advance_ms":600000}' | jq '.queued | length')"
 
 log "02:00: the nightly level 0; 02:15: a level 1 on it"
@@ -129,7 +127,7 @@ check_eq "it finished" done "$(wait_req "$(jq -r '.queued[0].request' <<<"$out")
 NEWFULL=$(ajson GET "/v1/backups?disk=$FD" | jq -r '[.backups[] | select(.level == 0)][1].id')
 check_eq "its parent is the 02:00 full" "$NEWFULL" \
   "$(ajson GET "/v1/backups?disk=$FD" | jq -r '.backups[-1].parent')"
-check_eq "0 1 0 1 in the catalog" "0101" "$(backups)"
+check_eq "0 0 1 in the catalog" "001" "$(backups)"
 
 log "never two backups of one disk at once"
 M=$(v backup run "$FD" --level 0 --no-wait --json | jq -r .request.id)
