@@ -154,7 +154,7 @@ CLI::App* Leaf(CLI::App* group, const char* name, const char* help, const std::s
   CLI::App* cmd = group->add_subcommand(name, help);
   AddApiOptions(cmd, &args->api);
   if (waits) cmd->add_flag("--no-wait", args->no_wait, "queue the request and print its id");
-  std::string what = std::string("backup ") + name;
+  std::string what = (group->get_name() == "backup" ? std::string("backup ") : "backup " + group->get_name() + " ") + name;
   cmd->callback([=] {
     *run = [=] { return WithClient(what, args->api, [&](ApiClient& c) { return fn(c, *args); }); };
   });
