@@ -727,7 +727,8 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   cmd->add_option("--backup-dir", args->backup_dir,
-                  "the backup store (docs/backup.md), made when missing; without it backups are refused");
+                  "the backup store (docs/backup.md), made when missing; with it the farms' backup policies run "
+                  "on their schedules (vsl backup schedule); without it backups are refused");
   cmd->add_option("--import-dir", args->import_dir,
                   "the one directory whose files POST /v1/images {file} may name (default: none, uploads only)");
   cmd->add_option("--metrics-token-file", args->metrics_token_file,
@@ -736,7 +737,8 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_flag("--metrics-open", args->metrics_open,
                 "GET /metrics answers without a token (for a scraper inside a trusted network)");
   cmd->add_flag("--test-faults", args->test_faults,
-                "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
+                "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT; "
+                "with $VSL_TEST_CLOCK (a UTC time) the backup scheduler reads a fake clock moved by POST /v1/test/clock");
   cmd->callback([args, run, cmd] { *run = [args, cmd] { return ConfigureAndServe(*cmd, *args); }; });
 }
 
