@@ -549,7 +549,6 @@ int RunServe(const ServeArgs& args) {
   // heartbeat stopped. The workers start only after the gateway has its maps.
   s = mgr->Start();
   if (!s.ok()) return fail(s, kExitFailure);
-  if (scheduler) scheduler->Start();
 
   api::ApiServer server(ctx, *limits);
   api::RegisterRoutes(ctx, server);
@@ -559,6 +558,8 @@ int RunServe(const ServeArgs& args) {
     if (!attached.ok()) return fail(attached.status().Annotate("farm routes"), kExitFailure);
     farm_service = std::move(attached).value();
   }
+  // After the farm routes made the farm record table it reads.
+  if (scheduler) scheduler->Start();
   int port = api_addr->second;
   if (port == 0) {
     port = server.bind_to_any_port(api_addr->first);

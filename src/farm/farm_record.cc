@@ -179,7 +179,6 @@ void AddScheduled(const std::string& farm, int64_t unit, const std::vector<std::
 }  // namespace
 
 Result<std::vector<manager::ScheduledDisk>> ScheduledDisks(catalog::Catalog& catalog) {
-  VSL_RETURN_IF_ERROR(EnsureRecordTable(catalog));
   std::vector<manager::ScheduledDisk> out;
   VSL_RETURN_IF_ERROR(catalog.Read([&](catalog::Tx& tx) -> Status {
     out.clear();

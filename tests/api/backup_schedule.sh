@@ -101,6 +101,8 @@ check_eq "nothing is queued" "0" "$(set_clock 2027-01-15T00:30:00Z | jq '.queued
 check_eq "the baseline slots" \
   "nightly 0 2027-01-14T02:00:00Z baseline,hourly 1 2027-01-15T00:15:00Z baseline" \
   "$(ajson GET "/v1/backups/schedules/runs?disk=$FD" | jq -r '[.runs | reverse[] | "\(.schedule) \(.level) \(.slot) \(.state)"] | join(",")')"
+check "vsl backup schedule runs shows both as baseline" bash -c \
+  "'$VSL' backup schedule runs --disk $FD | grep -c ' baseline' | grep -qx 2"
 check_eq "no backup request" "0" \
   "$(ajson GET /v1/requests?limit=100000 | jq '[.requests[] | select(.op == "backup")] | length')"
 
@@ -169,6 +171,7 @@ check_eq "exactly one backup request since the restart" $((before + 1)) "$after"
 
 log "retention: nightly --keep 1 keeps the newest full and its incrementals"
 check "nightly --keep 1" v backup schedule set nightly --keep 1
+check "vsl backup schedule list shows it" bash -c "'$VSL' backup schedule list | grep -qE '^nightly +02:00 UTC +1 '"
 out=$(set_clock 2027-01-16T02:00:10Z)
 check_eq "the next night: a level 0 covering the nightly and the 01:15 hourly slot" "0 2" \
   "$(jq -r '.queued[0] | "\(.level) \(.slots | length)"' <<<"$out")"
