@@ -27,7 +27,7 @@ catalog_init
 STORE=$E2E_TMP/store
 DATA=$E2E_TMP/data
 export VSL_TEST_CLOCK=2027-01-15T00:30:00Z
-serve_start "$DATA" --backup-dir "$STORE"
+serve_start "$DATA" --backup-dir "$STORE" --workers 1
 
 log "schedule times and retention; bad input refused naming what is wrong"
 check_eq "defaults: nightly 02:00, hourly :00, keep all" "nightly 02:00 0,hourly :00 0" \
@@ -131,20 +131,29 @@ check_eq "its parent is the 02:00 full" "$NEWFULL" \
   "$(ajson GET "/v1/backups?disk=$FD" | jq -r '.backups[-1].parent')"
 check_eq "0 0 1 in the catalog" "001" "$(backups)"
 
-log "never two backups of one disk at once"
+log "never two backups of one disk at once: a manual backup queued holds the 03:15 slot back"
+# The one worker (--workers 1) is held in a copy on the fault array, so the
+# manual backup stays queued for as long as the test needs.
+check "fault array slow added" v array add slow --driver fault:file --path "$E2E_TMP/slow" --capacity 8MiB \
+  --volume-size 4MiB --quality tier=slow
+U=$(v disk allocate --size 4MiB --quality tier=slow --unit --json | jq -r .result.volume)
+check "a unit on it" test "$U" -gt 0
+ajson POST /v1/test/faults '{"array":"slow","op":"copy","stall":true}' >/dev/null
+C=$(v disk copy "$U" --image img --no-wait --json | jq -r .request.id)
+for ((i = 0; i < 100; i++)); do
+  [[ $(ajson GET "/v1/requests/$C" | jq -r .state) == running ]] && break
+  sleep 0.05
+done
+check_eq "the copy holds the worker" running "$(ajson GET "/v1/requests/$C" | jq -r .state)"
 M=$(v backup run "$FD" --level 0 --no-wait --json | jq -r .request.id)
-out=$(set_clock 2027-01-15T03:15:00Z)
-S=$(jq -r '.queued[0].request // empty' <<<"$out")
-if [[ -n $S ]]; then
-  # The manual one had finished before the tick looked: then it must be done.
-  check "the scheduled one was queued only after the manual one finished" \
-    test "$(ajson GET "/v1/requests/$M" | jq -r .finished_ms)" -le "$(ajson GET "/v1/requests/$S" | jq -r .created_ms)"
-else
-  check_eq "the 03:15 slot waits while the manual backup is pending" "" "$(run_at 2027-01-15T03:15:00Z)"
-fi
+check_eq "the manual backup is queued" queued "$(ajson GET "/v1/requests/$M" | jq -r .state)"
+check_eq "at 03:15 nothing is queued while it is pending" "0" "$(set_clock 2027-01-15T03:15:00Z | jq '.queued | length')"
+check_eq "the 03:15 slot is not claimed" "" "$(run_at 2027-01-15T03:15:00Z)"
+ajson POST /v1/test/faults '{"array":"slow","op":"copy","heal":true}' >/dev/null
+check_eq "the copy finished" done "$(wait_req "$C")"
 check_eq "the manual backup finished" done "$(wait_req "$M")"
 out=$(clock '{"advance_ms":1000}')
-S=${S:-$(jq -r '.queued[0].request // empty' <<<"$out")}
+S=$(jq -r '.queued[0].request // empty' <<<"$out")
 check "the 03:15 slot ran once the disk was free" test -n "$S"
 check_eq "it finished" done "$(wait_req "$S")"
 check_eq "one request for slot 03:15" "$S" "$(run_at 2027-01-15T03:15:00Z)"
@@ -153,7 +162,7 @@ log "serve stopped from 03:15 to 07:40: the latest missed slot runs once"
 before=$(ajson GET /v1/requests?limit=100000 2>/dev/null | jq '[.requests[] | select(.op == "backup")] | length')
 check "serve stops" serve_stop
 export VSL_TEST_CLOCK=2027-01-15T07:40:00Z
-serve_start "$DATA" --backup-dir "$STORE"
+serve_start "$DATA" --backup-dir "$STORE" --workers 1
 for ((i = 0; i < 100; i++)); do
   [[ -n $(run_at 2027-01-15T07:15:00Z) ]] && break
   sleep 0.1
