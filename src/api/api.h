@@ -21,6 +21,7 @@
 
 namespace vsl::catalog {
 class Catalog;
+class Clock;
 }
 namespace vsl::manager {
 class StorageManager;
@@ -68,6 +69,9 @@ struct ApiContext {
   manager::BackupOps* backups = nullptr;
   // The console's sign-in sessions (api/session.h); null: only bearer tokens.
   SessionStore* sessions = nullptr;
+  // The clock the backup scheduler reads (a test clock under --test-faults
+  // with $VSL_TEST_CLOCK); null: the catalog's.
+  catalog::Clock* schedule_clock = nullptr;
 };
 
 // ---- Errors ---------------------------------------------------------------

@@ -1,9 +1,11 @@
-// /v1/backups: the backups `vsl serve --backup-dir` runs (manager/backup_ops.h).
+// /v1/backups: the backups `vsl serve --backup-dir` runs (manager/backup_ops.h),
+// and /v1/backups/schedules: when the policies run (catalog/backup_schedules.h).
 // Running a backup and restoring one are queued requests (ops "backup" and
 // "backup-restore"); listing reads the catalog; show, verify and delete
 // read or change the store directly.
 #include "api/auth.h"
 #include "api/routes.h"
+#include "catalog/backup_schedules.h"
 #include "catalog/backups.h"
 #include "catalog/catalog.h"
 #include "manager/backup_ops.h"
@@ -236,12 +238,115 @@ Status DeleteRoute(ApiContext& ctx, const Principal& p, const httplib::Request& 
   return Status::Ok();
 }
 
+Json ScheduleJson(const catalog::BackupSchedule& sc, int64_t now_ms) {
+  int64_t next = catalog::NextSlotMs(sc, now_ms);
+  return Json{{"name", sc.name},
+              {"at", catalog::FormatScheduleAt(sc)},
+              {"minute", sc.minute},
+              {"keep", sc.keep},
+              {"next", catalog::FormatUtc(next)},
+              {"next_ms", next},
+              {"updated_ms", sc.updated_ms}};
+}
+
+int64_t ScheduleNow(ApiContext& ctx) {
+  return ctx.schedule_clock != nullptr ? ctx.schedule_clock->NowMs() : ctx.catalog->NowMs();
+}
+
+Status ListSchedulesRoute(ApiContext& ctx, const httplib::Request&, httplib::Response& res) {
+  int64_t now = ScheduleNow(ctx);
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto all, catalog::ListSchedules(tx));
+    for (const auto& sc : all) list.push_back(ScheduleJson(sc, now));
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"schedules", list}, {"now", catalog::FormatUtc(now)}});
+  return Status::Ok();
+}
+
+// PUT /v1/backups/schedules/NAME {"at": "02:00" | ":15", "keep": N}.
+Status SetScheduleRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  std::string name = req.matches[1];
+  VSL_RETURN_IF_ERROR(catalog::SchedulePeriodMs(name).status());
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"at", "keep"}));
+  VSL_ASSIGN_OR_RETURN(auto at, OptionalString(body, "at"));
+  VSL_ASSIGN_OR_RETURN(auto keep, OptionalInt(body, "keep"));
+  if (!at && !keep) return InvalidArgument("give 'at' and/or 'keep'");
+  std::optional<int64_t> minute;
+  if (at) {
+    auto m = catalog::ParseScheduleAt(name, *at);
+    if (!m.ok()) return InvalidArgument("field 'at': " + m.status().message());
+    minute = *m;
+  }
+  if (keep && (*keep < 0 || *keep > 100000)) {
+    return InvalidArgument("field 'keep': full backups kept per disk, 0 (all) to 100000");
+  }
+  catalog::BackupSchedule out;
+  VSL_RETURN_IF_ERROR(ctx.catalog->Write([&](catalog::Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(catalog::SetSchedule(tx, name, minute, keep, ctx.catalog->NowMs()));
+    VSL_ASSIGN_OR_RETURN(out, catalog::GetSchedule(tx, name));
+    catalog::Event e;
+    e.entity = "schedule";
+    e.op = "schedule-set";
+    e.actor = "admin";
+    e.time_ms = ctx.catalog->NowMs();
+    e.detail = name + " at " + catalog::FormatScheduleAt(out) + " UTC, keep " + std::to_string(out.keep);
+    return ctx.catalog->AppendEvent(tx, e);
+  }));
+  ReplyJson(res, ScheduleJson(out, ScheduleNow(ctx)));
+  return Status::Ok();
+}
+
+// GET /v1/backups/schedules/runs[?disk=V&limit=N]: the slots the scheduler
+// queued backups for, newest first, with their requests' states.
+Status ListRunsRoute(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  int64_t disk = 0, limit = 100;
+  if (auto d = QueryParam(req, "disk")) {
+    VSL_ASSIGN_OR_RETURN(disk, PathId(*d, "disk"));
+  }
+  if (auto l = QueryParam(req, "limit")) {
+    VSL_ASSIGN_OR_RETURN(limit, PathId(*l, "limit"));
+    limit = std::min<int64_t>(limit, 10000);
+  }
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(auto claims, catalog::ListSlotClaims(tx, disk, limit));
+    for (const auto& c : claims) {
+      Json j{{"volume", c.volume_id},
+             {"level", c.level},
+             {"schedule", c.schedule},
+             {"slot", catalog::FormatUtc(c.slot_ms)},
+             {"slot_ms", c.slot_ms},
+             {"run_level", c.run_level},
+             {"request", c.request_id}};
+      if (c.request_id == 0) {
+        // The policy's first sight: the slot counts as past, nothing ran.
+        j["request"] = nullptr;
+        j["state"] = "baseline";
+      } else {
+        auto r = ctx.manager->queue().Get(tx, c.request_id);
+        j["state"] = r.ok() ? Json(std::string(catalog::RequestStateName(r->state))) : Json(nullptr);
+      }
+      list.push_back(std::move(j));
+    }
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"runs", list}});
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterBackupRoutes(ApiContext& ctx, httplib::Server& server) {
   using P = const Principal&;
   using R = const httplib::Request&;
   using W = httplib::Response&;
+  // Before /v1/backups/ID, which would take "schedules" for an id.
+  server.Get("/v1/backups/schedules", Authed(ctx, [&ctx](R q, W s) { return ListSchedulesRoute(ctx, q, s); }));
+  server.Get("/v1/backups/schedules/runs", Authed(ctx, [&ctx](R q, W s) { return ListRunsRoute(ctx, q, s); }));
+  server.Put(R"(/v1/backups/schedules/([^/]+))", Authed(ctx, [&ctx](R q, W s) { return SetScheduleRoute(ctx, q, s); }));
   server.Get("/v1/backups", Authed(ctx, [&ctx](P p, R q, W s) { return ListRoute(ctx, p, q, s); }));
   server.Post("/v1/backups", Authed(ctx, [&ctx](P p, R q, W s) { return RunRoute(ctx, p, q, s); }));
   server.Get(R"(/v1/backups/([^/]+))", Authed(ctx, [&ctx](P p, R q, W s) { return ShowRoute(ctx, p, q, s); }));

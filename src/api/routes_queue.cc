@@ -1,9 +1,10 @@
 // /v1/requests (the FIG. 8 queue), /v1/events, and the test-only
-// /v1/test/faults.
+// /v1/test/faults and /v1/test/clock.
 #include "api/auth.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "api/test_hooks.h"
+#include "catalog/backup_schedules.h"
 #include "catalog/catalog.h"
 #include "manager/storage_manager.h"
 
@@ -185,6 +186,42 @@ Status ArmFault(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   return Status::Ok();
 }
 
+// {"set": "2027-01-15T02:00:00Z"} | {"advance_ms": N}: moves the
+// scheduler's test clock, then runs one scheduler tick and says what it did.
+Status MoveClock(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  catalog::FakeClock* clock = ctx.test_hooks->clock();
+  if (clock == nullptr || ctx.test_hooks->scheduler() == nullptr) {
+    return FailedPrecondition("no test clock: start vsl serve --test-faults --backup-dir DIR with VSL_TEST_CLOCK set");
+  }
+  VSL_ASSIGN_OR_RETURN(Json body, ParseBody(req));
+  VSL_RETURN_IF_ERROR(OnlyFields(body, {"set", "advance_ms"}));
+  VSL_ASSIGN_OR_RETURN(auto set, OptionalString(body, "set"));
+  VSL_ASSIGN_OR_RETURN(auto advance, OptionalInt(body, "advance_ms"));
+  if (set.has_value() == advance.has_value()) return InvalidArgument("give exactly one of 'set' and 'advance_ms'");
+  if (advance && *advance < 0) return InvalidArgument("field 'advance_ms': time only moves forward");
+  if (set) {
+    VSL_ASSIGN_OR_RETURN(int64_t ms, catalog::ParseUtc(*set));
+    clock->Set(ms);
+  } else {
+    clock->Advance(*advance);
+  }
+  VSL_ASSIGN_OR_RETURN(auto report, ctx.test_hooks->scheduler()->Tick());
+  Json queued = Json::array();
+  for (const auto& q : report.queued) {
+    Json slots = Json::array();
+    for (const auto& s : q.slots) {
+      slots.push_back(Json{{"level", s.level}, {"schedule", s.schedule}, {"slot", catalog::FormatUtc(s.slot_ms)}});
+    }
+    queued.push_back(Json{{"request", q.request}, {"volume", q.unit}, {"level", q.run_level}, {"slots", slots}});
+  }
+  ReplyJson(res, {{"now_ms", report.now_ms},
+                  {"now", catalog::FormatUtc(report.now_ms)},
+                  {"queued", queued},
+                  {"deleted", report.deleted},
+                  {"errors", report.errors}});
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server) {
@@ -211,6 +248,9 @@ void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server) {
 void RegisterTestRoutes(ApiContext& ctx, httplib::Server& server) {
   server.Post("/v1/test/faults", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                 return ArmFault(ctx, req, res);
+              }));
+  server.Post("/v1/test/clock", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                return MoveClock(ctx, req, res);
               }));
 }
 

@@ -1,5 +1,10 @@
 // TestHooks: the test-only fault switches of `vsl serve --test-faults`.
 //
+// With $VSL_TEST_CLOCK set as well, the backup scheduler reads a fake clock
+// starting there, which POST /v1/test/clock sets or advances (then a tick
+// runs at once), so a test moves time across backup slots instead of
+// sleeping.
+//
 // With them, arrays added with driver "fault:file" are file arrays wrapped in
 // a FaultInjectingArray, and POST /v1/test/faults arms a failure of one array
 // operation or of the gateway's map. Without --test-faults none of this is
@@ -12,6 +17,8 @@
 #include <string>
 
 #include "array/fault_array.h"
+#include "catalog/clock.h"
+#include "manager/backup_schedule.h"
 #include "manager/map_target.h"
 #include "util/status.h"
 
@@ -21,6 +28,15 @@ class TestHooks {
  public:
   void AddArray(const std::string& name, std::shared_ptr<array::FaultInjectingArray> a);
   Result<std::shared_ptr<array::FaultInjectingArray>> FindArray(const std::string& name) const;
+
+  // The scheduler's fake clock and the scheduler (both outlive the hooks'
+  // use; null: no test clock).
+  void SetClock(catalog::FakeClock* clock, manager::BackupScheduler* scheduler) {
+    clock_ = clock;
+    scheduler_ = scheduler;
+  }
+  catalog::FakeClock* clock() const { return clock_; }
+  manager::BackupScheduler* scheduler() const { return scheduler_; }
 
   // The n-th next MapTarget::Map call fails once with `status` (n >= 1).
   void FailMapNth(uint64_t n, Status status);
@@ -32,6 +48,8 @@ class TestHooks {
   std::map<std::string, std::shared_ptr<array::FaultInjectingArray>> arrays_;  // guarded by mu_
   uint64_t map_countdown_ = 0;  // guarded by mu_; 0: no rule
   Status map_status_;           // guarded by mu_
+  catalog::FakeClock* clock_ = nullptr;          // set before serving
+  manager::BackupScheduler* scheduler_ = nullptr;  // set before serving
 };
 
 // A MapTarget that asks `hooks` before each Map of `base`.

@@ -35,6 +35,7 @@ class FakeClock : public Clock {
   explicit FakeClock(int64_t start_ms = 1'800'000'000'000) : now_(start_ms) {}
   int64_t NowMs() override { return now_.load(); }
   void Advance(int64_t ms) { now_ += ms; }
+  void Set(int64_t ms) { now_ = ms; }
 
  private:
   std::atomic<int64_t> now_;

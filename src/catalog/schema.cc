@@ -228,6 +228,31 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX farms_by_tenant ON farms (tenant_id)",
            "CREATE INDEX images_by_tenant ON images (tenant_id)",
        }},
+      {9, "backup schedules (nightly, hourly) and the slots the scheduler claimed",
+       {
+           // minute: of the day (nightly) or of the hour (hourly), UTC; keep:
+           // full backups kept per disk (0: all).
+           R"sql(CREATE TABLE backup_schedules (
+                name TEXT PRIMARY KEY,
+                minute BIGINT NOT NULL,
+                keep BIGINT NOT NULL DEFAULT 0,
+                updated_ms BIGINT NOT NULL DEFAULT 0))sql",
+           "INSERT INTO backup_schedules (name, minute, keep) VALUES ('nightly', 120, 0)",
+           "INSERT INTO backup_schedules (name, minute, keep) VALUES ('hourly', 0, 0)",
+           // One row per (disk, policy level, slot) a scheduler queued a backup
+           // for, inserted with the request: the key makes each slot run once
+           // however many vsl serve share the catalog. run_level: the level
+           // the request runs (a level 0 may cover a level 1's slot).
+           R"sql(CREATE TABLE backup_slots (
+                volume_id BIGINT NOT NULL,
+                level BIGINT NOT NULL,
+                slot_ms BIGINT NOT NULL,
+                schedule TEXT NOT NULL,
+                run_level BIGINT NOT NULL,
+                request_id BIGINT NOT NULL,
+                claimed_ms BIGINT NOT NULL,
+                PRIMARY KEY (volume_id, level, slot_ms)))sql",
+       }},
   };
   return kMigrations;
 }

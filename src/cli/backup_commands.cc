@@ -17,6 +17,8 @@ struct Args {
   bool no_wait = false, is_new = false, force = false, descendants = false;
   int64_t volume = 0, level = 0, lun = -1, disk = 0, to = 0;
   std::string id, farm, map_to;
+  std::string schedule, at;  // backup schedule set
+  int64_t keep = -1;         // -1: unchanged
 };
 
 std::string Size(const Json& v) { return v.is_number_unsigned() || v.is_number_integer() ? HumanSize(v.get<uint64_t>()) : "-"; }
@@ -110,12 +112,49 @@ Status Restore(ApiClient& c, const Args& a) {
   return PrintRequestResult(a, r, "restore");
 }
 
+Status ScheduleList(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/backups/schedules"));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& s : r["schedules"]) {
+    int64_t keep = s["keep"].get<int64_t>();
+    rows.push_back({Cell(s["name"]), Cell(s["at"]) + " UTC", keep == 0 ? "all" : std::to_string(keep), Cell(s["next"])});
+  }
+  PrintTable({"SCHEDULE", "AT", "KEEP", "NEXT"}, rows);
+  return Status::Ok();
+}
+
+Status ScheduleSet(ApiClient& c, const Args& a) {
+  Json body = Json::object();
+  if (!a.at.empty()) body["at"] = a.at;
+  if (a.keep >= 0) body["keep"] = a.keep;
+  if (body.empty()) return InvalidArgument("give --at and/or --keep");
+  VSL_ASSIGN_OR_RETURN(Json r, c.Put("/v1/backups/schedules/" + a.schedule, body));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  int64_t keep = r["keep"].get<int64_t>();
+  printf("%s at %s UTC, keeping %s full backup(s) per disk; next %s\n", Cell(r["name"]).c_str(),
+         Cell(r["at"]).c_str(), keep == 0 ? "all" : std::to_string(keep).c_str(), Cell(r["next"]).c_str());
+  return Status::Ok();
+}
+
+Status ScheduleRuns(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/backups/schedules/runs" + (a.disk > 0 ? "?disk=" + std::to_string(a.disk) : std::string())));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& x : r["runs"]) {
+    rows.push_back({Cell(x["volume"]), Cell(x["schedule"]), Cell(x["level"]), Cell(x["slot"]), Cell(x["run_level"]),
+                    Cell(x["request"]), Cell(x["state"])});
+  }
+  PrintTable({"DISK", "SCHEDULE", "LEVEL", "SLOT", "RAN AS", "REQUEST", "STATE"}, rows);
+  return Status::Ok();
+}
+
 CLI::App* Leaf(CLI::App* group, const char* name, const char* help, const std::shared_ptr<Args>& args, RunFn* run,
                std::function<Status(ApiClient&, const Args&)> fn, bool waits) {
   CLI::App* cmd = group->add_subcommand(name, help);
   AddApiOptions(cmd, &args->api);
   if (waits) cmd->add_flag("--no-wait", args->no_wait, "queue the request and print its id");
-  std::string what = std::string("backup ") + name;
+  std::string what = (group->get_name() == "backup" ? std::string("backup ") : "backup " + group->get_name() + " ") + name;
   cmd->callback([=] {
     *run = [=] { return WithClient(what, args->api, [&](ApiClient& c) { return fn(c, *args); }); };
   });
@@ -155,6 +194,20 @@ void AddBackupCommands(CLI::App& app, RunFn* run) {
   rs->add_flag("--force", args->force, "with --to: even while the disk is mapped to a host");
   rs->add_option("--map-to", args->map_to, "with --new: bind and map the new disk to this host");
   rs->add_option("--lun", args->lun, "with --map-to: at this LUN (default 0)");
+
+  CLI::App* sg = g->add_subcommand("schedule", "when the farms' backup policies run (nightly, hourly; UTC) and how many "
+                                                "full backups per disk they keep");
+  sg->require_subcommand(1);
+  Leaf(sg, "list", "the schedules: time, retention, next slot", args, run, ScheduleList, false);
+  CLI::App* ss = Leaf(sg, "set", "set a schedule's time and/or retention", args, run, ScheduleSet, false);
+  ss->add_option("name", args->schedule, "nightly or hourly")->required()->check(CLI::IsMember({"nightly", "hourly"}));
+  ss->add_option("--at", args->at, "nightly: HH:MM (UTC, default 02:00); hourly: :MM, minutes past each hour (default :00)");
+  ss->add_option("--keep", args->keep,
+                 "full backups kept per disk whose level 0 runs on this schedule (older ones go with their "
+                 "incrementals); 0 keeps all (the default)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  Leaf(sg, "runs", "the slots the scheduler queued backups for, newest first", args, run, ScheduleRuns, false)
+      ->add_option("--disk", args->disk, "only this disk's (volume id)");
 }
 
 }  // namespace vsl::cli

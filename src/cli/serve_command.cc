@@ -33,6 +33,9 @@
 #include "backup/store.h"
 #include "cli/data_dir.h"
 #include "manager/backup_ops.h"
+#include "manager/backup_schedule.h"
+#include "farm/farm_record.h"
+#include "catalog/backup_schedules.h"
 #include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
@@ -502,8 +505,30 @@ int RunServe(const ServeArgs& args) {
     mgr->ops().set_backups(backups.get());
   }
 
+  // The backup scheduler (with a store only); in test mode with
+  // $VSL_TEST_CLOCK it reads a fake clock that POST /v1/test/clock moves.
+  std::unique_ptr<catalog::FakeClock> test_clock;
+  catalog::Clock* schedule_clock = catalog::SystemClock::Get();
+  if (hooks) {
+    const char* at = getenv("VSL_TEST_CLOCK");
+    if (at != nullptr && *at != '\0') {
+      auto ms = catalog::ParseUtc(at);
+      if (!ms.ok()) return fail(ms.status().Annotate("VSL_TEST_CLOCK"), kExitUsage);
+      test_clock = std::make_unique<catalog::FakeClock>(*ms);
+      schedule_clock = test_clock.get();
+    }
+  }
+  std::unique_ptr<manager::BackupScheduler> scheduler;
+  if (backups) {
+    catalog::Catalog* c = cat->get();
+    scheduler = std::make_unique<manager::BackupScheduler>(mgr.get(), backups.get(), schedule_clock,
+                                                           [c] { return farm::ScheduledDisks(*c); });
+    if (hooks && test_clock) hooks->SetClock(test_clock.get(), scheduler.get());
+  }
+
   api::ApiContext ctx;
   ctx.catalog = cat->get();
+  ctx.schedule_clock = schedule_clock;
   ctx.manager = mgr.get();
   ctx.data_dir = data;
   ctx.iqn_prefix = args.iqn_prefix;
@@ -567,6 +592,8 @@ int RunServe(const ServeArgs& args) {
     if (!attached.ok()) return fail(attached.status().Annotate("farm routes"), kExitFailure);
     farm_service = std::move(attached).value();
   }
+  // After the farm routes made the farm record table it reads.
+  if (scheduler) scheduler->Start();
   int port = api_addr->second;
   if (port == 0) {
     port = server.bind_to_any_port(api_addr->first);
@@ -606,6 +633,7 @@ int RunServe(const ServeArgs& args) {
   http.join();
   farm_service.reset();
   rbd.Close();
+  if (scheduler) scheduler->Stop();
   mgr->Stop();
   if (backups) {
     // After the workers stopped (no backup runs), before the gateway closes
@@ -734,7 +762,8 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   cmd->add_option("--backup-dir", args->backup_dir,
-                  "the backup store (docs/backup.md), made when missing; without it backups are refused");
+                  "the backup store (docs/backup.md), made when missing; with it the farms' backup policies run "
+                  "on their schedules (vsl backup schedule); without it backups are refused");
   cmd->add_option("--import-dir", args->import_dir,
                   "the one directory whose files POST /v1/images {file} may name (default: none, uploads only)");
   cmd->add_option("--metrics-token-file", args->metrics_token_file,
@@ -747,7 +776,8 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_flag("--metrics-open", args->metrics_open,
                 "GET /metrics answers without a token (for a scraper inside a trusted network)");
   cmd->add_flag("--test-faults", args->test_faults,
-                "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT");
+                "TESTS ONLY: allow driver fault:file, POST /v1/test/faults and the crash points named in $VSL_CRASH_AT; "
+                "with $VSL_TEST_CLOCK (a UTC time) the backup scheduler reads a fake clock moved by POST /v1/test/clock");
   cmd->callback([args, run, cmd] { *run = [args, cmd] { return ConfigureAndServe(*cmd, *args); }; });
 }
 

@@ -1,5 +1,7 @@
 #include "farm/farm_record.h"
 
+#include "fml/fml.h"
+
 namespace vsl::farm {
 
 using nlohmann::json;
@@ -160,6 +162,38 @@ Status StoreRecord(catalog::Tx& tx, const FarmRecord& r) {
 
 Status DeleteRecord(catalog::Tx& tx, int64_t farm_id) {
   return tx.Exec("DELETE FROM farm_records WHERE farm_id = ?", {farm_id}).status();
+}
+
+namespace {
+
+void AddScheduled(const std::string& farm, int64_t unit, const std::vector<std::string>& texts,
+                  std::vector<manager::ScheduledDisk>* out) {
+  if (unit <= 0 || texts.empty()) return;
+  auto parsed = fml::ParseBackupPolicies(texts);
+  if (!parsed.ok()) return;
+  manager::ScheduledDisk d{unit, farm, {}};
+  for (const fml::BackupPolicy& p : *parsed) d.policies.push_back({p.level, p.schedule});
+  out->push_back(std::move(d));
+}
+
+}  // namespace
+
+Result<std::vector<manager::ScheduledDisk>> ScheduledDisks(catalog::Catalog& catalog) {
+  std::vector<manager::ScheduledDisk> out;
+  VSL_RETURN_IF_ERROR(catalog.Read([&](catalog::Tx& tx) -> Status {
+    out.clear();
+    VSL_ASSIGN_OR_RETURN(auto farms, catalog.ListFarms(tx));
+    for (const catalog::Farm& f : farms) {
+      VSL_ASSIGN_OR_RETURN(auto record, LoadRecord(tx, f.id));
+      if (!record || record->state != "ready") continue;
+      for (const ServerRecord& s : record->servers) {
+        for (const DiskRecord& d : s.disks) AddScheduled(f.name, d.unit, d.backup_policies, &out);
+      }
+      for (const GlobalDiskRecord& g : record->global_disks) AddScheduled(f.name, g.unit, g.backup_policies, &out);
+    }
+    return Status::Ok();
+  }));
+  return out;
 }
 
 }  // namespace vsl::farm

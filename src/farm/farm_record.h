@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "farm/plan.h"
+#include "manager/backup_schedule.h"
 
 namespace vsl::farm {
 
@@ -70,5 +71,12 @@ Status EnsureRecordTable(catalog::Catalog& catalog);
 Result<std::optional<FarmRecord>> LoadRecord(catalog::Tx& tx, int64_t farm_id);
 Status StoreRecord(catalog::Tx& tx, const FarmRecord& r);
 Status DeleteRecord(catalog::Tx& tx, int64_t farm_id);
+
+// What the backup scheduler runs (manager/backup_schedule.h): every disk
+// and global disk of a ready farm that has backup policies, parsed (FML
+// validation refused bad ones; a record that still holds one is skipped).
+// The record table must exist (FarmManager::Init; creating it here too
+// would race that CREATE on PostgreSQL).
+Result<std::vector<manager::ScheduledDisk>> ScheduledDisks(catalog::Catalog& catalog);
 
 }  // namespace vsl::farm

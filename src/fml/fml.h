@@ -153,6 +153,22 @@ Result<FarmSpec> ReadXml(std::string_view text, std::string_view file);
 // only by drivename.
 Status Validate(FarmSpec* spec);
 
+// A disk's backup-policy attribute (the seed's nightly / hourly, and
+// level=N:nightly|hourly): which schedule runs it, and at which level
+// (0: a full backup, 1: the blocks changed since the disk's last backup).
+struct BackupPolicy {
+  int level = 0;
+  std::string schedule;  // "nightly" or "hourly"
+};
+// "nightly", "hourly", "level=0:nightly", "level=1:hourly" (a bare schedule
+// is level 0; case and spaces around the parts do not matter).
+// InvalidArgument saying what is expected otherwise.
+Result<BackupPolicy> ParseBackupPolicy(std::string_view text);
+// The policies of one disk together: each must parse, no schedule may be
+// named twice, and a level 1 needs a level 0 on the same disk (an
+// incremental builds on a full). InvalidArgument naming the policy.
+Result<std::vector<BackupPolicy>> ParseBackupPolicies(const std::vector<std::string>& texts);
+
 // Sizes: a whole number of megabytes ("8631"), or a number and a unit: KB, MB,
 // GB, TB or KiB, MiB, GiB, TiB (case-insensitive; like the seed, a megabyte is
 // 2^20 bytes, so MB and MiB are the same). Fails on anything else, on zero and

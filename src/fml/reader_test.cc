@@ -102,7 +102,7 @@ TEST(ReaderTest, Version12) {
   <farm-global-disks>
     <global-disk global-name="Oracle Cluster, partition 1" drivesize="8631"/>
     <global-disk global-name="p2" drivesize="2GB" drivetype="RAID">
-      <attribute name="backup-policy" value="weekly"/>
+      <attribute name="backup-policy" value="hourly"/>
     </global-disk>
   </farm-global-disks>
   <tier id="db">
@@ -127,7 +127,7 @@ TEST(ReaderTest, Version12) {
   EXPECT_EQ(f.global_disks[0].size_bytes, 8631 * kMiB);
   EXPECT_EQ(f.global_disks[1].size_bytes, 2ull << 30);
   EXPECT_EQ(f.global_disks[1].drivetype, "RAID");
-  EXPECT_EQ(f.global_disks[1].backup_policies, std::vector<std::string>{"weekly"});
+  EXPECT_EQ(f.global_disks[1].backup_policies, std::vector<std::string>{"hourly"});
   const Tier& t = f.tiers[0];
   EXPECT_EQ(t.ServerPrefix(), "db");  // no name: the id
   EXPECT_EQ(t.min_servers, 0);

@@ -52,6 +52,30 @@ void ValidateTier(const FarmSpec& spec, const Tier& tier, Diagnostics* d) {
   }
 }
 
+// Each backup-policy attribute of one disk parses, and together they make
+// sense (ParseBackupPolicies); reported at the attribute that is wrong.
+void ValidateBackupPolicies(const std::vector<DiskAttribute>& attributes, Diagnostics* d) {
+  std::vector<std::string> texts;
+  std::vector<Loc> locs;
+  for (const DiskAttribute& a : attributes) {
+    if (a.name != "backup-policy") continue;
+    Result<BackupPolicy> one = ParseBackupPolicy(a.value);
+    if (!one.ok()) {
+      d->Add(a.loc, one.status().message());
+      return;
+    }
+    texts.push_back(a.value);
+    locs.push_back(a.loc);
+    Result<std::vector<BackupPolicy>> so_far = ParseBackupPolicies(texts);
+    if (!so_far.ok() && so_far.status().message().find("already has") != std::string::npos) {
+      d->Add(a.loc, so_far.status().message());
+      return;
+    }
+  }
+  Result<std::vector<BackupPolicy>> all = ParseBackupPolicies(texts);
+  if (!all.ok()) d->Add(locs.front(), all.status().message());
+}
+
 void ValidateRole(const FarmSpec& spec, ServerRole* role, Diagnostics* d) {
   std::map<int, Loc> targets;  // target -> where it was first used
   auto claim = [&](int target, Loc loc) {
@@ -63,6 +87,7 @@ void ValidateRole(const FarmSpec& spec, ServerRole* role, Diagnostics* d) {
   };
   std::map<std::string, Loc> drivenames;
   for (const Disk& disk : role->disks) {
+    ValidateBackupPolicies(disk.attributes, d);
     if (disk.target_given) claim(disk.target, disk.target_loc);
     if (!disk.drivename.empty()) {
       Unique(d, &drivenames, disk.drivename, disk.drivename_loc, "drivename",
@@ -104,6 +129,7 @@ Status Validate(FarmSpec* spec) {
   for (const ServerRole& r : spec->roles) Unique(&d, &role_ids, r.id, r.loc, "server-role id");
   for (const GlobalDisk& g : spec->global_disks) {
     Unique(&d, &global_names, g.global_name, g.global_name_loc, "global-name");
+    ValidateBackupPolicies(g.attributes, &d);
   }
   for (const Tier& t : spec->tiers) {
     const std::string& prefix = t.ServerPrefix();

@@ -105,6 +105,26 @@ TEST(ValidateTest, Errors) {
          "    <global-disk global-name=\"g\" drivesize=\"32\"/><global-disk global-name=\"g\" "
          "drivesize=\"1\"/>"}},
        "v.fml:4:63: duplicate global-name \"g\"; the first is at line 4, column 18"},
+      {"a backup policy of no known schedule",
+       {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"weekly\"/></disk>"}},
+       "v.fml:14:54: backup-policy \"weekly\": unknown schedule \"weekly\"; expected nightly, hourly, "
+       "level=0:nightly, level=1:hourly (level 0 or 1)"},
+      {"a backup policy of level 2",
+       {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"level=2:hourly\"/></disk>"}},
+       "v.fml:14:54: backup-policy \"level=2:hourly\": the level must be 0 or 1; expected nightly, hourly, "
+       "level=0:nightly, level=1:hourly (level 0 or 1)"},
+      {"a level 1 with no level 0",
+       {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"level=1:hourly\"/></disk>"}},
+       "v.fml:14:54: backup-policy \"level=1:hourly\": a level 1 needs a level 0 policy on the same disk (e.g. "
+       "level=0:nightly); an incremental builds on a full backup"},
+      {"one schedule twice",
+       {{14, "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"64\"><attribute name=\"backup-policy\" value=\"nightly\"/>"
+             "<attribute name=\"backup-policy\" value=\"level=1:nightly\"/></disk>"}},
+       "v.fml:14:103: backup-policy \"level=1:nightly\": the disk already has a nightly policy; one level per schedule"},
+      {"a global disk's bad policy",
+       {{4, "    <global-disk global-name=\"g\" drivesize=\"32\"><attribute name=\"backup-policy\" value=\"daily\"/></global-disk>"}},
+       "v.fml:4:49: backup-policy \"daily\": unknown schedule \"daily\"; expected nightly, hourly, "
+       "level=0:nightly, level=1:hourly (level 0 or 1)"},
       {"farm name unusable",
        {{1, "<farm fmlversion=\"1.2\" name=\"my farm\">"}},
        "v.fml:1:24: farm name \"my farm\" cannot be used in server names; expected 1 to 63 of "
@@ -117,6 +137,26 @@ TEST(ValidateTest, Errors) {
     EXPECT_EQ(got.status().code(), Code::kInvalidArgument);
     EXPECT_EQ(got.status().message(), c.message);
   }
+}
+
+TEST(ValidateTest, BackupPolicies) {
+  auto one = ParseBackupPolicy("nightly");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->level, 0);
+  EXPECT_EQ(one->schedule, "nightly");
+  auto hourly = ParseBackupPolicy(" Level=1 : HOURLY ");
+  ASSERT_TRUE(hourly.ok()) << hourly.status().ToString();
+  EXPECT_EQ(hourly->level, 1);
+  EXPECT_EQ(hourly->schedule, "hourly");
+  for (const char* bad : {"", "level=1", "level=:nightly", "lvl=0:nightly", "level=0:weekly", "nightly,hourly"}) {
+    EXPECT_FALSE(ParseBackupPolicy(bad).ok()) << bad;
+  }
+  auto both = ParseBackupPolicies({"level=0:nightly", "level=1:hourly"});
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[1].level, 1);
+  EXPECT_TRUE(ParseBackupPolicies({}).ok());
+  EXPECT_FALSE(ParseBackupPolicies({"hourly", "level=0:hourly"}).ok());
 }
 
 TEST(ValidateTest, DrivenameDisksTakeFreeTargets) {
