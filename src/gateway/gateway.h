@@ -119,7 +119,8 @@ class Gateway {
   // cleared for the next incremental:
   // `changed` holds what it recorded since it was last cleared, `tracked`
   // whether it was on, `since` what it counted from (ChangeMap::since);
-  // afterwards it is on, clear, and counts from `tag`.
+  // afterwards it is on, clear, and counts from `tag`. An empty `tag` leaves
+  // the change map as it is (a BCV snapshot's instant, which is no backup).
   struct BackupInstant {
     std::unique_ptr<volume::PointInTime> view;
     bool tracked = false;
@@ -135,6 +136,13 @@ class Gateway {
   // its hosts get a MEDIUM MAY HAVE CHANGED unit attention. NotFound when
   // it is not mapped.
   virtual Status NotifyMediumChanged(const std::string& volume_id) = 0;
+  // Holds the hosts' writes to mapped volume `volume_id` (its LU's write
+  // gate, taken exclusively as OpenBackupInstant takes it: the writes in
+  // flight finish first) until the returned handle goes. Reads go on. For a
+  // destructive restore, which writes the volume's engine directly. A held
+  // write waits on an I/O thread, never on a connection's loop. NotFound
+  // when the volume is not mapped.
+  virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) = 0;
   // A change map saved by a clean stop (ChangeMap::Serialize, and what it
   // counted from), loaded into volume `volume_id` when the gateway opens it,
   // before any host can write it; one that does not load is dropped. Call

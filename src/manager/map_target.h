@@ -68,7 +68,8 @@ class MapTarget {
   // serve is left alone (its next map carries them). Idempotent.
   virtual Status SetQos(const std::string& volume_id, const QosLimits& qos) = 0;
   // A point-in-time view of mapped unit `volume_id`, its change map taken
-  // and cleared at the same instant (counting from `tag` afterwards).
+  // and cleared at the same instant (counting from `tag` afterwards; an
+  // empty `tag` leaves the map alone, for a snapshot that is no backup).
   // NotFound when the unit is not mapped here.
   virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                                   const std::string& tag) {
@@ -83,6 +84,11 @@ class MapTarget {
   }
   // The mapped unit's content was replaced: its hosts get a unit attention.
   virtual Status NotifyMediumChanged(const std::string& volume_id) {
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // Holds the hosts' writes to mapped unit `volume_id` until the handle
+  // goes (reads go on); NotFound when the unit is not mapped here.
+  virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) {
     return NotFound("volume " + volume_id + " is not mapped here");
   }
   // The engine of mapped unit `volume_id`; nullptr when not mapped here.

@@ -219,6 +219,16 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     } else if (op == "snap") {
       VSL_ASSIGN_OR_RETURN(int64_t bcv, IntArg(args, "bcv"));
       VSL_RETURN_IF_ERROR(Snap(unit, bcv, actor));
+    } else if (op == "snapshot") {
+      VSL_ASSIGN_OR_RETURN(out, Snapshot(unit, OptString(args, "name").value_or(""), actor));
+    } else if (op == "snapshot-map") {
+      VSL_ASSIGN_OR_RETURN(std::string host, StringArg(args, "host"));
+      VSL_ASSIGN_OR_RETURN(int64_t lun, IntArg(args, "lun"));
+      VSL_RETURN_IF_ERROR(SnapshotMap(unit, host, lun, actor));
+      out = {{"snapshot", unit}, {"host", host}, {"lun", lun}};
+    } else if (op == "snapshot-release") {
+      VSL_RETURN_IF_ERROR(SnapshotRelease(unit, actor));
+      out = {{"snapshot", unit}};
     } else if (op == "bind") {
       VSL_ASSIGN_OR_RETURN(std::string host, StringArg(args, "host"));
       VSL_ASSIGN_OR_RETURN(int64_t lun, IntArg(args, "lun"));
