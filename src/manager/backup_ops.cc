@@ -393,7 +393,8 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
   if (mapped && !force) {
     std::function<bool(const std::string&)> probe;
     {
-      std::lock_guard l(mu_);
+      std::unique_lock l(mu_);
+      probe_set_.wait_for(l, std::chrono::seconds(30), [this] { return power_probe_ != nullptr; });
       probe = power_probe_;
     }
     std::string on;
