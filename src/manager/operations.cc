@@ -5,6 +5,7 @@
 #include <set>
 
 #include "array/dwml.h"
+#include "catalog/snapshots.h"
 #include "manager/allocator.h"
 #include "manager/backup_ops.h"
 #include "util/crash_point.h"
@@ -256,6 +257,13 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     } else if (op == "scrub") {
       VSL_RETURN_IF_ERROR(Scrub(unit, actor));
     } else if (op == "free") {
+      VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+        VSL_ASSIGN_OR_RETURN(auto snap, catalog::GetSnapshot(tx, unit));
+        if (!snap) return Status::Ok();
+        return FailedPrecondition("volume " + std::to_string(unit) + " is snapshot '" + snap->name + "' of disk " +
+                                  std::to_string(snap->source_id) + "; release it (vsl disk snapshot-release " +
+                                  std::to_string(unit) + ")");
+      }));
       VSL_RETURN_IF_ERROR(Free(unit, actor));
     } else if (op == "flatten") {
       VSL_RETURN_IF_ERROR(Flatten(unit, actor));

@@ -109,6 +109,19 @@ done
 check_eq "default names are snap-ID" "snap-${SNAPS[0]}" \
   "$(ajson GET /v1/disks/$D/snapshots | jq -r --argjson s "${SNAPS[0]}" '.snapshots[] | select(.id == $s) | .name')"
 
+log "a disk with snapshots is not freed, nor is a snapshot by free"
+out=$(api POST "/v1/disks/free?wait=true" "{\"volume\":$S1}")
+check_eq "free of a snapshot: HTTP 409" 409 "$(tail -1 <<<"$out")"
+check "it says to release it" grep -qF "snapshot-release $S1" <<<"$out"
+check_eq "the snapshot stays mapped" mapped "$(vol_state "$S1")"
+check "unmap D" v disk unmap "$D"
+check "unbind D" v disk unbind "$D"
+out=$(api POST "/v1/disks/free?wait=true" "{\"volume\":$D}")
+check_eq "free of a disk with snapshots: HTTP 409" 409 "$(tail -1 <<<"$out")"
+check "it names them" grep -qF "has snapshots ($S1 'before-upgrade'" <<<"$out"
+check_eq "D is untouched" unbound "$(vol_state "$D")"
+check "bind and map D again" bash -c "'$VSL' disk bind $D --host h1 --lun 0 && '$VSL' disk map $D"
+
 log "release: unmapped, scrubbed, free"
 check "release before-upgrade" v disk snapshot-release "$S1"
 check_eq "its volume is Free" free "$(vol_state "$S1")"
@@ -118,6 +131,8 @@ check "its events show the unmap, scrub and deallocate" bash -c \
   "'$VSL' events --entity volume --id $S1 | grep -q unmap && '$VSL' events --entity volume --id $S1 | grep -q scrub && '$VSL' events --entity volume --id $S1 | grep -q deallocate"
 for S in "${SNAPS[@]}"; do check "release $S" v disk snapshot-release "$S"; done
 check_eq "none left" 0 "$(ajson GET /v1/disks/$D/snapshots | jq '.snapshots | length')"
+FREED=$(v disk allocate --size 4MiB --unit --json | jq -r .result.volume)
+check "a disk without snapshots frees" v disk free "$FREED"
 check_eq "D's bcv_id is cleared" null "$(ajson GET /v1/volumes/$D | jq -r .bcv_id)"
 check_eq "D still Mapped" mapped "$(vol_state "$D")"
 grab 0 "$E2E_TMP/d.raw"
