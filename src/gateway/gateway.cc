@@ -144,8 +144,12 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
       if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
       core = it->second.lu->core();
     }
+    core->BeginHold();  // writes arriving from now on park instead of taking an I/O thread
     core->write_mu.lock();
-    return std::shared_ptr<void>(core.get(), [core](void*) { core->write_mu.unlock(); });
+    return std::shared_ptr<void>(core.get(), [core](void*) {
+      core->write_mu.unlock();
+      core->EndHold();
+    });
   }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     std::lock_guard<std::mutex> lock(mu_);
