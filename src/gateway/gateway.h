@@ -140,7 +140,8 @@ class Gateway {
   // gate, taken exclusively as OpenBackupInstant takes it: the writes in
   // flight finish first) until the returned handle goes. Reads go on. For a
   // destructive restore, which writes the volume's engine directly. A held
-  // write waits on an I/O thread, never on a connection's loop. NotFound
+  // write parks on the LU (no connection loop, no I/O thread waits for
+  // it) and runs once the handle goes. NotFound
   // when the volume is not mapped.
   virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) = 0;
   // A change map saved by a clean stop (ChangeMap::Serialize, and what it
