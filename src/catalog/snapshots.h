@@ -26,7 +26,8 @@ struct SnapshotRecord {
 // AlreadyExists naming the disk when it has a snapshot of that name.
 Status InsertSnapshot(Tx& tx, const SnapshotRecord& s);
 Result<std::optional<SnapshotRecord>> GetSnapshot(Tx& tx, int64_t volume_id);
-Result<std::optional<SnapshotRecord>> SnapshotByName(Tx& tx, int64_t source_id, const std::string& name);
+Result<std::optional<SnapshotRecord>> SnapshotByName(Tx& tx, int64_t source_id,
+                                                     const std::string& name);
 Result<std::optional<SnapshotRecord>> SnapshotOfRequest(Tx& tx, int64_t request_id);
 // Oldest first.
 Result<std::vector<SnapshotRecord>> SnapshotsOf(Tx& tx, int64_t source_id);

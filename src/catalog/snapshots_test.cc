@@ -9,15 +9,20 @@ namespace {
 
 class SnapshotsCatalogTest : public testing::CatalogFixture {
  protected:
-  Status Insert(int64_t bcv, int64_t source, const std::string& name, int64_t created, int64_t request) {
-    return catalog().Write([&](Tx& tx) { return InsertSnapshot(tx, {bcv, source, name, created, request}); });
+  Status Insert(int64_t bcv, int64_t source, const std::string& name, int64_t created,
+                int64_t request) {
+    return catalog().Write([&](Tx& tx) {
+      return InsertSnapshot(tx, {bcv, source, name, created, request});
+    });
   }
   std::vector<SnapshotRecord> Of(int64_t source) {
     std::vector<SnapshotRecord> out;
-    EXPECT_TRUE(catalog().Read([&](Tx& tx) -> Status {
-      VSL_ASSIGN_OR_RETURN(out, SnapshotsOf(tx, source));
-      return Status::Ok();
-    }).ok());
+    EXPECT_TRUE(catalog()
+                    .Read([&](Tx& tx) -> Status {
+                      VSL_ASSIGN_OR_RETURN(out, SnapshotsOf(tx, source));
+                      return Status::Ok();
+                    })
+                    .ok());
     return out;
   }
 };
@@ -36,12 +41,14 @@ TEST_P(SnapshotsCatalogTest, NamesAreUniquePerDiskAndRowsAreFoundByVolumeNameAnd
   EXPECT_EQ(of7[1].name, "nightly");
 
   std::optional<SnapshotRecord> by_request, by_volume, none;
-  ASSERT_TRUE(catalog().Read([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(by_request, SnapshotOfRequest(tx, 102));
-    VSL_ASSIGN_OR_RETURN(by_volume, GetSnapshot(tx, 21));
-    VSL_ASSIGN_OR_RETURN(none, GetSnapshot(tx, 7));
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(catalog()
+                  .Read([&](Tx& tx) -> Status {
+                    VSL_ASSIGN_OR_RETURN(by_request, SnapshotOfRequest(tx, 102));
+                    VSL_ASSIGN_OR_RETURN(by_volume, GetSnapshot(tx, 21));
+                    VSL_ASSIGN_OR_RETURN(none, GetSnapshot(tx, 7));
+                    return Status::Ok();
+                  })
+                  .ok());
   ASSERT_TRUE(by_request.has_value());
   EXPECT_EQ(by_request->volume_id, 22);
   ASSERT_TRUE(by_volume.has_value());

@@ -18,7 +18,10 @@ namespace {
 std::string Num(int64_t v) { return std::to_string(v); }
 
 Json SnapshotJson(const SnapshotRecord& r, uint64_t size) {
-  return {{"snapshot", r.volume_id}, {"volume", r.source_id}, {"name", r.name}, {"size", size},
+  return {{"snapshot", r.volume_id},
+          {"volume", r.source_id},
+          {"name", r.name},
+          {"size", size},
           {"created_ms", r.created_ms}};
 }
 
@@ -35,21 +38,22 @@ Result<Json> Operations::Snapshot(int64_t unit, std::string name, const Actor& a
     }
     VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
     if (v.parent_id) {
-      return FailedPrecondition("volume " + Num(unit) + " is a member of meta volume " + Num(*v.parent_id) +
-                                "; snapshot the meta volume");
+      return FailedPrecondition("volume " + Num(unit) + " is a member of meta volume " +
+                                Num(*v.parent_id) + "; snapshot the meta volume");
     }
     VSL_ASSIGN_OR_RETURN(auto of_snapshot, catalog::GetSnapshot(tx, unit));
     if (of_snapshot) {
-      return FailedPrecondition("volume " + Num(unit) + " is snapshot '" + of_snapshot->name + "' of disk " +
-                                Num(of_snapshot->source_id) + "; snapshot the disk instead");
+      return FailedPrecondition("volume " + Num(unit) + " is snapshot '" + of_snapshot->name +
+                                "' of disk " + Num(of_snapshot->source_id) +
+                                "; snapshot the disk instead");
     }
     // FIG. 7: a split is taken of a Mapped unit.
     VSL_RETURN_IF_ERROR(FindTransition(unit, v.state, DiskOp::kSnap).status());
     if (!name.empty()) {
       VSL_ASSIGN_OR_RETURN(auto same, catalog::SnapshotByName(tx, unit, name));
       if (same) {
-        return AlreadyExists("disk " + Num(unit) + " has a snapshot named '" + name + "' already (volume " +
-                             Num(same->volume_id) + ")");
+        return AlreadyExists("disk " + Num(unit) + " has a snapshot named '" + name +
+                             "' already (volume " + Num(same->volume_id) + ")");
       }
     }
     VSL_ASSIGN_OR_RETURN(auto members, Resolve(tx, v));
@@ -83,10 +87,13 @@ Result<Json> Operations::Snapshot(int64_t unit, std::string name, const Actor& a
   return SnapshotJson(rec, size);
 }
 
-Status Operations::SnapshotMap(int64_t snap, const std::string& host, int64_t lun, const Actor& actor) {
+Status Operations::SnapshotMap(int64_t snap, const std::string& host, int64_t lun,
+                               const Actor& actor) {
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(auto rec, catalog::GetSnapshot(tx, snap));
-    if (!rec) return NotFound("volume " + Num(snap) + " is no snapshot (vsl disk snapshots DISK lists them)");
+    if (!rec)
+      return NotFound("volume " + Num(snap) +
+                      " is no snapshot (vsl disk snapshots DISK lists them)");
     return Status::Ok();
   }));
   // Read-only: a snapshot is a point in time, and a host that writes it
@@ -101,7 +108,9 @@ Status Operations::SnapshotRelease(int64_t snap, const Actor& actor) {
   std::vector<catalog::Binding> bindings;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(rec, catalog::GetSnapshot(tx, snap));
-    if (!rec) return NotFound("volume " + Num(snap) + " is no snapshot (vsl disk snapshots DISK lists them)");
+    if (!rec)
+      return NotFound("volume " + Num(snap) +
+                      " is no snapshot (vsl disk snapshots DISK lists them)");
     VSL_ASSIGN_OR_RETURN(v, catalog_->GetVolume(tx, snap));
     VSL_ASSIGN_OR_RETURN(bindings, catalog_->BindingsOfVolume(tx, snap));
     return Status::Ok();
