@@ -19,6 +19,14 @@
 # (dd and qemu-img bypass it with O_DIRECT; the store reads through it). Not
 # a test: it asserts nothing. See bench/README.md.
 #
+# Then the host's side: a `vsl serve --backup-dir` whose host h1 has a disk
+# of the same size (filled with the same bytes) mapped, and qemu-img bench
+# (4 KiB writes at queue depth 16, 1 MiB apart, so each lands in a 64 KiB
+# chunk of its own: the worst case for the copy-on-write view, every write
+# first preserving a chunk the backup has not read yet) run over and over
+# against the mapped LU, once while a level 0 of the disk runs and once
+# for as long without one; prints both rates and their ratio.
+#
 # Usage: bench/backup.sh [VSL_BIN]        (default: build/vsl)
 # Environment: BENCH_BACKUP_SIZE (1G), BENCH_BACKUP_DIR (/var/tmp: the disk's
 # file system), BENCH_BACKUP_ROUNDS (3).
@@ -87,3 +95,48 @@ ratio "vsl restore" "dd direct"
 ratio "vsl restore" "qemu-img"
 ratio "vsl level 1" "dd direct"
 ratio "vsl verify" "dd direct"
+
+log "host I/O during a backup next to without one"
+rm -rf "$T/store"
+source "$root/tests/api/lib.sh"
+serve_start "$T/data" --backup-dir "$T/store"
+SEC=0123456789abcdef-h1
+# qemu-img bench takes no --image-opts: the iscsi:// URL, and the initiator
+# name qemu uses by default.
+"$VSL" host add h1 --hw std --initiator iqn.2008-11.org.linux-kvm --chap-secret "$SEC" >/dev/null
+D=$("$VSL" disk allocate --size "$SIZE" --unit --json | jq -r .result.volume)
+"$VSL" disk bind "$D" --host h1 --lun 0 >/dev/null
+"$VSL" disk map "$D" >/dev/null
+URL="iscsi://h1%$SEC@$PORTAL/iqn.2026-11.org.vsl:h1/0"
+qemu-img convert -n -f raw -O raw "$DISK" "$URL"
+# load SECONDS|until-idle: qemu-img bench runs back to back; prints "ops seconds".
+BENCH_OPS=4000
+load() {
+  local start end ops=0
+  start=$(date +%s.%N)
+  while :; do
+    qemu-img bench -f raw -w -c "$BENCH_OPS" -d 16 -s 4096 -S 1048576 "$URL" >/dev/null
+    ops=$((ops + BENCH_OPS))
+    end=$(date +%s.%N)
+    if [[ $1 == until-idle ]]; then
+      [[ $(ajson GET "/v1/requests/$Q" | jq -r .state) == done ]] && break
+    elif (($(echo "$end - $start >= $1" | bc -l))); then
+      break
+    fi
+  done
+  echo "$ops $(echo "$end - $start" | bc -l)"
+}
+Q=$("$VSL" backup run "$D" --level 0 --no-wait --json | jq -r .request.id)
+for ((i = 0; i < 600; i++)); do
+  [[ $(ajson GET "/v1/backups?disk=$D&state=running" | jq '.backups | length') == 1 ]] && break
+  sleep 0.02
+done
+read -r ops_b secs_b < <(load until-idle)
+read -r ops_n secs_n < <(load "$secs_b")
+during=$(echo "$ops_b / $secs_b" | bc -l)
+without=$(echo "$ops_n / $secs_n" | bc -l)
+printf '\n%-34s %10s %8s %8s\n' "host 4 KiB writes, depth 16" "writes/s" ops seconds
+printf '%-34s %10.0f %8d %8.2f\n' "during a level 0 of the disk" "$during" "$ops_b" "$secs_b"
+printf '%-34s %10.0f %8d %8.2f\n' "without a backup" "$without" "$ops_n" "$secs_n"
+printf '%-34s %10.2f\n' "during / without" "$(echo "$during / $without" | bc -l)"
+serve_stop

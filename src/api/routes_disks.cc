@@ -7,7 +7,9 @@
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
+#include "catalog/snapshots.h"
 #include "manager/storage_manager.h"
+#include "util/names.h"
 #include "util/qos.h"
 
 namespace vsl::api {
@@ -122,6 +124,29 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(int64_t bcv, RequiredInt(body, "bcv"));
     args["bcv"] = bcv;
+  } else if (op == "snapshot") {
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "name"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(auto name, OptionalString(body, "name"));
+    if (name) {
+      Status ok = CheckName("snapshot name", *name);
+      if (!ok.ok()) return InvalidArgument("field 'name': " + ok.message());
+      args["name"] = *name;
+    }
+  } else if (op == "snapshot-map" || op == "snapshot-release") {
+    // The manager's unit argument is the snapshot (a unit of its own).
+    bool map = op == "snapshot-map";
+    VSL_RETURN_IF_ERROR(map ? OnlyFields(body, {"snapshot", "host", "lun"}) : OnlyFields(body, {"snapshot"}));
+    VSL_ASSIGN_OR_RETURN(int64_t snap, RequiredInt(body, "snapshot"));
+    if (snap <= 0) return InvalidArgument("field 'snapshot': must be a positive volume id");
+    args["volume"] = snap;
+    if (map) {
+      VSL_ASSIGN_OR_RETURN(std::string host, RequiredString(body, "host"));
+      VSL_ASSIGN_OR_RETURN(int64_t lun, RequiredInt(body, "lun"));
+      if (lun < 0 || lun > 16383) return InvalidArgument("field 'lun': must be in 0..16383");
+      args["host"] = host;
+      args["lun"] = lun;
+    }
   } else if (op == "bind") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host", "lun", "target", "read_only"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
@@ -161,8 +186,8 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
-                    "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
-                    "unbind, scrub, free, flatten, qos)");
+                    "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, snapshot, "
+                    "snapshot-map, snapshot-release, bind, map, unmap, unbind, scrub, free, flatten, qos)");
   }
   return Status::Ok();
 }
@@ -242,6 +267,37 @@ Status ShowVolume(ApiContext& ctx, const Principal& p, const httplib::Request& r
   return Status::Ok();
 }
 
+// GET /v1/disks/{id}/snapshots: the disk's BCV snapshots, oldest first,
+// with the hosts each is mapped to.
+Status ListSnapshots(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  VSL_ASSIGN_OR_RETURN(int64_t id, PathId(req.matches[1], "disk"));
+  Json list = Json::array();
+  VSL_RETURN_IF_ERROR(ctx.catalog->Read([&](catalog::Tx& tx) -> Status {
+    list = Json::array();
+    VSL_RETURN_IF_ERROR(ctx.catalog->GetVolume(tx, id).status());
+    VSL_ASSIGN_OR_RETURN(auto rows, catalog::SnapshotsOf(tx, id));
+    for (const auto& r : rows) {
+      VSL_ASSIGN_OR_RETURN(catalog::Volume v, ctx.catalog->GetVolume(tx, r.volume_id));
+      Json mapped = Json::array();
+      VSL_ASSIGN_OR_RETURN(auto bs, ctx.catalog->BindingsOfVolume(tx, r.volume_id));
+      for (const auto& b : bs) {
+        if (!b.mapped) continue;
+        VSL_ASSIGN_OR_RETURN(auto h, ctx.catalog->GetHost(tx, b.host_id));
+        mapped.push_back({{"host", h.name}, {"lun", b.lun}, {"read_only", b.read_only}});
+      }
+      list.push_back({{"id", r.volume_id},
+                      {"name", r.name},
+                      {"created_ms", r.created_ms},
+                      {"size", v.size},
+                      {"state", std::string(catalog::DiskStateName(v.state))},
+                      {"mapped_to", mapped}});
+    }
+    return Status::Ok();
+  }));
+  ReplyJson(res, {{"volume", id}, {"snapshots", list}});
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server) {
@@ -250,6 +306,9 @@ void RegisterDiskRoutes(ApiContext& ctx, httplib::Server& server) {
   server.Get(R"(/v1/volumes/([^/]+))",
              Authed(ctx, [&ctx](const Principal& p, const httplib::Request& req, httplib::Response& res) {
                return ShowVolume(ctx, p, req, res);
+             }));
+  server.Get(R"(/v1/disks/([^/]+)/snapshots)", Authed(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+               return ListSnapshots(ctx, req, res);
              }));
   // The FIG. 8 utilities act on the arrays and the host pool directly: the
   // admin's (a tenant changes its disks through its farm's FML).

@@ -9,6 +9,7 @@
 #include "catalog/tenants.h"
 #include "farm/farm_manager.h"
 #include "farm/power_host.h"
+#include "manager/backup_ops.h"
 #include "util/executor.h"
 
 namespace vsl::api {
@@ -51,6 +52,7 @@ class FarmService {
 
   Status Init() { return fm_.Init(); }
   void Register(httplib::Server& server);
+  bool IsOn(const std::string& host) { return power_->IsOn(host); }
 
  private:
   Result<fml::FarmSpec> SpecFrom(const Principal& p, const Json& body, std::string* text);
@@ -334,6 +336,14 @@ Result<std::shared_ptr<void>> AttachFarmRoutes(ApiContext& ctx, httplib::Server&
   auto service = std::make_shared<FarmService>(ctx, std::move(power));
   VSL_RETURN_IF_ERROR(service->Init());
   service->Register(server);
+  if (ctx.backups) {
+    // A destructive restore asks whether the disk's hosts are on.
+    std::weak_ptr<FarmService> weak = service;
+    ctx.backups->set_power_probe([weak](const std::string& host) {
+      auto s = weak.lock();
+      return !s || s->IsOn(host);
+    });
+  }
   return std::shared_ptr<void>(service);
 }
 

@@ -82,6 +82,9 @@ class FaultableMapTarget : public manager::MapTarget {
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return base_->MappedVolume(volume_id);
   }
+  Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) override {
+    return base_->HoldWrites(volume_id);
+  }
 
  private:
   manager::MapTarget* base_;

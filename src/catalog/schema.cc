@@ -253,6 +253,18 @@ const std::vector<Migration>& Migrations() {
                 claimed_ms BIGINT NOT NULL,
                 PRIMARY KEY (volume_id, level, slot_ms)))sql",
        }},
+      {10, "BCV snapshots (vsl disk snapshot: a volume holding a disk's point in time)",
+       {
+           // volume_id: the BCV (a unit of its own); source_id: the disk it
+           // is a point in time of; names are unique per disk.
+           R"sql(CREATE TABLE snapshots (
+                volume_id BIGINT PRIMARY KEY,
+                source_id BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                created_ms BIGINT NOT NULL DEFAULT 0,
+                request_id BIGINT NOT NULL DEFAULT 0))sql",
+           "CREATE UNIQUE INDEX snapshots_by_name ON snapshots (source_id, name)",
+       }},
   };
   return kMigrations;
 }

@@ -39,6 +39,8 @@ Status PrintRequestResult(const Args& a, const Json& r, const std::string& what)
     printf("restored backup %s onto volume %s (%s written)", Cell(res["backup"]).c_str(), Cell(res["volume"]).c_str(),
            Size(res["bytes_written"]).c_str());
     if (res.contains("mapped_to")) printf(", mapped to %s at LUN %s", Cell(res["mapped_to"]).c_str(), Cell(res["lun"]).c_str());
+    if (res.value("held_writes", false)) printf("; the hosts' writes were held while it ran");
+    if (res.value("hosts_told", false)) printf("; they got MEDIUM MAY HAVE CHANGED");
     printf("\n");
   }
   return Status::Ok();
@@ -191,7 +193,9 @@ void AddBackupCommands(CLI::App& app, RunFn* run) {
   rs->add_option("id", args->id, "the backup id")->required();
   rs->add_flag("--new", args->is_new, "restore onto a new disk of the backup's size");
   rs->add_option("--to", args->to, "overwrite this disk (volume id) with the backup's content");
-  rs->add_flag("--force", args->force, "with --to: even while the disk is mapped to a host");
+  rs->add_flag("--force", args->force,
+               "with --to: even while the disk is mapped to a powered-on server (a mapped disk's hosts have "
+               "their writes held while it runs, then get a unit attention)");
   rs->add_option("--map-to", args->map_to, "with --new: bind and map the new disk to this host");
   rs->add_option("--lun", args->lun, "with --map-to: at this LUN (default 0)");
 

@@ -17,7 +17,7 @@ struct Args {
   ApiOptions api;
   bool no_wait = false;
   bool unit = false, meta = false, read_only = false;
-  std::string size, type, quality, image, host, state, op, entity;
+  std::string size, type, quality, image, host, state, op, entity, name;
   std::vector<int64_t> volumes;
   int64_t volume = 0, source = 0, lun = -1, target = -1, id = 0, request = 0, after = 0, limit = 0;
   // vsl disk qos: iops, read-iops, write-iops, mbps, read-mbps, write-mbps (0: not given).
@@ -64,7 +64,15 @@ Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body
     return Status::Ok();
   }
   const Json& res = r["result"];
-  if (res.is_object() && res.contains("qos")) {
+  if (res.is_object() && res.contains("snapshot") && res.contains("name")) {
+    printf("snapshot %s '%s' of volume %s (%s)\n", Cell(res["snapshot"]).c_str(), res["name"].get<std::string>().c_str(),
+           Cell(res["volume"]).c_str(), HumanSize(res["size"].get<uint64_t>()).c_str());
+  } else if (res.is_object() && res.contains("snapshot") && res.contains("host")) {
+    printf("snapshot %s mapped read-only to %s at LUN %s\n", Cell(res["snapshot"]).c_str(),
+           res["host"].get<std::string>().c_str(), Cell(res["lun"]).c_str());
+  } else if (res.is_object() && res.contains("snapshot")) {
+    printf("snapshot %s released (unmapped, scrubbed, free)\n", Cell(res["snapshot"]).c_str());
+  } else if (res.is_object() && res.contains("qos")) {
     std::string q = res["qos"].get<std::string>();
     printf("qos: volume %s: %s\n", Cell(res["volume"]).c_str(), q.empty() ? "no limits" : q.c_str());
   } else if (res.is_object() && res.contains("volumes")) {
@@ -122,6 +130,22 @@ Status Qos(ApiClient& c, const Args& a) {
   }
   if (a.clear) body["clear"] = true;
   return Disk(c, a, "qos", body);
+}
+
+Status Snapshots(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json r, c.Get("/v1/disks/" + std::to_string(a.volume) + "/snapshots"));
+  if (a.api.json) return printf("%s\n", r.dump(2).c_str()), Status::Ok();
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& x : r["snapshots"]) {
+    std::string to;
+    for (const Json& m : x["mapped_to"]) {
+      to += (to.empty() ? "" : ", ") + m["host"].get<std::string>() + " LUN " + Cell(m["lun"]);
+    }
+    rows.push_back({Cell(x["id"]), x["name"].get<std::string>(), Time(x["created_ms"].get<int64_t>()),
+                    HumanSize(x["size"].get<uint64_t>()), to.empty() ? "-" : to});
+  }
+  PrintTable({"ID", "NAME", "TIME", "SIZE", "MAPPED TO"}, rows);
+  return Status::Ok();
 }
 
 Status QueueList(ApiClient& c, const Args& a) {
@@ -262,6 +286,29 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
                           }, true);
   unbind->add_option("volume", args->volume, "the unit")->required();
   unbind->add_option("--host", args->host, "only this host's binding (others keep the unit)");
+  CLI::App* snap = Leaf(disk, "snapshot",
+                        "make a BCV: a new volume on the disk's array holding its point in time (a mapped disk's "
+                        "host waits at most for a flush)",
+                        args, run, [](ApiClient& c, const Args& a) -> Status {
+                          Json body = {{"volume", a.volume}};
+                          if (!a.name.empty()) body["name"] = a.name;
+                          return Disk(c, a, "snapshot", body);
+                        }, true);
+  snap->add_option("volume", args->volume, "the disk (a mapped unit)")->required();
+  snap->add_option("--name", args->name, "the snapshot's name, unique per disk (default snap-ID)");
+  Leaf(disk, "snapshots", "list a disk's snapshots: id, name, time, size, the hosts each is mapped to", args, run,
+       Snapshots, false)
+      ->add_option("volume", args->volume, "the disk")->required();
+  CLI::App* smap = Leaf(disk, "snapshot-map", "map a snapshot read-only to a host as another LUN (split)", args, run,
+                        [](ApiClient& c, const Args& a) {
+                          return Disk(c, a, "snapshot-map", {{"snapshot", a.id}, {"host", a.host}, {"lun", a.lun}});
+                        }, true);
+  smap->add_option("snapshot", args->id, "the snapshot (its volume id)")->required();
+  smap->add_option("--host", args->host, "host name")->required();
+  smap->add_option("--lun", args->lun, "the LUN the host sees it at")->required();
+  Leaf(disk, "snapshot-release", "unmap a snapshot, scrub it and free its volume (join)", args, run,
+       [](ApiClient& c, const Args& a) { return Disk(c, a, "snapshot-release", {{"snapshot", a.id}}); }, true)
+      ->add_option("snapshot", args->id, "the snapshot (its volume id)")->required();
   VolumeOnly(disk, "scrub", "destroy the unit's data and verify it reads zero", args, run);
   VolumeOnly(disk, "free", "return the unit to the free pool (scrubbing what needs it)", args, run);
   VolumeOnly(disk, "break-meta", "break a meta volume into its members", args, run);

@@ -136,6 +136,21 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
     it->second.lu->NotifyMediumChanged();
     return Status::Ok();
   }
+  Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) override {
+    std::shared_ptr<scsi::LuCore> core;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = volumes_.find(volume_id);
+      if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+      core = it->second.lu->core();
+    }
+    core->BeginHold();  // writes arriving from now on park instead of taking an I/O thread
+    core->write_mu.lock();
+    return std::shared_ptr<void>(core.get(), [core](void*) {
+      core->write_mu.unlock();
+      core->EndHold();
+    });
+  }
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = volumes_.find(volume_id);
@@ -631,6 +646,7 @@ Result<Gateway::BackupInstant> GatewayImpl::OpenBackupInstant(const std::string&
     return view.status();
   }
   out.view = std::move(*view);
+  if (tag.empty()) return out;  // a snapshot: the change map is the backups'
   volume::ChangeMap& map = vol->changes();
   out.tracked = map.enabled();
   if (out.tracked) {

@@ -125,6 +125,8 @@ class Gateway {
   // gateway's own handle, which holds the image's exclusive lock): the
   // instant of a meta volume is one across all its members; the view then
   // keeps only the file extents' bytes (MetaVolume's OpenPointInTime).
+  // An empty `tag` leaves the change map as it is (a BCV snapshot's instant,
+  // which is no backup).
   struct BackupInstant {
     std::unique_ptr<volume::PointInTime> view;
     bool tracked = false;
@@ -140,6 +142,14 @@ class Gateway {
   // its hosts get a MEDIUM MAY HAVE CHANGED unit attention. NotFound when
   // it is not mapped.
   virtual Status NotifyMediumChanged(const std::string& volume_id) = 0;
+  // Holds the hosts' writes to mapped volume `volume_id` (its LU's write
+  // gate, taken exclusively as OpenBackupInstant takes it: the writes in
+  // flight finish first) until the returned handle goes. Reads go on. For a
+  // destructive restore, which writes the volume's engine directly. A held
+  // write parks on the LU (no connection loop, no I/O thread waits for
+  // it) and runs once the handle goes. NotFound
+  // when the volume is not mapped.
+  virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) = 0;
   // A change map saved by a clean stop (ChangeMap::Serialize, and what it
   // counted from), loaded into volume `volume_id` when the gateway opens it,
   // before any host can write it; one that does not load is dropped. Call

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -264,6 +266,50 @@ TEST_F(Loopback, ManySessionsAtOnce) {
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kSessions; ++i) EXPECT_TRUE(ok[size_t(i)]) << "session " << i;
+}
+
+// Gateway::HoldWrites (a destructive restore): writes to the held LU wait
+// until the hold goes and then land; meanwhile they take no I/O thread, so
+// another host's write that needs one (FUA: synced on an I/O thread) is
+// answered while more writes than there are I/O threads are held.
+TEST_F(Loopback, HeldWritesParkWithoutStarvingOtherLus) {
+  auto hold = gw_->HoldWrites("vol-h1");
+  ASSERT_TRUE(hold.ok()) << hold.status().ToString();
+  EXPECT_EQ(gw_->HoldWrites("vol-none").status().code(), Code::kNotFound);
+  constexpr int kWriters = 8;  // twice the I/O threads
+  std::vector<std::thread> threads;
+  std::vector<std::atomic<int>> state(kWriters);  // 0 connecting, 1 sending, 2 good, 3 failed
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([this, i, &state] {
+      iscsi_context* c = Connect(kH1, "h1", "h1", kSecret1);
+      if (!c) return state[size_t(i)].store(3);
+      std::vector<uint8_t> data = Pattern(4096, uint8_t(40 + i));
+      state[size_t(i)].store(1);
+      state[size_t(i)].store(Write(c, uint64_t(i) * 8, data) ? 2 : 3);
+      Disconnect(c);
+    });
+  }
+  for (int t = 0; t < 1000; ++t) {
+    int sending = 0;
+    for (auto& s : state) sending += s.load() == 1;
+    if (sending == kWriters) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let their commands reach the LU
+  iscsi_context* c2 = Connect(kH2, "h2", "h2", kSecret2);
+  ASSERT_NE(c2, nullptr) << last_error_;
+  std::vector<uint8_t> other = Pattern(4096, 7);
+  scsi_task* t = iscsi_write16_sync(c2, 0, 0, other.data(), 4096, 512, 0, 0, /*fua=*/1, 0, 0);
+  EXPECT_TRUE(t && t->status == SCSI_STATUS_GOOD) << "another LU's write waited for the hold";
+  if (t) scsi_free_scsi_task(t);
+  Disconnect(c2);
+  for (int i = 0; i < kWriters; ++i) EXPECT_NE(state[size_t(i)].load(), 2) << "writer " << i << " ran while held";
+  hold->reset();  // the hold goes: the parked writes run
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_EQ(state[size_t(i)].load(), 2) << "writer " << i;
+    EXPECT_EQ(FileBytes(file_a_, uint64_t(i) * 4096, 4096), Pattern(4096, uint8_t(40 + i))) << "writer " << i;
+  }
 }
 
 TEST_F(Loopback, LunsMapAndUnmapLive) {

@@ -1,4 +1,5 @@
 // Operations that decide who reaches a unit: bind, map, unmap, unbind, free.
+#include "catalog/snapshots.h"
 #include "manager/operations.h"
 
 #include "util/crash_point.h"
@@ -506,6 +507,15 @@ Status Operations::Free(int64_t unit, const Actor& actor) {
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     auto v = catalog_->GetVolume(tx, unit);
     if (!v.ok()) return Status::Ok();  // FreeSingle says what is wrong
+    // A disk handed out again must not come with its last owner's
+    // snapshots listed under it (and on rbd they hang from its image).
+    VSL_ASSIGN_OR_RETURN(auto snaps, catalog::SnapshotsOf(tx, unit));
+    if (!snaps.empty()) {
+      std::string ids;
+      for (const auto& sn : snaps) ids += (ids.empty() ? "" : ", ") + std::to_string(sn.volume_id) + " '" + sn.name + "'";
+      return FailedPrecondition("disk " + std::to_string(unit) + " has snapshots (" + ids +
+                                "); release them first (vsl disk snapshot-release SNAP)");
+    }
     VSL_ASSIGN_OR_RETURN(auto master, catalog_->ImageOfMaster(tx, unit));
     if (!master) return Status::Ok();
     return FindTransition(unit, v->state, DiskOp::kDeallocate, &*master).status();

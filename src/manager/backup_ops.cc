@@ -56,7 +56,10 @@ class UnitSource : public backup::Source {
 // unit is mapped, so hosts read the new bytes at once).
 class UnitSink : public backup::Sink {
  public:
-  UnitSink(std::string name, std::shared_ptr<volume::MetaVolume> vol) : name_(std::move(name)), vol_(std::move(vol)) {}
+  // `before_writing` runs once the chain is checked, before the first byte
+  // is written (it holds the hosts' writes of a mapped unit).
+  UnitSink(std::string name, std::shared_ptr<volume::MetaVolume> vol, std::function<Status()> before_writing)
+      : name_(std::move(name)), vol_(std::move(vol)), before_writing_(std::move(before_writing)) {}
   const std::string& name() const override { return name_; }
   Status Prepare(uint64_t size) override {
     if (size > vol_->size()) {
@@ -64,9 +67,12 @@ class UnitSink : public backup::Sink {
                         std::to_string(size));
     }
     size_ = size;
-    return Status::Ok();
+    return before_writing_ ? before_writing_() : Status::Ok();
   }
-  Status Write(uint64_t offset, std::span<const uint8_t> bytes) override { return vol_->Write(offset, bytes, false); }
+  Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
+    util::CrashPoint("op.restore.write");  // each extent: a kill here leaves the disk half-restored
+    return vol_->Write(offset, bytes, false);
+  }
   Status Zero(uint64_t offset, uint64_t length) override {
     // Unmap reads back as zeros (holes punched, or zeros written where the
     // file system can't); written zeros only when it fails outright.
@@ -88,6 +94,7 @@ class UnitSink : public backup::Sink {
  private:
   std::string name_;
   std::shared_ptr<volume::MetaVolume> vol_;
+  std::function<Status()> before_writing_;
   uint64_t size_ = 0;
 };
 
@@ -398,9 +405,10 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
 Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force, const Actor& actor) {
   catalog::Catalog& c = ops_->catalog();
   catalog::Volume v;
-  bool mapped = false;
+  std::vector<std::string> hosts;  // the hosts it is mapped to
   std::vector<Operations::Member> members;
   VSL_RETURN_IF_ERROR(c.Read([&](Tx& tx) -> Status {
+    hosts.clear();
     VSL_ASSIGN_OR_RETURN(v, c.GetVolume(tx, unit));
     if (v.state == catalog::DiskState::kFree || v.state == catalog::DiskState::kScrubbing) {
       return FailedPrecondition("disk " + Num(unit) + " is " + std::string(catalog::DiskStateName(v.state)) +
@@ -408,12 +416,31 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
     }
     if (v.type == "image") return FailedPrecondition("volume " + Num(unit) + " is an image's master; it is never written");
     VSL_ASSIGN_OR_RETURN(auto bindings, c.BindingsOfVolume(tx, unit));
-    for (auto& b : bindings) mapped = mapped || b.mapped;
+    for (auto& b : bindings) {
+      if (!b.mapped) continue;
+      VSL_ASSIGN_OR_RETURN(catalog::Host h, c.GetHost(tx, b.host_id));
+      hosts.push_back(h.name);
+    }
     VSL_ASSIGN_OR_RETURN(members, ops_->Resolve(tx, v));
     return Status::Ok();
   }));
+  const bool mapped = !hosts.empty();
   if (mapped && !force) {
-    return FailedPrecondition("disk " + Num(unit) + " is mapped to a host; unmap it first, or restore with force (the host sees its disk change)");
+    std::function<bool(const std::string&)> probe;
+    {
+      std::unique_lock l(mu_);
+      probe_set_.wait_for(l, std::chrono::seconds(30), [this] { return power_probe_ != nullptr; });
+      probe = power_probe_;
+    }
+    std::string on;
+    for (const std::string& h : hosts) {
+      if (!probe || probe(h)) on += (on.empty() ? "" : ", ") + h;
+    }
+    if (!on.empty()) {
+      return FailedPrecondition("disk " + Num(unit) + " is mapped to powered-on host " + on +
+                                "; power it off or unmap the disk first, or restore with force (the host's writes "
+                                "are held while it runs, then it sees its disk change)");
+    }
   }
   VSL_ASSIGN_OR_RETURN(BusyClaim claim, Claim(unit));
   std::shared_ptr<volume::MetaVolume> vol = mapped ? target_->MappedVolume(Num(unit)) : nullptr;
@@ -421,20 +448,39 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
     VSL_ASSIGN_OR_RETURN(vol, OpenUnit(unit, members, /*read_only=*/false));
   }
   Event(unit, "backup-restore", actor, "restore of backup " + id + " started");
-  UnitSink sink("disk " + Num(unit), vol);
+  std::shared_ptr<void> held;
+  auto hold = [&]() -> Status {
+    if (mapped) {
+      auto h = target_->HoldWrites(Num(unit));
+      if (h.ok()) held = *h;
+      else if (h.status().code() != Code::kNotFound) return h.status().Annotate("holding the hosts' writes");
+    }
+    Event(unit, "backup-restore", actor,
+          "restore of backup " + id + ": chain checked, writing" +
+              (held ? " (the hosts' writes are held)" : ""));
+    return Status::Ok();
+  };
+  UnitSink sink("disk " + Num(unit), vol, hold);
   auto stats = store_->Restore(id, sink);
   if (!stats.ok()) {
+    if (held) (void)target_->NotifyMediumChanged(Num(unit));  // some bytes may have changed
+    held.reset();
     Event(unit, "backup-restore", actor, "restore of backup " + id + " failed: " + stats.status().ToString());
     return stats.status();
   }
   // What the unit held before is gone: any later level 1 must not trust a map.
   vol->changes().set_since("restored:" + id);
+  util::CrashPoint("op.restore.written");  // every byte durable, the hosts not told, no event says complete
   bool told = false;
   if (mapped) {
+    // Queued while the writes are still held: no host command runs on the
+    // new content before its session has the unit attention.
     Status ua = target_->NotifyMediumChanged(Num(unit));
     told = ua.ok();
     if (!ua.ok()) Event(unit, "backup-restore", actor, "the hosts could not be told: " + ua.ToString());
   }
+  const bool was_held = held != nullptr;
+  held.reset();
   Event(unit, "backup-restore", actor, "restore of backup " + id + " complete");
   Json chain = Json::array();
   for (auto& b : stats->chain) chain.push_back(b);
@@ -442,7 +488,8 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
               {"volume", unit},
               {"bytes_written", stats->bytes_written},
               {"chain", chain},
-              {"hosts_told", told}};
+              {"hosts_told", told},
+              {"held_writes", was_held}};
 }
 
 Status BackupOps::CheckIdle(int64_t unit) {

@@ -4,7 +4,7 @@
 // one through its extents.
 //
 //   backup {volume, level?}                  -> {backup, level, parent, mode, bytes_stored, ...}
-//   backup-restore {backup, volume, force?}  -> {backup, volume, bytes_written, chain}
+//   backup-restore {backup, volume, force?}  -> {backup, volume, bytes_written, chain, hosts_told, held_writes}
 //
 // A backup is one instant of the disk: the gateway's write gate is taken,
 // the volume flushed and the copy-on-write view opened (a host waits at
@@ -27,8 +27,17 @@
 // kept: each run first removes other vsl-bk-* snapshots (those of failed
 // or killed runs), a complete one removes its parent's, a failed one its
 // own.
+//
+// A destructive restore onto a mapped disk is refused while one of its
+// hosts is powered on (set_power_probe), unless forced. Whenever the disk
+// is mapped, the hosts' writes are held (MapTarget::HoldWrites) from the
+// first byte written until the last is durable, and their sessions then
+// get MEDIUM MAY HAVE CHANGED before any command runs on the new content.
+// A restore that dies half-way is no restore: the request runs again and
+// writes every byte again (the events say "complete" only at the end).
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -54,6 +63,18 @@ class BackupOps {
   static bool Handles(const std::string& op) { return op == "backup" || op == "backup-restore"; }
 
   backup::Store& store() { return *store_; }
+  // Whether host `name` is powered on (the farm manager's power
+  // controller). A destructive restore onto a disk mapped to a powered-on
+  // host is refused unless forced. `vsl serve` sets it as the farm routes
+  // attach, just after the workers start: a restore re-run at start waits
+  // for it (30 s at most); without one every mapped host counts as on.
+  void set_power_probe(std::function<bool(const std::string& name)> probe) {
+    {
+      std::lock_guard l(mu_);
+      power_probe_ = std::move(probe);
+    }
+    probe_set_.notify_all();
+  }
   // FailedPrecondition naming the backup (or restore) that works on
   // `unit` now, in any process (the catalog's running rows) or this one.
   Status CheckIdle(int64_t unit);
@@ -128,6 +149,8 @@ class BackupOps {
   std::unique_ptr<backup::Store> store_;
   std::string changemap_dir_;
   std::mutex mu_;
+  std::function<bool(const std::string&)> power_probe_;  // guarded by mu_
+  std::condition_variable probe_set_;
   std::set<int64_t> busy_;  // units a backup or restore of this process works on; guarded by mu_
 };
 

@@ -9,6 +9,8 @@
 #include "catalog/tenants.h"
 #include "manager/operations.h"
 #include "util/crash_point.h"
+#include "volume/point_in_time.h"
+#include "volume/volume.h"
 
 namespace vsl::manager {
 
@@ -168,7 +170,33 @@ Status Operations::CopyUnit(int64_t unit, int64_t source, DiskOp op, const Actor
   });
 }
 
-Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
+namespace {
+
+// Copies a point-in-time view into `dst` (fresh: all holes, so only the
+// chunks that hold data are written).
+Status CopyView(volume::PointInTime& view, const std::vector<Operations::Member>& dst) {
+  UnitWriter out(dst);
+  if (view.size() > out.size()) {
+    return OutOfRange("snap: the source holds " + std::to_string(view.size()) + " bytes, the BCV only " +
+                      std::to_string(out.size()));
+  }
+  for (const auto& m : dst) {
+    VSL_RETURN_IF_ERROR(m.array->Deallocate(m.volume.array_volume, 0, m.volume.size));
+  }
+  std::vector<uint8_t> buf;
+  for (uint64_t off = 0; off < view.size(); off += kChunk) {
+    buf.resize(std::min<uint64_t>(kChunk, view.size() - off));
+    VSL_RETURN_IF_ERROR(view.Read(off, buf));
+    if (AllZero(buf)) continue;
+    VSL_RETURN_IF_ERROR(out.Write(off, buf));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor,
+                        const std::function<Status(catalog::Tx&)>& record) {
   if (unit == bcv) return InvalidArgument("snap of volume " + std::to_string(unit) + " onto itself");
   std::vector<Member> src, dst;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
@@ -180,8 +208,25 @@ Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
     VSL_ASSIGN_OR_RETURN(dst, Resolve(tx, d));
     return Status::Ok();
   }));
+  // The array's Snap is a point in time against writes through the array,
+  // not against the gateway's, which go to the files directly: a unit the
+  // gateway serves from files is read through its copy-on-write view.
+  std::shared_ptr<volume::MetaVolume> served = target_->MappedVolume(std::to_string(unit));
+  std::string how;
   Status s;
-  if (src.size() == 1 && dst.size() == 1 && src[0].array == dst[0].array) {
+  if (served && !served->has_rbd()) {
+    std::string side_dir;
+    auto where = dst[0].array->Locate(dst[0].volume.array_volume);
+    if (where.ok() && !where->empty()) side_dir = std::filesystem::path(where->front().path).parent_path().string();
+    if (side_dir.empty()) side_dir = std::filesystem::temp_directory_path().string();
+    auto in = target_->OpenBackupInstant(std::to_string(unit), side_dir, "", "");
+    if (in.ok()) {
+      how = " (through the gateway's copy-on-write view)";
+      s = CopyView(*in->view, dst);
+    } else {
+      s = in.status().Annotate("the point-in-time view");
+    }
+  } else if (src.size() == 1 && dst.size() == 1 && src[0].array == dst[0].array) {
     s = dst[0].array->Snap(src[0].volume.array_volume, dst[0].volume.array_volume);
   } else {
     // Across arrays there is no point-in-time primitive: a plain copy.
@@ -195,13 +240,15 @@ Status Operations::Snap(int64_t unit, int64_t bcv, const Actor& actor) {
     });
     return s;
   }
+  util::CrashPoint("op.snap.copied");  // the BCV holds the instant, the catalog has not recorded it
   return catalog_->Write([&](Tx& tx) -> Status {
     VolumeUpdate u;
     u.bcv_id = bcv;
-    VSL_RETURN_IF_ERROR(machine_.Apply(tx, unit, DiskOp::kSnap, actor, u, "into volume " + std::to_string(bcv))
-                            .status());
-    return machine_.Apply(tx, bcv, DiskOp::kCopyImage, actor, {}, "snap of volume " + std::to_string(unit))
-        .status();
+    VSL_RETURN_IF_ERROR(
+        machine_.Apply(tx, unit, DiskOp::kSnap, actor, u, "into volume " + std::to_string(bcv) + how).status());
+    VSL_RETURN_IF_ERROR(
+        machine_.Apply(tx, bcv, DiskOp::kCopyImage, actor, {}, "snap of volume " + std::to_string(unit)).status());
+    return record ? record(tx) : Status::Ok();
   });
 }
 

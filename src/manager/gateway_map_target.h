@@ -56,6 +56,9 @@ class GatewayMapTarget : public MapTarget {
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return gateway_->MappedVolume(volume_id);
   }
+  Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) override {
+    return gateway_->HoldWrites(volume_id);
+  }
 
  private:
   static gateway::LunConfig Convert(const MapLun& l) {

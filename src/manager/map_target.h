@@ -71,6 +71,7 @@ class MapTarget {
   // and cleared at the same instant (counting from `tag` afterwards); with
   // `rbd_snap`, each RBD image of the unit gets a snapshot of that name at
   // that instant (gateway::Gateway::OpenBackupInstant).
+  // An empty `tag` leaves the map alone, for a snapshot that is no backup.
   // NotFound when the unit is not mapped here.
   virtual Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                                   const std::string& tag, const std::string& rbd_snap) {
@@ -85,6 +86,11 @@ class MapTarget {
   }
   // The mapped unit's content was replaced: its hosts get a unit attention.
   virtual Status NotifyMediumChanged(const std::string& volume_id) {
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // Holds the hosts' writes to mapped unit `volume_id` until the handle
+  // goes (reads go on); NotFound when the unit is not mapped here.
+  virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) {
     return NotFound("volume " + volume_id + " is not mapped here");
   }
   // The engine of mapped unit `volume_id`; nullptr when not mapped here.

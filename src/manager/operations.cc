@@ -5,6 +5,7 @@
 #include <set>
 
 #include "array/dwml.h"
+#include "catalog/snapshots.h"
 #include "manager/allocator.h"
 #include "manager/backup_ops.h"
 #include "util/crash_point.h"
@@ -223,6 +224,16 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     } else if (op == "snap") {
       VSL_ASSIGN_OR_RETURN(int64_t bcv, IntArg(args, "bcv"));
       VSL_RETURN_IF_ERROR(Snap(unit, bcv, actor));
+    } else if (op == "snapshot") {
+      VSL_ASSIGN_OR_RETURN(out, Snapshot(unit, OptString(args, "name").value_or(""), actor));
+    } else if (op == "snapshot-map") {
+      VSL_ASSIGN_OR_RETURN(std::string host, StringArg(args, "host"));
+      VSL_ASSIGN_OR_RETURN(int64_t lun, IntArg(args, "lun"));
+      VSL_RETURN_IF_ERROR(SnapshotMap(unit, host, lun, actor));
+      out = {{"snapshot", unit}, {"host", host}, {"lun", lun}};
+    } else if (op == "snapshot-release") {
+      VSL_RETURN_IF_ERROR(SnapshotRelease(unit, actor));
+      out = {{"snapshot", unit}};
     } else if (op == "bind") {
       VSL_ASSIGN_OR_RETURN(std::string host, StringArg(args, "host"));
       VSL_ASSIGN_OR_RETURN(int64_t lun, IntArg(args, "lun"));
@@ -250,6 +261,13 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
     } else if (op == "scrub") {
       VSL_RETURN_IF_ERROR(Scrub(unit, actor));
     } else if (op == "free") {
+      VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+        VSL_ASSIGN_OR_RETURN(auto snap, catalog::GetSnapshot(tx, unit));
+        if (!snap) return Status::Ok();
+        return FailedPrecondition("volume " + std::to_string(unit) + " is snapshot '" + snap->name + "' of disk " +
+                                  std::to_string(snap->source_id) + "; release it (vsl disk snapshot-release " +
+                                  std::to_string(unit) + ")");
+      }));
       VSL_RETURN_IF_ERROR(Free(unit, actor));
     } else if (op == "flatten") {
       VSL_RETURN_IF_ERROR(Flatten(unit, actor));

@@ -9,6 +9,7 @@
 // leaves nothing behind (grants revoked, bindings removed).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,9 @@ class Operations {
   //   break-meta {volume}                  -> {}
   //   copy {volume, image? | source?}      -> {}
   //   snap {volume, bcv}                   -> {}
+  //   snapshot {volume, name?}             -> {snapshot, volume, name, size, created_ms}
+  //   snapshot-map {volume (a snapshot), host, lun} -> {snapshot, host, lun}
+  //   snapshot-release {volume (a snapshot)} -> {snapshot}
   //   bind {volume, host, lun, target?, read_only?} -> {}
   //   map {volume, host?}                  -> {}
   //   unmap {volume, host?}                -> {}
@@ -115,8 +119,24 @@ class Operations {
   // image_masters. The catalog records each clone's master (clones).
   Status CopyImage(int64_t unit, const std::string& image, const catalog::Actor& actor);
   Status CopyVolume(int64_t unit, int64_t source, const catalog::Actor& actor);
-  // Point-in-time copy of Mapped `unit` into Configured `bcv`.
-  Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor);
+  // Point-in-time copy of Mapped `unit` into Configured `bcv`. A unit the
+  // gateway serves from files is read through its copy-on-write view
+  // (MapTarget::OpenBackupInstant with no tag: the backups' change map is
+  // left alone), so its hosts wait at most for a flush; otherwise the
+  // array's own Snap (an RBD clone of a snapshot, a reflink or a copy).
+  // `record` runs in the transaction that records the snap.
+  Status Snap(int64_t unit, int64_t bcv, const catalog::Actor& actor,
+              const std::function<Status(catalog::Tx&)>& record = {});
+  // The BCV snapshots of issue 10 (catalog/snapshots.h). Snapshot: a new
+  // unit of `unit`'s size on the array of its first member, Snapped from
+  // Mapped `unit` and recorded under `name` (default "snap-<unit id of the
+  // BCV>"); a re-run of the request finds what its first run made.
+  Result<Json> Snapshot(int64_t unit, std::string name, const catalog::Actor& actor);
+  // Binds snapshot `snap` read-only to `host` at `lun` and maps it (split).
+  Status SnapshotMap(int64_t snap, const std::string& host, int64_t lun, const catalog::Actor& actor);
+  // Unmaps and unbinds the snapshot, scrubs and frees it (join), and drops
+  // its row; the source's bcv_id no longer names it. A re-run finishes it.
+  Status SnapshotRelease(int64_t snap, const catalog::Actor& actor);
   // Binds the unit to `host` at `lun`. With `read_only` the host may read
   // but not write (the gateway's LU is write-protected). An image's master
   // volume is bound only read-only, to any number of hosts; a unit's

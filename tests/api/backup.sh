@@ -5,7 +5,8 @@
 # (mode map), more, level 1 again; each point restored with --new (mapped
 # to the host at another LUN) equals, byte for byte, what the disk held at
 # that moment; a destructive restore of the middle point is refused while
-# mapped and, with --force, gives the host exactly those bytes and a
+# mapped to a powered-on server (tests/api/restore.sh) and, with --force,
+# gives the host exactly those bytes and a
 # logged-in host a MEDIUM MAY HAVE CHANGED unit attention. A second
 # backup of a disk while one is queued is refused. A host writing rounds
 # of whole-disk patterns during a level 0 gets a backup of one instant.
@@ -112,12 +113,7 @@ for pair in "$B0 s0" "$B1 s1" "$B2 s2"; do
 done
 
 log "destructive restore of the middle point"
-out=$(api POST "/v1/backups/$B1/restore?wait=true" "{\"volume\":$D}")
-check_eq "refused while mapped: HTTP 409" 409 "$(tail -1 <<<"$out")"
-check "it says force" grep -qF "force" <<<"$out"
-check_fails "the CLI refuses it too" v backup restore "$B1" --to "$D"
-grab 0 "$E2E_TMP/still.raw"
-check "nothing changed" cmp "$E2E_TMP/s2.raw" "$E2E_TMP/still.raw"
+# (The refusal while the disk's server is powered on: tests/api/restore.sh.)
 # A host that stays logged in across the restore (one session) must get a
 # unit attention telling it the medium changed.
 WATCH=$E2E_TMP/iscsi_watch
@@ -256,7 +252,9 @@ RG1=$(run "$G" --level 1)
 stored=$(jq -r .result.bytes_stored <<<"$RG1")
 check_eq "level 1 by map" map "$(jq -r .result.mode <<<"$RG1")"
 check_eq "it stored the 164 changed chunks" $((164 * 65536)) "$stored"
-log "FIGURE: 1 GiB disk, 164 of 16384 chunks changed: level 1 stored $stored bytes = $(python3 -c "print(f'{$stored / 2**30 * 100:.2f}')") % of the disk (mode map)"
+pct=$(python3 -c "print(f'{$stored / 2**30 * 100:.2f}')")
+log "FIGURE: 1 GiB disk, 164 of 16384 chunks changed: level 1 stored $stored bytes = $pct % of the disk (mode map)"
+check "the level 1 is under 3 % of the disk" python3 -c "assert $stored < 0.03 * 2**30"
 
 log "kill -9 at a backup crash point"
 check "pattern 0x66 at 2M on D" qio 0 "write -P 0x66 2M 64k"

@@ -163,6 +163,18 @@ check "the walk made at least one call per route (41+)" \
   test "$(tail -1 "$E2E_TMP/walk.out" | cut -d' ' -f1)" -ge 41
 check "the walk saw 403 on an admin-only route" grep -qE '^ok   POST +/v1/arrays -> 403' "$E2E_TMP/walk.out"
 check "and 404 on bob's farm" grep -qE '^ok   GET +/v1/farms/bobfarm -> 404' "$E2E_TMP/walk.out"
+check "the event stream was read from its first event, with nothing of bob's" \
+  grep -qE '^ok   GET +/v1/events/stream\?after=0 -> 200' "$E2E_TMP/walk.out"
+
+log "alice walks them again signed in to the console (a session cookie, not the token)"
+python3 "$HERE/tools/tenant_walk.py" --cookie "$ROOT/docs/openapi.yaml" "$VSL_API" "$TA" "$E2E_TMP/other.json" \
+  >"$E2E_TMP/walk-cookie.out" 2>&1
+rc=$?
+cat "$E2E_TMP/walk-cookie.out"
+check_eq "every call of the cookie walk passed" 0 "$rc"
+check "it signed in first" grep -q '^signed in: a session cookie' "$E2E_TMP/walk-cookie.out"
+check "the session is alice's: 403 on an admin-only route" grep -qE '^ok   POST +/v1/arrays -> 403' "$E2E_TMP/walk-cookie.out"
+check "and 404 on bob's farm" grep -qE '^ok   GET +/v1/farms/bobfarm -> 404' "$E2E_TMP/walk-cookie.out"
 
 log "bob's things are all still there"
 check_eq "bob's farm is ready" ready "$(tjson "$TB" GET /v1/farms/bobfarm | jq -r .state)"
@@ -181,7 +193,13 @@ out=$(v tenant remove bob 2>&1)
 check "removing bob while he owns bobimage is refused" test $? -ne 0
 check "naming the image" grep -qF "bobimage" <<<"$out"
 check_eq "bob removes his image" 200 "$(code "$TB" DELETE /v1/images/bobimage?wait=true)"
+BCOOKIE=$(curl -s -o /dev/null -D - -H 'Content-Type: application/json' -d "{\"token\":\"$TB\"}" \
+  "$VSL_API/v1/session" | sed -nE 's/^Set-Cookie: (vsl_session=[0-9a-f]+);.*/\1/ip')
+check_eq "bob signs in to the console before he goes" 200 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $BCOOKIE" "$VSL_API/v1/farms")"
 check "now bob is removed" v tenant remove bob
+check_eq "bob's console session ends with him" 401 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $BCOOKIE" "$VSL_API/v1/farms")"
 check_eq "bob's token gets 401" 401 "$(code "$TB" GET /v1/farms)"
 check_eq "on every route, e.g. images" 401 "$(code "$TB" GET /v1/images)"
 check_eq "alice still works" alicefarm "$(tjson "$TA" GET /v1/farms | jq -r '.farms[0].name')"

@@ -6,11 +6,13 @@
 #include <condition_variable>
 #include <mutex>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "gateway/scsi/cdb.h"
 #include "gateway/scsi/scsi.h"
@@ -148,6 +150,38 @@ struct LuCore {
   // completes it); COMPARE AND WRITE, ORWRITE and WRITE ATOMIC hold it
   // exclusively so that they are atomic against other writes.
   WriteGate write_mu;
+
+  // A long hold of the hosts' writes (Gateway::HoldWrites: a destructive
+  // restore writing the volume underneath): while it lasts, writes wait in
+  // `parked` instead of on an I/O thread, so a held host cannot fill the
+  // pool every other LU needs. BeginHold before taking write_mu, EndHold
+  // after giving it back (the parked writes then go to the pool in order).
+  void RunWrite(std::function<void()> work) {
+    {
+      std::lock_guard l(hold_mu);
+      if (holding) {
+        parked.push_back(std::move(work));
+        return;
+      }
+    }
+    io->Run(std::move(work));
+  }
+  void BeginHold() {
+    std::lock_guard l(hold_mu);
+    holding = true;
+  }
+  void EndHold() {
+    std::vector<std::function<void()>> go;
+    {
+      std::lock_guard l(hold_mu);
+      holding = false;
+      go.swap(parked);
+    }
+    for (auto& w : go) io->Run(std::move(w));
+  }
+  std::mutex hold_mu;
+  bool holding = false;                        // guarded by hold_mu
+  std::vector<std::function<void()>> parked;   // guarded by hold_mu
 
   // True while any unit attention is queued or any reservation is held: only
   // then do commands take `mu` before they run.

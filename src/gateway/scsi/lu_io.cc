@@ -120,7 +120,7 @@ volume::MetaVolume::Offload Offloader(const std::shared_ptr<LuCore>& core) {
 template <class Fn>
 void WithWritesShared(const std::shared_ptr<LuCore>& core, Fn start) {
   if (core->write_mu.try_lock_shared()) return start();
-  core->io->Run([core, start = std::move(start)]() mutable {
+  core->RunWrite([core, start = std::move(start)]() mutable {
     core->write_mu.lock_shared();
     start();
   });
@@ -225,7 +225,7 @@ void DoWrite(Req& r) {
     if (!inline_done.ok()) return r.Reply(WithWanted(FromStatus(inline_done.status(), true), bytes));
     if (*inline_done) return r.Reply(WithWanted(Response::Good(), bytes));
   }
-  r.core->io->Run([core = r.core, offset, bytes, fua, atomic, data = std::move(r.cmd.data_out),
+  r.core->RunWrite([core = r.core, offset, bytes, fua, atomic, data = std::move(r.cmd.data_out),
                    done = std::move(r.done)]() mutable {
     Status s;
     const std::span<const uint8_t> span(data.data(), bytes);
@@ -299,7 +299,7 @@ void DoWriteSame(Req& r) {
     });
   }
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
-  r.core->io->Run([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
+  r.core->RunWrite([core = r.core, lba, count, offset, length, bs, wanted, punch = unmap, geometry,
                    block = std::move(block), done = std::move(r.done)]() mutable {
     std::shared_lock l(core->write_mu);
     Status s;
@@ -361,7 +361,7 @@ void DoUnmap(Req& r) {
   // Per the Block Limits VPD granularity: whole granules are deallocated,
   // the unaligned head and tail of a range are zeroed (UnmapBlocks).
   const UnmapGeometry geometry = GetUnmapGeometry(*r.core);
-  r.core->io->Run([core = r.core, ranges = std::move(ranges), len, geometry,
+  r.core->RunWrite([core = r.core, ranges = std::move(ranges), len, geometry,
                    done = std::move(r.done)]() mutable {
     Status s;
     {
@@ -390,7 +390,7 @@ void DoCompareAndWrite(Req& r) {
   if (blocks == 0) return r.Reply(Response::Good());
   const bool fua = cdb[1] & kFua;
   const uint64_t offset = lba * bs;
-  r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+  r.core->RunWrite([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
                    done = std::move(r.done)]() mutable {
     Response resp;
     {
@@ -421,7 +421,7 @@ void DoOrWrite(Req& r) {
   if (r.cmd.data_out.size() < bytes) return r.Reply(ShortDataOut(bytes));
   const bool fua = rw.flags & kFua;
   const uint64_t offset = rw.lba * bs;
-  r.core->io->Run([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
+  r.core->RunWrite([core = r.core, offset, bytes, fua, data = std::move(r.cmd.data_out),
                    done = std::move(r.done)]() mutable {
     Status s;
     {

@@ -2,7 +2,11 @@
 """Walks every route of docs/openapi.yaml with one tenant's token, naming
 another tenant's objects, and checks that nothing of the other's comes back.
 
-Usage: tenant_walk.py OPENAPI API_URL TOKEN OTHER.json [SRC_DIR]
+Usage: tenant_walk.py [--cookie] OPENAPI API_URL TOKEN OTHER.json [SRC_DIR]
+
+With --cookie the walk signs in with the token first (POST /v1/session) and
+then calls every route with the session cookie and its X-VSL-CSRF header
+instead of the bearer token: a console session is the same principal.
 
 With SRC_DIR (the repository's src/), every route the C++ code registers
 (server.Get/Post/Put/Delete("...")) must be in the document first, so the
@@ -40,19 +44,34 @@ def registered_routes(src_dir):
                 continue
             text = open(os.path.join(root, name), encoding="utf-8").read()
             for method, path in pattern.findall(text):
-                if not path.startswith("/"):
+                # The API's routes; the console's static files (/, /ui/...)
+                # are public and hold nothing of anyone's.
+                if not path.startswith(("/v1/", "/metrics")):
                     continue
                 routes.add((method.lower(), re.sub(r"\([^)]*\)", "{x}", path)))
     return routes
 
 
 def main():
-    spec_path, api, token, other_path = sys.argv[1:5]
+    args = sys.argv[1:]
+    cookie = None
+    if args and args[0] == "--cookie":
+        args = args[1:]
+    spec_path, api, token, other_path = args[:4]
+    if sys.argv[1] == "--cookie":
+        req = urllib.request.Request(api + "/v1/session", data=json.dumps({"token": token}).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            set_cookie = r.headers["Set-Cookie"]
+            csrf = json.loads(r.read())["csrf"]
+        cookie = (set_cookie.split(";", 1)[0], csrf)
+        print(f"signed in: a session cookie instead of the token")
+    src_dir = args[4] if len(args) > 4 else None
     spec = yaml.safe_load(open(spec_path))
-    if len(sys.argv) > 5:
+    if src_dir:
         documented = {(m, re.sub(r"\{[^}]*\}", "{x}", t)) for t, item in spec["paths"].items() for m in item
                       if m in ("get", "post", "put", "delete", "patch")}
-        code = registered_routes(sys.argv[5])
+        code = registered_routes(src_dir)
         missing = sorted(code - documented)
         for m, t in missing:
             print(f"FAIL {m.upper():6} {t} is served but not in {spec_path}: the walk would miss it")
@@ -80,6 +99,7 @@ def main():
         table = {"/v1/farms/": other["farm"], "/v1/hosts/": other["host"], "/v1/images/": other["image"],
                  "/v1/volumes/": str(other["volumes"][0]), "/v1/backups/": other["backup"],
                  "/v1/requests/": str(other["requests"][0]), "/v1/tenants/": other["tenant"],
+                 "/v1/disks/": str(other["volumes"][0]),
                  "/v1/arrays/": "default"}
         for prefix, value in table.items():
             if path.startswith(prefix):
@@ -100,8 +120,11 @@ def main():
         ("post", "/v1/farms/plan"): {"fml": fml(other["farm"], other["image"])},
         ("post", "/v1/farms/apply"): {"fml": fml(other["farm"], other["image"])},
         ("post", "/v1/tenants"): {"name": "walktenant"},
+        ("post", "/v1/session"): {"token": token},
     }
     raw_bodies = {("put", "/v1/images/{name}"): b"walk bytes"}
+    # Sign-out needs a session; with the bearer token it is refused as such.
+    own_only = {("delete", "/v1/session")} if cookie is None else set()
     creates_a_name = {("put", "/v1/images/{name}"), ("post", "/v1/farms/plan"), ("post", "/v1/farms/apply")}
     # Query parameters that select by owner: the other's value for each.
     by_owner = {"farm": None, "host": other["host"], "volume": vol, "disk": vol, "entity_id": vol,
@@ -129,6 +152,21 @@ def main():
                 found += leaks(v, path)
         return found
 
+    def stream_events(r):
+        r.fp.raw._sock.settimeout(1.5)
+        got = b""
+        try:
+            while len(got) < (1 << 20):
+                chunk = r.fp.read1(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except OSError:
+            pass
+        events = [json.loads(line[5:]) for line in got.decode("utf-8", "replace").splitlines()
+                  if line.startswith("data:")]
+        return json.dumps(events)
+
     failures = 0
     calls = 0
 
@@ -137,12 +175,21 @@ def main():
         calls += 1
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(api + url, data=data, method=method.upper())
-        req.add_header("Authorization", "Bearer " + token)
+        if cookie:
+            req.add_header("Cookie", cookie[0])
+            req.add_header("X-VSL-CSRF", cookie[1])
+        else:
+            req.add_header("Authorization", "Bearer " + token)
         if data is not None:
             req.add_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
-                status, text = r.status, r.read().decode("utf-8", "replace")
+                if r.headers.get("Content-Type", "").startswith("text/event-stream"):
+                    # A stream from the first event on: what arrives in a
+                    # second and a half, each event's data checked.
+                    status, text = r.status, stream_events(r)
+                else:
+                    status, text = r.status, r.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read().decode("utf-8", "replace")
         why = []
@@ -161,6 +208,10 @@ def main():
                 pass
         elif status == 409 and (method, template) in creates_a_name:
             pass
+        elif status == 400 and (method, template) in own_only:
+            pass
+        elif status == 401 and cookie and template == "/metrics":
+            pass  # scrapes carry a bearer token, never a console session
         else:
             why.append(f"HTTP {status} (expected 403, 404 or a reply without the other's data)")
         ok = not why
@@ -173,7 +224,8 @@ def main():
     # caller's own requests.
     routes = [(t, m) for t, item in spec["paths"].items() for m in ("get", "post", "put", "delete", "patch")
               if m in item]
-    routes.sort(key=lambda r: r[1] != "get")
+    # (Signing out last: with --cookie it ends the walk's session.)
+    routes.sort(key=lambda r: (r[1] != "get", r == ("/v1/session", "delete")))
     for template, method in routes:
         item = spec["paths"][template]
         if True:
@@ -183,6 +235,8 @@ def main():
                 if p.get("in") == "path":
                     url = url.replace("{" + p["name"] + "}", path_value(template, p["name"]))
             key = (method, template)
+            if template == "/v1/events/stream":
+                url += "?after=0"  # every event there is, not only new ones
             call(method, template, url, bodies.get(key), raw_bodies.get(key))
             if method == "get":
                 for p in params:
