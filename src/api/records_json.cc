@@ -71,7 +71,8 @@ Json VolumeJson(const catalog::Volume& v) {
           {"vanished", v.vanished},
           {"created_ms", v.created_ms},
           {"updated_ms", v.updated_ms},
-          {"qos", QosJson(v.qos)}};
+          {"qos", QosJson(v.qos)},
+          {"cache", v.cache}};
 }
 
 Json BindingJson(const catalog::Binding& b) {

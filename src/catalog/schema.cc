@@ -212,6 +212,11 @@ const std::vector<Migration>& Migrations() {
                 error TEXT NOT NULL DEFAULT ''))sql",
            "CREATE INDEX backups_by_volume ON backups (volume_id, started_ms)",
        }},
+      {9, "per-disk read cache policy",
+       {
+           // 'none' or 'read' (docs/cache.md).
+           "ALTER TABLE volumes ADD COLUMN cache TEXT NOT NULL DEFAULT 'none'",
+       }},
   };
   return kMigrations;
 }
