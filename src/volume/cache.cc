@@ -34,6 +34,7 @@ void BlockCache::SetCapacity(uint64_t bytes, bool test_skip_invalidate) {
   // Not value-initialised: untouched pages of the arena take no memory.
   arena_.reset(new uint8_t[capacity_]);
   shards_.reset(new Shard[kShards]);
+  stripes_.reset(new Stripe[kStripes]);
   for (size_t i = 0; i < kShards; ++i) {
     Shard& s = shards_[i];
     s.keys.resize(slots_per_shard_);
@@ -69,9 +70,13 @@ void BlockCache::Release(uint64_t id) {
 }
 
 BlockCache::Shard& BlockCache::ShardOf(uint64_t id, uint64_t block) {
-  return shards_[RegionHash(id, block) % kShards];
+  return shards_[KeyHash()({id, block}) % kShards];
 }
-size_t BlockCache::GenOf(uint64_t id, uint64_t block) { return size_t((RegionHash(id, block) / kShards) % kGens); }
+BlockCache::Stripe& BlockCache::StripeOf(uint64_t id, uint64_t block, size_t* index) {
+  const uint64_t h = RegionHash(id, block);
+  *index = size_t((h / kStripes) % kGensPerStripe);
+  return stripes_[h % kStripes];
+}
 
 bool BlockCache::Get(uint64_t id, uint64_t block, uint8_t* out) {
   if (!enabled() || id == 0) return false;
@@ -86,31 +91,34 @@ bool BlockCache::Get(uint64_t id, uint64_t block, uint8_t* out) {
 
 uint64_t BlockCache::Gen(uint64_t id, uint64_t block) {
   if (!enabled() || id == 0) return 0;
-  Shard& s = ShardOf(id, block);
-  std::lock_guard l(s.mu);
-  return s.gens[GenOf(id, block)];
+  size_t i;
+  Stripe& g = StripeOf(id, block, &i);
+  std::lock_guard l(g.mu);
+  return g.gens[i];
 }
 
 void BlockCache::Put(uint64_t id, uint64_t block, const uint8_t* data, uint64_t gen) {
   if (!enabled() || id == 0) return;
+  size_t i;
+  Stripe& g = StripeOf(id, block, &i);
+  std::lock_guard lg(g.mu);
+  if (g.gens[i] != gen) return;  // a write raced this read
   Shard& s = ShardOf(id, block);
   std::lock_guard l(s.mu);
-  if (s.gens[GenOf(id, block)] != gen) return;  // a write raced this read
   auto [it, fresh] = s.map.try_emplace({id, block}, 0);
   if (fresh) {
     // CLOCK: pass over referenced slots (clearing them) to the first cold or free one.
     for (;;) {
-      uint32_t h = s.hand;
+      const uint32_t h = s.hand;
       s.hand = (h + 1) % slots_per_shard_;
       if (s.ref[h] == 2) {
         s.ref[h] = 1;
         continue;
       }
       if (s.ref[h] == 1) {
-        s.map.erase(s.keys[h]);
+        s.map.erase(s.keys[h]);  // another key: `it` stays valid
         ++s.evictions;
       }
-      it = s.map.find({id, block});  // erase may have moved nothing, but re-find is cheap and safe
       it->second = h;
       s.keys[h] = {id, block};
       break;
@@ -127,17 +135,18 @@ void BlockCache::Change(uint64_t id, uint64_t first, uint64_t count, bool drop) 
   for (uint64_t b = first; b < first + count;) {
     const uint64_t region_end = (b / kBlocksPerRegion + 1) * kBlocksPerRegion;
     const uint64_t end = std::min(first + count, region_end);
-    Shard& s = ShardOf(id, b);
-    std::lock_guard l(s.mu);
-    ++s.gens[GenOf(id, b)];
-    if (drop && !s.map.empty()) {
-      for (uint64_t k = b; k < end; ++k) {
-        auto it = s.map.find({id, k});
-        if (it == s.map.end()) continue;
-        s.ref[it->second] = 0;
-        s.map.erase(it);
-        ++s.invalidations;
-      }
+    size_t i;
+    Stripe& g = StripeOf(id, b, &i);
+    std::lock_guard lg(g.mu);
+    ++g.gens[i];
+    for (uint64_t k = b; drop && k < end; ++k) {
+      Shard& s = ShardOf(id, k);
+      std::lock_guard l(s.mu);
+      auto it = s.map.find({id, k});
+      if (it == s.map.end()) continue;
+      s.ref[it->second] = 0;
+      s.map.erase(it);
+      ++s.invalidations;
     }
     b = end;
   }

@@ -9,17 +9,20 @@
 // keys a clone's unwritten objects by the parent's snapshot).
 //
 // Bounded: a fixed arena of capacity/kBlock slots, split over kShards
-// shards, each with its own lock, hash map and CLOCK hand (a reference bit
-// per slot; a hit sets it, the hand clears it and evicts the first slot
-// found clear). Nothing is allocated per block after SetCapacity.
+// shards by a hash of the key, each with its own lock, hash map and CLOCK
+// hand (a reference bit per slot; a hit sets it, the hand clears it and
+// evicts the first slot found clear). Nothing is allocated per block after
+// SetCapacity.
 //
 // Exact invalidation without a lock held across the backend's I/O: every
-// region (kRegion bytes of one backing) has a generation, bumped under its
-// shard's lock by Invalidate and Bump. A reader takes Gen of each block
-// before it reads the backend and Put installs a block only if its region's
-// generation is unchanged, so a read that raced a write to its range (and
-// may hold the old bytes) never installs them; Invalidate after the write's
-// completion drops whatever such a read installed before it.
+// region (kRegion bytes of one backing) has a generation (hashed into
+// stripes, each with its own lock), bumped by Invalidate and Bump while
+// they hold the stripe's lock. A reader takes Gen of each block before it
+// reads the backend and Put installs a block only if its region's
+// generation is unchanged, checked and installed under the stripe's lock,
+// so a read that raced a write to its range (and may hold the old bytes)
+// never installs them; Invalidate after the write's completion drops
+// whatever such a read installed before it. Lock order: stripe, then shard.
 #pragma once
 
 #include <atomic>
@@ -89,7 +92,6 @@ class BlockCache {
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
-  static constexpr size_t kGens = 1024;
   struct Shard {
     std::mutex mu;
     std::unordered_map<Key, uint32_t, KeyHash> map;  // guarded by mu
@@ -97,11 +99,16 @@ class BlockCache {
     std::vector<uint8_t> ref;                        // per slot: 0 free, 1 cold, 2 referenced
     uint32_t hand = 0;                               // guarded by mu
     uint8_t* arena = nullptr;                        // slots * kBlock bytes
-    uint64_t gens[kGens] = {};                       // by region hash; guarded by mu
     uint64_t inserts = 0, evictions = 0, invalidations = 0;  // guarded by mu
   };
+  static constexpr size_t kStripes = 256, kGensPerStripe = 64;
+  struct Stripe {
+    std::mutex mu;
+    uint64_t gens[kGensPerStripe] = {};  // by region hash; guarded by mu
+  };
   Shard& ShardOf(uint64_t id, uint64_t block);
-  static size_t GenOf(uint64_t id, uint64_t block);
+  // The stripe of the block's region, and the index of its generation there.
+  Stripe& StripeOf(uint64_t id, uint64_t block, size_t* index);
   void Change(uint64_t id, uint64_t first, uint64_t count, bool drop);
 
   std::atomic<bool> enabled_{false};
@@ -110,6 +117,7 @@ class BlockCache {
   uint32_t slots_per_shard_ = 0;
   std::unique_ptr<uint8_t[]> arena_;
   std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<Stripe[]> stripes_;
   std::mutex ids_mu_;
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> ids_;  // key -> (id, users); guarded by ids_mu_
   std::unordered_map<uint64_t, std::string> names_;                     // id -> key; guarded by ids_mu_
