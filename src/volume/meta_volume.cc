@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "util/countdown.h"
 #include "volume/cache.h"
@@ -254,6 +255,36 @@ void CacheFill(uint64_t off, const uint8_t* data, uint64_t n, const std::vector<
   BlockCache& c = BlockCache::Global();
   for (uint64_t k = 0, i = 0; k < n && i < t.size(); k += kCacheBlock, ++i)
     c.Put(t[i].id, (off + k) / kCacheBlock, data + k, t[i].gen);
+}
+
+// Reads of the same blocks in flight (a boot storm: sibling clones read the
+// parent's blocks in the same order at the same time): a read that misses
+// joins the one already asking the backend for exactly its blocks, under
+// the same ids, when no write has completed there since that one took its
+// tickets (same generations), and copies its bytes when it finishes.
+struct FlightKey {
+  uint64_t id, off, len;
+  bool operator<(const FlightKey& o) const { return std::tie(id, off, len) < std::tie(o.id, o.off, o.len); }
+};
+struct Flight {
+  std::vector<Ticket> tickets;
+  std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;  // guarded by flights_mu
+};
+std::mutex flights_mu;
+std::map<FlightKey, std::shared_ptr<Flight>>& Flights() {
+  static auto* m = new std::map<FlightKey, std::shared_ptr<Flight>>;  // guarded by flights_mu
+  return *m;
+}
+bool SameTickets(const std::vector<Ticket>& a, const std::vector<Ticket>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id || a[i].gen != b[i].gen) return false;
+  return true;
+}
+bool OneId(const std::vector<Ticket>& t) {
+  for (const Ticket& x : t)
+    if (x.id != t[0].id) return false;
+  return !t.empty();
 }
 
 // Before a write of [off, off+n) of `f` starts: a clone's objects there are
@@ -693,15 +724,48 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
     hit = false;
     std::vector<Ticket> t;
     if (c) t = CacheTickets(file, p.file_offset, p.length);
-    if (!file.null) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+    if (!file.null && !file.rbd) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
     if (file.rbd) {
       MetaVolume::IoDone piece = f->PieceDone();
-      if (c) {
+      if (c && OneId(t)) {
+        const FlightKey k{t[0].id, p.file_offset, p.length};
+        std::shared_ptr<Flight> fl;
+        {
+          std::lock_guard l(flights_mu);
+          auto it = Flights().find(k);
+          if (it != Flights().end() && SameTickets(it->second->tickets, t)) {
+            it->second->waiters.push_back([dst, n = p.length, piece = std::move(piece)](const uint8_t* src,
+                                                                                         const Status& st) {
+              if (st.ok()) std::memcpy(dst, src, n);
+              piece(st);
+            });
+            continue;  // no backend read of its own
+          }
+          if (it == Flights().end()) {
+            fl = std::make_shared<Flight>();
+            fl->tickets = t;
+            Flights().emplace(k, fl);
+          }
+        }
+        piece = [piece = std::move(piece), t = std::move(t), k, fl, dst](Status st) {
+          if (st.ok()) CacheFill(k.off, dst, k.len, t);
+          std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;
+          if (fl) {
+            std::lock_guard l(flights_mu);
+            auto it = Flights().find(k);
+            if (it != Flights().end() && it->second == fl) Flights().erase(it);
+            waiters.swap(fl->waiters);
+          }
+          for (auto& w : waiters) w(dst, st);
+          piece(std::move(st));
+        };
+      } else if (c) {
         piece = [piece = std::move(piece), t = std::move(t), off = p.file_offset, dst, n = p.length](Status st) {
           if (st.ok()) CacheFill(off, dst, n, t);
           piece(std::move(st));
         };
       }
+      backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
       RbdAioRead(*file.rbd, p.file_offset, dst, p.length, std::move(piece));
     } else if (file.in_memory) {
       Status st = ReadFull(file, p.file_offset, dst, p.length);
