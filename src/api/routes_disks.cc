@@ -160,17 +160,20 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "policy"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
     VSL_ASSIGN_OR_RETURN(auto policy, OptionalString(body, "policy"));
-    if (!policy) return InvalidArgument("field 'policy' is missing (expected \"none\" or \"read\")");
+    if (!policy)
+      return InvalidArgument("field 'policy' is missing (expected \"none\" or \"read\")");
     if (*policy != "none" && *policy != "read")
-      return InvalidArgument("field 'policy': '" + *policy + "' is no cache policy (expected \"none\" or \"read\")");
+      return InvalidArgument("field 'policy': '" + *policy +
+                             "' is no cache policy (expected \"none\" or \"read\")");
     args["cache"] = *policy;
   } else if (op == "scrub" || op == "free" || op == "break-meta" || op == "flatten") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
-    return NotFound("unknown disk operation '" + op +
-                    "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
-                    "unbind, scrub, free, flatten, qos, cache)");
+    return NotFound(
+        "unknown disk operation '" + op +
+        "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, bind, map, unmap, "
+        "unbind, scrub, free, flatten, qos, cache)");
   }
   return Status::Ok();
 }

@@ -7,7 +7,8 @@ namespace vsl::catalog {
 namespace {
 
 constexpr const char* kVolumeCols =
-    "id, array_id, array_volume, type, size, parent_id, member_order, bcv_id, farm_id, state, prior_state, "
+    "id, array_id, array_volume, type, size, parent_id, member_order, bcv_id, farm_id, state, "
+    "prior_state, "
     "clean, image_id, qualities, request_id, vanished, created_ms, updated_ms, qos, cache";
 
 Result<Volume> VolumeFromRow(const Row& r) {
@@ -263,11 +264,13 @@ Status Catalog::SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const A
 
 Status Catalog::SetVolumeCache(Tx& tx, int64_t id, const std::string& policy, const Actor& actor) {
   int64_t now = NowMs();
-  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state, cache FROM volumes WHERE id = ?", {id}));
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne("SELECT state, cache FROM volumes WHERE id = ?", {id}));
   if (!row) return NotFound(VolumeName(id) + " does not exist");
   if (row->Text(1) == policy) return Status::Ok();
   VSL_RETURN_IF_ERROR(
-      tx.Exec("UPDATE volumes SET cache = ?, updated_ms = ? WHERE id = ?", {policy, now, id}).status());
+      tx.Exec("UPDATE volumes SET cache = ?, updated_ms = ? WHERE id = ?", {policy, now, id})
+          .status());
   Event e;
   e.entity = "volume";
   e.entity_id = id;

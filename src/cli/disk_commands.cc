@@ -314,16 +314,22 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
   }
   qos->add_flag("--clear", args->clear, "remove every limit");
 
-  CLI::App* cache = Leaf(disk, "cache",
-                         "set a unit's read cache policy: read (its reads go through the gateway's RAM cache, "
-                         "vsl serve --cache) or none; a mapped unit changes at once, without a remap",
-                         args, run, Cache, true);
+  CLI::App* cache =
+      Leaf(disk, "cache",
+           "set a unit's read cache policy: read (its reads go through the gateway's RAM cache, "
+           "vsl serve --cache) or none; a mapped unit changes at once, without a remap",
+           args, run, Cache, true);
   cache->add_option("volume", args->volume, "the unit")->required();
-  cache->add_option("--policy", args->policy, "read or none")->required()->check(CLI::IsMember({"read", "none"}));
-  Leaf(disk, "show", "show a unit: state, limits, cache policy and the gateway's cache figures (hits, misses, bytes "
-                     "read from its backend) while it is mapped",
+  cache->add_option("--policy", args->policy, "read or none")
+      ->required()
+      ->check(CLI::IsMember({"read", "none"}));
+  Leaf(disk, "show",
+       "show a unit: state, limits, cache policy and the gateway's cache figures (hits, misses, "
+       "bytes "
+       "read from its backend) while it is mapped",
        args, run, Show, false)
-      ->add_option("volume", args->volume, "the unit")->required();
+      ->add_option("volume", args->volume, "the unit")
+      ->required();
 
   CLI::App* queue = app.add_subcommand("queue", "the request queue");
   queue->require_subcommand(1);

@@ -13,11 +13,11 @@
 
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
-#include "cli/api_client.h"
 #include "volume/cache.h"
 #include "volume/volume.h"
 
@@ -92,9 +92,11 @@ int RunGateway(const GatewayArgs& args) {
   }
 
   Result<uint64_t> cache = ParseSizeArg(args.cache);
-  if (!cache.ok() || (*cache != 0 && *cache < volume::BlockCache::kBlock * volume::BlockCache::kShards)) {
+  if (!cache.ok() ||
+      (*cache != 0 && *cache < volume::BlockCache::kBlock * volume::BlockCache::kShards)) {
     fprintf(stderr, "vsl gateway: --cache %s: %s\n", args.cache.c_str(),
-            cache.ok() ? "below 256KiB, the least the cache can hold" : cache.status().message().c_str());
+            cache.ok() ? "below 256KiB, the least the cache can hold"
+                       : cache.status().message().c_str());
     return kExitUsage;
   }
   volume::BlockCache::Global().SetCapacity(*cache);
@@ -178,7 +180,8 @@ void AddGatewayCommands(CLI::App& app, RunFn* run) {
       ->required();
   sub->add_option("--listen", args->listen, "address:port to listen on, overriding the file's");
   sub->add_option("--cache", args->cache,
-                  "the read cache in RAM, shared by every LUN whose \"cache\" is \"read\"; e.g. 1GiB; 0: none "
+                  "the read cache in RAM, shared by every LUN whose \"cache\" is \"read\"; e.g. "
+                  "1GiB; 0: none "
                   "(docs/cache.md)")
       ->capture_default_str();
   sub->add_option("--metrics", args->metrics,

@@ -24,21 +24,21 @@
 #include "api/metrics.h"
 #include "api/routes_farms.h"
 #include "api/test_hooks.h"
+#include "backup/store.h"
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
-#include "backup/store.h"
 #include "cli/data_dir.h"
-#include "manager/backup_ops.h"
 #include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
+#include "manager/backup_ops.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
-#include "volume/cache.h"
 #include "util/crash_point.h"
 #include "util/log.h"
 #include "util/rbd_clients.h"
+#include "volume/cache.h"
 
 namespace vsl::cli {
 namespace {
@@ -394,7 +394,8 @@ Result<gateway::GatewayOptions> GatewayOptionsOf(const ServeArgs& args) {
   auto cache = ParseSizeArg(args.cache);
   if (!cache.ok()) return cache.status().Annotate("--cache");
   if (*cache != 0 && *cache < volume::BlockCache::kBlock * volume::BlockCache::kShards)
-    return InvalidArgument("--cache " + args.cache + " is below 256KiB, the least the cache can hold");
+    return InvalidArgument("--cache " + args.cache +
+                           " is below 256KiB, the least the cache can hold");
   o.listen = args.iscsi;
   o.iqn_prefix = args.iqn_prefix;
   return o;
@@ -453,8 +454,8 @@ int RunServe(const ServeArgs& args) {
   // Sized before any volume opens. The stale-read hook (tests/api/cache.sh
   // checks that it catches one) needs --test-faults.
   const char* stale = getenv("VSL_TEST_CACHE_NO_INVALIDATE");
-  volume::BlockCache::Global().SetCapacity(*ParseSizeArg(args.cache),
-                                           args.test_faults && stale != nullptr && std::string(stale) == "1");
+  volume::BlockCache::Global().SetCapacity(
+      *ParseSizeArg(args.cache), args.test_faults && stale != nullptr && std::string(stale) == "1");
   auto gw = gateway::Gateway::Create(*gopts);
   if (!gw.ok()) return fail(gw.status(), kExitUsage);
 
@@ -697,9 +698,10 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "write data all iSCSI sessions together may hold while it arrives (R2Ts wait beyond it; "
                   "at least 8MiB)")
       ->capture_default_str();
-  cmd->add_option("--cache", args->cache,
-                  "the gateway's read cache in RAM, shared by every disk whose cache policy is read "
-                  "(vsl disk cache); e.g. 1GiB; 0: none (docs/cache.md)")
+  cmd->add_option(
+         "--cache", args->cache,
+         "the gateway's read cache in RAM, shared by every disk whose cache policy is read "
+         "(vsl disk cache); e.g. 1GiB; 0: none (docs/cache.md)")
       ->capture_default_str();
   cmd->add_option("--lease-ms", args->lease_ms,
                   "request lease: a request a dead process held is taken over after this long")

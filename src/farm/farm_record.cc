@@ -32,9 +32,16 @@ FarmState FarmRecord::ToState(std::vector<IdleHost> pool) const {
   for (const ServerRecord& s : servers) {
     ServerState ss{s.name, s.role, s.hw, s.host, s.powered_on, {}};
     for (const DiskRecord& d : s.disks) {
-      ss.disks.push_back(
-          {d.target, d.drivename, d.size_bytes, d.drivetype, d.image, {d.unit}, d.bound, d.mapped, d.qos,
-           d.cache});
+      ss.disks.push_back({d.target,
+                          d.drivename,
+                          d.size_bytes,
+                          d.drivetype,
+                          d.image,
+                          {d.unit},
+                          d.bound,
+                          d.mapped,
+                          d.qos,
+                          d.cache});
     }
     st.servers.push_back(std::move(ss));
   }

@@ -287,7 +287,11 @@ void Planner::AddDisk(const std::string& server, const std::string& host, const 
     Emit({.kind = ActionKind::kSetQos, .server = server, .host = host, .target = d.target, .qos = d.qos});
   }
   if (!d.cache.empty()) {
-    Emit({.kind = ActionKind::kSetCache, .server = server, .host = host, .target = d.target, .cache = d.cache});
+    Emit({.kind = ActionKind::kSetCache,
+          .server = server,
+          .host = host,
+          .target = d.target,
+          .cache = d.cache});
   }
   if (!d.image.empty()) {
     Emit({.kind = ActionKind::kCopyImage,
@@ -622,8 +626,9 @@ std::string Action::ToString() const {
       return std::string(effect == Effect::kChange ? "~" : "+") + " set limits of " + Subject(*this) + ": " +
              (qos.empty() ? std::string("none") : qos) + Volumes(volume_ids);
     case ActionKind::kSetCache:
-      return std::string(effect == Effect::kChange ? "~" : "+") + " set cache policy of " + Subject(*this) + ": " +
-             (cache.empty() ? std::string("none") : cache) + Volumes(volume_ids);
+      return std::string(effect == Effect::kChange ? "~" : "+") + " set cache policy of " +
+             Subject(*this) + ": " + (cache.empty() ? std::string("none") : cache) +
+             Volumes(volume_ids);
   }
   return "? unknown action";
 }

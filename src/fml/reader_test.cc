@@ -308,8 +308,10 @@ std::vector<ErrorCase> ErrorCases() {
       {"qos with an unknown key",
        "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
        "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
-       "      <attribute name=\"qos\" value=\"iops=5,speed=3\"/>\n    </disk></server-role>\n</farm>",
-       "t.fml:4:29: qos: unknown qos key 'speed' (expected iops, read-iops, write-iops, mbps, read-mbps, "
+       "      <attribute name=\"qos\" value=\"iops=5,speed=3\"/>\n    "
+       "</disk></server-role>\n</farm>",
+       "t.fml:4:29: qos: unknown qos key 'speed' (expected iops, read-iops, write-iops, mbps, "
+       "read-mbps, "
        "write-mbps)"},
       {"qos of zero",
        "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
@@ -321,7 +323,8 @@ std::vector<ErrorCase> ErrorCases() {
        "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
        "      <attribute name=\"qos\" value=\"iops=1\"/>\n"
        "      <attribute name=\"qos\" value=\"iops=2\"/>\n    </disk></server-role>\n</farm>",
-       "t.fml:5:7: a second qos attribute; expected one per disk (e.g. value=\"iops=2000,mbps=100\")"},
+       "t.fml:5:7: a second qos attribute; expected one per disk (e.g. "
+       "value=\"iops=2000,mbps=100\")"},
       {"cache policy unknown",
        "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
        "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"

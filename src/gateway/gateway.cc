@@ -1,5 +1,7 @@
 // GatewayImpl: the host map (targets, their credentials and LUNs, logical
 // units shared by volume id), the listener and the network threads.
+#include "gateway/gateway.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,8 +10,8 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,11 +22,10 @@
 #include "gateway/config.h"
 #include "gateway/connection.h"
 #include "gateway/event_loop.h"
-#include "gateway/gateway.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/scsi/lu_core.h"
 #include "gateway/qos.h"
+#include "gateway/scsi/lu_core.h"
 #include "gateway/session_table.h"
 #include "volume/cache.h"
 
@@ -508,7 +509,9 @@ void GatewayImpl::ApplyCache(VolumeEntry& v, bool reads) {
   if (vol->cache_reads() == reads) return;
   vol->set_cache_reads(reads);
   Log().info("volume {}: read cache {}{}", vol->id(), reads ? "on" : "off",
-             reads && !volume::BlockCache::Global().enabled() ? " (but this process has no cache: --cache)" : "");
+             reads && !volume::BlockCache::Global().enabled()
+                 ? " (but this process has no cache: --cache)"
+                 : "");
 }
 
 Status GatewayImpl::SetVolumeCache(const std::string& volume_id, bool reads) {

@@ -34,9 +34,9 @@ LoginFailure LoginFailureOf(uint8_t status_class, uint8_t status_detail);
 
 // One mapped volume and the read cache (docs/cache.md).
 struct VolumeCacheStats {
-  bool reads = false;      // its policy is read
-  uint64_t hits = 0;       // reads served from the cache alone
-  uint64_t misses = 0;     // reads with the policy on that went to the backend
+  bool reads = false;               // its policy is read
+  uint64_t hits = 0;                // reads served from the cache alone
+  uint64_t misses = 0;              // reads with the policy on that went to the backend
   uint64_t backend_read_bytes = 0;  // bytes its reads asked of its files and images, any policy
 };
 

@@ -80,7 +80,8 @@ Status Operations::SetCache(int64_t unit, const std::string& policy, const Actor
     VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
     if (v.parent_id) {
       return FailedPrecondition("volume " + std::to_string(unit) + " is a member of meta volume " +
-                                std::to_string(*v.parent_id) + ": the cache policy belongs to the unit; set it on volume " +
+                                std::to_string(*v.parent_id) +
+                                ": the cache policy belongs to the unit; set it on volume " +
                                 std::to_string(*v.parent_id));
     }
     if (v.state == DiskState::kFree || v.state == DiskState::kScrubbing) {

@@ -251,7 +251,8 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       VSL_RETURN_IF_ERROR(Flatten(unit, actor));
     } else if (op == "cache") {
       auto c = args.find("cache");
-      if (c == args.end() || !c->is_string()) return InvalidArgument("argument 'cache' must be \"none\" or \"read\"");
+      if (c == args.end() || !c->is_string())
+        return InvalidArgument("argument 'cache' must be \"none\" or \"read\"");
       VSL_RETURN_IF_ERROR(SetCache(unit, c->get<std::string>(), actor));
       out = {{"volume", unit}, {"cache", c->get<std::string>()}};
     } else if (op == "qos") {

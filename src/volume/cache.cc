@@ -15,10 +15,14 @@ uint64_t Mix(uint64_t x) {
   x ^= x >> 33;
   return x;
 }
-uint64_t RegionHash(uint64_t id, uint64_t block) { return Mix(id * 0x9e3779b97f4a7c15ULL ^ (block / kBlocksPerRegion)); }
+uint64_t RegionHash(uint64_t id, uint64_t block) {
+  return Mix(id * 0x9e3779b97f4a7c15ULL ^ (block / kBlocksPerRegion));
+}
 }  // namespace
 
-size_t BlockCache::KeyHash::operator()(const Key& k) const { return size_t(Mix(k.id * 0x9e3779b97f4a7c15ULL ^ k.block)); }
+size_t BlockCache::KeyHash::operator()(const Key& k) const {
+  return size_t(Mix(k.id * 0x9e3779b97f4a7c15ULL ^ k.block));
+}
 
 BlockCache& BlockCache::Global() {
   static auto* c = new BlockCache;  // never destroyed: volumes may close during exit
@@ -152,8 +156,12 @@ void BlockCache::Change(uint64_t id, uint64_t first, uint64_t count, bool drop) 
   }
 }
 
-void BlockCache::Invalidate(uint64_t id, uint64_t first, uint64_t count) { Change(id, first, count, true); }
-void BlockCache::Bump(uint64_t id, uint64_t first, uint64_t count) { Change(id, first, count, false); }
+void BlockCache::Invalidate(uint64_t id, uint64_t first, uint64_t count) {
+  Change(id, first, count, true);
+}
+void BlockCache::Bump(uint64_t id, uint64_t first, uint64_t count) {
+  Change(id, first, count, false);
+}
 
 BlockCache::Stats BlockCache::stats() const {
   Stats st;

@@ -119,9 +119,10 @@ class BlockCache {
   std::unique_ptr<Shard[]> shards_;
   std::unique_ptr<Stripe[]> stripes_;
   std::mutex ids_mu_;
-  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> ids_;  // key -> (id, users); guarded by ids_mu_
-  std::unordered_map<uint64_t, std::string> names_;                     // id -> key; guarded by ids_mu_
-  uint64_t next_id_ = 1;                                                // guarded by ids_mu_
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>>
+      ids_;                                          // key -> (id, users); guarded by ids_mu_
+  std::unordered_map<uint64_t, std::string> names_;  // id -> key; guarded by ids_mu_
+  uint64_t next_id_ = 1;                             // guarded by ids_mu_
 };
 
 }  // namespace vsl::volume

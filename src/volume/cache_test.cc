@@ -1,13 +1,12 @@
 #include "volume/cache.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "volume/volume.h"
 

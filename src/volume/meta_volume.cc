@@ -55,8 +55,8 @@ struct File {
   mutable std::atomic<int64_t> inline_off_until{0};
   mutable std::atomic<int64_t> inline_backoff{0};  // ns; the last back-off's length
   mutable std::atomic<bool> last_inline_slow{false};  // the last inline write was slow
-  uint64_t cache_id = 0;             // BlockCache id of the file or image; 0: not cached
-  std::unique_ptr<CloneMap> clone;   // an RBD clone's objects, when the cache is on
+  uint64_t cache_id = 0;            // BlockCache id of the file or image; 0: not cached
+  std::unique_ptr<CloneMap> clone;  // an RBD clone's objects, when the cache is on
   ~File() {
     BlockCache::Global().Release(cache_id);
     if (fd >= 0) ::close(fd);
@@ -264,7 +264,9 @@ void CacheFill(uint64_t off, const uint8_t* data, uint64_t n, const std::vector<
 // tickets (same generations), and copies its bytes when it finishes.
 struct FlightKey {
   uint64_t id, off, len;
-  bool operator<(const FlightKey& o) const { return std::tie(id, off, len) < std::tie(o.id, o.off, o.len); }
+  bool operator<(const FlightKey& o) const {
+    return std::tie(id, off, len) < std::tie(o.id, o.off, o.len);
+  }
 };
 struct Flight {
   std::vector<Ticket> tickets;
@@ -309,8 +311,8 @@ void CacheAfterWrite(const File& f, uint64_t off, uint64_t n) {
 // The cache's part of a write of volume bytes [offset, offset+length):
 // before it starts, or after its bytes are written (see CacheBeforeWrite,
 // CacheAfterWrite). Nothing to do without a cache.
-void CacheWrite(const ExtentMap& map, const std::vector<std::shared_ptr<File>>& files, uint64_t offset,
-                uint64_t length, bool before) {
+void CacheWrite(const ExtentMap& map, const std::vector<std::shared_ptr<File>>& files,
+                uint64_t offset, uint64_t length, bool before) {
   if (!BlockCache::Global().enabled() || length == 0) return;
   auto pieces = map.Map(offset, length);
   if (!pieces.ok()) return;
@@ -375,7 +377,8 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
         f->in_memory = fs.f_type == kTmpfsMagic || fs.f_type == kRamfsMagic;
       struct stat st;
       if (BlockCache::Global().enabled() && ::fstat(f->fd, &st) == 0)
-        f->cache_id = BlockCache::Global().Acquire("file\n" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+        f->cache_id = BlockCache::Global().Acquire("file\n" + std::to_string(st.st_dev) + ":" +
+                                                   std::to_string(st.st_ino));
       it = open.emplace(e.path, std::move(f)).first;
     }
     VSL_ASSIGN_OR_RETURN(uint64_t size, FileSize(it->second->fd, e.path));
@@ -414,8 +417,8 @@ bool MetaVolume::UseCache() const {
   return cache_reads_.load(std::memory_order_relaxed) && BlockCache::Global().enabled();
 }
 
-MetaVolume::IoDone MetaVolume::AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset, uint64_t length,
-                                              IoDone done) {
+MetaVolume::IoDone MetaVolume::AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset,
+                                              uint64_t length, IoDone done) {
   if (!BlockCache::Global().enabled()) return done;
   CacheWrite(s->map, s->files, offset, length, true);
   return [s = std::move(s), offset, length, done = std::move(done)](Status st) {
@@ -734,8 +737,8 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
           std::lock_guard l(flights_mu);
           auto it = Flights().find(k);
           if (it != Flights().end() && SameTickets(it->second->tickets, t)) {
-            it->second->waiters.push_back([dst, n = p.length, piece = std::move(piece)](const uint8_t* src,
-                                                                                         const Status& st) {
+            it->second->waiters.push_back([dst, n = p.length, piece = std::move(piece)](
+                                              const uint8_t* src, const Status& st) {
               if (st.ok()) std::memcpy(dst, src, n);
               piece(st);
             });
@@ -760,7 +763,8 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
           piece(std::move(st));
         };
       } else if (c) {
-        piece = [piece = std::move(piece), t = std::move(t), off = p.file_offset, dst, n = p.length](Status st) {
+        piece = [piece = std::move(piece), t = std::move(t), off = p.file_offset, dst,
+                 n = p.length](Status st) {
           if (st.ok()) CacheFill(off, dst, n, t);
           piece(std::move(st));
         };

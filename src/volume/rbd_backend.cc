@@ -477,7 +477,8 @@ namespace {
 int OnObject(uint64_t offset, size_t length, int exists, void* arg) {
   auto* p = static_cast<RbdParent*>(arg);
   if (!exists) return 0;
-  for (uint64_t o = offset / p->object_size; o * p->object_size < offset + length && o < p->written.size(); ++o)
+  for (uint64_t o = offset / p->object_size;
+       o * p->object_size < offset + length && o < p->written.size(); ++o)
     p->written[o] = true;
   return 0;
 }
@@ -490,9 +491,10 @@ Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend& b, const RbdIm
   if (r == -ENOENT) return std::optional<RbdParent>();
   if (r < 0) return IoError(b.name + ": parent: " + Strerror(r));
   RbdParent p;
-  p.key = where.conf + '\n' + where.user + '\n' + where.keyring + '\n' + std::to_string(image.pool_id) + '\n' +
-          (image.pool_namespace ? image.pool_namespace : "") + '\n' + (image.image_id ? image.image_id : "") +
-          '@' + std::to_string(snap.id);
+  p.key = where.conf + '\n' + where.user + '\n' + where.keyring + '\n' +
+          std::to_string(image.pool_id) + '\n' +
+          (image.pool_namespace ? image.pool_namespace : "") + '\n' +
+          (image.image_id ? image.image_id : "") + '@' + std::to_string(snap.id);
   rbd_linked_image_spec_cleanup(&image);
   rbd_snap_spec_cleanup(&snap);
   r = rbd_get_overlap(b.img, &p.overlap);

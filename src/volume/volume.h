@@ -241,8 +241,8 @@ class MetaVolume {
   void set_cache_reads(bool on) { cache_reads_.store(on, std::memory_order_relaxed); }
   bool cache_reads() const { return cache_reads_.load(std::memory_order_relaxed); }
   struct CacheCounters {
-    uint64_t hits = 0;        // reads served from the cache alone
-    uint64_t misses = 0;      // reads with cache on that went to the backend (all or part)
+    uint64_t hits = 0;                // reads served from the cache alone
+    uint64_t misses = 0;              // reads with cache on that went to the backend (all or part)
     uint64_t backend_read_bytes = 0;  // bytes any read asked of the files and images
   };
   CacheCounters cache_counters() const {
@@ -265,7 +265,8 @@ class MetaVolume {
   bool UseCache() const;  // reads go through the cache
   // `done` preceded by the cache's part of a write of [offset, offset+length)
   // (run now for its start, in the returned callback for its end).
-  IoDone AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset, uint64_t length, IoDone done);
+  IoDone AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset, uint64_t length,
+                        IoDone done);
 
   VolumeOptions options_;
   mutable std::mutex mu_;

@@ -45,7 +45,7 @@ url() { local s=$S1; [[ $1 == h2 ]] && s=$S2; echo "iscsi://$1%$s@$PORTAL/iqn.20
 # chk HOST LUN MODE HOSTNO NHOSTS SHARED BLOCKS [SECONDS]
 chk() { timeout 60 "$CHK" "iqn.2026-11.org.test:$1" "$(url "$1" "$2")" "$3" "$4" "$5" "$6" "$7" "${8:-10}"; }
 stats() { ajson GET "/v1/volumes/$1" | jq -c .cache_stats; }
-stat() { ajson GET "/v1/volumes/$1" | jq -r ".cache_stats.$2"; }
+cstat() { ajson GET "/v1/volumes/$1" | jq -r ".cache_stats.$2"; }
 
 log "bad input is refused, naming what was wrong, and changes nothing"
 check_eq "a new disk's policy is none" none "$(ajson GET "/v1/volumes/$A" | jq -r .cache)"
@@ -61,17 +61,17 @@ check "the API names the unknown field" grep -qF "'size'" <<<"$(sed '$d' <<<"$ou
 out=$(api POST "/v1/disks/cache?wait=true" "{\"volume\":$A}")
 check_eq "API without policy: HTTP 400" 400 "$(tail -1 <<<"$out")"
 check_eq "A's policy is still none" none "$(ajson GET "/v1/volumes/$A" | jq -r .cache)"
-check_eq "A is not cached in the gateway" false "$(stat "$A" reads_cached)"
+check_eq "A is not cached in the gateway" false "$(cstat "$A" reads_cached)"
 
 log "two hosts write their own blocks of shared disk A and read all of them, policy read"
 check "vsl disk cache A --policy read" v disk cache "$A" --policy read
 check_eq "the catalog has it" read "$(ajson GET "/v1/volumes/$A" | jq -r .cache)"
-check_eq "the gateway has it" true "$(stat "$A" reads_cached)"
+check_eq "the gateway has it" true "$(cstat "$A" reads_cached)"
 SH=$E2E_TMP/shared.A
 : >"$SH"
 check "h1 fills its blocks" chk h1 0 fill 0 2 "$SH" 256
 check "h2 fills its blocks" chk h2 0 fill 1 2 "$SH" 256
-h0=$(stat "$A" hits)
+h0=$(cstat "$A" hits)
 chk h1 0 mixed 0 2 "$SH" 256 10 >"$E2E_TMP/m1.out" 2>"$E2E_TMP/m1.err" &
 P1=$!
 chk h2 0 mixed 1 2 "$SH" 256 10 >"$E2E_TMP/m2.out" 2>"$E2E_TMP/m2.err" &
@@ -84,7 +84,7 @@ check_eq "h1: no stale or corrupt block ($(cat "$E2E_TMP/m1.out") $(head -3 "$E2
 check_eq "h2: no stale or corrupt block ($(cat "$E2E_TMP/m2.out") $(head -3 "$E2E_TMP/m2.err"))" 0 "$r2"
 echo "h1: $(cat "$E2E_TMP/m1.out"); h2: $(cat "$E2E_TMP/m2.out"); A: $(stats "$A")"
 check "both hosts wrote and read" grep -q 'writes=[1-9]' "$E2E_TMP/m1.out" "$E2E_TMP/m2.out"
-check "the reads hit the cache meanwhile ($(stat "$A" hits) > $h0)" test "$(stat "$A" hits)" -gt "$h0"
+check "the reads hit the cache meanwhile ($(cstat "$A" hits) > $h0)" test "$(cstat "$A" hits)" -gt "$h0"
 
 log "the same while the policy is switched none/read every second"
 chk h1 0 mixed 0 2 "$SH" 256 10 >"$E2E_TMP/t1.out" 2>"$E2E_TMP/t1.err" &
@@ -105,7 +105,7 @@ r2=$?
 check_eq "h1: no stale or corrupt block across the switches ($(cat "$E2E_TMP/t1.out") $(head -3 "$E2E_TMP/t1.err"))" 0 "$r1"
 check_eq "h2: no stale or corrupt block across the switches ($(cat "$E2E_TMP/t2.out") $(head -3 "$E2E_TMP/t2.err"))" 0 "$r2"
 check_eq "eight switches went through" 8 "$switched"
-check_eq "the policy is read after the last" true "$(stat "$A" reads_cached)"
+check_eq "the policy is read after the last" true "$(cstat "$A" reads_cached)"
 
 log "hits, misses and bytes from the backend on disk B (h1 alone, 64 blocks)"
 SB=$E2E_TMP/shared.B
@@ -114,21 +114,21 @@ check "vsl disk cache B --policy read" v disk cache "$B" --policy read
 check "h1 fills B" chk h1 1 fill 0 1 "$SB" 64
 read -r h m b < <(ajson GET "/v1/volumes/$B" | jq -r '.cache_stats | "\(.hits) \(.misses) \(.backend_read_bytes)"')
 check "h1 reads B (first time since the writes)" chk h1 1 readall 0 1 "$SB" 64
-check_eq "64 misses" "$((m + 64))" "$(stat "$B" misses)"
-check_eq "no hit" "$h" "$(stat "$B" hits)"
-check_eq "256 KiB read from the backend" "$((b + 262144))" "$(stat "$B" backend_read_bytes)"
+check_eq "64 misses" "$((m + 64))" "$(cstat "$B" misses)"
+check_eq "no hit" "$h" "$(cstat "$B" hits)"
+check_eq "256 KiB read from the backend" "$((b + 262144))" "$(cstat "$B" backend_read_bytes)"
 check "h1 reads B again" chk h1 1 readall 0 1 "$SB" 64
-check_eq "64 hits" "$((h + 64))" "$(stat "$B" hits)"
-check_eq "no new miss" "$((m + 64))" "$(stat "$B" misses)"
-check_eq "nothing more from the backend" "$((b + 262144))" "$(stat "$B" backend_read_bytes)"
+check_eq "64 hits" "$((h + 64))" "$(cstat "$B" hits)"
+check_eq "no new miss" "$((m + 64))" "$(cstat "$B" misses)"
+check_eq "nothing more from the backend" "$((b + 262144))" "$(cstat "$B" backend_read_bytes)"
 check "h1 rewrites B" chk h1 1 fill 0 1 "$SB" 64
 check "h1 reads B after the writes" chk h1 1 readall 0 1 "$SB" 64
-check_eq "the writes made all 64 miss" "$((m + 128))" "$(stat "$B" misses)"
+check_eq "the writes made all 64 miss" "$((m + 128))" "$(cstat "$B" misses)"
 check "policy none on B" v disk cache "$B" --policy none
 check "h1 reads B, policy none" chk h1 1 readall 0 1 "$SB" 64
-check_eq "no hit counted" "$((h + 64))" "$(stat "$B" hits)"
-check_eq "no miss counted" "$((m + 128))" "$(stat "$B" misses)"
-check_eq "the backend read 256 KiB more" "$((b + 3 * 262144))" "$(stat "$B" backend_read_bytes)"
+check_eq "no hit counted" "$((h + 64))" "$(cstat "$B" hits)"
+check_eq "no miss counted" "$((m + 128))" "$(cstat "$B" misses)"
+check_eq "the backend read 256 KiB more" "$((b + 3 * 262144))" "$(cstat "$B" backend_read_bytes)"
 check "vsl disk show prints the figures" \
   bash -c "'$VSL' disk show $B | grep -qx 'cache: reads not cached; $((h + 64)) hits, $((m + 128)) misses; $((b + 3 * 262144)) bytes read from the backend'"
 check "vsl disk show prints the policy" bash -c "'$VSL' disk show $B | grep -qx 'cache policy: none'"
@@ -140,7 +140,7 @@ check "/metrics has the cache's size" grep -qx "vsl_cache_capacity_bytes 8388608
 log "the check catches a stale block: writes that leave the cache alone fail it"
 serve_stop
 VSL_TEST_CACHE_NO_INVALIDATE=1 serve_start "$E2E_TMP/data" --cache 8MiB
-check_eq "A's policy came back from the catalog" true "$(stat "$A" reads_cached)"
+check_eq "A's policy came back from the catalog" true "$(cstat "$A" reads_cached)"
 chk h1 0 mixed 0 2 "$SH" 256 6 >"$E2E_TMP/s1.out" 2>"$E2E_TMP/s1.err" &
 P1=$!
 chk h2 0 mixed 1 2 "$SH" 256 6 >"$E2E_TMP/s2.out" 2>"$E2E_TMP/s2.err" &

@@ -97,7 +97,8 @@ static int Check(struct scsi_task* t, const char* what) {
     scsi_free_scsi_task(t);
     return 0;
   }
-  fprintf(stderr, "%s failed: %s\n", what, t == NULL ? iscsi_get_error(iscsi) : iscsi_get_error(iscsi));
+  fprintf(stderr, "%s failed: %s\n", what,
+          t == NULL ? iscsi_get_error(iscsi) : iscsi_get_error(iscsi));
   if (t != NULL) scsi_free_scsi_task(t);
   return -1;
 }
@@ -111,7 +112,8 @@ static int ReadCheck(uint32_t b, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) p[i] = Load(&acked[b + i]);
   struct scsi_task* t = iscsi_read16_sync(iscsi, lun, (uint64_t)b * lbas_per_block, n * kBlock,
                                           kBlock / lbas_per_block, 0, 0, 0, 0, 0);
-  if (t == NULL || t->status != SCSI_STATUS_GOOD || t->datain.size < (int)(n * kBlock)) return Check(t, "READ(16)"), -1;
+  if (t == NULL || t->status != SCSI_STATUS_GOOD || t->datain.size < (int)(n * kBlock))
+    return Check(t, "READ(16)"), -1;
   ++reads;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t k = b + i;
@@ -129,14 +131,16 @@ static int ReadCheck(uint32_t b, uint32_t n) {
       uint64_t m = mine[k];
       int ok = (m >> 63) ? r == 1 : (m == 0 ? r == 1 || seq == 0 : (r == 0 && seq == m));
       if (!ok && ++stale <= 5)
-        fprintf(stderr, "STALE own block %u: got %s %llu, last wrote %s %llu\n", k, r ? "zeros" : "seq",
-                (unsigned long long)seq, (m >> 63) ? "zeros" : "seq", (unsigned long long)(m & ~(1ULL << 63)));
+        fprintf(stderr, "STALE own block %u: got %s %llu, last wrote %s %llu\n", k,
+                r ? "zeros" : "seq", (unsigned long long)seq, (m >> 63) ? "zeros" : "seq",
+                (unsigned long long)(m & ~(1ULL << 63)));
       continue;
     }
     int ok = r == 0 ? seq >= p[i] : Load(&zeroed[k]) >= p[i];
     if (!ok && ++stale <= 5)
-      fprintf(stderr, "STALE block %u of host %u: got %s %llu, acknowledged before the read: %llu\n", k, k % nhosts,
-              r ? "zeros" : "seq", (unsigned long long)seq, (unsigned long long)p[i]);
+      fprintf(stderr,
+              "STALE block %u of host %u: got %s %llu, acknowledged before the read: %llu\n", k,
+              k % nhosts, r ? "zeros" : "seq", (unsigned long long)seq, (unsigned long long)p[i]);
   }
   scsi_free_scsi_task(t);
   return 0;
@@ -174,7 +178,8 @@ static int Write(uint32_t b, int how) {
     t = iscsi_compareandwrite_sync(iscsi, lun, lba, buf, 2 * kBlock, (int)bs, 0, 0, 0, 0, 0);
     what = "COMPARE AND WRITE";
   }
-  if (t != NULL && t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_MISCOMPARE) {
+  if (t != NULL && t->status == SCSI_STATUS_CHECK_CONDITION &&
+      t->sense.key == SCSI_SENSE_MISCOMPARE) {
     if (++stale <= 5) fprintf(stderr, "STALE own block %u: COMPARE AND WRITE miscompared\n", b);
     scsi_free_scsi_task(t);
     return 0;
@@ -188,7 +193,9 @@ static int Write(uint32_t b, int how) {
 
 int main(int argc, char** argv) {
   if (argc < 8) {
-    fprintf(stderr, "usage: %s INITIATOR-NAME ISCSI-URL fill|readall|mixed HOST NHOSTS SHARED BLOCKS [SECONDS]\n",
+    fprintf(stderr,
+            "usage: %s INITIATOR-NAME ISCSI-URL fill|readall|mixed HOST NHOSTS SHARED BLOCKS "
+            "[SECONDS]\n",
             argv[0]);
     return 1;
   }
@@ -225,11 +232,13 @@ int main(int argc, char** argv) {
     return fprintf(stderr, "login failed: %s\n", iscsi_get_error(iscsi)), 2;
   lun = url->lun;
   struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, lun);
-  if (cap == NULL || cap->status != SCSI_STATUS_GOOD) return fprintf(stderr, "READ CAPACITY failed\n"), 3;
+  if (cap == NULL || cap->status != SCSI_STATUS_GOOD)
+    return fprintf(stderr, "READ CAPACITY failed\n"), 3;
   struct scsi_readcapacity16* rc = scsi_datain_unmarshall(cap);
   if (rc == NULL || rc->block_length == 0 || kBlock % rc->block_length != 0) return 3;
   lbas_per_block = kBlock / rc->block_length;
-  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block) return fprintf(stderr, "disk too small\n"), 1;
+  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block)
+    return fprintf(stderr, "disk too small\n"), 1;
   scsi_free_scsi_task(cap);
 
   int failed = 0;
@@ -257,7 +266,8 @@ int main(int argc, char** argv) {
   } else {
     return fprintf(stderr, "unknown mode %s\n", mode), 1;
   }
-  printf("reads=%lu writes=%lu stale=%lu corrupt=%lu torn=%lu\n", reads, writes, stale, corrupt, torn);
+  printf("reads=%lu writes=%lu stale=%lu corrupt=%lu torn=%lu\n", reads, writes, stale, corrupt,
+         torn);
   iscsi_logout_sync(iscsi);
   iscsi_destroy_context(iscsi);
   if (failed) return 3;

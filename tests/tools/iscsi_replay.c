@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   unsigned long n = 0;
   unsigned char* buf = NULL;
   while (fscanf(in, " %c %llu %llu", &op, &off, &len) == 3) {
-    if (off % bs || len % bs || len == 0) return fprintf(stderr, "line %lu: not whole blocks\n", n + 1), 1;
+    if (off % bs || len % bs || len == 0)
+      return fprintf(stderr, "line %lu: not whole blocks\n", n + 1), 1;
     struct scsi_task* t;
     if (op == 'w') {
       buf = realloc(buf, len);
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
       t = iscsi_read16_sync(iscsi, url->lun, off / bs, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
     }
     if (t == NULL || t->status != SCSI_STATUS_GOOD) {
-      fprintf(stderr, "line %lu (%c %llu %llu) failed: %s\n", n + 1, op, off, len, iscsi_get_error(iscsi));
+      fprintf(stderr, "line %lu (%c %llu %llu) failed: %s\n", n + 1, op, off, len,
+              iscsi_get_error(iscsi));
       return 3;
     }
     if (op != 'w') {
