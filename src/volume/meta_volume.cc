@@ -261,7 +261,10 @@ void CacheFill(uint64_t off, const uint8_t* data, uint64_t n, const std::vector<
 // parent's blocks in the same order at the same time): a read that misses
 // joins the one already asking the backend for exactly its blocks, under
 // the same ids, when no write has completed there since that one took its
-// tickets (same generations), and copies its bytes when it finishes.
+// tickets (same generations), and copies its bytes when it finishes, if
+// the generations are still the same then. Otherwise (a clone started
+// writing that object: the leader may have read the clone's new bytes,
+// which are no sibling's) each waiter reads its own image.
 struct FlightKey {
   uint64_t id, off, len;
   bool operator<(const FlightKey& o) const {
@@ -270,6 +273,7 @@ struct FlightKey {
 };
 struct Flight {
   std::vector<Ticket> tickets;
+  // Called with the bytes, or with nullptr: read your own.
   std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;  // guarded by flights_mu
 };
 std::mutex flights_mu;
@@ -281,6 +285,12 @@ bool SameTickets(const std::vector<Ticket>& a, const std::vector<Ticket>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i].id != b[i].id || a[i].gen != b[i].gen) return false;
+  return true;
+}
+// No write has touched the blocks of [off, ...) since the tickets were taken.
+bool TicketsCurrent(uint64_t off, const std::vector<Ticket>& t) {
+  for (size_t i = 0; i < t.size(); ++i)
+    if (BlockCache::Global().Gen(t[i].id, off / kCacheBlock + i) != t[i].gen) return false;
   return true;
 }
 bool OneId(const std::vector<Ticket>& t) {
@@ -737,8 +747,9 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
           std::lock_guard l(flights_mu);
           auto it = Flights().find(k);
           if (it != Flights().end() && SameTickets(it->second->tickets, t)) {
-            it->second->waiters.push_back([dst, n = p.length, piece = std::move(piece)](
-                                              const uint8_t* src, const Status& st) {
+            it->second->waiters.push_back([s, file = &file, off = p.file_offset, dst, n = p.length,
+                                           piece = std::move(piece)](const uint8_t* src, const Status& st) {
+              if (st.ok() && src == nullptr) return RbdAioRead(*file->rbd, off, dst, n, std::move(piece));
               if (st.ok()) std::memcpy(dst, src, n);
               piece(st);
             });
@@ -759,7 +770,8 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
             if (it != Flights().end() && it->second == fl) Flights().erase(it);
             waiters.swap(fl->waiters);
           }
-          for (auto& w : waiters) w(dst, st);
+          const uint8_t* bytes = st.ok() && TicketsCurrent(k.off, t) ? dst : nullptr;
+          for (auto& w : waiters) w(bytes, st);
           piece(std::move(st));
         };
       } else if (c) {
