@@ -62,6 +62,13 @@ struct ApiContext {
   bool metrics_open = false;
   // Writes the gateway's families into a scrape; null: none.
   std::function<void(MetricsText&)> gateway_metrics;
+  // The read cache's figures of a mapped volume (by id) for its JSON
+  // (docs/cache.md); false when it is not mapped. Null: none.
+  struct VolumeCacheFigures {
+    bool reads = false;
+    uint64_t hits = 0, misses = 0, backend_read_bytes = 0;
+  };
+  std::function<bool(const std::string&, VolumeCacheFigures*)> volume_cache;
   // Test-only fault injection (`vsl serve --test-faults`); null otherwise.
   TestHooks* test_hooks = nullptr;
   // `vsl serve --backup-dir`: the backup store and its ops; null: backups

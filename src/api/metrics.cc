@@ -240,6 +240,37 @@ void WriteControlPlaneMetrics(ApiContext& ctx, MetricsText& out) {
   if (s.ok()) out.Append(catalog);
 }
 
+// The read cache (docs/cache.md): the process's, then per mapped volume.
+void WriteCacheMetrics(const gateway::GatewayStats& s, MetricsText& out) {
+  out.Family("vsl_cache_capacity_bytes", "gauge",
+             "The read cache's size (vsl serve --cache); 0: none.");
+  out.Sample("vsl_cache_capacity_bytes", {}, double(s.cache_capacity_bytes));
+  out.Family("vsl_cache_used_bytes", "gauge", "Bytes of the read cache holding blocks.");
+  out.Sample("vsl_cache_used_bytes", {}, double(s.cache_used_bytes));
+  out.Family("vsl_cache_inserts_total", "counter", "Blocks installed in the read cache.");
+  out.Sample("vsl_cache_inserts_total", {}, double(s.cache_inserts));
+  out.Family("vsl_cache_evictions_total", "counter",
+             "Blocks evicted from the read cache to make room.");
+  out.Sample("vsl_cache_evictions_total", {}, double(s.cache_evictions));
+  out.Family("vsl_cache_invalidations_total", "counter",
+             "Cached blocks dropped because a write changed them.");
+  out.Sample("vsl_cache_invalidations_total", {}, double(s.cache_invalidations));
+  out.Family("vsl_volume_cache_hits_total", "counter",
+             "Reads of a mapped volume served from the read cache alone.");
+  for (const auto& [id, v] : s.volumes)
+    out.Sample("vsl_volume_cache_hits_total", {{"volume", id}}, double(v.hits));
+  out.Family("vsl_volume_cache_misses_total", "counter",
+             "Reads of a mapped volume with cache policy read that went to its files or images.");
+  for (const auto& [id, v] : s.volumes)
+    out.Sample("vsl_volume_cache_misses_total", {{"volume", id}}, double(v.misses));
+  out.Family(
+      "vsl_volume_backend_read_bytes_total", "counter",
+      "Bytes the reads of a mapped volume asked of its files and images (any cache policy).");
+  for (const auto& [id, v] : s.volumes)
+    out.Sample("vsl_volume_backend_read_bytes_total", {{"volume", id}},
+               double(v.backend_read_bytes));
+}
+
 void WriteGatewayMetrics(const gateway::GatewayStats& s, MetricsText& out) {
   out.Family("vsl_gateway_sessions", "gauge", "iSCSI sessions logged in (normal and discovery).");
   out.Sample("vsl_gateway_sessions", {}, double(s.sessions));
@@ -266,6 +297,7 @@ void WriteGatewayMetrics(const gateway::GatewayStats& s, MetricsText& out) {
              "1 when every network thread answered this scrape in time, else 0 (its figures are left out).");
   out.Sample("vsl_gateway_stats_complete", {}, s.complete ? 1 : 0);
   WriteLuMetrics(s.lus, out);
+  WriteCacheMetrics(s, out);
 }
 
 void WriteProcessMetrics(MetricsText& out) {

@@ -63,7 +63,8 @@ Json VolumeJson(const catalog::Volume& v) {
           {"bcv_id", OptInt(v.bcv_id)},
           {"farm_id", OptInt(v.farm_id)},
           {"state", std::string(catalog::DiskStateName(v.state))},
-          {"prior_state", v.prior_state ? Json(std::string(catalog::DiskStateName(*v.prior_state))) : Json(nullptr)},
+          {"prior_state", v.prior_state ? Json(std::string(catalog::DiskStateName(*v.prior_state)))
+                                        : Json(nullptr)},
           {"clean", v.clean},
           {"image_id", OptInt(v.image_id)},
           {"qualities", QualitiesJson(v.qualities)},
@@ -71,7 +72,8 @@ Json VolumeJson(const catalog::Volume& v) {
           {"vanished", v.vanished},
           {"created_ms", v.created_ms},
           {"updated_ms", v.updated_ms},
-          {"qos", QosJson(v.qos)}};
+          {"qos", QosJson(v.qos)},
+          {"cache", v.cache}};
 }
 
 Json BindingJson(const catalog::Binding& b) {

@@ -181,13 +181,24 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     if (host) args["host"] = *host;
   } else if (op == "qos") {
     VSL_RETURN_IF_ERROR(QosArgs(body, args));
+  } else if (op == "cache") {
+    // {"volume", "policy": "none"|"read"} (docs/cache.md)
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "policy"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_ASSIGN_OR_RETURN(auto policy, OptionalString(body, "policy"));
+    if (!policy)
+      return InvalidArgument("field 'policy' is missing (expected \"none\" or \"read\")");
+    if (*policy != "none" && *policy != "read")
+      return InvalidArgument("field 'policy': '" + *policy +
+                             "' is no cache policy (expected \"none\" or \"read\")");
+    args["cache"] = *policy;
   } else if (op == "scrub" || op == "free" || op == "break-meta" || op == "flatten") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
                     "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, snapshot, "
-                    "snapshot-map, snapshot-release, bind, map, unmap, unbind, scrub, free, flatten, qos)");
+                    "snapshot-map, snapshot-release, bind, map, unmap, unbind, scrub, free, flatten, qos, cache)");
   }
   return Status::Ok();
 }
@@ -263,6 +274,16 @@ Status ShowVolume(ApiContext& ctx, const Principal& p, const httplib::Request& r
     out["clone_of"] = clone_of ? Json(*clone_of) : Json(nullptr);
     return Status::Ok();
   }));
+  // The gateway's read cache figures while the disk is mapped (docs/cache.md).
+  ApiContext::VolumeCacheFigures f;
+  if (ctx.volume_cache && ctx.volume_cache(std::to_string(id), &f)) {
+    out["cache_stats"] = {{"reads_cached", f.reads},
+                          {"hits", f.hits},
+                          {"misses", f.misses},
+                          {"backend_read_bytes", f.backend_read_bytes}};
+  } else {
+    out["cache_stats"] = nullptr;
+  }
   ReplyJson(res, out);
   return Status::Ok();
 }

@@ -68,6 +68,9 @@ class FaultableMapTarget : public manager::MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return base_->Grow(volume_id, extents);
   }
+  Status SetCache(const std::string& volume_id, bool reads) override {
+    return base_->SetCache(volume_id, reads);
+  }
   Status SetQos(const std::string& volume_id, const QosLimits& qos) override {
     return base_->SetQos(volume_id, qos);
   }

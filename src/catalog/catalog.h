@@ -122,6 +122,9 @@ class Catalog {
   // The unit's limits (util/qos.h's canonical text; "" for none), with a
   // "qos" event row when they change. NotFound when it does not exist.
   Status SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const Actor& actor);
+  // The unit's read cache policy ("none" or "read"), with a "cache" event
+  // row when it changes. NotFound when it does not exist.
+  Status SetVolumeCache(Tx& tx, int64_t id, const std::string& policy, const Actor& actor);
   // Deletes the row (no bindings or members may refer to it); backup links
   // to it are cleared.
   Status DeleteVolume(Tx& tx, int64_t id);

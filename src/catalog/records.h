@@ -87,6 +87,9 @@ struct Volume {
   // The unit's limits in util/qos.h's canonical text form; "" for none.
   // Cleared when the volume goes back to Free.
   std::string qos;
+  // The unit's read cache policy, "none" or "read" (docs/cache.md).
+  // Back to "none" when the volume goes back to Free.
+  std::string cache = "none";
 };
 
 // The seed's Disk Fiber Attach table (table 3).

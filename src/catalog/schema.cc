@@ -20,7 +20,8 @@ struct Migration {
 // Append only: a released migration never changes.
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
-      {1, "control database (FIG. 5B) and request queue (FIG. 8)",
+      {1,
+       "control database (FIG. 5B) and request queue (FIG. 8)",
        {
            R"sql(CREATE TABLE arrays (
                 id {ID},
@@ -76,7 +77,8 @@ const std::vector<Migration>& Migrations() {
                 created_ms BIGINT NOT NULL,
                 updated_ms BIGINT NOT NULL))sql",
            // One catalog row per array volume; meta volumes (no array) are exempt.
-           "CREATE UNIQUE INDEX volumes_on_array ON volumes (array_id, array_volume) WHERE array_id IS NOT NULL",
+           "CREATE UNIQUE INDEX volumes_on_array ON volumes (array_id, array_volume) WHERE "
+           "array_id IS NOT NULL",
            "CREATE INDEX volumes_by_state ON volumes (state, type, size)",
            "CREATE INDEX volumes_by_parent ON volumes (parent_id)",
            "CREATE INDEX volumes_by_request ON volumes (request_id)",
@@ -140,7 +142,8 @@ const std::vector<Migration>& Migrations() {
                 detail TEXT NOT NULL DEFAULT ''))sql",
            "CREATE INDEX events_by_entity ON events (entity, entity_id, id)",
        }},
-      {2, "process liveness, the farm lock, and which process holds a request",
+      {2,
+       "process liveness, the farm lock, and which process holds a request",
        {
            // One row per `vsl serve` process; node: the data directory it
            // runs on (a restart on the same node knows its predecessor died).
@@ -154,12 +157,14 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE farms ADD COLUMN lock_expiry_ms BIGINT NOT NULL DEFAULT 0",
            "ALTER TABLE requests ADD COLUMN lease_process TEXT NOT NULL DEFAULT ''",
        }},
-      {3, "read-only bindings (an image's master volume shared by several hosts)",
+      {3,
+       "read-only bindings (an image's master volume shared by several hosts)",
        {
            // Existing bindings were all read-write.
            "ALTER TABLE bindings ADD COLUMN read_only BIGINT NOT NULL DEFAULT 0",
        }},
-      {4, "image masters per array, and which volumes are clones of which master",
+      {4,
+       "image masters per array, and which volumes are clones of which master",
        {
            // A copy of an image's master made on an array that can clone it
            // (rbd), so that the array's disks are clones instead of copies.
@@ -177,7 +182,8 @@ const std::vector<Migration>& Migrations() {
                 created_ms BIGINT NOT NULL))sql",
            "CREATE INDEX clones_by_master ON clones (master_volume_id)",
        }},
-      {5, "hosts' BMCs (the ipmi power driver)",
+      {5,
+       "hosts' BMCs (the ipmi power driver)",
        {
            "ALTER TABLE hosts ADD COLUMN bmc_address TEXT NOT NULL DEFAULT ''",
            "ALTER TABLE hosts ADD COLUMN bmc_port BIGINT NOT NULL DEFAULT 623",
@@ -185,12 +191,14 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE hosts ADD COLUMN bmc_password TEXT NOT NULL DEFAULT ''",
            "ALTER TABLE hosts ADD COLUMN bmc_bootdev TEXT NOT NULL DEFAULT 'none'",
        }},
-      {6, "per-disk quality-of-service limits",
+      {6,
+       "per-disk quality-of-service limits",
        {
            // util/qos.h's text form ("iops=2000,mbps=100"); '' is no limit.
            "ALTER TABLE volumes ADD COLUMN qos TEXT NOT NULL DEFAULT ''",
        }},
-      {7, "backups (one row per backup in the store that vsl serve ran)",
+      {7,
+       "backups (one row per backup in the store that vsl serve ran)",
        {
            // id: the store's backup id; volume_id: the disk (unit) it is of,
            // kept when the disk is freed (NULL then) so the list still shows it.
@@ -264,6 +272,12 @@ const std::vector<Migration>& Migrations() {
                 created_ms BIGINT NOT NULL DEFAULT 0,
                 request_id BIGINT NOT NULL DEFAULT 0))sql",
            "CREATE UNIQUE INDEX snapshots_by_name ON snapshots (source_id, name)",
+       }},
+      {11,
+       "per-disk read cache policy",
+       {
+           // 'none' or 'read' (docs/cache.md).
+           "ALTER TABLE volumes ADD COLUMN cache TEXT NOT NULL DEFAULT 'none'",
        }},
   };
   return kMigrations;

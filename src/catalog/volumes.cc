@@ -7,8 +7,9 @@ namespace vsl::catalog {
 namespace {
 
 constexpr const char* kVolumeCols =
-    "id, array_id, array_volume, type, size, parent_id, member_order, bcv_id, farm_id, state, prior_state, "
-    "clean, image_id, qualities, request_id, vanished, created_ms, updated_ms, qos";
+    "id, array_id, array_volume, type, size, parent_id, member_order, bcv_id, farm_id, state, "
+    "prior_state, "
+    "clean, image_id, qualities, request_id, vanished, created_ms, updated_ms, qos, cache";
 
 Result<Volume> VolumeFromRow(const Row& r) {
   Volume v;
@@ -34,6 +35,7 @@ Result<Volume> VolumeFromRow(const Row& r) {
   v.created_ms = r.Int(16);
   v.updated_ms = r.Int(17);
   v.qos = r.Text(18);
+  v.cache = r.Text(19);
   return v;
 }
 
@@ -201,7 +203,7 @@ Status Catalog::CasVolume(Tx& tx, int64_t id, DiskState from, DiskState to, cons
   std::string sql = "UPDATE volumes SET state = ?, updated_ms = ?";
   std::vector<Value> params{std::string(DiskStateName(to)), now};
   // A free volume carries no limits to its next user.
-  if (to == DiskState::kFree) sql += ", qos = ''";
+  if (to == DiskState::kFree) sql += ", qos = '', cache = 'none'";
   AppendUpdate(u, &sql, &params);
   sql += " WHERE id = ? AND state = ?";
   params.emplace_back(id);
@@ -257,6 +259,27 @@ Status Catalog::SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const A
   e.request_id = actor.request_id;
   e.time_ms = now;
   e.detail = qos.empty() ? "no limits" : qos;
+  return AppendEvent(tx, std::move(e));
+}
+
+Status Catalog::SetVolumeCache(Tx& tx, int64_t id, const std::string& policy, const Actor& actor) {
+  int64_t now = NowMs();
+  VSL_ASSIGN_OR_RETURN(auto row,
+                       tx.QueryOne("SELECT state, cache FROM volumes WHERE id = ?", {id}));
+  if (!row) return NotFound(VolumeName(id) + " does not exist");
+  if (row->Text(1) == policy) return Status::Ok();
+  VSL_RETURN_IF_ERROR(
+      tx.Exec("UPDATE volumes SET cache = ?, updated_ms = ? WHERE id = ?", {policy, now, id})
+          .status());
+  Event e;
+  e.entity = "volume";
+  e.entity_id = id;
+  e.from_state = e.to_state = row->Text(0);
+  e.op = "cache";
+  e.actor = actor.name;
+  e.request_id = actor.request_id;
+  e.time_ms = now;
+  e.detail = "cache " + policy;
   return AppendEvent(tx, std::move(e));
 }
 

@@ -23,6 +23,7 @@ struct Args {
   // vsl disk qos: iops, read-iops, write-iops, mbps, read-mbps, write-mbps (0: not given).
   std::vector<int64_t> qos = std::vector<int64_t>(6, 0);
   bool clear = false;
+  std::string policy;  // vsl disk cache
 };
 
 Result<Json> QualityObject(const std::string& text) {
@@ -72,6 +73,8 @@ Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body
            res["host"].get<std::string>().c_str(), Cell(res["lun"]).c_str());
   } else if (res.is_object() && res.contains("snapshot")) {
     printf("snapshot %s released (unmapped, scrubbed, free)\n", Cell(res["snapshot"]).c_str());
+  } else if (res.is_object() && res.contains("cache")) {
+    printf("cache: volume %s: %s\n", Cell(res["volume"]).c_str(), Cell(res["cache"]).c_str());
   } else if (res.is_object() && res.contains("qos")) {
     std::string q = res["qos"].get<std::string>();
     printf("qos: volume %s: %s\n", Cell(res["volume"]).c_str(), q.empty() ? "no limits" : q.c_str());
@@ -145,6 +148,33 @@ Status Snapshots(ApiClient& c, const Args& a) {
                     HumanSize(x["size"].get<uint64_t>()), to.empty() ? "-" : to});
   }
   PrintTable({"ID", "NAME", "TIME", "SIZE", "MAPPED TO"}, rows);
+  return Status::Ok();
+}
+
+Status Cache(ApiClient& c, const Args& a) {
+  return Disk(c, a, "cache", {{"volume", a.volume}, {"policy", a.policy}});
+}
+
+// The unit, its limits and cache policy, and the gateway's read cache
+// figures while it is mapped (docs/cache.md).
+Status Show(ApiClient& c, const Args& a) {
+  VSL_ASSIGN_OR_RETURN(Json v, c.Get("/v1/volumes/" + std::to_string(a.volume)));
+  if (a.api.json) return printf("%s\n", v.dump(2).c_str()), Status::Ok();
+  printf("volume %s: %s, %s, %s\n", Cell(v["id"]).c_str(), Cell(v["type"]).c_str(),
+         HumanSize(v["size"].get<uint64_t>()).c_str(), Cell(v["state"]).c_str());
+  printf("cache policy: %s\n", Cell(v.value("cache", Json("none"))).c_str());
+  const Json st = v.value("cache_stats", Json(nullptr));
+  if (st.is_object()) {
+    printf("cache: reads %s; %s hits, %s misses; %s bytes read from the backend\n",
+           st["reads_cached"].get<bool>() ? "cached" : "not cached", Cell(st["hits"]).c_str(),
+           Cell(st["misses"]).c_str(), Cell(st["backend_read_bytes"]).c_str());
+  } else {
+    printf("cache: not mapped (no figures)\n");
+  }
+  for (const Json& b : v["bindings"]) {
+    printf("bound to host %s at LUN %s%s\n", Cell(b["host"]).c_str(), Cell(b["lun"]).c_str(),
+           b["mapped"].get<bool>() ? " (mapped)" : "");
+  }
   return Status::Ok();
 }
 
@@ -330,6 +360,23 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
     qos->add_option(names[i], args->qos[i], helps[i])->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
   }
   qos->add_flag("--clear", args->clear, "remove every limit");
+
+  CLI::App* cache =
+      Leaf(disk, "cache",
+           "set a unit's read cache policy: read (its reads go through the gateway's RAM cache, "
+           "vsl serve --cache) or none; a mapped unit changes at once, without a remap",
+           args, run, Cache, true);
+  cache->add_option("volume", args->volume, "the unit")->required();
+  cache->add_option("--policy", args->policy, "read or none")
+      ->required()
+      ->check(CLI::IsMember({"read", "none"}));
+  Leaf(disk, "show",
+       "show a unit: state, limits, cache policy and the gateway's cache figures (hits, misses, "
+       "bytes "
+       "read from its backend) while it is mapped",
+       args, run, Show, false)
+      ->add_option("volume", args->volume, "the unit")
+      ->required();
 
   CLI::App* queue = app.add_subcommand("queue", "the request queue");
   queue->require_subcommand(1);

@@ -14,10 +14,12 @@
 #include "api/auth.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
+#include "volume/cache.h"
 #include "volume/volume.h"
 
 namespace vsl::cli {
@@ -29,6 +31,7 @@ struct GatewayArgs {
   std::string metrics;  // HOST:PORT for GET /metrics; empty: none
   std::string metrics_token_file;
   bool metrics_open = false;
+  std::string cache = "0";  // the read cache's size (docs/cache.md)
 };
 
 // Splits "HOST:PORT" ("[::1]:9780" for IPv6); InvalidArgument naming --metrics.
@@ -90,6 +93,16 @@ int RunGateway(const GatewayArgs& args) {
     fprintf(stderr, "vsl gateway: --metrics-open and --metrics-token-file need --metrics HOST:PORT\n");
     return kExitUsage;
   }
+
+  Result<uint64_t> cache = ParseSizeArg(args.cache);
+  if (!cache.ok() ||
+      (*cache != 0 && *cache < volume::BlockCache::kBlock * volume::BlockCache::kShards)) {
+    fprintf(stderr, "vsl gateway: --cache %s: %s\n", args.cache.c_str(),
+            cache.ok() ? "below 256KiB, the least the cache can hold"
+                       : cache.status().message().c_str());
+    return kExitUsage;
+  }
+  volume::BlockCache::Global().SetCapacity(*cache);
 
   // Before any thread starts: every thread inherits the blocked stop signals.
   sigset_t stop = gateway::PrepareProcess();
@@ -169,6 +182,11 @@ void AddGatewayCommands(CLI::App& app, RunFn* run) {
   sub->add_option("--config,-c", args->config, "configuration file (docs/gateway-config.md)")
       ->required();
   sub->add_option("--listen", args->listen, "address:port to listen on, overriding the file's");
+  sub->add_option("--cache", args->cache,
+                  "the read cache in RAM, shared by every LUN whose \"cache\" is \"read\"; e.g. "
+                  "1GiB; 0: none "
+                  "(docs/cache.md)")
+      ->capture_default_str();
   sub->add_option("--metrics", args->metrics,
                   "serve GET /metrics (Prometheus text: the gateway's and the process's metrics) on HOST:PORT "
                   "(port 0 picks one); needs --metrics-token-file or --metrics-open");

@@ -27,10 +27,10 @@
 #include "api/console.h"
 #include "api/session.h"
 #include "api/test_hooks.h"
+#include "backup/store.h"
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
-#include "backup/store.h"
 #include "cli/data_dir.h"
 #include "manager/backup_ops.h"
 #include "manager/backup_schedule.h"
@@ -39,11 +39,13 @@
 #include "cli/serve_config.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
+#include "manager/backup_ops.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
 #include "util/log.h"
 #include "util/rbd_clients.h"
+#include "volume/cache.h"
 
 namespace vsl::cli {
 namespace {
@@ -96,6 +98,7 @@ struct ServeArgs {
   // The gateway's limits against untrusted hosts (docs/security.md).
   gateway::GatewayOptions iscsi_limits;
   std::string iscsi_write_budget = "512MiB";
+  std::string cache = "0";  // the read cache's size (docs/cache.md); 0: none
 };
 
 // --import-dir as a realpath; refused when it is, holds or lies inside the
@@ -420,6 +423,11 @@ Result<gateway::GatewayOptions> GatewayOptionsOf(const ServeArgs& args) {
                            " is below 8MiB, the largest write one command may announce");
   }
   o.write_buffer_budget = *write_budget;
+  auto cache = ParseSizeArg(args.cache);
+  if (!cache.ok()) return cache.status().Annotate("--cache");
+  if (*cache != 0 && *cache < volume::BlockCache::kBlock * volume::BlockCache::kShards)
+    return InvalidArgument("--cache " + args.cache +
+                           " is below 256KiB, the least the cache can hold");
   o.listen = args.iscsi;
   o.iqn_prefix = args.iqn_prefix;
   return o;
@@ -475,6 +483,11 @@ int RunServe(const ServeArgs& args) {
   auto token_hash = AdminTokenHash(data, &new_token);
   if (!token_hash.ok()) return fail(token_hash.status(), kExitFailure);
 
+  // Sized before any volume opens. The stale-read hook (tests/api/cache.sh
+  // checks that it catches one) needs --test-faults.
+  const char* stale = getenv("VSL_TEST_CACHE_NO_INVALIDATE");
+  volume::BlockCache::Global().SetCapacity(
+      *ParseSizeArg(args.cache), args.test_faults && stale != nullptr && std::string(stale) == "1");
   auto gw = gateway::Gateway::Create(*gopts);
   if (!gw.ok()) return fail(gw.status(), kExitUsage);
 
@@ -544,6 +557,13 @@ int RunServe(const ServeArgs& args) {
   ctx.metrics_open = args.metrics_open;
   gateway::Gateway* gateway = gw->get();
   ctx.gateway_metrics = [gateway](api::MetricsText& out) { api::WriteGatewayMetrics(gateway->Stats(), out); };
+  ctx.volume_cache = [gateway](const std::string& id, api::ApiContext::VolumeCacheFigures* out) {
+    auto vol = gateway->MappedVolume(id);
+    if (!vol) return false;
+    const auto c = vol->cache_counters();
+    *out = {vol->cache_reads(), c.hits, c.misses, c.backend_read_bytes};
+    return true;
+  };
 
   RbdRecovery rbd(mgr.get(), data);
   Status s = rbd.TakeDeadClients();
@@ -740,6 +760,11 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
   cmd->add_option("--iscsi-write-budget", args->iscsi_write_budget,
                   "write data all iSCSI sessions together may hold while it arrives (R2Ts wait beyond it; "
                   "at least 8MiB)")
+      ->capture_default_str();
+  cmd->add_option(
+         "--cache", args->cache,
+         "the gateway's read cache in RAM, shared by every disk whose cache policy is read "
+         "(vsl disk cache); e.g. 1GiB; 0: none (docs/cache.md)")
       ->capture_default_str();
   cmd->add_option("--lease-ms", args->lease_ms,
                   "request lease: a request a dead process held is taken over after this long")

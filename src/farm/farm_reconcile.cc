@@ -123,6 +123,7 @@ Status FarmManager::Reconcile(FarmRecord& record, bool act) {
       }
       known.insert(d.unit);
       d.qos = u->second.qos;
+      d.cache = u->second.cache == "read" ? "read" : "";
       const BindingView* b = binding_of(d.unit, s.host);
       d.bound = b != nullptr;
       d.mapped = b != nullptr && b->mapped;
@@ -136,6 +137,7 @@ Status FarmManager::Reconcile(FarmRecord& record, bool act) {
     if (keep) {
       known.insert(g.unit);
       g.qos = u->second.qos;
+      g.cache = u->second.cache == "read" ? "read" : "";
       return false;
     }
     if (u != seen.units.end()) give_back(g.unit);

@@ -34,13 +34,21 @@ FarmState FarmRecord::ToState(std::vector<IdleHost> pool) const {
   for (const ServerRecord& s : servers) {
     ServerState ss{s.name, s.role, s.hw, s.host, s.powered_on, {}};
     for (const DiskRecord& d : s.disks) {
-      ss.disks.push_back(
-          {d.target, d.drivename, d.size_bytes, d.drivetype, d.image, {d.unit}, d.bound, d.mapped, d.qos});
+      ss.disks.push_back({d.target,
+                          d.drivename,
+                          d.size_bytes,
+                          d.drivetype,
+                          d.image,
+                          {d.unit},
+                          d.bound,
+                          d.mapped,
+                          d.qos,
+                          d.cache});
     }
     st.servers.push_back(std::move(ss));
   }
   for (const GlobalDiskRecord& g : global_disks) {
-    st.global_disks.push_back({g.global_name, g.size_bytes, g.drivetype, {g.unit}, g.qos});
+    st.global_disks.push_back({g.global_name, g.size_bytes, g.drivetype, {g.unit}, g.qos, g.cache});
   }
   st.shared_disks = shared_disks;
   st.pool = std::move(pool);

@@ -28,6 +28,7 @@ struct DiskRecord {
   // The unit's limits as the catalog has them (Reconcile reads them; not
   // kept in the record's JSON: the catalog is their one home).
   std::string qos;
+  std::string cache;  // the read cache policy likewise: "read", or "" for none
 };
 
 struct ServerRecord {
@@ -42,6 +43,7 @@ struct GlobalDiskRecord {
   int64_t unit = 0;
   std::vector<std::string> backup_policies;
   std::string qos;  // as DiskRecord::qos
+  std::string cache;  // as DiskRecord::cache
 };
 
 struct FarmRecord {

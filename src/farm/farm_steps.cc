@@ -149,6 +149,16 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       if (global) global->size_bytes = a.new_size_bytes;
       return Status::Ok();
     }
+    case ActionKind::kSetCache: {
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(
+          Call("cache", {{"volume", unit}, {"cache", a.cache.empty() ? "none" : a.cache}})
+              .status());
+      if (disk) disk->cache = a.cache;
+      if (global) global->cache = a.cache;
+      return Status::Ok();
+    }
     case ActionKind::kSetQos: {
       int64_t unit = disk ? disk->unit : global ? global->unit : 0;
       if (unit == 0) return Missing(a);

@@ -286,6 +286,13 @@ void Planner::AddDisk(const std::string& server, const std::string& host, const 
   if (!d.qos.empty()) {
     Emit({.kind = ActionKind::kSetQos, .server = server, .host = host, .target = d.target, .qos = d.qos});
   }
+  if (!d.cache.empty()) {
+    Emit({.kind = ActionKind::kSetCache,
+          .server = server,
+          .host = host,
+          .target = d.target,
+          .cache = d.cache});
+  }
   if (!d.image.empty()) {
     Emit({.kind = ActionKind::kCopyImage,
           .server = server,
@@ -352,6 +359,16 @@ void Planner::ChangeServer(const ServerState& s, const Want& w) {
             .target = want->target,
             .volume_ids = have->volume_ids,
             .qos = want->qos});
+    }
+    if (have->cache != want->cache) {
+      // The policy applies to the mapped disk at once: a change, never a remap.
+      Emit({.kind = ActionKind::kSetCache,
+            .effect = Effect::kChange,
+            .server = s.name,
+            .host = s.host,
+            .target = want->target,
+            .volume_ids = have->volume_ids,
+            .cache = want->cache});
     }
     if (have->image.empty() && !want->image.empty()) {
       // The copy never finished (or the disk was blank before): make it now.
@@ -454,6 +471,9 @@ Result<FarmPlan> Planner::Run() {
       if (!want.qos.empty()) {
         Emit({.kind = ActionKind::kSetQos, .global_name = want.global_name, .qos = want.qos});
       }
+      if (!want.cache.empty()) {
+        Emit({.kind = ActionKind::kSetCache, .global_name = want.global_name, .cache = want.cache});
+      }
       continue;
     }
     if (want.size_bytes > have->size_bytes) {
@@ -471,6 +491,13 @@ Result<FarmPlan> Planner::Run() {
             .global_name = want.global_name,
             .volume_ids = have->volume_ids,
             .qos = want.qos});
+    }
+    if (have->cache != want.cache) {
+      Emit({.kind = ActionKind::kSetCache,
+            .effect = Effect::kChange,
+            .global_name = want.global_name,
+            .volume_ids = have->volume_ids,
+            .cache = want.cache});
     }
   }
 
@@ -546,6 +573,8 @@ const char* ActionKindName(ActionKind kind) {
       return "power-off";
     case ActionKind::kSetQos:
       return "set-qos";
+    case ActionKind::kSetCache:
+      return "set-cache";
   }
   return "unknown";
 }
@@ -596,6 +625,10 @@ std::string Action::ToString() const {
     case ActionKind::kSetQos:
       return std::string(effect == Effect::kChange ? "~" : "+") + " set limits of " + Subject(*this) + ": " +
              (qos.empty() ? std::string("none") : qos) + Volumes(volume_ids);
+    case ActionKind::kSetCache:
+      return std::string(effect == Effect::kChange ? "~" : "+") + " set cache policy of " +
+             Subject(*this) + ": " + (cache.empty() ? std::string("none") : cache) +
+             Volumes(volume_ids);
   }
   return "? unknown action";
 }
@@ -679,6 +712,13 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
           if (GlobalDiskState* g = global(a.global_name)) g->qos = a.qos;
         } else if (DiskState* d = disk(a)) {
           d->qos = a.qos;
+        }
+        break;
+      case ActionKind::kSetCache:
+        if (!a.global_name.empty()) {
+          if (GlobalDiskState* g = global(a.global_name)) g->cache = a.cache;
+        } else if (DiskState* d = disk(a)) {
+          d->cache = a.cache;
         }
         break;
       case ActionKind::kMapSharedDisk:

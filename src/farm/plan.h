@@ -36,6 +36,7 @@ struct DiskState {
   bool bound = true;
   bool mapped = true;
   std::string qos{};  // its limits (util/qos.h canonical text); "" for none
+  std::string cache{};  // its read cache policy: "read", or "" for none
 };
 
 // A server of the farm: a host taken from the pool, playing a role.
@@ -54,6 +55,7 @@ struct GlobalDiskState {
   std::string drivetype{};
   std::vector<VolumeId> volume_ids{};
   std::string qos{};  // as DiskState::qos
+  std::string cache{};  // as DiskState::cache
 };
 
 // A farm-global disk mapped into one server at a target.
@@ -98,8 +100,9 @@ enum class ActionKind {
   kFree,                // volume_ids back to the free pool
   kPowerOn,
   kPowerOff,
-  kSetQos,              // the disk (server+target, or global_name) gets limits `qos`
-                        // ("" removes them); a mapped disk's hosts are held to them at once
+  kSetQos,    // the disk (server+target, or global_name) gets limits `qos`
+              // ("" removes them); a mapped disk's hosts are held to them at once
+  kSetCache,  // the disk's read cache policy becomes `cache` ("" = none), at once
 };
 
 // What an action does to the farm, for the summary line. Exactly one action
@@ -131,6 +134,7 @@ struct Action {
   std::vector<std::string> backup_policies{};  // allocate
   std::vector<VolumeId> volume_ids{};          // the existing volumes acted on
   std::string qos{};                           // set qos: the limits (canonical text)
+  std::string cache{};                         // set cache: "read" or "" (none)
 
   // One line, starting with "+ " (adds), "~ " (changes) or "- " (removes),
   // e.g. "+ allocate disk two-tier-web-1 target 0: 64 MiB scsi".

@@ -587,6 +587,41 @@ TEST(PlanTest, QosChangeIsAChangeNotARemap) {
   EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
 }
 
+// A changed cache attribute is one change of the disk (its policy is set at
+// once on the mapped disk): no unmap, no map, no new volume.
+TEST(PlanTest, CacheChangeIsAChangeNotARemap) {
+  Farm plain;
+  plain.web_extra = "<disk drivename=\"/home\" drivesize=\"8\"/>";
+  Farm limited;
+  limited.web_extra =
+      "<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"cache\" value=\"read\"/></disk>";
+  VolumeId next = 1;
+  FarmState from = Applied(plain, EmptyFarm(), &next);
+  Result<FarmPlan> plan = Plan(Spec(limited), from);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+  const Action& a = plan->actions[0];
+  EXPECT_EQ(a.kind, ActionKind::kSetCache);
+  EXPECT_EQ(a.cache, "read");
+  EXPECT_EQ(plan->to_change, 1);
+  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
+  EXPECT_EQ(a.ToString().rfind("~ set cache policy of ", 0), 0u) << a.ToString();
+  EXPECT_NE(a.ToString().find(": read"), std::string::npos) << a.ToString();
+
+  FarmState to = Simulate(from, *plan, &next);
+  Result<FarmPlan> again = Plan(Spec(limited), to);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->ToString();
+
+  // Back to no attribute: the policy goes, again as one change.
+  Result<FarmPlan> back = Plan(Spec(plain), to);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
+  EXPECT_EQ(back->actions[0].kind, ActionKind::kSetCache);
+  EXPECT_EQ(back->actions[0].cache, "");
+  EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
+}
+
 // A new disk with limits gets them before it is bound and mapped.
 TEST(PlanTest, NewDiskGetsItsLimitsBeforeItsMap) {
   Farm limited;

@@ -52,6 +52,9 @@ struct Disk {
   std::vector<std::string> backup_policies;  // attribute backup-policy, in order
   // Attribute qos (util/qos.h), in canonical form; "" unless given.
   std::string qos;
+  // Attribute cache: "read", or "" (none, also when given as "none").
+  std::string cache;
+  bool cache_given = false;
   std::vector<DiskAttribute> attributes;     // every <attribute>, in order
   Loc loc, target_loc, drivename_loc;
 };
@@ -72,6 +75,8 @@ struct GlobalDisk {
   std::string raid_level;
   std::vector<std::string> backup_policies;
   std::string qos;  // attribute qos, canonical; "" unless given
+  std::string cache;  // attribute cache, as Disk::cache
+  bool cache_given = false;
   std::vector<DiskAttribute> attributes;
   Loc loc, global_name_loc;
 };

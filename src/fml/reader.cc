@@ -83,7 +83,8 @@ class Reader {
   bool Target(pugi::xml_node n, int* out, Loc* loc);
   bool DriveType(pugi::xml_node n, std::string* out);
   void DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attributes,
-                      std::string* raid_level, std::vector<std::string>* backup_policies, std::string* qos);
+                      std::string* raid_level, std::vector<std::string>* backup_policies,
+                      std::string* qos, std::string* cache, bool* cache_given);
 
   void ReadFarm(pugi::xml_node n, FarmSpec* spec);
   void ReadTier(pugi::xml_node n, Tier* tier);
@@ -248,7 +249,7 @@ bool Reader::DriveType(pugi::xml_node n, std::string* out) {
 
 void Reader::DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attributes,
                             std::string* raid_level, std::vector<std::string>* backup_policies,
-                            std::string* qos) {
+                            std::string* qos, std::string* cache, bool* cache_given) {
   CheckAttributes(a, {"name", "value"});
   Children(a, [&](pugi::xml_node c) { Unknown(c, a, {}); });
   DiskAttribute attr;
@@ -287,6 +288,19 @@ void Reader::DiskAttributes(pugi::xml_node a, std::vector<DiskAttribute>* attrib
       return;
     }
     *qos = FormatQos(*limits);
+  } else if (attr.name == "cache") {
+    if (*cache_given) {
+      Error(attr.loc,
+            "a second cache attribute; expected one per disk (value=\"read\" or \"none\")");
+      return;
+    }
+    if (attr.value != "read" && attr.value != "none") {
+      Error(AttrLoc(a, "value"),
+            "cache: '" + attr.value + "' is no cache policy; expected read or none");
+      return;
+    }
+    *cache_given = true;
+    *cache = attr.value == "read" ? "read" : "";
   }
   attributes->push_back(std::move(attr));
 }
@@ -324,7 +338,8 @@ void Reader::ReadDisk(pugi::xml_node n, Disk* disk) {
         Error(loc, "<diskimage> is empty; expected the name of an image");
       }
     } else if (name == "attribute") {
-      DiskAttributes(c, &disk->attributes, &disk->raid_level, &disk->backup_policies, &disk->qos);
+      DiskAttributes(c, &disk->attributes, &disk->raid_level, &disk->backup_policies, &disk->qos,
+                     &disk->cache, &disk->cache_given);
     } else {
       Unknown(c, n, {"diskimage", "attribute"});
     }
@@ -422,7 +437,8 @@ void Reader::ReadGlobalDisk(pugi::xml_node n, GlobalDisk* global) {
   DriveType(n, &global->drivetype);
   Children(n, [&](pugi::xml_node c) {
     if (std::string_view(c.name()) == "attribute") {
-      DiskAttributes(c, &global->attributes, &global->raid_level, &global->backup_policies, &global->qos);
+      DiskAttributes(c, &global->attributes, &global->raid_level, &global->backup_policies,
+                     &global->qos, &global->cache, &global->cache_given);
     } else {
       Unknown(c, n, {"attribute"});
     }

@@ -29,6 +29,7 @@ TEST(ReaderTest, Version11) {
     <disk drivename="/home" drivesize="512MB">
       <attribute name="raid-level" value="0+1"/>
       <attribute name="qos" value="mbps=100, iops=2000"/>
+      <attribute name="cache" value="read"/>
       <attribute name="backup-policy" value="level=0:nightly"/>
       <attribute name="backup-policy" value="level=1:hourly"/>
       <attribute name="owner" value="ops"/>
@@ -84,10 +85,12 @@ TEST(ReaderTest, Version11) {
   EXPECT_EQ(home.raid_level, "0+1");
   EXPECT_EQ(home.qos, "iops=2000,mbps=100");
   EXPECT_EQ(boot.qos, "");
+  EXPECT_EQ(home.cache, "read");
+  EXPECT_EQ(boot.cache, "");
   EXPECT_EQ(home.backup_policies, (std::vector<std::string>{"level=0:nightly", "level=1:hourly"}));
-  ASSERT_EQ(home.attributes.size(), 5u);
-  EXPECT_EQ(home.attributes[4].name, "owner");
-  EXPECT_EQ(home.attributes[4].value, "ops");
+  ASSERT_EQ(home.attributes.size(), 6u);
+  EXPECT_EQ(home.attributes[5].name, "owner");
+  EXPECT_EQ(home.attributes[5].value, "ops");
   ASSERT_EQ(f.subnets.size(), 1u);
   EXPECT_EQ(f.subnets[0].id, "subnet17");
   EXPECT_EQ(f.subnets[0].name, "Internet1");
@@ -305,8 +308,10 @@ std::vector<ErrorCase> ErrorCases() {
       {"qos with an unknown key",
        "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
        "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
-       "      <attribute name=\"qos\" value=\"iops=5,speed=3\"/>\n    </disk></server-role>\n</farm>",
-       "t.fml:4:29: qos: unknown qos key 'speed' (expected iops, read-iops, write-iops, mbps, read-mbps, "
+       "      <attribute name=\"qos\" value=\"iops=5,speed=3\"/>\n    "
+       "</disk></server-role>\n</farm>",
+       "t.fml:4:29: qos: unknown qos key 'speed' (expected iops, read-iops, write-iops, mbps, "
+       "read-mbps, "
        "write-mbps)"},
       {"qos of zero",
        "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
@@ -318,7 +323,19 @@ std::vector<ErrorCase> ErrorCases() {
        "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
        "      <attribute name=\"qos\" value=\"iops=1\"/>\n"
        "      <attribute name=\"qos\" value=\"iops=2\"/>\n    </disk></server-role>\n</farm>",
-       "t.fml:5:7: a second qos attribute; expected one per disk (e.g. value=\"iops=2000,mbps=100\")"},
+       "t.fml:5:7: a second qos attribute; expected one per disk (e.g. "
+       "value=\"iops=2000,mbps=100\")"},
+      {"cache policy unknown",
+       "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
+       "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
+       "      <attribute name=\"cache\" value=\"write\"/>\n    </disk></server-role>\n</farm>",
+       "t.fml:4:31: cache: 'write' is no cache policy; expected read or none"},
+      {"two cache",
+       "<farm fmlversion=\"1.1\">\n  <server-role id=\"r\"><hw>x</hw>\n"
+       "    <disk target=\"0\" drivetype=\"scsi\" drivesize=\"1\">\n"
+       "      <attribute name=\"cache\" value=\"none\"/>\n"
+       "      <attribute name=\"cache\" value=\"read\"/>\n    </disk></server-role>\n</farm>",
+       "t.fml:5:7: a second cache attribute; expected one per disk (value=\"read\" or \"none\")"},
       {"bad mask", "<farm fmlversion=\"1.1\">\n  <subnet id=\"s\" mask=\"255.255.0\"/>\n</farm>",
        "t.fml:2:18: mask \"255.255.0\" is not a network mask; expected four numbers such as "
        "255.255.255.0"},

@@ -222,7 +222,8 @@ Result<QosLimits> ParseQosObject(const json& j, const std::string& path) {
 
 Result<LunConfig> ParseLun(const json& j, const std::string& path, const ConfigEnv& env) {
   if (!j.is_object()) return Err(path, "must be an object");
-  VSL_RETURN_IF_ERROR(CheckKeys(j, path, {"lun", "read_only", "volume_id", "extents", "qos"}));
+  VSL_RETURN_IF_ERROR(
+      CheckKeys(j, path, {"lun", "read_only", "volume_id", "extents", "qos", "cache"}));
   LunConfig l;
   VSL_ASSIGN_OR_RETURN(l.lun, GetUint(j, path, "lun", true, 0, 0, 16383));
   VSL_ASSIGN_OR_RETURN(l.read_only, GetBool(j, path, "read_only", false));
@@ -240,6 +241,10 @@ Result<LunConfig> ParseLun(const json& j, const std::string& path, const ConfigE
   if (auto q = j.find("qos"); q != j.end()) {
     VSL_ASSIGN_OR_RETURN(l.qos, ParseQosObject(*q, Join(path, "qos")));
   }
+  VSL_ASSIGN_OR_RETURN(std::string cache, GetString(j, path, "cache", false));
+  if (j.contains("cache") && cache != "read" && cache != "none")
+    return Err(Join(path, "cache"), "must be \"read\" or \"none\"");
+  l.cache_reads = cache == "read";
   return l;
 }
 

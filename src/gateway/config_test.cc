@@ -164,6 +164,9 @@ TEST(GatewayConfig, ErrorTable) {
        Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "volume_id": "v", "extents": [{"path": "/img/b.img", "length": 512}]}])") +
               "," + Host("h2", "iqn.2026-11.a:2", "", R"([{"lun": 3, "volume_id": "v", "extents": [{"path": "/img/b.img", "length": 1024}]}])")),
        "hosts[1].luns[0].volume_id: volume \"v\" is mapped elsewhere with other extents"},
+      {"cache not a policy",
+       Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "cache": "write", "extents": [{"path": "/img/b.img", "length": 512}]}])")),
+       "hosts[0].luns[0].cache: must be \"read\" or \"none\""},
       {"qos not an object",
        Config(Host("h1", "iqn.2026-11.a:1", "", R"([{"lun": 0, "qos": "iops=5", "extents": [{"path": "/img/b.img", "length": 512}]}])")),
        "hosts[0].luns[0].qos: must be an object such as {\"iops\": 2000, \"mbps\": 100}"},
@@ -197,7 +200,7 @@ TEST(GatewayConfig, ValuesComeThrough) {
     "batch_pause_us": 0,
     "hosts": [{"name": "web1", "initiators": ["iqn.2026-11.a:1", "iqn.2026-11.a:2"],
                "chap": {"user": "web1", "secret": "0123456789ab"},
-               "luns": [{"lun": 2, "read_only": true, "qos": {"iops": 1000, "write_mbps": 40},
+               "luns": [{"lun": 2, "read_only": true, "qos": {"iops": 1000, "write_mbps": 40}, "cache": "read",
                          "extents": [{"path": "/img/a.img", "offset": 512, "length": 1024},
                                      {"path": "rel.img", "length": 8192}]}]},
               {"name": "web2", "initiator": "iqn.2026-11.a:3", "allow_no_auth": true,
@@ -223,6 +226,8 @@ TEST(GatewayConfig, ValuesComeThrough) {
   EXPECT_EQ(h.luns[0].lun, 2u);
   EXPECT_TRUE(h.luns[0].read_only);
   EXPECT_EQ(FormatQos(h.luns[0].qos), "iops=1000,write-mbps=40");
+  EXPECT_TRUE(h.luns[0].cache_reads);
+  EXPECT_FALSE(c->hosts[1].luns[0].cache_reads) << "no \"cache\": none";
   ASSERT_EQ(h.luns[0].extents.size(), 2u);
   EXPECT_EQ(h.luns[0].extents[1].path, "/cfg/rel.img");
   EXPECT_EQ(h.luns[0].extents[0].offset, 512u);

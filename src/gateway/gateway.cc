@@ -1,5 +1,7 @@
 // GatewayImpl: the host map (targets, their credentials and LUNs, logical
 // units shared by volume id), the listener and the network threads.
+#include "gateway/gateway.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,8 +10,8 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,12 +22,12 @@
 #include "gateway/config.h"
 #include "gateway/connection.h"
 #include "gateway/event_loop.h"
-#include "gateway/gateway.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
-#include "gateway/scsi/lu_core.h"
 #include "gateway/qos.h"
+#include "gateway/scsi/lu_core.h"
 #include "gateway/session_table.h"
+#include "volume/cache.h"
 
 namespace vsl::gateway {
 namespace {
@@ -123,6 +125,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Status GrowVolume(const std::string& volume_id,
                     const std::vector<volume::Extent>& extents) override;
   Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
+  Status SetVolumeCache(const std::string& volume_id, bool reads) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                           const std::string& tag, const std::string& rbd_snap) override;
   void PreloadChangeMap(const std::string& volume_id, std::string image, std::string since) override {
@@ -327,6 +330,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Result<std::shared_ptr<scsi::LogicalUnit>> Acquire(const LunConfig& lun);  // requires mu_
   void Release(const std::string& volume_id);                                // requires mu_
   void ApplyQos(VolumeEntry& v, const QosLimits& qos);                       // requires mu_
+  void ApplyCache(VolumeEntry& v, bool reads);                               // requires mu_
 
   const GatewayOptions options_;
   iscsi::TargetLimits limits_;
@@ -376,6 +380,20 @@ GatewayStats GatewayImpl::Stats() const {
   }
   s.write_buffer_bytes = write_budget_.used();
   s.write_buffer_limit_bytes = write_budget_.limit();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, v] : volumes_) {
+      const auto vol = v.lu->volume();
+      const auto c = vol->cache_counters();
+      s.volumes[id] = {vol->cache_reads(), c.hits, c.misses, c.backend_read_bytes};
+    }
+  }
+  const auto cs = volume::BlockCache::Global().stats();
+  s.cache_capacity_bytes = cs.capacity_bytes;
+  s.cache_used_bytes = cs.used_bytes;
+  s.cache_inserts = cs.inserts;
+  s.cache_evictions = cs.evictions;
+  s.cache_invalidations = cs.invalidations;
   if (!started_ || stopped_) return s;
   // Each loop adds its connections' figures on its own thread; what a loop
   // that does not answer within the deadline would add is left out.
@@ -448,6 +466,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
     }
     it->second.mappings++;
     ApplyQos(it->second, lun.qos);
+    ApplyCache(it->second, lun.cache_reads);
     return it->second.lu;
   }
   if (lun.extents.empty()) return InvalidArgument("volume " + id + " has no extents");
@@ -473,6 +492,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> GatewayImpl::Acquire(const LunConfig&
   e.extents = lun.extents;
   e.mappings = 1;
   ApplyQos(e, lun.qos);
+  ApplyCache(e, lun.cache_reads);
   auto lu = e.lu;
   volumes_.emplace(id, std::move(e));
   return lu;
@@ -497,6 +517,29 @@ void GatewayImpl::ApplyQos(VolumeEntry& v, const QosLimits& qos) {
   if (!limited && v.limited) limited_lus_.fetch_sub(1, std::memory_order_relaxed);
   v.limited = limited;
   Log().info("volume {}: limits {}", v.lu->volume()->id(), qos.empty() ? "none" : FormatQos(qos));
+}
+
+void GatewayImpl::ApplyCache(VolumeEntry& v, bool reads) {
+  auto vol = v.lu->volume();
+  if (vol->cache_reads() == reads) return;
+  vol->set_cache_reads(reads);
+  Log().info("volume {}: read cache {}{}", vol->id(), reads ? "on" : "off",
+             reads && !volume::BlockCache::Global().enabled()
+                 ? " (but this process has no cache: --cache)"
+                 : "");
+}
+
+Status GatewayImpl::SetVolumeCache(const std::string& volume_id, bool reads) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = volumes_.find(volume_id);
+  if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+  ApplyCache(it->second, reads);
+  for (auto& [name, h] : hosts_) {
+    for (auto& l : h.config.luns) {
+      if (l.volume_id == volume_id) l.cache_reads = reads;
+    }
+  }
+  return Status::Ok();
 }
 
 Status GatewayImpl::SetVolumeQos(const std::string& volume_id, const QosLimits& qos) {

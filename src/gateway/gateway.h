@@ -36,6 +36,9 @@ struct LunConfig {
   // volume, not the mapping: the last map or SetVolumeQos sets them for
   // every host that uses it.
   QosLimits qos;
+  // The volume's reads go through the process's read cache (volume/cache.h;
+  // docs/cache.md). Belongs to the volume as qos does.
+  bool cache_reads = false;
 };
 
 struct HostConfig {
@@ -161,6 +164,10 @@ class Gateway {
   // against the new ones, nobody is logged out. NotFound when the volume
   // is not mapped (its next map brings its limits).
   virtual Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) = 0;
+  // Volume `volume_id`'s reads go through the read cache from the next
+  // command on (or stop doing so), for every host that has it mapped.
+  // NotFound when the volume is not mapped (its next map brings the policy).
+  virtual Status SetVolumeCache(const std::string& volume_id, bool reads) = 0;
 
   // Sessions, connections, logins, R2Ts and write memory (gateway/stats.h),
   // for a metrics scrape. Any thread; asks each network thread for its

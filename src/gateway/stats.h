@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "gateway/lu_stats.h"
@@ -30,6 +32,14 @@ std::string_view LoginFailureName(LoginFailure f);
 // The reason for a Login Response's status class and detail.
 LoginFailure LoginFailureOf(uint8_t status_class, uint8_t status_detail);
 
+// One mapped volume and the read cache (docs/cache.md).
+struct VolumeCacheStats {
+  bool reads = false;               // its policy is read
+  uint64_t hits = 0;                // reads served from the cache alone
+  uint64_t misses = 0;              // reads with the policy on that went to the backend
+  uint64_t backend_read_bytes = 0;  // bytes its reads asked of its files and images, any policy
+};
+
 struct GatewayStats {
   uint64_t sessions = 0;     // logged in, normal and discovery
   uint64_t connections = 0;  // open TCP connections, logged in or not
@@ -45,6 +55,14 @@ struct GatewayStats {
   // Per (host, LUN): commands, bytes, latency, errors, and the commands in
   // flight now (queue_depth).
   LuStatsTable lus;
+  // By volume id, the volumes mapped now.
+  std::map<std::string, VolumeCacheStats> volumes;
+  // The process's read cache (vsl serve --cache); capacity 0: none.
+  uint64_t cache_capacity_bytes = 0;
+  uint64_t cache_used_bytes = 0;
+  uint64_t cache_inserts = 0;
+  uint64_t cache_evictions = 0;
+  uint64_t cache_invalidations = 0;  // blocks dropped by writes
 };
 
 }  // namespace vsl::gateway

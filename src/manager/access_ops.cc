@@ -41,6 +41,7 @@ Result<MapHost> Operations::HostForTarget(Tx& tx, int64_t host_id) {
     l.volume_id = std::to_string(v.id);
     VSL_ASSIGN_OR_RETURN(l.extents, Extents(members));
     VSL_ASSIGN_OR_RETURN(l.qos, UnitQos(v));
+    l.cache_reads = v.cache == "read";
     m.luns.push_back(std::move(l));
   }
   return m;
@@ -71,6 +72,30 @@ Status Operations::SetQos(int64_t unit, const QosLimits& limits, const Actor& ac
   // restart loads the catalog's (SyncHosts), or a re-run of this request.
   util::CrashPoint("op.qos.recorded");
   return target_->SetQos(std::to_string(unit), limits);
+}
+
+Status Operations::SetCache(int64_t unit, const std::string& policy, const Actor& actor) {
+  if (policy != "none" && policy != "read")
+    return InvalidArgument("cache policy '" + policy + "': expected none or read");
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
+    if (v.parent_id) {
+      return FailedPrecondition("volume " + std::to_string(unit) + " is a member of meta volume " +
+                                std::to_string(*v.parent_id) +
+                                ": the cache policy belongs to the unit; set it on volume " +
+                                std::to_string(*v.parent_id));
+    }
+    if (v.state == DiskState::kFree || v.state == DiskState::kScrubbing) {
+      return FailedPrecondition("volume " + std::to_string(unit) + " is " +
+                                std::string(catalog::DiskStateName(v.state)) +
+                                ": a cache policy belongs to allocated units");
+    }
+    return catalog_->SetVolumeCache(tx, unit, policy, actor);
+  }));
+  // Recorded; a crash here leaves the gateway on the old policy until the
+  // restart loads the catalog's (SyncHosts), or a re-run of this request.
+  util::CrashPoint("op.cache.recorded");
+  return target_->SetCache(std::to_string(unit), policy == "read");
 }
 
 Status Operations::SyncHost(const std::string& name) {
@@ -249,10 +274,12 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
   std::vector<std::pair<Binding, MapHost>> todo;
   DiskState state = DiskState::kFree;
   QosLimits qos;
+  bool cache_reads = false;
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(Volume v, catalog_->GetVolume(tx, unit));
     state = v.state;
     VSL_ASSIGN_OR_RETURN(qos, UnitQos(v));
+    cache_reads = v.cache == "read";
     std::optional<int64_t> only;
     if (host_name) {
       VSL_ASSIGN_OR_RETURN(catalog::Host h, catalog_->GetHostByName(tx, *host_name));
@@ -283,6 +310,7 @@ Status Operations::Map(int64_t unit, const std::optional<std::string>& host_name
   MapLun lun;
   lun.volume_id = std::to_string(unit);
   lun.qos = qos;
+  lun.cache_reads = cache_reads;
   auto extents = Extents(members);
   if (!extents.ok()) return extents.status().Annotate("map of volume " + std::to_string(unit));
   lun.extents = std::move(extents).value();

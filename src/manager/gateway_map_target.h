@@ -32,6 +32,10 @@ class GatewayMapTarget : public MapTarget {
   Status Grow(const std::string& volume_id, const std::vector<volume::Extent>& extents) override {
     return gateway_->GrowVolume(volume_id, extents);
   }
+  Status SetCache(const std::string& volume_id, bool reads) override {
+    Status s = gateway_->SetVolumeCache(volume_id, reads);
+    return s.code() == Code::kNotFound ? Status::Ok() : s;
+  }
   Status SetQos(const std::string& volume_id, const QosLimits& qos) override {
     Status s = gateway_->SetVolumeQos(volume_id, qos);
     return s.code() == Code::kNotFound ? Status::Ok() : s;
@@ -68,6 +72,7 @@ class GatewayMapTarget : public MapTarget {
     c.volume_id = l.volume_id;
     c.extents = l.extents;
     c.qos = l.qos;
+    c.cache_reads = l.cache_reads;
     return c;
   }
   gateway::Gateway* gateway_;

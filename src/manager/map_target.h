@@ -25,6 +25,9 @@ struct MapLun {
   std::vector<volume::Extent> extents;
   // The unit's limits (catalog volumes.qos); empty: none.
   QosLimits qos;
+  // The unit's read cache policy (catalog volumes.cache): reads through the
+  // gateway's cache.
+  bool cache_reads = false;
 };
 
 // A backup's view of a mapped unit (gateway::Gateway::BackupInstant).
@@ -67,6 +70,9 @@ class MapTarget {
   // held to them at once, without a remap. A unit the target does not
   // serve is left alone (its next map carries them). Idempotent.
   virtual Status SetQos(const std::string& volume_id, const QosLimits& qos) = 0;
+  // The unit's reads go through the gateway's cache (or stop doing so) at
+  // once, without a remap; otherwise as SetQos.
+  virtual Status SetCache(const std::string& volume_id, bool reads) = 0;
   // A point-in-time view of mapped unit `volume_id`, its change map taken
   // and cleared at the same instant (counting from `tag` afterwards); with
   // `rbd_snap`, each RBD image of the unit gets a snapshot of that name at
@@ -110,6 +116,7 @@ class NullMapTarget : public MapTarget {
   std::string TargetName(const std::string&) override { return ""; }
   Status Grow(const std::string&, const std::vector<volume::Extent>&) override { return Status::Ok(); }
   Status SetQos(const std::string&, const QosLimits&) override { return Status::Ok(); }
+  Status SetCache(const std::string&, bool) override { return Status::Ok(); }
 };
 
 }  // namespace vsl::manager

@@ -271,6 +271,12 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       VSL_RETURN_IF_ERROR(Free(unit, actor));
     } else if (op == "flatten") {
       VSL_RETURN_IF_ERROR(Flatten(unit, actor));
+    } else if (op == "cache") {
+      auto c = args.find("cache");
+      if (c == args.end() || !c->is_string())
+        return InvalidArgument("argument 'cache' must be \"none\" or \"read\"");
+      VSL_RETURN_IF_ERROR(SetCache(unit, c->get<std::string>(), actor));
+      out = {{"volume", unit}, {"cache", c->get<std::string>()}};
     } else if (op == "qos") {
       auto q = args.find("qos");
       if (q == args.end() || !q->is_string()) return InvalidArgument("argument 'qos' must be a string (\"\" clears)");

@@ -90,6 +90,7 @@ class Operations {
   //   remove-image {name}                  -> {volume}
   //   allocate-unit {size, type?, qualities?, farm?, meta?} -> {volume}
   //   qos {volume, qos: "iops=N,..." ("" clears)} -> {volume, qos}
+  //   cache {volume, cache: "none"|"read"}  -> {volume, cache}
   //   backup, backup-restore               (backup_ops.h)
   // InvalidArgument for an unknown op or malformed args.
   Result<Json> Run(const std::string& op, const Json& args, const catalog::Actor& actor);
@@ -167,6 +168,10 @@ class Operations {
   // hosts to them at once. FailedPrecondition for a member of a meta volume
   // (limits belong to the unit) and for a Free or Scrubbing volume.
   Status SetQos(int64_t unit, const QosLimits& limits, const catalog::Actor& actor);
+  // The unit's read cache policy becomes `policy` ("none" or "read"):
+  // recorded in the catalog, then given to the gateway, which applies it to
+  // a mapped unit at once. Refused as SetQos is.
+  Status SetCache(int64_t unit, const std::string& policy, const catalog::Actor& actor);
   // Maps the unit's bindings (only `host`'s when given) through the MapTarget.
   Status Map(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);
   Status Unmap(int64_t unit, const std::optional<std::string>& host, const catalog::Actor& actor);

@@ -66,6 +66,11 @@ class RecordingTarget : public MapTarget {
     calls_.push_back({"grow", "", 0, volume_id, extents, {}, false, {}});
     return Status::Ok();
   }
+  Status SetCache(const std::string& volume_id, bool) override {
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.push_back({"cache", "", 0, volume_id, {}, {}, false, {}});
+    return Status::Ok();
+  }
   Status SetQos(const std::string& volume_id, const QosLimits&) override {
     std::lock_guard<std::mutex> l(mu_);
     calls_.push_back({"qos", "", 0, volume_id, {}, {}, false, {}});

@@ -16,13 +16,27 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "util/countdown.h"
+#include "volume/cache.h"
 #include "volume/rbd_backend.h"
 #include "volume/volume.h"
 
 namespace vsl::volume {
 namespace {
+
+// An RBD clone's objects, for the cache: a block of an object the clone has
+// not written reads through to the parent's snapshot, so it is cached under
+// the parent's id, shared with every sibling.
+struct CloneMap {
+  uint64_t parent_id = 0;  // BlockCache id of the parent snapshot
+  uint64_t overlap = 0;
+  uint64_t object_size = 0;
+  size_t objects = 0;
+  std::unique_ptr<std::atomic<bool>[]> written;
+  ~CloneMap() { BlockCache::Global().Release(parent_id); }
+};
 
 // An extent's backend, shared by every extent that lives in it, across
 // States: an open file, or an open RBD image (rbd set, fd -1).
@@ -41,7 +55,10 @@ struct File {
   mutable std::atomic<int64_t> inline_off_until{0};
   mutable std::atomic<int64_t> inline_backoff{0};  // ns; the last back-off's length
   mutable std::atomic<bool> last_inline_slow{false};  // the last inline write was slow
+  uint64_t cache_id = 0;            // BlockCache id of the file or image; 0: not cached
+  std::unique_ptr<CloneMap> clone;  // an RBD clone's objects, when the cache is on
   ~File() {
+    BlockCache::Global().Release(cache_id);
     if (fd >= 0) ::close(fd);
   }
 };
@@ -151,12 +168,181 @@ Status MapRange(const ExtentMap& map, uint64_t offset, uint64_t length, PieceLis
   out.all = out.many;
   return Status::Ok();
 }
+
 }  // namespace
 
 MetaVolume::MetaVolume(VolumeOptions options) : options_(std::move(options)) {}
 MetaVolume::~MetaVolume() = default;
 
 namespace {
+// The file's id in the cache; for a writable RBD clone, its parent's too and
+// which objects the clone holds already.
+Status JoinCache(File& f, const std::string& key, const RbdImage& where, bool read_only) {
+  BlockCache& c = BlockCache::Global();
+  if (!c.enabled()) return Status::Ok();
+  f.cache_id = c.Acquire(key);
+  if (read_only) return Status::Ok();
+  VSL_ASSIGN_OR_RETURN(auto parent, RbdCloneParent(*f.rbd, where));
+  if (!parent) return Status::Ok();
+  auto m = std::make_unique<CloneMap>();
+  m->parent_id = c.Acquire("rbd-parent\n" + parent->key);
+  m->overlap = parent->overlap;
+  m->object_size = parent->object_size;
+  m->objects = parent->written.size();
+  m->written.reset(new std::atomic<bool>[m->objects]);
+  for (size_t i = 0; i < m->objects; ++i) m->written[i].store(parent->written[i]);
+  f.clone = std::move(m);
+  return Status::Ok();
+}
+
+// ---- the read cache's part of each I/O (volume/cache.h) ----
+constexpr uint64_t kCacheBlock = BlockCache::kBlock;
+// Reads longer than this go around the cache (a scan would flush it).
+constexpr uint64_t kMaxCachedRead = uint64_t(1) << 20;
+
+bool Cacheable(const File& f, uint64_t off, uint64_t n) {
+  return f.cache_id != 0 && off % kCacheBlock == 0 && n % kCacheBlock == 0 && n <= kMaxCachedRead;
+}
+
+// Whether block `blk` of a clone still reads through to the parent.
+bool FromParent(const CloneMap& m, uint64_t blk) {
+  const uint64_t end = (blk + 1) * kCacheBlock;
+  if (end > m.overlap) return false;
+  const uint64_t obj = blk * kCacheBlock / m.object_size;
+  return obj < m.objects && !m.written[obj].load(std::memory_order_seq_cst);
+}
+
+uint64_t IdOf(const File& f, uint64_t blk) {
+  return f.clone && FromParent(*f.clone, blk) ? f.clone->parent_id : f.cache_id;
+}
+
+// All of [off, off+n) from the cache, or false (out then holds junk).
+bool CacheRead(const File& f, uint64_t off, uint8_t* out, uint64_t n) {
+  BlockCache& c = BlockCache::Global();
+  for (uint64_t k = 0; k < n; k += kCacheBlock) {
+    const uint64_t blk = (off + k) / kCacheBlock;
+    if (!c.Get(IdOf(f, blk), blk, out + k)) return false;
+  }
+  return true;
+}
+
+// Taken before the backend read: under which id, at which generation, each block may be installed.
+struct Ticket {
+  uint64_t id, gen;
+};
+std::vector<Ticket> CacheTickets(const File& f, uint64_t off, uint64_t n) {
+  BlockCache& c = BlockCache::Global();
+  std::vector<Ticket> t;
+  t.reserve(n / kCacheBlock);
+  for (uint64_t k = 0; k < n; k += kCacheBlock) {
+    const uint64_t blk = (off + k) / kCacheBlock;
+    if (f.clone && FromParent(*f.clone, blk)) {
+      // The generation first, then the object's bit again: a write that
+      // marks the object after this look bumps the parent's generation
+      // after it too, so what this read brings back is not installed.
+      const uint64_t gen = c.Gen(f.clone->parent_id, blk);
+      if (FromParent(*f.clone, blk)) {
+        t.push_back({f.clone->parent_id, gen});
+        continue;
+      }
+    }
+    t.push_back({f.cache_id, c.Gen(f.cache_id, blk)});
+  }
+  return t;
+}
+
+void CacheFill(uint64_t off, const uint8_t* data, uint64_t n, const std::vector<Ticket>& t) {
+  BlockCache& c = BlockCache::Global();
+  for (uint64_t k = 0, i = 0; k < n && i < t.size(); k += kCacheBlock, ++i)
+    c.Put(t[i].id, (off + k) / kCacheBlock, data + k, t[i].gen);
+}
+
+// Reads of the same blocks in flight (a boot storm: sibling clones read the
+// parent's blocks in the same order at the same time): a read that misses
+// joins the one already asking the backend for exactly its blocks, under
+// the same ids, when no write has completed there since that one took its
+// tickets (same generations), and copies its bytes when it finishes, if
+// the generations are still the same then. Otherwise (a clone started
+// writing that object: the leader may have read the clone's new bytes,
+// which are no sibling's) each waiter reads its own image.
+struct FlightKey {
+  uint64_t id, off, len;
+  bool operator<(const FlightKey& o) const {
+    return std::tie(id, off, len) < std::tie(o.id, o.off, o.len);
+  }
+};
+struct Flight {
+  std::vector<Ticket> tickets;
+  // Called with the bytes, or with nullptr: read your own.
+  std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;  // guarded by flights_mu
+};
+std::mutex flights_mu;
+std::map<FlightKey, std::shared_ptr<Flight>>& Flights() {
+  static auto* m = new std::map<FlightKey, std::shared_ptr<Flight>>;  // guarded by flights_mu
+  return *m;
+}
+bool SameTickets(const std::vector<Ticket>& a, const std::vector<Ticket>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].id != b[i].id || a[i].gen != b[i].gen) return false;
+  return true;
+}
+// No write has touched the blocks of [off, ...) since the tickets were taken.
+bool TicketsCurrent(uint64_t off, const std::vector<Ticket>& t) {
+  for (size_t i = 0; i < t.size(); ++i)
+    if (BlockCache::Global().Gen(t[i].id, off / kCacheBlock + i) != t[i].gen) return false;
+  return true;
+}
+bool OneId(const std::vector<Ticket>& t) {
+  for (const Ticket& x : t)
+    if (x.id != t[0].id) return false;
+  return !t.empty();
+}
+
+// Before a write of [off, off+n) of `f` starts: a clone's objects there are
+// its own from now on (reads after this one key them by the clone), and
+// reads of the parent's blocks in flight will not install what they read.
+void CacheBeforeWrite(const File& f, uint64_t off, uint64_t n) {
+  if (!f.clone || n == 0) return;
+  const CloneMap& m = *f.clone;
+  for (uint64_t o = off / m.object_size; o * m.object_size < off + n && o < m.objects; ++o)
+    m.written[o].store(true, std::memory_order_seq_cst);
+  const uint64_t first = off / kCacheBlock, last = (off + n + kCacheBlock - 1) / kCacheBlock;
+  BlockCache::Global().Bump(m.parent_id, first, last - first);
+}
+
+// After a write's bytes reached `f`, before it completes: its blocks are dropped.
+void CacheAfterWrite(const File& f, uint64_t off, uint64_t n) {
+  if (f.cache_id == 0 || n == 0) return;
+  const uint64_t first = off / kCacheBlock, last = (off + n + kCacheBlock - 1) / kCacheBlock;
+  BlockCache::Global().Invalidate(f.cache_id, first, last - first);
+}
+
+// The cache's part of a write of volume bytes [offset, offset+length):
+// before it starts, or after its bytes are written (see CacheBeforeWrite,
+// CacheAfterWrite). Nothing to do without a cache.
+void CacheWrite(const ExtentMap& map, const std::vector<std::shared_ptr<File>>& files,
+                uint64_t offset, uint64_t length, bool before) {
+  if (!BlockCache::Global().enabled() || length == 0) return;
+  auto pieces = map.Map(offset, length);
+  if (!pieces.ok()) return;
+  for (const Piece& p : *pieces) {
+    const File& f = *files[p.extent];
+    if (before) {
+      CacheBeforeWrite(f, p.file_offset, p.length);
+    } else {
+      CacheAfterWrite(f, p.file_offset, p.length);
+    }
+  }
+}
+
+// Runs the after-write part when a synchronous write path returns, however it returns.
+struct AfterWrite {
+  const ExtentMap& map;
+  const std::vector<std::shared_ptr<File>>& files;
+  uint64_t offset, length;
+  ~AfterWrite() { CacheWrite(map, files, offset, length, false); }
+};
 // Opens the files of `extents` not yet in `open` (by path), checking sizes.
 Result<std::vector<std::shared_ptr<File>>> OpenFiles(
     const std::vector<Extent>& extents, bool read_only,
@@ -171,6 +357,7 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
         f->path = RbdName(*e.rbd);
         f->key = key;
         VSL_ASSIGN_OR_RETURN(f->rbd, OpenRbd(*e.rbd, read_only));
+        VSL_RETURN_IF_ERROR(JoinCache(*f, key, *e.rbd, read_only));
         it = open.emplace(key, std::move(f)).first;
       }
       const uint64_t size = RbdSize(*it->second->rbd);
@@ -198,6 +385,10 @@ Result<std::vector<std::shared_ptr<File>>> OpenFiles(
       constexpr long kTmpfsMagic = 0x01021994, kRamfsMagic = 0x858458f6;
       if (::fstatfs(f->fd, &fs) == 0)
         f->in_memory = fs.f_type == kTmpfsMagic || fs.f_type == kRamfsMagic;
+      struct stat st;
+      if (BlockCache::Global().enabled() && ::fstat(f->fd, &st) == 0)
+        f->cache_id = BlockCache::Global().Acquire("file\n" + std::to_string(st.st_dev) + ":" +
+                                                   std::to_string(st.st_ino));
       it = open.emplace(e.path, std::move(f)).first;
     }
     VSL_ASSIGN_OR_RETURN(uint64_t size, FileSize(it->second->fd, e.path));
@@ -232,15 +423,40 @@ std::shared_ptr<const MetaVolume::State> MetaVolume::state() const {
 
 std::vector<Extent> MetaVolume::extents() const { return state()->map.extents(); }
 
+bool MetaVolume::UseCache() const {
+  return cache_reads_.load(std::memory_order_relaxed) && BlockCache::Global().enabled();
+}
+
+MetaVolume::IoDone MetaVolume::AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset,
+                                              uint64_t length, IoDone done) {
+  if (!BlockCache::Global().enabled()) return done;
+  CacheWrite(s->map, s->files, offset, length, true);
+  return [s = std::move(s), offset, length, done = std::move(done)](Status st) {
+    CacheWrite(s->map, s->files, offset, length, false);
+    done(std::move(st));
+  };
+}
+
 Status MetaVolume::Read(uint64_t offset, std::span<uint8_t> out) const {
   auto s = state();
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, out.size(), pl));
   const auto& pieces = pl.all;
+  const bool cached = UseCache();
+  bool hit = true;
   for (const Piece& p : pieces) {
-    VSL_RETURN_IF_ERROR(
-        ReadFull(*s->files[p.extent], p.file_offset, out.data() + (p.volume_offset - offset), p.length));
+    const File& f = *s->files[p.extent];
+    uint8_t* dst = out.data() + (p.volume_offset - offset);
+    const bool c = cached && Cacheable(f, p.file_offset, p.length);
+    if (c && CacheRead(f, p.file_offset, dst, p.length)) continue;
+    hit = false;
+    std::vector<Ticket> t;
+    if (c) t = CacheTickets(f, p.file_offset, p.length);
+    VSL_RETURN_IF_ERROR(ReadFull(f, p.file_offset, dst, p.length));
+    if (!f.null) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+    if (c) CacheFill(p.file_offset, dst, p.length, t);
   }
+  if (cached) (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -249,12 +465,21 @@ Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) 
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, out.size(), pl));
   const auto& pieces = pl.all;
+  const bool cached = UseCache();
+  bool hit = true;
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
-    if (f.rbd) return false;  // librbd's calls block: the I/O threads' job
     uint8_t* dst = out.data() + (p.volume_offset - offset);
+    const bool c = cached && Cacheable(f, p.file_offset, p.length);
+    if (c && CacheRead(f, p.file_offset, dst, p.length)) continue;
+    if (f.rbd) return false;  // librbd's calls block: the I/O threads' job (Read counts this read)
+    hit = false;
+    std::vector<Ticket> t;
+    if (c) t = CacheTickets(f, p.file_offset, p.length);
     if (f.in_memory) {
       VSL_RETURN_IF_ERROR(ReadFull(f, p.file_offset, dst, p.length));
+      if (!f.null) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+      if (c) CacheFill(p.file_offset, dst, p.length, t);
       continue;
     }
     uint64_t off = p.file_offset, n = p.length;
@@ -274,7 +499,10 @@ Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) 
       off += uint64_t(r);
       n -= uint64_t(r);
     }
+    backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+    if (c) CacheFill(p.file_offset, out.data() + (p.volume_offset - offset), p.length, t);
   }
+  if (cached) (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -340,6 +568,8 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
   const auto& pieces = pl.all;
+  // Files only (no clone maps to mark): the cache's part is all after.
+  AfterWrite after{s->map, s->files, offset, data.size()};
   const int64_t start = NowNs();
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
@@ -389,6 +619,8 @@ Status MetaVolume::Write(uint64_t offset, std::span<const uint8_t> data, bool fu
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
   BeforeWrite(offset, data.size());
+  CacheWrite(s->map, s->files, offset, data.size(), true);
+  AfterWrite after{s->map, s->files, offset, data.size()};
   const auto& pieces = pl.all;
   for (const Piece& p : pieces) {
     VSL_RETURN_IF_ERROR(
@@ -488,28 +720,88 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
   PieceList pl;
   Status st = MapRange(s->map, offset, out.size(), pl);
   if (!st.ok()) return done(std::move(st));
+  const bool cached = UseCache();
+  bool hit = true;
   auto* f = new Fanout(s, std::move(done));
-  std::vector<Piece> blocking;
+  // Pieces for the offload thread, with their tickets (empty: not cached).
+  std::vector<std::pair<Piece, std::vector<Ticket>>> blocking;
   for (const Piece& p : pl.all) {
     const File& file = *s->files[p.extent];
     uint8_t* dst = out.data() + (p.volume_offset - offset);
+    const bool c = cached && Cacheable(file, p.file_offset, p.length);
     f->Add();
+    if (c && CacheRead(file, p.file_offset, dst, p.length)) {
+      f->Finish(Status::Ok());
+      continue;
+    }
+    hit = false;
+    std::vector<Ticket> t;
+    if (c) t = CacheTickets(file, p.file_offset, p.length);
+    if (!file.null && !file.rbd) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
     if (file.rbd) {
-      RbdAioRead(*file.rbd, p.file_offset, dst, p.length, f->PieceDone());
+      MetaVolume::IoDone piece = f->PieceDone();
+      if (c && OneId(t)) {
+        const FlightKey k{t[0].id, p.file_offset, p.length};
+        std::shared_ptr<Flight> fl;
+        {
+          std::lock_guard l(flights_mu);
+          auto it = Flights().find(k);
+          if (it != Flights().end() && SameTickets(it->second->tickets, t)) {
+            it->second->waiters.push_back([s, file = &file, off = p.file_offset, dst, n = p.length,
+                                           piece = std::move(piece)](const uint8_t* src, const Status& st) {
+              if (st.ok() && src == nullptr) return RbdAioRead(*file->rbd, off, dst, n, std::move(piece));
+              if (st.ok()) std::memcpy(dst, src, n);
+              piece(st);
+            });
+            continue;  // no backend read of its own
+          }
+          if (it == Flights().end()) {
+            fl = std::make_shared<Flight>();
+            fl->tickets = t;
+            Flights().emplace(k, fl);
+          }
+        }
+        piece = [piece = std::move(piece), t = std::move(t), k, fl, dst](Status st) {
+          if (st.ok()) CacheFill(k.off, dst, k.len, t);
+          std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;
+          if (fl) {
+            std::lock_guard l(flights_mu);
+            auto it = Flights().find(k);
+            if (it != Flights().end() && it->second == fl) Flights().erase(it);
+            waiters.swap(fl->waiters);
+          }
+          const uint8_t* bytes = st.ok() && TicketsCurrent(k.off, t) ? dst : nullptr;
+          for (auto& w : waiters) w(bytes, st);
+          piece(std::move(st));
+        };
+      } else if (c) {
+        piece = [piece = std::move(piece), t = std::move(t), off = p.file_offset, dst,
+                 n = p.length](Status st) {
+          if (st.ok()) CacheFill(off, dst, n, t);
+          piece(std::move(st));
+        };
+      }
+      backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+      RbdAioRead(*file.rbd, p.file_offset, dst, p.length, std::move(piece));
     } else if (file.in_memory) {
-      f->Finish(ReadFull(file, p.file_offset, dst, p.length));
+      Status st = ReadFull(file, p.file_offset, dst, p.length);
+      if (st.ok() && c) CacheFill(p.file_offset, dst, p.length, t);
+      f->Finish(std::move(st));
     } else {
-      blocking.push_back(p);
+      blocking.emplace_back(p, std::move(t));
       f->Finish(Status::Ok());
     }
   }
+  if (cached) (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
   if (!blocking.empty()) {
     f->Add();
     offload([f, s, blocking = std::move(blocking), base = out.data(), offset] {
       Status st;
-      for (const Piece& p : blocking) {
-        st = ReadFull(*s->files[p.extent], p.file_offset, base + (p.volume_offset - offset), p.length);
+      for (const auto& [p, t] : blocking) {
+        uint8_t* dst = base + (p.volume_offset - offset);
+        st = ReadFull(*s->files[p.extent], p.file_offset, dst, p.length);
         if (!st.ok()) break;
+        if (!t.empty()) CacheFill(p.file_offset, dst, p.length, t);
       }
       f->Finish(std::move(st));
     });
@@ -525,7 +817,7 @@ void MetaVolume::WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool
   Status st = MapRange(s->map, offset, data.size(), pl);
   if (st.ok()) BeforeWrite(offset, data.size());
   if (!st.ok()) return done(std::move(st));
-  auto* f = new Fanout(s, std::move(done));
+  auto* f = new Fanout(s, AfterWriteDone(s, offset, data.size(), std::move(done)));
   if (fua) {
     std::vector<std::shared_ptr<File>> touched;
     for (const Piece& p : pl.all) touched.push_back(s->files[p.extent]);
@@ -580,7 +872,7 @@ void MetaVolume::ZeroAsync(uint64_t offset, uint64_t length, bool deallocate,
   Status st = MapRange(s->map, offset, length, pl);
   if (st.ok()) BeforeWrite(offset, length);
   if (!st.ok()) return done(std::move(st));
-  auto* f = new Fanout(s, std::move(done));
+  auto* f = new Fanout(s, AfterWriteDone(s, offset, length, std::move(done)));
   std::vector<Piece> blocking;
   for (const Piece& p : pl.all) {
     const File& file = *s->files[p.extent];
@@ -708,6 +1000,8 @@ Status MetaVolume::Unmap(uint64_t offset, uint64_t length) {
   auto s = state();
   VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, length));
   BeforeWrite(offset, length);
+  CacheWrite(s->map, s->files, offset, length, true);
+  AfterWrite after{s->map, s->files, offset, length};
   for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Deallocate(*s->files[p.extent], p.file_offset, p.length));
   return Status::Ok();
 }
@@ -795,6 +1089,8 @@ Result<bool> MetaVolume::CopyFrom(const MetaVolume& src, uint64_t src_offset, ui
       return false;  // overlapping ranges of one file: the caller orders the copy
   }
   BeforeWrite(dst_offset, length);
+  CacheWrite(ds->map, ds->files, dst_offset, length, true);
+  AfterWrite after{ds->map, ds->files, dst_offset, length};
   std::vector<uint8_t> buf;
   for (const Part& p : parts) {
     Status st;

@@ -473,6 +473,44 @@ Status RbdRuns(const RbdBackend& b, uint64_t off, uint64_t n,
   return Status::Ok();
 }
 
+namespace {
+int OnObject(uint64_t offset, size_t length, int exists, void* arg) {
+  auto* p = static_cast<RbdParent*>(arg);
+  if (!exists) return 0;
+  for (uint64_t o = offset / p->object_size;
+       o * p->object_size < offset + length && o < p->written.size(); ++o)
+    p->written[o] = true;
+  return 0;
+}
+}  // namespace
+
+Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend& b, const RbdImage& where) {
+  rbd_linked_image_spec_t image{};
+  rbd_snap_spec_t snap{};
+  int r = rbd_get_parent(b.img, &image, &snap);
+  if (r == -ENOENT) return std::optional<RbdParent>();
+  if (r < 0) return IoError(b.name + ": parent: " + Strerror(r));
+  RbdParent p;
+  p.key = where.conf + '\n' + where.user + '\n' + where.keyring + '\n' +
+          std::to_string(image.pool_id) + '\n' +
+          (image.pool_namespace ? image.pool_namespace : "") + '\n' +
+          (image.image_id ? image.image_id : "") + '@' + std::to_string(snap.id);
+  rbd_linked_image_spec_cleanup(&image);
+  rbd_snap_spec_cleanup(&snap);
+  r = rbd_get_overlap(b.img, &p.overlap);
+  if (r < 0) return IoError(b.name + ": parent overlap: " + Strerror(r));
+  rbd_image_info_t info{};
+  r = rbd_stat(b.img, &info, sizeof info);
+  if (r < 0) return IoError(b.name + ": stat: " + Strerror(r));
+  p.object_size = info.obj_size;
+  if (p.object_size == 0) return std::optional<RbdParent>();
+  p.written.assign((b.size + p.object_size - 1) / p.object_size, false);
+  // include_parent 0: only the clone's own objects; whole_object: the object map answers.
+  r = rbd_diff_iterate2(b.img, nullptr, 0, b.size, 0, 1, OnObject, &p);
+  if (r < 0) return IoError(b.name + ": list the clone's objects: " + Strerror(r));
+  return std::optional<RbdParent>(std::move(p));
+}
+
 // ---- snapshots -------------------------------------------------------------
 
 Status RbdSnapCreate(const RbdBackend& b, const std::string& snap) {

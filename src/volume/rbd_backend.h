@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,21 @@ void RbdAioWriteZeroes(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone do
 // there exists (whole objects: a mapped run may read zeros).
 Status RbdRuns(const RbdBackend& b, uint64_t off, uint64_t n,
                const std::function<bool(uint64_t, uint64_t, bool)>& fn);
+
+// An RBD clone's link to its parent, for the read cache (volume/cache.h):
+// the parent snapshot's identity (cluster settings, pool id, image id,
+// snapshot id: stable across renames, never reused), the overlap (bytes of
+// the clone that still read through to the parent where the clone has no
+// object), the object size, and which objects the clone holds now
+// (rbd_diff_iterate2 over the clone alone, whole objects). nullopt for an
+// image that is no clone.
+struct RbdParent {
+  std::string key;
+  uint64_t overlap = 0;
+  uint64_t object_size = 0;
+  std::vector<bool> written;  // per object of the clone
+};
+Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend& b, const RbdImage& where);
 
 // Snapshots (backups, issue 10). Through `b`'s handle: for an image open
 // for writing that is the handle holding the exclusive lock, so librbd

@@ -48,6 +48,10 @@ Status RbdRuns(const RbdBackend&, uint64_t, uint64_t,
   return Internal("no librbd");
 }
 
+Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend&, const RbdImage&) {
+  return std::optional<RbdParent>();
+}
+
 Status RbdSnapCreate(const RbdBackend&, const std::string&) { return Internal("no librbd"); }
 Status RbdSnapRemove(const RbdBackend&, const std::string&) { return Internal("no librbd"); }
 Result<std::vector<std::string>> RbdSnapNames(const RbdBackend&) { return Internal("no librbd"); }

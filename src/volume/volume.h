@@ -233,6 +233,23 @@ class MetaVolume {
   // point_in_time.h). Every write path marks it.
   ChangeMap& changes() { return changes_; }
 
+  // The read cache (volume/cache.h, when the process has one): with reads
+  // on, reads of whole 4 KiB blocks are served from it and fill it. Every
+  // write path invalidates the blocks it wrote whatever the setting, after
+  // its bytes reached the backend and before it completes, so turning
+  // reads on again never finds a block older than the last write.
+  void set_cache_reads(bool on) { cache_reads_.store(on, std::memory_order_relaxed); }
+  bool cache_reads() const { return cache_reads_.load(std::memory_order_relaxed); }
+  struct CacheCounters {
+    uint64_t hits = 0;                // reads served from the cache alone
+    uint64_t misses = 0;              // reads with cache on that went to the backend (all or part)
+    uint64_t backend_read_bytes = 0;  // bytes any read asked of the files and images
+  };
+  CacheCounters cache_counters() const {
+    return {hits_.load(std::memory_order_relaxed), misses_.load(std::memory_order_relaxed),
+            backend_read_bytes_.load(std::memory_order_relaxed)};
+  }
+
  private:
   friend class PointInTime;
   friend Result<std::unique_ptr<PointInTime>> OpenPointInTime(const std::shared_ptr<MetaVolume>&,
@@ -245,6 +262,11 @@ class MetaVolume {
   MetaVolume(VolumeOptions options);
   struct State;  // extent map + open fds; replaced whole on Append
   std::shared_ptr<const State> state() const;
+  bool UseCache() const;  // reads go through the cache
+  // `done` preceded by the cache's part of a write of [offset, offset+length)
+  // (run now for its start, in the returned callback for its end).
+  IoDone AfterWriteDone(std::shared_ptr<const State> s, uint64_t offset, uint64_t length,
+                        IoDone done);
 
   VolumeOptions options_;
   mutable std::mutex mu_;
@@ -254,6 +276,8 @@ class MetaVolume {
   std::shared_ptr<CowState> cow_;       // the open point-in-time view; guarded by mu_
   std::atomic<bool> has_cow_{false};    // cow_ is set, readable without mu_
   ChangeMap changes_;
+  std::atomic<bool> cache_reads_{false};
+  mutable std::atomic<uint64_t> hits_{0}, misses_{0}, backend_read_bytes_{0};
 };
 
 // Opens a copy-on-write view of `volume` as it is now, its preserved chunks
