@@ -4,7 +4,11 @@
 # in headless Chromium (console.test.cjs, playwright-core driving Debian's
 # chromium): sign in, design examples/two-tier.fml by dragging from the
 # palette, plan, apply and watch it, the farm's page, a reconcile, the admin
-# views, destroy, HTML shown as text, CSRF, sign-out. Screenshots go to
+# views, destroy, HTML shown as text, CSRF, sign-out. Then tenants: the admin
+# adds alpha and beta (`vsl tenant add`), names with HTML are refused, and
+# tenants.test.cjs drives both consoles at once (alpha applies a farm from an
+# opened FML file; beta sees nothing of it: farms, its URL, the designer,
+# events live; HTML in free text shown as text). Screenshots go to
 # $UI_SHOTS (default: the build directory's ui-shots/).
 # Usage: console.sh VSL   (API_CATALOG=sqlite|pg; default sqlite)
 set -uo pipefail

@@ -98,7 +98,10 @@ async function main() {
     palA.sort().join(',') === 'OS image alphaimg,OS image demo (shared)', palA.join(','));
 
   // An FML error holding HTML (a backup policy's value) shows as text.
+  // Opening reads the file asynchronously: wait for the FML pane to show it.
+  const opened = (marker) => a.waitForFunction((m) => document.getElementById('fml').textContent.includes(m), marker);
   await a.getByLabel('Open an FML file').setInputFiles(process.env.FML_BAD);
+  await opened('id=pwnfml');
   await a.locator('#plan').click();
   await a.locator('#plan-error').waitFor();
   const badText = await a.locator('#plan-error').textContent();
@@ -106,6 +109,7 @@ async function main() {
   check('  and is not markup', (await a.locator('#pwnfml').count()) === 0 && !(await a.evaluate(() => window.pwned)));
 
   await a.getByLabel('Open an FML file').setInputFiles(process.env.FML_GOOD);
+  await opened('value="nightly"');
   check('opening alpha-farm.fml names the farm after the file', (await a.getByLabel('Farm name').inputValue()) === 'alpha-farm');
   await shot(a, 'tenant-designer');
   await a.locator('#apply').click();
