@@ -124,6 +124,9 @@ async function route() {
 
 document.getElementById('signout').addEventListener('click', async () => {
   try { await api.signOut(); } catch (e) { toast(e.message, true); }
+  // Whoever signs in next (perhaps someone else) starts at the farms; an
+  // expired session (401) keeps the address to come back to instead.
+  history.replaceState(null, '', '#/signin');
   signedOut();
 });
 window.addEventListener('hashchange', route);

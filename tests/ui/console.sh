@@ -151,7 +151,7 @@ EOF_FML
 }
 alpha_fml nightly >"$E2E_TMP/alpha-farm.fml"
 alpha_fml '&lt;img src=x id=pwnfml onerror=window.pwned=2&gt;' >"$E2E_TMP/alpha-bad.fml"
-check "tenants.test.cjs" env NODE_PATH="$NODE_DIR/node_modules" VSL_API="$VSL_API" VSL="$VSL" TOKEN_A="$TA" TOKEN_B="$TB" \
+check "tenants.test.cjs" env NODE_PATH="$NODE_DIR/node_modules" VSL_API="$VSL_API" VSL="$VSL" TOKEN_A="$TA" TOKEN_B="$TB" TOKEN_ADMIN="$TOKEN" \
   UI_SHOTS="$SHOTS" FML_GOOD="$E2E_TMP/alpha-farm.fml" FML_BAD="$E2E_TMP/alpha-bad.fml" EVIL_HW="$EVIL_HW" \
   IMAGE="$E2E_TMP/demo.img" timeout 120 node "$HERE/tenants.test.cjs"
 [[ $E2E_FAILURES == 0 ]] && sed 's/^/      | /' "$E2E_TMP/check.$E2E_CHECKS.out"

@@ -11,7 +11,8 @@
 // events arrive live), then finds nothing of alpha's: not in its farms list,
 // not by the farm page's URL ("Not found"), not in the designer, not in its
 // events, not in its image palette.
-// Env: VSL_API, VSL (the binary), TOKEN_A, TOKEN_B, UI_SHOTS, FML_GOOD,
+// At the end beta's page signs out and the admin signs in on it.
+// Env: VSL_API, VSL (the binary), TOKEN_A, TOKEN_B, TOKEN_ADMIN, UI_SHOTS, FML_GOOD,
 // FML_BAD, EVIL_HW (host ta1's hardware type), IMAGE (a file to import).
 'use strict';
 const path = require('path');
@@ -193,7 +194,18 @@ async function main() {
   check('beta: the palette lists betaimg and the shared demo, not alphaimg',
     palB.sort().join(',') === 'OS image betaimg,OS image demo (shared)', palB.join(','));
 
-  check('no CSP violation, no page error in either tenant\'s console', problems.length === 0,
+  // ---- the same page, signed out and in as the admin: every view again ----
+  await b.getByRole('button', { name: 'Sign out' }).click();
+  await b.getByLabel('API token').fill(process.env.TOKEN_ADMIN);
+  await b.getByRole('button', { name: 'Sign in' }).click();
+  await b.getByRole('heading', { name: 'Farms' }).waitFor();
+  await b.locator('td a[href="#/farms/alpha-farm"]').waitFor();
+  const navAdmin = await b.locator('#nav a:visible').allTextContents();
+  check('signed out and in as the admin on the same page: every view, alpha\'s farm listed',
+    navAdmin.join(',') === 'Farms,Designer,Hosts,Arrays,Volumes,Queue,Events' &&
+    (await b.locator('#who').textContent()) === 'Signed in as the admin', navAdmin.join(','));
+
+  check('no CSP violation, no page error in either console', problems.length === 0,
     JSON.stringify(problems).slice(0, 500));
   await browser.close();
 }
