@@ -136,6 +136,13 @@ async function main() {
   await a.goto(API + '/ui/#/farms');
   await a.locator('td a[href="#/farms/alpha-farm"]').waitFor();
   await shot(a, 'tenant-farms');
+  await a.setViewportSize({ width: 390, height: 844 });
+  await a.goto(API + '/ui/#/farms/alpha-farm');
+  await a.locator('td >> text=mapped').first().waitFor();
+  const wide = await a.evaluate(() => document.documentElement.scrollWidth);
+  check('alpha\'s farm page fits a phone\'s width (the header with its name too)', wide <= 390, String(wide));
+  await shot(a, 'tenant-farm-phone');
+  await a.setViewportSize({ width: 1366, height: 900 });
 
   // What is alpha's: its farm, volumes, host, image master, their requests.
   const evA = await allEvents(TA);
