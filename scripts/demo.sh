@@ -148,7 +148,8 @@ fi
 
 if [[ ${VSL_DEMO_KEEP:-0} == 1 ]]; then
   step "kept: vsl serve (pid $serve_pid) runs on with the farm"
-  echo "web console: $VSL_API/ui/   token: $(cat "$VSL_DATA/admin.token")"
+  echo "web console: $VSL_API/ui/   sign in with the admin token: $(cat "$VSL_DATA/admin.token")"
+  echo "a tenant:    VSL_API=$VSL_API VSL_DATA=$VSL_DATA $vsl tenant add NAME   (prints the tenant's token to sign in with)"
   echo "CLI:         VSL_API=$VSL_API VSL_DATA=$VSL_DATA $vsl farm show two-tier"
   echo "stop it:     kill $serve_pid"
   kept_pid=$serve_pid

@@ -2,6 +2,16 @@
 // the page never sees it); state-changing calls add X-VSL-CSRF.
 let csrf = null;
 
+// Who is signed in: { admin: bool, tenant: name or null }, from GET/POST
+// /v1/session. The server decides what each may do; the console only uses
+// this to offer the views a principal may use and to say who it is.
+export const me = { admin: false, tenant: null };
+function remember(s) {
+  csrf = s.csrf;
+  me.admin = s.admin === true;
+  me.tenant = s.admin ? null : s.tenant;
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, body) {
     super(message);
@@ -34,16 +44,16 @@ export const del = (p) => call('DELETE', p);
 
 export async function whoami() {
   const s = await get('/v1/session');
-  csrf = s.csrf;
+  remember(s);
   return s;
 }
 
 export async function signIn(token) {
   const s = await call('POST', '/v1/session', { token });
-  csrf = s.csrf;
+  remember(s);
   return s;
 }
 
 export async function signOut() {
-  try { await del('/v1/session'); } finally { csrf = null; }
+  try { await del('/v1/session'); } finally { remember({ csrf: null, admin: false, tenant: null }); }
 }

@@ -4,7 +4,11 @@
 # in headless Chromium (console.test.cjs, playwright-core driving Debian's
 # chromium): sign in, design examples/two-tier.fml by dragging from the
 # palette, plan, apply and watch it, the farm's page, a reconcile, the admin
-# views, destroy, HTML shown as text, CSRF, sign-out. Screenshots go to
+# views, destroy, HTML shown as text, CSRF, sign-out. Then tenants: the admin
+# adds alpha and beta (`vsl tenant add`), names with HTML are refused, and
+# tenants.test.cjs drives both consoles at once (alpha applies a farm from an
+# opened FML file; beta sees nothing of it: farms, its URL, the designer,
+# events live; HTML in free text shown as text). Screenshots go to
 # $UI_SHOTS (default: the build directory's ui-shots/).
 # Usage: console.sh VSL   (API_CATALOG=sqlite|pg; default sqlite)
 set -uo pipefail
@@ -107,5 +111,51 @@ cd "$HERE" || exit 1
 check "console.test.cjs" env NODE_PATH="$NODE_DIR/node_modules" VSL_API="$VSL_API" VSL_TOKEN="$TOKEN" \
   UI_SHOTS="$SHOTS" EXAMPLE="$ROOT/examples/two-tier.fml" timeout 150 node "$HERE/console.test.cjs"
 [[ $E2E_FAILURES == 0 ]] && sed 's/^/      | /' "$E2E_TMP/check.$E2E_CHECKS.out"
+
+log "tenants: two tenants, a host whose hardware type holds HTML"
+TA=$(v tenant add alpha --json | jq -r .token)
+TB=$(v tenant add beta --json | jq -r .token)
+check "two tenant tokens" grep -qxE '[0-9a-f]{64} [0-9a-f]{64}' <<<"$TA $TB"
+# Names (farms, images, hosts, tenants) are 1-63 of A-Za-z0-9._- (util/names.h):
+# none can hold HTML. Free text can: a host's hardware type, FML values.
+check_fails "a tenant name with HTML in it is refused" v tenant add '<b>t</b>'
+code=$(curl -s -o "$E2E_TMP/b6" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -X POST "$VSL_API/v1/images" \
+  -d '{"name":"<b>x</b>","file":"/nonexistent"}')
+check_eq "an image name with HTML in it is refused (400)" 400 "$code"
+check "  naming the image name" grep -q 'image name' "$E2E_TMP/b6"
+EVIL_HW='<img src=x id=pwnhw onerror=window.pwned=1>'
+check "host ta1 with hardware type $EVIL_HW" v host add ta1 --hw "$EVIL_HW" --initiator iqn.2026-11.org.test:ta1
+check "alpha imports alphaimg with its token" env VSL_TOKEN="$TA" "$VSL" image import alphaimg "$E2E_TMP/demo.img"
+HW_XML='&lt;img src=x id=pwnhw onerror=window.pwned=1&gt;'
+alpha_fml() {
+  cat <<EOF_FML
+<?xml version="1.0"?>
+<farm fmlversion="1.2">
+  <subnet id="net" name="Alpha" ip="internal" mask="255.255.255.0" vlan="alpha-vlan" />
+  <tier id="1" name="app">
+    <interface name="eth0" subnet="net" />
+    <role>app</role>
+    <min-servers>1</min-servers>
+    <max-servers>2</max-servers>
+    <init-servers>1</init-servers>
+  </tier>
+  <server-role id="app" name="App server">
+    <hw>$HW_XML</hw>
+    <disk target="0" drivetype="scsi" drivesize="16MB">
+      <diskimage type="system">alphaimg</diskimage>
+      <attribute name="backup-policy" value="$1" />
+    </disk>
+  </server-role>
+</farm>
+EOF_FML
+}
+alpha_fml nightly >"$E2E_TMP/alpha-farm.fml"
+alpha_fml '&lt;img src=x id=pwnfml onerror=window.pwned=2&gt;' >"$E2E_TMP/alpha-bad.fml"
+check "tenants.test.cjs" env NODE_PATH="$NODE_DIR/node_modules" VSL_API="$VSL_API" VSL="$VSL" TOKEN_A="$TA" TOKEN_B="$TB" TOKEN_ADMIN="$TOKEN" \
+  UI_SHOTS="$SHOTS" FML_GOOD="$E2E_TMP/alpha-farm.fml" FML_BAD="$E2E_TMP/alpha-bad.fml" EVIL_HW="$EVIL_HW" \
+  IMAGE="$E2E_TMP/demo.img" timeout 120 node "$HERE/tenants.test.cjs"
+[[ $E2E_FAILURES == 0 ]] && sed 's/^/      | /' "$E2E_TMP/check.$E2E_CHECKS.out"
+check_eq "the admin sees alpha's farm" alpha-farm "$(ajson GET /v1/farms | jq -r '.farms[].name')"
+check_eq "beta's token lists no farm" 0 "$(curl -s -H "Authorization: Bearer $TB" "$VSL_API/v1/farms" | jq '.farms | length')"
 echo "screenshots in $SHOTS"
 e2e_finish

@@ -1,7 +1,8 @@
 // The admin's views: hosts, arrays, volumes (the FIG. 7 state machine with a
-// count per state), the request queue and the events.
+// count per state), the request queue and the events. A tenant uses the last
+// two as well: the server gives it only its own requests and events.
 import { h, clear, table, bytes, when } from '../dom.js';
-import { get } from '../api.js';
+import { get, me } from '../api.js';
 import { onEvent } from '../live.js';
 
 // The newest `keep` rows of a list the API gives oldest first in pages
@@ -143,7 +144,7 @@ export async function volumesView(main, state) {
 
 export async function queueView(main) {
   const body = h('div');
-  clear(main, h('h1', {}, 'Request queue'), body);
+  clear(main, h('h1', {}, me.admin ? 'Request queue' : 'Your requests'), body);
   const load = async () => {
     const requests = await newest('/v1/requests', 'requests', 200);
     clear(body, table(['Request', 'Op', 'State', 'Actor', 'Attempts', 'Reason', 'Updated'],
@@ -156,12 +157,13 @@ export async function queueView(main) {
 
 export async function eventsView(main) {
   const list = h('tbody');
-  clear(main, h('h1', {}, 'Events'),
-    h('div', { class: 'scroll' }, h('table', {}, h('caption', {}, 'Newest first, live'),
+  clear(main, h('h1', {}, me.admin ? 'Events' : 'Your events'),
+    h('div', { class: 'scroll' }, h('table', { id: 'events' }, h('caption', {}, me.admin ? 'Newest first, live'
+      : `Events of tenant ${me.tenant}'s farms, disks, hosts and requests; newest first, live`),
       h('thead', {}, h('tr', {}, ['Event', 'Time', 'Entity', 'From', 'To', 'Op', 'Actor', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))),
       list)));
-  const row = (e) => h('tr', {}, [String(e.id), when(e.time_ms), `${e.entity} ${e.entity_id}`, e.from_state || '',
-    e.to_state || '', e.op || '', e.actor || '', e.detail || ''].map((c) => h('td', {}, c)));
+  const row = (e) => h('tr', {}, [String(e.id), when(e.time_ms), `${e.entity} ${e.entity_id}`, e.from || '',
+    e.to || '', e.op || '', e.actor || '', e.detail || ''].map((c) => h('td', {}, c)));
   for (const e of (await newest('/v1/events', 'events', 200)).reverse()) list.append(row(e));
   return onEvent((e) => {
     list.prepend(row(e));

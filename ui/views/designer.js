@@ -122,7 +122,9 @@ export async function designerView(main, farmName) {
   const applyBtn = h('button', { type: 'button', id: 'apply' }, farmName ? 'Apply changes (reconcile)' : 'Apply');
 
   for (const [k, label] of PALETTE) palette.append(paletteItem(k, label));
-  for (const im of images) palette.append(paletteItem('image:' + im.name, 'OS image ' + im.name));
+  // The images this principal may use: a tenant's own and the shared ones
+  // (GET /v1/images gives a tenant no others).
+  for (const im of images) palette.append(paletteItem('image:' + im.name, 'OS image ' + im.name + (im.shared ? ' (shared)' : '')));
   function paletteItem(kind, label) {
     const b = h('button', { type: 'button', draggable: 'true', class: 'pal', 'data-kind': kind,
       title: 'Drag into the workspace, or press Enter to add to the selection' }, label);
@@ -285,9 +287,33 @@ export async function designerView(main, farmName) {
   }
   nameInput.addEventListener('input', renderDrawing);
 
+  // Opening an FML file (e.g. one made by `vsl farm plan`'s users, or one
+  // downloaded earlier) puts it into the workspace; a new farm takes its name
+  // from the file's.
+  const openInput = h('input', { type: 'file', id: 'open-fml', accept: '.fml,.xml,application/xml,text/xml' });
+  openInput.addEventListener('change', async () => {
+    const file = openInput.files && openInput.files[0];
+    if (!file) return;
+    errorAt = null;
+    try {
+      const text = await file.text();
+      model = fromFml(text);
+      if (!farmName) nameInput.value = file.name.replace(/\.(fml|xml)$/i, '');
+      selected = null;
+      clear(result);
+      clear(progress);
+      render();
+      toast(`opened ${file.name}`);
+    } catch (e) {
+      clear(result, h('p', { class: 'error', role: 'alert', id: 'plan-error' }, `${file.name}: ${e.message}`));
+    }
+    openInput.value = '';
+  });
+
   clear(main,
     h('h1', {}, farmName ? 'Designer: ' + farmName : 'Designer'),
     h('div', { class: 'field inline' }, h('label', { for: 'farm-name' }, 'Farm name'), nameInput),
+    h('div', { class: 'field inline' }, h('label', { for: 'open-fml' }, 'Open an FML file'), openInput),
     h('div', { class: 'designer' },
       h('section', { class: 'palettebox' }, h('h2', {}, 'Palette'), palette),
       h('section', { class: 'wsbox' }, h('h2', {}, 'Workspace'), workspace),

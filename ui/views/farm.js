@@ -3,7 +3,7 @@
 // reconcile, through the designer) and destroy with the plan first; progress
 // live.
 import { h, clear, table, bytes, toast } from '../dom.js';
-import { get, del } from '../api.js';
+import { get, del, me } from '../api.js';
 import { onEvent } from '../live.js';
 import { followJob } from './jobs.js';
 
@@ -19,15 +19,19 @@ export async function farmView(main, name) {
   let farm = null;
   let units = new Set();
   async function load() {
-    const [f, vols, arrays] = await Promise.all([get('/v1/farms/' + encodeURIComponent(name)),
-      get('/v1/volumes'), get('/v1/arrays')]);
+    // The farm first: another tenant's farm is 404 before anything else is asked.
+    const f = await get('/v1/farms/' + encodeURIComponent(name));
+    // A volume names its array; GET /v1/arrays is the admin's (403 to a tenant).
+    const [vols, arrays] = await Promise.all([get('/v1/volumes'),
+      me.admin ? get('/v1/arrays') : Promise.resolve({ arrays: [] })]);
     farm = f;
     const byId = new Map(vols.volumes.map((v) => [v.id, v]));
     const arrayName = new Map(arrays.arrays.map((a) => [a.id, a.name]));
+    const arrayOf = (v) => v.array || arrayName.get(v.array_id) || (v.array_id ? String(v.array_id) : '?');
     const where = (v) => {
       if (!v) return '';
-      if (v.array_id) return arrayName.get(v.array_id) || String(v.array_id);
-      const members = vols.volumes.filter((m) => m.parent_id === v.id).map((m) => arrayName.get(m.array_id));
+      if (v.array_id) return arrayOf(v);
+      const members = vols.volumes.filter((m) => m.parent_id === v.id).map(arrayOf);
       return [...new Set(members)].join(' + ') + ' (meta)';
     };
     units = new Set();
@@ -36,7 +40,7 @@ export async function farmView(main, name) {
       for (const d of s.disks) {
         const v = byId.get(d.unit);
         units.add(d.unit);
-        rows.push([s.name, s.role, s.host || '', s.powered_on ? 'on' : 'off', 'LUN ' + d.target,
+        rows.push([s.name, s.role, s.hw || '', s.host || '', s.powered_on ? 'on' : 'off', 'LUN ' + d.target,
           d.unit ? String(d.unit) : '', h('span', { class: 'state ' + (v ? v.state : '') }, v ? v.state : '?'),
           where(v), d.image || '', bytes(d.size_bytes), (d.backup_policies || []).join(', '), d.raid_level || '']);
       }
@@ -44,7 +48,7 @@ export async function farmView(main, name) {
         const g = (f.global_disks || []).find((x) => x.global_name === m.global_name);
         const v = g ? byId.get(g.unit) : null;
         if (g) units.add(g.unit);
-        rows.push([s.name, s.role, s.host || '', s.powered_on ? 'on' : 'off', 'LUN ' + m.target,
+        rows.push([s.name, s.role, s.hw || '', s.host || '', s.powered_on ? 'on' : 'off', 'LUN ' + m.target,
           g ? String(g.unit) : '', h('span', { class: 'state ' + (v ? v.state : '') }, v ? v.state : '?'),
           where(v), 'shared: ' + m.global_name, g ? bytes(g.size_bytes) : '',
           g ? (g.backup_policies || []).join(', ') : '', g ? g.raid_level || '' : '']);
@@ -53,7 +57,7 @@ export async function farmView(main, name) {
     clear(details,
       h('p', {}, 'State: ', h('span', { class: 'state ' + f.state }, f.state), ' · power driver: ', f.power,
         f.last_error ? h('span', { class: 'error' }, ' · last failure: ' + f.last_error) : null),
-      table(['Server', 'Role', 'Host', 'Power', 'LUN', 'Unit', 'State (FIG. 7)', 'Array', 'Image', 'Size',
+      table(['Server', 'Role', 'Hardware', 'Host', 'Power', 'LUN', 'Unit', 'State (FIG. 7)', 'Array', 'Image', 'Size',
         'Backup policy', 'RAID'], rows, 'Servers and their disks'),
       table(['Global disk', 'Unit', 'Size', 'Servers'], (f.global_disks || []).map((g) => [g.global_name,
         String(g.unit), bytes(g.size_bytes),
@@ -96,7 +100,7 @@ export async function farmView(main, name) {
   let timer = null;
   const off = onEvent((e) => {
     if (e.entity === 'volume' && !units.has(e.entity_id)) return;
-    live.prepend(h('li', {}, `#${e.id} ${e.entity} ${e.entity_id}: ${e.from_state || ''} → ${e.to_state || ''} (${e.op})`));
+    live.prepend(h('li', {}, `#${e.id} ${e.entity} ${e.entity_id}: ${e.from || ''} → ${e.to || ''} (${e.op})`, e.detail ? ' ' + e.detail : ''));
     while (live.children.length > 50) live.lastChild.remove();
     clearTimeout(timer);
     timer = setTimeout(() => load().catch(() => {}), 300);
