@@ -17,11 +17,13 @@ namespace {
 
 class FlockLock : public ObjectLock {
  public:
-  explicit FlockLock(Fd fd) : fd_(std::move(fd)) {}
+  explicit FlockLock(Fd fd) : fd_(std::move(fd)), cookie_(std::to_string(::getpid())) {}
   Status Renew() override { return Status::Ok(); }
+  const std::string& cookie() const override { return cookie_; }
 
  private:
-  Fd fd_;  // closing it releases the flock
+  Fd fd_;
+  std::string cookie_;  // closing it releases the flock
 };
 
 class DirObjects : public ObjectStore {
@@ -92,6 +94,9 @@ class DirObjects : public ObjectStore {
     }
     return std::unique_ptr<ObjectLock>(new FlockLock(std::move(fd)));
   }
+
+  // A flock goes with its process: nothing is left to break.
+  Result<int> BreakLocks(const std::vector<std::string>&) override { return 0; }
 
  private:
   std::string Path(const std::string& object) const { return dir_ + "/" + object; }

@@ -32,6 +32,8 @@ class ObjectLock {
   virtual ~ObjectLock() = default;  // releases
   // Keeps the lock alive for another lease; cheap when called often.
   virtual Status Renew() = 0;
+  // What tells this holder from others (BreakLocks takes it).
+  virtual const std::string& cookie() const = 0;
 };
 
 class ObjectStore {
@@ -52,6 +54,9 @@ class ObjectStore {
   virtual Status Remove(const std::string& object) = 0;
   // Unavailable when a conflicting lock is held (no waiting).
   virtual Result<std::unique_ptr<ObjectLock>> Lock(LockMode mode) = 0;
+  // Breaks the locks held with these cookies (holders known to be dead);
+  // how many there were.
+  virtual Result<int> BreakLocks(const std::vector<std::string>& cookies) = 0;
 };
 
 // Objects as files DIR/NAME (names are the store's own: [a-z0-9.-]).

@@ -1,9 +1,12 @@
 // A backup store on named objects (a RADOS pool): open, list, delete, and
 // the removal of chunks no manifest names. The format is in store.h and
 // docs/backup.md.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -54,11 +57,15 @@ Result<std::unique_ptr<Store>> Store::OpenPool(std::unique_ptr<ObjectStore> obje
   std::unique_ptr<Store> s(new Store(scratch_dir));
   s->name_ = objects->name();
   s->objects_ = std::move(objects);
+  if (!scratch_dir.empty()) s->BreakDeadLocks();
   if (options.clean) {
     // Chunks of writers that were killed: removed when no writer runs now.
     Result<std::unique_ptr<ObjectLock>> lock = s->objects_->Lock(ObjectStore::LockMode::kExclusive);
     if (!lock.ok()) {
-      s->leftovers_.push_back({"chunk.*", false, "not checked: " + lock.status().message()});
+      s->leftovers_.push_back({"chunk.*", false,
+                               lock.status().code() == Code::kUnavailable
+                                   ? "chunks no manifest names not collected now: a backup or delete holds the lock"
+                                   : lock.status().message()});
     } else {
       Result<uint64_t> removed = s->CollectChunks();
       if (!removed.ok()) {
@@ -70,6 +77,37 @@ Result<std::unique_ptr<Store>> Store::OpenPool(std::unique_ptr<ObjectStore> obje
     }
   }
   return s;
+}
+
+void Store::NoteLockCookie(const std::string& cookie) const {
+  if (dir_.empty()) return;
+  // Not synced: a killed process leaves the line in the page cache; a
+  // crashed machine may lose it, and then the lock's lease runs out.
+  int fd = ::open((dir_ + "/lock-cookies").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  std::string line = cookie + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
+}
+
+void Store::BreakDeadLocks() {
+  const std::string path = dir_ + "/lock-cookies";
+  std::ifstream in(path);
+  std::vector<std::string> cookies;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) cookies.push_back(line);
+  }
+  if (cookies.empty()) return;
+  Result<int> broken = objects_->BreakLocks(cookies);
+  if (!broken.ok()) {
+    leftovers_.push_back({"lock", false, broken.status().message()});
+    return;  // the file stays: the next start tries again
+  }
+  if (*broken > 0) {
+    leftovers_.push_back({"lock", true, "broke " + std::to_string(*broken) +
+                                            " lock(s) of a killed vsl serve's backup writers"});
+  }
+  ::unlink(path.c_str());
 }
 
 Result<Listing> Store::PoolList() const {

@@ -46,6 +46,8 @@ class RadosLock : public ObjectLock {
     return Status::Ok();
   }
 
+  const std::string& cookie() const override { return cookie_; }
+
   static int Take(rados_ioctx_t io, const std::string& cookie, bool shared, uint8_t flags) {
     struct timeval lease = {kLeaseSeconds, 0};
     if (shared) {
@@ -193,6 +195,30 @@ class RadosObjects : public ObjectStore {
     }
     if (r < 0) return Failed("lock", kLockObject, r);
     return std::unique_ptr<ObjectLock>(new RadosLock(io_, cookie, shared, name_));
+  }
+
+  Result<int> BreakLocks(const std::vector<std::string>& cookies) override {
+    if (cookies.empty()) return 0;
+    int exclusive = 0;
+    std::vector<char> tag(256), clients(64 * 1024), cks(64 * 1024), addrs(64 * 1024);
+    size_t tag_len = tag.size(), clients_len = clients.size(), cks_len = cks.size(), addrs_len = addrs.size();
+    ssize_t n = rados_list_lockers(io_, kLockObject, kLockName, &exclusive, tag.data(), &tag_len, clients.data(),
+                                   &clients_len, cks.data(), &cks_len, addrs.data(), &addrs_len);
+    if (n == -ENOENT) return 0;
+    if (n < 0) return Failed("list the lockers of", kLockObject, static_cast<int>(n));
+    int broken = 0;
+    const char* c = clients.data();
+    const char* k = cks.data();
+    for (ssize_t i = 0; i < n; i++) {
+      std::string client = c, cookie = k;
+      c += client.size() + 1;
+      k += cookie.size() + 1;
+      if (std::find(cookies.begin(), cookies.end(), cookie) == cookies.end()) continue;
+      int r = rados_break_lock(io_, kLockObject, kLockName, client.c_str(), cookie.c_str());
+      if (r < 0 && r != -ENOENT) return Failed("break a dead holder's lock on", kLockObject, r);
+      if (r == 0) broken++;
+    }
+    return broken;
   }
 
  private:

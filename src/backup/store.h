@@ -246,12 +246,18 @@ class Store {
   Status VerifyChunks(const ManifestSummary& m, VerifyReport& report,
                       const std::function<void(VerifyFailure)>& fail) const;
   Result<std::unique_ptr<ObjectLock>> LockShared() const;
+  // The cookies of the pool locks this process took, in
+  // SCRATCH/lock-cookies: the scratch directory belongs to one vsl serve
+  // (its data directory's lock), so at the next start every lock with such
+  // a cookie belongs to a dead process and is broken (OpenPool).
+  void NoteLockCookie(const std::string& cookie) const;
   Result<std::unique_ptr<BackupWriter>> BeginInDir(std::unique_ptr<BackupWriter> w, BackupHeader h,
                                                    std::chrono::system_clock::time_point created);
   // Pool store: the backups' ids; removing chunks no manifest names (the
   // exclusive lock held); removing manifests in order.
   Result<Listing> PoolList() const;
   Result<uint64_t> CollectChunks();
+  void BreakDeadLocks();
   Status RemoveBackups(const std::vector<std::string>& order, std::vector<std::string>* deleted);
 
   std::string dir_;

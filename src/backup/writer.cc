@@ -65,7 +65,11 @@ Result<std::unique_ptr<ObjectLock>> Store::LockShared() const {
   // writer waits for it, a bounded while.
   for (int attempt = 0;; attempt++) {
     Result<std::unique_ptr<ObjectLock>> l = objects_->Lock(ObjectStore::LockMode::kShared);
-    if (l.ok() || l.status().code() != Code::kUnavailable || attempt == 150) return l;
+    if (l.ok()) {
+      NoteLockCookie((*l)->cookie());
+      return l;
+    }
+    if (l.status().code() != Code::kUnavailable || attempt == 150) return l;
     ::usleep(200 * 1000);
   }
 }

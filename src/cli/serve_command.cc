@@ -432,7 +432,8 @@ Result<std::unique_ptr<backup::Store>> OpenBackupStore(const ServeArgs& args, co
   auto store = backup::Store::OpenPool(std::move(*objects), bo, data + "/backup-scratch");
   if (!store.ok()) return store.status().Annotate("--backup-store " + args.backup_store);
   for (const backup::Leftover& l : (*store)->leftovers()) {
-    Info("backup store: left over", {{"store", args.backup_store}, {"what", l.name}, {"note", l.note}});
+    Info("backup store " + args.backup_store + ": " + l.name + ": " + l.note,
+         {{"store", args.backup_store}, {"what", l.name}, {"note", l.note}});
   }
   return store;
 }

@@ -10,7 +10,8 @@
 #  - with serve stopped and no catalog, `vsl backup-store list|restore
 #    rados:...` gives each point back byte for byte;
 #  - kill -9 of serve after the chunks were put, before the manifest: no
-#    partial backup listed; the re-run succeeds;
+#    partial backup listed; the restart breaks the dead writer's lock and
+#    removes its chunk; the re-run succeeds;
 #  - a chunk object overwritten (rados put) is found by verify and refused
 #    by restore, both naming the extent; the level 0 (without that chunk)
 #    still restores.
@@ -81,7 +82,8 @@ R1=$(v backup run "$D" --level 1 --json)
 B1=$(field .result.backup "$R1")
 check_eq "level 1 by rbd-diff after the level 0" "rbd-diff $B0" "$(field '"\(.result.mode) \(.result.parent)"' "$R1")"
 check_eq "it stored the 17 changed chunks" $((17 * 65536)) "$(field .result.bytes_stored "$R1")"
-check_eq "two manifests" "manifest.$B0 manifest.$B1" "$(rados_admin ls | grep '^manifest\.' | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "two manifests" "$(printf 'manifest.%s\n' "$B0" "$B1" | sort | tr '\n' ' ')" \
+  "$(rados_admin ls | grep '^manifest\.' | sort | tr '\n' ' ')"
 check_eq "and two more chunk objects (0x22, 0x33)" 5 "$(count chunk.)"
 check "vsl backup verify passes" v backup verify "$B1"
 out=$(v backup restore "$B1" --new --map-to h1 --lun 1 --json)
@@ -102,6 +104,8 @@ check "at the crash point (chunks put, no manifest)" grep -q "crash point op.bac
 check_eq "the killed run's chunk is in the pool" 6 "$(count chunk.)"
 check_eq "the store lists no partial backup" 2 "$(store list --json | jq '.backups | length')"
 serve_start "$DATA" --backup-store "$SPEC" "${ceph_args[@]}"
+check "the restarted serve broke the killed writer's lock (no 60 s lease to wait out)" grep -q "broke 1 lock" "$SERVE_LOG"
+check "... and removed its chunk (no manifest names it)" grep -q "1 chunk objects no manifest names" "$SERVE_LOG"
 Q=$(ajson GET "/v1/requests?op=backup&limit=100000" | jq '[.requests[].id] | max')
 for ((i = 0; i < 300; i++)); do
   st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
