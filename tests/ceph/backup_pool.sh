@@ -7,6 +7,8 @@
 #  - an RBD disk the host writes: level 0, more writes, level 1 (by
 #    rbd-diff); the objects are the marker, one manifest per backup and the
 #    chunks by SHA-256; verify passes; restore --new equals the disk then;
+#  - a file array's disk (level 0, level 1 from the dirty map) into the
+#    same pool store;
 #  - with serve stopped and no catalog, `vsl backup-store list|restore
 #    rados:...` gives each point back byte for byte;
 #  - kill -9 of serve after the chunks were put, before the manifest: no
@@ -91,18 +93,35 @@ check "restore $B1 --new --map-to h1 --lun 1" test $? -eq 0
 grab 1 "$E2E_TMP/r1.raw"
 check "LUN 1 equals the disk at the level 1" cmp "$E2E_TMP/s1.raw" "$E2E_TMP/r1.raw"
 
+log "a disk of a file array into the same pool (its copy-on-write blocks under DATA/backup-scratch/tmp)"
+check "file array f1 added" v array add f1 --path "$E2E_TMP/f1" --capacity 64MiB --quality media=file
+F=$(ajson POST '/v1/disks/allocate-unit?wait=true' "{\"size\": $((8 * MiB)), \"qualities\": {\"media\": \"file\"}}" | jq -r .result.volume)
+check "bind F to h1 at LUN 2 and map it" bash -c "'$VSL' disk bind $F --host h1 --lun 2 && '$VSL' disk map $F"
+check "0x51 over 2 MiB of F" qio 2 "write -P 0x51 0 2M" "write -P 0x53 5M 64k"
+grab 2 "$E2E_TMP/f0.raw"
+RF0=$(v backup run "$F" --level 0 --json)
+BF0=$(field .result.backup "$RF0")
+check_eq "F's level 0 is full" full "$(field .result.mode "$RF0")"
+check "0x52 at 1M of F" qio 2 "write -P 0x52 1M 64k"
+grab 2 "$E2E_TMP/f1.raw"
+RF1=$(v backup run "$F" --level 1 --json)
+BF1=$(field .result.backup "$RF1")
+check_eq "F's level 1 from the dirty map stored one chunk" "map 65536" "$(field '"\(.result.mode) \(.result.bytes_stored)"' "$RF1")"
+check "the scratch directory is left empty" test -z "$(ls -A "$DATA/backup-scratch/tmp")"
+
 log "kill -9 of serve after the chunks, before the manifest"
 check "serve stops" serve_stop
 VSL_CRASH_AT=op.backup.filled:1 serve_start "$DATA" --backup-store "$SPEC" "${ceph_args[@]}"
 check "0x44 at 6M" qio 0 "write -P 0x44 6M 64k"
+n_chunks=$(count chunk.)
 grab 0 "$E2E_TMP/s2.raw"
 v backup run "$D" --level 1 --no-wait --json >/dev/null 2>&1
 for ((i = 0; i < 300; i++)); do alive "$SERVE_PID" || break; sleep 0.1; done
 check_not "serve died during the backup" alive "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
 check "at the crash point (chunks put, no manifest)" grep -q "crash point op.backup.filled" "$SERVE_LOG"
-check_eq "the killed run's chunk is in the pool" 6 "$(count chunk.)"
-check_eq "the store lists no partial backup" 2 "$(store list --json | jq '.backups | length')"
+check_eq "the killed run's chunk is in the pool" $((n_chunks + 1)) "$(count chunk.)"
+check_eq "the store lists no partial backup" 4 "$(store list --json | jq '.backups | length')"
 serve_start "$DATA" --backup-store "$SPEC" "${ceph_args[@]}"
 check "the restarted serve broke the killed writer's lock (no 60 s lease to wait out)" grep -q "broke 1 lock" "$SERVE_LOG"
 check "... and removed its chunk (no manifest names it)" grep -q "1 chunk objects no manifest names" "$SERVE_LOG"
@@ -114,12 +133,12 @@ for ((i = 0; i < 300; i++)); do
 done
 check_eq "the request's re-run succeeded" done "$st"
 B2=$(ajson GET "/v1/requests/$Q" | jq -r .result.backup)
-check_eq "the store lists it" 3 "$(store list --json | jq '.backups | length')"
+check_eq "the store lists it" 5 "$(store list --json | jq '.backups | length')"
 check "serve stops" serve_stop
 
 log "no catalog, no serve: vsl backup-store on the pool"
 mv "$DATA" "$DATA.gone"
-for p in "$B0 s0" "$B1 s1" "$B2 s2"; do
+for p in "$B0 s0" "$B1 s1" "$B2 s2" "$BF0 f0" "$BF1 f1"; do
   set -- $p
   check "backup-store restore $1" store restore "$1" "$E2E_TMP/$2.back"
   check "... equals the disk then, byte for byte" cmp "$E2E_TMP/$2.raw" "$E2E_TMP/$2.back"
