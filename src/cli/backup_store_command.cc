@@ -26,7 +26,7 @@ using backup::Store;
 using Json = nlohmann::json;
 
 struct Args {
-  std::string dir, ceph_conf, ceph_user, keyring, id, out, disk_file, changed, parent, disk, farm, server, chunk_size = "64KiB";
+  std::string dir, store_opt, ceph_conf, ceph_user, keyring, id, out, disk_file, changed, parent, disk, farm, server, chunk_size = "64KiB";
   int level = 0;
   bool json = false, force = false, chain = false, test_faults = false;
   bool chunk_given = false;  // --chunk-size was on the command line
@@ -281,18 +281,35 @@ Status Delete(const Args& a) {
 
 using Fn = Status (*)(const Args&);
 
+// `positionals`: the names the command takes after STORE ("ID", "ID OUT").
+// STORE is the first positional, or --store (then the others move up one).
 CLI::App* Leaf(CLI::App* group, const char* name, const char* help, Fn fn, RunFn* run,
-               const std::shared_ptr<Args>& args) {
+               const std::shared_ptr<Args>& args, std::vector<std::string> positionals = {}) {
   CLI::App* c = group->add_subcommand(name, help);
   std::string what = std::string("backup-store ") + name;
-  c->add_option("store", args->dir, "the store: its directory, or rados:POOL[/NAMESPACE] (docs/backup.md)")
-      ->required();
+  c->add_option("store", args->dir, "the store: its directory, or rados:POOL[/NAMESPACE] (docs/backup.md)");
+  c->add_option("--store", args->store_opt, "the store, given as an option (then STORE is left out)");
   c->add_option("--ceph-conf", args->ceph_conf, "a rados: store: the cluster's ceph.conf");
   c->add_option("--ceph-user", args->ceph_user, "a rados: store: the cephx user, without \"client.\"");
   c->add_option("--keyring", args->keyring, "a rados: store: the user's keyring (default: as the conf says)");
   c->add_flag("--json", args->json, "print JSON");
-  c->callback([run, fn, args, what] {
-    *run = [fn, args, what] {
+  c->callback([run, fn, args, what, positionals] {
+    *run = [fn, args, what, positionals] {
+      if (!args->store_opt.empty()) {
+        if (!args->out.empty() || (positionals.size() < 2 && !args->id.empty()) ||
+            (positionals.empty() && !args->dir.empty())) {
+          return Fail(what, InvalidArgument("--store and a STORE argument: give the store once"));
+        }
+        args->out = args->id;
+        args->id = args->dir;
+        args->dir = args->store_opt;
+      }
+      std::vector<std::pair<std::string, const std::string*>> need = {{"STORE (or --store)", &args->dir}};
+      if (positionals.size() > 0) need.push_back({positionals[0], &args->id});
+      if (positionals.size() > 1) need.push_back({positionals[1], &args->out});
+      for (const auto& [label, value] : need) {
+        if (value->empty()) return Fail(what, InvalidArgument(label + " is required"));
+      }
       Status s = fn(*args);
       return s.ok() ? kExitOk : Fail(what, s);
     };
@@ -309,18 +326,17 @@ void AddBackupStoreCommands(CLI::App& app, RunFn* run) {
       "a backup store read and written directly, without vsl serve or a catalog (docs/backup.md)");
   g->require_subcommand(1);
   Leaf(g, "list", "list the complete backups", List, run, args);
-  Leaf(g, "show", "show one backup's manifest and its chain", Show, run, args)
-      ->add_option("id", args->id, "backup id")
-      ->required();
-  Leaf(g, "verify", "re-read every extent of a backup and its chain and check every checksum", Verify, run, args)
-      ->add_option("id", args->id, "backup id")
-      ->required();
+  Leaf(g, "show", "show one backup's manifest and its chain", Show, run, args, {"ID"})
+      ->add_option("id", args->id, "backup id");
+  Leaf(g, "verify", "re-read every extent of a backup and its chain and check every checksum", Verify, run, args,
+       {"ID"})
+      ->add_option("id", args->id, "backup id");
   CLI::App* r = Leaf(g, "restore",
                      "write the disk as it was at a backup's point in time (its chain applied; every checksum "
                      "checked before OUT is touched)",
-                     Restore, run, args);
-  r->add_option("id", args->id, "backup id")->required();
-  r->add_option("out", args->out, "a file (made, or replaced with --force) or a block device (--force)")->required();
+                     Restore, run, args, {"ID", "OUT"});
+  r->add_option("id", args->id, "backup id");
+  r->add_option("out", args->out, "a file (made, or replaced with --force) or a block device (--force)");
   r->add_flag("--force", args->force, "replace the content of an existing file or device");
   CLI::App* c = Leaf(g, "create", "back up a raw disk file or block device into the store (made if missing)",
                      Create, run, args);
@@ -339,8 +355,8 @@ void AddBackupStoreCommands(CLI::App& app, RunFn* run) {
       ->each([args](const std::string&) { args->chunk_given = true; });
   c->add_flag("--test-faults", args->test_faults, "arm the crash points in $VSL_CRASH_AT (test suites only)");
   CLI::App* d = Leaf(g, "delete", "delete a backup (refused while another has it as parent, unless --chain)",
-                     Delete, run, args);
-  d->add_option("id", args->id, "backup id")->required();
+                     Delete, run, args, {"ID"});
+  d->add_option("id", args->id, "backup id");
   d->add_flag("--chain", args->chain, "also delete every backup built on it");
 }
 

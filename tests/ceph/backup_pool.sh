@@ -65,7 +65,7 @@ qio() {  # qio LUN CMD...: qemu-io commands on h1's LUN; every one must succeed
 }
 grab() { timeout 120 qemu-img convert --object "secret,id=s0,data=$SEC" --image-opts "$(opts "$1")" -O raw "$2"; }
 field() { jq -r "$1" <<<"$2"; }
-store() { v backup-store "$1" "$SPEC" "${@:2}" "${ceph_args[@]}"; }
+store() { v backup-store "$1" --store "$SPEC" "${@:2}" "${ceph_args[@]}"; }
 count() { rados_admin ls 2>/dev/null | grep -c "^$1" ; }
 
 log "level 0 and level 1 of an RBD disk into the pool"
@@ -133,7 +133,8 @@ for ((i = 0; i < 300; i++)); do
 done
 check_eq "the request's re-run succeeded" done "$st"
 B2=$(ajson GET "/v1/requests/$Q" | jq -r .result.backup)
-check_eq "the store lists it" 5 "$(store list --json | jq '.backups | length')"
+check_eq "the store lists it (STORE as the first argument)" 5 \
+  "$(v backup-store list "$SPEC" "${ceph_args[@]}" --json | jq '.backups | length')"
 check "serve stops" serve_stop
 
 log "no catalog, no serve: vsl backup-store on the pool"
