@@ -1,14 +1,15 @@
 #include "backup/chain.h"
 
+#include "backup/store.h"
+
 namespace vsl::backup {
 
-Result<std::unique_ptr<ChainCursor>> ChainCursor::Open(const std::string& store_dir,
+Result<std::unique_ptr<ChainCursor>> ChainCursor::Open(const Store& store,
                                                        const std::vector<ManifestSummary>& chain) {
   auto c = std::make_unique<ChainCursor>();
   for (const ManifestSummary& m : chain) {
     const std::string& id = m.header.id;
-    VSL_ASSIGN_OR_RETURN(std::unique_ptr<ManifestReader> r,
-                         ManifestReader::Open(store_dir + "/backups/" + id + "/manifest", id));
+    VSL_ASSIGN_OR_RETURN(std::unique_ptr<ManifestReader> r, store.OpenManifest(id));
     VSL_ASSIGN_OR_RETURN(std::optional<Extent> first, r->Next());
     c->readers_.push_back(std::move(r));
     c->current_.push_back(first);

@@ -13,6 +13,8 @@
 
 namespace vsl::backup {
 
+class Store;
+
 struct ChainEntry {
   Extent extent;
   size_t member = 0;  // index in the chain (0: the level 0)
@@ -20,9 +22,8 @@ struct ChainEntry {
 
 class ChainCursor {
  public:
-  // `chain`: Store::Chain's answer; `store_dir` the store's directory.
-  static Result<std::unique_ptr<ChainCursor>> Open(const std::string& store_dir,
-                                                   const std::vector<ManifestSummary>& chain);
+  // `chain`: store.Chain's answer.
+  static Result<std::unique_ptr<ChainCursor>> Open(const Store& store, const std::vector<ManifestSummary>& chain);
   // The next chunk any member holds; nullopt after the last.
   Result<std::optional<ChainEntry>> Next();
 

@@ -84,7 +84,7 @@ Result<FillStats> FillChangedByChecksum(const Store& store, BackupWriter& w, Sou
   const BackupHeader& h = w.header();
   if (h.level != 1 || !h.parent) return InvalidArgument("by checksum: backup " + h.id + " is not a level 1");
   VSL_ASSIGN_OR_RETURN(std::vector<ManifestSummary> chain, store.Chain(*h.parent));
-  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> cursor, ChainCursor::Open(store.dir(), chain));
+  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> cursor, ChainCursor::Open(store, chain));
   VSL_ASSIGN_OR_RETURN(std::optional<ChainEntry> had, cursor->Next());
 
   const uint64_t chunk = h.chunk_size, size = h.disk_size;

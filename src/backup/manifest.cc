@@ -4,7 +4,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <vector>
@@ -195,7 +197,17 @@ Result<BackupHeader> ParseHeaderLine(std::string_view line) {
 Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(const std::string& path, const std::string& id) {
   Result<Fd> fd = OpenFile(path, O_RDONLY);
   if (!fd.ok()) return IoError("backup " + id + ": manifest: " + fd.status().message());
-  std::unique_ptr<ManifestReader> r(new ManifestReader(std::move(*fd), id));
+  return Start(std::unique_ptr<ManifestReader>(new ManifestReader(std::move(*fd), id)));
+}
+
+Result<std::unique_ptr<ManifestReader>> ManifestReader::FromBytes(std::string bytes, const std::string& id) {
+  std::unique_ptr<ManifestReader> r(new ManifestReader(Fd(), id));
+  r->bytes_ = std::move(bytes);
+  return Start(std::move(r));
+}
+
+Result<std::unique_ptr<ManifestReader>> ManifestReader::Start(std::unique_ptr<ManifestReader> r) {
+  const std::string& id = r->id_;
   std::string line;
   VSL_ASSIGN_OR_RETURN(bool got, r->ReadLine(&line));
   if (!got) return r->Bad("empty manifest");
@@ -229,9 +241,14 @@ Result<bool> ManifestReader::ReadLine(std::string* line) {
     if (line->size() > kMaxManifestLine) break;
     buf_.resize(8192);
     ssize_t n;
-    do {
-      n = ::pread(fd_.get(), buf_.data(), buf_.size(), static_cast<off_t>(file_pos_));
-    } while (n < 0 && errno == EINTR);
+    if (bytes_) {
+      n = static_cast<ssize_t>(std::min<uint64_t>(buf_.size(), bytes_->size() - std::min<uint64_t>(file_pos_, bytes_->size())));
+      if (n > 0) std::memcpy(buf_.data(), bytes_->data() + file_pos_, static_cast<size_t>(n));
+    } else {
+      do {
+        n = ::pread(fd_.get(), buf_.data(), buf_.size(), static_cast<off_t>(file_pos_));
+      } while (n < 0 && errno == EINTR);
+    }
     if (n < 0) return ErrnoError("backup " + id_ + ": manifest: read", errno);
     buf_.resize(static_cast<size_t>(n));
     file_pos_ += static_cast<uint64_t>(n);
@@ -334,6 +351,10 @@ Status ManifestReader::ParseTrailer(std::string_view line, const Digest& body_sh
 
 Result<ManifestSummary> ReadManifest(const std::string& path, const std::string& id) {
   VSL_ASSIGN_OR_RETURN(std::unique_ptr<ManifestReader> r, ManifestReader::Open(path, id));
+  return ReadManifest(std::move(r));
+}
+
+Result<ManifestSummary> ReadManifest(std::unique_ptr<ManifestReader> r) {
   ManifestSummary s;
   while (true) {
     VSL_ASSIGN_OR_RETURN(std::optional<Extent> e, r->Next());

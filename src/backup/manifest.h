@@ -84,6 +84,8 @@ Result<BackupHeader> ParseHeaderLine(std::string_view line);
 class ManifestReader {
  public:
   static Result<std::unique_ptr<ManifestReader>> Open(const std::string& path, const std::string& id);
+  // The same over a manifest held whole in memory (a pool store's object).
+  static Result<std::unique_ptr<ManifestReader>> FromBytes(std::string bytes, const std::string& id);
 
   const BackupHeader& header() const { return header_; }
   Result<std::optional<Extent>> Next();
@@ -92,12 +94,14 @@ class ManifestReader {
 
  private:
   ManifestReader(Fd fd, std::string id) : fd_(std::move(fd)), id_(std::move(id)) {}
+  static Result<std::unique_ptr<ManifestReader>> Start(std::unique_ptr<ManifestReader> r);
   // False at the end of the file.
   Result<bool> ReadLine(std::string* line);
   Status Bad(std::string what) const;
   Status ParseTrailer(std::string_view line, const Digest& body_sha);
 
   Fd fd_;
+  std::optional<std::string> bytes_;  // the manifest, when read from memory
   std::string id_;
   BackupHeader header_;
   Trailer trailer_;
@@ -120,5 +124,6 @@ struct ManifestSummary {
   uint64_t zero_extents = 0;
 };
 Result<ManifestSummary> ReadManifest(const std::string& path, const std::string& id);
+Result<ManifestSummary> ReadManifest(std::unique_ptr<ManifestReader> r);
 
 }  // namespace vsl::backup

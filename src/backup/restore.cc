@@ -1,6 +1,7 @@
 // Reading backups back: Store::Verify and Store::Restore.
 #include <fcntl.h>
 
+#include <functional>
 #include <vector>
 
 #include "backup/chain.h"
@@ -19,6 +20,10 @@ std::string ExtentName(const std::string& id, const Extent& e) {
 // The data files of a chain, open, each as long as its manifest says.
 Result<std::vector<Fd>> OpenDataFiles(const Store& store, const std::vector<ManifestSummary>& chain) {
   std::vector<Fd> fds;
+  if (store.objects()) {  // a pool store reads chunk objects, not files
+    fds.resize(chain.size());
+    return fds;
+  }
   for (const ManifestSummary& m : chain) {
     const std::string path = store.BackupPath(m.header.id) + "/data";
     Result<Fd> fd = OpenFile(path, O_RDONLY);
@@ -37,9 +42,22 @@ Result<std::vector<Fd>> OpenDataFiles(const Store& store, const std::vector<Mani
 // naming the backup and the extent.
 Status ReadChecked(const Store& store, const ManifestSummary& m, int fd, const Extent& e, std::vector<uint8_t>& buf,
                    Sha256& sha) {
-  buf.resize(e.length);
-  Status s = PreadFull(fd, store.BackupPath(m.header.id) + "/data", e.data, buf);
-  if (!s.ok()) return DataLoss(ExtentName(m.header.id, e) + ": " + s.message());
+  if (const ObjectStore* objects = store.objects()) {
+    Result<std::string> bytes = objects->Read(ChunkObject(e.sha256));
+    if (!bytes.ok()) {
+      if (bytes.status().code() != Code::kNotFound) return bytes.status().Annotate(ExtentName(m.header.id, e));
+      return DataLoss(ExtentName(m.header.id, e) + ": its chunk object " + ChunkObject(e.sha256) + " is missing");
+    }
+    if (bytes->size() != e.length) {
+      return DataLoss(ExtentName(m.header.id, e) + ": its chunk object holds " + std::to_string(bytes->size()) +
+                      " bytes");
+    }
+    buf.assign(bytes->begin(), bytes->end());
+  } else {
+    buf.resize(e.length);
+    Status s = PreadFull(fd, store.BackupPath(m.header.id) + "/data", e.data, buf);
+    if (!s.ok()) return DataLoss(ExtentName(m.header.id, e) + ": " + s.message());
+  }
   if (sha.Of(buf) != e.sha256) {
     return DataLoss(ExtentName(m.header.id, e) + ": checksum mismatch (the stored bytes are not the ones backed up)");
   }
@@ -60,6 +78,10 @@ Result<VerifyReport> Store::Verify(const std::string& id) const {
   for (const ManifestSummary& m : chain) {
     const std::string& bid = m.header.id;
     report.chain.push_back(bid);
+    if (objects_) {
+      VSL_RETURN_IF_ERROR(VerifyChunks(m, report, fail));
+      continue;
+    }
     const std::string path = BackupPath(bid) + "/data";
     Result<Fd> fd = OpenFile(path, O_RDONLY);
     if (!fd.ok()) {
@@ -85,6 +107,24 @@ Result<VerifyReport> Store::Verify(const std::string& id) const {
   return report;
 }
 
+Status Store::VerifyChunks(const ManifestSummary& m, VerifyReport& report,
+                           const std::function<void(VerifyFailure)>& fail) const {
+  const std::string& bid = m.header.id;
+  std::vector<uint8_t> buf;
+  Sha256 sha;
+  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ManifestReader> r, OpenManifest(bid));
+  while (true) {
+    VSL_ASSIGN_OR_RETURN(std::optional<Extent> e, r->Next());
+    if (!e) break;
+    report.extents_checked++;
+    if (e->zero) continue;
+    Status s = ReadChecked(*this, m, -1, *e, buf, sha);
+    report.bytes_checked += e->length;
+    if (!s.ok()) fail({bid, e->offset, e->length, s.message()});
+  }
+  return Status::Ok();
+}
+
 Result<RestoreStats> Store::Restore(const std::string& id, Sink& sink) const {
   VSL_ASSIGN_OR_RETURN(std::vector<ManifestSummary> chain, Chain(id));
   VSL_ASSIGN_OR_RETURN(std::vector<Fd> data, OpenDataFiles(*this, chain));
@@ -95,7 +135,7 @@ Result<RestoreStats> Store::Restore(const std::string& id, Sink& sink) const {
 
   // First pass: every extent the restore will write, read and checked.
   {
-    VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> c, ChainCursor::Open(dir_, chain));
+    VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> c, ChainCursor::Open(*this, chain));
     while (true) {
       Result<std::optional<ChainEntry>> next = c->Next();
       if (!next.ok()) return next.status().Annotate("restore of " + id + untouched);
@@ -114,7 +154,7 @@ Result<RestoreStats> Store::Restore(const std::string& id, Sink& sink) const {
   stats.disk_size = size;
   VSL_RETURN_IF_ERROR(sink.Prepare(size));
   const std::string partial = "; " + sink.name() + " is partly written";
-  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> c, ChainCursor::Open(dir_, chain));
+  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ChainCursor> c, ChainCursor::Open(*this, chain));
   uint64_t pos = 0;
   while (true) {
     Result<std::optional<ChainEntry>> next = c->Next();

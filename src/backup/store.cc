@@ -148,11 +148,38 @@ Status Store::CheckId(const std::string& id) const {
   if (!IsValidBackupId(id)) {
     return InvalidArgument("'" + Printable(id) + "' is not a backup id (YYYYMMDDTHHMMSSZ-xxxxxxxx)");
   }
+  if (objects_) {
+    VSL_ASSIGN_OR_RETURN(bool there, objects_->Exists(ManifestObject(id)));
+    if (!there) return NotFound("backup " + id + " is not in the store " + name_);
+    return Status::Ok();
+  }
   if (!Exists(BackupPath(id))) return NotFound("backup " + id + " is not in the store " + dir_);
   return Status::Ok();
 }
 
+Result<std::unique_ptr<ManifestReader>> Store::OpenManifest(const std::string& id) const {
+  if (!objects_) return ManifestReader::Open(BackupPath(id) + "/manifest", id);
+  Result<std::string> bytes = objects_->Read(ManifestObject(id));
+  if (!bytes.ok()) return IoError("backup " + id + ": manifest: " + bytes.status().message());
+  return ManifestReader::FromBytes(std::move(*bytes), id);
+}
+
+Result<ManifestSummary> Store::ReadSummary(const std::string& id) const {
+  VSL_ASSIGN_OR_RETURN(std::unique_ptr<ManifestReader> r, OpenManifest(id));
+  return ReadManifest(std::move(r));
+}
+
 Result<Listing> Store::List() const {
+  Listing out;
+  if (objects_) {
+    VSL_ASSIGN_OR_RETURN(out, PoolList());
+  } else {
+    VSL_ASSIGN_OR_RETURN(out, DirList());
+  }
+  return SortListing(std::move(out));
+}
+
+Result<Listing> Store::DirList() const {
   VSL_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir_ + "/backups"));
   Listing out;
   for (const std::string& n : names) {
@@ -170,6 +197,10 @@ Result<Listing> Store::List() const {
     if (::stat((BackupPath(n) + "/data").c_str(), &st) == 0) b.stored_bytes = static_cast<uint64_t>(st.st_size);
     out.backups.push_back(std::move(b));
   }
+  return out;
+}
+
+Listing SortListing(Listing out) {
   // Times have whole seconds: within one, a parent comes before its child
   // (its depth in the chain is smaller).
   std::map<std::string, std::string> parent;
@@ -194,7 +225,7 @@ Result<Listing> Store::List() const {
 
 Result<ManifestSummary> Store::Show(const std::string& id) const {
   VSL_RETURN_IF_ERROR(CheckId(id));
-  return ReadManifest(BackupPath(id) + "/manifest", id);
+  return ReadSummary(id);
 }
 
 Result<std::vector<ManifestSummary>> Store::Chain(const std::string& id) const {
@@ -211,7 +242,7 @@ Result<std::vector<ManifestSummary>> Store::Chain(const std::string& id) const {
       if (at == id) return s;
       return DataLoss("backup " + chain.back().header.id + ": its parent " + at + " is not in the store");
     }
-    VSL_ASSIGN_OR_RETURN(ManifestSummary m, ReadManifest(BackupPath(at) + "/manifest", at));
+    VSL_ASSIGN_OR_RETURN(ManifestSummary m, ReadSummary(at));
     if (!chain.empty()) {
       const BackupHeader& child = chain.back().header;
       const BackupHeader& p = m.header;
@@ -234,9 +265,20 @@ Result<std::vector<ManifestSummary>> Store::Chain(const std::string& id) const {
 
 Result<std::vector<std::string>> Store::Delete(const std::string& id, bool with_descendants) {
   VSL_RETURN_IF_ERROR(CheckId(id));
-  VSL_ASSIGN_OR_RETURN(Fd lock, OpenFile(dir_ + "/lock", O_RDWR | O_CREAT, 0600));
-  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    return Unavailable("backup store " + dir_ + ": a backup is being written; delete when it is done");
+  Fd lock;
+  std::unique_ptr<ObjectLock> olock;
+  if (objects_) {
+    Result<std::unique_ptr<ObjectLock>> l = objects_->Lock(ObjectStore::LockMode::kExclusive);
+    if (!l.ok()) {
+      if (l.status().code() != Code::kUnavailable) return l.status();
+      return Unavailable("backup store " + name_ + ": a backup is being written; delete when it is done");
+    }
+    olock = std::move(*l);
+  } else {
+    VSL_ASSIGN_OR_RETURN(lock, OpenFile(dir_ + "/lock", O_RDWR | O_CREAT, 0600));
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      return Unavailable("backup store " + dir_ + ": a backup is being written; delete when it is done");
+    }
   }
   // Who has whom as parent: every header, read under the exclusive lock so
   // no new child can appear meanwhile.
@@ -268,6 +310,10 @@ Result<std::vector<std::string>> Store::Delete(const std::string& id, bool with_
                               "; delete those first, or the whole chain from this backup on");
   }
   std::vector<std::string> deleted;
+  if (objects_) {
+    VSL_RETURN_IF_ERROR(RemoveBackups(order, &deleted));
+    return deleted;
+  }
   for (const std::string& d : order) {
     std::string gone = dir_ + "/tmp/" + d + ".del";
     if (::rename(BackupPath(d).c_str(), gone.c_str()) != 0) return ErrnoError("backup " + d + ": rename", errno);

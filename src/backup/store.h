@@ -14,10 +14,28 @@
 //
 // Memory: every operation holds one chunk (at most 16 MiB) and, per backup in
 // a chain, one manifest line buffer, whatever the disk's size.
+//
+// A store in a RADOS pool (OpenPool; docs/backup.md, "A store in a RADOS
+// pool") keeps the same manifests and the same operations on named objects
+// (objects.h) instead:
+//
+//   vsl-backup-store           the marker, the same text
+//   manifest.ID                a complete backup's manifest (written whole,
+//                              last: the commit point)
+//   chunk.SHA256               one chunk's bytes, named by their SHA-256,
+//                              put if absent (shared by every backup that
+//                              holds those bytes)
+//
+// A writer holds the store's lock shared, a delete exclusive; chunks no
+// manifest names (a killed writer's, a deleted backup's) are removed under
+// the exclusive lock by Delete and by Open with `clean`. Memory: a pool
+// writer holds its manifest (about 150 bytes per stored chunk) until Commit,
+// and a manifest is read whole; a delete holds one name per chunk.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -28,6 +46,7 @@
 #include "backup/file_io.h"
 #include "backup/io.h"
 #include "backup/manifest.h"
+#include "backup/objects.h"
 #include "util/status.h"
 
 namespace vsl::backup {
@@ -95,6 +114,15 @@ struct RestoreStats {
 
 class Store;
 
+// By creation time, parents before children (within one second), then id.
+Listing SortListing(Listing listing);
+
+// A pool store's object names.
+inline constexpr char kManifestPrefix[] = "manifest.";
+inline constexpr char kChunkPrefix[] = "chunk.";
+inline std::string ManifestObject(const std::string& id) { return kManifestPrefix + id; }
+inline std::string ChunkObject(const Digest& sha256) { return kChunkPrefix + ToHex(sha256); }
+
 // One backup being written. Chunks are added in ascending offset order; each
 // is a whole chunk of the disk (the last one may be shorter). Destroying an
 // uncommitted writer removes what it wrote. Not thread-safe.
@@ -130,11 +158,15 @@ class BackupWriter {
   friend class Store;
   BackupWriter() = default;
   Status CheckChunk(uint64_t offset, uint64_t length) const;
+  Status LockDir();
+  Result<ListedBackup> CommitToObjects();
   Status AppendLine(const std::string& line);
   Status FlushManifest();
 
   std::string dir_;       // the store
   std::string tmp_path_;  // DIR/tmp/ID.new
+  ObjectStore* objects_ = nullptr;      // a pool store's objects; null: a directory
+  std::unique_ptr<ObjectLock> olock_;   // a pool store's lock, shared
   BackupHeader header_;
   Fd lock_;
   Fd data_;
@@ -157,8 +189,20 @@ class BackupWriter {
 class Store {
  public:
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const OpenOptions& options = {});
+  // A store on named objects (a RADOS pool). `scratch_dir`: a local
+  // directory for what a backup keeps aside while it runs (the
+  // copy-on-write blocks of a file array's instant, under scratch_dir/tmp).
+  static Result<std::unique_ptr<Store>> OpenPool(std::unique_ptr<ObjectStore> objects, const OpenOptions& options,
+                                                 const std::string& scratch_dir);
 
+  // The directory; for a pool store the local scratch directory.
   const std::string& dir() const { return dir_; }
+  // For messages: the directory, or "rados:POOL/NS".
+  const std::string& name() const { return name_; }
+  // A pool store's objects; null for a directory store.
+  ObjectStore* objects() const { return objects_.get(); }
+  // One backup's manifest, positioned after its header line.
+  Result<std::unique_ptr<ManifestReader>> OpenManifest(const std::string& id) const;
   // What Open found in tmp/ (and removed when it could).
   const std::vector<Leftover>& leftovers() const { return leftovers_; }
 
@@ -193,11 +237,32 @@ class Store {
   std::string BackupPath(const std::string& id) const { return dir_ + "/backups/" + id; }
 
  private:
-  explicit Store(std::string dir) : dir_(std::move(dir)) {}
+  explicit Store(std::string dir) : dir_(std::move(dir)), name_(dir_) {}
   Status CheckId(const std::string& id) const;
   void FindLeftovers(bool clean);
+  Result<ManifestSummary> ReadSummary(const std::string& id) const;
+  Result<Listing> DirList() const;
+  Status CheckParent(const BackupHeader& h) const;
+  Status VerifyChunks(const ManifestSummary& m, VerifyReport& report,
+                      const std::function<void(VerifyFailure)>& fail) const;
+  Result<std::unique_ptr<ObjectLock>> LockShared() const;
+  // The cookies of the pool locks this process took, in
+  // SCRATCH/lock-cookies: the scratch directory belongs to one vsl serve
+  // (its data directory's lock), so at the next start every lock with such
+  // a cookie belongs to a dead process and is broken (OpenPool).
+  void NoteLockCookie(const std::string& cookie) const;
+  Result<std::unique_ptr<BackupWriter>> BeginInDir(std::unique_ptr<BackupWriter> w, BackupHeader h,
+                                                   std::chrono::system_clock::time_point created);
+  // Pool store: the backups' ids; removing chunks no manifest names (the
+  // exclusive lock held); removing manifests in order.
+  Result<Listing> PoolList() const;
+  Result<uint64_t> CollectChunks();
+  void BreakDeadLocks();
+  Status RemoveBackups(const std::vector<std::string>& order, std::vector<std::string>* deleted);
 
   std::string dir_;
+  std::string name_;
+  std::unique_ptr<ObjectStore> objects_;
   std::vector<Leftover> leftovers_;
 };
 

@@ -36,11 +36,53 @@ Result<std::unique_ptr<BackupWriter>> Store::Begin(const BackupSpec& spec) {
 
   std::unique_ptr<BackupWriter> w(new BackupWriter());
   w->dir_ = dir_;
+  if (objects_) {
+    VSL_ASSIGN_OR_RETURN(w->olock_, LockShared());
+  } else {
+    VSL_RETURN_IF_ERROR(w->LockDir());
+  }
+  VSL_RETURN_IF_ERROR(CheckParent(h));
+  if (objects_) {
+    w->objects_ = objects_.get();
+    // The id's random part makes a clash unlikely; this makes it impossible
+    // while writers hold the lock shared (a clash between two writers at
+    // the same second would need the same 32 random bits).
+    for (int attempt = 0;; attempt++) {
+      VSL_ASSIGN_OR_RETURN(bool taken, objects_->Exists(ManifestObject(h.id)));
+      if (!taken) break;
+      if (attempt == 10) return Internal("backup store " + name_ + ": no free backup id after 10 tries");
+      h.id = NewBackupId(created);
+    }
+    w->header_ = h;
+    VSL_RETURN_IF_ERROR(w->AppendLine(HeaderLine(h)));
+    return w;
+  }
+  return BeginInDir(std::move(w), h, created);
+}
+
+Result<std::unique_ptr<ObjectLock>> Store::LockShared() const {
+  // A delete holds the lock for as long as it reads every manifest; a
+  // writer waits for it, a bounded while.
+  for (int attempt = 0;; attempt++) {
+    Result<std::unique_ptr<ObjectLock>> l = objects_->Lock(ObjectStore::LockMode::kShared);
+    if (l.ok()) {
+      NoteLockCookie((*l)->cookie());
+      return l;
+    }
+    if (l.status().code() != Code::kUnavailable || attempt == 150) return l;
+    ::usleep(200 * 1000);
+  }
+}
+
+Status BackupWriter::LockDir() {
   // Shared: any number of writers at once; a delete or a cleanup of tmp/
   // (exclusive) waits for none and is refused while a writer holds it.
-  VSL_ASSIGN_OR_RETURN(w->lock_, OpenFile(dir_ + "/lock", O_RDWR | O_CREAT, 0600));
-  if (::flock(w->lock_.get(), LOCK_SH) != 0) return ErrnoError(dir_ + "/lock: flock", errno);
+  VSL_ASSIGN_OR_RETURN(lock_, OpenFile(dir_ + "/lock", O_RDWR | O_CREAT, 0600));
+  if (::flock(lock_.get(), LOCK_SH) != 0) return ErrnoError(dir_ + "/lock: flock", errno);
+  return Status::Ok();
+}
 
+Status Store::CheckParent(const BackupHeader& h) const {
   if (h.parent) {
     Result<ManifestSummary> p = Show(*h.parent);
     if (!p.ok()) return p.status().Annotate("level 1: parent");
@@ -58,7 +100,11 @@ Result<std::unique_ptr<BackupWriter>> Store::Begin(const BackupSpec& spec) {
     }
     if (ph.created > h.created) return InvalidArgument("level 1: its parent " + ph.id + " is younger than it");
   }
+  return Status::Ok();
+}
 
+Result<std::unique_ptr<BackupWriter>> Store::BeginInDir(std::unique_ptr<BackupWriter> w, BackupHeader h,
+                                                        std::chrono::system_clock::time_point created) {
   // The id's random part makes a clash unlikely; mkdir makes it impossible.
   for (int attempt = 0;; attempt++) {
     w->tmp_path_ = dir_ + "/tmp/" + h.id + ".new";
@@ -98,6 +144,9 @@ void BackupWriter::Abort() {
   manifest_ = Fd();
   if (!tmp_path_.empty()) (void)RemoveTree(tmp_path_);
   lock_ = Fd();
+  // A pool writer's chunks stay until the next collection (Delete, or Open
+  // with cleanup): another backup may share them.
+  olock_.reset();
 }
 
 uint64_t BackupWriter::ChunkLength(uint64_t offset) const {
@@ -124,7 +173,7 @@ Status BackupWriter::CheckChunk(uint64_t offset, uint64_t length) const {
 Status BackupWriter::AppendLine(const std::string& line) {
   manifest_sha_.Update(line);
   pending_ += line;
-  if (pending_.size() >= kManifestFlush) return FlushManifest();
+  if (!objects_ && pending_.size() >= kManifestFlush) return FlushManifest();
   return Status::Ok();
 }
 
@@ -170,9 +219,15 @@ Status BackupWriter::AddChunk(uint64_t offset, std::span<const uint8_t> bytes, c
   e.length = bytes.size();
   e.sha256 = sha256 ? *sha256 : chunk_sha_.Of(bytes);
   e.data = data_pos_;
-  Status s = WriteAll(data_.get(), tmp_path_ + "/data", bytes);
-  if (!s.ok()) return failed_ = s;
-  data_writeback_.Wrote(data_.get(), data_pos_, e.length);
+  if (objects_) {
+    Status s = olock_->Renew();
+    if (s.ok()) s = objects_->PutIfAbsent(ChunkObject(e.sha256), bytes);
+    if (!s.ok()) return failed_ = s;
+  } else {
+    Status s = WriteAll(data_.get(), tmp_path_ + "/data", bytes);
+    if (!s.ok()) return failed_ = s;
+    data_writeback_.Wrote(data_.get(), data_pos_, e.length);
+  }
   data_pos_ += e.length;
   next_offset_ = offset + header_.chunk_size;
   count_++;
@@ -204,6 +259,7 @@ Result<ListedBackup> BackupWriter::Commit() {
   t.data_size = data_pos_;
   t.manifest_sha256 = manifest_sha_.Final();
   pending_ += TrailerLine(t);
+  if (objects_) return CommitToObjects();
   VSL_RETURN_IF_ERROR(FlushManifest());
   const std::string data_path = tmp_path_ + "/data", manifest_path = tmp_path_ + "/manifest";
   VSL_RETURN_IF_ERROR(Fsync(data_.get(), data_path));
@@ -219,6 +275,24 @@ Result<ListedBackup> BackupWriter::Commit() {
   util::CrashPoint("backup.commit.renamed");
   lock_ = Fd();
   if (!s.ok()) return s.Annotate("backup " + header_.id + " renamed into place but not yet durable");
+  return ListedBackup{header_, data_pos_};
+}
+
+}  // namespace vsl::backup
+
+namespace vsl::backup {
+
+Result<ListedBackup> BackupWriter::CommitToObjects() {
+  // The lock still held (renewed, never lapsed) means no collection ran
+  // since the first chunk: every chunk the manifest names is in the pool.
+  if (Status s = olock_->Renew(); !s.ok()) return failed_ = s;
+  util::CrashPoint("backup.commit.synced");
+  Status s = objects_->WriteWhole(ManifestObject(header_.id), Bytes(pending_));
+  if (!s.ok()) return failed_ = s.Annotate("backup " + header_.id + ": write its manifest");
+  done_ = true;
+  util::CrashPoint("backup.commit.renamed");
+  olock_.reset();
+  pending_.clear();
   return ListedBackup{header_, data_pos_};
 }
 

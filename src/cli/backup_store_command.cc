@@ -1,6 +1,7 @@
-// `vsl backup-store list|show|verify|restore|create|delete DIR ...`: the
-// backup store read and written directly (docs/backup.md), with no catalog
-// and no `vsl serve`: what an operator has when everything else is lost.
+// `vsl backup-store list|show|verify|restore|create|delete STORE ...`: the
+// backup store (a directory, or rados:POOL[/NAMESPACE]) read and written
+// directly (docs/backup.md), with no catalog and no `vsl serve`: what an
+// operator has when everything else is lost.
 #include <sys/stat.h>
 
 #include <charconv>
@@ -25,14 +26,37 @@ using backup::Store;
 using Json = nlohmann::json;
 
 struct Args {
-  std::string dir, id, out, disk_file, changed, parent, disk, farm, server, chunk_size = "64KiB";
+  std::string dir, store_opt, ceph_conf, ceph_user, keyring, id, out, disk_file, changed, parent, disk, farm, server, chunk_size = "64KiB";
   int level = 0;
   bool json = false, force = false, chain = false, test_faults = false;
   bool chunk_given = false;  // --chunk-size was on the command line
 };
 
-// Opens the store; says on stderr what it found in tmp/ (and removed).
-Result<std::unique_ptr<Store>> OpenStore(const std::string& what, const std::string& dir, bool create) {
+// Opens the store (a directory, or rados:POOL[/NAMESPACE] with the Ceph
+// options); says on stderr what it found left over (and removed).
+Result<std::unique_ptr<Store>> OpenStore(const std::string& what, const Args& a, bool create) {
+  const std::string& dir = a.dir;
+  if (dir.starts_with("rados:")) {
+    backup::RadosTarget t;
+    VSL_RETURN_IF_ERROR(backup::ParseRadosSpec(dir, &t));
+    if (a.ceph_conf.empty() || a.ceph_user.empty()) {
+      return InvalidArgument(dir + ": a pool store needs --ceph-conf and --ceph-user (and --keyring unless the "
+                                   "conf names one)");
+    }
+    t.conf = a.ceph_conf;
+    t.user = a.ceph_user;
+    t.keyring = a.keyring;
+    VSL_ASSIGN_OR_RETURN(std::unique_ptr<backup::ObjectStore> objects, backup::OpenRadosObjects(t));
+    VSL_ASSIGN_OR_RETURN(std::unique_ptr<Store> s, Store::OpenPool(std::move(objects), {.create = create}, ""));
+    for (const backup::Leftover& l : s->leftovers()) {
+      fprintf(stderr, "vsl %s: note: %s: %s: %s\n", what.c_str(), dir.c_str(), l.name.c_str(), l.note.c_str());
+    }
+    return s;
+  }
+  if (!a.ceph_conf.empty() || !a.ceph_user.empty() || !a.keyring.empty()) {
+    return InvalidArgument("--ceph-conf, --ceph-user and --keyring are for a rados:POOL store, not the directory " +
+                           dir);
+  }
   VSL_ASSIGN_OR_RETURN(std::unique_ptr<Store> s, Store::Open(dir, {.create = create}));
   for (const backup::Leftover& l : s->leftovers()) {
     fprintf(stderr, "vsl %s: note: %s/tmp/%s: %s\n", what.c_str(), dir.c_str(), l.name.c_str(), l.note.c_str());
@@ -61,7 +85,7 @@ std::string Percent(uint64_t part, uint64_t whole) {
 }
 
 Status List(const Args& a) {
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store list", a.dir, false));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store list", a, false));
   VSL_ASSIGN_OR_RETURN(backup::Listing l, store->List());
   for (const std::string& s : l.skipped) fprintf(stderr, "vsl backup-store list: skipped: %s\n", s.c_str());
   if (a.json) {
@@ -85,7 +109,7 @@ Status List(const Args& a) {
 }
 
 Status Show(const Args& a) {
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store show", a.dir, false));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store show", a, false));
   VSL_ASSIGN_OR_RETURN(backup::ManifestSummary m, store->Show(a.id));
   VSL_ASSIGN_OR_RETURN(auto chain, store->Chain(a.id));
   Json j = HeaderJson(m.header);
@@ -114,7 +138,7 @@ Status Show(const Args& a) {
 }
 
 Status Verify(const Args& a) {
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store verify", a.dir, false));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store verify", a, false));
   VSL_ASSIGN_OR_RETURN(backup::VerifyReport r, store->Verify(a.id));
   if (a.json) {
     Json f = Json::array();
@@ -139,7 +163,7 @@ Status Verify(const Args& a) {
 }
 
 Status Restore(const Args& a) {
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store restore", a.dir, false));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store restore", a, false));
   struct stat st;
   if (!a.force && ::stat(a.out.c_str(), &st) == 0 && (S_ISBLK(st.st_mode) || st.st_size > 0)) {
     return InvalidArgument(a.out + ": exists and is not empty; --force replaces its content");
@@ -204,7 +228,7 @@ Status Create(const Args& a) {
     VSL_ASSIGN_OR_RETURN(changed, ReadChanged(a.changed));
   }
   VSL_ASSIGN_OR_RETURN(auto src, backup::FileSource::Open(a.disk_file));
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store create", a.dir, true));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store create", a, true));
   backup::BackupSpec spec;
   spec.disk = a.disk.empty() ? a.disk_file.substr(a.disk_file.rfind('/') + 1) : a.disk;
   spec.farm = a.farm;
@@ -248,7 +272,7 @@ Status Create(const Args& a) {
 }
 
 Status Delete(const Args& a) {
-  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store delete", a.dir, false));
+  VSL_ASSIGN_OR_RETURN(auto store, OpenStore("backup-store delete", a, false));
   VSL_ASSIGN_OR_RETURN(std::vector<std::string> gone, store->Delete(a.id, a.chain));
   if (a.json) return printf("%s\n", Json{{"deleted", gone}}.dump(2).c_str()), Status::Ok();
   for (const std::string& g : gone) printf("deleted %s\n", g.c_str());
@@ -257,14 +281,35 @@ Status Delete(const Args& a) {
 
 using Fn = Status (*)(const Args&);
 
+// `positionals`: the names the command takes after STORE ("ID", "ID OUT").
+// STORE is the first positional, or --store (then the others move up one).
 CLI::App* Leaf(CLI::App* group, const char* name, const char* help, Fn fn, RunFn* run,
-               const std::shared_ptr<Args>& args) {
+               const std::shared_ptr<Args>& args, std::vector<std::string> positionals = {}) {
   CLI::App* c = group->add_subcommand(name, help);
   std::string what = std::string("backup-store ") + name;
-  c->add_option("dir", args->dir, "the store's directory")->required();
+  c->add_option("store", args->dir, "the store: its directory, or rados:POOL[/NAMESPACE] (docs/backup.md)");
+  c->add_option("--store", args->store_opt, "the store, given as an option (then STORE is left out)");
+  c->add_option("--ceph-conf", args->ceph_conf, "a rados: store: the cluster's ceph.conf");
+  c->add_option("--ceph-user", args->ceph_user, "a rados: store: the cephx user, without \"client.\"");
+  c->add_option("--keyring", args->keyring, "a rados: store: the user's keyring (default: as the conf says)");
   c->add_flag("--json", args->json, "print JSON");
-  c->callback([run, fn, args, what] {
-    *run = [fn, args, what] {
+  c->callback([run, fn, args, what, positionals] {
+    *run = [fn, args, what, positionals] {
+      if (!args->store_opt.empty()) {
+        if (!args->out.empty() || (positionals.size() < 2 && !args->id.empty()) ||
+            (positionals.empty() && !args->dir.empty())) {
+          return Fail(what, InvalidArgument("--store and a STORE argument: give the store once"));
+        }
+        args->out = args->id;
+        args->id = args->dir;
+        args->dir = args->store_opt;
+      }
+      std::vector<std::pair<std::string, const std::string*>> need = {{"STORE (or --store)", &args->dir}};
+      if (positionals.size() > 0) need.push_back({positionals[0], &args->id});
+      if (positionals.size() > 1) need.push_back({positionals[1], &args->out});
+      for (const auto& [label, value] : need) {
+        if (value->empty()) return Fail(what, InvalidArgument(label + " is required"));
+      }
       Status s = fn(*args);
       return s.ok() ? kExitOk : Fail(what, s);
     };
@@ -281,18 +326,17 @@ void AddBackupStoreCommands(CLI::App& app, RunFn* run) {
       "a backup store read and written directly, without vsl serve or a catalog (docs/backup.md)");
   g->require_subcommand(1);
   Leaf(g, "list", "list the complete backups", List, run, args);
-  Leaf(g, "show", "show one backup's manifest and its chain", Show, run, args)
-      ->add_option("id", args->id, "backup id")
-      ->required();
-  Leaf(g, "verify", "re-read every extent of a backup and its chain and check every checksum", Verify, run, args)
-      ->add_option("id", args->id, "backup id")
-      ->required();
+  Leaf(g, "show", "show one backup's manifest and its chain", Show, run, args, {"ID"})
+      ->add_option("id", args->id, "backup id");
+  Leaf(g, "verify", "re-read every extent of a backup and its chain and check every checksum", Verify, run, args,
+       {"ID"})
+      ->add_option("id", args->id, "backup id");
   CLI::App* r = Leaf(g, "restore",
                      "write the disk as it was at a backup's point in time (its chain applied; every checksum "
                      "checked before OUT is touched)",
-                     Restore, run, args);
-  r->add_option("id", args->id, "backup id")->required();
-  r->add_option("out", args->out, "a file (made, or replaced with --force) or a block device (--force)")->required();
+                     Restore, run, args, {"ID", "OUT"});
+  r->add_option("id", args->id, "backup id");
+  r->add_option("out", args->out, "a file (made, or replaced with --force) or a block device (--force)");
   r->add_flag("--force", args->force, "replace the content of an existing file or device");
   CLI::App* c = Leaf(g, "create", "back up a raw disk file or block device into the store (made if missing)",
                      Create, run, args);
@@ -311,8 +355,8 @@ void AddBackupStoreCommands(CLI::App& app, RunFn* run) {
       ->each([args](const std::string&) { args->chunk_given = true; });
   c->add_flag("--test-faults", args->test_faults, "arm the crash points in $VSL_CRASH_AT (test suites only)");
   CLI::App* d = Leaf(g, "delete", "delete a backup (refused while another has it as parent, unless --chain)",
-                     Delete, run, args);
-  d->add_option("id", args->id, "backup id")->required();
+                     Delete, run, args, {"ID"});
+  d->add_option("id", args->id, "backup id");
   d->add_flag("--chain", args->chain, "also delete every backup built on it");
 }
 

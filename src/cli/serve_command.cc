@@ -90,6 +90,8 @@ struct ServeArgs {
   api::HttpLimits api_limits;
   std::string import_dir;
   std::string backup_dir;
+  // --backup-store rados:POOL[/NAMESPACE] and how to reach the cluster.
+  std::string backup_store, ceph_conf, ceph_user, keyring;
   // GET /metrics: its own token, or none.
   std::string metrics_token_file;
   bool metrics_open = false;
@@ -403,6 +405,42 @@ class RbdRecovery {
 };
 
 // The API's doors from the flags (api/http_server.h).
+// The backup store: --backup-dir DIR, or --backup-store rados:POOL[/NS] with
+// the Ceph options (a pool store keeps what a running backup sets aside, the
+// copy-on-write blocks of a file array's instant, under DATA/backup-scratch).
+// The pool is named with its own connection settings rather than after an
+// rbd array: `vsl backup-store` reads it with no catalog, where arrays keep
+// theirs, and a store outlives the array it was next to.
+Result<std::unique_ptr<backup::Store>> OpenBackupStore(const ServeArgs& args, const std::string& data) {
+  backup::OpenOptions bo;
+  bo.create = true;
+  const bool ceph = !args.ceph_conf.empty() || !args.ceph_user.empty() || !args.keyring.empty();
+  if (args.backup_store.empty()) {
+    if (ceph) return InvalidArgument("--ceph-conf, --ceph-user and --keyring go with --backup-store rados:POOL");
+    auto store = backup::Store::Open(args.backup_dir, bo);
+    if (!store.ok()) return store.status().Annotate("--backup-dir " + args.backup_dir);
+    return store;
+  }
+  if (!args.backup_dir.empty()) return InvalidArgument("--backup-dir and --backup-store exclude each other");
+  backup::RadosTarget t;
+  VSL_RETURN_IF_ERROR(backup::ParseRadosSpec(args.backup_store, &t).Annotate("--backup-store"));
+  if (args.ceph_conf.empty() || args.ceph_user.empty()) {
+    return InvalidArgument("--backup-store " + args.backup_store + " needs --ceph-conf and --ceph-user");
+  }
+  t.conf = args.ceph_conf;
+  t.user = args.ceph_user;
+  t.keyring = args.keyring;
+  auto objects = backup::OpenRadosObjects(t);
+  if (!objects.ok()) return objects.status().Annotate("--backup-store " + args.backup_store);
+  auto store = backup::Store::OpenPool(std::move(*objects), bo, data + "/backup-scratch");
+  if (!store.ok()) return store.status().Annotate("--backup-store " + args.backup_store);
+  for (const backup::Leftover& l : (*store)->leftovers()) {
+    Info("backup store " + args.backup_store + ": " + l.name + ": " + l.note,
+         {{"store", args.backup_store}, {"what", l.name}, {"note", l.note}});
+  }
+  return store;
+}
+
 Result<api::HttpLimits> ApiLimits(const ServeArgs& args) {
   api::HttpLimits limits = args.api_limits;
   auto max_body = ParseSizeArg(args.api_max_body);
@@ -508,11 +546,9 @@ int RunServe(const ServeArgs& args) {
   auto mgr = std::make_unique<manager::StorageManager>(cat->get(), &target, mopts);
 
   std::unique_ptr<manager::BackupOps> backups;
-  if (!args.backup_dir.empty()) {
-    backup::OpenOptions bo;
-    bo.create = true;
-    auto store = backup::Store::Open(args.backup_dir, bo);
-    if (!store.ok()) return fail(store.status().Annotate("--backup-dir " + args.backup_dir), kExitFailure);
+  if (!args.backup_dir.empty() || !args.backup_store.empty()) {
+    auto store = OpenBackupStore(args, data);
+    if (!store.ok()) return fail(store.status(), store.status().code() == Code::kInvalidArgument ? kExitUsage : kExitFailure);
     backups = std::make_unique<manager::BackupOps>(&mgr->ops(), &target, std::move(store).value(),
                                                    data + "/changemaps");
     mgr->ops().set_backups(backups.get());
@@ -786,6 +822,13 @@ void AddServeCommands(CLI::App& app, RunFn* run) {
                   "than --api-header-timeout")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  cmd->add_option("--backup-store", args->backup_store,
+                  "the backup store in a RADOS pool, rados:POOL[/NAMESPACE] (docs/backup.md), made when missing; "
+                  "needs --ceph-conf and --ceph-user (and --keyring); instead of --backup-dir");
+  cmd->add_option("--ceph-conf", args->ceph_conf, "--backup-store rados:...: the cluster's ceph.conf");
+  cmd->add_option("--ceph-user", args->ceph_user,
+                  "--backup-store rados:...: the cephx user, without \"client.\" (caps: docs/ceph.md)");
+  cmd->add_option("--keyring", args->keyring, "--backup-store rados:...: the user's keyring (default: as the conf says)");
   cmd->add_option("--backup-dir", args->backup_dir,
                   "the backup store (docs/backup.md), made when missing; with it the farms' backup policies run "
                   "on their schedules (vsl backup schedule); without it backups are refused");

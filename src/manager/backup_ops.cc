@@ -225,9 +225,9 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   if (earlier) {
     auto shown = store_->Show(earlier->id);
     if (shown.ok()) {
-      uint64_t stored = 0;
-      std::error_code ec;
-      stored = std::filesystem::file_size(store_->BackupPath(earlier->id) + "/data", ec);
+      // What its manifest says it stores (a directory store's data file
+      // holds exactly that; a pool store has no such file).
+      uint64_t stored = shown->trailer.data_size;
       VSL_RETURN_IF_ERROR(c.Write([&](Tx& tx) { return catalog::CompleteBackup(tx, earlier->id, int64_t(stored), c.NowMs()); }));
       return Json{{"backup", earlier->id}, {"level", earlier->level}, {"parent", earlier->parent},
                   {"mode", earlier->mode}, {"bytes_stored", stored}, {"disk_size", earlier->disk_size}};
