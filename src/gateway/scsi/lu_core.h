@@ -156,10 +156,13 @@ struct LuCore {
   // `parked` instead of on an I/O thread, so a held host cannot fill the
   // pool every other LU needs. BeginHold before taking write_mu, EndHold
   // after giving it back (the parked writes then go to the pool in order).
+  // Without a hold a write pays one atomic load, no lock; a write that
+  // races the hold's start goes to the pool and waits there on write_mu,
+  // as every write did before holds parked them.
   void RunWrite(std::function<void()> work) {
-    {
+    if (holding.load(std::memory_order_acquire)) {
       std::lock_guard l(hold_mu);
-      if (holding) {
+      if (holding.load(std::memory_order_relaxed)) {
         parked.push_back(std::move(work));
         return;
       }
@@ -168,19 +171,19 @@ struct LuCore {
   }
   void BeginHold() {
     std::lock_guard l(hold_mu);
-    holding = true;
+    holding.store(true, std::memory_order_release);
   }
   void EndHold() {
     std::vector<std::function<void()>> go;
     {
       std::lock_guard l(hold_mu);
-      holding = false;
+      holding.store(false, std::memory_order_release);
       go.swap(parked);
     }
     for (auto& w : go) io->Run(std::move(w));
   }
   std::mutex hold_mu;
-  bool holding = false;                        // guarded by hold_mu
+  std::atomic<bool> holding{false};            // set and cleared under hold_mu
   std::vector<std::function<void()>> parked;   // guarded by hold_mu
 
   // True while any unit attention is queued or any reservation is held: only
