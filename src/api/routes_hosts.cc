@@ -180,6 +180,9 @@ Status ImportImage(ApiContext& ctx, const Principal& p, const httplib::Request& 
   VSL_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
   VSL_RETURN_IF_ERROR(CheckName("image name", name));
   VSL_ASSIGN_OR_RETURN(std::string file, RequiredString(body, "file"));
+  // The import directory is the server's, shared by whoever drops files in
+  // it: a tenant uploads its bytes (PUT /v1/images/NAME) instead.
+  VSL_RETURN_IF_ERROR(AdminOnly(p, "importing from vsl serve's --import-dir (upload with PUT /v1/images/NAME)"));
   return ImportFromImportDir(ctx, p, name, file, res);
 }
 

@@ -98,6 +98,21 @@ class QueueScope {
   std::map<int64_t, bool> requests_;
 };
 
+// What a tenant is shown of a request's arguments or an event's detail:
+// the server's own paths (an upload's staging file, "file") are the
+// admin's business, so they are left out; anything else as it is.
+std::string ForTenant(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("file")) return text;
+  j.erase("file");
+  return j.dump();
+}
+
+Json RequestJsonFor(const Principal& p, catalog::Request r) {
+  if (!p.admin()) r.args = ForTenant(r.args);
+  return RequestJson(r);
+}
+
 Status ListRequests(ApiContext& ctx, const Principal& p, const httplib::Request& req, httplib::Response& res) {
   catalog::RequestFilter f;
   if (auto s = QueryParam(req, "state")) {
@@ -116,7 +131,7 @@ Status ListRequests(ApiContext& ctx, const Principal& p, const httplib::Request&
     VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
     QueueScope scope(ctx, tx, p, std::move(mine));
     for (const auto& r : reqs) {
-      if (scope.Request(r)) list.push_back(RequestJson(r));
+      if (scope.Request(r)) list.push_back(RequestJsonFor(p, r));
     }
     return Status::Ok();
   }));
@@ -239,7 +254,7 @@ void RegisterQueueRoutes(ApiContext& ctx, httplib::Server& server) {
                  return Status::Ok();
                }));
                if (!visible) return NotFound("request " + std::to_string(id) + " does not exist");
-               ReplyJson(res, RequestJson(r));
+               ReplyJson(res, RequestJsonFor(p, std::move(r)));
                return Status::Ok();
              }));
   server.Get("/v1/events", Authed(ctx, [&ctx](P p, R req, W res) { return ListEvents(ctx, p, req, res); }));
@@ -260,6 +275,7 @@ Result<std::vector<catalog::Event>> VisibleEvents(ApiContext& ctx, catalog::Tx& 
   VSL_ASSIGN_OR_RETURN(TenantFarms mine, FarmsOf(tx, p));
   QueueScope scope(ctx, tx, p, std::move(mine));
   std::erase_if(events, [&](const catalog::Event& e) { return !scope.Event(e); });
+  for (catalog::Event& e : events) e.detail = ForTenant(e.detail);
   return events;
 }
 

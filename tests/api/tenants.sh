@@ -77,6 +77,13 @@ check_eq "bob sees his and the shared one" "bobimage shared" \
   "$(tjson "$TB" GET /v1/images | jq -r '[.images[].name] | sort | join(" ")')"
 check_eq "the admin sees all three" "aliceimage bobimage shared" \
   "$(ajson GET /v1/images | jq -r '[.images[].name] | sort | join(" ")')"
+check "the admin's queue shows where bob's upload was staged" \
+  grep -q '"file": *"[^"]*/uploads/' <<<"$(ajson GET /v1/requests?op=import-image)"
+check_eq "bob's own queue does not (the server's paths are the admin's)" 0 \
+  "$(tjson "$TB" GET /v1/requests | grep -c '/uploads/')"
+check_eq "nor his events" 0 "$(tjson "$TB" GET /v1/events | grep -c '/uploads/')"
+check_eq "a tenant may not import from the server's import directory (403)" 403 \
+  "$(code "$TB" POST /v1/images '{"name":"bobdir","file":"img.raw"}')"
 check_eq "alice cannot remove the shared image (403)" 403 "$(code "$TA" DELETE /v1/images/shared)"
 check_eq "alice cannot see bob's image (404)" 404 "$(code "$TA" GET /v1/images/bobimage)"
 
