@@ -821,6 +821,10 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
     VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
     VSL_RETURN_IF_ERROR(dst->Flush());
     if (vol->size() != dst->size()) return FailedPrecondition("volume " + volume_id + " changed size during the migration");
+    if (options.commit) {
+      Status c = options.commit();
+      if (!c.ok()) return c.Annotate("volume " + volume_id + ": migration not recorded, left where it was");
+    }
     VSL_RETURN_IF_ERROR(vol->Replace(to));
     hold.reset();
     std::lock_guard<std::mutex> lock(mu_);  // not under the hold: HoldWrites takes mu_ first

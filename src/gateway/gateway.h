@@ -135,6 +135,11 @@ class Gateway {
     uint64_t final_pass_bytes = uint64_t(8) << 20;  // hold the writes when at most this is left
     std::function<void(uint64_t copied, uint64_t total)> progress;
     std::function<bool()> cancelled;
+    // Runs once the copy is whole and flushed, with the writes still held,
+    // just before the switch: the caller records the move (the catalog)
+    // here, so that whatever it records is what the disk holds. An error
+    // cancels the switch (the old extents stay) and is returned.
+    std::function<Status()> commit;
   };
   struct MigrateResult {
     uint64_t bytes_copied = 0;  // all passes together

@@ -366,6 +366,15 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   o.final_pass_bytes = 16 << 10;
   std::atomic<uint64_t> reports{0};
   o.progress = [&](uint64_t, uint64_t) { reports++; };
+  // The switch is recorded with the host's writes held: none completes
+  // while the record is made.
+  bool held = false;
+  o.commit = [&] {
+    const int w0 = writes.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    held = writes.load() == w0;
+    return Status::Ok();
+  };
   const int before = writes.load();
   auto r = gw_->MigrateVolume("vol-h1", {{file_c, 4096, kSize}}, o);
   const int during = writes.load() - before;
@@ -373,6 +382,7 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   EXPECT_GE(r->bytes_copied, kSize);
   EXPECT_GE(r->passes, 2);
   EXPECT_GT(reports.load(), 0u);
+  EXPECT_TRUE(held) << "host writes completed while the switch was being recorded";
   EXPECT_GT(during, 0) << "the host's writes stalled for the whole migration";
   // Writes go on after the switch, to the new file only.
   const auto a_before = FileBytes(file_a_, 0, kExtent);
@@ -419,6 +429,17 @@ TEST_F(Loopback, FailedOrCancelledMigrationLeavesTheVolumeWhereItWas) {
   r = gw_->MigrateVolume("vol-h1", {{file_c, 0, 2 * kExtent}}, o);
   EXPECT_EQ(r.status().code(), Code::kAborted) << r.status().ToString();
   EXPECT_EQ(gw_->MigrateVolume("vol-none", {{file_c, 0, 2 * kExtent}}, {}).status().code(), Code::kNotFound);
+  // The caller's record of the move fails: no switch, its error comes back.
+  Gateway::MigrateOptions refuse;
+  bool asked = false;
+  refuse.commit = [&] {
+    asked = true;
+    return FailedPrecondition("catalog says no");
+  };
+  r = gw_->MigrateVolume("vol-h1", {{file_c, 0, 2 * kExtent}}, refuse);
+  EXPECT_TRUE(asked);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("catalog says no"), std::string::npos) << r.status().ToString();
   // Still on file A and B: a new write lands there.
   std::vector<uint8_t> more = Pattern(4096, 99);
   ASSERT_TRUE(Write(c, 0, more));
