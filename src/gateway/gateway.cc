@@ -369,6 +369,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::atomic<uint32_t> limited_lus_{0};
   // PreloadChangeMap's maps (image, since) not yet loaded; guarded by mu_
   std::map<std::string, std::pair<std::string, std::string>> preloaded_maps_;
+  std::set<std::string> migrating_;  // volumes a MigrateVolume runs on; guarded by mu_
 };
 
 GatewayStats GatewayImpl::Stats() const {
@@ -780,8 +781,19 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
     std::lock_guard<std::mutex> lock(mu_);
     auto it = volumes_.find(volume_id);
     if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    if (!migrating_.insert(volume_id).second) {
+      return FailedPrecondition("volume " + volume_id + " is being migrated already");
+    }
     lu = it->second.lu;
   }
+  struct Done {  // the volume may be migrated again whatever way this returns
+    GatewayImpl* gw;
+    std::string id;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(gw->mu_);
+      gw->migrating_.erase(id);
+    }
+  } done_guard{this, volume_id};
   const std::shared_ptr<volume::MetaVolume> vol = lu->volume();
   if (vol->read_only()) return FailedPrecondition("volume " + volume_id + " is open read-only");
   volume::VolumeOptions vo;

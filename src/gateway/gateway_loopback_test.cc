@@ -370,6 +370,9 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   // while the record is made.
   bool held = false;
   o.commit = [&] {
+    // One migration of a volume at a time.
+    auto second = gw_->MigrateVolume("vol-h1", {{file_c, 4096, kSize}}, {});
+    EXPECT_EQ(second.status().code(), Code::kFailedPrecondition) << second.status().ToString();
     const int w0 = writes.load();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     held = writes.load() == w0;
