@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -125,6 +127,8 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   Status GrowVolume(const std::string& volume_id,
                     const std::vector<volume::Extent>& extents) override;
   Status SetVolumeQos(const std::string& volume_id, const QosLimits& qos) override;
+  Result<MigrateResult> MigrateVolume(const std::string& volume_id, const std::vector<volume::Extent>& to,
+                                      const MigrateOptions& options) override;
   Status SetVolumeCache(const std::string& volume_id, bool reads) override;
   Result<BackupInstant> OpenBackupInstant(const std::string& volume_id, const std::string& side_dir,
                                           const std::string& tag, const std::string& rbd_snap) override;
@@ -365,6 +369,7 @@ class GatewayImpl final : public Gateway, public Portal, public iscsi::TargetDir
   std::atomic<uint32_t> limited_lus_{0};
   // PreloadChangeMap's maps (image, since) not yet loaded; guarded by mu_
   std::map<std::string, std::pair<std::string, std::string>> preloaded_maps_;
+  std::set<std::string> migrating_;  // volumes a MigrateVolume runs on; guarded by mu_
 };
 
 GatewayStats GatewayImpl::Stats() const {
@@ -724,6 +729,133 @@ Status GatewayImpl::GrowVolume(const std::string& volume_id,
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+// Copies `ranges` of `src` to the same offsets of `dst`, in chunks, paced.
+Status CopyRanges(const volume::MetaVolume& src, volume::MetaVolume& dst,
+                  const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const Gateway::MigrateOptions& o,
+                  Gateway::MigrateResult& r, std::chrono::steady_clock::time_point start, uint64_t pass_total,
+                  uint64_t& pass_done) {
+  std::vector<uint8_t> buf;
+  for (const auto& [offset, length] : ranges) {
+    for (uint64_t done = 0; done < length;) {
+      if (o.cancelled && o.cancelled()) return Status(Code::kAborted, "volume " + src.id() + ": migration cancelled");
+      const uint64_t n = std::min<uint64_t>(o.chunk_bytes, length - done);
+      const uint64_t at = offset + done;
+      VSL_ASSIGN_OR_RETURN(bool copied, dst.CopyFrom(src, at, at, n));
+      if (!copied) {  // source and destination share a file: through a buffer
+        buf.resize(n);
+        VSL_RETURN_IF_ERROR(src.Read(at, buf));
+        VSL_RETURN_IF_ERROR(dst.Write(at, buf, false));
+      }
+      done += n;
+      pass_done += n;
+      r.bytes_copied += n;
+      if (o.progress) o.progress(pass_done, pass_total);
+      if (o.bytes_per_second != 0) {  // pace: never ahead of bytes_per_second since the start
+        const auto due = start + std::chrono::microseconds(
+                                     uint64_t(double(r.bytes_copied) * 1e6 / double(o.bytes_per_second)));
+        std::this_thread::sleep_until(due);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+uint64_t RangeBytes(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  uint64_t n = 0;
+  for (const auto& r : ranges) n += r.second;
+  return n;
+}
+
+}  // namespace
+
+Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& volume_id,
+                                                          const std::vector<volume::Extent>& to,
+                                                          const MigrateOptions& options) {
+  if (options.chunk_bytes == 0) return InvalidArgument("chunk_bytes must be at least 1");
+  std::shared_ptr<scsi::LogicalUnit> lu;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end()) return NotFound("volume " + volume_id + " is not mapped");
+    if (!migrating_.insert(volume_id).second) {
+      return FailedPrecondition("volume " + volume_id + " is being migrated already");
+    }
+    lu = it->second.lu;
+  }
+  struct Done {  // the volume may be migrated again whatever way this returns
+    GatewayImpl* gw;
+    std::string id;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(gw->mu_);
+      gw->migrating_.erase(id);
+    }
+  } done_guard{this, volume_id};
+  const std::shared_ptr<volume::MetaVolume> vol = lu->volume();
+  if (vol->read_only()) return FailedPrecondition("volume " + volume_id + " is open read-only");
+  volume::VolumeOptions vo;
+  vo.id = volume_id + " (migration destination)";
+  vo.block_size = vol->block_size();
+  auto opened = volume::MetaVolume::Open(to, vo);
+  if (!opened.ok()) return Status(opened.status().code(), "migration destination: " + opened.status().message());
+  std::shared_ptr<volume::MetaVolume> dst = std::move(*opened);
+  if (dst->size() != vol->size()) {
+    return InvalidArgument("volume " + volume_id + " has " + std::to_string(vol->size()) +
+                           " bytes, the migration destination " + std::to_string(dst->size()));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  MigrateResult r;
+  volume::ChangeMap& map = vol->migration_changes();
+  struct Off {  // the map goes off whatever way this returns
+    volume::ChangeMap& m;
+    ~Off() { m.Disable(); }
+  } off{map};
+  std::vector<std::pair<uint64_t, uint64_t>> pending;
+  {
+    VSL_ASSIGN_OR_RETURN(auto hold, HoldWrites(volume_id));
+    map.Enable(vol->size());
+    pending = {{0, vol->size()}};
+  }
+  for (;;) {
+    ++r.passes;
+    uint64_t done = 0;
+    VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
+    VSL_ASSIGN_OR_RETURN(auto hold, HoldWrites(volume_id));
+    pending = map.Ranges();
+    map.Clear();
+    if (RangeBytes(pending) > options.final_pass_bytes && r.passes < options.max_passes) continue;
+    // The last pass: no write runs until the switch.
+    ++r.passes;
+    done = 0;
+    VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
+    VSL_RETURN_IF_ERROR(dst->Flush());
+    if (vol->size() != dst->size()) return FailedPrecondition("volume " + volume_id + " changed size during the migration");
+    if (options.commit) {
+      Status c = options.commit();
+      if (!c.ok()) return c.Annotate("volume " + volume_id + ": migration not recorded, left where it was");
+    }
+    VSL_RETURN_IF_ERROR(vol->Replace(to));
+    hold.reset();
+    std::lock_guard<std::mutex> lock(mu_);  // not under the hold: HoldWrites takes mu_ first
+    auto it = volumes_.find(volume_id);
+    if (it == volumes_.end() || it->second.lu != lu) {
+      return Status(Code::kAborted, "volume " + volume_id + " was unmapped during the migration");
+    }
+    it->second.extents = to;
+    for (auto& [name, h] : hosts_) {
+      for (auto& l : h.config.luns) {
+        if (l.volume_id == volume_id) l.extents = to;
+      }
+    }
+    break;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Log().info("volume {}: migrated, {} bytes copied in {} passes, {:.2f} s", volume_id, r.bytes_copied, r.passes,
+             r.seconds);
+  return r;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -112,6 +113,42 @@ class Gateway {
   // the old list). Every host that has it mapped sees CAPACITY DATA HAS CHANGED.
   virtual Status GrowVolume(const std::string& volume_id,
                             const std::vector<volume::Extent>& extents) = 0;
+  // Live migration (docs/migration.md): moves mapped volume `volume_id` onto
+  // `to` (extents of the same total size, elsewhere) while its hosts stay
+  // logged in. The data goes over in passes: the first copies everything,
+  // each next one what the hosts wrote meanwhile (the volume's migration
+  // change map, taken and cleared under the LU's write gate so that a write
+  // is either finished before the take, and its bytes copied after it, or
+  // marked again for the next pass); when little is left, or after
+  // max_passes, the last pass runs with the writes held, the copy is
+  // flushed and the LU's extent map switches to `to` at once (no logout, no
+  // unit attention: the content is the same). Until then the old extents
+  // stay authoritative: any error (a destination that can't be opened,
+  // read or written) or `cancelled` returning true leaves the volume on them
+  // as it was. The copy goes at most bytes_per_second (0: unpaced).
+  // `progress` (may be empty) hears the bytes copied so far and the bytes
+  // the pass has. NotFound when the volume is not mapped.
+  struct MigrateOptions {
+    uint64_t bytes_per_second = 0;
+    uint64_t chunk_bytes = uint64_t(1) << 20;
+    int max_passes = 8;
+    uint64_t final_pass_bytes = uint64_t(8) << 20;  // hold the writes when at most this is left
+    std::function<void(uint64_t copied, uint64_t total)> progress;
+    std::function<bool()> cancelled;
+    // Runs once the copy is whole and flushed, with the writes still held,
+    // just before the switch: the caller records the move (the catalog)
+    // here, so that whatever it records is what the disk holds. An error
+    // cancels the switch (the old extents stay) and is returned.
+    std::function<Status()> commit;
+  };
+  struct MigrateResult {
+    uint64_t bytes_copied = 0;  // all passes together
+    int passes = 0;
+    double seconds = 0;
+  };
+  virtual Result<MigrateResult> MigrateVolume(const std::string& volume_id,
+                                              const std::vector<volume::Extent>& to,
+                                              const MigrateOptions& options) = 0;
   // A point-in-time view of the mapped volume `volume_id`, for a backup
   // (volume/point_in_time.h): the instant is made by taking the LU's write
   // gate exclusively (waiting for the writes in flight, holding new ones),

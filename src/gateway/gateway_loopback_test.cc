@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -310,6 +312,147 @@ TEST_F(Loopback, HeldWritesParkWithoutStarvingOtherLus) {
     EXPECT_EQ(state[size_t(i)].load(), 2) << "writer " << i;
     EXPECT_EQ(FileBytes(file_a_, uint64_t(i) * 4096, 4096), Pattern(4096, uint8_t(40 + i))) << "writer " << i;
   }
+}
+
+// Gateway::MigrateVolume (docs/migration.md): a host keeps writing 4 KiB
+// blocks at pseudo-random places over one session while vol-h1 moves from
+// its two extents onto one extent of another file; afterwards every block
+// reads back (through the gateway and straight from the new file) as the
+// host last wrote it, no command failed, the session is the same one, and a
+// write after the switch lands in the new file only.
+TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
+  constexpr uint64_t kSize = 2 * kExtent;
+  constexpr uint64_t kBlocks = kSize / 4096;
+  const std::string file_c = dir_ + "/c.img";
+  MakeFile(file_c, kSize + 8192);
+  iscsi_context* c = Connect(kH1, "h1", "h1", kSecret1);
+  ASSERT_NE(c, nullptr) << last_error_;
+  // Every block starts with content of its own.
+  std::vector<std::vector<uint8_t>> model(kBlocks);
+  for (uint64_t b = 0; b < kBlocks; b += 64) {
+    std::vector<uint8_t> data = Pattern(64 * 4096, uint8_t(b));
+    ASSERT_TRUE(Write(c, b * 8, data));
+    for (uint64_t i = 0; i < 64; ++i)
+      model[b + i].assign(data.begin() + long(i * 4096), data.begin() + long((i + 1) * 4096));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0}, writes{0};
+  std::mutex model_mu;
+  std::thread host([&] {
+    uint64_t x = 88172645463325252ull;
+    for (int n = 0; n < 200000 && !stop.load(); ++n) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const uint64_t b = x % kBlocks;
+      std::vector<uint8_t> data(4096);
+      for (size_t i = 0; i < data.size(); i += 8) {
+        const uint64_t word = (uint64_t(n) << 32) | (b << 8) | (i / 8 & 0xff);
+        memcpy(&data[i], &word, 8);
+      }
+      if (!Write(c, b * 8, data)) {
+        failed++;
+        continue;
+      }
+      writes++;
+      std::lock_guard<std::mutex> l(model_mu);
+      model[b] = std::move(data);
+    }
+  });
+  while (writes.load() < 50 && failed.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Gateway::MigrateOptions o;
+  o.chunk_bytes = 64 << 10;
+  o.bytes_per_second = 8 << 20;
+  o.final_pass_bytes = 16 << 10;
+  std::atomic<uint64_t> reports{0};
+  o.progress = [&](uint64_t, uint64_t) { reports++; };
+  // The switch is recorded with the host's writes held: none completes
+  // while the record is made.
+  bool held = false;
+  o.commit = [&] {
+    // One migration of a volume at a time.
+    auto second = gw_->MigrateVolume("vol-h1", {{file_c, 4096, kSize}}, {});
+    EXPECT_EQ(second.status().code(), Code::kFailedPrecondition) << second.status().ToString();
+    const int w0 = writes.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    held = writes.load() == w0;
+    return Status::Ok();
+  };
+  const int before = writes.load();
+  auto r = gw_->MigrateVolume("vol-h1", {{file_c, 4096, kSize}}, o);
+  const int during = writes.load() - before;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GE(r->bytes_copied, kSize);
+  EXPECT_GE(r->passes, 2);
+  EXPECT_GT(reports.load(), 0u);
+  EXPECT_TRUE(held) << "host writes completed while the switch was being recorded";
+  EXPECT_GT(during, 0) << "the host's writes stalled for the whole migration";
+  // Writes go on after the switch, to the new file only.
+  const auto a_before = FileBytes(file_a_, 0, kExtent);
+  const int after_switch = writes.load();
+  while (writes.load() < after_switch + 50 && failed.load() == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  host.join();
+  EXPECT_EQ(failed.load(), 0) << "host writes failed during the migration";
+  EXPECT_EQ(FileBytes(file_a_, 0, kExtent), a_before) << "a write after the switch reached the old extent";
+  std::printf("FIGURE migrate-loopback: %llu bytes copied in %d passes, %.2f s; host writes during: %d\n",
+              (unsigned long long)r->bytes_copied, r->passes, r->seconds, during);
+  int bad_gateway = 0, bad_file = 0;
+  for (uint64_t b = 0; b < kBlocks; ++b) {
+    if (Read(c, b * 8, 4096) != model[b]) bad_gateway++;
+    if (FileBytes(file_c, 4096 + b * 4096, 4096) != model[b]) bad_file++;
+  }
+  EXPECT_EQ(bad_gateway, 0) << "blocks read through the gateway differ from what the host wrote";
+  EXPECT_EQ(bad_file, 0) << "blocks in the new file differ from what the host wrote";
+  Disconnect(c);  // the session logged in before the migration is the one that logs out
+  unlink(file_c.c_str());
+}
+
+// A destination that can't hold the volume, or a migration cancelled
+// midway, leaves the volume on its old extents with its content intact.
+TEST_F(Loopback, FailedOrCancelledMigrationLeavesTheVolumeWhereItWas) {
+  iscsi_context* c = Connect(kH1, "h1", "h1", kSecret1);
+  ASSERT_NE(c, nullptr) << last_error_;
+  std::vector<uint8_t> data = Pattern(64 * 1024, 21);
+  ASSERT_TRUE(Write(c, 2040, data));
+  const std::string short_file = dir_ + "/short.img";
+  MakeFile(short_file, kExtent);  // half the volume
+  auto r = gw_->MigrateVolume("vol-h1", {{short_file, 0, 2 * kExtent}}, {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("short.img"), std::string::npos) << r.status().ToString();
+  r = gw_->MigrateVolume("vol-h1", {{short_file, 0, kExtent}}, {});
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
+  const std::string file_c = dir_ + "/c.img";
+  MakeFile(file_c, 2 * kExtent);
+  Gateway::MigrateOptions o;
+  o.chunk_bytes = 64 << 10;
+  int chunks = 0;
+  o.cancelled = [&] { return ++chunks > 4; };
+  r = gw_->MigrateVolume("vol-h1", {{file_c, 0, 2 * kExtent}}, o);
+  EXPECT_EQ(r.status().code(), Code::kAborted) << r.status().ToString();
+  EXPECT_EQ(gw_->MigrateVolume("vol-none", {{file_c, 0, 2 * kExtent}}, {}).status().code(), Code::kNotFound);
+  // The caller's record of the move fails: no switch, its error comes back.
+  Gateway::MigrateOptions refuse;
+  bool asked = false;
+  refuse.commit = [&] {
+    asked = true;
+    return FailedPrecondition("catalog says no");
+  };
+  r = gw_->MigrateVolume("vol-h1", {{file_c, 0, 2 * kExtent}}, refuse);
+  EXPECT_TRUE(asked);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("catalog says no"), std::string::npos) << r.status().ToString();
+  // Still on file A and B: a new write lands there.
+  std::vector<uint8_t> more = Pattern(4096, 99);
+  ASSERT_TRUE(Write(c, 0, more));
+  EXPECT_EQ(FileBytes(file_a_, 0, 4096), more);
+  EXPECT_EQ(Read(c, 2040, uint32_t(data.size())), data);
+  EXPECT_EQ(FileBytes(file_a_, 2040 * 512, 8 * 512),
+            std::vector<uint8_t>(data.begin(), data.begin() + 8 * 512));
+  Disconnect(c);
+  unlink(short_file.c_str());
+  unlink(file_c.c_str());
 }
 
 TEST_F(Loopback, LunsMapAndUnmapLive) {

@@ -606,6 +606,7 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
     }
   }
   changes_.Mark(offset, data.size());
+  migration_changes_.Mark(offset, data.size());
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
   // once; kept so the contract is Write's.
   if (fua)
@@ -1125,10 +1126,29 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   return Status::Ok();
 }
 
+Status MetaVolume::Replace(std::vector<Extent> extents) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, std::shared_ptr<File>> open;
+  for (const auto& f : state_->files)
+    if (!f->null) open.emplace(f->key, f);
+  auto next = std::make_shared<State>();
+  VSL_ASSIGN_OR_RETURN(next->map, ExtentMap::Make(extents, options_.block_size));
+  if (next->map.size() != state_->map.size()) {
+    return InvalidArgument("volume " + options_.id + ": the new extents hold " + std::to_string(next->map.size()) +
+                           " bytes, the volume " + std::to_string(state_->map.size()));
+  }
+  VSL_ASSIGN_OR_RETURN(next->files, OpenFiles(extents, options_.read_only, open));
+  has_rbd_.store(std::any_of(next->files.begin(), next->files.end(), [](const auto& f) { return f->rbd != nullptr; }),
+                 std::memory_order_release);
+  state_ = std::move(next);
+  return Status::Ok();
+}
+
 // ---- Point in time ---------------------------------------------------------
 
 void MetaVolume::BeforeWrite(uint64_t offset, uint64_t length) {
   changes_.Mark(offset, length);
+  migration_changes_.Mark(offset, length);
   if (!has_cow_.load(std::memory_order_acquire)) return;
   std::shared_ptr<CowState> cow;
   {

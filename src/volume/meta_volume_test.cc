@@ -215,6 +215,36 @@ TEST_F(MetaVolumeTest, AppendGrowsWhileReading) {
   EXPECT_EQ(buf[512], 0x44);
 }
 
+// Replace (a live migration's switch): the volume moves onto other extents
+// of the same size at once; writes afterwards land there only, and the
+// migration's change map marks every write while it is on.
+TEST_F(MetaVolumeTest, ReplaceSwitchesExtentsOfTheSameSize) {
+  std::string a = MakeFile("a", 4096, 0x33), b = MakeFile("b", 4096, 0x44), c = MakeFile("c", 12288, 0x55);
+  auto v = MetaVolume::Open({{a, 0, 4096}, {b, 0, 4096}}, {});
+  ASSERT_TRUE(v.ok());
+  (*v)->migration_changes().Enable(8192);
+  std::vector<uint8_t> data(512, 0x66);
+  ASSERT_TRUE((*v)->Write(4096, data, false).ok());
+  auto marked = (*v)->migration_changes().Ranges();
+  ASSERT_EQ(marked.size(), 1u);
+  EXPECT_LE(marked[0].first, 4096u);
+  EXPECT_GE(marked[0].first + marked[0].second, 4096u + 512);
+  Status wrong = (*v)->Replace({{c, 0, 4096}});
+  EXPECT_EQ(wrong.code(), Code::kInvalidArgument) << wrong.ToString();
+  EXPECT_EQ((*v)->extents().size(), 2u);
+  ASSERT_TRUE((*v)->Replace({{c, 4096, 8192}}).ok());
+  EXPECT_EQ((*v)->size(), 8192u);
+  ASSERT_EQ((*v)->extents().size(), 1u);
+  EXPECT_EQ((*v)->extents()[0].path, c);
+  std::vector<uint8_t> buf(512);
+  ASSERT_TRUE((*v)->Read(0, buf).ok());
+  EXPECT_EQ(buf[0], 0x55);  // c's bytes now, not a's
+  std::vector<uint8_t> more(512, 0x77);
+  ASSERT_TRUE((*v)->Write(0, more, false).ok());
+  EXPECT_EQ(ReadFile(c, 4096, 512), more);
+  EXPECT_EQ(ReadFile(a, 0, 1), std::vector<uint8_t>{0x33});
+}
+
 // A file cut short under the volume (someone truncated it): the missing part
 // reads as zeros rather than failing or looping on a 0-byte read.
 TEST_F(MetaVolumeTest, ShortFileReadsZeros) {

@@ -211,6 +211,12 @@ class MetaVolume {
   // Grows the volume by appending extents (the meta volume got another
   // member). Safe while I/O runs; callers see the new size afterwards.
   Status Append(std::vector<Extent> more);
+  // Moves the volume onto `extents` (same total size) at once: I/O that
+  // starts afterwards uses them; I/O already running finishes on the old
+  // ones (their files stay open until it does). For a live migration
+  // (docs/migration.md): the caller has copied the data and holds the
+  // writes. InvalidArgument when the size differs.
+  Status Replace(std::vector<Extent> extents);
 
   // RBD snapshots of the volume's images, for backups (issue 10). Each acts
   // on every distinct image through this volume's own handle: for a
@@ -232,6 +238,10 @@ class MetaVolume {
   // Chunks written since the map was last cleared (off until enabled; see
   // point_in_time.h). Every write path marks it.
   ChangeMap& changes() { return changes_; }
+  // A second map of the same kind, for a live migration alone (the backup's
+  // map above is left to the backups): what was written since the copy
+  // last looked. Every write path marks it before writing.
+  ChangeMap& migration_changes() { return migration_changes_; }
 
   // The read cache (volume/cache.h, when the process has one): with reads
   // on, reads of whole 4 KiB blocks are served from it and fill it. Every
@@ -276,6 +286,7 @@ class MetaVolume {
   std::shared_ptr<CowState> cow_;       // the open point-in-time view; guarded by mu_
   std::atomic<bool> has_cow_{false};    // cow_ is set, readable without mu_
   ChangeMap changes_;
+  ChangeMap migration_changes_;
   std::atomic<bool> cache_reads_{false};
   mutable std::atomic<uint64_t> hits_{0}, misses_{0}, backend_read_bytes_{0};
 };
