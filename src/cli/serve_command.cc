@@ -20,26 +20,25 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/console.h"
 #include "api/http_server.h"
 #include "api/image_staging.h"
 #include "api/metrics.h"
 #include "api/routes_farms.h"
-#include "api/console.h"
 #include "api/session.h"
 #include "api/test_hooks.h"
 #include "backup/store.h"
+#include "catalog/backup_schedules.h"
 #include "catalog/catalog.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
-#include "manager/backup_ops.h"
-#include "manager/backup_schedule.h"
-#include "farm/farm_record.h"
-#include "catalog/backup_schedules.h"
 #include "cli/serve_config.h"
+#include "farm/farm_record.h"
 #include "gateway/gateway.h"
 #include "gateway/process.h"
 #include "manager/backup_ops.h"
+#include "manager/backup_schedule.h"
 #include "manager/gateway_map_target.h"
 #include "manager/storage_manager.h"
 #include "util/crash_point.h"
@@ -404,7 +403,6 @@ class RbdRecovery {
   std::thread retry_;
 };
 
-// The API's doors from the flags (api/http_server.h).
 // The backup store: --backup-dir DIR, or --backup-store rados:POOL[/NS] with
 // the Ceph options (a pool store keeps what a running backup sets aside, the
 // copy-on-write blocks of a file array's instant, under DATA/backup-scratch).
@@ -441,6 +439,7 @@ Result<std::unique_ptr<backup::Store>> OpenBackupStore(const ServeArgs& args, co
   return store;
 }
 
+// The API's doors from the flags (api/http_server.h).
 Result<api::HttpLimits> ApiLimits(const ServeArgs& args) {
   api::HttpLimits limits = args.api_limits;
   auto max_body = ParseSizeArg(args.api_max_body);
