@@ -43,22 +43,29 @@ catalog_init() {
 }
 
 # serve_start DATA [ARGS...]: starts vsl serve (test faults on, 2 s leases)
-# and waits for its API; exports VSL_API and VSL_DATA for the CLI.
+# and waits for its API; exports VSL_API and VSL_DATA for the CLI. A port
+# lost to another program between the pick and the listen is picked again.
 serve_start() {
-  local data=$1
+  local data=$1 try
   shift
-  API_PORT=$(free_port)
-  ISCSI_PORT=$(free_port)
   local cat=()
   [[ -n $CATALOG_URL ]] && cat=(--catalog "$CATALOG_URL")
-  SERVE_LOG=$E2E_TMP/serve.$RANDOM.log
-  "$VSL" serve --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
-    --lease-ms "${SERVE_LEASE_MS:-2000}" ${SERVE_TEST_FAULTS---test-faults} "${cat[@]}" "$@" >"$SERVE_LOG" 2>&1 &
-  SERVE_PID=$!
-  e2e_on_exit "kill -9 $SERVE_PID"
-  export VSL_API="http://127.0.0.1:$API_PORT" VSL_DATA="$data"
-  PORTAL="127.0.0.1:$ISCSI_PORT"
-  wait_port "$API_PORT" 30 "$SERVE_PID" || fail_now "vsl serve did not start: $(tail -20 "$SERVE_LOG")"
+  for try in 1 2 3; do
+    API_PORT=$(free_port)
+    ISCSI_PORT=$(free_port)
+    SERVE_LOG=$E2E_TMP/serve.$RANDOM.log
+    "$VSL" serve --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
+      --lease-ms "${SERVE_LEASE_MS:-2000}" ${SERVE_TEST_FAULTS---test-faults} "${cat[@]}" "$@" >"$SERVE_LOG" 2>&1 &
+    SERVE_PID=$!
+    e2e_on_exit "kill -9 $SERVE_PID"
+    export VSL_API="http://127.0.0.1:$API_PORT" VSL_DATA="$data"
+    PORTAL="127.0.0.1:$ISCSI_PORT"
+    wait_port "$API_PORT" 30 "$SERVE_PID" && return 0
+    wait "$SERVE_PID" 2>/dev/null
+    grep -q 'cannot listen on' "$SERVE_LOG" || break
+    log "vsl serve lost a port to another program (try $try): $(grep -m1 'cannot listen' "$SERVE_LOG")"
+  done
+  fail_now "vsl serve did not start: $(tail -20 "$SERVE_LOG")"
 }
 
 # serve_stop: SIGTERM, and it must exit 0.

@@ -37,7 +37,7 @@ _CEPH_ENV=(env -u CEPH_CONF -u CEPH_KEYRING -u CEPH_ARGS)
 _ceph_env() { "${_CEPH_ENV[@]}" "$@"; }
 
 _ceph_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$(dirname "${BASH_SOURCE[0]}")/free_port.py"
 }
 
 # _ceph_cli DIR ARGS...: the ceph CLI as client.admin of the cluster in DIR,

@@ -159,13 +159,10 @@ e2e_finish() {
   [[ $E2E_FAILURES -eq 0 ]]
 }
 
-# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago (the
-# kernel picks it; callers retry if they lose the race).
+# free_port: prints a TCP port on 127.0.0.1 that is free and claimed for this
+# test, outside the kernel's ephemeral range (tests/lib/free_port.py says why).
 free_port() {
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+  python3 "$(dirname "${BASH_SOURCE[0]}")/free_port.py"
 }
 
 # port_listening PORT: true when something listens on 127.0.0.1:PORT.
