@@ -17,7 +17,6 @@ using catalog::Tx;
 
 namespace {
 
-constexpr uint64_t kProgressEvery = uint64_t{256} << 20;  // an event per 256 MiB read
 
 // The bytes a backup reads: a point-in-time view of a mapped unit, or the
 // unit's own volume engine (unmapped: nothing else writes it).
@@ -31,11 +30,7 @@ class UnitSource : public backup::Source {
   Status Read(uint64_t offset, std::span<uint8_t> out) override {
     Status s = view_ ? view_->Read(offset, out) : vol_->Read(offset, out);
     if (!s.ok()) return s;
-    read_ += out.size();
-    if (read_ >= next_report_) {
-      next_report_ = read_ + kProgressEvery;
-      if (progress_) progress_(offset + out.size());
-    }
+    progress_.Read(offset, out.size());
     return Status::Ok();
   }
   Result<std::optional<backup::ByteRange>> NextData(uint64_t from) override {
@@ -47,9 +42,7 @@ class UnitSource : public backup::Source {
   std::string name_;
   std::unique_ptr<volume::PointInTime> view_;
   std::shared_ptr<volume::MetaVolume> vol_;
-  std::function<void(uint64_t)> progress_;
-  uint64_t read_ = 0;
-  uint64_t next_report_ = kProgressEvery;
+  ReadProgress progress_;
 };
 
 // A restore's destination: a unit's volume engine (the gateway's, when the
@@ -216,7 +209,7 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
   std::optional<BackupRecord> earlier;
   VSL_RETURN_IF_ERROR(c.Read([&](Tx& tx) -> Status {
     if (request == 0) return Status::Ok();
-    VSL_ASSIGN_OR_RETURN(auto rows, catalog::ListBackups(tx, {.volume_id = unit, .state = "running"}));
+    VSL_ASSIGN_OR_RETURN(auto rows, catalog::ListBackups(tx, {.volume_id = unit, .farm = std::nullopt, .state = "running"}));
     for (auto& r : rows) {
       if (r.request_id == request) earlier = r;
     }
@@ -251,7 +244,7 @@ Result<Json> BackupOps::Backup(int64_t unit, int level, const Actor& actor) {
       return FailedPrecondition("disk " + Num(unit) + " holds no data to back up (it is " +
                                 std::string(catalog::DiskStateName(v.state)) + ")");
     }
-    VSL_ASSIGN_OR_RETURN(auto running, catalog::ListBackups(tx, {.volume_id = unit, .state = "running"}));
+    VSL_ASSIGN_OR_RETURN(auto running, catalog::ListBackups(tx, {.volume_id = unit, .farm = std::nullopt, .state = "running"}));
     for (auto& r : running) {
       if (r.request_id != request) {
         return FailedPrecondition("disk " + Num(unit) + " already has a backup running: " + r.id + " (request " +
@@ -501,7 +494,7 @@ Status BackupOps::CheckIdle(int64_t unit) {
   }
   std::vector<BackupRecord> running;
   VSL_RETURN_IF_ERROR(ops_->catalog().Read([&](Tx& tx) -> Status {
-    VSL_ASSIGN_OR_RETURN(running, catalog::ListBackups(tx, {.volume_id = unit, .state = "running"}));
+    VSL_ASSIGN_OR_RETURN(running, catalog::ListBackups(tx, {.volume_id = unit, .farm = std::nullopt, .state = "running"}));
     return Status::Ok();
   }));
   if (!running.empty()) {

@@ -52,6 +52,24 @@
 
 namespace vsl::manager {
 
+// A backup source's progress: `report(offset reached)` once per 256 MiB read.
+class ReadProgress {
+ public:
+  explicit ReadProgress(std::function<void(uint64_t)> report) : report_(std::move(report)) {}
+  void Read(uint64_t offset, uint64_t bytes) {
+    read_ += bytes;
+    if (read_ < next_) return;
+    next_ = read_ + kEvery;
+    if (report_) report_(offset + bytes);
+  }
+
+ private:
+  static constexpr uint64_t kEvery = uint64_t{256} << 20;
+  std::function<void(uint64_t)> report_;
+  uint64_t read_ = 0;
+  uint64_t next_ = kEvery;
+};
+
 class BackupOps {
  public:
   // `ops` and `target` must outlive this. `changemap_dir`: where change

@@ -16,7 +16,6 @@ namespace vsl::manager {
 namespace {
 
 constexpr const char* kSnapPrefix = "vsl-bk-";
-constexpr uint64_t kProgressEvery = uint64_t{256} << 20;
 
 std::string Num(int64_t v) { return std::to_string(v); }
 
@@ -51,11 +50,7 @@ class InstantSource : public backup::Source {
       if (!st.ok()) return st;
       done += n;
     }
-    read_ += out.size();
-    if (read_ >= next_report_) {
-      next_report_ = read_ + kProgressEvery;
-      if (progress_) progress_(offset + out.size());
-    }
+    progress_.Read(offset, out.size());
     return Status::Ok();
   }
 
@@ -89,9 +84,7 @@ class InstantSource : public backup::Source {
   std::vector<Segment> segments_;  // sorted, covering [0, size)
   std::shared_ptr<volume::MetaVolume> snap_;
   std::unique_ptr<volume::PointInTime> view_;
-  std::function<void(uint64_t)> progress_;
-  uint64_t read_ = 0;
-  uint64_t next_report_ = kProgressEvery;
+  ReadProgress progress_;
 };
 
 // [a, b) pieces of `ranges` that lie in non-RBD segments.
