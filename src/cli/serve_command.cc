@@ -627,12 +627,6 @@ int RunServe(const ServeArgs& args) {
   rbd.Skipped(skipped);
   auto staged = api::CleanStaging(ctx);
   if (!staged.ok()) return fail(staged.status().Annotate("cleaning " + data + "/uploads"), kExitFailure);
-  // Requests a killed process left running are taken over: at once when it
-  // ran on this data directory (Start declares it dead), else once its
-  // heartbeat stopped. The workers start only after the gateway has its maps.
-  s = mgr->Start();
-  if (!s.ok()) return fail(s, kExitFailure);
-
   // Sessions live in this process only: a restart signs everyone out.
   api::SessionStore sessions(std::chrono::seconds(args.session_ttl_s), api::kMaxSessions);
   ctx.sessions = &sessions;
@@ -647,6 +641,13 @@ int RunServe(const ServeArgs& args) {
     if (!attached.ok()) return fail(attached.status().Annotate("farm routes"), kExitFailure);
     farm_service = std::move(attached).value();
   }
+  // Requests a killed process left running are taken over: at once when it
+  // ran on this data directory (Start declares it dead), else once its
+  // heartbeat stopped. The workers start only after the gateway has its maps
+  // and the farm routes gave the backups their power probe (a restore taken
+  // over asks it whether the disk's hosts are on).
+  s = mgr->Start();
+  if (!s.ok()) return fail(s, kExitFailure);
   // After the farm routes made the farm record table it reads.
   if (scheduler) scheduler->Start();
   int port = api_addr->second;

@@ -421,8 +421,7 @@ Result<Json> BackupOps::Restore(const std::string& id, int64_t unit, bool force,
   if (mapped && !force) {
     std::function<bool(const std::string&)> probe;
     {
-      std::unique_lock l(mu_);
-      probe_set_.wait_for(l, std::chrono::seconds(30), [this] { return power_probe_ != nullptr; });
+      std::lock_guard l(mu_);
       probe = power_probe_;
     }
     std::string on;

@@ -37,7 +37,6 @@
 // writes every byte again (the events say "complete" only at the end).
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -84,14 +83,11 @@ class BackupOps {
   // Whether host `name` is powered on (the farm manager's power
   // controller). A destructive restore onto a disk mapped to a powered-on
   // host is refused unless forced. `vsl serve` sets it as the farm routes
-  // attach, just after the workers start: a restore re-run at start waits
-  // for it (30 s at most); without one every mapped host counts as on.
+  // attach, before the workers start; without one every mapped host counts
+  // as on.
   void set_power_probe(std::function<bool(const std::string& name)> probe) {
-    {
-      std::lock_guard l(mu_);
-      power_probe_ = std::move(probe);
-    }
-    probe_set_.notify_all();
+    std::lock_guard l(mu_);
+    power_probe_ = std::move(probe);
   }
   // FailedPrecondition naming the backup (or restore) that works on
   // `unit` now, in any process (the catalog's running rows) or this one.
@@ -168,7 +164,6 @@ class BackupOps {
   std::string changemap_dir_;
   std::mutex mu_;
   std::function<bool(const std::string&)> power_probe_;  // guarded by mu_
-  std::condition_variable probe_set_;
   std::set<int64_t> busy_;  // units a backup or restore of this process works on; guarded by mu_
 };
 
