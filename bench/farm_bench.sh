@@ -99,7 +99,7 @@ for backend in $backends; do
     sed 's/drivetype="scsi"/drivetype="performance"/' "$work/bench.fml" >"$fml"
   fi
   api_port=$(free_port)
-  "$vsl" serve --data "$data" --api "127.0.0.1:$api_port" --iscsi "127.0.0.1:$(free_port)" \
+  "$vsl" serve --config '' --data "$data" --api "127.0.0.1:$api_port" --iscsi "127.0.0.1:$(free_port)" \
     --power none --default-capacity "$capacity" --workers 4 "${catalog[@]}" >"$work/serve-$backend.log" 2>&1 &
   pids+=($!)
   export VSL_API="http://127.0.0.1:$api_port" VSL_DATA="$data"

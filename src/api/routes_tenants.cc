@@ -4,6 +4,7 @@
 #include "api/routes.h"
 #include "catalog/catalog.h"
 #include "catalog/tenants.h"
+#include "util/crash_point.h"
 #include "util/names.h"
 
 namespace vsl::api {
@@ -35,6 +36,7 @@ Status AddTenant(ApiContext& ctx, const httplib::Request& req, httplib::Response
     out = TenantJson(tx, t);
     return Status::Ok();
   }));
+  util::CrashPoint("tenant.add.committed");  // the tenant is whole; its token not yet shown
   out["token"] = token;
   ReplyJson(res, out, 201);
   return Status::Ok();
@@ -60,6 +62,7 @@ void RegisterTenantRoutes(ApiContext& ctx, httplib::Server& server) {
                   std::string name = req.matches[1];
                   VSL_RETURN_IF_ERROR(
                       ctx.catalog->Write([&](catalog::Tx& tx) { return catalog::RemoveTenant(tx, name); }));
+                  util::CrashPoint("tenant.remove.committed");
                   ReplyJson(res, {{"removed", name}});
                   return Status::Ok();
                 }));

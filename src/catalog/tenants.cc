@@ -1,5 +1,6 @@
 #include "catalog/tenants.h"
 
+#include "util/crash_point.h"
 #include "util/names.h"
 #include "util/utf8.h"
 
@@ -23,9 +24,16 @@ Result<Tenant> AddTenant(Tx& tx, const std::string& name, const std::string& tok
   auto row = tx.QueryOne("INSERT INTO tenants (name, token_sha256, created_ms) VALUES (?, ?, ?) RETURNING id",
                          {name, token_sha256, now_ms});
   if (!row.ok()) {
-    if (row.status().code() == Code::kAlreadyExists) return AlreadyExists("tenant '" + name + "' exists already");
+    if (row.status().code() == Code::kAlreadyExists) {
+      // Also what a second `vsl tenant add` says when the first one's serve
+      // died after the commit, before its reply: a whole tenant whose token
+      // no one was shown.
+      return AlreadyExists("tenant '" + name + "' exists already; its token was shown once, when it was added: if it " +
+                           "was lost, remove the tenant (vsl tenant remove " + name + ") and add it again");
+    }
     return row.status();
   }
+  util::CrashPoint("tenant.add.inserted");
   return Tenant{(*row)->Int(0), name, token_sha256, now_ms};
 }
 
@@ -69,6 +77,7 @@ Status RemoveTenant(Tx& tx, const std::string& name) {
   // A destroyed farm's row may stay (freed volumes still name it): it is
   // no one's now, and whoever applies the name next takes it.
   VSL_RETURN_IF_ERROR(tx.Exec("UPDATE farms SET tenant_id = NULL WHERE tenant_id = ?", {t.id}).status());
+  util::CrashPoint("tenant.remove.released");
   return tx.Exec("DELETE FROM tenants WHERE id = ?", {t.id}).status();
 }
 

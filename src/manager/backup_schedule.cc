@@ -6,6 +6,7 @@
 #include "catalog/backups.h"
 #include "manager/backup_ops.h"
 #include "manager/storage_manager.h"
+#include "util/crash_point.h"
 #include "util/log.h"
 
 namespace vsl::manager {
@@ -160,6 +161,9 @@ Result<std::optional<BackupScheduler::Queued>> BackupScheduler::QueueDue(const S
         return Aborted("slot " + catalog::FormatUtc(due.slot_ms) + " of disk " + Num(d.unit) + " is claimed");
       }
     }
+    // A kill here, before the commit, takes the claims with the request:
+    // the next tick finds the slot unclaimed and queues it again.
+    util::CrashPoint("backup.schedule.claimed");
     out = Queued{request, d.unit, decision->run_level, decision->claims, decision->why};
     return Status::Ok();
   });
@@ -241,6 +245,9 @@ Result<BackupScheduler::TickReport> BackupScheduler::Tick() {
     if (!q.ok()) {
       report.errors.push_back("disk " + Num(d.unit) + ": " + q.status().ToString());
     } else if (*q) {
+      // Committed: a kill from here on leaves the request queued; the
+      // restarted serve's workers run it, its ticks see the slot claimed.
+      util::CrashPoint("backup.schedule.queued");
       report.queued.push_back(**q);
     }
     auto pruned = Prune(d, schedules);

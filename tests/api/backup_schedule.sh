@@ -206,7 +206,7 @@ if [[ $API_CATALOG == pg ]]; then
   log "two serves on one PostgreSQL tick the same slot at once: it runs once"
   D2=$E2E_TMP/data2
   S2_LOG=$E2E_TMP/serve2.log
-  VSL_TEST_CLOCK=2027-01-16T02:00:11Z "$VSL" serve --data "$D2" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
+  VSL_TEST_CLOCK=2027-01-16T02:00:11Z "$VSL" serve --config '' --data "$D2" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
     --test-faults --backup-dir "$STORE" --catalog "$CATALOG_URL" >"$S2_LOG" 2>&1 &
   S2_PID=$!
   e2e_on_exit "kill -9 $S2_PID"

@@ -16,6 +16,10 @@
 #   - the check catches a stale block: a serve whose writes leave the cache
 #     alone (test hook VSL_TEST_CACHE_NO_INVALIDATE) fails it
 #   - the policy survives a restart (the catalog's volumes.cache)
+#   - vsl serve killed at op.cache.recorded (catalog written, gateway not
+#     told), both ways: after the restart B is served with the catalog's
+#     policy (hits move for read, stay 0 for none), the cut-short request
+#     finishes, one more `vsl disk cache` converges
 # Usage: cache.sh VSL   (API_CATALOG=sqlite|pg)
 set -uo pipefail
 VSL=$1
@@ -158,5 +162,45 @@ serve_start "$E2E_TMP/data" --cache 8MiB
 # The stale run left the disk itself right: only the cache was wrong.
 check "after a restart with invalidation, all of A reads right (h1)" chk h1 0 readall 0 2 "$SH" 256
 check "and from h2" chk h2 0 readall 1 2 "$SH" 256
+
+# killed_at_recorded POLICY: B's policy set to POLICY by a serve that dies at
+# op.cache.recorded (the catalog written, the gateway not told); then a
+# serve without crash points on the same data.
+killed_at_recorded() {
+  serve_kill9
+  VSL_CRASH_AT=op.cache.recorded:1 serve_start "$E2E_TMP/data" --cache 8MiB
+  check_fails "vsl disk cache B --policy $1: the serve dies at op.cache.recorded" v disk cache "$B" --policy "$1"
+  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
+  check_not "the serve is gone" kill -0 "$SERVE_PID"
+  wait "$SERVE_PID" 2>/dev/null
+  check "it died at the crash point" grep -qF "vsl: crash point op.cache.recorded #1: SIGKILL" "$SERVE_LOG"
+  serve_start "$E2E_TMP/data" --cache 8MiB
+  check_eq "the catalog kept policy $1" "$1" "$(ajson GET "/v1/volumes/$B" | jq -r .cache)"
+  req=$(ajson GET "/v1/requests?limit=100000" |
+    jq -r --argjson b "$B" --arg p "$1" '[.requests[] | select(.op == "cache" and .args.volume == $b and .args.cache == $p)] | last | .id')
+  check "the cut-short cache request finished after the restart" \
+    bash -c "for i in \$(seq 100); do [[ \$('$VSL' queue show $req | jq -r .state) == done ]] && exit 0; sleep 0.1; done; exit 1"
+}
+
+log "vsl serve killed (SIGKILL) at op.cache.recorded setting B's policy to read: the restart serves B with it"
+check_eq "B's policy is none" none "$(ajson GET "/v1/volumes/$B" | jq -r .cache)"
+killed_at_recorded read
+check_eq "the gateway reads B through the cache" true "$(cstat "$B" reads_cached)"
+h=$(cstat "$B" hits)
+check "h1 reads B" chk h1 1 readall 0 1 "$SB" 64
+check "h1 reads B again" chk h1 1 readall 0 1 "$SB" 64
+check "the hits counter moved ($(cstat "$B" hits) > $h)" test "$(cstat "$B" hits)" -gt "$h"
+check "one more vsl disk cache B --policy read converges" v disk cache "$B" --policy read
+check_eq "still read" "read true" "$(ajson GET "/v1/volumes/$B" | jq -r '"\(.cache) \(.cache_stats.reads_cached)"')"
+
+log "the same setting B's policy back to none: after the restart no read is cached"
+killed_at_recorded none
+check_eq "the gateway reads B past the cache" false "$(cstat "$B" reads_cached)"
+h=$(cstat "$B" hits)
+check "h1 reads B" chk h1 1 readall 0 1 "$SB" 64
+check "h1 reads B again" chk h1 1 readall 0 1 "$SB" 64
+check_eq "no hit counted: the hits counter stays 0" "0 0" "$h $(cstat "$B" hits)"
+check "one more vsl disk cache B --policy none converges" v disk cache "$B" --policy none
+check_eq "still none" "none false" "$(ajson GET "/v1/volumes/$B" | jq -r '"\(.cache) \(.cache_stats.reads_cached)"')"
 check "serve stops cleanly" serve_stop
 e2e_finish

@@ -138,7 +138,7 @@ cp "$E2E_TMP/img.raw" "$IMP/sub/ok.raw"
 ln -s /etc/shadow "$IMP/link"
 ln -s /etc "$IMP/etcdir"
 check_fails "an import directory inside the data directory is refused" timeout 20 \
-  "$VSL" serve --data "$DATA" --import-dir "$DATA/arrays" --api 127.0.0.1:0 --iscsi 127.0.0.1:0
+  "$VSL" serve --config '' --data "$DATA" --import-dir "$DATA/arrays" --api 127.0.0.1:0 --iscsi 127.0.0.1:0
 serve_start "$DATA" --import-dir "$IMP"
 refused() { # FILE: the file form is 403 permission_denied and makes no image
   local out
@@ -177,18 +177,18 @@ log "vsl serve refuses a catalog or data directory others can read"
 if [[ $API_CATALOG == sqlite ]]; then
   chmod 644 "$DATA/catalog.db"
   check_fails "catalog.db 0644: serve exits non-zero" run_to "$E2E_TMP/refuse1.out" timeout 20 \
-    "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0
+    "$VSL" serve --config '' --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0
   check "it names the file and the fix" grep -q "catalog.db is mode 0644.*chmod 600" "$E2E_TMP/refuse1.out"
   chmod 600 "$DATA/catalog.db"
 fi
 chmod 644 "$DATA/admin.token"
 check_fails "admin.token 0644: serve exits non-zero" run_to "$E2E_TMP/refuse2.out" timeout 20 \
-  "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
+  "$VSL" serve --config '' --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
 check "it names the token and the fix" grep -q "admin.token is mode 0644.*chmod 600" "$E2E_TMP/refuse2.out"
 chmod 600 "$DATA/admin.token"
 chmod 755 "$DATA"
 check_fails "data directory 0755: serve exits non-zero" run_to "$E2E_TMP/refuse3.out" timeout 20 \
-  "$VSL" serve --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
+  "$VSL" serve --config '' --data "$DATA" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 ${CATALOG_URL:+--catalog "$CATALOG_URL"}
 check "it says chmod 700" grep -q "is mode 0755.*chmod 700" "$E2E_TMP/refuse3.out"
 chmod 700 "$DATA"
 serve_start "$DATA"

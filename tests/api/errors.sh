@@ -199,7 +199,7 @@ check "vsl serve stops cleanly" serve_stop
 
 log "the gateway's limits, set on vsl serve"
 rc=0
-"$VSL" serve --data "$E2E_TMP/small" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 --iscsi-write-budget 1MiB \
+"$VSL" serve --config '' --data "$E2E_TMP/small" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 --iscsi-write-budget 1MiB \
   >"$E2E_TMP/small.out" 2>&1 || rc=$?
 check_eq "--iscsi-write-budget below 8MiB: usage error" 2 "$rc"
 check "and it says why" grep -q "iscsi-write-budget 1MiB is below 8MiB" "$E2E_TMP/small.out"

@@ -45,6 +45,7 @@ catalog_init() {
 # serve_start DATA [ARGS...]: starts vsl serve (test faults on, 2 s leases)
 # and waits for its API; exports VSL_API and VSL_DATA for the CLI. A port
 # lost to another program between the pick and the listen is picked again.
+# --config '': the machine's /etc/vsl/vsl.conf (the .deb's) is not the test's.
 serve_start() {
   local data=$1 try
   shift
@@ -54,7 +55,7 @@ serve_start() {
     API_PORT=$(free_port)
     ISCSI_PORT=$(free_port)
     SERVE_LOG=$E2E_TMP/serve.$RANDOM.log
-    "$VSL" serve --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
+    "$VSL" serve --config '' --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
       --lease-ms "${SERVE_LEASE_MS:-2000}" ${SERVE_TEST_FAULTS---test-faults} "${cat[@]}" "$@" >"$SERVE_LOG" 2>&1 &
     SERVE_PID=$!
     e2e_on_exit "kill -9 $SERVE_PID"

@@ -26,7 +26,7 @@ log "a metrics token other users can read is refused"
 TOKEN_FILE=$E2E_TMP/metrics.token
 echo "metrics-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TOKEN_FILE"
 chmod 644 "$TOKEN_FILE"
-out=$("$VSL" serve --data "$E2E_TMP/refused" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
+out=$("$VSL" serve --config '' --data "$E2E_TMP/refused" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
   --metrics-token-file "$TOKEN_FILE" 2>&1)
 check_eq "vsl serve exits with the usage status" 2 "$?"
 check "the error names the file and the fix" grep -qF "chmod 600 $TOKEN_FILE" <<<"$out"

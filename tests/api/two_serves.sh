@@ -24,7 +24,7 @@ serve2() {
   local cat=()
   [[ -n $CATALOG_URL ]] && cat=(--catalog "$CATALOG_URL")
   S2_LOG=$E2E_TMP/serve2.log
-  "$VSL" serve --data "$1" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 --power none --test-faults "${cat[@]}" \
+  "$VSL" serve --config '' --data "$1" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 --power none --test-faults "${cat[@]}" \
     >"$S2_LOG" 2>&1 &
   S2_PID=$!
   e2e_on_exit '[[ -n $S2_PID ]] && kill -9 $S2_PID'

@@ -44,7 +44,7 @@ rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ce
 out=$(v backup-store list "rados:$VSL_CEPH_POOL/other" "${ceph_args[@]}" 2>&1)
 check_not "outside its namespace the user is refused" test $? -eq 0
 check "... naming the caps page" grep -q "docs/ceph.md" <<<"$out"
-out=$("$VSL" serve --data "$E2E_TMP/bad" --backup-store "$SPEC" 2>&1)
+out=$("$VSL" serve --config '' --data "$E2E_TMP/bad" --backup-store "$SPEC" 2>&1)
 check_not "serve --backup-store without --ceph-conf refuses to start" test $? -eq 0
 check "... saying what is missing" grep -q "needs --ceph-conf and --ceph-user" <<<"$out"
 

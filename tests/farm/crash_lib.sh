@@ -14,6 +14,7 @@ e2e_on_exit '[[ -n $CRASH_SERVE_PID ]] && kill -9 $CRASH_SERVE_PID'
 # crash points CRASH_AT armed ("" for none) and waits for its API; sets
 # VSL_API, VSL_DATA, PORTAL, SERVE_LOG. Leases: $SERVE_LEASE_MS (2 s). The
 # array CRASH_SERVE_WRAP, when set, is a command that runs it (it must exec).
+# --config '': the machine's /etc/vsl/vsl.conf (the .deb's) is not the test's.
 CRASH_SERVE_WRAP=()
 crash_serve() {
   local data=$1 at=$2
@@ -22,7 +23,7 @@ crash_serve() {
   [[ -n $CATALOG_URL ]] && cat=(--catalog "$CATALOG_URL")
   SERVE_LOG=$E2E_TMP/serve.$((++CRASH_SERVES)).log
   # Ports chosen by the kernel (port 0), read back from what serve prints.
-  VSL_CRASH_AT=$at "${CRASH_SERVE_WRAP[@]}" "$VSL" serve --data "$data" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
+  VSL_CRASH_AT=$at "${CRASH_SERVE_WRAP[@]}" "$VSL" serve --config '' --data "$data" --api 127.0.0.1:0 --iscsi 127.0.0.1:0 \
     --lease-ms "${SERVE_LEASE_MS:-2000}" --power none --test-faults "${cat[@]}" "$@" >"$SERVE_LOG" 2>&1 &
   CRASH_SERVE_PID=$!
   SERVE_PID=$CRASH_SERVE_PID

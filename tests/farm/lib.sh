@@ -6,13 +6,14 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # farm_serve DATA [ARGS...]: starts vsl serve; exports VSL_API and VSL_DATA.
+# --config '': the machine's /etc/vsl/vsl.conf (the .deb's) is not the test's.
 farm_serve() {
   local data=$1
   shift
   API_PORT=$(free_port)
   ISCSI_PORT=$(free_port)
   SERVE_LOG=$E2E_TMP/serve.$RANDOM.log
-  "$VSL" serve --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
+  "$VSL" serve --config '' --data "$data" --api "127.0.0.1:$API_PORT" --iscsi "127.0.0.1:$ISCSI_PORT" \
     --default-capacity "${FARM_CAPACITY:-64GiB}" "$@" >"$SERVE_LOG" 2>&1 &
   SERVE_PID=$!
   e2e_on_exit "kill -TERM $SERVE_PID; sleep 2; kill -9 $SERVE_PID"
