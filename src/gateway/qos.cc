@@ -114,6 +114,9 @@ bool QosLimiter::Admit(const std::shared_ptr<Waiter>& w, QosCost cost, Clock::ti
   }
   // Someone waits already (a newcomer must not overtake the line), or the
   // buckets are short.
+  // A line back after its grace, not yet taken out of the round by a Pump,
+  // is owed nothing.
+  if (w->listed_ && w->tickets_.empty() && now - w->emptied_ >= kGrace) w->owed_ = 0;
   w->tickets_.push_back(cost);
   ++waiting_;
   if (!w->listed_) {
@@ -123,45 +126,79 @@ bool QosLimiter::Admit(const std::shared_ptr<Waiter>& w, QosCost cost, Clock::ti
   return false;
 }
 
+std::shared_ptr<QosLimiter::Waiter> QosLimiter::GrantOne(Clock::time_point now) {
+  const size_t n = lines_.size();
+  auto grant = [&](const std::shared_ptr<Waiter>& w) {
+    Charge(w->tickets_.front());
+    w->tickets_.pop_front();
+    --waiting_;
+    if (w->tickets_.empty()) w->emptied_ = now;
+    return w;
+  };
+  // Turns owed first, in round order.
+  for (size_t i = 0; i < n; ++i) {
+    auto& w = lines_[(next_line_ + i) % n];
+    if (w->owed_ == 0 || w->tickets_.empty()) continue;
+    if (!Fits(w->tickets_.front())) continue;
+    --w->owed_;
+    return grant(w);
+  }
+  // The round: a line whose turn it is takes it; an emptied one in its grace
+  // is owed the turn, which goes to the next line that waits.
+  std::optional<size_t> owner;
+  for (size_t i = 0; i < n; ++i) {
+    size_t k = (next_line_ + i) % n;
+    auto& w = lines_[k];
+    if (w->tickets_.empty()) {
+      if (!owner) owner = k;
+      continue;
+    }
+    if (!Fits(w->tickets_.front())) continue;
+    if (owner && lines_[*owner]->owed_ < kMaxOwed) ++lines_[*owner]->owed_;
+    next_line_ = ((owner ? *owner : k) + 1) % n;
+    return grant(w);
+  }
+  return nullptr;
+}
+
+void QosLimiter::Unlist(size_t i) {
+  Waiter* w = lines_[i].get();
+  w->listed_ = false;
+  w->owed_ = 0;
+  lines_.erase(lines_.begin() + long(i));
+  if (i < next_line_) --next_line_;
+  if (!lines_.empty()) next_line_ %= lines_.size();
+  else next_line_ = 0;
+}
+
 QosLimiter::Clock::time_point QosLimiter::Pump(Clock::time_point now) {
   std::vector<std::shared_ptr<Waiter>> granted;
   Clock::time_point next = Clock::time_point::max();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (waiting_ == 0) return next;
-    Refill(now);
-    // Round-robin: the line after the last one granted is first next time,
-    // so no line is always first.
-    for (bool progress = true; progress && waiting_ > 0;) {
-      progress = false;
-      size_t n = lines_.size();
-      for (size_t i = 0; i < n; ++i) {
-        size_t k = (next_line_ + i) % n;
-        auto& w = lines_[k];
-        if (w->tickets_.empty() || !Fits(w->tickets_.front())) continue;
-        Charge(w->tickets_.front());
-        w->tickets_.pop_front();
-        --waiting_;
-        if (w->granted_++ == 0) granted.push_back(w);
-        progress = true;
-        next_line_ = (k + 1) % n;
-        break;
-      }
-    }
-    double soonest = -1;
+    // Emptied lines past their grace leave the round (and what they were
+    // owed).
     for (size_t i = 0; i < lines_.size();) {
       Waiter* w = lines_[i].get();
-      if (w->tickets_.empty()) {
-        w->listed_ = false;
-        lines_.erase(lines_.begin() + long(i));
-        if (i < next_line_) --next_line_;
+      if (w->tickets_.empty() && now - w->emptied_ >= kGrace) {
+        Unlist(i);
         continue;
       }
-      double s = SecondsUntilFits(w->tickets_.front());
-      if (soonest < 0 || s < soonest) soonest = s;
       ++i;
     }
-    if (!lines_.empty()) next_line_ %= lines_.size();
+    if (waiting_ == 0) return next;
+    Refill(now);
+    while (waiting_ > 0) {
+      std::shared_ptr<Waiter> w = GrantOne(now);
+      if (!w) break;
+      if (w->granted_++ == 0) granted.push_back(std::move(w));
+    }
+    double soonest = -1;
+    for (auto& w : lines_) {
+      if (w->tickets_.empty()) continue;
+      double s = SecondsUntilFits(w->tickets_.front());
+      if (soonest < 0 || s < soonest) soonest = s;
+    }
     if (soonest >= 0) {
       next = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(soonest));
     }
@@ -183,14 +220,12 @@ void QosLimiter::Leave(Waiter* w) {
   w->tickets_.clear();
   w->granted_ = 0;
   if (w->listed_) {
-    w->listed_ = false;
     for (size_t i = 0; i < lines_.size(); ++i) {
       if (lines_[i].get() == w) {
-        lines_.erase(lines_.begin() + long(i));
+        Unlist(i);
         break;
       }
     }
-    if (!lines_.empty()) next_line_ %= lines_.size();
   }
 }
 

@@ -15,6 +15,15 @@
 // functions. Tickets are bounded by the commands the connections hold (their
 // CmdSN windows): this class adds no queue a peer can grow.
 //
+// A host with few commands in flight is often between two of them when its
+// turn comes (its command is on the wire back, or its initiator has not sent
+// the next one yet). Its line stays in the round for kGrace after it
+// emptied; a turn it misses that way is given to the next waiting line (the
+// limiter never idles while someone waits) and owed to it: a line that is
+// owed turns is served first when its tickets come, up to kMaxOwed of them.
+// So a shallow queue gets its share as long as it comes back within the
+// grace, and a line idle longer than that forfeits what it was owed.
+//
 // Thread-safe: connections on several network threads share one limiter.
 #pragma once
 
@@ -63,7 +72,14 @@ class QosLimiter {
     std::deque<QosCost> tickets_;  // guarded by the limiter's mu_
     size_t granted_ = 0;           // guarded by the limiter's mu_
     bool listed_ = false;          // in lines_; guarded by the limiter's mu_
+    size_t owed_ = 0;              // turns it missed while empty; guarded by mu_
+    std::chrono::steady_clock::time_point emptied_{};  // guarded by mu_
   };
+
+  // How long an emptied line keeps its place in the round, and the most
+  // turns it can be owed.
+  static constexpr std::chrono::milliseconds kGrace{50};
+  static constexpr size_t kMaxOwed = 4;
 
   // `burst`: how many seconds' worth of each limit a bucket holds.
   explicit QosLimiter(std::chrono::milliseconds burst = std::chrono::milliseconds(100));
@@ -103,6 +119,10 @@ class QosLimiter {
   double SecondsUntilFits(const QosCost& c) const;  // requires mu_
   template <typename Fn>
   void ForBuckets(const QosCost& c, Fn fn) const;
+  // One grant, if the buckets allow one: first to a line owed turns, else
+  // round-robin. Requires mu_.
+  std::shared_ptr<Waiter> GrantOne(Clock::time_point now);
+  void Unlist(size_t i);  // requires mu_
 
   const double burst_s_;
   std::atomic<bool> limited_{false};

@@ -1,5 +1,7 @@
 #include "gateway/qos.h"
 
+#include <deque>
+
 #include <gtest/gtest.h>
 
 namespace vsl::gateway {
@@ -60,6 +62,102 @@ TEST(QosLimiterTest, SharesFairlyWhateverTheQueueDepth) {
   // Equal after the burst (which the first comer took).
   EXPECT_NEAR(double(got[0]), double(got[1]) + 100.0, 10.0) << got[0] << " vs " << got[1];
   EXPECT_NEAR(double(got[0] + got[1]), 4100.0, 5.0);
+}
+
+// Like Drive, but a granted command of line i comes back (and its host
+// sends the next one) only `back[i]` ms later: the time a command spends on
+// the wire and in the initiator. Returns the commands each line got.
+std::vector<size_t> DriveWithTurnaround(QosLimiter& q, std::vector<size_t> depths, std::vector<int> back,
+                                        Clock::time_point t0, milliseconds span) {
+  std::vector<std::shared_ptr<QosLimiter::Waiter>> lines;
+  std::vector<size_t> got(depths.size(), 0), queued(depths.size(), 0);
+  std::vector<std::deque<Clock::time_point>> out(depths.size());  // when each one in flight returns
+  for (size_t i = 0; i < depths.size(); ++i) lines.push_back(std::make_shared<QosLimiter::Waiter>([] {}));
+  for (auto t = t0; t < t0 + span; t += milliseconds(1)) {
+    for (size_t i = 0; i < lines.size(); ++i) {
+      while (!out[i].empty() && out[i].front() <= t) out[i].pop_front();
+      while (queued[i] + out[i].size() < depths[i]) {
+        if (q.Admit(lines[i], {QosClass::kRead, 4096}, t)) {
+          ++got[i];
+          out[i].push_back(t + milliseconds(back[i]));
+        } else {
+          ++queued[i];
+        }
+      }
+    }
+    q.Pump(t);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      size_t n = q.TakeGranted(lines[i].get());
+      got[i] += n;
+      queued[i] -= n;
+      for (size_t j = 0; j < n; ++j) out[i].push_back(t + milliseconds(back[i]));
+    }
+  }
+  for (auto& l : lines) q.Leave(l.get());
+  EXPECT_EQ(q.waiting(), 0u);
+  return got;
+}
+
+// A host with two commands in flight that take 4 ms to come back is between
+// commands when most of its turns come. The turns it missed are owed to it,
+// so it still gets half of a 1000 IOPS disk against a host at queue depth 32
+// (plain round-robin made it wait for its next turn each time: 400/s). When
+// it takes 5 ms, it gets all it asks for (2 per 5 ms), not less (333/s).
+TEST(QosLimiterTest, AShallowQueueSlowToComeBackGetsItsShare) {
+  Clock::time_point t0{};
+  for (auto [back, want] : {std::pair{4, 2000.0}, std::pair{5, 1600.0}}) {
+    QosLimiter q;
+    q.Set(Iops(1000), t0);
+    auto got = DriveWithTurnaround(q, {32, 2}, {1, back}, t0, milliseconds(4000));
+    EXPECT_NEAR(double(got[0] + got[1]), 4100.0, 10.0);
+    EXPECT_NEAR(double(got[1]), want, 20.0) << back << " ms: " << got[0] << " vs " << got[1];
+  }
+}
+
+// What is owed is bounded and forfeited after the grace: a quiet line that
+// missed many turns gets kMaxOwed extra grants when it comes back within the
+// grace, none when it comes back after it.
+TEST(QosLimiterTest, OwedTurnsAreBoundedAndForfeitedWhenIdle) {
+  QosLimiter q;
+  Clock::time_point t0{};
+  q.Set(Iops(1000), t0);
+  auto busy = std::make_shared<QosLimiter::Waiter>([] {});
+  auto quiet = std::make_shared<QosLimiter::Waiter>([] {});
+  const QosCost c{QosClass::kRead, 512};
+  // The burst (100 commands) runs at once; 400 more wait, then one of quiet's.
+  for (int i = 0; i < 500; ++i) q.Admit(busy, c, t0);
+  ASSERT_FALSE(q.Admit(quiet, c, t0));
+  // Quiet's ticket is granted in the first milliseconds, then quiet stays
+  // away for 30 ms (inside the grace) while busy takes every grant.
+  for (int ms = 1; ms <= 30; ++ms) q.Pump(t0 + milliseconds(ms));
+  q.TakeGranted(busy.get());
+  EXPECT_EQ(q.TakeGranted(quiet.get()), 1u);
+  // Back with 10 tickets: of the next 10 grants it gets the kMaxOwed it is
+  // owed, then every other one (5 without what it was owed).
+  auto t = t0 + milliseconds(30);
+  for (int i = 0; i < 10; ++i) q.Admit(quiet, c, t);
+  q.Pump(t + milliseconds(10));
+  size_t got = q.TakeGranted(quiet.get());
+  EXPECT_EQ(got + q.TakeGranted(busy.get()), 10u);
+  EXPECT_GE(got, QosLimiter::kMaxOwed + 2) << "the turns it missed were not owed to it";
+  EXPECT_LE(got, QosLimiter::kMaxOwed + 4) << "it was owed more than kMaxOwed";
+  // It drains its tickets, then stays away for a second (past the grace)
+  // while busy waits on.
+  q.Pump(t + milliseconds(30));
+  q.TakeGranted(quiet.get());
+  q.TakeGranted(busy.get());
+  for (int i = 0; i < 500; ++i) q.Admit(busy, c, t + milliseconds(30));
+  auto later = t + milliseconds(1030);
+  q.Pump(later);
+  q.TakeGranted(busy.get());
+  for (int i = 0; i < 10; ++i) q.Admit(quiet, c, later);
+  q.Pump(later + milliseconds(10));
+  size_t back = q.TakeGranted(quiet.get());
+  EXPECT_EQ(back + q.TakeGranted(busy.get()), 10u);
+  EXPECT_LE(back, 5u) << "a line idle past the grace kept what it was owed";
+  EXPECT_GE(back, 4u);
+  q.Leave(busy.get());
+  q.Leave(quiet.get());
 }
 
 TEST(QosLimiterTest, BandwidthCountsBytes) {
