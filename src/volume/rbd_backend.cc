@@ -29,19 +29,26 @@ std::string Strerror(int r) { return std::strerror(r < 0 ? -r : r); }
 constexpr const char* kTimeoutSeconds = "15";
 
 // librbd settings of the gateway's data path (issue 9); like
-// rbd_skip_partial_discard they are vsl's, set after the conf file is read:
+// rbd_skip_partial_discard they are vsl's, set after the conf file is read
+// (an option this librbd does not know is left out):
 //  * rbd_non_blocking_aio = false: librbd starts an rbd_aio_* call in the
 //    caller's thread (the connection's loop) instead of handing it to its
 //    io_context thread first: one thread hand-off, and its wake-up, less per
-//    I/O (bench/rbd.sh: about 9 us less gateway CPU per 4 KiB read). What
-//    that hand-off guards against is a caller that must never block; in
-//    Ceph 16 nothing on this path blocks: image refresh, the exclusive lock
-//    (held anyway), write blocking for snapshots and QoS all queue the
-//    request and resume it asynchronously, and the objecter's in-flight
-//    budget is taken without waiting (objecter_inflight_ops/op_bytes only
-//    throttle when keep_balanced_budget is set, which librbd never does).
+//    I/O. That hand-off is for callers that must never block; in Ceph 16
+//    nothing on the aio path blocks (image refresh, the exclusive lock, held
+//    anyway, write blocking for snapshots and QoS queue the request and
+//    resume it asynchronously) but the objecter's in-flight budget, hence:
+//  * objecter_inflight_ops = 0, objecter_inflight_op_bytes = 0 (no limit):
+//    past the budget (1024 ops, 100 MiB by default) librados makes the
+//    submitting thread wait for replies, which would stall an event loop and
+//    every connection on it (file LUNs too) while a cluster is slow or down.
+//    What the gateway has in flight is bounded before librbd by its own
+//    limits (each session's command window, the write budget), and those
+//    bytes are already held in its buffers.
 constexpr std::pair<const char*, const char*> kDataPathSettings[] = {
     {"rbd_non_blocking_aio", "false"},
+    {"objecter_inflight_ops", "0"},
+    {"objecter_inflight_op_bytes", "0"},
 };
 
 // For the next vsl serve on this data directory (util/rbd_clients.h).
@@ -86,7 +93,7 @@ class Cluster {
     if (r < 0) return Internal(where + ": set rbd_skip_partial_discard: " + Strerror(r));
     for (const auto& [opt, val] : kDataPathSettings) {
       r = rados_conf_set(c->cluster_, opt, val);
-      if (r < 0) return Internal(where + ": set " + opt + ": " + Strerror(r));
+      if (r < 0 && r != -ENOENT) return Internal(where + ": set " + opt + ": " + Strerror(r));
     }
     r = rados_connect(c->cluster_);
     if (r == -EACCES || r == -EPERM)
