@@ -43,8 +43,9 @@ constexpr const char* kTimeoutSeconds = "15";
 //    submitting thread wait for replies, which would stall an event loop and
 //    every connection on it (file LUNs too) while a cluster is slow or down.
 //    What the gateway has in flight is bounded before librbd by its own
-//    limits (each session's command window, the write budget), and those
-//    bytes are already held in its buffers.
+//    limits (each session's command window, queue_depth; the solicited
+//    write data, write_buffer_budget_mib), and those bytes are already held
+//    in its own buffers.
 constexpr std::pair<const char*, const char*> kDataPathSettings[] = {
     {"rbd_non_blocking_aio", "false"},
     {"objecter_inflight_ops", "0"},
