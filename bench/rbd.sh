@@ -7,7 +7,8 @@
 #   qemu-img rbd    qemu-img bench through QEMU's rbd driver: librbd in
 #                   qemu-img's process, the same access pattern as the next
 #                   (cache=writeback: librbd's cache on, as in the gateway,
-#                   which leaves librbd's settings at their defaults);
+#                   which leaves librbd's settings at their defaults but
+#                   for the data path's few in docs/ceph.md);
 #   qemu-img vsl    qemu-img bench through iSCSI to `vsl gateway`, which
 #                   serves the image as LUN 0 through librbd in its process;
 # and a table of IOPS and MiB/s with the ratios vsl / qemu-img rbd (what the
@@ -87,11 +88,18 @@ jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_C
      luns: [{lun: 0, extents: [{rbd: {pool: $pool, image: $image, conf: $conf, user: $user, keyring: $keyring},
                                 length: $len}]}]}]}' >"$E2E_TMP/gw.json"
 
-# CPU seconds (user + system, all threads) process PID has used so far.
+# "CPU-seconds context-switches" process PID has used so far: CPU time
+# (user + system, all threads) and the context switches (voluntary and not)
+# of its live threads (a thread hand-off in the I/O path shows as a sleep
+# and a wake-up).
 cpu_seconds() {
-  python3 -c 'import os, sys
+  python3 -c 'import glob, os, sys
 f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
-print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$1"
+cs = 0
+for t in glob.glob(f"/proc/{sys.argv[1]}/task/*/status"):
+    try: cs += sum(int(l.split()[1]) for l in open(t) if l.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+    except OSError: pass
+print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"), cs)' "$1"
 }
 
 # Rounds: librbd (rbd bench, then qemu-img on librbd), then the gateway
@@ -111,13 +119,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
   QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
   for c in "${CASES[@]}"; do
     IFS='|' read -r name _ qargs <<<"$c"
-    cpu0=$(cpu_seconds "$GW")
+    read -r cpu0 cs0 < <(cpu_seconds "$GW")
     r=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
-    cpu1=$(cpu_seconds "$GW")
-    us=$(python3 -c 'import sys; print(f"{(float(sys.argv[2]) - float(sys.argv[1])) / int(sys.argv[3]) * 1e6:.0f}")' \
-      "$cpu0" "$cpu1" "$(case_count "$name")")
+    read -r cpu1 cs1 < <(cpu_seconds "$GW")
+    us=$(python3 -c 'import sys; a, b, c0, c1, n = map(float, sys.argv[1:])
+print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$cs1" "$(case_count "$name")")
     RESULT[$name,vsl,$round]="$r $us"
-    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO)"
+    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
   done
   stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
   grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
@@ -130,7 +138,7 @@ median() {
   for ((r = 1; r <= ROUNDS; r++)); do vals+=("$(awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}")"); done
   python3 -c 'import statistics, sys
 v = [float(x) for x in sys.argv[2:] if x not in ("", "-")]
-d = 1 if sys.argv[1] == "2" else 0
+d = {"2": 1, "5": 2}.get(sys.argv[1], 0)
 print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
 }
 
@@ -140,16 +148,18 @@ try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
 except Exception: print("-")' "$1" "$2"
 }
 echo
-printf '%-14s %15s %21s %27s %8s %8s\n' "" "rbd bench" "qemu-img rbd" "qemu-img vsl" "" ""
-printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" vsl/qrbd vsl/rbd
+printf '%-14s %15s %21s %33s %8s %8s\n' "" "rbd bench" "qemu-img rbd" "qemu-img vsl" "" ""
+printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" "gw cs" vsl/qrbd vsl/rbd
 for c in "${CASES[@]}"; do
   name=${c%%|*}
   ri=$(median "$name,rbd" 1) rm=$(median "$name,rbd" 2)
   qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2) qc=$(median "$name,qrbd" 3)
   vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3) gc=$(median "$name,vsl" 4)
-  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
-    "$vc" "$gc" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
+  gs=$(median "$name,vsl" 5)
+  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
+    "$vc" "$gc" "$gs" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
 done
 echo "medians of $ROUNDS rounds. 4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests"
 echo "in 32 objects). 1M: sequential. us: qemu-img's CPU time per I/O; gw us: the gateway process's (all"
-echo "threads). image $((SIZE / 1048576)) MiB on one OSD (BlueStore on a file), pool size 1; gateway defaults."
+echo "threads); gw cs: its context switches per I/O (live threads). image $((SIZE / 1048576)) MiB on one OSD"
+echo "(BlueStore on a file), pool size 1; gateway defaults."

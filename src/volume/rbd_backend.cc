@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "util/countdown.h"
@@ -26,6 +27,30 @@ std::string Strerror(int r) { return std::strerror(r < 0 ? -r : r); }
 
 // How long connecting, and each monitor command, may take.
 constexpr const char* kTimeoutSeconds = "15";
+
+// librbd settings of the gateway's data path (issue 9); like
+// rbd_skip_partial_discard they are vsl's, set after the conf file is read
+// (an option this librbd does not know is left out):
+//  * rbd_non_blocking_aio = false: librbd starts an rbd_aio_* call in the
+//    caller's thread (the connection's loop) instead of handing it to its
+//    io_context thread first: one thread hand-off, and its wake-up, less per
+//    I/O. That hand-off is for callers that must never block; in Ceph 16
+//    nothing on the aio path blocks (image refresh, the exclusive lock, held
+//    anyway, write blocking for snapshots and QoS queue the request and
+//    resume it asynchronously) but the objecter's in-flight budget, hence:
+//  * objecter_inflight_ops = 0, objecter_inflight_op_bytes = 0 (no limit):
+//    past the budget (1024 ops, 100 MiB by default) librados makes the
+//    submitting thread wait for replies, which would stall an event loop and
+//    every connection on it (file LUNs too) while a cluster is slow or down.
+//    What the gateway has in flight is bounded before librbd by its own
+//    limits (each session's command window, queue_depth; the solicited
+//    write data, write_buffer_budget_mib), and those bytes are already held
+//    in its own buffers.
+constexpr std::pair<const char*, const char*> kDataPathSettings[] = {
+    {"rbd_non_blocking_aio", "false"},
+    {"objecter_inflight_ops", "0"},
+    {"objecter_inflight_op_bytes", "0"},
+};
 
 // For the next vsl serve on this data directory (util/rbd_clients.h).
 void NoteClient(rados_t cluster) {
@@ -67,6 +92,10 @@ class Cluster {
     // UNMAP promises zeros: a discard of part of an object must zero it.
     r = rados_conf_set(c->cluster_, "rbd_skip_partial_discard", "false");
     if (r < 0) return Internal(where + ": set rbd_skip_partial_discard: " + Strerror(r));
+    for (const auto& [opt, val] : kDataPathSettings) {
+      r = rados_conf_set(c->cluster_, opt, val);
+      if (r < 0 && r != -ENOENT) return Internal(where + ": set " + opt + ": " + Strerror(r));
+    }
     r = rados_connect(c->cluster_);
     if (r == -EACCES || r == -EPERM)
       return Unauthenticated(where + ": the cluster refused the key: " + Strerror(r));

@@ -9,6 +9,8 @@
 # the gateway reports that many librbd calls were in flight at once: a
 # gateway whose RBD calls held an I/O thread until the cluster answered
 # could never have more in flight than its one thread.
+# The gateway's librbd settings (docs/ceph.md) are read back from its cluster
+# handle's admin socket.
 # Usage: aio.sh VSL
 set -uo pipefail
 VSL=$1
@@ -43,6 +45,22 @@ jq -n --arg pool "$VSL_CEPH_POOL" --arg conf "$VSL_CEPH_CONF" --arg user "$VSL_C
             {lun: 1, extents: [{path: $file, length: $flen}, {rbd: ($c + {image: "meta"}), length: $rlen}]}]}]}' \
   >"$E2E_TMP/gw.json"
 gateway_up "$VSL" "$E2E_TMP/gw.json" gw
+# The librbd settings of the gateway's data path (docs/ceph.md), as its own
+# cluster handle reports them on its admin socket (tests/lib/ceph.sh names
+# client sockets after the process): aio starts in the calling thread, and
+# no objecter budget can make that thread wait.
+asok=""
+for ((i = 0; i < 50; i++)); do
+  asok=$(compgen -G "$(dirname "$VSL_CEPH_CONF")/run/client.$VSL_CEPH_USER.$GW.*.asok" | head -1)
+  [[ -n $asok ]] && break
+  sleep 0.1
+done
+check_ne "the gateway's cluster handle has an admin socket" "$asok" ""
+gw_conf() { ceph --admin-daemon "$asok" config get "$1" 2>/dev/null | jq -r ".$1"; }
+check_eq "the gateway's librbd: rbd_non_blocking_aio" false "$(gw_conf rbd_non_blocking_aio)"
+check_eq "... objecter_inflight_ops (no limit)" 0 "$(gw_conf objecter_inflight_ops)"
+check_eq "... objecter_inflight_op_bytes (no limit)" 0 "$(gw_conf objecter_inflight_op_bytes)"
+check_eq "... rbd_skip_partial_discard" false "$(gw_conf rbd_skip_partial_discard)"
 opts() { echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:aio,lun=$1,initiator-name=iqn.2026-11.org.example:aio"; }
 # qbench LUN ARGS...: one qemu-img bench run at queue depth 32; it must complete.
 qbench() {
