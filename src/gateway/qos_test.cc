@@ -16,18 +16,25 @@ QosLimits Iops(uint64_t n) {
   return l;
 }
 
-// Keeps `depth` commands waiting on each line and pumps every millisecond
-// of simulated time; returns the commands each line got.
+// Keeps `depth` commands waiting or in flight on each line and pumps every
+// millisecond of simulated time; a granted command of line i comes back (and
+// its host sends the next one) `back[i]` ms later (0 when `back` is empty):
+// the time it spends on the wire and in the initiator. Returns the commands
+// each line got.
 std::vector<size_t> Drive(QosLimiter& q, std::vector<size_t> depths, Clock::time_point t0, milliseconds span,
-                          QosCost cost = {QosClass::kRead, 4096}) {
+                          QosCost cost = {QosClass::kRead, 4096}, std::vector<int> back = {}) {
+  back.resize(depths.size(), 0);
   std::vector<std::shared_ptr<QosLimiter::Waiter>> lines;
   std::vector<size_t> got(depths.size(), 0), queued(depths.size(), 0);
+  std::vector<std::deque<Clock::time_point>> out(depths.size());  // when each one in flight returns
   for (size_t i = 0; i < depths.size(); ++i) lines.push_back(std::make_shared<QosLimiter::Waiter>([] {}));
   for (auto t = t0; t < t0 + span; t += milliseconds(1)) {
     for (size_t i = 0; i < lines.size(); ++i) {
-      for (size_t tries = 0; queued[i] < depths[i] && tries < depths[i]; ++tries) {
+      while (!out[i].empty() && out[i].front() <= t) out[i].pop_front();
+      for (size_t tries = 0; queued[i] + out[i].size() < depths[i] && tries < depths[i]; ++tries) {
         if (q.Admit(lines[i], cost, t)) {
           ++got[i];
+          if (back[i] > 0) out[i].push_back(t + milliseconds(back[i]));
         } else {
           ++queued[i];
         }
@@ -38,6 +45,7 @@ std::vector<size_t> Drive(QosLimiter& q, std::vector<size_t> depths, Clock::time
       size_t n = q.TakeGranted(lines[i].get());
       got[i] += n;
       queued[i] -= n;
+      for (size_t j = 0; j < n && back[i] > 0; ++j) out[i].push_back(t + milliseconds(back[i]));
     }
   }
   for (auto& l : lines) q.Leave(l.get());
@@ -64,40 +72,6 @@ TEST(QosLimiterTest, SharesFairlyWhateverTheQueueDepth) {
   EXPECT_NEAR(double(got[0] + got[1]), 4100.0, 5.0);
 }
 
-// Like Drive, but a granted command of line i comes back (and its host
-// sends the next one) only `back[i]` ms later: the time a command spends on
-// the wire and in the initiator. Returns the commands each line got.
-std::vector<size_t> DriveWithTurnaround(QosLimiter& q, std::vector<size_t> depths, std::vector<int> back,
-                                        Clock::time_point t0, milliseconds span) {
-  std::vector<std::shared_ptr<QosLimiter::Waiter>> lines;
-  std::vector<size_t> got(depths.size(), 0), queued(depths.size(), 0);
-  std::vector<std::deque<Clock::time_point>> out(depths.size());  // when each one in flight returns
-  for (size_t i = 0; i < depths.size(); ++i) lines.push_back(std::make_shared<QosLimiter::Waiter>([] {}));
-  for (auto t = t0; t < t0 + span; t += milliseconds(1)) {
-    for (size_t i = 0; i < lines.size(); ++i) {
-      while (!out[i].empty() && out[i].front() <= t) out[i].pop_front();
-      while (queued[i] + out[i].size() < depths[i]) {
-        if (q.Admit(lines[i], {QosClass::kRead, 4096}, t)) {
-          ++got[i];
-          out[i].push_back(t + milliseconds(back[i]));
-        } else {
-          ++queued[i];
-        }
-      }
-    }
-    q.Pump(t);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      size_t n = q.TakeGranted(lines[i].get());
-      got[i] += n;
-      queued[i] -= n;
-      for (size_t j = 0; j < n; ++j) out[i].push_back(t + milliseconds(back[i]));
-    }
-  }
-  for (auto& l : lines) q.Leave(l.get());
-  EXPECT_EQ(q.waiting(), 0u);
-  return got;
-}
-
 // A host with two commands in flight that take 4 ms to come back is between
 // commands when most of its turns come. The turns it missed are owed to it,
 // so it still gets half of a 1000 IOPS disk against a host at queue depth 32
@@ -108,7 +82,7 @@ TEST(QosLimiterTest, AShallowQueueSlowToComeBackGetsItsShare) {
   for (auto [back, want] : {std::pair{4, 2000.0}, std::pair{5, 1600.0}}) {
     QosLimiter q;
     q.Set(Iops(1000), t0);
-    auto got = DriveWithTurnaround(q, {32, 2}, {1, back}, t0, milliseconds(4000));
+    auto got = Drive(q, {32, 2}, t0, milliseconds(4000), {QosClass::kRead, 4096}, {1, back});
     EXPECT_NEAR(double(got[0] + got[1]), 4100.0, 10.0);
     EXPECT_NEAR(double(got[1]), want, 20.0) << back << " ms: " << got[0] << " vs " << got[1];
   }
