@@ -26,6 +26,7 @@ e2e_init "${BOOTSTORM_DEADLINE:-360}"
 
 N=${BOOTSTORM_HOSTS:-3}
 M=${BOOTSTORM_CONTROL:-$(((N + 1) / 2))}
+((N >= 2 && M >= 1)) || { echo "BOOTSTORM_HOSTS must be at least 2 and BOOTSTORM_CONTROL at least 1" >&2; exit 2; }
 # TCG, as tests/farm/linux_hosts.sh boots its Linux hosts: on this machine
 # /dev/kvm opens but a guest stops at its first instruction KVM cannot
 # emulate (syslinux's), so kvm:tcg would not fall back.
@@ -40,7 +41,7 @@ check "make-linux-image.sh builds the image" "$ROOT/scripts/make-linux-image.sh"
 # The default file array holds the image's master; r1 gets a copy, and the
 # boot disks are clones of that copy.
 FARM_CAPACITY=64MiB farm_serve "$E2E_TMP/data" --power qemu-direct --qemu-accel "$accel" --cache 256MiB
-log "vsl serve --cache 256MiB --power qemu-direct --qemu-accel $accel; $N hosts"
+log "vsl serve --cache 256MiB --power qemu-direct --qemu-accel $accel"
 check "rbd array r1 added (class=performance)" v array add r1 --driver rbd --pool "$VSL_CEPH_POOL" \
   --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" \
   --capacity 4GiB --quality class=performance
