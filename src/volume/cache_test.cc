@@ -147,5 +147,73 @@ TEST(BlockCacheTest, MetaVolumeReadsHitAndWritesInvalidate) {
   std::filesystem::remove_all(tmpl);
 }
 
+// A read of less than a block (a BIOS reads 512 bytes at a time) reads the
+// aligned block around it and caches it: the next sectors of that block hit.
+// A write of a sector drops the block; a read whose block would reach past
+// its extent goes around the cache.
+TEST(BlockCacheTest, MetaVolumeSectorReadsCacheTheirBlock) {
+  BlockCache::Global().SetCapacity(8 << 20);
+  char tmpl[] = "/tmp/vsl_cache_testXXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/f";
+  int fd = ::open(path.c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  std::vector<uint8_t> pattern(2 * kB);
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint8_t(i / 512 + 1);
+  ASSERT_EQ(::pwrite(fd, pattern.data(), pattern.size(), 0), ssize_t(pattern.size()));
+  ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);
+  ::close(fd);
+  auto v = MetaVolume::Open({{.path = path, .offset = 0, .length = 1 << 20}}, {});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  (*v)->set_cache_reads(true);
+  std::vector<uint8_t> sector(512);
+  ASSERT_TRUE((*v)->Read(512, sector).ok());
+  EXPECT_EQ(sector, std::vector<uint8_t>(512, 2));
+  auto c = (*v)->cache_counters();
+  EXPECT_EQ(c.misses, 1u);
+  EXPECT_EQ(c.backend_read_bytes, kB);  // the whole block, once
+  std::vector<uint8_t> two(1024);
+  ASSERT_TRUE((*v)->Read(1024, two).ok());
+  EXPECT_EQ(std::vector<uint8_t>(two.begin(), two.begin() + 512), std::vector<uint8_t>(512, 3));
+  EXPECT_EQ(std::vector<uint8_t>(two.begin() + 512, two.end()), std::vector<uint8_t>(512, 4));
+  auto inline_read = (*v)->TryReadNoWait(3584, sector);
+  ASSERT_TRUE(inline_read.ok());
+  EXPECT_TRUE(*inline_read);
+  EXPECT_EQ(sector, std::vector<uint8_t>(512, 8));
+  c = (*v)->cache_counters();
+  EXPECT_EQ(c.hits, 2u);
+  EXPECT_EQ(c.backend_read_bytes, kB);
+  // Across a block boundary: both blocks, the second from the backend.
+  std::vector<uint8_t> across(1024);
+  ASSERT_TRUE((*v)->Read(kB - 512, across).ok());
+  EXPECT_EQ(across[0], 8);
+  EXPECT_EQ(across[512], 9);
+  EXPECT_EQ((*v)->cache_counters().backend_read_bytes, 3 * kB);
+  // A sector written: its block is dropped, the next read has the new bytes.
+  std::vector<uint8_t> data(512, 0x77);
+  ASSERT_TRUE((*v)->Write(1024, data, false).ok());
+  ASSERT_TRUE((*v)->Read(1024, sector).ok());
+  EXPECT_EQ(sector, data);
+  ASSERT_TRUE((*v)->Read(512, sector).ok());  // the block read again just above: a hit
+  EXPECT_EQ(sector, std::vector<uint8_t>(512, 2));
+  c = (*v)->cache_counters();
+  EXPECT_EQ(c.misses, 3u);
+  EXPECT_EQ(c.hits, 3u);
+  v->reset();
+
+  // An extent that starts mid-block: its first sector's block reaches
+  // outside it, so that read goes around the cache (512 bytes asked).
+  auto w = MetaVolume::Open({{.path = path, .offset = 512, .length = 8 * kB}}, {});
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  (*w)->set_cache_reads(true);
+  ASSERT_TRUE((*w)->Read(0, sector).ok());
+  EXPECT_EQ(sector, std::vector<uint8_t>(512, 2));
+  EXPECT_EQ((*w)->cache_counters().backend_read_bytes, 512u);
+  ASSERT_TRUE((*w)->Read(0, sector).ok());
+  EXPECT_EQ((*w)->cache_counters().backend_read_bytes, 1024u);
+  w->reset();
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace vsl::volume

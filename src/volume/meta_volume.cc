@@ -204,6 +204,42 @@ bool Cacheable(const File& f, uint64_t off, uint64_t n) {
   return f.cache_id != 0 && off % kCacheBlock == 0 && n % kCacheBlock == 0 && n <= kMaxCachedRead;
 }
 
+// Where a piece's read goes with the cache on. A piece of whole aligned
+// blocks reads itself. One that is not (a BIOS or boot loader reads 512
+// bytes at a time) reads the aligned blocks around it into `wide`, when
+// those lie inside its extent and within kMaxCachedRead, so that its blocks
+// are cached for the next sector and for the siblings; the asked bytes are
+// copied out of `wide` afterwards (CopyOut). cached false: around the cache.
+struct CacheRange {
+  bool cached = false;
+  uint64_t off = 0, len = 0;
+  uint8_t* dst = nullptr;
+  std::shared_ptr<std::vector<uint8_t>> wide;
+  uint64_t skip = 0;  // the asked bytes' place in `wide`
+};
+CacheRange RangeOf(bool use_cache, const File& f, const Extent& e, const Piece& p, uint8_t* dst) {
+  CacheRange r{false, p.file_offset, p.length, dst, nullptr, 0};
+  if (!use_cache || f.cache_id == 0 || p.length == 0) return r;
+  if (Cacheable(f, p.file_offset, p.length)) {
+    r.cached = true;
+    return r;
+  }
+  const uint64_t a = p.file_offset / kCacheBlock * kCacheBlock;
+  const uint64_t b = (p.file_offset + p.length + kCacheBlock - 1) / kCacheBlock * kCacheBlock;
+  if (a < e.offset || b > e.offset + e.length || b - a > kMaxCachedRead) return r;
+  r.cached = true;
+  r.off = a;
+  r.len = b - a;
+  r.wide = std::make_shared<std::vector<uint8_t>>(r.len);
+  r.dst = r.wide->data();
+  r.skip = p.file_offset - a;
+  return r;
+}
+// The asked bytes, from `wide` when the read was widened.
+void CopyOut(const CacheRange& r, uint8_t* dst, uint64_t n) {
+  if (r.wide) std::memcpy(dst, r.wide->data() + r.skip, n);
+}
+
 // Whether block `blk` of a clone still reads through to the parent.
 bool FromParent(const CloneMap& m, uint64_t blk) {
   const uint64_t end = (blk + 1) * kCacheBlock;
@@ -447,14 +483,18 @@ Status MetaVolume::Read(uint64_t offset, std::span<uint8_t> out) const {
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
     uint8_t* dst = out.data() + (p.volume_offset - offset);
-    const bool c = cached && Cacheable(f, p.file_offset, p.length);
-    if (c && CacheRead(f, p.file_offset, dst, p.length)) continue;
+    const CacheRange r = RangeOf(cached, f, s->map.extents()[p.extent], p, dst);
+    if (r.cached && CacheRead(f, r.off, r.dst, r.len)) {
+      CopyOut(r, dst, p.length);
+      continue;
+    }
     hit = false;
     std::vector<Ticket> t;
-    if (c) t = CacheTickets(f, p.file_offset, p.length);
-    VSL_RETURN_IF_ERROR(ReadFull(f, p.file_offset, dst, p.length));
-    if (!f.null) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
-    if (c) CacheFill(p.file_offset, dst, p.length, t);
+    if (r.cached) t = CacheTickets(f, r.off, r.len);
+    VSL_RETURN_IF_ERROR(ReadFull(f, r.off, r.dst, r.len));
+    if (!f.null) backend_read_bytes_.fetch_add(r.len, std::memory_order_relaxed);
+    if (r.cached) CacheFill(r.off, r.dst, r.len, t);
+    CopyOut(r, dst, p.length);
   }
   if (cached) (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
@@ -470,9 +510,15 @@ Result<bool> MetaVolume::TryReadNoWait(uint64_t offset, std::span<uint8_t> out) 
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
     uint8_t* dst = out.data() + (p.volume_offset - offset);
-    const bool c = cached && Cacheable(f, p.file_offset, p.length);
-    if (c && CacheRead(f, p.file_offset, dst, p.length)) continue;
+    const CacheRange r = RangeOf(cached, f, s->map.extents()[p.extent], p, dst);
+    if (r.cached && CacheRead(f, r.off, r.dst, r.len)) {
+      CopyOut(r, dst, p.length);
+      continue;
+    }
     if (f.rbd) return false;  // librbd's calls block: the I/O threads' job (Read counts this read)
+    // A widened miss fills the cache from the I/O threads (Read), like a miss on rbd.
+    if (r.wide) return false;
+    const bool c = r.cached;
     hit = false;
     std::vector<Ticket> t;
     if (c) t = CacheTickets(f, p.file_offset, p.length);
@@ -724,31 +770,45 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
   const bool cached = UseCache();
   bool hit = true;
   auto* f = new Fanout(s, std::move(done));
-  // Pieces for the offload thread, with their tickets (empty: not cached).
-  std::vector<std::pair<Piece, std::vector<Ticket>>> blocking;
+  // Pieces for the offload thread, with where they read and their tickets
+  // (empty: not cached).
+  struct Blocking {
+    Piece p;
+    CacheRange r;
+    std::vector<Ticket> t;
+  };
+  std::vector<Blocking> blocking;
   for (const Piece& p : pl.all) {
     const File& file = *s->files[p.extent];
     uint8_t* dst = out.data() + (p.volume_offset - offset);
-    const bool c = cached && Cacheable(file, p.file_offset, p.length);
+    const CacheRange r = RangeOf(cached, file, s->map.extents()[p.extent], p, dst);
+    const bool c = r.cached;
     f->Add();
-    if (c && CacheRead(file, p.file_offset, dst, p.length)) {
+    if (c && CacheRead(file, r.off, r.dst, r.len)) {
+      CopyOut(r, dst, p.length);
       f->Finish(Status::Ok());
       continue;
     }
     hit = false;
     std::vector<Ticket> t;
-    if (c) t = CacheTickets(file, p.file_offset, p.length);
-    if (!file.null && !file.rbd) backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+    if (c) t = CacheTickets(file, r.off, r.len);
+    if (!file.null && !file.rbd) backend_read_bytes_.fetch_add(r.len, std::memory_order_relaxed);
     if (file.rbd) {
       MetaVolume::IoDone piece = f->PieceDone();
+      if (r.wide) {
+        piece = [piece = std::move(piece), r, dst, n = p.length](Status st) {
+          if (st.ok()) CopyOut(r, dst, n);
+          piece(std::move(st));
+        };
+      }
       if (c && OneId(t)) {
-        const FlightKey k{t[0].id, p.file_offset, p.length};
+        const FlightKey k{t[0].id, r.off, r.len};
         std::shared_ptr<Flight> fl;
         {
           std::lock_guard l(flights_mu);
           auto it = Flights().find(k);
           if (it != Flights().end() && SameTickets(it->second->tickets, t)) {
-            it->second->waiters.push_back([s, file = &file, off = p.file_offset, dst, n = p.length,
+            it->second->waiters.push_back([s, file = &file, off = r.off, dst = r.dst, n = r.len,
                                            piece = std::move(piece)](const uint8_t* src, const Status& st) {
               if (st.ok() && src == nullptr) return RbdAioRead(*file->rbd, off, dst, n, std::move(piece));
               if (st.ok()) std::memcpy(dst, src, n);
@@ -762,7 +822,7 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
             Flights().emplace(k, fl);
           }
         }
-        piece = [piece = std::move(piece), t = std::move(t), k, fl, dst](Status st) {
+        piece = [piece = std::move(piece), t = std::move(t), k, fl, dst = r.dst](Status st) {
           if (st.ok()) CacheFill(k.off, dst, k.len, t);
           std::vector<std::function<void(const uint8_t*, const Status&)>> waiters;
           if (fl) {
@@ -776,20 +836,21 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
           piece(std::move(st));
         };
       } else if (c) {
-        piece = [piece = std::move(piece), t = std::move(t), off = p.file_offset, dst,
-                 n = p.length](Status st) {
+        piece = [piece = std::move(piece), t = std::move(t), off = r.off, dst = r.dst,
+                 n = r.len](Status st) {
           if (st.ok()) CacheFill(off, dst, n, t);
           piece(std::move(st));
         };
       }
-      backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
-      RbdAioRead(*file.rbd, p.file_offset, dst, p.length, std::move(piece));
+      backend_read_bytes_.fetch_add(r.len, std::memory_order_relaxed);
+      RbdAioRead(*file.rbd, r.off, r.dst, r.len, std::move(piece));
     } else if (file.in_memory) {
-      Status st = ReadFull(file, p.file_offset, dst, p.length);
-      if (st.ok() && c) CacheFill(p.file_offset, dst, p.length, t);
+      Status st = ReadFull(file, r.off, r.dst, r.len);
+      if (st.ok() && c) CacheFill(r.off, r.dst, r.len, t);
+      if (st.ok()) CopyOut(r, dst, p.length);
       f->Finish(std::move(st));
     } else {
-      blocking.emplace_back(p, std::move(t));
+      blocking.push_back({p, r, std::move(t)});
       f->Finish(Status::Ok());
     }
   }
@@ -798,11 +859,12 @@ void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offloa
     f->Add();
     offload([f, s, blocking = std::move(blocking), base = out.data(), offset] {
       Status st;
-      for (const auto& [p, t] : blocking) {
+      for (const auto& [p, r, t] : blocking) {
         uint8_t* dst = base + (p.volume_offset - offset);
-        st = ReadFull(*s->files[p.extent], p.file_offset, dst, p.length);
+        st = ReadFull(*s->files[p.extent], r.off, r.dst, r.len);
         if (!st.ok()) break;
-        if (!t.empty()) CacheFill(p.file_offset, dst, p.length, t);
+        if (!t.empty()) CacheFill(r.off, r.dst, r.len, t);
+        CopyOut(r, dst, p.length);
       }
       f->Finish(std::move(st));
     });
