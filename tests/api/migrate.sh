@@ -117,8 +117,8 @@ rm -f "$STATE" "$E2E_TMP/stop"
 host_writer "$E2E_TMP/stop"
 sleep 2
 T0=$(now_ms)
-check "vsl disk migrate D --quality class=performance --rate 16MiB/s" \
-  bash -c "'$VSL' disk migrate $D --quality class=performance --rate 16MiB/s --json >'$E2E_TMP/m1.json'"
+check "vsl disk migrate D --quality class=performance --rate 64MiB/s" \
+  bash -c "'$VSL' disk migrate $D --quality class=performance --rate 64MiB/s --json >'$E2E_TMP/m1.json'"
 T1=$(now_ms)
 sleep 2
 T2=$(now_ms)
@@ -148,7 +148,7 @@ check "the unit's migrate event names old and new members" \
 BYTES=$(jq -r .result.bytes_copied "$E2E_TMP/m1.json")
 SECS=$(jq -r .result.seconds "$E2E_TMP/m1.json")
 echo "FIGURE migrate-rate: $(echo "$BYTES / $SECS / 1048576" | bc -l | xargs printf '%.1f') MiB/s" \
-  "($BYTES bytes in $(jq -r .result.passes "$E2E_TMP/m1.json") passes, $(printf '%.2f' "$SECS") s, paced at 16 MiB/s)"
+  "($BYTES bytes in $(jq -r .result.passes "$E2E_TMP/m1.json") passes, $(printf '%.2f' "$SECS") s, paced at 64 MiB/s)"
 echo "FIGURE migrate-host-iops: without $(writes_between $((T0 - 2000)) "$T0") writes/s," \
   "during $(writes_between "$T0" "$T1") writes/s, after $(writes_between "$T1" "$T2") writes/s (4 KiB, QD1)"
 
