@@ -228,4 +228,32 @@ for at in op.migrate.allocated op.migrate.granted op.migrate.copied op.migrate.s
   check "[$at] nothing leaked" no_leak
 done
 
+log "not mapped: a configured unit, then a bound one, is copied and switched"
+head -c $((3 * MiB)) /dev/urandom >"$E2E_TMP/img.raw"
+check "image imported" v image import img "$E2E_TMP/img.raw"
+C=$(v disk allocate --size 16MiB --quality class=fast3 --unit --meta --json | jq -r .result.volume)
+check "unit C (2 members of 8 MiB on fast3)" test "$C" -gt 0
+check "image copied onto C" v disk copy "$C" --image img
+# unit_is_image UNIT: its members' files, one after another, are the image then zeros.
+unit_is_image() {
+  local m
+  for m in $(ajson GET "/v1/volumes/$1" | jq -r '.members[].id'); do cat "$(vol_file "$m")"; done >"$E2E_TMP/c.raw"
+  cmp -n $((3 * MiB)) "$E2E_TMP/c.raw" "$E2E_TMP/img.raw" && [[ $(tail -c +$((3 * MiB + 1)) "$E2E_TMP/c.raw" | tr -d '\0' | wc -c) == 0 ]]
+}
+COLD=$(ajson GET "/v1/volumes/$C" | jq -r '.members[].id')
+check "migrate configured C to class=performance" v disk migrate "$C" --quality class=performance
+check_eq "  C is configured, 1 member on perf" "configured 1 perf" \
+  "$(vol_state "$C") $(ajson GET "/v1/volumes/$C" | jq '.members | length') $(ajson GET "/v1/volumes/$(ajson GET "/v1/volumes/$C" | jq '.members[0].id')" | jq -r .array)"
+check "  C's new file holds the image" unit_is_image "$C"
+for m in $COLD; do
+  check_eq "  old member $m free" free "$(vol_state "$m")"
+  check "  old member $m reads zero" zero_file "$(vol_file "$m")"
+done
+check "C bound to h1 at LUN 1 (not mapped)" v disk bind "$C" --host h1 --lun 1
+check "migrate bound C back to class=fast3" v disk migrate "$C" --quality class=fast3
+check_eq "  C is bound, 2 members" "bound 2" "$(vol_state "$C") $(ajson GET "/v1/volumes/$C" | jq '.members | length')"
+check "  C's files hold the image" unit_is_image "$C"
+check "  fast3 grants the gateway C's members" \
+  bash -c "[[ \$(jq '[(.grants // {})[][]] | length' '$E2E_TMP/fast3/array.json') -ge 2 ]]"
+
 e2e_finish
