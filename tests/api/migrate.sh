@@ -14,6 +14,9 @@
 #     malformed API bodies and CLI rates
 #   - a destination array that fails (fault hook on grant): the disk stays
 #     where it was, whole, the destination is given back
+#   - a configured and a bound (not mapped) unit are copied and switched
+#   - FML: a farm disk's drivetype changed from spindle to performance is one
+#     "~ migrate" change in the plan; apply moves it while its host writes
 #   - kill -9 of vsl serve at op.migrate.allocated / granted / copied /
 #     switched, restart: the request ends, one more migrate converges, the
 #     content is whole, nothing is leaked (no volume in use but the disk's
@@ -255,5 +258,47 @@ check_eq "  C is bound, 2 members" "bound 2" "$(vol_state "$C") $(ajson GET "/v1
 check "  C's files hold the image" unit_is_image "$C"
 check "  fast3 grants the gateway C's members" \
   bash -c "[[ \$(jq '[(.grants // {})[][]] | length' '$E2E_TMP/fast3/array.json') -ge 2 ]]"
+
+log "FML: a disk whose drivetype names another class moves, mapped, through farm apply"
+check "array spin added (class=spindle, a pool)" v array add spin --path "$E2E_TMP/spin" --capacity 32MiB \
+  --quality class=spindle
+check "host w1 added to the pool" v host add w1 --hw x86-vm --initiator iqn.2026-11.org.example:w1 \
+  --chap-secret secret-of-w1-0123
+fml() {
+  cat <<FML
+<?xml version="1.0"?>
+<farm fmlversion="1.2" name="mig">
+  <tier id="1" name="web"><role>web</role><init-servers>1</init-servers></tier>
+  <server-role id="web"><hw>x86-vm</hw>
+    <disk target="0" drivetype="$1" drivesize="8MB"/>
+  </server-role>
+</farm>
+FML
+}
+fml spindle >"$E2E_TMP/mig.fml"
+fml performance >"$E2E_TMP/mig2.fml"
+check "farm apply (a spindle disk)" v farm apply "$E2E_TMP/mig.fml"
+unit_array() { ajson GET "/v1/volumes/$(ajson GET "/v1/volumes/$1" | jq '.members[0].id')" | jq -r .array; }
+W=""
+for id in $(ajson GET "/v1/volumes?top=true&state=mapped" | jq -r '.volumes[] | select(.type == "meta") | .id'); do
+  [[ $(unit_array "$id") == spin ]] && W=$id
+done
+check "the farm's disk is mapped, on spin" test -n "$W"
+check "plan: one change, a live migrate to class=performance" \
+  bash -c "'$VSL' farm plan '$E2E_TMP/mig2.fml' | tee '$E2E_TMP/plan.txt' | grep -q '0 to add, 1 to change, 0 to remove' &&
+    grep -q '~ migrate .*class=performance' '$E2E_TMP/plan.txt'"
+WSTATE=$E2E_TMP/w1.state
+rm -f "$WSTATE" "$E2E_TMP/stop"
+"$HOSTTOOL" iqn.2026-11.org.example:w1 "$(host_url w1 0)" write 1024 "$WSTATE" "$E2E_TMP/stop" 120 \
+  >"$E2E_TMP/w1.out" 2>"$E2E_TMP/w1.err" &
+WRITER=$!
+sleep 1
+check "farm apply of the changed file while w1 writes" v farm apply "$E2E_TMP/mig2.fml"
+sleep 1
+touch "$E2E_TMP/stop"
+wait "$WRITER"
+check_eq "w1's session: no write failed, all read back as last written (exit 0)" 0 "$?"
+check_eq "the same disk, still mapped, now on perf" "mapped perf" "$(vol_state "$W") $(unit_array "$W")"
+check "the farm's plan is empty now" bash -c "'$VSL' farm plan '$E2E_TMP/mig2.fml' | grep -q 'No changes'"
 
 e2e_finish
