@@ -107,6 +107,7 @@ Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<M
     out.parent_id = std::optional<int64_t>();
     out.member_order = 0;
     out.request_id = actor.request_id;
+    out.clean = false;  // whatever the unit held is on them: scrubbed before they are free
     const std::string why = "left volume " + id + " (migrate)";
     switch (unit.state) {
       case DiskState::kMapped:
@@ -330,7 +331,13 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
     return give_back(copied);
   }
   util::CrashPoint("op.migrate.switched");  // the new members are the disk; the old ones not yet freed
-  VSL_ASSIGN_OR_RETURN(auto freed, MigrateCleanup(unit, actor));
+  (void)RevokeAll(from);
+  std::vector<int64_t> freed;
+  for (const Member& m : from) {
+    Status f = FreeSingle(m.volume.id, actor);
+    if (!f.ok()) return f.Annotate(what + ": moved, but freeing old member " + std::to_string(m.volume.id));
+    freed.push_back(m.volume.id);
+  }
   out["moved"] = true;
   out["members"] = IdList(to);
   out["from"] = freed;
