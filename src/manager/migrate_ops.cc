@@ -79,8 +79,9 @@ Result<std::vector<int64_t>> Operations::MigrateCleanup(int64_t unit, const Acto
   (void)RevokeAll(left);
   for (const Member& m : left) {
     Status s = FreeSingle(m.volume.id, actor);
-    if (!s.ok()) return s.Annotate("migrate of volume " + std::to_string(unit) + ": freeing volume " +
-                                   std::to_string(m.volume.id));
+    if (!s.ok())
+      return s.Annotate("migrate of volume " + std::to_string(unit) + ": freeing volume " +
+                        std::to_string(m.volume.id));
     ids.push_back(m.volume.id);
   }
   return ids;
@@ -92,7 +93,8 @@ Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<M
   const std::string id = std::to_string(unit.id);
   VSL_ASSIGN_OR_RETURN(Volume now, catalog_->GetVolume(tx, unit.id));
   if (now.state != unit.state) {
-    return Aborted("volume " + id + " moved from " + std::string(catalog::DiskStateName(unit.state)) + " to " +
+    return Aborted("volume " + id + " moved from " +
+                   std::string(catalog::DiskStateName(unit.state)) + " to " +
                    std::string(catalog::DiskStateName(now.state)) + " during the migration");
   }
   VSL_ASSIGN_OR_RETURN(auto members, catalog_->Members(tx, unit.id));
@@ -111,18 +113,19 @@ Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<M
     const std::string why = "left volume " + id + " (migrate)";
     switch (unit.state) {
       case DiskState::kMapped:
-        VSL_RETURN_IF_ERROR(
-            catalog_->CasVolume(tx, m.volume.id, DiskState::kMapped, DiskState::kUnmapped, {}, "unmap", actor, why));
-        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kUnmapped, DiskState::kUnbound, out,
-                                                "unbind", actor, why));
+        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kMapped,
+                                                DiskState::kUnmapped, {}, "unmap", actor, why));
+        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kUnmapped,
+                                                DiskState::kUnbound, out, "unbind", actor, why));
         break;
       case DiskState::kBound:
-        VSL_RETURN_IF_ERROR(
-            catalog_->CasVolume(tx, m.volume.id, DiskState::kBound, DiskState::kUnbound, out, "unbind", actor, why));
+        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kBound,
+                                                DiskState::kUnbound, out, "unbind", actor, why));
         break;
       default:
-        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kConfigured, DiskState::kUnconfigured,
-                                                out, "break-meta", actor, why));
+        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kConfigured,
+                                                DiskState::kUnconfigured, out, "break-meta", actor,
+                                                why));
         break;
     }
   }
@@ -133,8 +136,9 @@ Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<M
     in.member_order = order;
     in.clean = false;
     in.farm_id = unit.farm_id;
-    VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated, unit.state, in, "migrate", actor,
-                                            "member " + std::to_string(order) + " of volume " + id));
+    VSL_RETURN_IF_ERROR(
+        catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated, unit.state, in, "migrate",
+                            actor, "member " + std::to_string(order) + " of volume " + id));
     ++order;
   }
   return machine_
@@ -143,8 +147,9 @@ Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<M
       .status();
 }
 
-Status Operations::MigrateCopy(const Volume& unit, const std::vector<Member>& from, const std::vector<Member>& to,
-                               uint64_t rate, const std::function<Status()>& commit, Json& out,
+Status Operations::MigrateCopy(const Volume& unit, const std::vector<Member>& from,
+                               const std::vector<Member>& to, uint64_t rate,
+                               const std::function<Status()>& commit, Json& out,
                                const Actor& actor) {
   const std::string id = std::to_string(unit.id);
   auto start = std::chrono::steady_clock::now();
@@ -154,12 +159,15 @@ Status Operations::MigrateCopy(const Volume& unit, const std::vector<Member>& fr
     VSL_RETURN_IF_ERROR(commit());
     out["bytes_copied"] = Total(from);
     out["passes"] = 1;
-    out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out["seconds"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return Status::Ok();
   }
   VSL_ASSIGN_OR_RETURN(auto extents, Extents(to));
-  if (extents.empty()) return FailedPrecondition("migrate of volume " + id + ": the new volumes' arrays cannot say "
-                                                 "where their bytes lie, so the gateway cannot copy onto them");
+  if (extents.empty())
+    return FailedPrecondition("migrate of volume " + id +
+                              ": the new volumes' arrays cannot say "
+                              "where their bytes lie, so the gateway cannot copy onto them");
   // Progress in the events: each pass's start and end, and about once a
   // second in between.
   int pass = 0;
@@ -173,10 +181,11 @@ Status Operations::MigrateCopy(const Volume& unit, const std::vector<Member>& fr
     if (!new_pass && copied != total && now - last_event < std::chrono::seconds(1)) return;
     last_event = now;
     (void)catalog_->Write([&](Tx& tx) {
-      return catalog_->AppendEvent(tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-copy", actor.name,
-                                                      actor.request_id, 0,
-                                                      "pass " + std::to_string(pass) + ": " + std::to_string(copied) +
-                                                          " of " + std::to_string(total) + " bytes"});
+      return catalog_->AppendEvent(
+          tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-copy", actor.name,
+                             actor.request_id, 0,
+                             "pass " + std::to_string(pass) + ": " + std::to_string(copied) +
+                                 " of " + std::to_string(total) + " bytes"});
     });
   };
   MigrateOptions o;
@@ -186,7 +195,8 @@ Status Operations::MigrateCopy(const Volume& unit, const std::vector<Member>& fr
   auto r = target_->Migrate(id, extents, o);
   if (!r.ok()) {
     if (r.status().code() == Code::kNotFound) {
-      return FailedPrecondition("migrate of volume " + id + ": it is mapped, but not by this process's gateway (" +
+      return FailedPrecondition("migrate of volume " + id +
+                                ": it is mapped, but not by this process's gateway (" +
                                 r.status().message() + ")");
     }
     return r.status();
@@ -207,10 +217,12 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
   VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
     VSL_ASSIGN_OR_RETURN(v, catalog_->GetVolume(tx, unit));
     if (v.type != "meta" || v.parent_id) {
-      return FailedPrecondition(
-          "volume " + std::to_string(unit) +
-          (v.parent_id ? " is a member of meta volume " + std::to_string(*v.parent_id) : " is not a meta volume") +
-          ": only a meta volume migrates in place, keeping its id (make it with allocate --unit --meta)");
+      return FailedPrecondition("volume " + std::to_string(unit) +
+                                (v.parent_id
+                                     ? " is a member of meta volume " + std::to_string(*v.parent_id)
+                                     : " is not a meta volume") +
+                                ": only a meta volume migrates in place, keeping its id (make it "
+                                "with allocate --unit --meta)");
     }
     VSL_ASSIGN_OR_RETURN(from, Resolve(tx, v));
     switched = actor.request_id.has_value();
@@ -236,20 +248,21 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
   if (there) {
     out["moved"] = false;
     out["members"] = IdList(from);
-    out["note"] = "volume " + std::to_string(unit) + " already lies on storage with " + Text(qualities) +
-                  ": nothing moved";
+    out["note"] = "volume " + std::to_string(unit) + " already lies on storage with " +
+                  Text(qualities) + ": nothing moved";
     return out;
   }
   std::string offered;
   bool any = false;
   for (const auto& a : arrays) {
     if (!arrays_->Find(a.name).ok()) continue;
-    offered += (offered.empty() ? "" : "; ") + a.name + (a.qualities.empty() ? "" : " " + Text(a.qualities));
+    offered += (offered.empty() ? "" : "; ") + a.name +
+               (a.qualities.empty() ? "" : " " + Text(a.qualities));
     any = any || Has(a.qualities, qualities);
   }
   if (!any) {
-    return FailedPrecondition(what + ": no array has " + Text(qualities) + " (arrays: " +
-                              (offered.empty() ? "none" : offered) + ")");
+    return FailedPrecondition(what + ": no array has " + Text(qualities) +
+                              " (arrays: " + (offered.empty() ? "none" : offered) + ")");
   }
 
   AllocateArgs want;
@@ -258,7 +271,8 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
   want.farm_id = v.farm_id;
   auto ids = Allocate(want, actor);
   if (!ids.ok()) return ids.status().Annotate(what);
-  util::CrashPoint("op.migrate.allocated");  // destinations Allocated by this request, not granted, no data
+  util::CrashPoint(
+      "op.migrate.allocated");  // destinations Allocated by this request, not granted, no data
   std::vector<Member> to;
   // Gives the destinations back (their content is undefined: scrubbed
   // on the way to Free) and returns `s`.
@@ -270,8 +284,9 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
         if (!got.ok() || got->state != DiskState::kAllocated) continue;
         VolumeUpdate dirty;
         dirty.clean = false;
-        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, id, DiskState::kAllocated, DiskState::kUnconfigured, dirty,
-                                                "migrate", actor, "given back: " + s.message()));
+        VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, id, DiskState::kAllocated,
+                                                DiskState::kUnconfigured, dirty, "migrate", actor,
+                                                "given back: " + s.message()));
       }
       return Status::Ok();
     });
@@ -281,7 +296,9 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
       if (!f.ok() && freed.ok()) freed = f;
     }
     s = s.Annotate(what + ", left where it was");
-    if (!freed.ok()) s = Status(s.code(), s.message() + "; giving the new volumes back failed too: " + freed.message());
+    if (!freed.ok())
+      s = Status(s.code(),
+                 s.message() + "; giving the new volumes back failed too: " + freed.message());
     return s;
   };
   for (int64_t id : *ids) {
@@ -291,8 +308,8 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
   }
   if (Total(to) != v.size) {
     return give_back(FailedPrecondition("the free volumes with " + Text(qualities) + " add up to " +
-                                        std::to_string(Total(to)) + " bytes, the unit has " + std::to_string(v.size) +
-                                        " (a migration keeps the size)"));
+                                        std::to_string(Total(to)) + " bytes, the unit has " +
+                                        std::to_string(v.size) + " (a migration keeps the size)"));
   }
   if (v.state != DiskState::kConfigured) {
     for (const Member& m : to) {
@@ -306,12 +323,15 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
   VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
     VolumeUpdate dirty;
     dirty.clean = false;
-    for (const Member& m : to) VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, m.volume.id, DiskState::kAllocated, dirty));
+    for (const Member& m : to)
+      VSL_RETURN_IF_ERROR(catalog_->UpdateVolume(tx, m.volume.id, DiskState::kAllocated, dirty));
     return Status::Ok();
   }));
   auto commit = [&]() -> Status {
-    util::CrashPoint("op.migrate.copied");  // the copy whole and flushed, writes held, nothing recorded
-    return catalog_->Write([&](Tx& tx) { return MigrateSwitch(tx, v, from, to, qualities, actor); });
+    util::CrashPoint(
+        "op.migrate.copied");  // the copy whole and flushed, writes held, nothing recorded
+    return catalog_->Write(
+        [&](Tx& tx) { return MigrateSwitch(tx, v, from, to, qualities, actor); });
   };
   Status copied = MigrateCopy(v, from, to, rate, commit, out, actor);
   if (!copied.ok()) {
@@ -326,16 +346,19 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
     });
     if (recorded) {
       return Internal(what + ": the catalog has the new members but the gateway did not switch (" +
-                      copied.message() + "); the old members " + Ids(from) + " are kept unbound, not scrubbed");
+                      copied.message() + "); the old members " + Ids(from) +
+                      " are kept unbound, not scrubbed");
     }
     return give_back(copied);
   }
-  util::CrashPoint("op.migrate.switched");  // the new members are the disk; the old ones not yet freed
+  util::CrashPoint(
+      "op.migrate.switched");  // the new members are the disk; the old ones not yet freed
   (void)RevokeAll(from);
   std::vector<int64_t> freed;
   for (const Member& m : from) {
     Status f = FreeSingle(m.volume.id, actor);
-    if (!f.ok()) return f.Annotate(what + ": moved, but freeing old member " + std::to_string(m.volume.id));
+    if (!f.ok())
+      return f.Annotate(what + ": moved, but freeing old member " + std::to_string(m.volume.id));
     freed.push_back(m.volume.id);
   }
   out["moved"] = true;

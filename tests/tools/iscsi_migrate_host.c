@@ -82,11 +82,13 @@ static int Login(const char* initiator, const char* url_text, uint32_t blocks) {
     return fprintf(stderr, "login failed: %s\n", iscsi_get_error(iscsi)), 2;
   lun = url->lun;
   struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, lun);
-  if (cap == NULL || cap->status != SCSI_STATUS_GOOD) return fprintf(stderr, "READ CAPACITY failed\n"), 3;
+  if (cap == NULL || cap->status != SCSI_STATUS_GOOD)
+    return fprintf(stderr, "READ CAPACITY failed\n"), 3;
   struct scsi_readcapacity16* rc = scsi_datain_unmarshall(cap);
   if (rc == NULL || rc->block_length == 0 || kBlock % rc->block_length != 0) return 3;
   lbas_per_block = kBlock / rc->block_length;
-  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block) return fprintf(stderr, "disk too small\n"), 1;
+  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block)
+    return fprintf(stderr, "disk too small\n"), 1;
   scsi_free_scsi_task(cap);
   return 0;
 }
@@ -106,8 +108,8 @@ static int Check(uint32_t b, uint64_t seq) {
   if (bad) {
     uint64_t got = 0;
     memcpy(&got, t->datain.data + 16, 8);
-    fprintf(stderr, "BAD block %u: want seq %llu, the first sector says %llu\n", b, (unsigned long long)seq,
-            (unsigned long long)got);
+    fprintf(stderr, "BAD block %u: want seq %llu, the first sector says %llu\n", b,
+            (unsigned long long)seq, (unsigned long long)got);
   }
   scsi_free_scsi_task(t);
   return bad ? 10 : 0;
@@ -178,8 +180,8 @@ int main(int argc, char** argv) {
       }
       uint32_t b = (uint32_t)(((uint64_t)rand() * RAND_MAX + (uint64_t)rand()) % blocks);
       Block(buf, b, seq);
-      struct scsi_task* t = iscsi_write16_sync(iscsi, lun, (uint64_t)b * lbas_per_block, buf, kBlock,
-                                               kBlock / lbas_per_block, 0, 0, 0, 0, 0);
+      struct scsi_task* t = iscsi_write16_sync(iscsi, lun, (uint64_t)b * lbas_per_block, buf,
+                                               kBlock, kBlock / lbas_per_block, 0, 0, 0, 0, 0);
       if (t == NULL || t->status != SCSI_STATUS_GOOD) {
         fprintf(stderr, "WRITE(16) of block %u (seq %llu) failed: %s\n", b, (unsigned long long)seq,
                 iscsi_get_error(iscsi));
@@ -192,7 +194,8 @@ int main(int argc, char** argv) {
       ++writes;
     }
     st = fopen(state, "wb");
-    if (st == NULL || fwrite(last, 8, blocks, st) != blocks || fclose(st) != 0) return perror(state), 1;
+    if (st == NULL || fwrite(last, 8, blocks, st) != blocks || fclose(st) != 0)
+      return perror(state), 1;
     if (errors) {
       printf("writes=%lu errors=%lu bad=%lu\n", writes, errors, bad);
       return 3;
