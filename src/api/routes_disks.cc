@@ -174,6 +174,16 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     if (size == 0) return InvalidArgument("field 'size': must be positive");
     args["size"] = size;
     VSL_RETURN_IF_ERROR(CopyQualities(body, args));
+  } else if (op == "migrate") {
+    // {"volume", "qualities": {K: V}, "rate"?: bytes/s} (docs/migration.md)
+    VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "qualities", "rate"}));
+    VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
+    VSL_RETURN_IF_ERROR(CopyQualities(body, args));
+    if (!args.contains("qualities") || args["qualities"].empty()) {
+      return InvalidArgument("field 'qualities': missing (the qualities to move to, e.g. {\"class\": \"performance\"})");
+    }
+    VSL_ASSIGN_OR_RETURN(auto rate, OptionalSize(body, "rate"));
+    if (rate) args["rate"] = *rate;
   } else if (op == "unbind") {
     VSL_RETURN_IF_ERROR(OnlyFields(body, {"volume", "host"}));
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
@@ -197,7 +207,7 @@ Status DiskArgs(const std::string& op, const Json& body, std::string& mop, Json&
     VSL_RETURN_IF_ERROR(CopyVolumeField(body, args));
   } else {
     return NotFound("unknown disk operation '" + op +
-                    "' (allocate, allocate-unit, configure, break-meta, grow, copy, snap, snapshot, "
+                    "' (allocate, allocate-unit, configure, break-meta, grow, migrate, copy, snap, snapshot, "
                     "snapshot-map, snapshot-release, bind, map, unmap, unbind, scrub, free, flatten, qos, cache)");
   }
   return Status::Ok();

@@ -88,6 +88,10 @@ class FaultableMapTarget : public manager::MapTarget {
   Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) override {
     return base_->HoldWrites(volume_id);
   }
+  Result<manager::MigrateResult> Migrate(const std::string& volume_id, const std::vector<volume::Extent>& to,
+                                         const manager::MigrateOptions& options) override {
+    return base_->Migrate(volume_id, to, options);
+  }
 
  private:
   manager::MapTarget* base_;

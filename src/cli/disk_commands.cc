@@ -24,6 +24,7 @@ struct Args {
   std::vector<int64_t> qos = std::vector<int64_t>(6, 0);
   bool clear = false;
   std::string policy;  // vsl disk cache
+  std::string rate;    // vsl disk migrate: SIZE/s
 };
 
 Result<Json> QualityObject(const std::string& text) {
@@ -78,6 +79,18 @@ Status Disk(ApiClient& c, const Args& a, const std::string& op, const Json& body
   } else if (res.is_object() && res.contains("qos")) {
     std::string q = res["qos"].get<std::string>();
     printf("qos: volume %s: %s\n", Cell(res["volume"]).c_str(), q.empty() ? "no limits" : q.c_str());
+  } else if (res.is_object() && res.contains("moved")) {
+    std::string ids, from;
+    for (const Json& v : res["members"]) ids += (ids.empty() ? "" : " ") + v.dump();
+    if (!res["moved"].get<bool>()) {
+      printf("migrate: %s\n", res.value("note", std::string("nothing moved")).c_str());
+    } else {
+      for (const Json& v : res.value("from", Json::array())) from += (from.empty() ? "" : " ") + v.dump();
+      printf("migrate: volume %s now on members %s (old members %s scrubbed and free); %s bytes copied in %s "
+             "passes\n",
+             Cell(res["volume"]).c_str(), ids.c_str(), from.empty() ? "-" : from.c_str(),
+             Cell(res.value("bytes_copied", Json(0))).c_str(), Cell(res.value("passes", Json(0))).c_str());
+    }
   } else if (res.is_object() && res.contains("volumes")) {
     std::string ids;
     for (const Json& v : res["volumes"]) ids += (ids.empty() ? "" : " ") + v.dump();
@@ -113,6 +126,20 @@ Status Grow(ApiClient& c, const Args& a) {
     VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
   }
   return Disk(c, a, "grow", body);
+}
+
+Status Migrate(ApiClient& c, const Args& a) {
+  if (a.quality.empty()) return InvalidArgument("--quality: give the qualities to move to, KEY=VALUE,...");
+  Json body = {{"volume", a.volume}};
+  VSL_ASSIGN_OR_RETURN(body["qualities"], QualityObject(a.quality));
+  if (!a.rate.empty()) {
+    std::string r = a.rate;
+    if (r.size() > 2 && r.compare(r.size() - 2, 2, "/s") == 0) r.resize(r.size() - 2);
+    auto bytes = ParseSizeArg(r);
+    if (!bytes.ok()) return InvalidArgument("--rate: '" + a.rate + "' is not SIZE/s (e.g. 64MiB/s)");
+    body["rate"] = *bytes;
+  }
+  return Disk(c, a, "migrate", body);
 }
 
 // The API's field for the i-th limit: "iops", "read_iops", ...
@@ -266,6 +293,14 @@ void AddDiskCommands(CLI::App& app, RunFn* run) {
   grow->add_option("volume", args->volume, "the meta unit")->required();
   grow->add_option("--size", args->size, "the size it must reach (e.g. 16GiB); never shrinks")->required();
   grow->add_option("--quality", args->quality, "qualities the new volumes must have KEY=VALUE,...");
+
+  CLI::App* mig = Leaf(disk, "migrate",
+                       "move a meta unit onto new volumes with other qualities, live while it is mapped "
+                       "(docs/migration.md)",
+                       args, run, Migrate, true);
+  mig->add_option("volume", args->volume, "the meta unit")->required();
+  mig->add_option("--quality", args->quality, "qualities the new volumes must have KEY=VALUE,...")->required();
+  mig->add_option("--rate", args->rate, "copy at most this fast, SIZE/s (e.g. 64MiB/s; default: unpaced)");
 
   CLI::App* copy = Leaf(disk, "copy", "copy an image (or another unit) onto a configured unit", args, run,
                         [](ApiClient& c, const Args& a) -> Status {

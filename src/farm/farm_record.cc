@@ -43,7 +43,8 @@ FarmState FarmRecord::ToState(std::vector<IdleHost> pool) const {
                           d.bound,
                           d.mapped,
                           d.qos,
-                          d.cache});
+                          d.cache,
+                          d.raid_level});
     }
     st.servers.push_back(std::move(ss));
   }

@@ -149,6 +149,15 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       if (global) global->size_bytes = a.new_size_bytes;
       return Status::Ok();
     }
+    case ActionKind::kMigrateDisk: {
+      if (disk == nullptr) return Missing(a);
+      VSL_RETURN_IF_ERROR(Call("migrate", {{"volume", disk->unit},
+                                           {"qualities", StorageQualities(a.drivetype, a.raid_level)}})
+                              .status());
+      disk->drivetype = a.drivetype;
+      disk->raid_level = a.raid_level;
+      return Status::Ok();
+    }
     case ActionKind::kSetCache: {
       int64_t unit = disk ? disk->unit : global ? global->unit : 0;
       if (unit == 0) return Missing(a);

@@ -339,6 +339,20 @@ void Planner::ChangeServer(const ServerState& s, const Want& w) {
       AddDisk(s.name, s.host, *want);
       continue;
     }
+    // Storage of other qualities (a changed raid-level, or a drivetype that
+    // names another class): the disk moves there while mapped, before any
+    // growth, which then takes the new qualities too.
+    auto want_q = StorageQualities(want->drivetype, want->raid_level);
+    if (!want_q.empty() && want_q != StorageQualities(have->drivetype, have->raid_level)) {
+      Emit({.kind = ActionKind::kMigrateDisk,
+            .effect = Effect::kChange,
+            .server = s.name,
+            .host = s.host,
+            .target = want->target,
+            .drivetype = want->drivetype,
+            .raid_level = want->raid_level,
+            .volume_ids = have->volume_ids});
+    }
     if (want->size_bytes > have->size_bytes) {
       Emit({.kind = ActionKind::kGrowDisk,
             .effect = Effect::kChange,
@@ -571,6 +585,8 @@ const char* ActionKindName(ActionKind kind) {
       return "power-on";
     case ActionKind::kPowerOff:
       return "power-off";
+    case ActionKind::kMigrateDisk:
+      return "migrate";
     case ActionKind::kSetQos:
       return "set-qos";
     case ActionKind::kSetCache:
@@ -625,6 +641,11 @@ std::string Action::ToString() const {
     case ActionKind::kSetQos:
       return std::string(effect == Effect::kChange ? "~" : "+") + " set limits of " + Subject(*this) + ": " +
              (qos.empty() ? std::string("none") : qos) + Volumes(volume_ids);
+    case ActionKind::kMigrateDisk: {
+      std::string q;
+      for (auto& [k, v] : StorageQualities(drivetype, raid_level)) q += (q.empty() ? "" : ",") + k + "=" + v;
+      return "~ migrate " + Subject(*this) + " to storage with " + q + " (live, keeps its LUN)" + Volumes(volume_ids);
+    }
     case ActionKind::kSetCache:
       return std::string(effect == Effect::kChange ? "~" : "+") + " set cache policy of " +
              Subject(*this) + ": " + (cache.empty() ? std::string("none") : cache) +
@@ -690,7 +711,8 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
                               .drivename = a.drivename,
                               .size_bytes = a.size_bytes,
                               .drivetype = a.drivetype,
-                              .volume_ids = {(*next_volume_id)++}});
+                              .volume_ids = {(*next_volume_id)++},
+                              .raid_level = a.raid_level});
         }
         break;
       case ActionKind::kGrowDisk:
@@ -706,6 +728,13 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
         break;
       case ActionKind::kCopyImage:
         if (DiskState* d = disk(a)) d->image = a.image;
+        break;
+      case ActionKind::kMigrateDisk:
+        if (DiskState* d = disk(a)) {
+          d->drivetype = a.drivetype;
+          d->raid_level = a.raid_level;
+          d->volume_ids = {(*next_volume_id)++};
+        }
         break;
       case ActionKind::kSetQos:
         if (!a.global_name.empty()) {

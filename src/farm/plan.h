@@ -37,6 +37,7 @@ struct DiskState {
   bool mapped = true;
   std::string qos{};  // its limits (util/qos.h canonical text); "" for none
   std::string cache{};  // its read cache policy: "read", or "" for none
+  std::string raid_level{};  // the FML raid-level it was allocated (or last migrated) with
 };
 
 // A server of the farm: a host taken from the pool, playing a role.
@@ -103,6 +104,8 @@ enum class ActionKind {
   kSetQos,    // the disk (server+target, or global_name) gets limits `qos`
               // ("" removes them); a mapped disk's hosts are held to them at once
   kSetCache,  // the disk's read cache policy becomes `cache` ("" = none), at once
+  kMigrateDisk,  // the disk (server+target) moves, live, onto storage with the
+                 // qualities of `drivetype` and `raid_level` (docs/migration.md)
 };
 
 // What an action does to the farm, for the summary line. Exactly one action

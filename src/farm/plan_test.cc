@@ -622,6 +622,50 @@ TEST(PlanTest, CacheChangeIsAChangeNotARemap) {
   EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
 }
 
+// A changed raid-level (or a drivetype naming another class) is one change
+// of the disk: a live migration, no unmap, no remap, no new disk; changing
+// it back plans the way back, and to an access class asks for nothing.
+TEST(PlanTest, QualityChangeIsALiveMigration) {
+  Farm spindle;
+  spindle.web_extra = "<disk drivename=\"/home\" drivetype=\"spindle\" drivesize=\"8\"/>";
+  Farm fast;
+  fast.web_extra =
+      "<disk drivename=\"/home\" drivetype=\"performance\" drivesize=\"8\">"
+      "<attribute name=\"raid-level\" value=\"1\"/></disk>";
+  VolumeId next = 1;
+  FarmState from = Applied(spindle, EmptyFarm(), &next);
+  Result<FarmPlan> plan = Plan(Spec(fast), from);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+  const Action& a = plan->actions[0];
+  EXPECT_EQ(a.kind, ActionKind::kMigrateDisk);
+  EXPECT_EQ(a.drivetype, "performance");
+  EXPECT_EQ(a.raid_level, "1");
+  EXPECT_EQ(std::string(ActionKindName(a.kind)), "migrate");
+  EXPECT_EQ(plan->to_change, 1);
+  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
+  EXPECT_EQ(a.ToString().rfind("~ migrate ", 0), 0u) << a.ToString();
+  EXPECT_NE(a.ToString().find("class=performance,raid=1"), std::string::npos) << a.ToString();
+
+  FarmState to = Simulate(from, *plan, &next);
+  Result<FarmPlan> again = Plan(Spec(fast), to);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->ToString();
+
+  Result<FarmPlan> back = Plan(Spec(spindle), to);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
+  EXPECT_EQ(back->actions[0].kind, ActionKind::kMigrateDisk);
+  EXPECT_NE(back->actions[0].ToString().find("class=spindle"), std::string::npos) << back->ToString();
+
+  // scsi asks for no quality: any storage will do, nothing moves.
+  Farm any;
+  any.web_extra = "<disk drivename=\"/home\" drivetype=\"scsi\" drivesize=\"8\"/>";
+  Result<FarmPlan> none = Plan(Spec(any), from);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << none->ToString();
+}
+
 // A new disk with limits gets them before it is bound and mapped.
 TEST(PlanTest, NewDiskGetsItsLimitsBeforeItsMap) {
   Farm limited;

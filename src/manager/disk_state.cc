@@ -21,6 +21,7 @@ std::string_view DiskOpName(DiskOp op) {
     case DiskOp::kUnbind: return "unbind";
     case DiskOp::kUnbindPartial: return "unbind-partial";
     case DiskOp::kGrow: return "grow";
+    case DiskOp::kMigrate: return "migrate";
     case DiskOp::kScrub: return "scrub";
     case DiskOp::kScrubDone: return "scrub-done";
     case DiskOp::kBreakMeta: return "break-meta";
@@ -46,6 +47,7 @@ const Transition kTable[] = {
     {S::kConfigured, O::kBind, S::kBound, S::kUnconfigured, true},
     {S::kConfigured, O::kBreakMeta, S::kUnconfigured, S::kConfigured, false},
     {S::kConfigured, O::kGrow, S::kConfigured, S::kConfigured, false},
+    {S::kConfigured, O::kMigrate, S::kConfigured, S::kConfigured, false},
     {S::kBound, O::kBind, S::kBound, S::kBound, true},
     // A read-only host lets no data in; when its bind fails the unit stays
     // as it was (an image master stays usable for its other hosts).
@@ -57,6 +59,7 @@ const Transition kTable[] = {
     {S::kBound, O::kUnbind, S::kUnbound, S::kBound, false, kMaster},
     {S::kBound, O::kUnbindPartial, S::kBound, S::kBound, false, kMaster},
     {S::kBound, O::kGrow, S::kBound, S::kBound, false},
+    {S::kBound, O::kMigrate, S::kBound, S::kBound, false},
     {S::kMapped, O::kBind, S::kMapped, S::kMapped, true},
     {S::kMapped, O::kMap, S::kMapped, S::kMapped, true, kMaster},
     {S::kMapped, O::kSnap, S::kMapped, S::kMapped, false},
@@ -64,6 +67,7 @@ const Transition kTable[] = {
     {S::kMapped, O::kUnmapPartial, S::kMapped, S::kMapped, false, kMaster},
     {S::kMapped, O::kUnbindPartial, S::kMapped, S::kMapped, false, kMaster},
     {S::kMapped, O::kGrow, S::kMapped, S::kMapped, false},
+    {S::kMapped, O::kMigrate, S::kMapped, S::kMapped, false},
     {S::kUnmapped, O::kUnbind, S::kUnbound, S::kUnmapped, false, kMaster},
     {S::kUnmapped, O::kUnbindPartial, S::kUnmapped, S::kUnmapped, false, kMaster},
     {S::kUnbound, O::kRebind, S::kBound, S::kUnconfigured, true},

@@ -20,6 +20,10 @@
 //  * Grow: a meta unit in use (Configured, Bound or Mapped) takes more
 //    members and stays in its state; the new members join it from
 //    Allocated. A failed grow leaves the unit as it was.
+//  * Migrate: a meta unit in use (Configured, Bound or Mapped) swaps all its
+//    members for new ones (from Allocated) and stays in its state; the old
+//    ones leave through unmap/unbind (or break-meta) to be scrubbed and
+//    freed. A failed migrate leaves the unit as it was.
 //  * Rollback: Bound -> Unbound (unbind before map) and Allocated -> Free
 //    (an allocation given back before it was configured).
 //  * Read-only binds (bind-read-only) let no host write, so they do not
@@ -56,6 +60,7 @@ enum class DiskOp {
   kUnbind,
   kUnbindPartial,
   kGrow,
+  kMigrate,  // a meta unit in use moves onto other members (docs/migration.md)
   kScrub,
   kScrubDone,
   kBreakMeta,
@@ -65,7 +70,7 @@ inline constexpr DiskOp kAllDiskOps[] = {
     DiskOp::kAllocate,     DiskOp::kMakeMeta, DiskOp::kCopyImage, DiskOp::kBind,      DiskOp::kBindReadOnly,
     DiskOp::kRebind,
     DiskOp::kMap,          DiskOp::kSnap,     DiskOp::kUnmap,     DiskOp::kUnmapPartial, DiskOp::kUnbind,
-    DiskOp::kUnbindPartial, DiskOp::kGrow,    DiskOp::kScrub,     DiskOp::kScrubDone, DiskOp::kBreakMeta,
+    DiskOp::kUnbindPartial, DiskOp::kGrow,    DiskOp::kMigrate,   DiskOp::kScrub,     DiskOp::kScrubDone, DiskOp::kBreakMeta,
     DiskOp::kDeallocate};
 
 // "allocate", "make-meta", "copy-image", ...

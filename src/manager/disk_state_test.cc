@@ -76,7 +76,8 @@ TEST(TransitionTable, ImageMasterTakesOnlyArcsThatWriteNothing) {
     auto r = FindTransition(9, t.from, t.op, &deb);
     EXPECT_EQ(r.ok(), t.image_master);
     bool writes = t.op == DiskOp::kBind || t.op == DiskOp::kRebind || t.op == DiskOp::kCopyImage ||
-                  t.op == DiskOp::kScrub || t.op == DiskOp::kGrow || t.op == DiskOp::kBreakMeta ||
+                  t.op == DiskOp::kScrub || t.op == DiskOp::kGrow || t.op == DiskOp::kMigrate ||
+                  t.op == DiskOp::kBreakMeta ||
                   t.op == DiskOp::kDeallocate;
     if (writes) EXPECT_FALSE(t.image_master);
     if (!r.ok()) {

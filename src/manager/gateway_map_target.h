@@ -60,6 +60,15 @@ class GatewayMapTarget : public MapTarget {
   std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
     return gateway_->MappedVolume(volume_id);
   }
+  Result<MigrateResult> Migrate(const std::string& volume_id, const std::vector<volume::Extent>& to,
+                                const MigrateOptions& options) override {
+    gateway::Gateway::MigrateOptions o;
+    o.bytes_per_second = options.bytes_per_second;
+    o.progress = options.progress;
+    o.commit = options.commit;
+    VSL_ASSIGN_OR_RETURN(auto r, gateway_->MigrateVolume(volume_id, to, o));
+    return MigrateResult{r.bytes_copied, r.passes, r.seconds};
+  }
   Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) override {
     return gateway_->HoldWrites(volume_id);
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,22 @@ struct BackupInstant {
   bool tracked = false;  // the change map was on at the instant
   std::string since;     // what it counted from
   std::vector<std::pair<uint64_t, uint64_t>> changed;
+};
+
+// A live migration of a mapped unit (gateway::Gateway::MigrateVolume,
+// docs/migration.md).
+struct MigrateOptions {
+  uint64_t bytes_per_second = 0;  // 0: unpaced
+  // Bytes the current pass copied so far, of the bytes it has; may be empty.
+  std::function<void(uint64_t copied, uint64_t total)> progress;
+  // Runs with the hosts' writes held once the copy is whole and flushed,
+  // just before the switch; an error leaves the unit on its old extents.
+  std::function<Status()> commit;
+};
+struct MigrateResult {
+  uint64_t bytes_copied = 0;
+  int passes = 0;
+  double seconds = 0;
 };
 
 struct MapHost {
@@ -97,6 +114,14 @@ class MapTarget {
   // Holds the hosts' writes to mapped unit `volume_id` until the handle
   // goes (reads go on); NotFound when the unit is not mapped here.
   virtual Result<std::shared_ptr<void>> HoldWrites(const std::string& volume_id) {
+    return NotFound("volume " + volume_id + " is not mapped here");
+  }
+  // Moves mapped unit `volume_id` onto `to` (same size) while its hosts stay
+  // logged in; until `commit` succeeded and the switch happened, its old
+  // extents stay authoritative. NotFound when the unit is not mapped here.
+  virtual Result<MigrateResult> Migrate(const std::string& volume_id, const std::vector<volume::Extent>& to,
+                                        const MigrateOptions& options) {
+    (void)to, (void)options;
     return NotFound("volume " + volume_id + " is not mapped here");
   }
   // The engine of mapped unit `volume_id`; nullptr when not mapped here.

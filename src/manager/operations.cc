@@ -258,6 +258,15 @@ Result<Json> Operations::Run(const std::string& op, const Json& args, const Acto
       std::vector<int64_t> ids;
       for (const Member& m : members) ids.push_back(m.volume.id);
       out = {{"volume", unit}, {"size", now}, {"members", ids}};
+    } else if (op == "migrate") {
+      VSL_ASSIGN_OR_RETURN(catalog::Qualities qualities, QualitiesArg(args));
+      if (qualities.empty()) return InvalidArgument("argument 'qualities' must name at least one quality (K=V)");
+      uint64_t rate = 0;
+      if (auto r = args.find("rate"); r != args.end()) {
+        if (!r->is_number_unsigned()) return InvalidArgument("argument 'rate' must be a non-negative integer (bytes/s)");
+        rate = r->get<uint64_t>();
+      }
+      VSL_ASSIGN_OR_RETURN(out, Migrate(unit, qualities, rate, actor));
     } else if (op == "scrub") {
       VSL_RETURN_IF_ERROR(Scrub(unit, actor));
     } else if (op == "free") {

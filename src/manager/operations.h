@@ -83,6 +83,7 @@ class Operations {
   //   unmap {volume, host?}                -> {}
   //   unbind {volume, host?}               -> {}
   //   grow {volume, size, qualities?}      -> {volume, size, members: [id...]}
+  //   migrate {volume, qualities, rate?}  -> {volume, moved, members, from, bytes_copied, passes, seconds}
   //   scrub {volume}                       -> {}
   //   free {volume}                        -> {}
   //   flatten {volume}                     -> {}
@@ -163,6 +164,20 @@ class Operations {
   // run died before telling the gateway). Returns the unit's size.
   Result<uint64_t> Grow(int64_t unit, uint64_t size, const catalog::Qualities& qualities,
                         const catalog::Actor& actor);
+  // Live migration (docs/migration.md): meta unit `unit` (Configured, Bound
+  // or Mapped) moves onto new volumes of its size that have `qualities`,
+  // allocated for this request (a re-run finds them). A mapped unit is
+  // copied by the gateway while its hosts write (MapTarget::Migrate, paced
+  // to `rate` bytes/s, 0 unpaced), another one copied here; one catalog
+  // transaction, run with the hosts' writes held, makes the new volumes
+  // the unit's members (it keeps its id, so its SCSI identity) and moves
+  // the old ones out (unmap, unbind or break-meta); then they are revoked,
+  // scrubbed and freed. Until that transaction the old members are the
+  // disk; a failure gives the new ones back (scrubbed, freed). A unit
+  // whose members all have `qualities` already is left alone (moved:
+  // false). A re-run of the request after a crash redoes the copy, or,
+  // the switch being recorded, finishes freeing the old members.
+  Result<Json> Migrate(int64_t unit, const catalog::Qualities& qualities, uint64_t rate, const catalog::Actor& actor);
   // The unit's limits (util/qos.h) become `limits` (empty: none): recorded
   // in the catalog, then given to the gateway, which holds a mapped unit's
   // hosts to them at once. FailedPrecondition for a member of a meta volume
@@ -246,6 +261,15 @@ class Operations {
   Status CloneUnit(int64_t unit, int64_t master, const catalog::Image& image, const catalog::Actor& actor);
   Result<std::vector<int64_t>> AllocateOnce(const AllocateArgs& args, const catalog::Actor& actor);
   Status RevokeAll(const std::vector<Member>& members);
+  // Migrate's pieces (migrate_ops.cc).
+  Status MigrateCopy(const catalog::Volume& unit, const std::vector<Member>& from, const std::vector<Member>& to,
+                     uint64_t rate, const std::function<Status()>& commit, Json& out, const catalog::Actor& actor);
+  Status MigrateSwitch(catalog::Tx& tx, const catalog::Volume& unit, const std::vector<Member>& from,
+                       const std::vector<Member>& to, const catalog::Qualities& qualities,
+                       const catalog::Actor& actor);
+  // Revokes, scrubs and frees the volumes this request left behind (the
+  // unit's old members, a destination given back halfway); returns their ids.
+  Result<std::vector<int64_t>> MigrateCleanup(int64_t unit, const catalog::Actor& actor);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
   Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
   // The limits the catalog records for unit `v`.

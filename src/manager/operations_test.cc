@@ -540,6 +540,67 @@ TEST_P(OperationsTest, GrowConcatenatesInPlaceAndTellsTheGateway) {
   EXPECT_EQ(Volumes(DiskState::kFree).size(), free_before);
 }
 
+// Migrate (docs/migration.md) of a meta unit that is not mapped: copied onto
+// new volumes with the asked qualities, switched in one transaction (same
+// unit id), the old members scrubbed and freed. A re-run of the request
+// finds it done; a unit there already, a quality no array has and a plain
+// volume are refused or left alone, changing nothing.
+TEST_P(OperationsTest, MigrateMovesAConfiguredUnitAndRefusesClearly) {
+  auto fast = MakeArray("fast", 1, {{"class", "fast"}}, 2 * kMiB);
+  arrays_.Add(fast);
+  ASSERT_TRUE(ops_->Discover(std::string("fast"), actor_).ok());
+  auto r = ops_->Run("allocate-unit", Json{{"size", 2 * kMiB}, {"meta", true}, {"qualities", {{"raid", "1"}}}},
+                     actor_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t unit = (*r)["volume"].get<int64_t>();
+  auto old = ops_->Resolve(unit);
+  ASSERT_TRUE(old.ok());
+  ASSERT_EQ(old->size(), 2u);
+  std::vector<uint8_t> data(kMiB, 0x5a);
+  for (auto& m : *old) ASSERT_TRUE(m.array->Write(m.volume.array_volume, 0, data).ok());
+
+  auto none = ops_->Run("migrate", Json{{"volume", unit}, {"qualities", {{"class", "nope"}}}}, actor_);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(none.status().message().find("no array has class=nope"), std::string::npos) << none.status().ToString();
+  EXPECT_EQ(ops_->Run("migrate", Json{{"volume", unit}}, actor_).status().code(), Code::kInvalidArgument);
+  int64_t plain = Unit(kMiB);
+  auto p = ops_->Run("migrate", Json{{"volume", plain}, {"qualities", {{"class", "fast"}}}}, actor_);
+  EXPECT_NE(p.status().message().find("not a meta volume"), std::string::npos) << p.status().ToString();
+
+  Actor req{"worker", 77};
+  auto m = ops_->Run("migrate", Json{{"volume", unit}, {"qualities", {{"class", "fast"}}}}, req);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE((*m)["moved"].get<bool>());
+  EXPECT_EQ(Get(unit).state, DiskState::kConfigured);
+  auto now = ops_->Resolve(unit);
+  ASSERT_TRUE(now.ok());
+  ASSERT_EQ(now->size(), 1u);
+  EXPECT_EQ(now->front().array->info().name, "fast");
+  EXPECT_EQ(ReadUnit(unit, 2 * kMiB), std::vector<uint8_t>(2 * kMiB, 0x5a)) << "the copy holds the data";
+  for (auto& o : *old) {
+    EXPECT_EQ(Get(o.volume.id).state, DiskState::kFree);
+    std::vector<uint8_t> buf(kMiB);
+    ASSERT_TRUE(o.array->Read(o.volume.array_volume, 0, buf).ok());
+    EXPECT_EQ(buf, std::vector<uint8_t>(kMiB, 0)) << "old member " << o.volume.id << " scrubbed";
+  }
+  // The same request again (a worker that died before saying so): done.
+  auto again = ops_->Run("migrate", Json{{"volume", unit}, {"qualities", {{"class", "fast"}}}}, req);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE((*again)["moved"].get<bool>());
+  EXPECT_EQ(ops_->Resolve(unit)->front().volume.id, now->front().volume.id);
+  // Another request: there already, nothing moves.
+  auto there = ops_->Run("migrate", Json{{"volume", unit}, {"qualities", {{"class", "fast"}}}}, actor_);
+  ASSERT_TRUE(there.ok()) << there.status().ToString();
+  EXPECT_FALSE((*there)["moved"].get<bool>());
+  EXPECT_NE((*there)["note"].get<std::string>().find("already"), std::string::npos);
+  // Back onto raid=1 (two 1 MiB volumes again), then the data is there.
+  auto back = ops_->Run("migrate", Json{{"volume", unit}, {"qualities", {{"raid", "1"}}}}, Actor{"worker", 78});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(ops_->Resolve(unit)->size(), 2u);
+  EXPECT_EQ(ReadUnit(unit, 2 * kMiB), std::vector<uint8_t>(2 * kMiB, 0x5a));
+}
+
 TEST_P(OperationsTest, GrowGivesBackWhatItTookWhenAStepFails) {
   AllocateArgs a;
   a.size = kMiB;
