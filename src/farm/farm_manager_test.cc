@@ -444,7 +444,9 @@ TEST_P(FarmManagerTest, AKillAfterAnyStepConverges) {
       EXPECT_EQ(mapped[s.host + "/0"], std::to_string(s.disks[0].unit)) << when;
       auto boot = ReadUnit(s.disks[0].unit, 1024, 5);
       EXPECT_EQ(std::string(boot.begin(), boot.end()), "BOOT!") << when << " " << s.name;
-      if (s.role == "db") EXPECT_EQ(mapped[s.host + "/1"], std::to_string(r->global_disks[0].unit)) << when;
+      if (s.role == "db") {
+        EXPECT_EQ(mapped[s.host + "/1"], std::to_string(r->global_disks[0].unit)) << when;
+      }
     }
     // Each disk once: 4 boot units + 1 global disk in use, nothing leaked.
     std::set<int64_t> tops;

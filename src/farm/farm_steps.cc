@@ -120,7 +120,7 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
     case ActionKind::kAllocateGlobalDisk: {
       VSL_ASSIGN_OR_RETURN(int64_t unit,
                            AllocateUnit(a.size_bytes, StorageQualities(a.drivetype, a.raid_level), record.farm_id));
-      record.global_disks.push_back({a.global_name, a.drivetype, a.raid_level, a.size_bytes, unit, a.backup_policies});
+      record.global_disks.push_back({a.global_name, a.drivetype, a.raid_level, a.size_bytes, unit, a.backup_policies, "", ""});
       return Status::Ok();
     }
     case ActionKind::kAllocateDisk: {

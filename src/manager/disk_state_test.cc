@@ -79,7 +79,9 @@ TEST(TransitionTable, ImageMasterTakesOnlyArcsThatWriteNothing) {
                   t.op == DiskOp::kScrub || t.op == DiskOp::kGrow || t.op == DiskOp::kMigrate ||
                   t.op == DiskOp::kBreakMeta ||
                   t.op == DiskOp::kDeallocate;
-    if (writes) EXPECT_FALSE(t.image_master);
+    if (writes) {
+      EXPECT_FALSE(t.image_master);
+    }
     if (!r.ok()) {
       EXPECT_NE(r.status().message().find("volume 9 is the master of image 'deb'"), std::string::npos)
           << r.status().ToString();

@@ -115,7 +115,7 @@ TEST_P(ReadOnlyTest, ImageMasterIsSharedReadOnlyAndNeverScrubbed) {
   EXPECT_EQ(Get(master_).state, DiskState::kBound);
   // And a copy from it still makes a writable disk of the image.
   auto clone =
-      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
+      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false, std::nullopt}, actor_);
   ASSERT_TRUE(clone.ok()) << clone.status().ToString();
   ASSERT_TRUE(ops_->CopyImage(*clone, "deb", actor_).ok());
   EXPECT_EQ(Bytes(*clone), image_bytes_);
@@ -137,7 +137,7 @@ TEST_P(ReadOnlyTest, WritingTheMasterIsRefusedByTheTable) {
   EXPECT_EQ(ops_->CheckBindMode(master_ + 1000, "web1", true).code(), Code::kNotFound);
   int64_t other = 0;
   {
-    auto u = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false}, actor_);
+    auto u = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false, std::nullopt}, actor_);
     ASSERT_TRUE(u.ok());
     other = *u;
   }
@@ -162,7 +162,7 @@ TEST_P(ReadOnlyTest, WritingTheMasterIsRefusedByTheTable) {
 // An ordinary unit may be shared read-only too, but never read-only to one
 // host and read-write to another; the refusal names the other host.
 TEST_P(ReadOnlyTest, OneUnitIsNeverReadOnlyForOneHostAndWritableForAnother) {
-  auto u = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false}, actor_);
+  auto u = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false, std::nullopt}, actor_);
   ASSERT_TRUE(u.ok());
   ASSERT_TRUE(ops_->Bind(*u, "web1", 1, std::nullopt, actor_).ok());
   Status s = ops_->Bind(*u, "web2", 1, std::nullopt, actor_, true);
@@ -175,7 +175,7 @@ TEST_P(ReadOnlyTest, OneUnitIsNeverReadOnlyForOneHostAndWritableForAnother) {
   EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
   EXPECT_NE(s.message().find("read-write already"), std::string::npos) << s.ToString();
 
-  auto r = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false}, actor_);
+  auto r = ops_->AllocateUnit(AllocateArgs{kMiB, "disk", {}, std::nullopt, false, std::nullopt}, actor_);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(ops_->Bind(*r, "web1", 2, std::nullopt, actor_, true).ok());
   // A read-only bind lets no data in: a clean unit stays clean.
@@ -233,7 +233,7 @@ TEST_P(ReadOnlyTest, RemoveImageWaitsForItsHostsAndCopies) {
   ASSERT_TRUE(ops_->Unbind(master_, std::nullopt, actor_).ok());
 
   auto clone =
-      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false}, actor_);
+      ops_->AllocateUnit(AllocateArgs{300 * 1024, "disk", {}, std::nullopt, false, std::nullopt}, actor_);
   ASSERT_TRUE(clone.ok());
   ASSERT_TRUE(ops_->CopyImage(*clone, "deb", actor_).ok());
   r = ops_->RemoveImage("deb", actor_);
