@@ -246,31 +246,34 @@ WriteBatch::~WriteBatch() {
 }
 
 void FlushWriteBatch() {
-  if (!held.core) return;
-  std::shared_ptr<LuCore> core = std::move(held.core);
-  held.core = nullptr;
-  std::vector<HeldWrites::Write> writes;
-  writes.swap(held.writes);
-  held.bufs.clear();
-  for (const auto& w : writes) held.bufs.emplace_back(w.data.data(), w.bytes);
-  auto inline_done = core->volume->TryWriteNoWait(held.offset, held.bufs, false);
-  core->write_mu.unlock_shared();
-  // An answer may start the next command, which may open a run anew:
-  // the held state is clear before the first one.
-  if (inline_done.ok() && !*inline_done) {
-    uint64_t offset = held.offset;
-    for (auto& w : writes) {
-      const uint32_t bytes = w.bytes;
-      WriteInPool(core, offset, bytes, false, false, std::move(w.data), std::move(w.done));
-      offset += bytes;
+  // An answer may run the next command at once (Done may re-enter), which
+  // may hold a new run: the held state is clear before the first answer,
+  // and a run held meanwhile goes down too.
+  while (held.core) {
+    std::shared_ptr<LuCore> core = std::move(held.core);
+    held.core = nullptr;
+    const uint64_t offset = held.offset;
+    std::vector<HeldWrites::Write> writes;
+    writes.swap(held.writes);
+    held.bufs.clear();
+    for (const auto& w : writes) held.bufs.emplace_back(w.data.data(), w.bytes);
+    auto inline_done = core->volume->TryWriteNoWait(offset, held.bufs, false);
+    core->write_mu.unlock_shared();
+    if (inline_done.ok() && !*inline_done) {
+      uint64_t at = offset;
+      for (auto& w : writes) {
+        const uint32_t bytes = w.bytes;
+        WriteInPool(core, at, bytes, false, false, std::move(w.data), std::move(w.done));
+        at += bytes;
+      }
+    } else {
+      for (auto& w : writes) {
+        w.done(WithWanted(inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
+      }
     }
-  } else {
-    for (auto& w : writes) {
-      w.done(WithWanted(inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
-    }
+    writes.clear();
+    if (held.writes.empty()) held.writes.swap(writes);  // keeps the capacity
   }
-  writes.clear();
-  if (held.writes.empty()) held.writes.swap(writes);  // keeps the capacity
 }
 
 // WRITE and WRITE AND VERIFY (the verify is the write reaching the medium:
@@ -299,7 +302,7 @@ void DoWrite(Req& r) {
     // Joins the held run when it continues it, else starts one.
     if (held.core && (held.core != r.core || held.end != offset || held.writes.size() >= kMaxHeldWrites ||
                       held.end - held.offset + bytes > kMaxHeldBytes))
-      FlushWriteBatch();
+      FlushWriteBatch();  // leaves nothing held
     if (!held.core && r.core->write_mu.try_lock_shared()) {
       held.core = r.core;
       held.offset = held.end = offset;

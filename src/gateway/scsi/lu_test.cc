@@ -83,6 +83,24 @@ TEST_F(LuTest, WriteBatchHoldsARunOfWritesUntilItBreaks) {
   answers.clear();
   run(Cdb10(0x2a, 0, 10, 1), Pattern(512, 8));
   EXPECT_EQ(answers.size(), 1u);
+  // An answer that sends another write at once (Done may re-enter): that
+  // write is held anew, and the scope's end still answers it.
+  answers.clear();
+  {
+    WriteBatch batch;
+    Command c;
+    c.cdb = Cdb10(0x2a, 0, 20, 1);
+    c.data_out = Pattern(512, 9);
+    lu_->Execute(n1_, false, std::move(c), [&](Response r) {
+      answers.push_back(std::move(r));
+      run(Cdb10(0x2a, 0, 30, 1), Pattern(512, 10));
+    });
+    EXPECT_EQ(answers.size(), 0u);
+  }
+  ASSERT_EQ(answers.size(), 2u);
+  for (const Response& r : answers) EXPECT_GOOD(r);
+  EXPECT_EQ(Do(Cdb10(0x28, 0, 20, 1)).data_in, Pattern(512, 9));
+  EXPECT_EQ(Do(Cdb10(0x28, 0, 30, 1)).data_in, Pattern(512, 10));
 }
 
 TEST_F(LuTest, WriteAtomic) {
