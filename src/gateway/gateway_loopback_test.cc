@@ -316,8 +316,9 @@ TEST_F(Loopback, QueuedAdjacentWritesLandInOrderAcrossExtents) {
   EXPECT_EQ(st.good, sent);
   for (int i = 0; i < kWrites; ++i) {
     const uint64_t off = (first + uint64_t(i) * kBlocks) * 512;
-    std::vector<uint8_t> got = off < kExtent ? FileBytes(file_a_, off, kBlocks * 512)
-                                             : FileBytes(file_b_, 512 + off - kExtent, kBlocks * 512);
+    std::vector<uint8_t> got = off < kExtent
+                                   ? FileBytes(file_a_, off, kBlocks * 512)
+                                   : FileBytes(file_b_, 512 + off - kExtent, kBlocks * 512);
     EXPECT_EQ(got, data[size_t(i)]) << "write " << i;
   }
   Disconnect(c);

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <set>
@@ -541,8 +541,8 @@ enum class NoWait { kDone, kWouldBlock, kUnsupported };
 
 // The iovecs of `bufs` (one contiguous run of the volume starting at
 // `bufs_offset`) that cover [from, from+n): the caller's scratch, refilled.
-void SliceIovecs(std::span<const std::span<const uint8_t>> bufs, uint64_t bufs_offset, uint64_t from,
-                 uint64_t n, std::vector<iovec>& out) {
+void SliceIovecs(std::span<const std::span<const uint8_t>> bufs, uint64_t bufs_offset,
+                 uint64_t from, uint64_t n, std::vector<iovec>& out) {
   out.clear();
   uint64_t at = bufs_offset;
   for (std::span<const uint8_t> b : bufs) {
@@ -579,7 +579,8 @@ void Advance(std::vector<iovec>& iov, size_t& i, size_t r) {
 Result<NoWait> WriteNoWait(const File& f, uint64_t off, std::vector<iovec>& iov) {
   size_t i = 0;
   while (i < iov.size()) {
-    ssize_t r = ::pwritev2(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)), off_t(off), RWF_NOWAIT);
+    ssize_t r = ::pwritev2(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)),
+                           off_t(off), RWF_NOWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return NoWait::kWouldBlock;
@@ -597,7 +598,8 @@ Result<NoWait> WriteNoWait(const File& f, uint64_t off, std::vector<iovec>& iov)
 Status WriteFullV(const File& f, uint64_t off, std::vector<iovec>& iov) {
   size_t i = 0;
   while (i < iov.size()) {
-    ssize_t r = ::pwritev(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)), off_t(off));
+    ssize_t r =
+        ::pwritev(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)), off_t(off));
     if (r < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("write " + Where(f.path, off), errno);
@@ -614,8 +616,8 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
   return TryWriteNoWait(offset, std::span<const std::span<const uint8_t>>(&data, 1), fua);
 }
 
-Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const std::span<const uint8_t>> bufs,
-                                        bool fua) {
+Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset,
+                                        std::span<const std::span<const uint8_t>> bufs, bool fua) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   // Preserving chunks for a point-in-time view reads and writes a disk.
   if (has_cow_.load(std::memory_order_acquire)) return false;

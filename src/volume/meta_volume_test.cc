@@ -326,16 +326,21 @@ TEST_F(MetaVolumeTest, TryWriteNoWaitOfBuffersEndToEnd) {
   auto r = (*v)->TryWriteNoWait(1500, bufs, false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   if (!*r) {
-    ASSERT_TRUE((*v)->Write(1500, data, false).ok());  // the volume's fallback, as its contract says
+    ASSERT_TRUE(
+        (*v)->Write(1500, data, false).ok());  // the volume's fallback, as its contract says
   }
   std::vector<uint8_t> back(12288);
   ASSERT_TRUE((*v)->Read(0, back).ok());
-  EXPECT_EQ(std::vector<uint8_t>(back.begin(), back.begin() + 1500), std::vector<uint8_t>(1500, 0xaa));
+  EXPECT_EQ(std::vector<uint8_t>(back.begin(), back.begin() + 1500),
+            std::vector<uint8_t>(1500, 0xaa));
   EXPECT_EQ(std::vector<uint8_t>(back.begin() + 1500, back.begin() + 10500), data);
-  EXPECT_EQ(std::vector<uint8_t>(back.begin() + 10500, back.end()), std::vector<uint8_t>(12288 - 10500, 0xaa));
+  EXPECT_EQ(std::vector<uint8_t>(back.begin() + 10500, back.end()),
+            std::vector<uint8_t>(12288 - 10500, 0xaa));
   // And in the files themselves: volume 4096.. is b, 8192.. is a's start.
-  EXPECT_EQ(ReadFile(b, 0, 4096), std::vector<uint8_t>(data.begin() + (4096 - 1500), data.begin() + (8192 - 1500)));
-  EXPECT_EQ(ReadFile(a, 0, 10500 - 8192), std::vector<uint8_t>(data.begin() + (8192 - 1500), data.end()));
+  EXPECT_EQ(ReadFile(b, 0, 4096),
+            std::vector<uint8_t>(data.begin() + (4096 - 1500), data.begin() + (8192 - 1500)));
+  EXPECT_EQ(ReadFile(a, 0, 10500 - 8192),
+            std::vector<uint8_t>(data.begin() + (8192 - 1500), data.end()));
   // A run reaching past the end is refused and names the range.
   std::vector<std::span<const uint8_t>> past{std::span<const uint8_t>(data.data(), 4096),
                                              std::span<const uint8_t>(data.data(), 4096)};

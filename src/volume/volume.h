@@ -150,7 +150,8 @@ class MetaVolume {
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // The same for consecutive writes: bufs lie end to end from offset, and go
   // down as one pwritev per file piece (one system call for a run of writes).
-  Result<bool> TryWriteNoWait(uint64_t offset, std::span<const std::span<const uint8_t>> bufs, bool fua);
+  Result<bool> TryWriteNoWait(uint64_t offset, std::span<const std::span<const uint8_t>> bufs,
+                              bool fua);
   // fua: the data is durable (fdatasync of every touched file, rbd_flush of
   // every touched image) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);

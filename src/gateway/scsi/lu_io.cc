@@ -200,20 +200,21 @@ namespace {
 
 // A write on an I/O thread: durable ones, atomic ones (alone under
 // write_mu), and those the volume would not write inline.
-void WriteInPool(const std::shared_ptr<LuCore>& core, uint64_t offset, uint32_t bytes, bool fua, bool atomic,
-                 std::vector<uint8_t> data, Done done) {
-  core->RunWrite([core, offset, bytes, fua, atomic, data = std::move(data), done = std::move(done)]() mutable {
-    Status s;
-    const std::span<const uint8_t> span(data.data(), bytes);
-    if (atomic) {  // no other write interleaves with it
-      std::unique_lock l(core->write_mu);
-      s = core->volume->Write(offset, span, fua);
-    } else {
-      std::shared_lock l(core->write_mu);
-      s = core->volume->Write(offset, span, fua);
-    }
-    done(WithWanted(FromStatus(s, true), bytes));
-  });
+void WriteInPool(const std::shared_ptr<LuCore>& core, uint64_t offset, uint32_t bytes, bool fua,
+                 bool atomic, std::vector<uint8_t> data, Done done) {
+  core->RunWrite(
+      [core, offset, bytes, fua, atomic, data = std::move(data), done = std::move(done)]() mutable {
+        Status s;
+        const std::span<const uint8_t> span(data.data(), bytes);
+        if (atomic) {  // no other write interleaves with it
+          std::unique_lock l(core->write_mu);
+          s = core->volume->Write(offset, span, fua);
+        } else {
+          std::shared_lock l(core->write_mu);
+          s = core->volume->Write(offset, span, fua);
+        }
+        done(WithWanted(FromStatus(s, true), bytes));
+      });
 }
 
 // The calling thread's held run of writes (see WriteBatch in scsi.h).
@@ -268,7 +269,8 @@ void FlushWriteBatch() {
       }
     } else {
       for (auto& w : writes) {
-        w.done(WithWanted(inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
+        w.done(WithWanted(
+            inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
       }
     }
     writes.clear();
@@ -300,8 +302,9 @@ void DoWrite(Req& r) {
   }
   if (held.scopes > 0 && !atomic && !fua) {
     // Joins the held run when it continues it, else starts one.
-    if (held.core && (held.core != r.core || held.end != offset || held.writes.size() >= kMaxHeldWrites ||
-                      held.end - held.offset + bytes > kMaxHeldBytes))
+    if (held.core &&
+        (held.core != r.core || held.end != offset || held.writes.size() >= kMaxHeldWrites ||
+         held.end - held.offset + bytes > kMaxHeldBytes))
       FlushWriteBatch();  // leaves nothing held
     if (!held.core && r.core->write_mu.try_lock_shared()) {
       held.core = r.core;

@@ -43,7 +43,8 @@ TEST_F(LuTest, WriteBatchHoldsARunOfWritesUntilItBreaks) {
     c.cdb = std::move(cdb);
     c.data_out = std::move(data);
     c.expected_data_in = 1 << 24;
-    lu_->Execute(n1_, false, std::move(c), [&answers](Response r) { answers.push_back(std::move(r)); });
+    lu_->Execute(n1_, false, std::move(c),
+                 [&answers](Response r) { answers.push_back(std::move(r)); });
   };
   auto a = Pattern(4 * 512, 1), b = Pattern(4 * 512, 2), c = Pattern(2 * 512, 3);
   {
