@@ -105,6 +105,9 @@ void Connection::OnEvents(uint32_t events) {
 }
 
 void Connection::ReadSome() {
+  // The writes these PDUs carry to one place in a row go down in one
+  // system call, before this returns (so before their answers are sent).
+  scsi::WriteBatch batch;
   size_t total = 0;
   while (fd_ >= 0 && !reading_paused_ && phase_ != Phase::kLoggedOut && !close_after_flush_) {
     std::span<uint8_t> buf = reader_.Prepare(kReadChunk);
@@ -375,6 +378,7 @@ void Connection::HandlePdu(Pdu& pdu) {
     case Opcode::kTextRequest:
     case Opcode::kLogoutRequest:
     case Opcode::kTaskMgmtRequest: {
+      scsi::FlushWriteBatch();  // a task management function sees them done
       if (op == Opcode::kTaskMgmtRequest && discovery) {
         return ProtocolFailure(pdu, "task management in a discovery session");
       }

@@ -274,6 +274,56 @@ TEST_F(Loopback, ManySessionsAtOnce) {
 // until the hold goes and then land; meanwhile they take no I/O thread, so
 // another host's write that needs one (FUA: synced on an I/O thread) is
 // answered while more writes than there are I/O threads are held.
+// Many writes in flight on one connection, end to end across the extent
+// boundary (so a loop turn's run of them goes down as one pwritev per file),
+// every eighth with FUA and a READ among them: every write is answered GOOD
+// and every byte is in its file where a lone write would have put it.
+TEST_F(Loopback, QueuedAdjacentWritesLandInOrderAcrossExtents) {
+  iscsi_context* c = Connect(kH1, "h1", "h1", kSecret1);
+  ASSERT_NE(c, nullptr) << last_error_;
+  constexpr int kWrites = 96;
+  constexpr uint32_t kBlocks = 8;                       // 4 KiB each
+  const uint64_t first = kExtent / 512 - 40 * kBlocks;  // the 41st write starts in extent B
+  struct State {
+    int answered = 0, good = 0;
+  } st;
+  auto cb = [](iscsi_context*, int status, void* command_data, void* private_data) {
+    auto* s = static_cast<State*>(private_data);
+    auto* t = static_cast<scsi_task*>(command_data);
+    ++s->answered;
+    if (status == SCSI_STATUS_GOOD) ++s->good;
+    scsi_free_scsi_task(t);
+  };
+  std::vector<std::vector<uint8_t>> data;
+  for (int i = 0; i < kWrites; ++i) data.push_back(Pattern(kBlocks * 512, uint8_t(i)));
+  int sent = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    scsi_task* t = iscsi_write16_task(c, 0, first + uint64_t(i) * kBlocks, data[size_t(i)].data(),
+                                      kBlocks * 512, 512, 0, 0, /*fua=*/i % 8 == 7, 0, 0, cb, &st);
+    ASSERT_NE(t, nullptr) << iscsi_get_error(c);
+    ++sent;
+    if (i == kWrites / 2) {  // a read in the middle of the stream
+      ASSERT_NE(iscsi_read16_task(c, 0, first, 512, 512, 0, 0, 0, 0, 0, cb, &st), nullptr);
+      ++sent;
+    }
+  }
+  for (int i = 0; i < 3000 && st.answered < sent; ++i) {
+    pollfd p{iscsi_get_fd(c), short(iscsi_which_events(c)), 0};
+    ASSERT_GE(poll(&p, 1, 10), 0);
+    ASSERT_EQ(iscsi_service(c, p.revents), 0) << iscsi_get_error(c);
+  }
+  EXPECT_EQ(st.answered, sent);
+  EXPECT_EQ(st.good, sent);
+  for (int i = 0; i < kWrites; ++i) {
+    const uint64_t off = (first + uint64_t(i) * kBlocks) * 512;
+    std::vector<uint8_t> got = off < kExtent
+                                   ? FileBytes(file_a_, off, kBlocks * 512)
+                                   : FileBytes(file_b_, 512 + off - kExtent, kBlocks * 512);
+    EXPECT_EQ(got, data[size_t(i)]) << "write " << i;
+  }
+  Disconnect(c);
+}
+
 TEST_F(Loopback, HeldWritesParkWithoutStarvingOtherLus) {
   auto hold = gw_->HoldWrites("vol-h1");
   ASSERT_TRUE(hold.ok()) << hold.status().ToString();

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <set>
@@ -584,13 +585,48 @@ void BackOff(const File& f, int64_t now) {
 
 enum class NoWait { kDone, kWouldBlock, kUnsupported };
 
+// The iovecs of `bufs` (one contiguous run of the volume starting at
+// `bufs_offset`) that cover [from, from+n): the caller's scratch, refilled.
+void SliceIovecs(std::span<const std::span<const uint8_t>> bufs, uint64_t bufs_offset,
+                 uint64_t from, uint64_t n, std::vector<iovec>& out) {
+  out.clear();
+  uint64_t at = bufs_offset;
+  for (std::span<const uint8_t> b : bufs) {
+    if (n == 0) break;
+    const uint64_t end = at + b.size();
+    if (end > from) {
+      const uint64_t skip = from > at ? from - at : 0;
+      const uint64_t take = std::min<uint64_t>(b.size() - skip, n);
+      out.push_back({const_cast<uint8_t*>(b.data() + skip), size_t(take)});
+      from += take;
+      n -= take;
+    }
+    at = end;
+  }
+}
+
+// Drops the first r bytes of iov[i..]: the part a short write wrote.
+void Advance(std::vector<iovec>& iov, size_t& i, size_t r) {
+  while (r > 0 && i < iov.size()) {
+    if (r >= iov[i].iov_len) {
+      r -= iov[i].iov_len;
+      ++i;
+    } else {
+      iov[i].iov_base = static_cast<uint8_t*>(iov[i].iov_base) + r;
+      iov[i].iov_len -= r;
+      r = 0;
+    }
+  }
+}
+
 // One piece with pwritev2(RWF_NOWAIT): kWouldBlock when the kernel would wait
 // (bytes written so far stay written; the caller's fallback rewrites them
 // with the same data).
-Result<NoWait> WriteNoWait(const File& f, uint64_t off, const uint8_t* p, uint64_t n) {
-  while (n > 0) {
-    iovec iov{const_cast<uint8_t*>(p), size_t(std::min<uint64_t>(n, 1u << 30))};
-    ssize_t r = ::pwritev2(f.fd, &iov, 1, off_t(off), RWF_NOWAIT);
+Result<NoWait> WriteNoWait(const File& f, uint64_t off, std::vector<iovec>& iov) {
+  size_t i = 0;
+  while (i < iov.size()) {
+    ssize_t r = ::pwritev2(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)),
+                           off_t(off), RWF_NOWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return NoWait::kWouldBlock;
@@ -598,24 +634,47 @@ Result<NoWait> WriteNoWait(const File& f, uint64_t off, const uint8_t* p, uint64
       return ErrnoError("write " + Where(f.path, off), errno);
     }
     if (r == 0) return NoWait::kWouldBlock;
-    p += r;
     off += uint64_t(r);
-    n -= uint64_t(r);
+    Advance(iov, i, size_t(r));
   }
   return NoWait::kDone;
+}
+
+// One piece as a plain buffered pwritev, again after a short write.
+Status WriteFullV(const File& f, uint64_t off, std::vector<iovec>& iov) {
+  size_t i = 0;
+  while (i < iov.size()) {
+    ssize_t r =
+        ::pwritev(f.fd, &iov[i], int(std::min<size_t>(iov.size() - i, IOV_MAX)), off_t(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write " + Where(f.path, off), errno);
+    }
+    if (r == 0) return IoError("write " + Where(f.path, off) + ": no progress");
+    off += uint64_t(r);
+    Advance(iov, i, size_t(r));
+  }
+  return Status::Ok();
 }
 }  // namespace
 
 Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua) {
+  return TryWriteNoWait(offset, std::span<const std::span<const uint8_t>>(&data, 1), fua);
+}
+
+Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset,
+                                        std::span<const std::span<const uint8_t>> bufs, bool fua) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   // Preserving chunks for a point-in-time view reads and writes a disk.
   if (has_cow_.load(std::memory_order_acquire)) return false;
+  uint64_t length = 0;
+  for (std::span<const uint8_t> b : bufs) length += b.size();
   auto s = state();
   PieceList pl;
-  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
+  VSL_RETURN_IF_ERROR(MapRange(s->map, offset, length, pl));
   const auto& pieces = pl.all;
   // Files only (no clone maps to mark): the cache's part is all after.
-  AfterWrite after{s->map, s->files, offset, data.size()};
+  AfterWrite after{s->map, s->files, offset, length};
   const int64_t start = NowNs();
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
@@ -625,20 +684,24 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
     if (fua) return false;
     if (f.inline_off_until.load(std::memory_order_relaxed) > start) return false;
   }
+  // One loop thread's scratch: a piece's iovecs (as many as the buffers it spans).
+  thread_local std::vector<iovec> iov;
   for (const Piece& p : pieces) {
     const File& f = *s->files[p.extent];
-    const uint8_t* src = data.data() + (p.volume_offset - offset);
+    SliceIovecs(bufs, offset, p.volume_offset, p.length, iov);
     if (!f.in_memory && f.nowait_writes.load(std::memory_order_relaxed)) {
-      VSL_ASSIGN_OR_RETURN(NoWait r, WriteNoWait(f, p.file_offset, src, p.length));
+      VSL_ASSIGN_OR_RETURN(NoWait r, WriteNoWait(f, p.file_offset, iov));
       if (r == NoWait::kDone) continue;
       if (r == NoWait::kWouldBlock) return false;
       f.nowait_writes.store(false, std::memory_order_relaxed);
+      SliceIovecs(bufs, offset, p.volume_offset, p.length, iov);  // from the piece's start again
     }
     // tmpfs never waits for a disk; a page-cache file whose file system
     // can't say whether it would (RWF_NOWAIT unsupported, as on ext4) is
     // written here too: a buffered write of pages already cached costs a
     // copy, and the clock below catches a file system that stalls.
-    VSL_RETURN_IF_ERROR(WriteFull(f, p.file_offset, src, p.length));
+    if (f.null) continue;
+    VSL_RETURN_IF_ERROR(WriteFullV(f, p.file_offset, iov));
   }
   const int64_t end = NowNs();
   const bool slow = end - start > kSlowInlineWriteNs;
@@ -651,8 +714,8 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset, std::span<const uint8_t
       f.last_inline_slow.store(false, std::memory_order_relaxed);
     }
   }
-  changes_.Mark(offset, data.size());
-  migration_changes_.Mark(offset, data.size());
+  changes_.Mark(offset, length);
+  migration_changes_.Mark(offset, length);
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
   // once; kept so the contract is Write's.
   if (fua)

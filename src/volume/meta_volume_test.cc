@@ -305,6 +305,48 @@ TEST_F(MetaVolumeTest, TryWriteNoWaitLeavesDurableDiskWritesToWrite) {
   ::unlink(shm.c_str());
 }
 
+// A run of buffers end to end, split at odd places and across three
+// extents (two files, one of them twice): each byte lands where a single
+// write would have put it.
+TEST_F(MetaVolumeTest, TryWriteNoWaitOfBuffersEndToEnd) {
+  std::string a = MakeFile("a", 8192, 0xaa), b = MakeFile("b", 4096, 0xbb);
+  auto v = MetaVolume::Open({{a, 4096, 4096}, {b, 0, 4096}, {a, 0, 4096}}, {.id = "v1"});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  std::vector<uint8_t> data(9000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 11 + 3);
+  // Pieces of 1000, 3000, 1, 2999, 2000 bytes from volume offset 1500: the
+  // extent edges (4096, 8192) fall inside the second and fifth buffers.
+  std::vector<std::span<const uint8_t>> bufs;
+  size_t at = 0;
+  for (size_t n : {1000, 3000, 1, 2999, 2000}) {
+    bufs.emplace_back(data.data() + at, n);
+    at += n;
+  }
+  ASSERT_EQ(at, data.size());
+  auto r = (*v)->TryWriteNoWait(1500, bufs, false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  if (!*r) {
+    ASSERT_TRUE(
+        (*v)->Write(1500, data, false).ok());  // the volume's fallback, as its contract says
+  }
+  std::vector<uint8_t> back(12288);
+  ASSERT_TRUE((*v)->Read(0, back).ok());
+  EXPECT_EQ(std::vector<uint8_t>(back.begin(), back.begin() + 1500),
+            std::vector<uint8_t>(1500, 0xaa));
+  EXPECT_EQ(std::vector<uint8_t>(back.begin() + 1500, back.begin() + 10500), data);
+  EXPECT_EQ(std::vector<uint8_t>(back.begin() + 10500, back.end()),
+            std::vector<uint8_t>(12288 - 10500, 0xaa));
+  // And in the files themselves: volume 4096.. is b, 8192.. is a's start.
+  EXPECT_EQ(ReadFile(b, 0, 4096),
+            std::vector<uint8_t>(data.begin() + (4096 - 1500), data.begin() + (8192 - 1500)));
+  EXPECT_EQ(ReadFile(a, 0, 10500 - 8192),
+            std::vector<uint8_t>(data.begin() + (8192 - 1500), data.end()));
+  // A run reaching past the end is refused and names the range.
+  std::vector<std::span<const uint8_t>> past{std::span<const uint8_t>(data.data(), 4096),
+                                             std::span<const uint8_t>(data.data(), 4096)};
+  EXPECT_EQ((*v)->TryWriteNoWait(8192, past, false).status().code(), Code::kOutOfRange);
+}
+
 // An RBD extent whose cluster can't be reached (here: no conf file) is
 // refused naming the image and the file; a build without librbd refuses it
 // saying so. Either way nothing opens. (tests/ceph runs the real thing.)

@@ -148,6 +148,10 @@ class MetaVolume {
   // inline write to that file lately took over 2 ms (then false for 10 ms,
   // doubling up to a second while such writes recur).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const uint8_t> data, bool fua);
+  // The same for consecutive writes: bufs lie end to end from offset, and go
+  // down as one pwritev per file piece (one system call for a run of writes).
+  Result<bool> TryWriteNoWait(uint64_t offset, std::span<const std::span<const uint8_t>> bufs,
+                              bool fua);
   // fua: the data is durable (fdatasync of every touched file, rbd_flush of
   // every touched image) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);

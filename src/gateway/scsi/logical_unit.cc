@@ -207,6 +207,10 @@ std::shared_ptr<LuCore> LogicalUnit::core() const { return impl_->core; }
 
 void LogicalUnit::Execute(const Nexus& nexus, bool read_only, Command cmd, Done done,
                           std::shared_ptr<const CopyScope> scope) {
+  // Writes held by this thread land before any other command runs; a WRITE
+  // decides in DoWrite whether it continues them.
+  const uint8_t opcode = cmd.cdb.empty() ? 0 : cmd.cdb[0];
+  if (opcode != 0x0a && opcode != 0x2a && opcode != 0xaa && opcode != 0x8a) FlushWriteBatch();
   const std::shared_ptr<LuCore>& core = impl_->core;
   const OpInfo* op = FindOp(cmd.cdb);
   if (core->gate.load(std::memory_order_acquire)) {

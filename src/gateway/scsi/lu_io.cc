@@ -196,6 +196,88 @@ void DoRead(Req& r) {
   });
 }
 
+namespace {
+
+// A write on an I/O thread: durable ones, atomic ones (alone under
+// write_mu), and those the volume would not write inline.
+void WriteInPool(const std::shared_ptr<LuCore>& core, uint64_t offset, uint32_t bytes, bool fua,
+                 bool atomic, std::vector<uint8_t> data, Done done) {
+  core->RunWrite(
+      [core, offset, bytes, fua, atomic, data = std::move(data), done = std::move(done)]() mutable {
+        Status s;
+        const std::span<const uint8_t> span(data.data(), bytes);
+        if (atomic) {  // no other write interleaves with it
+          std::unique_lock l(core->write_mu);
+          s = core->volume->Write(offset, span, fua);
+        } else {
+          std::shared_lock l(core->write_mu);
+          s = core->volume->Write(offset, span, fua);
+        }
+        done(WithWanted(FromStatus(s, true), bytes));
+      });
+}
+
+// The calling thread's held run of writes (see WriteBatch in scsi.h).
+struct HeldWrites {
+  int scopes = 0;
+  std::shared_ptr<LuCore> core;  // set while writes are held; its write_mu held shared
+  uint64_t offset = 0, end = 0;
+  struct Write {
+    std::vector<uint8_t> data;
+    uint32_t bytes;
+    Done done;
+  };
+  std::vector<Write> writes;
+  std::vector<std::span<const uint8_t>> bufs;  // scratch for the flush
+};
+thread_local HeldWrites held;
+
+// A run stops at this many writes or bytes: past them one more system call
+// costs little against the copies.
+constexpr size_t kMaxHeldWrites = 64;
+constexpr uint64_t kMaxHeldBytes = 1u << 20;
+
+}  // namespace
+
+WriteBatch::WriteBatch() { ++held.scopes; }
+
+WriteBatch::~WriteBatch() {
+  FlushWriteBatch();
+  --held.scopes;
+}
+
+void FlushWriteBatch() {
+  // An answer may run the next command at once (Done may re-enter), which
+  // may hold a new run: the held state is clear before the first answer,
+  // and a run held meanwhile goes down too.
+  while (held.core) {
+    std::shared_ptr<LuCore> core = std::move(held.core);
+    held.core = nullptr;
+    const uint64_t offset = held.offset;
+    std::vector<HeldWrites::Write> writes;
+    writes.swap(held.writes);
+    held.bufs.clear();
+    for (const auto& w : writes) held.bufs.emplace_back(w.data.data(), w.bytes);
+    auto inline_done = core->volume->TryWriteNoWait(offset, held.bufs, false);
+    core->write_mu.unlock_shared();
+    if (inline_done.ok() && !*inline_done) {
+      uint64_t at = offset;
+      for (auto& w : writes) {
+        const uint32_t bytes = w.bytes;
+        WriteInPool(core, at, bytes, false, false, std::move(w.data), std::move(w.done));
+        at += bytes;
+      }
+    } else {
+      for (auto& w : writes) {
+        w.done(WithWanted(
+            inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
+      }
+    }
+    writes.clear();
+    if (held.writes.empty()) held.writes.swap(writes);  // keeps the capacity
+  }
+}
+
 // WRITE and WRITE AND VERIFY (the verify is the write reaching the medium:
 // WRITE AND VERIFY is durable before GOOD, like FUA).
 void DoWrite(Req& r) {
@@ -218,6 +300,24 @@ void DoWrite(Req& r) {
       StartWriteAsync(core, offset, bytes, fua, std::move(data), std::move(done));
     });
   }
+  if (held.scopes > 0 && !atomic && !fua) {
+    // Joins the held run when it continues it, else starts one.
+    if (held.core &&
+        (held.core != r.core || held.end != offset || held.writes.size() >= kMaxHeldWrites ||
+         held.end - held.offset + bytes > kMaxHeldBytes))
+      FlushWriteBatch();  // leaves nothing held
+    if (!held.core && r.core->write_mu.try_lock_shared()) {
+      held.core = r.core;
+      held.offset = held.end = offset;
+    }
+    if (held.core) {
+      held.writes.push_back({std::move(r.cmd.data_out), bytes, std::move(r.done)});
+      held.end += bytes;
+      return;
+    }
+  } else {
+    FlushWriteBatch();  // the held writes come first
+  }
   if (!atomic && r.core->write_mu.try_lock_shared()) {
     auto inline_done = r.core->volume->TryWriteNoWait(
         offset, std::span<const uint8_t>(r.cmd.data_out.data(), bytes), fua);
@@ -225,19 +325,7 @@ void DoWrite(Req& r) {
     if (!inline_done.ok()) return r.Reply(WithWanted(FromStatus(inline_done.status(), true), bytes));
     if (*inline_done) return r.Reply(WithWanted(Response::Good(), bytes));
   }
-  r.core->RunWrite([core = r.core, offset, bytes, fua, atomic, data = std::move(r.cmd.data_out),
-                   done = std::move(r.done)]() mutable {
-    Status s;
-    const std::span<const uint8_t> span(data.data(), bytes);
-    if (atomic) {  // no other write interleaves with it
-      std::unique_lock l(core->write_mu);
-      s = core->volume->Write(offset, span, fua);
-    } else {
-      std::shared_lock l(core->write_mu);
-      s = core->volume->Write(offset, span, fua);
-    }
-    done(WithWanted(FromStatus(s, true), bytes));
-  });
+  WriteInPool(r.core, offset, bytes, fua, atomic, std::move(r.cmd.data_out), std::move(r.done));
 }
 
 void DoVerify(Req& r) {

@@ -34,6 +34,76 @@ TEST_F(LuTest, WriteReadAcrossExtentBoundary) {
   EXPECT_EQ(r.data_in, six);
 }
 
+// Writes a network thread hands down in a row while a WriteBatch is open:
+// held with their answers until the run breaks, then all in the files.
+TEST_F(LuTest, WriteBatchHoldsARunOfWritesUntilItBreaks) {
+  std::vector<Response> answers;
+  auto run = [&](std::vector<uint8_t> cdb, std::vector<uint8_t> data = {}) {
+    Command c;
+    c.cdb = std::move(cdb);
+    c.data_out = std::move(data);
+    c.expected_data_in = 1 << 24;
+    lu_->Execute(n1_, false, std::move(c),
+                 [&answers](Response r) { answers.push_back(std::move(r)); });
+  };
+  auto a = Pattern(4 * 512, 1), b = Pattern(4 * 512, 2), c = Pattern(2 * 512, 3);
+  {
+    WriteBatch batch;
+    // 60..63 in file a, 64..67 in file b, 68..69: one run across the extents.
+    run(Cdb10(0x2a, 0, 60, 4), a);
+    run(Cdb10(0x2a, 0, 64, 4), b);
+    run(Cdb16(0x8a, 0, 68, 2), c);
+    EXPECT_EQ(answers.size(), 0u);  // held: their bytes are not in yet
+    // Any other command runs after them and sees them.
+    run(Cdb10(0x28, 0, 60, 10));
+    ASSERT_EQ(answers.size(), 4u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_GOOD(answers[i]);
+    EXPECT_EQ(answers[0].data_out_wanted, 4 * 512u);
+    EXPECT_EQ(answers[2].data_out_wanted, 2 * 512u);
+    std::vector<uint8_t> all = a;
+    all.insert(all.end(), b.begin(), b.end());
+    all.insert(all.end(), c.begin(), c.end());
+    EXPECT_EQ(answers[3].data_in, all);
+    answers.clear();
+    // A write elsewhere ends the run before it: the first is answered.
+    run(Cdb10(0x2a, 0, 0, 1), Pattern(512, 4));
+    run(Cdb10(0x2a, 0, 2, 1), Pattern(512, 5));
+    ASSERT_EQ(answers.size(), 1u);
+    // A FUA write is not held and lands after what was.
+    run(Cdb10(0x2a, 0x08, 3, 1), Pattern(512, 6));
+    ASSERT_EQ(answers.size(), 3u);
+    run(Cdb10(0x2a, 0, 4, 1), Pattern(512, 7));
+    EXPECT_EQ(answers.size(), 3u);
+  }
+  // The scope's end answers what it still held.
+  ASSERT_EQ(answers.size(), 4u);
+  for (const Response& r : answers) EXPECT_GOOD(r);
+  for (uint32_t lba : {0u, 2u, 3u, 4u})
+    EXPECT_EQ(Do(Cdb10(0x28, 0, lba, 1)).data_in, Pattern(512, uint8_t(lba == 0 ? 4 : lba + 3)));
+  // Outside a batch nothing waits.
+  answers.clear();
+  run(Cdb10(0x2a, 0, 10, 1), Pattern(512, 8));
+  EXPECT_EQ(answers.size(), 1u);
+  // An answer that sends another write at once (Done may re-enter): that
+  // write is held anew, and the scope's end still answers it.
+  answers.clear();
+  {
+    WriteBatch batch;
+    Command c;
+    c.cdb = Cdb10(0x2a, 0, 20, 1);
+    c.data_out = Pattern(512, 9);
+    lu_->Execute(n1_, false, std::move(c), [&](Response r) {
+      answers.push_back(std::move(r));
+      run(Cdb10(0x2a, 0, 30, 1), Pattern(512, 10));
+    });
+    EXPECT_EQ(answers.size(), 0u);
+  }
+  ASSERT_EQ(answers.size(), 2u);
+  for (const Response& r : answers) EXPECT_GOOD(r);
+  EXPECT_EQ(Do(Cdb10(0x28, 0, 20, 1)).data_in, Pattern(512, 9));
+  EXPECT_EQ(Do(Cdb10(0x28, 0, 30, 1)).data_in, Pattern(512, 10));
+}
+
 TEST_F(LuTest, WriteAtomic) {
   std::vector<uint8_t> cdb(16, 0);
   cdb[0] = 0x9c;

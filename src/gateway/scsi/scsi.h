@@ -157,6 +157,27 @@ struct LuOptions {
   uint64_t sanitize_bytes_per_second = 0;
 };
 
+// Consecutive writes a network thread hands to logical units while a
+// WriteBatch is open on it: a plain WRITE that would be written inline
+// (page cache, no FUA) and starts where the previous one ended on the same
+// LU is held, with its answer, and the run goes to the file as one pwritev
+// when it breaks: a write elsewhere, any other command to any LU
+// (LogicalUnit::Execute flushes first), FlushWriteBatch, or the scope's end.
+// Every check of a command (reservations, write protection, ranges, qos in
+// the transport) is made before it joins; only the system call and the
+// answers wait, and no answer leaves before its bytes are in the file. The
+// holder must close the scope before it sleeps: a held write holds its LU's
+// write gate (shared). Per thread; scopes nest.
+class WriteBatch {
+ public:
+  WriteBatch();
+  ~WriteBatch();
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
+};
+// Writes what the calling thread's batch holds and answers those commands.
+void FlushWriteBatch();
+
 // A logical unit: one volume, possibly mapped to several hosts (shared disk) at
 // different LUN numbers. Reservations, persistent reservations and capacity
 // unit attentions live here so that every host sees the same state.
