@@ -209,7 +209,9 @@ TEST_P(ArrayTest, DeallocateZeroesAndFreesRange) {
   auto mapped = a->MappedRanges(v->id);
   ASSERT_TRUE(mapped.ok());
   // RBD knows allocation per object (4 MiB): a range inside one stays mapped.
-  if (GetParam() != "rbd") EXPECT_LE(MappedTotal(*mapped), kMiB - 512 * 1024);
+  if (GetParam() != "rbd") {
+    EXPECT_LE(MappedTotal(*mapped), kMiB - 512 * 1024);
+  }
 }
 
 TEST_P(ArrayTest, CopyKeepsHolesAndNeverReadsThem) {
@@ -459,8 +461,8 @@ INSTANTIATE_TEST_SUITE_P(Drivers, ArrayTest, ::testing::Values("file", "memory")
 
 TEST(CrossDriverTest, CopiesBetweenFileAndMemoryArrays) {
   testing::TempDir dir;
-  auto file = OpenArray({"f", "file", dir.path() + "/f", 16 * kMiB, 0, {}, {}});
-  auto mem = OpenArray({"m", "memory", "", 16 * kMiB, 0, {}, {}});
+  auto file = OpenArray({"f", "file", dir.path() + "/f", 16 * kMiB, 0, {}, {}, {}, false});
+  auto mem = OpenArray({"m", "memory", "", 16 * kMiB, 0, {}, {}, {}, false});
   ASSERT_TRUE(file.ok() && mem.ok());
   auto fv = (*file)->CreateVolume(2 * kMiB);
   auto mv = (*mem)->CreateVolume(2 * kMiB);
@@ -482,17 +484,17 @@ TEST(CrossDriverTest, CopiesBetweenFileAndMemoryArrays) {
 }
 
 TEST(OpenArrayTest, RejectsBadSpecs) {
-  EXPECT_EQ(OpenArray({"", "memory", "", kMiB, 0, {}, {}}).status().code(),
+  EXPECT_EQ(OpenArray({"", "memory", "", kMiB, 0, {}, {}, {}, false}).status().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(OpenArray({"x", "memory", "", 0, 0, {}, {}}).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenArray({"x", "memory", "", kMiB, 1000, {}, {}}).status().code(),
+  EXPECT_EQ(OpenArray({"x", "memory", "", 0, 0, {}, {}, {}, false}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(OpenArray({"x", "memory", "", kMiB, 1000, {}, {}, {}, false}).status().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(OpenArray({"x", "memory", "", kMiB, 2 * kMiB, {}, {}}).status().code(),
+  EXPECT_EQ(OpenArray({"x", "memory", "", kMiB, 2 * kMiB, {}, {}, {}, false}).status().code(),
             Code::kInvalidArgument);
-  auto unknown = OpenArray({"x", "ceph", "", kMiB, 0, {}, {}});
+  auto unknown = OpenArray({"x", "ceph", "", kMiB, 0, {}, {}, {}, false});
   EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find("ceph"), std::string::npos);
-  EXPECT_EQ(OpenArray({"x", "file", "", kMiB, 0, {}, {}}).status().code(),
+  EXPECT_EQ(OpenArray({"x", "file", "", kMiB, 0, {}, {}, {}, false}).status().code(),
             Code::kInvalidArgument);
 }
 

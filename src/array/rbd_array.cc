@@ -1267,7 +1267,7 @@ Result<std::vector<volume::Extent>> RbdArray::Locate(const std::string& id) {
   e.path = "rbd:" + rbd_.pool + "/" + ImageName(id);
   e.offset = 0;
   e.length = v.size;
-  e.rbd = volume::RbdImage{rbd_.pool, ImageName(id), rbd_.conf, rbd_.user, rbd_.keyring};
+  e.rbd = volume::RbdImage{rbd_.pool, ImageName(id), rbd_.conf, rbd_.user, rbd_.keyring, ""};
   return std::vector<volume::Extent>{std::move(e)};
 }
 

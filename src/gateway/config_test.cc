@@ -277,7 +277,7 @@ TEST(GatewayConfig, RbdExtentComesThrough) {
 
 TEST(VolumeIdFromExtents, RbdImagesAreDistinct) {
   volume::Extent a{"rbd:p/i", 0, 512};
-  a.rbd = volume::RbdImage{"p", "i", "/c", "u", "/k"};
+  a.rbd = volume::RbdImage{"p", "i", "/c", "u", "/k", ""};
   volume::Extent b = a;
   b.rbd->image = "j";
   volume::Extent c = a;

@@ -133,7 +133,9 @@ TEST(BlockCacheTest, MetaVolumeReadsHitAndWritesInvalidate) {
   data.assign(2 * kB, 0x33);
   auto done = (*v)->TryWriteNoWait(kB, data, false);
   ASSERT_TRUE(done.ok());
-  if (!*done) ASSERT_TRUE((*v)->Write(kB, data, false).ok());
+  if (!*done) {
+    ASSERT_TRUE((*v)->Write(kB, data, false).ok());
+  }
   expect(0x33, 4);
   ASSERT_TRUE((*v)->Unmap(kB, 2 * kB).ok());
   expect(0, 5);

@@ -353,7 +353,7 @@ TEST_F(MetaVolumeTest, TryWriteNoWaitOfBuffersEndToEnd) {
 TEST_F(MetaVolumeTest, RbdExtentWithoutAClusterIsRefusedClearly) {
   std::string a = MakeFile("a", 4096, 5);
   Extent e{"rbd:p/img", 0, 4096};
-  e.rbd = RbdImage{"p", "img", dir_ + "/no-such-ceph.conf", "vsl", ""};
+  e.rbd = RbdImage{"p", "img", dir_ + "/no-such-ceph.conf", "vsl", "", ""};
   auto v = MetaVolume::Open({{a, 0, 4096}, e}, {});
   ASSERT_FALSE(v.ok());
   const std::string m = v.status().ToString();

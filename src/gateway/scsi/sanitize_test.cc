@@ -53,10 +53,10 @@ std::vector<uint8_t> SanitizeCdb(uint8_t sa, uint16_t len, bool immed = false, b
 
 // OVERWRITE parameter list: INVERT, OVERWRITE COUNT, the pattern.
 std::vector<uint8_t> OverwriteParams(std::vector<uint8_t> pattern, uint8_t count, bool invert = false) {
-  std::vector<uint8_t> p(4, 0);
+  std::vector<uint8_t> p(4 + pattern.size(), 0);
   p[0] = uint8_t((invert ? 0x80 : 0) | count);
   StoreBe16(&p[2], uint16_t(pattern.size()));
-  p.insert(p.end(), pattern.begin(), pattern.end());
+  std::copy(pattern.begin(), pattern.end(), p.begin() + 4);
   return p;
 }
 
@@ -428,8 +428,11 @@ TEST_F(SanitizeTest, SoftwareWriteProtectThroughModeSelect) {
   EXPECT_GOOD(r);
   ASSERT_EQ(r.data_in.size(), 16u);
   EXPECT_EQ(r.data_in[8], 0x08);
-  for (size_t i = 6; i < 16; ++i)
-    if (i != 8) EXPECT_EQ(r.data_in[i], 0) << i;
+  for (size_t i = 6; i < 16; ++i) {
+    if (i != 8) {
+      EXPECT_EQ(r.data_in[i], 0) << i;
+    }
+  }
   // Set by nexus 1.
   auto p = ControlPageSelect(*lu_, n1_, true);
   EXPECT_GOOD(Do({0x15, 0x10, 0, 0, uint8_t(p.size()), 0}, p));
