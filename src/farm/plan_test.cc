@@ -552,74 +552,54 @@ TEST(PlanTest, ToStringEndsWithSummary) {
 namespace vsl::farm {
 namespace {
 
-// A changed qos attribute is one change of the disk (its limits are set at
-// once on the mapped disk): no unmap, no map, no new volume.
-TEST(PlanTest, QosChangeIsAChangeNotARemap) {
-  Farm plain;
-  plain.web_extra = "<disk drivename=\"/home\" drivesize=\"8\"/>";
-  Farm limited;
-  limited.web_extra =
-      "<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"qos\" value=\"mbps=50,iops=100\"/></disk>";
-  VolumeId next = 1;
-  FarmState from = Applied(plain, EmptyFarm(), &next);
-  Result<FarmPlan> plan = Plan(Spec(limited), from);
-  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
-  const Action& a = plan->actions[0];
-  EXPECT_EQ(a.kind, ActionKind::kSetQos);
-  EXPECT_EQ(a.qos, "iops=100,mbps=50");
-  EXPECT_EQ(plan->to_change, 1);
-  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
-  EXPECT_EQ(a.ToString().rfind("~ set limits of ", 0), 0u) << a.ToString();
-  EXPECT_NE(a.ToString().find(": iops=100,mbps=50"), std::string::npos) << a.ToString();
+// A changed qos or cache attribute is one change of the disk (its limits or
+// its policy are set at once on the mapped disk): no unmap, no map, no new
+// volume; dropping the attribute is one change again.
+TEST(PlanTest, QosOrCacheChangeIsAChangeNotARemap) {
+  struct Case {
+    const char* attribute;
+    const char* value;
+    ActionKind kind;
+    std::string Action::*field;
+    const char* planned;  // the field as the plan has it
+    const char* text;     // how the step starts
+  };
+  const Case cases[] = {
+      {"qos", "mbps=50,iops=100", ActionKind::kSetQos, &Action::qos, "iops=100,mbps=50", "~ set limits of "},
+      {"cache", "read", ActionKind::kSetCache, &Action::cache, "read", "~ set cache policy of "},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.attribute);
+    Farm plain;
+    plain.web_extra = "<disk drivename=\"/home\" drivesize=\"8\"/>";
+    Farm with;
+    with.web_extra = std::string("<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"") + c.attribute +
+                     "\" value=\"" + c.value + "\"/></disk>";
+    VolumeId next = 1;
+    FarmState from = Applied(plain, EmptyFarm(), &next);
+    Result<FarmPlan> plan = Plan(Spec(with), from);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+    const Action& a = plan->actions[0];
+    EXPECT_EQ(a.kind, c.kind);
+    EXPECT_EQ(a.*c.field, c.planned);
+    EXPECT_EQ(plan->to_change, 1);
+    EXPECT_EQ(plan->to_add + plan->to_remove, 0);
+    EXPECT_EQ(a.ToString().rfind(c.text, 0), 0u) << a.ToString();
+    EXPECT_NE(a.ToString().find(std::string(": ") + c.planned), std::string::npos) << a.ToString();
 
-  FarmState to = Simulate(from, *plan, &next);
-  Result<FarmPlan> again = Plan(Spec(limited), to);
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->empty()) << again->ToString();
+    FarmState to = Simulate(from, *plan, &next);
+    Result<FarmPlan> again = Plan(Spec(with), to);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->empty()) << again->ToString();
 
-  // Back to no attribute: the limits go, again as one change.
-  Result<FarmPlan> back = Plan(Spec(plain), to);
-  ASSERT_TRUE(back.ok());
-  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
-  EXPECT_EQ(back->actions[0].kind, ActionKind::kSetQos);
-  EXPECT_EQ(back->actions[0].qos, "");
-  EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
-}
-
-// A changed cache attribute is one change of the disk (its policy is set at
-// once on the mapped disk): no unmap, no map, no new volume.
-TEST(PlanTest, CacheChangeIsAChangeNotARemap) {
-  Farm plain;
-  plain.web_extra = "<disk drivename=\"/home\" drivesize=\"8\"/>";
-  Farm limited;
-  limited.web_extra =
-      "<disk drivename=\"/home\" drivesize=\"8\"><attribute name=\"cache\" value=\"read\"/></disk>";
-  VolumeId next = 1;
-  FarmState from = Applied(plain, EmptyFarm(), &next);
-  Result<FarmPlan> plan = Plan(Spec(limited), from);
-  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
-  const Action& a = plan->actions[0];
-  EXPECT_EQ(a.kind, ActionKind::kSetCache);
-  EXPECT_EQ(a.cache, "read");
-  EXPECT_EQ(plan->to_change, 1);
-  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
-  EXPECT_EQ(a.ToString().rfind("~ set cache policy of ", 0), 0u) << a.ToString();
-  EXPECT_NE(a.ToString().find(": read"), std::string::npos) << a.ToString();
-
-  FarmState to = Simulate(from, *plan, &next);
-  Result<FarmPlan> again = Plan(Spec(limited), to);
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->empty()) << again->ToString();
-
-  // Back to no attribute: the policy goes, again as one change.
-  Result<FarmPlan> back = Plan(Spec(plain), to);
-  ASSERT_TRUE(back.ok());
-  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
-  EXPECT_EQ(back->actions[0].kind, ActionKind::kSetCache);
-  EXPECT_EQ(back->actions[0].cache, "");
-  EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
+    Result<FarmPlan> back = Plan(Spec(plain), to);
+    ASSERT_TRUE(back.ok());
+    ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
+    EXPECT_EQ(back->actions[0].kind, c.kind);
+    EXPECT_EQ(back->actions[0].*c.field, "");
+    EXPECT_NE(back->actions[0].ToString().find(": none"), std::string::npos);
+  }
 }
 
 // A changed raid-level (or a drivetype naming another class) is one change
