@@ -11,6 +11,7 @@
 #include <chrono>
 #include <set>
 
+#include "catalog/request_queue.h"
 #include "manager/operations.h"
 #include "util/crash_point.h"
 
@@ -85,6 +86,82 @@ Result<std::vector<int64_t>> Operations::MigrateCleanup(int64_t unit, const Acto
     ids.push_back(m.volume.id);
   }
   return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateGiveBack(int64_t request_id, const Actor& actor) {
+  std::vector<int64_t> ids;
+  std::vector<Member> left;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    left.clear();
+    catalog::VolumeFilter mine;
+    mine.request_id = request_id;
+    VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, mine));
+    for (Volume& v : vols) {
+      // A destination not (or no longer) in a unit; a unit's members, the
+      // old members the switch kept unbound, and free volumes stay.
+      if (v.type == "meta" || v.parent_id) continue;
+      if (v.state != DiskState::kAllocated && v.state != DiskState::kUnconfigured &&
+          v.state != DiskState::kScrubbing)
+        continue;
+      VSL_ASSIGN_OR_RETURN(auto m, Resolve(tx, v));
+      left.insert(left.end(), m.begin(), m.end());
+    }
+    return Status::Ok();
+  }));
+  if (left.empty()) return ids;
+  (void)RevokeAll(left);
+  const std::string why = "given back: migrate request " + std::to_string(request_id) + " failed";
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    for (const Member& m : left) {
+      VSL_ASSIGN_OR_RETURN(Volume now, catalog_->GetVolume(tx, m.volume.id));
+      if (now.state != DiskState::kAllocated) continue;
+      VolumeUpdate dirty;
+      dirty.clean = false;  // the copy may have written it
+      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated, DiskState::kUnconfigured,
+                                              dirty, "migrate", actor, why));
+    }
+    return Status::Ok();
+  }));
+  for (const Member& m : left) {
+    Status s = FreeSingle(m.volume.id, actor);
+    if (!s.ok())
+      return s.Annotate("migrate request " + std::to_string(request_id) + ": giving back volume " +
+                        std::to_string(m.volume.id));
+    ids.push_back(m.volume.id);
+  }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateReclaim(const Actor& actor) {
+  // Destinations wait Allocated; one given back halfway is Unconfigured or
+  // Scrubbing. Few volumes are in these states at any time.
+  std::set<int64_t> requests;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    requests.clear();
+    for (DiskState st : {DiskState::kAllocated, DiskState::kUnconfigured, DiskState::kScrubbing}) {
+      catalog::VolumeFilter f;
+      f.state = st;
+      VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, f));
+      for (const Volume& v : vols)
+        if (v.request_id && !v.parent_id && v.type != "meta") requests.insert(*v.request_id);
+    }
+    return Status::Ok();
+  }));
+  std::vector<int64_t> freed;
+  catalog::RequestQueue queue(catalog_);
+  Status first;
+  for (int64_t id : requests) {
+    auto r = queue.Get(id);
+    if (!r.ok() || r->op != "migrate" || r->state != catalog::RequestState::kFailed) continue;
+    auto got = MigrateGiveBack(id, Actor{actor.name, id});
+    if (!got.ok()) {
+      if (first.ok()) first = got.status();
+      continue;
+    }
+    freed.insert(freed.end(), got->begin(), got->end());
+  }
+  if (!first.ok()) return first;
+  return freed;
 }
 
 Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<Member>& from,

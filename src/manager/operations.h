@@ -178,6 +178,15 @@ class Operations {
   // false). A re-run of the request after a crash redoes the copy, or,
   // the switch being recorded, finishes freeing the old members.
   Result<Json> Migrate(int64_t unit, const catalog::Qualities& qualities, uint64_t rate, const catalog::Actor& actor);
+  // A migrate request that failed for good (its error, or abandoned by the
+  // queue after its workers kept dying) gives back the destinations it had
+  // allocated and not yet made members: volumes tagged with `request_id`
+  // that are Allocated, Unconfigured or Scrubbing and belong to no unit are
+  // revoked, scrubbed and freed. Returns their ids; none is not an error.
+  Result<std::vector<int64_t>> MigrateGiveBack(int64_t request_id, const catalog::Actor& actor);
+  // MigrateGiveBack for every failed migrate request that still holds such
+  // volumes (the storage manager runs it when idle). Returns the ids freed.
+  Result<std::vector<int64_t>> MigrateReclaim(const catalog::Actor& actor);
   // The unit's limits (util/qos.h) become `limits` (empty: none): recorded
   // in the catalog, then given to the gateway, which holds a mapped unit's
   // hosts to them at once. FailedPrecondition for a member of a meta volume
