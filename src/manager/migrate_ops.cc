@@ -9,6 +9,7 @@
 // whole and flushed, with the host's writes held); the old ones carry the
 // request's id, so a re-run finds them and finishes freeing them.
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "catalog/request_queue.h"
@@ -83,6 +84,73 @@ Result<std::vector<int64_t>> Operations::MigrateCleanup(int64_t unit, const Acto
     if (!s.ok())
       return s.Annotate("migrate of volume " + std::to_string(unit) + ": freeing volume " +
                         std::to_string(m.volume.id));
+    ids.push_back(m.volume.id);
+  }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit, const std::vector<Member>& members,
+                                                       uint64_t rate, const Actor& actor) {
+  std::vector<int64_t> ids;
+  // The request that made the members: all of them carry its id.
+  std::optional<int64_t> req = members.empty() ? std::nullopt : members.front().volume.request_id;
+  for (const Member& m : members) {
+    if (m.volume.request_id != req) req.reset();
+  }
+  if (!req) return ids;
+  std::vector<Member> kept;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    kept.clear();
+    catalog::VolumeFilter mine;
+    mine.request_id = req;
+    VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, mine));
+    for (Volume& v : vols) {
+      if (v.type == "meta" || v.parent_id) continue;
+      if (v.state != DiskState::kUnbound && v.state != DiskState::kUnconfigured && v.state != DiskState::kScrubbing)
+        continue;
+      VSL_ASSIGN_OR_RETURN(auto m, Resolve(tx, v));
+      kept.insert(kept.end(), m.begin(), m.end());
+    }
+    return Status::Ok();
+  }));
+  if (kept.empty()) return ids;
+  const std::string what = "migrate of volume " + std::to_string(unit.id);
+  if (unit.state == DiskState::kMapped) {
+    // Does the gateway still serve an old member? Then it moves now.
+    auto served = target_->MappedVolume(std::to_string(unit.id));
+    if (!served) {
+      return FailedPrecondition(what + ": the switch of request " + std::to_string(*req) +
+                                " was recorded, but this process's gateway does not serve the unit, so the old "
+                                "members " +
+                                Ids(kept) + " are kept");
+    }
+    VSL_ASSIGN_OR_RETURN(auto old_extents, Extents(kept));
+    std::set<std::string> old_paths;
+    for (const auto& e : old_extents) old_paths.insert(e.path);
+    bool on_old = false;
+    for (const auto& e : served->extents()) on_old = on_old || old_paths.count(e.path) > 0;
+    if (on_old) {
+      VSL_ASSIGN_OR_RETURN(auto to, Extents(members));
+      MigrateOptions o;
+      o.bytes_per_second = rate;
+      auto r = target_->Migrate(std::to_string(unit.id), to, o);
+      if (!r.ok()) {
+        return r.status().Annotate(what + ": the switch of request " + std::to_string(*req) +
+                                   " was recorded, the gateway still serves the old members " + Ids(kept) +
+                                   " and did not switch again");
+      }
+      (void)catalog_->Write([&](Tx& tx) {
+        return catalog_->AppendEvent(tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-repair", actor.name,
+                                                        actor.request_id, 0,
+                                                        "the gateway moved onto members " + Ids(members) +
+                                                            " (recorded by request " + std::to_string(*req) + ")"});
+      });
+    }
+  }
+  (void)RevokeAll(kept);
+  for (const Member& m : kept) {
+    Status f = FreeSingle(m.volume.id, Actor{actor.name, req});
+    if (!f.ok()) return f.Annotate(what + ": freeing old member " + std::to_string(m.volume.id));
     ids.push_back(m.volume.id);
   }
   return ids;
@@ -310,6 +378,10 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
     return Status::Ok();
   }));
   Json out = {{"volume", unit}, {"qualities", qualities}};
+  // An earlier request (or this one) recorded its switch and the gateway did
+  // not make it: the gateway moves onto the recorded members, the old ones go.
+  VSL_ASSIGN_OR_RETURN(auto repaired, MigrateRepair(v, from, rate, actor));
+  if (!repaired.empty()) out["repaired"] = repaired;
   if (switched) {
     // A re-run: this request recorded the switch before it died.
     VSL_ASSIGN_OR_RETURN(auto freed, MigrateCleanup(unit, actor));
@@ -422,9 +494,24 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
       return Status::Ok();
     });
     if (recorded) {
-      return Internal(what + ": the catalog has the new members but the gateway did not switch (" +
-                      copied.message() + "); the old members " + Ids(from) +
-                      " are kept unbound, not scrubbed");
+      // Try the switch once more at once (the hosts' writes since go along);
+      // failing that, a re-run of migrate repairs it (MigrateRepair).
+      Volume now = v;
+      std::vector<Member> members = to;
+      for (Member& m : members) m.volume.request_id = actor.request_id;
+      auto again = actor.request_id ? MigrateRepair(now, members, rate, actor)
+                                    : Result<std::vector<int64_t>>(std::vector<int64_t>());
+      if (!again.ok() || again->empty()) {
+        return Internal(what + ": the catalog has the new members but the gateway did not switch (" +
+                        copied.message() + "); the old members " + Ids(from) +
+                        " are kept unbound, not scrubbed, until one more migrate of the volume repairs it" +
+                        (again.ok() ? std::string() : " (" + again.status().message() + ")"));
+      }
+      out["moved"] = true;
+      out["members"] = IdList(to);
+      out["from"] = *again;
+      out["repaired"] = *again;
+      return out;
     }
     return give_back(copied);
   }
