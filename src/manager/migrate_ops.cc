@@ -89,7 +89,8 @@ Result<std::vector<int64_t>> Operations::MigrateCleanup(int64_t unit, const Acto
   return ids;
 }
 
-Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit, const std::vector<Member>& members,
+Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit,
+                                                       const std::vector<Member>& members,
                                                        uint64_t rate, const Actor& actor) {
   std::vector<int64_t> ids;
   // The request that made the members: all of them carry its id.
@@ -106,7 +107,8 @@ Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit, const
     VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, mine));
     for (Volume& v : vols) {
       if (v.type == "meta" || v.parent_id) continue;
-      if (v.state != DiskState::kUnbound && v.state != DiskState::kUnconfigured && v.state != DiskState::kScrubbing)
+      if (v.state != DiskState::kUnbound && v.state != DiskState::kUnconfigured &&
+          v.state != DiskState::kScrubbing)
         continue;
       VSL_ASSIGN_OR_RETURN(auto m, Resolve(tx, v));
       kept.insert(kept.end(), m.begin(), m.end());
@@ -119,10 +121,11 @@ Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit, const
     // Does the gateway still serve an old member? Then it moves now.
     auto served = target_->MappedVolume(std::to_string(unit.id));
     if (!served) {
-      return FailedPrecondition(what + ": the switch of request " + std::to_string(*req) +
-                                " was recorded, but this process's gateway does not serve the unit, so the old "
-                                "members " +
-                                Ids(kept) + " are kept");
+      return FailedPrecondition(
+          what + ": the switch of request " + std::to_string(*req) +
+          " was recorded, but this process's gateway does not serve the unit, so the old "
+          "members " +
+          Ids(kept) + " are kept");
     }
     VSL_ASSIGN_OR_RETURN(auto old_extents, Extents(kept));
     std::set<std::string> old_paths;
@@ -136,14 +139,15 @@ Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit, const
       auto r = target_->Migrate(std::to_string(unit.id), to, o);
       if (!r.ok()) {
         return r.status().Annotate(what + ": the switch of request " + std::to_string(*req) +
-                                   " was recorded, the gateway still serves the old members " + Ids(kept) +
-                                   " and did not switch again");
+                                   " was recorded, the gateway still serves the old members " +
+                                   Ids(kept) + " and did not switch again");
       }
       (void)catalog_->Write([&](Tx& tx) {
-        return catalog_->AppendEvent(tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-repair", actor.name,
-                                                        actor.request_id, 0,
-                                                        "the gateway moved onto members " + Ids(members) +
-                                                            " (recorded by request " + std::to_string(*req) + ")"});
+        return catalog_->AppendEvent(
+            tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-repair", actor.name,
+                               actor.request_id, 0,
+                               "the gateway moved onto members " + Ids(members) +
+                                   " (recorded by request " + std::to_string(*req) + ")"});
       });
     }
   }
@@ -185,8 +189,9 @@ Result<std::vector<int64_t>> Operations::MigrateGiveBack(int64_t request_id, con
       if (now.state != DiskState::kAllocated) continue;
       VolumeUpdate dirty;
       dirty.clean = false;  // the copy may have written it
-      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated, DiskState::kUnconfigured,
-                                              dirty, "migrate", actor, why));
+      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated,
+                                              DiskState::kUnconfigured, dirty, "migrate", actor,
+                                              why));
     }
     return Status::Ok();
   }));
@@ -502,10 +507,11 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
       auto again = actor.request_id ? MigrateRepair(now, members, rate, actor)
                                     : Result<std::vector<int64_t>>(std::vector<int64_t>());
       if (!again.ok() || again->empty()) {
-        return Internal(what + ": the catalog has the new members but the gateway did not switch (" +
-                        copied.message() + "); the old members " + Ids(from) +
-                        " are kept unbound, not scrubbed, until one more migrate of the volume repairs it" +
-                        (again.ok() ? std::string() : " (" + again.status().message() + ")"));
+        return Internal(
+            what + ": the catalog has the new members but the gateway did not switch (" +
+            copied.message() + "); the old members " + Ids(from) +
+            " are kept unbound, not scrubbed, until one more migrate of the volume repairs it" +
+            (again.ok() ? std::string() : " (" + again.status().message() + ")"));
       }
       out["moved"] = true;
       out["members"] = IdList(to);

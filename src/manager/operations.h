@@ -284,8 +284,9 @@ class Operations {
   // onto the unit's members (copying what its hosts wrote since), then the
   // old members (tagged with that request, kept unbound) are revoked,
   // scrubbed and freed. Returns their ids; none when nothing is left over.
-  Result<std::vector<int64_t>> MigrateRepair(const catalog::Volume& unit, const std::vector<Member>& members,
-                                             uint64_t rate, const catalog::Actor& actor);
+  Result<std::vector<int64_t>> MigrateRepair(const catalog::Volume& unit,
+                                             const std::vector<Member>& members, uint64_t rate,
+                                             const catalog::Actor& actor);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
   Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
   // The limits the catalog records for unit `v`.

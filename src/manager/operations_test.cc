@@ -637,16 +637,19 @@ TEST_P(OperationsTest, MigrateRepairsARecordedSwitchTheGatewayDidNotMake) {
   for (auto& m : *old) ASSERT_TRUE(m.array->Write(m.volume.array_volume, 0, data).ok());
 
   target_.FailSwitches(2);
-  auto r = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}}, Actor{"w", 90});
+  auto r = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}},
+                     Actor{"w", 90});
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("the gateway did not switch"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("the gateway did not switch"), std::string::npos)
+      << r.status().ToString();
   auto now = ops_->Resolve(*unit);
   ASSERT_TRUE(now.ok());
   EXPECT_EQ(now->front().array->info().name, "fb") << "the catalog recorded the switch";
   EXPECT_EQ(target_.served(id), old_served) << "the gateway serves the old members";
   for (auto& m : *old) EXPECT_EQ(Get(m.volume.id).state, DiskState::kUnbound);
 
-  auto again = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}}, Actor{"w", 91});
+  auto again = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}},
+                         Actor{"w", 91});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_FALSE((*again)["moved"].get<bool>()) << again->dump();
   ASSERT_TRUE(again->contains("repaired")) << again->dump();

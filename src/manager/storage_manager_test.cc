@@ -161,7 +161,10 @@ TEST_P(StorageManagerTest, AbandonedMigrateGivesItsDestinationsBack) {
                   .ok());
   auto dm = m->ops().Resolve(d);
   ASSERT_TRUE(dm.ok());
-  ASSERT_TRUE(dm->front().array->Write(dm->front().volume.array_volume, 0, std::vector<uint8_t>(4096, 0x77)).ok());
+  ASSERT_TRUE(
+      dm->front()
+          .array->Write(dm->front().volume.array_volume, 0, std::vector<uint8_t>(4096, 0x77))
+          .ok());
   clock().Advance(m->options().lease_ms + 1);
   for (int i = 1; i < m->options().max_attempts; ++i) {
     auto again = m->queue().Claim("doomed-" + std::to_string(i), m->options().lease_ms);
