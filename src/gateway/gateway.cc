@@ -837,7 +837,7 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
       Status c = options.commit();
       if (!c.ok()) return c.Annotate("volume " + volume_id + ": migration not recorded, left where it was");
     }
-    VSL_RETURN_IF_ERROR(vol->Replace(to));
+    VSL_RETURN_IF_ERROR(vol->Replace(to, dst.get()));  // the copy's handles: RBD exclusive locks
     hold.reset();
     std::lock_guard<std::mutex> lock(mu_);  // not under the hold: HoldWrites takes mu_ first
     auto it = volumes_.find(volume_id);

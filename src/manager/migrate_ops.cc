@@ -9,8 +9,10 @@
 // whole and flushed, with the host's writes held); the old ones carry the
 // request's id, so a re-run finds them and finishes freeing them.
 #include <chrono>
+#include <optional>
 #include <set>
 
+#include "catalog/request_queue.h"
 #include "manager/operations.h"
 #include "util/crash_point.h"
 
@@ -85,6 +87,154 @@ Result<std::vector<int64_t>> Operations::MigrateCleanup(int64_t unit, const Acto
     ids.push_back(m.volume.id);
   }
   return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateRepair(const Volume& unit,
+                                                       const std::vector<Member>& members,
+                                                       uint64_t rate, const Actor& actor) {
+  std::vector<int64_t> ids;
+  // The request that made the members: all of them carry its id.
+  std::optional<int64_t> req = members.empty() ? std::nullopt : members.front().volume.request_id;
+  for (const Member& m : members) {
+    if (m.volume.request_id != req) req.reset();
+  }
+  if (!req) return ids;
+  std::vector<Member> kept;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    kept.clear();
+    catalog::VolumeFilter mine;
+    mine.request_id = req;
+    VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, mine));
+    for (Volume& v : vols) {
+      if (v.type == "meta" || v.parent_id) continue;
+      if (v.state != DiskState::kUnbound && v.state != DiskState::kUnconfigured &&
+          v.state != DiskState::kScrubbing)
+        continue;
+      VSL_ASSIGN_OR_RETURN(auto m, Resolve(tx, v));
+      kept.insert(kept.end(), m.begin(), m.end());
+    }
+    return Status::Ok();
+  }));
+  if (kept.empty()) return ids;
+  const std::string what = "migrate of volume " + std::to_string(unit.id);
+  if (unit.state == DiskState::kMapped) {
+    // Does the gateway still serve an old member? Then it moves now.
+    auto served = target_->MappedVolume(std::to_string(unit.id));
+    if (!served) {
+      return FailedPrecondition(
+          what + ": the switch of request " + std::to_string(*req) +
+          " was recorded, but this process's gateway does not serve the unit, so the old "
+          "members " +
+          Ids(kept) + " are kept");
+    }
+    VSL_ASSIGN_OR_RETURN(auto old_extents, Extents(kept));
+    std::set<std::string> old_paths;
+    for (const auto& e : old_extents) old_paths.insert(e.path);
+    bool on_old = false;
+    for (const auto& e : served->extents()) on_old = on_old || old_paths.count(e.path) > 0;
+    if (on_old) {
+      VSL_ASSIGN_OR_RETURN(auto to, Extents(members));
+      MigrateOptions o;
+      o.bytes_per_second = rate;
+      auto r = target_->Migrate(std::to_string(unit.id), to, o);
+      if (!r.ok()) {
+        return r.status().Annotate(what + ": the switch of request " + std::to_string(*req) +
+                                   " was recorded, the gateway still serves the old members " +
+                                   Ids(kept) + " and did not switch again");
+      }
+      (void)catalog_->Write([&](Tx& tx) {
+        return catalog_->AppendEvent(
+            tx, catalog::Event{0, "volume", unit.id, "", "", "migrate-repair", actor.name,
+                               actor.request_id, 0,
+                               "the gateway moved onto members " + Ids(members) +
+                                   " (recorded by request " + std::to_string(*req) + ")"});
+      });
+    }
+  }
+  (void)RevokeAll(kept);
+  for (const Member& m : kept) {
+    Status f = FreeSingle(m.volume.id, Actor{actor.name, req});
+    if (!f.ok()) return f.Annotate(what + ": freeing old member " + std::to_string(m.volume.id));
+    ids.push_back(m.volume.id);
+  }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateGiveBack(int64_t request_id, const Actor& actor) {
+  std::vector<int64_t> ids;
+  std::vector<Member> left;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    left.clear();
+    catalog::VolumeFilter mine;
+    mine.request_id = request_id;
+    VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, mine));
+    for (Volume& v : vols) {
+      // A destination not (or no longer) in a unit; a unit's members, the
+      // old members the switch kept unbound, and free volumes stay.
+      if (v.type == "meta" || v.parent_id) continue;
+      if (v.state != DiskState::kAllocated && v.state != DiskState::kUnconfigured &&
+          v.state != DiskState::kScrubbing)
+        continue;
+      VSL_ASSIGN_OR_RETURN(auto m, Resolve(tx, v));
+      left.insert(left.end(), m.begin(), m.end());
+    }
+    return Status::Ok();
+  }));
+  if (left.empty()) return ids;
+  (void)RevokeAll(left);
+  const std::string why = "given back: migrate request " + std::to_string(request_id) + " failed";
+  VSL_RETURN_IF_ERROR(catalog_->Write([&](Tx& tx) -> Status {
+    for (const Member& m : left) {
+      VSL_ASSIGN_OR_RETURN(Volume now, catalog_->GetVolume(tx, m.volume.id));
+      if (now.state != DiskState::kAllocated) continue;
+      VolumeUpdate dirty;
+      dirty.clean = false;  // the copy may have written it
+      VSL_RETURN_IF_ERROR(catalog_->CasVolume(tx, m.volume.id, DiskState::kAllocated,
+                                              DiskState::kUnconfigured, dirty, "migrate", actor,
+                                              why));
+    }
+    return Status::Ok();
+  }));
+  for (const Member& m : left) {
+    Status s = FreeSingle(m.volume.id, actor);
+    if (!s.ok())
+      return s.Annotate("migrate request " + std::to_string(request_id) + ": giving back volume " +
+                        std::to_string(m.volume.id));
+    ids.push_back(m.volume.id);
+  }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Operations::MigrateReclaim(const Actor& actor) {
+  // Destinations wait Allocated; one given back halfway is Unconfigured or
+  // Scrubbing. Few volumes are in these states at any time.
+  std::set<int64_t> requests;
+  VSL_RETURN_IF_ERROR(catalog_->Read([&](Tx& tx) -> Status {
+    requests.clear();
+    for (DiskState st : {DiskState::kAllocated, DiskState::kUnconfigured, DiskState::kScrubbing}) {
+      catalog::VolumeFilter f;
+      f.state = st;
+      VSL_ASSIGN_OR_RETURN(auto vols, catalog_->ListVolumes(tx, f));
+      for (const Volume& v : vols)
+        if (v.request_id && !v.parent_id && v.type != "meta") requests.insert(*v.request_id);
+    }
+    return Status::Ok();
+  }));
+  std::vector<int64_t> freed;
+  catalog::RequestQueue queue(catalog_);
+  Status first;
+  for (int64_t id : requests) {
+    auto r = queue.Get(id);
+    if (!r.ok() || r->op != "migrate" || r->state != catalog::RequestState::kFailed) continue;
+    auto got = MigrateGiveBack(id, Actor{actor.name, id});
+    if (!got.ok()) {
+      if (first.ok()) first = got.status();
+      continue;
+    }
+    freed.insert(freed.end(), got->begin(), got->end());
+  }
+  if (!first.ok()) return first;
+  return freed;
 }
 
 Status Operations::MigrateSwitch(Tx& tx, const Volume& unit, const std::vector<Member>& from,
@@ -233,6 +383,10 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
     return Status::Ok();
   }));
   Json out = {{"volume", unit}, {"qualities", qualities}};
+  // An earlier request (or this one) recorded its switch and the gateway did
+  // not make it: the gateway moves onto the recorded members, the old ones go.
+  VSL_ASSIGN_OR_RETURN(auto repaired, MigrateRepair(v, from, rate, actor));
+  if (!repaired.empty()) out["repaired"] = repaired;
   if (switched) {
     // A re-run: this request recorded the switch before it died.
     VSL_ASSIGN_OR_RETURN(auto freed, MigrateCleanup(unit, actor));
@@ -345,9 +499,25 @@ Result<Json> Operations::Migrate(int64_t unit, const catalog::Qualities& qualiti
       return Status::Ok();
     });
     if (recorded) {
-      return Internal(what + ": the catalog has the new members but the gateway did not switch (" +
-                      copied.message() + "); the old members " + Ids(from) +
-                      " are kept unbound, not scrubbed");
+      // Try the switch once more at once (the hosts' writes since go along);
+      // failing that, a re-run of migrate repairs it (MigrateRepair).
+      Volume now = v;
+      std::vector<Member> members = to;
+      for (Member& m : members) m.volume.request_id = actor.request_id;
+      auto again = actor.request_id ? MigrateRepair(now, members, rate, actor)
+                                    : Result<std::vector<int64_t>>(std::vector<int64_t>());
+      if (!again.ok() || again->empty()) {
+        return Internal(
+            what + ": the catalog has the new members but the gateway did not switch (" +
+            copied.message() + "); the old members " + Ids(from) +
+            " are kept unbound, not scrubbed, until one more migrate of the volume repairs it" +
+            (again.ok() ? std::string() : " (" + again.status().message() + ")"));
+      }
+      out["moved"] = true;
+      out["members"] = IdList(to);
+      out["from"] = *again;
+      out["repaired"] = *again;
+      return out;
     }
     return give_back(copied);
   }

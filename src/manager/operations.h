@@ -178,6 +178,15 @@ class Operations {
   // false). A re-run of the request after a crash redoes the copy, or,
   // the switch being recorded, finishes freeing the old members.
   Result<Json> Migrate(int64_t unit, const catalog::Qualities& qualities, uint64_t rate, const catalog::Actor& actor);
+  // A migrate request that failed for good (its error, or abandoned by the
+  // queue after its workers kept dying) gives back the destinations it had
+  // allocated and not yet made members: volumes tagged with `request_id`
+  // that are Allocated, Unconfigured or Scrubbing and belong to no unit are
+  // revoked, scrubbed and freed. Returns their ids; none is not an error.
+  Result<std::vector<int64_t>> MigrateGiveBack(int64_t request_id, const catalog::Actor& actor);
+  // MigrateGiveBack for every failed migrate request that still holds such
+  // volumes (the storage manager runs it when idle). Returns the ids freed.
+  Result<std::vector<int64_t>> MigrateReclaim(const catalog::Actor& actor);
   // The unit's limits (util/qos.h) become `limits` (empty: none): recorded
   // in the catalog, then given to the gateway, which holds a mapped unit's
   // hosts to them at once. FailedPrecondition for a member of a meta volume
@@ -270,6 +279,14 @@ class Operations {
   // Revokes, scrubs and frees the volumes this request left behind (the
   // unit's old members, a destination given back halfway); returns their ids.
   Result<std::vector<int64_t>> MigrateCleanup(int64_t unit, const catalog::Actor& actor);
+  // The switch of an earlier migrate request of `unit` was recorded and the
+  // gateway did not make it: the gateway, still on the old members, is moved
+  // onto the unit's members (copying what its hosts wrote since), then the
+  // old members (tagged with that request, kept unbound) are revoked,
+  // scrubbed and freed. Returns their ids; none when nothing is left over.
+  Result<std::vector<int64_t>> MigrateRepair(const catalog::Volume& unit,
+                                             const std::vector<Member>& members, uint64_t rate,
+                                             const catalog::Actor& actor);
   Status FreeSingle(int64_t id, const catalog::Actor& actor);
   Result<MapHost> HostForTarget(catalog::Tx& tx, int64_t host_id);
   // The limits the catalog records for unit `v`.

@@ -601,6 +601,71 @@ TEST_P(OperationsTest, MigrateMovesAConfiguredUnitAndRefusesClearly) {
   EXPECT_EQ(ReadUnit(unit, 2 * kMiB), std::vector<uint8_t>(2 * kMiB, 0x5a));
 }
 
+// The catalog recorded a mapped unit's switch and the gateway's switch then
+// failed (the run's immediate retry too): the request fails, the gateway
+// still serves the old members, which are kept unbound. One more migrate
+// repairs it: the gateway moves onto the recorded members, the old ones are
+// revoked, scrubbed and freed.
+TEST_P(OperationsTest, MigrateRepairsARecordedSwitchTheGatewayDidNotMake) {
+  for (const char* name : {"fa", "fb"}) {
+    array::ArraySpec spec;
+    spec.name = name;
+    spec.driver = "file";
+    spec.path = test_db().dir() + "/" + name;
+    spec.capacity = 2 * kMiB;
+    spec.volume_size = kMiB;
+    spec.qualities = {{"media", name}};
+    auto opened = array::OpenArray(spec);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    arrays_.Add(std::shared_ptr<array::StorageArray>(std::move(opened).value()));
+    ASSERT_TRUE(ops_->Discover(std::string(name), actor_).ok());
+  }
+  AllocateArgs a;
+  a.size = kMiB;
+  a.meta = true;
+  a.qualities = {{"media", "fa"}};
+  auto unit = ops_->AllocateUnit(a, actor_);
+  ASSERT_TRUE(unit.ok()) << unit.status().ToString();
+  ASSERT_TRUE(ops_->Bind(*unit, "web1", 0, std::nullopt, actor_).ok());
+  ASSERT_TRUE(ops_->Map(*unit, std::nullopt, actor_).ok());
+  const std::string id = std::to_string(*unit);
+  auto old = ops_->Resolve(*unit);
+  ASSERT_TRUE(old.ok());
+  const auto old_served = target_.served(id);
+  ASSERT_FALSE(old_served.empty());
+  std::vector<uint8_t> data(kMiB, 0x3c);
+  for (auto& m : *old) ASSERT_TRUE(m.array->Write(m.volume.array_volume, 0, data).ok());
+
+  target_.FailSwitches(2);
+  auto r = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}},
+                     Actor{"w", 90});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("the gateway did not switch"), std::string::npos)
+      << r.status().ToString();
+  auto now = ops_->Resolve(*unit);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->front().array->info().name, "fb") << "the catalog recorded the switch";
+  EXPECT_EQ(target_.served(id), old_served) << "the gateway serves the old members";
+  for (auto& m : *old) EXPECT_EQ(Get(m.volume.id).state, DiskState::kUnbound);
+
+  auto again = ops_->Run("migrate", Json{{"volume", *unit}, {"qualities", {{"media", "fb"}}}},
+                         Actor{"w", 91});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE((*again)["moved"].get<bool>()) << again->dump();
+  ASSERT_TRUE(again->contains("repaired")) << again->dump();
+  EXPECT_EQ((*again)["repaired"].size(), old->size());
+  auto want = now->front().array->Locate(now->front().volume.array_volume);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(target_.served(id), *want) << "the gateway serves the recorded members";
+  for (auto& m : *old) {
+    EXPECT_EQ(Get(m.volume.id).state, DiskState::kFree);
+    std::vector<uint8_t> buf(kMiB);
+    ASSERT_TRUE(m.array->Read(m.volume.array_volume, 0, buf).ok());
+    EXPECT_EQ(buf, std::vector<uint8_t>(kMiB, 0)) << "old member " << m.volume.id << " scrubbed";
+  }
+  EXPECT_EQ(Get(*unit).state, DiskState::kMapped);
+}
+
 TEST_P(OperationsTest, GrowGivesBackWhatItTookWhenAStepFails) {
   AllocateArgs a;
   a.size = kMiB;

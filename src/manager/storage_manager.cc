@@ -214,7 +214,20 @@ Result<std::vector<Request>> StorageManager::List(const catalog::RequestFilter& 
 
 Result<bool> StorageManager::RunOne(const std::string& worker) {
   VSL_ASSIGN_OR_RETURN(auto claimed, queue_.Claim(worker, options_.lease_ms));
-  if (!claimed) return false;
+  if (!claimed) {
+    // Idle: at most once a second, give back the destinations of migrate
+    // requests that failed for good, also those the queue abandoned above
+    // (no worker of theirs runs again to do it).
+    const int64_t now = catalog_->NowMs();
+    bool due = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      due = !reclaimed_ms_ || now - *reclaimed_ms_ >= 1000;
+      if (due) reclaimed_ms_ = now;
+    }
+    if (due) (void)ops_.MigrateReclaim(catalog::Actor{worker, std::nullopt});
+    return false;
+  }
   Execute(*claimed, worker);
   return true;
 }
@@ -287,7 +300,10 @@ Status StorageManager::Finish(const Request& r, const std::string& worker, const
   if ((c == Code::kAborted || c == Code::kUnavailable) && r.attempts < options_.max_attempts) {
     return queue_.Release(r.id, worker, out.status().ToString());
   }
-  return queue_.Fail(r.id, worker, out.status().ToString());
+  VSL_RETURN_IF_ERROR(queue_.Fail(r.id, worker, out.status().ToString()));
+  // Failed for good: what a migrate request allocated goes back.
+  if (r.op == "migrate") (void)ops_.MigrateGiveBack(r.id, catalog::Actor{worker, r.id});
+  return Status::Ok();
 }
 
 }  // namespace vsl::manager

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,6 +114,9 @@ class StorageManager {
   std::map<int64_t, std::string> in_flight_;  // request -> worker; guarded by mu_
   std::vector<std::thread> threads_;  // guarded by mu_ (start/stop)
   int64_t retired_ = 0;
+  // When RunOne last gave back what failed migrate requests left
+  // (Operations::MigrateReclaim), in catalog ms; guarded by mu_.
+  std::optional<int64_t> reclaimed_ms_;
 };
 
 // Maps a request's stored failure back to a Status: the reason text starts

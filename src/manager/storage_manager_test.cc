@@ -131,6 +131,60 @@ TEST_P(StorageManagerTest, RequestThatKeepsKillingWorkersIsAbandoned) {
   EXPECT_NE(r->reason.find("abandoned"), std::string::npos);
 }
 
+// A migrate request whose workers keep dying after they allocated (and
+// wrote) its destinations is abandoned by the queue; no worker of it runs
+// again, so the manager gives those volumes back: scrubbed and free.
+TEST_P(StorageManagerTest, AbandonedMigrateGivesItsDestinationsBack) {
+  auto m = NewManager(&catalog(), "m1");
+  ASSERT_TRUE(m->ops().Discover(std::nullopt, {"t", std::nullopt}).ok());
+  auto u = m->ops().Run("allocate-unit", Json{{"size", kMiB}, {"meta", true}}, {"t", std::nullopt});
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  int64_t unit = (*u)["volume"].get<int64_t>();
+  auto id = m->Submit("migrate", Json{{"volume", unit}, {"qualities", {{"raid", "1"}}}}, "bob");
+  ASSERT_TRUE(id.ok());
+  // The first worker got as far as the copy: its destination is Allocated,
+  // tagged with the request, marked dirty and written.
+  auto c = m->queue().Claim("doomed-0", m->options().lease_ms);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  AllocateArgs want;
+  want.size = kMiB;
+  auto dst = m->ops().Allocate(want, {"doomed-0", *id});
+  ASSERT_TRUE(dst.ok()) << dst.status().ToString();
+  ASSERT_EQ(dst->size(), 1u);
+  int64_t d = dst->front();
+  ASSERT_TRUE(catalog()
+                  .Write([&](catalog::Tx& tx) {
+                    catalog::VolumeUpdate dirty;
+                    dirty.clean = false;
+                    return catalog().UpdateVolume(tx, d, DiskState::kAllocated, dirty);
+                  })
+                  .ok());
+  auto dm = m->ops().Resolve(d);
+  ASSERT_TRUE(dm.ok());
+  ASSERT_TRUE(
+      dm->front()
+          .array->Write(dm->front().volume.array_volume, 0, std::vector<uint8_t>(4096, 0x77))
+          .ok());
+  clock().Advance(m->options().lease_ms + 1);
+  for (int i = 1; i < m->options().max_attempts; ++i) {
+    auto again = m->queue().Claim("doomed-" + std::to_string(i), m->options().lease_ms);
+    ASSERT_TRUE(again.ok() && again->has_value());
+    clock().Advance(m->options().lease_ms + 1);
+  }
+  EXPECT_EQ(Get(d).state, DiskState::kAllocated);
+  EXPECT_FALSE(*m->RunOne("w"));
+  auto r = m->queue().Get(*id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, RequestState::kFailed);
+  EXPECT_NE(r->reason.find("abandoned"), std::string::npos) << r->reason;
+  EXPECT_EQ(Get(d).state, DiskState::kFree) << "the abandoned request's destination is given back";
+  EXPECT_TRUE(Get(d).clean);
+  std::vector<uint8_t> buf(4096);
+  ASSERT_TRUE(dm->front().array->Read(dm->front().volume.array_volume, 0, buf).ok());
+  EXPECT_EQ(buf, std::vector<uint8_t>(4096, 0)) << "scrubbed";
+  EXPECT_EQ(Get(unit).state, DiskState::kConfigured) << "the disk stays where it was";
+}
+
 // Two managers (two "processes", each with its own connections) share one
 // queue: every request ends once, no volume is handed out twice.
 TEST_P(StorageManagerTest, TwoManagersShareOneQueue) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "array/memory_array.h"
 #include "catalog/testing/catalog_fixture.h"
 #include "manager/operations.h"
+#include "volume/volume.h"
 
 namespace vsl::manager::testing {
 
@@ -46,6 +48,7 @@ class RecordingTarget : public MapTarget {
     }
     calls_.push_back({"map", host, lun.lun, lun.volume_id, lun.extents, {}, lun.read_only, {}});
     mapped_[host + "/" + std::to_string(lun.lun)] = lun.volume_id;
+    if (!lun.extents.empty()) served_[lun.volume_id] = lun.extents;
     return Status::Ok();
   }
   Status Unmap(const std::string& host, uint64_t lun) override {
@@ -76,6 +79,48 @@ class RecordingTarget : public MapTarget {
     calls_.push_back({"qos", "", 0, volume_id, {}, {}, false, {}});
     return Status::Ok();
   }
+  // A live migration: the commit runs, then the switch (the extents the
+  // unit is served from change) unless FailSwitches asked it to fail. No
+  // data is copied: that is the real gateway's part.
+  Result<MigrateResult> Migrate(const std::string& volume_id, const std::vector<volume::Extent>& to,
+                                const MigrateOptions& options) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!served_.count(volume_id)) return NotFound("volume " + volume_id + " is not mapped here");
+    }
+    if (options.commit) VSL_RETURN_IF_ERROR(options.commit());
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.push_back({"migrate", "", 0, volume_id, to, {}, false, {}});
+    if (fail_switches_ > 0) {
+      --fail_switches_;
+      return Internal("fake gateway: the switch of volume " + volume_id + " failed");
+    }
+    served_[volume_id] = to;
+    return MigrateResult{};
+  }
+  std::shared_ptr<volume::MetaVolume> MappedVolume(const std::string& volume_id) override {
+    std::vector<volume::Extent> extents;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = served_.find(volume_id);
+      if (it == served_.end()) return nullptr;
+      extents = it->second;
+    }
+    volume::VolumeOptions o;
+    o.id = volume_id;
+    auto v = volume::MetaVolume::Open(extents, o);
+    return v.ok() ? std::move(v).value() : nullptr;
+  }
+  void FailSwitches(int n) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_switches_ = n;
+  }
+  // The extents mapped unit `volume_id` is served from.
+  std::vector<volume::Extent> served(const std::string& volume_id) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = served_.find(volume_id);
+    return it == served_.end() ? std::vector<volume::Extent>() : it->second;
+  }
   void FailNextMap() {
     std::lock_guard<std::mutex> l(mu_);
     fail_next_map_ = true;
@@ -100,6 +145,8 @@ class RecordingTarget : public MapTarget {
   std::mutex mu_;
   std::vector<Call> calls_;
   std::map<std::string, std::string> mapped_;
+  std::map<std::string, std::vector<volume::Extent>> served_;  // volume id -> extents
+  int fail_switches_ = 0;
   bool fail_next_map_ = false;
 };
 

@@ -1251,9 +1251,13 @@ Status MetaVolume::Append(std::vector<Extent> more) {
   return Status::Ok();
 }
 
-Status MetaVolume::Replace(std::vector<Extent> extents) {
-  std::lock_guard<std::mutex> l(mu_);
+Status MetaVolume::Replace(std::vector<Extent> extents, const MetaVolume* opened) {
   std::map<std::string, std::shared_ptr<File>> open;
+  if (opened && opened != this) {
+    for (const auto& f : opened->state()->files)
+      if (!f->null) open.emplace(f->key, f);
+  }
+  std::lock_guard<std::mutex> l(mu_);
   for (const auto& f : state_->files)
     if (!f->null) open.emplace(f->key, f);
   auto next = std::make_shared<State>();

@@ -219,8 +219,11 @@ class MetaVolume {
   // starts afterwards uses them; I/O already running finishes on the old
   // ones (their files stay open until it does). For a live migration
   // (docs/migration.md): the caller has copied the data and holds the
-  // writes. InvalidArgument when the size differs.
-  Status Replace(std::vector<Extent> extents);
+  // writes. InvalidArgument when the size differs. The files and RBD images
+  // that `opened` (the volume the copy wrote, open on the same extents) has
+  // open are taken over, not opened again: a second handle of an RBD image
+  // would find the copy's handle holding its exclusive lock.
+  Status Replace(std::vector<Extent> extents, const MetaVolume* opened = nullptr);
 
   // RBD snapshots of the volume's images, for backups (issue 10). Each acts
   // on every distinct image through this volume's own handle: for a
