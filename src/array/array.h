@@ -86,7 +86,7 @@ struct ArraySpec {
   uint64_t volume_size = 0;  // > 0: carve capacity/volume_size volumes now
   Qualities qualities;
   std::vector<std::string> ports;  // default {"port0"}
-  RbdSettings rbd;                 // driver "rbd" only
+  RbdSettings rbd{};               // driver "rbd" only
   // Reopening at start-up (driver "rbd"): a cluster that does not answer
   // leaves the array disconnected (see StorageArray::Disconnected) instead of
   // failing the open.
