@@ -833,11 +833,14 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
     VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
     VSL_RETURN_IF_ERROR(dst->Flush());
     if (vol->size() != dst->size()) return FailedPrecondition("volume " + volume_id + " changed size during the migration");
+    // All that can fail in the switch is done before the record: once the
+    // caller recorded the move, the volume moves.
+    VSL_ASSIGN_OR_RETURN(auto next, vol->PrepareReplace(to, dst.get()));  // the copy's handles: RBD exclusive locks
     if (options.commit) {
       Status c = options.commit();
       if (!c.ok()) return c.Annotate("volume " + volume_id + ": migration not recorded, left where it was");
     }
-    VSL_RETURN_IF_ERROR(vol->Replace(to, dst.get()));  // the copy's handles: RBD exclusive locks
+    vol->SwitchTo(std::move(next));
     hold.reset();
     std::lock_guard<std::mutex> lock(mu_);  // not under the hold: HoldWrites takes mu_ first
     auto it = volumes_.find(volume_id);

@@ -1252,6 +1252,13 @@ Status MetaVolume::Append(std::vector<Extent> more) {
 }
 
 Status MetaVolume::Replace(std::vector<Extent> extents, const MetaVolume* opened) {
+  VSL_ASSIGN_OR_RETURN(auto next, PrepareReplace(std::move(extents), opened));
+  SwitchTo(std::move(next));
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const MetaVolume::State>> MetaVolume::PrepareReplace(std::vector<Extent> extents,
+                                                                          const MetaVolume* opened) const {
   std::map<std::string, std::shared_ptr<File>> open;
   if (opened && opened != this) {
     for (const auto& f : opened->state()->files)
@@ -1267,10 +1274,14 @@ Status MetaVolume::Replace(std::vector<Extent> extents, const MetaVolume* opened
                            " bytes, the volume " + std::to_string(state_->map.size()));
   }
   VSL_ASSIGN_OR_RETURN(next->files, OpenFiles(extents, options_.read_only, open));
+  return std::shared_ptr<const State>(std::move(next));
+}
+
+void MetaVolume::SwitchTo(std::shared_ptr<const State> next) {
+  std::lock_guard<std::mutex> l(mu_);
   has_rbd_.store(std::any_of(next->files.begin(), next->files.end(), [](const auto& f) { return f->rbd != nullptr; }),
                  std::memory_order_release);
   state_ = std::move(next);
-  return Status::Ok();
 }
 
 // ---- Point in time ---------------------------------------------------------

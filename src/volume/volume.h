@@ -224,6 +224,14 @@ class MetaVolume {
   // open are taken over, not opened again: a second handle of an RBD image
   // would find the copy's handle holding its exclusive lock.
   Status Replace(std::vector<Extent> extents, const MetaVolume* opened = nullptr);
+  // Replace in two steps, so that nothing can fail once the caller recorded
+  // the move (a migration's catalog transaction runs between them):
+  // PrepareReplace does all that may fail (the map, the size, taking over or
+  // opening the files) and SwitchTo only swaps the prepared extent map in.
+  struct State;  // extent map + open fds; replaced whole on Append
+  Result<std::shared_ptr<const State>> PrepareReplace(std::vector<Extent> extents,
+                                                      const MetaVolume* opened = nullptr) const;
+  void SwitchTo(std::shared_ptr<const State> next);
 
   // RBD snapshots of the volume's images, for backups (issue 10). Each acts
   // on every distinct image through this volume's own handle: for a
@@ -277,7 +285,6 @@ class MetaVolume {
   void DetachPointInTime(const std::shared_ptr<CowState>& cow);
 
   MetaVolume(VolumeOptions options);
-  struct State;  // extent map + open fds; replaced whole on Append
   std::shared_ptr<const State> state() const;
   bool UseCache() const;  // reads go through the cache
   // `done` preceded by the cache's part of a write of [offset, offset+length)
