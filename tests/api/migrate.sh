@@ -30,6 +30,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
 source "$HERE/../farm/crash_lib.sh"
+source "$HERE/../lib/migrate_host.sh"
 e2e_init 240
 HOSTTOOL=$E2E_TMP/iscsi_migrate_host
 gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
@@ -70,21 +71,6 @@ vol_file() {
   j=$(ajson GET "/v1/volumes/$1")
   echo "$E2E_TMP/$(jq -r .array <<<"$j")/volumes/$(jq -r .array_volume <<<"$j")"
 }
-zero_file() { [[ $(tr -d '\0' <"$1" | head -c 1 | wc -c) == 0 ]]; }
-# host_writer STOP [MAX]: the host's writer in the background (one session).
-host_writer() {
-  "$HOSTTOOL" "$INI" "$(host_url h1 0)" write "$BLOCKS" "$STATE" "$1" "${2:-120}" >"$E2E_TMP/writer.out" \
-    2>"$E2E_TMP/writer.err" &
-  WRITER=$!
-}
-host_verify() { timeout 60 "$HOSTTOOL" "$INI" "$(host_url h1 0)" verify "$BLOCKS" "$STATE"; }
-# writes_between T0 T1: the writer's acknowledged writes per second in [T0, T1] (ms).
-writes_between() {
-  awk -v a="$1" -v b="$2" '$1 == "tick" && $2 >= a && first == "" {first = $2; w0 = $3}
-    $1 == "tick" && $2 <= b {last = $2; w1 = $3}
-    END {if (last > first) printf "%.0f\n", (w1 - w0) * 1000 / (last - first); else print 0}' "$E2E_TMP/writer.out"
-}
-now_ms() { date +%s%3N; }
 # content_is_host_view: the disk read through the gateway, and its members'
 # files on the arrays one after another, both equal what the host wrote.
 content_is_host_view() {

@@ -29,6 +29,7 @@ source "$HERE/../lib/common.sh"
 source "$HERE/../api/lib.sh"
 source "$HERE/../farm/crash_lib.sh"
 source "$HERE/../lib/ceph.sh"
+source "$HERE/../lib/migrate_host.sh"
 e2e_init 400
 HOSTTOOL=$E2E_TMP/iscsi_migrate_host
 gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
@@ -77,7 +78,6 @@ vol_bytes() {
   read -r kind where <<<"$(vol_where "$1")"
   if [[ $kind == file ]]; then cat "$where"; else admin_rbd export "$where" - 2>/dev/null; fi
 }
-zero_file() { [[ $(tr -d '\0' <"$1" | head -c 1 | wc -c) == 0 ]]; }
 # vol_empty ID: a free volume holds nothing: its file reads zero; its image
 # maps no data (the scrub's fresh image) or is gone.
 vol_empty() {
@@ -90,18 +90,6 @@ vol_empty() {
     [[ $(admin_rbd diff "$where" --format json 2>/dev/null) == "[]" ]]
   fi
 }
-host_writer() {  # STOP [MAX]
-  "$HOSTTOOL" "$INI" "$(host_url h1 0)" write "$BLOCKS" "$STATE" "$1" "${2:-120}" >"$E2E_TMP/writer.out" \
-    2>"$E2E_TMP/writer.err" &
-  WRITER=$!
-}
-host_verify() { timeout 60 "$HOSTTOOL" "$INI" "$(host_url h1 0)" verify "$BLOCKS" "$STATE"; }
-writes_between() {
-  awk -v a="$1" -v b="$2" '$1 == "tick" && $2 >= a && first == "" {first = $2; w0 = $3}
-    $1 == "tick" && $2 <= b {last = $2; w1 = $3}
-    END {if (last > first) printf "%.0f\n", (w1 - w0) * 1000 / (last - first); else print 0}' "$E2E_TMP/writer.out"
-}
-now_ms() { date +%s%3N; }
 lun_opts() {
   echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:h1,lun=$1,initiator-name=$INI,user=h1,password-secret=s0"
 }

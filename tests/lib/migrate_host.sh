@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# The writing host of the migration tests (tests/api/migrate.sh,
+# tests/ceph/migrate.sh): tests/tools/iscsi_migrate_host.c in one libiscsi
+# session. The caller sets HOSTTOOL, INI, BLOCKS, STATE and a host_url
+# function; E2E_TMP is tests/lib/common.sh's.
+
+# zero_file FILE: true when FILE holds only zero bytes.
+zero_file() { [[ $(tr -d '\0' <"$1" | head -c 1 | wc -c) == 0 ]]; }
+# host_writer STOP [MAX]: the host's writer in the background (one session).
+host_writer() {
+  "$HOSTTOOL" "$INI" "$(host_url h1 0)" write "$BLOCKS" "$STATE" "$1" "${2:-120}" >"$E2E_TMP/writer.out" \
+    2>"$E2E_TMP/writer.err" &
+  WRITER=$!
+}
+host_verify() { timeout 60 "$HOSTTOOL" "$INI" "$(host_url h1 0)" verify "$BLOCKS" "$STATE"; }
+# writes_between T0 T1: the writer's acknowledged writes per second in [T0, T1] (ms).
+writes_between() {
+  awk -v a="$1" -v b="$2" '$1 == "tick" && $2 >= a && first == "" {first = $2; w0 = $3}
+    $1 == "tick" && $2 <= b {last = $2; w1 = $3}
+    END {if (last > first) printf "%.0f\n", (w1 - w0) * 1000 / (last - first); else print 0}' "$E2E_TMP/writer.out"
+}
+now_ms() { date +%s%3N; }
