@@ -733,35 +733,31 @@ Status GatewayImpl::GrowVolume(const std::string& volume_id,
 
 namespace {
 
-// Copies `ranges` of `src` to the same offsets of `dst`, in chunks, paced.
-Status CopyRanges(const volume::MetaVolume& src, volume::MetaVolume& dst,
-                  const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const Gateway::MigrateOptions& o,
-                  Gateway::MigrateResult& r, std::chrono::steady_clock::time_point start, uint64_t pass_total,
-                  uint64_t& pass_done) {
-  std::vector<uint8_t> buf;
+// Copies `ranges` of `vol` to its mirror, in chunks, paced; stops at the
+// first error, the mirror's own included (a host write it could not take).
+// `paced` false: the host's writes are held, so the copy goes as fast as it can.
+Status CopyRanges(volume::MetaVolume& vol, const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+                  const Gateway::MigrateOptions& o, Gateway::MigrateResult& r,
+                  std::chrono::steady_clock::time_point start, uint64_t pass_total, uint64_t& pass_done,
+                  bool paced = true) {
   for (const auto& [offset, length] : ranges) {
     for (uint64_t done = 0; done < length;) {
-      if (o.cancelled && o.cancelled()) return Status(Code::kAborted, "volume " + src.id() + ": migration cancelled");
+      if (o.cancelled && o.cancelled()) return Status(Code::kAborted, "volume " + vol.id() + ": migration cancelled");
+      VSL_RETURN_IF_ERROR(vol.MirrorStatus());
       const uint64_t n = std::min<uint64_t>(o.chunk_bytes, length - done);
-      const uint64_t at = offset + done;
-      VSL_ASSIGN_OR_RETURN(bool copied, dst.CopyFrom(src, at, at, n));
-      if (!copied) {  // source and destination share a file: through a buffer
-        buf.resize(n);
-        VSL_RETURN_IF_ERROR(src.Read(at, buf));
-        VSL_RETURN_IF_ERROR(dst.Write(at, buf, false));
-      }
+      VSL_RETURN_IF_ERROR(vol.CopyToMirror(offset + done, n));
       done += n;
       pass_done += n;
       r.bytes_copied += n;
       if (o.progress) o.progress(pass_done, pass_total);
-      if (o.bytes_per_second != 0) {  // pace: never ahead of bytes_per_second since the start
+      if (paced && o.bytes_per_second != 0) {  // pace: never ahead of bytes_per_second since the start
         const auto due = start + std::chrono::microseconds(
                                      uint64_t(double(r.bytes_copied) * 1e6 / double(o.bytes_per_second)));
         std::this_thread::sleep_until(due);
       }
     }
   }
-  return Status::Ok();
+  return vol.MirrorStatus();
 }
 
 uint64_t RangeBytes(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
@@ -808,29 +804,33 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
   }
   const auto start = std::chrono::steady_clock::now();
   MigrateResult r;
-  volume::ChangeMap& map = vol->migration_changes();
-  struct Off {  // the map goes off whatever way this returns
-    volume::ChangeMap& m;
-    ~Off() { m.Disable(); }
-  } off{map};
-  std::vector<std::pair<uint64_t, uint64_t>> pending;
+  struct Off {  // the mirror goes off whatever way this returns, once no write to it runs
+    volume::MetaVolume& v;
+    ~Off() { v.StopMirror(); }
+  } off{*vol};
   {
+    // Started with no write running: every write that completes from now on
+    // has reached the destination too.
     VSL_ASSIGN_OR_RETURN(auto hold, HoldWrites(volume_id));
-    map.Enable(vol->size());
-    pending = {{0, vol->size()}};
+    VSL_RETURN_IF_ERROR(vol->StartMirror(dst));
   }
+  std::vector<std::pair<uint64_t, uint64_t>> pending = {{0, vol->size()}};
   for (;;) {
     ++r.passes;
     uint64_t done = 0;
-    VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
-    VSL_ASSIGN_OR_RETURN(auto hold, HoldWrites(volume_id));
-    pending = map.Ranges();
-    map.Clear();
+    VSL_RETURN_IF_ERROR(CopyRanges(*vol, pending, options, r, start, RangeBytes(pending), done));
+    // Only what raced with another write or with the copy is left.
+    pending = vol->TakeMirrorConflicts();
     if (RangeBytes(pending) > options.final_pass_bytes && r.passes < options.max_passes) continue;
-    // The last pass: no write runs until the switch.
-    ++r.passes;
-    done = 0;
-    VSL_RETURN_IF_ERROR(CopyRanges(*vol, *dst, pending, options, r, start, RangeBytes(pending), done));
+    // The last step: no write runs until the switch.
+    VSL_ASSIGN_OR_RETURN(auto hold, HoldWrites(volume_id));
+    for (const auto& c : vol->TakeMirrorConflicts()) pending.push_back(c);
+    if (!pending.empty()) {
+      ++r.passes;
+      done = 0;
+      VSL_RETURN_IF_ERROR(CopyRanges(*vol, pending, options, r, start, RangeBytes(pending), done, false));
+    }
+    VSL_RETURN_IF_ERROR(vol->MirrorStatus());
     VSL_RETURN_IF_ERROR(dst->Flush());
     if (vol->size() != dst->size()) return FailedPrecondition("volume " + volume_id + " changed size during the migration");
     // All that can fail in the switch is done before the record: once the
@@ -841,6 +841,7 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
       if (!c.ok()) return c.Annotate("volume " + volume_id + ": migration not recorded, left where it was");
     }
     vol->SwitchTo(std::move(next));
+    vol->StopMirror();  // the volume is on the destination's files now
     hold.reset();
     std::lock_guard<std::mutex> lock(mu_);  // not under the hold: HoldWrites takes mu_ first
     auto it = volumes_.find(volume_id);

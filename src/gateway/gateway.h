@@ -115,11 +115,11 @@ class Gateway {
                             const std::vector<volume::Extent>& extents) = 0;
   // Live migration (docs/migration.md): moves mapped volume `volume_id` onto
   // `to` (extents of the same total size, elsewhere) while its hosts stay
-  // logged in. The data goes over in passes: the first copies everything,
-  // each next one what the hosts wrote meanwhile (the volume's migration
-  // change map, taken and cleared under the LU's write gate so that a write
-  // is either finished before the take, and its bytes copied after it, or
-  // marked again for the next pass); when little is left, or after
+  // logged in. With the writes held for an instant, `to` becomes the
+  // volume's mirror: from then on every host write goes to both places.
+  // A background copy moves the whole volume once; what a host write and
+  // the copy (or two host writes) wrote at the same time to the same bytes
+  // is copied again in further passes; when little is left, or after
   // max_passes, the last pass runs with the writes held, the copy is
   // flushed and the LU's extent map switches to `to` at once (no logout, no
   // unit attention: the content is the same). Until then the old extents

@@ -366,10 +366,13 @@ TEST_F(Loopback, HeldWritesParkWithoutStarvingOtherLus) {
 
 // Gateway::MigrateVolume (docs/migration.md): a host keeps writing 4 KiB
 // blocks at pseudo-random places over one session while vol-h1 moves from
-// its two extents onto one extent of another file; afterwards every block
-// reads back (through the gateway and straight from the new file) as the
-// host last wrote it, no command failed, the session is the same one, and a
-// write after the switch lands in the new file only.
+// its two extents onto one extent of another file. Midway through the copy,
+// the blocks the copy has not reached yet that the host wrote since it
+// started are already in the new file (writes go to both places), so the
+// copy moves the volume about once. Afterwards every block reads back
+// (through the gateway and straight from the new file) as the host last
+// wrote it, no command failed, the session is the same one, and a write
+// after the switch lands in the new file only.
 TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   constexpr uint64_t kSize = 2 * kExtent;
   constexpr uint64_t kBlocks = kSize / 4096;
@@ -388,6 +391,7 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   std::atomic<bool> stop{false};
   std::atomic<int> failed{0}, writes{0};
   std::mutex model_mu;
+  std::vector<int> written_at(kBlocks, -1);  // the write count when the host last wrote the block; model_mu
   std::thread host([&] {
     uint64_t x = 88172645463325252ull;
     for (int n = 0; n < 200000 && !stop.load(); ++n) {
@@ -404,9 +408,9 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
         failed++;
         continue;
       }
-      writes++;
       std::lock_guard<std::mutex> l(model_mu);
       model[b] = std::move(data);
+      written_at[b] = ++writes;
     }
   });
   while (writes.load() < 50 && failed.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -415,7 +419,17 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   o.bytes_per_second = 8 << 20;
   o.final_pass_bytes = 16 << 10;
   std::atomic<uint64_t> reports{0};
-  o.progress = [&](uint64_t, uint64_t) { reports++; };
+  int since = -1, mirrored_checked = 0, mirrored_missing = 0;
+  o.progress = [&](uint64_t copied, uint64_t total) {
+    if (++reports == 1) since = writes.load();  // the mirror is on by the first report
+    if (reports != 16 || total != kSize) return;  // halfway through the first pass
+    std::lock_guard<std::mutex> l(model_mu);
+    for (uint64_t b = (copied + o.chunk_bytes) / 4096; b < kBlocks; ++b) {
+      if (written_at[b] <= since) continue;
+      mirrored_checked++;
+      if (FileBytes(file_c, 4096 + b * 4096, 4096) != model[b]) mirrored_missing++;
+    }
+  };
   // The switch is recorded with the host's writes held: none completes
   // while the record is made.
   bool held = false;
@@ -433,8 +447,12 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   const int during = writes.load() - before;
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_GE(r->bytes_copied, kSize);
-  EXPECT_GE(r->passes, 2);
-  EXPECT_GT(reports.load(), 0u);
+  EXPECT_LT(r->bytes_copied, kSize + kSize / 2) << "the copy chased the host's writes instead of their mirror";
+  EXPECT_GT(reports.load(), 16u);
+  EXPECT_GE(mirrored_checked, 5) << "too few host writes ahead of the copy to check";
+  // At most the one write in flight at the check is in the file and not yet in the model.
+  EXPECT_LE(mirrored_missing, 1) << "of " << mirrored_checked
+                                 << " blocks the host wrote ahead of the copy, these are not in the new file";
   EXPECT_TRUE(held) << "host writes completed while the switch was being recorded";
   EXPECT_GT(during, 0) << "the host's writes stalled for the whole migration";
   // Writes go on after the switch, to the new file only.
@@ -446,8 +464,11 @@ TEST_F(Loopback, MigrateVolumeMovesDataWhileAHostWrites) {
   host.join();
   EXPECT_EQ(failed.load(), 0) << "host writes failed during the migration";
   EXPECT_EQ(FileBytes(file_a_, 0, kExtent), a_before) << "a write after the switch reached the old extent";
-  std::printf("FIGURE migrate-loopback: %llu bytes copied in %d passes, %.2f s; host writes during: %d\n",
-              (unsigned long long)r->bytes_copied, r->passes, r->seconds, during);
+  std::printf(
+      "FIGURE migrate-loopback: %llu bytes copied (%.2fx the volume) in %d passes, %.2f s; host writes during: %d; "
+      "%d blocks written ahead of the copy were in the new file already\n",
+      (unsigned long long)r->bytes_copied, double(r->bytes_copied) / double(kSize), r->passes, r->seconds, during,
+      mirrored_checked - mirrored_missing);
   int bad_gateway = 0, bad_file = 0;
   for (uint64_t b = 0; b < kBlocks; ++b) {
     if (Read(c, b * 8, 4096) != model[b]) bad_gateway++;

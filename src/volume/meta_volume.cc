@@ -14,10 +14,12 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "util/countdown.h"
 #include "volume/cache.h"
@@ -149,6 +151,142 @@ struct MetaVolume::State {
   std::vector<std::shared_ptr<File>> files;  // files[i]: extent i's file
 
 };
+
+// A live migration's mirror. Every write and every step of the background
+// copy registers its byte range here while it runs (Begin .. End). Two that
+// overlap in bytes and in time may reach the mirror in another order than
+// this volume: the bytes they share are marked as conflicts when each of
+// them ends (the later end is the one that counts), and the migration
+// copies those chunks again. Two that do not overlap in time are ordered
+// the same on both sides (each wrote the mirror before it ended), and bytes
+// only one of them wrote have one order, so nothing else can differ.
+struct MetaVolume::Mirror {
+  explicit Mirror(std::shared_ptr<MetaVolume> d) : dst(std::move(d)) { conflicts.Enable(dst->size()); }
+
+  // 0 once the mirror is stopped: the write then leaves the mirror alone.
+  uint64_t Begin(uint64_t offset, uint64_t length) {
+    std::lock_guard<std::mutex> l(mu);
+    if (stopped) return 0;
+    Op op{next_id++, offset, length, {}};
+    for (Op& o : ops) {
+      const uint64_t from = std::max(o.offset, offset), to = std::min(o.offset + o.length, offset + length);
+      if (from >= to) continue;
+      o.shared.emplace_back(from, to - from);
+      op.shared.emplace_back(from, to - from);
+    }
+    ops.push_back(std::move(op));
+    return ops.back().id;
+  }
+  void End(uint64_t id) {
+    std::lock_guard<std::mutex> l(mu);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (ops[i].id != id) continue;
+      for (const auto& [from, n] : ops[i].shared) conflicts.Mark(from, n);
+      ops[i] = std::move(ops.back());
+      ops.pop_back();
+      break;
+    }
+    if (ops.empty()) idle.notify_all();
+  }
+  void Fail(const Status& st) {
+    std::lock_guard<std::mutex> l(mu);
+    if (error.ok()) error = st;
+  }
+
+  const std::shared_ptr<MetaVolume> dst;
+  struct Op {
+    uint64_t id, offset, length;
+    std::vector<std::pair<uint64_t, uint64_t>> shared;  // bytes another op wrote meanwhile
+  };
+  mutable std::mutex mu;
+  std::condition_variable idle;  // ops became empty
+  bool stopped = false;          // guarded by mu
+  uint64_t next_id = 1;          // guarded by mu
+  // Running writes and copies: at most the gateway's writes in flight + 1,
+  // each sharing bytes with at most all the others.
+  std::vector<Op> ops;
+  ChangeMap conflicts;           // chunks to copy again
+  Status error;                  // guarded by mu
+};
+
+// One write's registration with the mirror, ended (and its conflict marked)
+// when the last copy of it goes. Empty when no mirror is on.
+class MetaVolume::MirrorTicket {
+ public:
+  MirrorTicket() = default;
+  MirrorTicket(std::shared_ptr<Mirror> m, uint64_t offset, uint64_t length) : m_(std::move(m)) {
+    id_ = m_->Begin(offset, length);
+    if (id_ == 0) m_.reset();
+  }
+  MirrorTicket(MirrorTicket&& o) noexcept : m_(std::move(o.m_)), id_(std::exchange(o.id_, 0)) {}
+  MirrorTicket& operator=(MirrorTicket&& o) noexcept {
+    End();
+    m_ = std::move(o.m_);
+    id_ = std::exchange(o.id_, 0);
+    return *this;
+  }
+  ~MirrorTicket() { End(); }
+  explicit operator bool() const { return m_ != nullptr; }
+  MetaVolume& dst() const { return *m_->dst; }
+  // A write to the mirror failed: the host's write stands, the migration fails.
+  void Check(const Status& st) const {
+    if (!st.ok()) m_->Fail(st.Annotate("migration destination"));
+  }
+  void End() {
+    if (m_) m_->End(id_);
+    m_.reset();
+    id_ = 0;
+  }
+
+ private:
+  std::shared_ptr<Mirror> m_;
+  uint64_t id_ = 0;
+};
+
+MetaVolume::MirrorTicket MetaVolume::MirrorFor(uint64_t offset, uint64_t length) {
+  if (!has_mirror_.load(std::memory_order_acquire)) return {};
+  std::shared_ptr<Mirror> m;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    m = mirror_;
+  }
+  if (!m) return {};
+  return MirrorTicket(std::move(m), offset, length);
+}
+
+namespace {
+// Both halves of an asynchronous write while a mirror is on: the caller's
+// `done` gets the primary's status once the primary's part and the
+// mirror's part have finished (the ticket ends just before).
+template <class Ticket>
+struct MirrorJoin {
+  MirrorJoin(Ticket t, MetaVolume::IoDone d) : ticket(std::move(t)), done(std::move(d)) {}
+  MetaVolume::IoDone Primary() {
+    return [this](Status st) {
+      primary = std::move(st);
+      Finish();
+    };
+  }
+  MetaVolume::IoDone Mirror() {
+    return [this](Status st) {
+      ticket.Check(st);
+      Finish();
+    };
+  }
+  void Finish() {
+    if (left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    ticket.End();
+    MetaVolume::IoDone d = std::move(done);
+    Status st = std::move(primary);
+    delete this;
+    d(std::move(st));
+  }
+  std::atomic<int> left{2};
+  Status primary;
+  Ticket ticket;
+  MetaVolume::IoDone done;
+};
+}  // namespace
 
 namespace {
 // The pieces of one I/O; no allocation when it stays inside one extent.
@@ -673,6 +811,8 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset,
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, length, pl));
   const auto& pieces = pl.all;
+  MirrorTicket mirror = MirrorFor(offset, length);
+  if (mirror && mirror.dst().has_rbd()) return false;  // the mirror's librbd calls block
   // Files only (no clone maps to mark): the cache's part is all after.
   AfterWrite after{s->map, s->files, offset, length};
   const int64_t start = NowNs();
@@ -715,11 +855,18 @@ Result<bool> MetaVolume::TryWriteNoWait(uint64_t offset,
     }
   }
   changes_.Mark(offset, length);
-  migration_changes_.Mark(offset, length);
   // Only memory-backed files get here with fua: fdatasync on tmpfs returns at
   // once; kept so the contract is Write's.
   if (fua)
     for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Sync(*s->files[p.extent]));
+  if (mirror) {
+    auto m = mirror.dst().TryWriteNoWait(offset, bufs, false);
+    if (!m.ok()) {
+      mirror.Check(m.status());
+    } else if (!*m) {
+      return false;  // the caller writes it all again where it may wait
+    }
+  }
   return true;
 }
 
@@ -728,6 +875,7 @@ Status MetaVolume::Write(uint64_t offset, std::span<const uint8_t> data, bool fu
   auto s = state();
   PieceList pl;
   VSL_RETURN_IF_ERROR(MapRange(s->map, offset, data.size(), pl));
+  MirrorTicket mirror = MirrorFor(offset, data.size());
   BeforeWrite(offset, data.size());
   CacheWrite(s->map, s->files, offset, data.size(), true);
   AfterWrite after{s->map, s->files, offset, data.size()};
@@ -745,6 +893,7 @@ Status MetaVolume::Write(uint64_t offset, std::span<const uint8_t> data, bool fu
       done.push_back(f);
     }
   }
+  if (mirror) mirror.Check(mirror.dst().Write(offset, data, false));
   return Status::Ok();
 }
 
@@ -941,8 +1090,13 @@ void MetaVolume::WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool
   auto s = state();
   PieceList pl;
   Status st = MapRange(s->map, offset, data.size(), pl);
-  if (st.ok()) BeforeWrite(offset, data.size());
   if (!st.ok()) return done(std::move(st));
+  if (MirrorTicket mirror = MirrorFor(offset, data.size())) {
+    auto* j = new MirrorJoin<MirrorTicket>(std::move(mirror), std::move(done));
+    done = j->Primary();
+    j->ticket.dst().WriteAsync(offset, data, false, offload, j->Mirror());
+  }
+  BeforeWrite(offset, data.size());
   auto* f = new Fanout(s, AfterWriteDone(s, offset, data.size(), std::move(done)));
   if (fua) {
     std::vector<std::shared_ptr<File>> touched;
@@ -996,8 +1150,13 @@ void MetaVolume::ZeroAsync(uint64_t offset, uint64_t length, bool deallocate,
   auto s = state();
   PieceList pl;
   Status st = MapRange(s->map, offset, length, pl);
-  if (st.ok()) BeforeWrite(offset, length);
   if (!st.ok()) return done(std::move(st));
+  if (MirrorTicket mirror = MirrorFor(offset, length)) {
+    auto* j = new MirrorJoin<MirrorTicket>(std::move(mirror), std::move(done));
+    done = j->Primary();
+    j->ticket.dst().ZeroAsync(offset, length, deallocate, offload, j->Mirror());
+  }
+  BeforeWrite(offset, length);
   auto* f = new Fanout(s, AfterWriteDone(s, offset, length, std::move(done)));
   std::vector<Piece> blocking;
   for (const Piece& p : pl.all) {
@@ -1125,10 +1284,12 @@ Status MetaVolume::Unmap(uint64_t offset, uint64_t length) {
   if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
   auto s = state();
   VSL_ASSIGN_OR_RETURN(auto pieces, s->map.Map(offset, length));
+  MirrorTicket mirror = MirrorFor(offset, length);
   BeforeWrite(offset, length);
   CacheWrite(s->map, s->files, offset, length, true);
   AfterWrite after{s->map, s->files, offset, length};
   for (const Piece& p : pieces) VSL_RETURN_IF_ERROR(Deallocate(*s->files[p.extent], p.file_offset, p.length));
+  if (mirror) mirror.Check(mirror.dst().Unmap(offset, length));
   return Status::Ok();
 }
 
@@ -1214,6 +1375,7 @@ Result<bool> MetaVolume::CopyFrom(const MetaVolume& src, uint64_t src_offset, ui
     if (p.in_off < p.out_off + p.n && p.out_off < p.in_off + p.n && SameFile(*p.in, *p.out))
       return false;  // overlapping ranges of one file: the caller orders the copy
   }
+  MirrorTicket mirror = MirrorFor(dst_offset, length);
   BeforeWrite(dst_offset, length);
   CacheWrite(ds->map, ds->files, dst_offset, length, true);
   AfterWrite after{ds->map, ds->files, dst_offset, length};
@@ -1226,6 +1388,10 @@ Result<bool> MetaVolume::CopyFrom(const MetaVolume& src, uint64_t src_offset, ui
       return st.ok();
     });
     VSL_RETURN_IF_ERROR(st);
+  }
+  if (mirror) {  // what landed here, read back from here: the mirror's files are others
+    auto m = mirror.dst().CopyFrom(*this, dst_offset, dst_offset, length);
+    mirror.Check(m.ok() && !*m ? Internal("the mirror shares a file with its volume") : m.status());
   }
   return true;
 }
@@ -1284,11 +1450,72 @@ void MetaVolume::SwitchTo(std::shared_ptr<const State> next) {
   state_ = std::move(next);
 }
 
+// ---- Mirror (live migration) ------------------------------------------------
+
+Status MetaVolume::StartMirror(std::shared_ptr<MetaVolume> dst) {
+  if (read_only()) return FailedPrecondition("volume " + id() + " is read-only");
+  if (dst->size() != size()) {
+    return FailedPrecondition("volume " + id() + " has " + std::to_string(size()) + " bytes, its mirror " +
+                              std::to_string(dst->size()));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (mirror_) return FailedPrecondition("volume " + id() + " has a mirror already");
+  mirror_ = std::make_shared<Mirror>(std::move(dst));
+  has_mirror_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status MetaVolume::CopyToMirror(uint64_t offset, uint64_t length) {
+  MirrorTicket t = MirrorFor(offset, length);
+  if (!t) return FailedPrecondition("volume " + id() + " has no mirror");
+  VSL_ASSIGN_OR_RETURN(bool copied, t.dst().CopyFrom(*this, offset, offset, length));
+  if (copied) return Status::Ok();
+  std::vector<uint8_t> buf(length);  // only where the two share a file: not a migration's case
+  VSL_RETURN_IF_ERROR(Read(offset, buf));
+  return t.dst().Write(offset, buf, false);
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> MetaVolume::TakeMirrorConflicts() {
+  std::shared_ptr<Mirror> m;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    m = mirror_;
+  }
+  if (!m) return {};
+  std::lock_guard<std::mutex> l(m->mu);  // End marks under it: nothing is marked between the two
+  auto ranges = m->conflicts.Ranges();
+  m->conflicts.Clear();
+  return ranges;
+}
+
+Status MetaVolume::MirrorStatus() const {
+  std::shared_ptr<Mirror> m;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    m = mirror_;
+  }
+  if (!m) return Status::Ok();
+  std::lock_guard<std::mutex> l(m->mu);
+  return m->error;
+}
+
+void MetaVolume::StopMirror() {
+  std::shared_ptr<Mirror> m;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    m = std::move(mirror_);
+    has_mirror_.store(false, std::memory_order_release);
+  }
+  if (!m) return;
+  std::unique_lock<std::mutex> l(m->mu);
+  m->stopped = true;
+  m->idle.wait(l, [&] { return m->ops.empty(); });
+}
+
 // ---- Point in time ---------------------------------------------------------
 
 void MetaVolume::BeforeWrite(uint64_t offset, uint64_t length) {
   changes_.Mark(offset, length);
-  migration_changes_.Mark(offset, length);
   if (!has_cow_.load(std::memory_order_acquire)) return;
   std::shared_ptr<CowState> cow;
   {

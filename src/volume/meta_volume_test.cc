@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -216,19 +218,11 @@ TEST_F(MetaVolumeTest, AppendGrowsWhileReading) {
 }
 
 // Replace (a live migration's switch): the volume moves onto other extents
-// of the same size at once; writes afterwards land there only, and the
-// migration's change map marks every write while it is on.
+// of the same size at once; writes afterwards land there only.
 TEST_F(MetaVolumeTest, ReplaceSwitchesExtentsOfTheSameSize) {
   std::string a = MakeFile("a", 4096, 0x33), b = MakeFile("b", 4096, 0x44), c = MakeFile("c", 12288, 0x55);
   auto v = MetaVolume::Open({{a, 0, 4096}, {b, 0, 4096}}, {});
   ASSERT_TRUE(v.ok());
-  (*v)->migration_changes().Enable(8192);
-  std::vector<uint8_t> data(512, 0x66);
-  ASSERT_TRUE((*v)->Write(4096, data, false).ok());
-  auto marked = (*v)->migration_changes().Ranges();
-  ASSERT_EQ(marked.size(), 1u);
-  EXPECT_LE(marked[0].first, 4096u);
-  EXPECT_GE(marked[0].first + marked[0].second, 4096u + 512);
   Status wrong = (*v)->Replace({{c, 0, 4096}});
   EXPECT_EQ(wrong.code(), Code::kInvalidArgument) << wrong.ToString();
   EXPECT_EQ((*v)->extents().size(), 2u);
@@ -243,6 +237,135 @@ TEST_F(MetaVolumeTest, ReplaceSwitchesExtentsOfTheSameSize) {
   ASSERT_TRUE((*v)->Write(0, more, false).ok());
   EXPECT_EQ(ReadFile(c, 4096, 512), more);
   EXPECT_EQ(ReadFile(a, 0, 1), std::vector<uint8_t>{0x33});
+}
+
+// A live migration's mirror: while it is on, every write path of the volume
+// writes the destination too, at the same offsets; the background copy
+// (CopyToMirror) fills in the rest; after StopMirror nothing more reaches it.
+TEST_F(MetaVolumeTest, MirrorTakesEveryWritePath) {
+  constexpr uint64_t kHalf = 65536;
+  std::string a = MakeFile("a", kHalf, 0x11), b = MakeFile("b", kHalf, 0x22), c = MakeFile("c", 2 * kHalf, 0);
+  auto v = MetaVolume::Open({{a, 0, kHalf}, {b, 0, kHalf}}, {});
+  auto d = MetaVolume::Open({{c, 0, 2 * kHalf}}, {});
+  ASSERT_TRUE(v.ok() && d.ok());
+  auto small = MetaVolume::Open({{c, 0, kHalf}}, {});
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*v)->StartMirror(*small).code(), Code::kFailedPrecondition);  // another size
+  ASSERT_TRUE((*v)->StartMirror(*d).ok());
+  EXPECT_EQ((*v)->StartMirror(*d).code(), Code::kFailedPrecondition);  // one at a time
+  const MetaVolume::Offload inline_offload = [](std::function<void()> fn) { fn(); };
+  auto same = [&](uint64_t off, uint64_t n) {
+    std::vector<uint8_t> want(n);
+    EXPECT_TRUE((*v)->Read(off, want).ok());
+    return ReadFile(c, off, n) == want;
+  };
+  std::vector<uint8_t> w1(512, 0x66);
+  ASSERT_TRUE((*v)->Write(4096, w1, false).ok());
+  EXPECT_TRUE(same(4096, 512)) << "Write";
+  std::vector<uint8_t> w2(1024, 0x77);  // across the two extents
+  auto inl = (*v)->TryWriteNoWait(kHalf - 512, w2, false);
+  ASSERT_TRUE(inl.ok() && *inl);
+  EXPECT_TRUE(same(kHalf - 512, 1024)) << "TryWriteNoWait";
+  std::vector<uint8_t> w3(4096, 0x88);
+  Status async = Internal("not done");
+  (*v)->WriteAsync(8192, w3, true, inline_offload, [&](Status st) { async = st; });
+  ASSERT_TRUE(async.ok()) << async.ToString();
+  EXPECT_TRUE(same(8192, 4096)) << "WriteAsync";
+  for (bool deallocate : {true, false}) {
+    Status z = Internal("not done");
+    (*v)->ZeroAsync(deallocate ? 12288 : 16384, 4096, deallocate, inline_offload, [&](Status st) { z = st; });
+    ASSERT_TRUE(z.ok()) << z.ToString();
+  }
+  ASSERT_TRUE((*v)->Unmap(20480, 4096).ok());
+  auto copied = (*v)->CopyFrom(**v, 4096, 40960, 4096);  // EXTENDED COPY inside the volume
+  ASSERT_TRUE(copied.ok() && *copied);
+  EXPECT_TRUE(same(12288, 3 * 4096)) << "ZeroAsync, Unmap";
+  EXPECT_EQ(ReadFile(c, 12288, 1), std::vector<uint8_t>{0});
+  EXPECT_TRUE(same(40960, 4096)) << "CopyFrom";
+  // Nothing ran at the same time as anything else: no conflict.
+  EXPECT_TRUE((*v)->TakeMirrorConflicts().empty());
+  EXPECT_FALSE(same(0, 2 * kHalf));  // the unwritten bytes are the copy's to move
+  ASSERT_TRUE((*v)->CopyToMirror(0, 2 * kHalf).ok());
+  EXPECT_TRUE(same(0, 2 * kHalf));
+  EXPECT_TRUE((*v)->MirrorStatus().ok());
+  (*v)->StopMirror();
+  EXPECT_EQ((*v)->CopyToMirror(0, 4096).code(), Code::kFailedPrecondition);
+  std::vector<uint8_t> later(512, 0x99);
+  ASSERT_TRUE((*v)->Write(0, later, false).ok());
+  EXPECT_EQ(ReadFile(c, 0, 512), std::vector<uint8_t>(512, 0x11)) << "a write after StopMirror reached the mirror";
+}
+
+// Two writes of the same bytes that run at the same time may reach the
+// mirror in another order than the volume: their chunk is marked for
+// another copy, a write elsewhere is not. StopMirror returns only once no
+// write to the mirror runs.
+TEST_F(MetaVolumeTest, MirrorMarksWritesThatRanTogetherAndStopWaitsForThem) {
+  constexpr uint64_t kSize = 4 * kChunkBytes;
+  std::string a = MakeFile("a", kSize, 0x11), c = MakeFile("c", kSize, 0);
+  auto v = MetaVolume::Open({{a, 0, kSize}}, {});
+  auto d = MetaVolume::Open({{c, 0, kSize}}, {});
+  ASSERT_TRUE(v.ok() && d.ok());
+  ASSERT_TRUE((*v)->StartMirror(*d).ok());
+  std::vector<std::function<void()>> parked;
+  const MetaVolume::Offload park = [&](std::function<void()> fn) { parked.push_back(std::move(fn)); };
+  std::vector<uint8_t> one(4096, 0xa1), two(4096, 0xb2);
+  Status first = Internal("not done");
+  (*v)->WriteAsync(kChunkBytes, one, false, park, [&](Status st) { first = st; });
+  ASSERT_EQ(parked.size(), 2u) << "the volume's and the mirror's parts wait for the I/O threads (not on tmpfs)";
+  ASSERT_TRUE((*v)->Write(kChunkBytes + 2048, two, false).ok());  // overlaps the parked write
+  ASSERT_TRUE((*v)->Write(3 * kChunkBytes, two, false).ok());     // overlaps nothing
+  for (auto& fn : parked) fn();
+  parked.clear();
+  ASSERT_TRUE(first.ok()) << first.ToString();
+  auto conflicts = (*v)->TakeMirrorConflicts();
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].first, kChunkBytes);
+  EXPECT_EQ(conflicts[0].second, kChunkBytes);
+  EXPECT_TRUE((*v)->TakeMirrorConflicts().empty()) << "taking the conflicts clears them";
+  // The copy counts as a writer: a write while a copy of its bytes runs is marked too.
+  (*v)->WriteAsync(0, one, false, park, [&](Status) {});
+  ASSERT_TRUE((*v)->CopyToMirror(0, kChunkBytes).ok());
+  for (auto& fn : parked) fn();
+  parked.clear();
+  conflicts = (*v)->TakeMirrorConflicts();
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].first, 0u);
+  // StopMirror waits for a write still running on the mirror.
+  Status last = Internal("not done");
+  (*v)->WriteAsync(2 * kChunkBytes, one, false, park, [&](Status st) { last = st; });
+  ASSERT_EQ(parked.size(), 2u);
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    (*v)->StopMirror();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(stopped.load()) << "StopMirror returned while a write to the mirror ran";
+  for (auto& fn : parked) fn();
+  stopper.join();
+  EXPECT_TRUE(last.ok());
+  EXPECT_EQ(ReadFile(c, 2 * kChunkBytes, 4096), one);
+}
+
+// A mirror that refuses writes (a dead destination) fails the migration,
+// not the host: the host's write lands and succeeds, MirrorStatus says why.
+TEST_F(MetaVolumeTest, AFailingMirrorKeepsTheHostsWrite) {
+  std::string a = MakeFile("a", 65536, 0x11), c = MakeFile("c", 65536, 0);
+  auto v = MetaVolume::Open({{a, 0, 65536}}, {});
+  auto d = MetaVolume::Open({{c, 0, 65536}}, {.read_only = true});
+  ASSERT_TRUE(v.ok() && d.ok());
+  ASSERT_TRUE((*v)->StartMirror(*d).ok());
+  std::vector<uint8_t> data(4096, 0x5c);
+  ASSERT_TRUE((*v)->Write(0, data, false).ok());
+  auto inl = (*v)->TryWriteNoWait(4096, data, false);
+  ASSERT_TRUE(inl.ok() && *inl);
+  EXPECT_EQ(ReadFile(a, 0, 4096), data);
+  EXPECT_EQ(ReadFile(a, 4096, 4096), data);
+  Status m = (*v)->MirrorStatus();
+  EXPECT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("migration destination"), std::string::npos) << m.ToString();
+  EXPECT_EQ(ReadFile(c, 0, 4096), std::vector<uint8_t>(4096, 0));
+  (*v)->StopMirror();
 }
 
 // A file cut short under the volume (someone truncated it): the missing part

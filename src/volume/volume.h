@@ -253,10 +253,32 @@ class MetaVolume {
   // Chunks written since the map was last cleared (off until enabled; see
   // point_in_time.h). Every write path marks it.
   ChangeMap& changes() { return changes_; }
-  // A second map of the same kind, for a live migration alone (the backup's
-  // map above is left to the backups): what was written since the copy
-  // last looked. Every write path marks it before writing.
-  ChangeMap& migration_changes() { return migration_changes_; }
+
+  // A live migration's mirror (docs/migration.md): from StartMirror until
+  // StopMirror every write path (Write, the inline and asynchronous writes,
+  // zeroing, Unmap, CopyFrom into this volume) writes `dst` too, at the same
+  // offsets, before the write completes. This volume stays authoritative: a
+  // failed write to `dst` does not fail the host's write; it is kept for
+  // MirrorStatus and the migration gives up. The caller starts the mirror
+  // with no write running (the gateway holds the LU's write gate), so that
+  // every write that completes afterwards has reached `dst`.
+  // FailedPrecondition when a mirror is on already or the sizes differ.
+  Status StartMirror(std::shared_ptr<MetaVolume> dst);
+  // The background copy's step: [offset, offset+length) of this volume to
+  // the mirror (copy_file_range between files, holes kept), registered like
+  // a write so that it and the host's writes see each other.
+  Status CopyToMirror(uint64_t offset, uint64_t length);
+  // Byte ranges (64 KiB chunks, merged) whose copy on the mirror may differ
+  // from this volume's: a write or copy there ran at the same time as
+  // another write or copy of the same bytes (their order on the mirror may
+  // not be their order here). Cleared by the call; copy them again, the
+  // last time with no write running.
+  std::vector<std::pair<uint64_t, uint64_t>> TakeMirrorConflicts();
+  // The first error a write to the mirror met (Ok while there is none).
+  Status MirrorStatus() const;
+  // Ends the mirror; returns once no write to `dst` is running, so the
+  // caller may scrub or free it.
+  void StopMirror();
 
   // The read cache (volume/cache.h, when the process has one): with reads
   // on, reads of whole 4 KiB blocks are served from it and fill it. Every
@@ -300,7 +322,11 @@ class MetaVolume {
   std::shared_ptr<CowState> cow_;       // the open point-in-time view; guarded by mu_
   std::atomic<bool> has_cow_{false};    // cow_ is set, readable without mu_
   ChangeMap changes_;
-  ChangeMap migration_changes_;
+  struct Mirror;        // meta_volume.cc
+  class MirrorTicket;   // one write's registration with the mirror
+  MirrorTicket MirrorFor(uint64_t offset, uint64_t length);  // none when no mirror is on
+  std::shared_ptr<Mirror> mirror_;     // guarded by mu_
+  std::atomic<bool> has_mirror_{false};  // mirror_ is set, readable without mu_
   std::atomic<bool> cache_reads_{false};
   mutable std::atomic<uint64_t> hits_{0}, misses_{0}, backend_read_bytes_{0};
 };
