@@ -133,8 +133,12 @@ wait "$WRITER"
 check_eq "h1's session: no write failed, no reconnection, all read back as last written (exit 0)" 0 "$?"
 head -5 "$E2E_TMP/writer.err"
 tail -1 "$E2E_TMP/writer.out"
-check "h1 had writes acknowledged while the apply ran" \
-  test "$(awk -v a="$T0" -v b="$T1" '$1 == "tick" && $2 >= a && $2 <= b' "$E2E_TMP/writer.out" | wc -l)" -ge 1
+# The apply may take less than the writer's half-second tick: what is
+# asserted is one session writing across it (acknowledged writes before it
+# started and more after it ended), not how many during it.
+check "h1's one session wrote before the apply and went on writing after it" \
+  awk -v a="$T0" -v b="$T1" '$1 == "tick" && $2 < a {w0 = $3} $1 == "tick" && $2 > b {w1 = $3}
+    END {exit !(w0 > 0 && w1 > w0)}' "$E2E_TMP/writer.out"
 check_eq "the same unit, still mapped, now on r5" "mapped r5" "$(vol_state "$G") $(arrays_of)"
 check_eq "  mapped to both servers' hosts" "h1 h2" "$(mapped_to)"
 check_eq "  the farm record says raid_level 5" 5 "$(ajson GET /v1/farms/gm | jq -r '.global_disks[0].raid_level')"
