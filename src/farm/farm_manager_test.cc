@@ -404,7 +404,8 @@ TEST_P(FarmManagerTest, GlobalDiskRaidLevelChangeMigratesItOnceLive) {
     return R"(<farm fmlversion="1.2" name="gm">
   <tier id="1" name="db"><role>db</role><init-servers>2</init-servers></tier>
   <farm-global-disks><global-disk global-name="data" drivesize="2MB">
-    <attribute name="raid-level" value=")" + raid + R"(" /></global-disk></farm-global-disks>
+    <attribute name="raid-level" value=")" +
+           raid + R"(" /></global-disk></farm-global-disks>
   <server-role id="db" name="DB"><hw>vm</hw>
     <disk target="0" drivetype="scsi" drivesize="1MB" />
     <shared-disk global-name="data" target="1" drivetype="scsi" /></server-role>
@@ -422,7 +423,9 @@ TEST_P(FarmManagerTest, GlobalDiskRaidLevelChangeMigratesItOnceLive) {
     spec.qualities = {{"raid", raid}};
     auto opened = array::OpenArray(spec);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    ASSERT_TRUE(manager_->AttachArray(std::shared_ptr<array::StorageArray>(std::move(opened).value())).ok());
+    ASSERT_TRUE(
+        manager_->AttachArray(std::shared_ptr<array::StorageArray>(std::move(opened).value()))
+            .ok());
     ASSERT_TRUE(manager_->Call("discover", {{"array", name}}, "test").ok());
   };
   file_array("f1", "1f");
@@ -464,7 +467,8 @@ TEST_P(FarmManagerTest, GlobalDiskRaidLevelChangeMigratesItOnceLive) {
   EXPECT_EQ(r->global_disks[0].raid_level, "5");
   ASSERT_EQ(r->servers.size(), 2u);
   for (const ServerRecord& s : r->servers) {
-    EXPECT_EQ(mapped[s.host + "/1"], std::to_string(unit)) << s.name << " still sees the global disk at LUN 1";
+    EXPECT_EQ(mapped[s.host + "/1"], std::to_string(unit))
+        << s.name << " still sees the global disk at LUN 1";
   }
   EXPECT_NE(fm_->Describe(*r).find("raid-level 5"), std::string::npos) << fm_->Describe(*r);
 

@@ -155,7 +155,8 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       int64_t unit = disk ? disk->unit : global ? global->unit : 0;
       if (unit == 0) return Missing(a);
       VSL_RETURN_IF_ERROR(
-          Call("migrate", {{"volume", unit}, {"qualities", StorageQualities(a.drivetype, a.raid_level)}})
+          Call("migrate",
+               {{"volume", unit}, {"qualities", StorageQualities(a.drivetype, a.raid_level)}})
               .status());
       std::string& drivetype = disk ? disk->drivetype : global->drivetype;
       std::string& raid_level = disk ? disk->raid_level : global->raid_level;

@@ -657,7 +657,8 @@ std::string Action::ToString() const {
       std::string q;
       for (auto& [k, v] : StorageQualities(drivetype, raid_level)) q += (q.empty() ? "" : ",") + k + "=" + v;
       return "~ migrate " + Subject(*this) + " to storage with " + q +
-             (global_name.empty() ? " (live, keeps its LUN)" : " (live, keeps its LUN on every server that maps it)") +
+             (global_name.empty() ? " (live, keeps its LUN)"
+                                  : " (live, keeps its LUN on every server that maps it)") +
              Volumes(volume_ids);
     }
     case ActionKind::kSetCache:

@@ -102,9 +102,9 @@ enum class ActionKind {
   kFree,                // volume_ids back to the free pool
   kPowerOn,
   kPowerOff,
-  kSetQos,    // the disk (server+target, or global_name) gets limits `qos`
-              // ("" removes them); a mapped disk's hosts are held to them at once
-  kSetCache,  // the disk's read cache policy becomes `cache` ("" = none), at once
+  kSetQos,       // the disk (server+target, or global_name) gets limits `qos`
+                 // ("" removes them); a mapped disk's hosts are held to them at once
+  kSetCache,     // the disk's read cache policy becomes `cache` ("" = none), at once
   kMigrateDisk,  // the disk (server+target, or global_name: one action however
                  // many servers map it) moves, live, onto storage with the
                  // qualities of `drivetype` and `raid_level` (docs/migration.md)

@@ -28,9 +28,9 @@ struct Farm {
 std::string Doc(const Farm& f) {
   std::string doc = "<farm fmlversion=\"1.2\" name=\"f\">\n";
   if (f.global) {
-    doc += "  <farm-global-disks><global-disk global-name=\"g\" drivesize=\"" + f.global_size + "\"" +
-           (f.global_type.empty() ? "" : " drivetype=\"" + f.global_type + "\"") + ">" + f.global_extra +
-           "</global-disk></farm-global-disks>\n";
+    doc += "  <farm-global-disks><global-disk global-name=\"g\" drivesize=\"" + f.global_size +
+           "\"" + (f.global_type.empty() ? "" : " drivetype=\"" + f.global_type + "\"") + ">" +
+           f.global_extra + "</global-disk></farm-global-disks>\n";
   }
   doc += "  <tier id=\"1\" name=\"web\"><role>" + f.web_role + "</role><init-servers>" +
          std::to_string(f.web) + "</init-servers></tier>\n";
@@ -677,10 +677,10 @@ TEST(PlanTest, GlobalDiskQualityChangeIsOneLiveMigration) {
   EXPECT_EQ(plan->to_change, 1);
   EXPECT_EQ(plan->to_add + plan->to_remove, 0);
   EXPECT_EQ(Lines(*plan),
-            (std::vector<std::string>{
-                "~ migrate global disk \"g\" to storage with raid=5 (live, keeps its LUN on every server that "
-                "maps it) (volume 1)",
-                "Plan: 0 to add, 1 to change, 0 to remove."}));
+            (std::vector<std::string>{"~ migrate global disk \"g\" to storage with raid=5 (live, "
+                                      "keeps its LUN on every server that "
+                                      "maps it) (volume 1)",
+                                      "Plan: 0 to add, 1 to change, 0 to remove."}));
 
   // After it the farm holds the new quality: the next plan is empty, and
   // going back is one migrate again.
