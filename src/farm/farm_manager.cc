@@ -317,8 +317,9 @@ std::string FarmManager::Describe(const FarmRecord& r) {
   if (!r.last_error.empty()) out += "  last failure: " + r.last_error + "\n";
   for (const GlobalDiskRecord& g : r.global_disks) {
     out += "  global disk " + g.global_name + ": " + fml::FormatSize(g.size_bytes) + ", volume " +
-           std::to_string(g.unit) + " (" + state_of(g.unit) + "), backup-policy " + policies(g.backup_policies) +
-           "\n";
+           std::to_string(g.unit) + " (" + state_of(g.unit) + ")" +
+           (g.raid_level.empty() ? "" : ", raid-level " + g.raid_level) + ", backup-policy " +
+           policies(g.backup_policies) + "\n";
   }
   for (const ServerRecord& s : r.servers) {
     out += "  server " + s.name + " (role " + s.role + ", hw " + s.hw + ") on host " + s.host + ", power " +

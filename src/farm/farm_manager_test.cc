@@ -394,6 +394,94 @@ TEST_P(FarmManagerTest, DiskQualitiesChooseTheStorage) {
   for (auto& m : *members) EXPECT_EQ(m.array->info().name, "fast") << "volume " << m.volume.id;
 }
 
+// A global disk mapped into two servers whose raid-level changed in the
+// FML: apply runs ONE migrate of its unit (the gateway switches the one LU
+// both hosts see), nothing is unmapped or allocated anew, the record keeps
+// the new raid-level, and the next plan, also of a farm manager that loads
+// the record afresh, is empty.
+TEST_P(FarmManagerTest, GlobalDiskRaidLevelChangeMigratesItOnceLive) {
+  auto farm = [](const std::string& raid) {
+    return R"(<farm fmlversion="1.2" name="gm">
+  <tier id="1" name="db"><role>db</role><init-servers>2</init-servers></tier>
+  <farm-global-disks><global-disk global-name="data" drivesize="2MB">
+    <attribute name="raid-level" value=")" +
+           raid + R"(" /></global-disk></farm-global-disks>
+  <server-role id="db" name="DB"><hw>vm</hw>
+    <disk target="0" drivetype="scsi" drivesize="1MB" />
+    <shared-disk global-name="data" target="1" drivetype="scsi" /></server-role>
+</farm>)";
+  };
+  // File arrays: the gateway copies a mapped unit onto extents, which the
+  // memory arrays have none of.
+  auto file_array = [&](const std::string& name, const std::string& raid) {
+    array::ArraySpec spec;
+    spec.name = name;
+    spec.driver = "file";
+    spec.path = test_db().dir() + "/" + name;
+    spec.capacity = 4 * kMiB;
+    spec.volume_size = kMiB;
+    spec.qualities = {{"raid", raid}};
+    auto opened = array::OpenArray(spec);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ASSERT_TRUE(
+        manager_->AttachArray(std::shared_ptr<array::StorageArray>(std::move(opened).value()))
+            .ok());
+    ASSERT_TRUE(manager_->Call("discover", {{"array", name}}, "test").ok());
+  };
+  file_array("f1", "1f");
+  ASSERT_TRUE(Apply(farm("1f")).ok());
+  auto r = fm_->Show("gm");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->global_disks.size(), 1u);
+  const int64_t unit = r->global_disks[0].unit;
+  auto old = manager_->ops().Resolve(unit);
+  ASSERT_TRUE(old.ok());
+  for (auto& m : *old) EXPECT_EQ(m.array->info().name, "f1") << "member " << m.volume.id;
+  EXPECT_TRUE(fm_->PlanFarm(Spec(farm("1f")))->empty()) << "unchanged: nothing to do";
+
+  file_array("f5", "5");
+  int maps = target_.Count("map"), unmaps = target_.Count("unmap");
+  auto plan = fm_->PlanFarm(Spec(farm("5")));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+  EXPECT_EQ(plan->actions[0].kind, ActionKind::kMigrateDisk);
+  EXPECT_EQ(plan->actions[0].global_name, "data");
+  auto applied = Apply(farm("5"));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(applied->actions.size(), 1u) << applied->ToString();
+
+  EXPECT_EQ(target_.Count("migrate"), 1) << "one switch of the one LU";
+  EXPECT_EQ(target_.Count("map"), maps) << "nothing mapped anew";
+  EXPECT_EQ(target_.Count("unmap"), unmaps) << "nothing unmapped";
+  EXPECT_EQ(Get(unit).state, VS::kMapped);
+  auto now = manager_->ops().Resolve(unit);
+  ASSERT_TRUE(now.ok());
+  ASSERT_EQ(now->size(), 2u);
+  for (auto& m : *now) EXPECT_EQ(m.array->info().name, "f5") << "member " << m.volume.id;
+  for (auto& m : *old) EXPECT_EQ(Get(m.volume.id).state, VS::kFree) << "old member " << m.volume.id;
+  auto mapped = target_.mapped();
+  r = fm_->Show("gm");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->global_disks.size(), 1u);
+  EXPECT_EQ(r->global_disks[0].unit, unit);
+  EXPECT_EQ(r->global_disks[0].raid_level, "5");
+  ASSERT_EQ(r->servers.size(), 2u);
+  for (const ServerRecord& s : r->servers) {
+    EXPECT_EQ(mapped[s.host + "/1"], std::to_string(unit))
+        << s.name << " still sees the global disk at LUN 1";
+  }
+  EXPECT_NE(fm_->Describe(*r).find("raid-level 5"), std::string::npos) << fm_->Describe(*r);
+
+  auto again = fm_->PlanFarm(Spec(farm("5")));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->ToString();
+  FarmManager fresh(&catalog(), manager_.get(), power_.get());
+  ASSERT_TRUE(fresh.Init().ok());
+  auto loaded = fresh.PlanFarm(Spec(farm("5")));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->empty()) << loaded->ToString();
+}
+
 TEST_P(FarmManagerTest, RefusesWhatItCannotDo) {
   // Not enough hosts: nothing changes, no farm is created.
   auto big = Apply(TwoTier(4));

@@ -49,7 +49,8 @@ FarmState FarmRecord::ToState(std::vector<IdleHost> pool) const {
     st.servers.push_back(std::move(ss));
   }
   for (const GlobalDiskRecord& g : global_disks) {
-    st.global_disks.push_back({g.global_name, g.size_bytes, g.drivetype, {g.unit}, g.qos, g.cache});
+    st.global_disks.push_back(
+        {g.global_name, g.size_bytes, g.drivetype, {g.unit}, g.qos, g.cache, g.raid_level});
   }
   st.shared_disks = shared_disks;
   st.pool = std::move(pool);

@@ -150,12 +150,18 @@ Status FarmManager::Step(FarmRecord& record, const Action& a) {
       return Status::Ok();
     }
     case ActionKind::kMigrateDisk: {
-      if (disk == nullptr) return Missing(a);
-      VSL_RETURN_IF_ERROR(Call("migrate", {{"volume", disk->unit},
-                                           {"qualities", StorageQualities(a.drivetype, a.raid_level)}})
-                              .status());
-      disk->drivetype = a.drivetype;
-      disk->raid_level = a.raid_level;
+      // A global disk is one unit however many servers map it: one migrate
+      // moves it under all of their LUNs at once.
+      int64_t unit = disk ? disk->unit : global ? global->unit : 0;
+      if (unit == 0) return Missing(a);
+      VSL_RETURN_IF_ERROR(
+          Call("migrate",
+               {{"volume", unit}, {"qualities", StorageQualities(a.drivetype, a.raid_level)}})
+              .status());
+      std::string& drivetype = disk ? disk->drivetype : global->drivetype;
+      std::string& raid_level = disk ? disk->raid_level : global->raid_level;
+      drivetype = a.drivetype;
+      raid_level = a.raid_level;
       return Status::Ok();
     }
     case ActionKind::kSetCache: {

@@ -490,6 +490,18 @@ Result<FarmPlan> Planner::Run() {
       }
       continue;
     }
+    // As a server's disk (ChangeServer): storage of other qualities means a
+    // live move, once for the unit every mapping server shares, before any
+    // growth.
+    auto want_q = StorageQualities(want.drivetype, want.raid_level);
+    if (!want_q.empty() && want_q != StorageQualities(have->drivetype, have->raid_level)) {
+      Emit({.kind = ActionKind::kMigrateDisk,
+            .effect = Effect::kChange,
+            .global_name = want.global_name,
+            .drivetype = want.drivetype,
+            .raid_level = want.raid_level,
+            .volume_ids = have->volume_ids});
+    }
     if (want.size_bytes > have->size_bytes) {
       Emit({.kind = ActionKind::kGrowDisk,
             .effect = Effect::kChange,
@@ -644,7 +656,10 @@ std::string Action::ToString() const {
     case ActionKind::kMigrateDisk: {
       std::string q;
       for (auto& [k, v] : StorageQualities(drivetype, raid_level)) q += (q.empty() ? "" : ",") + k + "=" + v;
-      return "~ migrate " + Subject(*this) + " to storage with " + q + " (live, keeps its LUN)" + Volumes(volume_ids);
+      return "~ migrate " + Subject(*this) + " to storage with " + q +
+             (global_name.empty() ? " (live, keeps its LUN)"
+                                  : " (live, keeps its LUN on every server that maps it)") +
+             Volumes(volume_ids);
     }
     case ActionKind::kSetCache:
       return std::string(effect == Effect::kChange ? "~" : "+") + " set cache policy of " +
@@ -703,7 +718,11 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
         s.pool.push_back({a.host, a.hw});
         break;
       case ActionKind::kAllocateGlobalDisk:
-        s.global_disks.push_back({a.global_name, a.size_bytes, a.drivetype, {(*next_volume_id)++}});
+        s.global_disks.push_back({.global_name = a.global_name,
+                                  .size_bytes = a.size_bytes,
+                                  .drivetype = a.drivetype,
+                                  .volume_ids = {(*next_volume_id)++},
+                                  .raid_level = a.raid_level});
         break;
       case ActionKind::kAllocateDisk:
         if (ServerState* x = server(a.server)) {
@@ -730,7 +749,13 @@ FarmState Simulate(const FarmState& current, const FarmPlan& plan, VolumeId* nex
         if (DiskState* d = disk(a)) d->image = a.image;
         break;
       case ActionKind::kMigrateDisk:
-        if (DiskState* d = disk(a)) {
+        if (!a.global_name.empty()) {
+          if (GlobalDiskState* g = global(a.global_name)) {
+            g->drivetype = a.drivetype;
+            g->raid_level = a.raid_level;
+            g->volume_ids = {(*next_volume_id)++};
+          }
+        } else if (DiskState* d = disk(a)) {
           d->drivetype = a.drivetype;
           d->raid_level = a.raid_level;
           d->volume_ids = {(*next_volume_id)++};

@@ -57,6 +57,7 @@ struct GlobalDiskState {
   std::vector<VolumeId> volume_ids{};
   std::string qos{};  // as DiskState::qos
   std::string cache{};  // as DiskState::cache
+  std::string raid_level{};  // as DiskState::raid_level
 };
 
 // A farm-global disk mapped into one server at a target.
@@ -101,10 +102,11 @@ enum class ActionKind {
   kFree,                // volume_ids back to the free pool
   kPowerOn,
   kPowerOff,
-  kSetQos,    // the disk (server+target, or global_name) gets limits `qos`
-              // ("" removes them); a mapped disk's hosts are held to them at once
-  kSetCache,  // the disk's read cache policy becomes `cache` ("" = none), at once
-  kMigrateDisk,  // the disk (server+target) moves, live, onto storage with the
+  kSetQos,       // the disk (server+target, or global_name) gets limits `qos`
+                 // ("" removes them); a mapped disk's hosts are held to them at once
+  kSetCache,     // the disk's read cache policy becomes `cache` ("" = none), at once
+  kMigrateDisk,  // the disk (server+target, or global_name: one action however
+                 // many servers map it) moves, live, onto storage with the
                  // qualities of `drivetype` and `raid_level` (docs/migration.md)
 };
 
@@ -174,7 +176,7 @@ struct FarmPlan {
 // <farm>-<tier name (else id)>-<n> with n = 1..init-servers.
 //
 // Order: everything that goes away first (power off, unmap, unbind, scrub,
-// free, release), then the farm-global disks (allocate, grow), then changes
+// free, release), then the farm-global disks (allocate, migrate, grow), then changes
 // to servers that stay, then new servers (take host, allocate, copy, bind,
 // map, shared disks, power on). Hosts are taken from the pool (and from hosts
 // this plan releases) by hw, in name order.

@@ -20,6 +20,8 @@ struct Farm {
   std::string web_role = "web";
   std::string global_size = "32";
   bool global = true;
+  std::string global_type;   // the global disk's drivetype ("" for none)
+  std::string global_extra;  // <attribute> children of the global disk
   std::string web_extra;  // more elements in the web server-role
 };
 
@@ -27,7 +29,8 @@ std::string Doc(const Farm& f) {
   std::string doc = "<farm fmlversion=\"1.2\" name=\"f\">\n";
   if (f.global) {
     doc += "  <farm-global-disks><global-disk global-name=\"g\" drivesize=\"" + f.global_size +
-           "\"/></farm-global-disks>\n";
+           "\"" + (f.global_type.empty() ? "" : " drivetype=\"" + f.global_type + "\"") + ">" +
+           f.global_extra + "</global-disk></farm-global-disks>\n";
   }
   doc += "  <tier id=\"1\" name=\"web\"><role>" + f.web_role + "</role><init-servers>" +
          std::to_string(f.web) + "</init-servers></tier>\n";
@@ -641,6 +644,76 @@ TEST(PlanTest, QualityChangeIsALiveMigration) {
   // scsi asks for no quality: any storage will do, nothing moves.
   Farm any;
   any.web_extra = "<disk drivename=\"/home\" drivetype=\"scsi\" drivesize=\"8\"/>";
+  Result<FarmPlan> none = Plan(Spec(any), from);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << none->ToString();
+}
+
+// A farm-global disk whose raid-level (or quality-class drivetype) changed
+// moves live, as a server's disk does: ONE migrate of the global disk, not
+// one per server that maps it, and nothing unmapped, unbound or allocated.
+TEST(PlanTest, GlobalDiskQualityChangeIsOneLiveMigration) {
+  Farm r1;
+  r1.global_extra = "<attribute name=\"raid-level\" value=\"1\"/>";
+  Farm r5 = r1;
+  r5.global_extra = "<attribute name=\"raid-level\" value=\"5\"/>";
+  VolumeId next = 1;
+  FarmState from = Applied(r1, EmptyFarm(), &next);
+
+  Result<FarmPlan> same = Plan(Spec(r1), from);
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_TRUE(same->empty()) << "unchanged raid-level: nothing to do\n" << same->ToString();
+
+  Result<FarmPlan> plan = Plan(Spec(r5), from);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->actions.size(), 1u) << plan->ToString();
+  const Action& a = plan->actions[0];
+  EXPECT_EQ(a.kind, ActionKind::kMigrateDisk);
+  EXPECT_EQ(a.effect, Effect::kChange);
+  EXPECT_EQ(a.global_name, "g");
+  EXPECT_EQ(a.server, "");
+  EXPECT_EQ(a.raid_level, "5");
+  EXPECT_EQ(a.volume_ids, std::vector<VolumeId>{1});
+  EXPECT_EQ(plan->to_change, 1);
+  EXPECT_EQ(plan->to_add + plan->to_remove, 0);
+  EXPECT_EQ(Lines(*plan),
+            (std::vector<std::string>{"~ migrate global disk \"g\" to storage with raid=5 (live, "
+                                      "keeps its LUN on every server that "
+                                      "maps it) (volume 1)",
+                                      "Plan: 0 to add, 1 to change, 0 to remove."}));
+
+  // After it the farm holds the new quality: the next plan is empty, and
+  // going back is one migrate again.
+  FarmState to = Simulate(from, *plan, &next);
+  Result<FarmPlan> again = Plan(Spec(r5), to);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << again->ToString();
+  Result<FarmPlan> back = Plan(Spec(r1), to);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->actions.size(), 1u) << back->ToString();
+  EXPECT_EQ(back->actions[0].kind, ActionKind::kMigrateDisk);
+  EXPECT_EQ(back->actions[0].global_name, "g");
+
+  // A drivetype naming a quality class, and a bigger size: the move comes
+  // first, then the growth (which then takes the new qualities too).
+  Farm fast_big = r5;
+  fast_big.global_type = "performance";
+  fast_big.global_size = "64";
+  Result<FarmPlan> both = Plan(Spec(fast_big), to);
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->actions.size(), 2u) << both->ToString();
+  EXPECT_EQ(both->actions[0].kind, ActionKind::kMigrateDisk);
+  EXPECT_NE(both->actions[0].ToString().find("class=performance,raid=5"), std::string::npos)
+      << both->ToString();
+  EXPECT_EQ(both->actions[1].kind, ActionKind::kGrowDisk);
+  FarmState grown = Simulate(to, *both, &next);
+  EXPECT_TRUE(Plan(Spec(fast_big), grown)->empty()) << Plan(Spec(fast_big), grown)->ToString();
+
+  // Without a raid-level (and an access-class drivetype) the disk asks for
+  // nothing: any storage will do, nothing moves.
+  Farm any = r1;
+  any.global_extra = "";
+  any.global_type = "scsi";
   Result<FarmPlan> none = Plan(Spec(any), from);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty()) << none->ToString();
