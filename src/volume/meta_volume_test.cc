@@ -352,7 +352,7 @@ TEST_F(MetaVolumeTest, MirrorMarksWritesThatRanTogetherAndStopWaitsForThem) {
 TEST_F(MetaVolumeTest, AFailingMirrorKeepsTheHostsWrite) {
   std::string a = MakeFile("a", 65536, 0x11), c = MakeFile("c", 65536, 0);
   auto v = MetaVolume::Open({{a, 0, 65536}}, {});
-  auto d = MetaVolume::Open({{c, 0, 65536}}, {.read_only = true});
+  auto d = MetaVolume::Open({{c, 0, 65536}}, {.read_only = true, .id = "mirror"});
   ASSERT_TRUE(v.ok() && d.ok());
   ASSERT_TRUE((*v)->StartMirror(*d).ok());
   std::vector<uint8_t> data(4096, 0x5c);
