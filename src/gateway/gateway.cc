@@ -802,6 +802,11 @@ Result<Gateway::MigrateResult> GatewayImpl::MigrateVolume(const std::string& vol
     return InvalidArgument("volume " + volume_id + " has " + std::to_string(vol->size()) +
                            " bytes, the migration destination " + std::to_string(dst->size()));
   }
+  // librbd keeps a freshly opened image's cache write-through until its
+  // first flush, so each mirrored host write would wait for the cluster.
+  // The old extents stay authoritative until the switch, which flushes the
+  // destination first: write-back is safe here from the start.
+  VSL_RETURN_IF_ERROR(dst->Flush());
   const auto start = std::chrono::steady_clock::now();
   MigrateResult r;
   struct Off {  // the mirror goes off whatever way this returns, once no write to it runs

@@ -176,14 +176,18 @@ live_move() {
     secs=$(jq -r .result.seconds "$E2E_TMP/m.json")
     echo "FIGURE migrate-rbd-rate ($q): $(echo "$bytes / $secs / 1048576" | bc -l | xargs printf '%.1f') MiB/s" \
       "($bytes bytes in $(jq -r .result.passes "$E2E_TMP/m.json") passes, $(printf '%.2f' "$secs") s, paced at $rate)"
+    # "during": the copy itself, from the request's first progress event to its last.
+    local copy
+    copy=$(ajson GET "/v1/events?request=$(jq -r .request.id "$E2E_TMP/m.json")&limit=10000" |
+      jq -r '[.events[] | select(.op == "migrate-copy") | .time_ms] | "\(min) \(max)"')
     echo "FIGURE migrate-rbd-host-iops ($q): without $(writes_between $((t0 - 2000)) "$t0") writes/s," \
-      "during $(writes_between "$t0" "$t1") writes/s, after $(writes_between "$t1" "$t2") writes/s (4 KiB, QD1)"
+      "during the copy $(writes_between $copy) writes/s, after $(writes_between "$t1" "$t2") writes/s (4 KiB, QD1)"
   fi
 }
 
-live_move class=rbd1 r1 32MiB/s
-live_move class=rbd2 r2 32MiB/s
-live_move class=file f 32MiB/s
+live_move class=rbd1 r1 8MiB/s
+live_move class=rbd2 r2 8MiB/s
+live_move class=file f 8MiB/s
 
 log "kill -9 at op.migrate.copied (-> rbd1) and op.migrate.switched (-> rbd2); restart; one more migrate converges"
 for step in "op.migrate.copied class=rbd1 r1" "op.migrate.switched class=rbd2 r2"; do

@@ -11,7 +11,7 @@
 // WRITE(16)s of one block each, the block chosen at random among 0..BLOCKS-1
 // (4 KiB from LBA 0); every 512-byte sector of a block holds a magic, the
 // block number, the write's sequence number, filler derived from them and a
-// checksum. Every half second it prints "tick MS WRITES" (MS: wall clock
+// checksum. Every 100 ms it prints "tick MS WRITES" (MS: wall clock
 // in milliseconds; WRITES: acknowledged so far). Then it reads every block
 // back in the same session and checks it is exactly its last write (zeros
 // for a block never written), and saves the last sequence number of each
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
       if (now >= next_tick) {
         printf("tick %lld %lu\n", (long long)now, writes);
         fflush(stdout);
-        next_tick = now + 500;
+        next_tick = now + 100;
         if (access(stop, F_OK) == 0 || now >= end) break;
       }
       uint32_t b = (uint32_t)(((uint64_t)rand() * RAND_MAX + (uint64_t)rand()) % blocks);
