@@ -115,7 +115,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s), qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s CPU-us/IO)"
   done
   log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
-  gateway_up "$VSL_BIN" "$E2E_TMP/gw.json" gw
+  # A name of its own per round: gateway_up starts the gateway with its
+  # output redirected in the background, and could otherwise read the last
+  # round's "listening on" line (a dead gateway's port) before the shell
+  # truncated the file.
+  gateway_up "$VSL_BIN" "$E2E_TMP/gw.json" "gw$round"
   QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
   for c in "${CASES[@]}"; do
     IFS='|' read -r name _ qargs <<<"$c"
@@ -128,7 +132,7 @@ print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$
     echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
   done
   stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
-  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
+  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw$round.err" | sed 's/^/    /' || true
 done
 
 # median CELL FIELD: the median over the rounds of field FIELD (1-based) of
