@@ -133,11 +133,11 @@ print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$
 # Rounds: per case, rbd bench, then qemu-img on librbd and qemu-img through
 # the gateway back to back, in turn first (odd rounds: librbd first; even
 # rounds: the gateway first). Each run thus follows one of the same case,
-# alike for both sides: a 4 KiB write run leaves the OSD deferred writes to
-# flush, which slowed whichever run came next (qemu-img rbd's 4 KiB writes
-# followed rbd bench's; the gateway's followed its reads). A burst of other
-# load on the machine hits both columns alike. The table gives each cell's
-# median over the rounds.
+# alike for both sides: what a run leaves the OSD to do afterwards (flushes
+# of small writes, compaction) slows whichever run comes next (before,
+# qemu-img rbd's 4 KiB writes followed rbd bench's, the gateway's its own
+# reads). A burst of other load on the machine hits both columns alike. The
+# table gives each cell's median over the rounds.
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round of $ROUNDS: per case rbd bench, then qemu-img through QEMU's rbd driver and through the vsl gateway ($VSL_BIN, LUN 0), $( ((round % 2)) && echo "librbd first" || echo "gateway first")"
   for c in "${CASES[@]}"; do
