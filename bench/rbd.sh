@@ -23,7 +23,8 @@
 # Usage: bench/rbd.sh [VSL_BIN]            (default: build/vsl)
 # Environment: BENCH_RBD_SIZE (image size, 512M), BENCH_RBD_COUNT_4K (requests
 # per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384),
-# BENCH_RBD_ROUNDS (3: each figure is the median of this many runs).
+# BENCH_RBD_ROUNDS (4, even so that each side goes first equally often: each
+# figure is the median of this many runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -35,7 +36,7 @@ VSL_BIN=${1:-${VSL_BIN:-$root/build/vsl}}
 SIZE=$(numfmt --from=iec "$(echo "${BENCH_RBD_SIZE:-512M}" | tr a-z A-Z)")
 C4K=${BENCH_RBD_COUNT_4K:-20000}
 C1M=${BENCH_RBD_COUNT_1M:-384}
-ROUNDS=${BENCH_RBD_ROUNDS:-3}
+ROUNDS=${BENCH_RBD_ROUNDS:-4}
 STRIDE=$((4 * 1048576 + 4096))
 IMG=bench
 
@@ -102,33 +103,55 @@ for t in glob.glob(f"/proc/{sys.argv[1]}/task/*/status"):
 print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"), cs)' "$1"
 }
 
-# Rounds: librbd (rbd bench, then qemu-img on librbd), then the gateway
-# (started for the round: it holds the image's exclusive lock), so that a
-# burst of other load on the machine hits every column alike. The table
-# gives each cell's median over the rounds.
+# qrbd NAME ROUND QARGS: qemu-img bench through QEMU's rbd driver.
+qrbd() {
+  RESULT[$1,qrbd,$2]=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" writeback -f raw "$QRBD" $3)
+  echo "    $1: qemu-img rbd ${RESULT[$1,qrbd,$2]} (IOPS MiB/s CPU-us/IO)"
+}
+# qvsl NAME ROUND QARGS: qemu-img bench through a gateway started for this
+# run alone (it holds the image's exclusive lock, which the librbd runs
+# need). Each gateway has files of its own: gateway_up redirects its output
+# in the background, and with a reused name could read an earlier
+# gateway's "listening on" line (a dead port) before the shell truncated it.
+GATEWAYS=0
+qvsl() {
+  GATEWAYS=$((GATEWAYS + 1))
+  gateway_up "$VSL_BIN" "$E2E_TMP/gw.json" "gw$GATEWAYS"
+  local q="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
+  local r us cpu0 cpu1 cs0 cs1
+  read -r cpu0 cs0 < <(cpu_seconds "$GW")
+  r=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" none --image-opts "$q" $3)
+  read -r cpu1 cs1 < <(cpu_seconds "$GW")
+  us=$(python3 -c 'import sys; a, b, c0, c1, n = map(float, sys.argv[1:])
+print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$cs1" "$(case_count "$1")")
+  RESULT[$1,vsl,$2]="$r $us"
+  echo "    $1: qemu-img vsl ${RESULT[$1,vsl,$2]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
+  stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
+  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw$GATEWAYS.err" | sed 's/^/    /' || true
+}
+
+# Rounds: per case, rbd bench, then qemu-img on librbd and qemu-img through
+# the gateway back to back, in turn first (odd rounds: librbd first; even
+# rounds: the gateway first). Each run thus follows one of the same case,
+# alike for both sides: what a run leaves the OSD to do afterwards (flushes
+# of small writes, compaction) slows whichever run comes next (before,
+# qemu-img rbd's 4 KiB writes followed rbd bench's, the gateway's its own
+# reads). A burst of other load on the machine hits both columns alike. The
+# table gives each cell's median over the rounds.
 for ((round = 1; round <= ROUNDS; round++)); do
-  log "round $round of $ROUNDS: librbd (rbd bench; qemu-img bench through QEMU's rbd driver)"
+  log "round $round of $ROUNDS: per case rbd bench, then qemu-img through QEMU's rbd driver and through the vsl gateway ($VSL_BIN, LUN 0), $( ((round % 2)) && echo "librbd first" || echo "gateway first")"
   for c in "${CASES[@]}"; do
     IFS='|' read -r name rargs qargs <<<"$c"
     RESULT[$name,rbd,$round]=$(rbd_bench "$(case_bytes "$name")" $rargs)
-    RESULT[$name,qrbd,$round]=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" writeback -f raw "$QRBD" $qargs)
-    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s), qemu-img rbd ${RESULT[$name,qrbd,$round]} (IOPS MiB/s CPU-us/IO)"
+    echo "    $name: rbd bench ${RESULT[$name,rbd,$round]} (IOPS MiB/s)"
+    if ((round % 2)); then
+      qrbd "$name" "$round" "$qargs"
+      qvsl "$name" "$round" "$qargs"
+    else
+      qvsl "$name" "$round" "$qargs"
+      qrbd "$name" "$round" "$qargs"
+    fi
   done
-  log "round $round of $ROUNDS: vsl gateway ($VSL_BIN) serving the image as LUN 0"
-  gateway_up "$VSL_BIN" "$E2E_TMP/gw.json" gw
-  QVSL="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
-  for c in "${CASES[@]}"; do
-    IFS='|' read -r name _ qargs <<<"$c"
-    read -r cpu0 cs0 < <(cpu_seconds "$GW")
-    r=$(qemu_bench "$(case_count "$name")" "$(case_bytes "$name")" none --image-opts "$QVSL" $qargs)
-    read -r cpu1 cs1 < <(cpu_seconds "$GW")
-    us=$(python3 -c 'import sys; a, b, c0, c1, n = map(float, sys.argv[1:])
-print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$cs1" "$(case_count "$name")")
-    RESULT[$name,vsl,$round]="$r $us"
-    echo "    $name: qemu-img vsl ${RESULT[$name,vsl,$round]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
-  done
-  stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
-  grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw.err" | sed 's/^/    /' || true
 done
 
 # median CELL FIELD: the median over the rounds of field FIELD (1-based) of

@@ -354,14 +354,38 @@ const char* Verb(AioKind k) {
   return "?";
 }
 
+struct AioRequest;
+
+// One aio call of a request.
+struct AioCall {
+  AioRequest* req;
+  uint64_t off, n;
+  uint8_t* read_into;  // reads: where a short read's tail is zeroed
+  bool own = true;     // allocated by itself (not the request's first)
+};
+
 // One asynchronous request, possibly cut into several aio calls: `done`
-// runs when the last of them completed, with the first error.
+// runs when the last of them completed, with the first error. The first
+// call lives in the request (one allocation per I/O less: nearly every
+// request is one call).
 struct AioRequest {
   AioRequest(const RbdBackend* b, AioKind kind, RbdDone done) : b(b), kind(kind), done(std::move(done)) {}
   const RbdBackend* b;
   AioKind kind;
   RbdDone done;
   util::Countdown calls;  // the aio calls in flight, plus one while they are started
+  AioCall first{nullptr, 0, 0, nullptr, false};
+
+  AioCall* NewCall(uint64_t off, uint64_t n, uint8_t* read_into) {
+    if (first.req == nullptr) {
+      first = AioCall{this, off, n, read_into, false};
+      return &first;
+    }
+    return new AioCall{this, off, n, read_into};
+  }
+  static void Free(AioCall* c) {
+    if (c->own) delete c;
+  }
 
   void Finish(Status s) {
     Status out;
@@ -370,13 +394,6 @@ struct AioRequest {
     delete this;
     d(std::move(out));
   }
-};
-
-// One aio call of a request.
-struct AioCall {
-  AioRequest* req;
-  uint64_t off, n;
-  uint8_t* read_into;  // reads: where a short read's tail is zeroed
 };
 
 std::string AioError(const AioCall& c, int r) {
@@ -398,7 +415,7 @@ void OnAioComplete(rbd_completion_t comp, void* arg) {
     std::memset(call->read_into + r, 0, call->n - uint64_t(r));
   }
   AioRequest* req = call->req;
-  delete call;
+  AioRequest::Free(call);
   const bool outer = in_rbd_callback;  // a completion may run inside another's
   in_rbd_callback = true;
   req->Finish(std::move(s));
@@ -407,13 +424,13 @@ void OnAioComplete(rbd_completion_t comp, void* arg) {
 
 // Starts one aio call of `req` for [off, off+n) (p: the bytes, or null).
 void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n) {
-  auto* call = new AioCall{req, off, n, req->kind == AioKind::kRead ? p : nullptr};
+  AioCall* call = req->NewCall(off, n, req->kind == AioKind::kRead ? p : nullptr);
   rbd_completion_t comp = nullptr;
   int r = rbd_aio_create_completion(call, OnAioComplete, &comp);
   req->calls.Add();
   if (r < 0) {
     Status s = IoError(AioError(*call, r));
-    delete call;
+    AioRequest::Free(call);
     return req->Finish(std::move(s));
   }
   CallStarts();
@@ -429,7 +446,7 @@ void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n) {
     rbd_aio_release(comp);
     CallEnds();
     Status s = IoError(AioError(*call, r));
-    delete call;
+    AioRequest::Free(call);
     req->Finish(std::move(s));
   }
 }
