@@ -438,7 +438,11 @@ TEST_P(CatalogTest, ImagesAndFarms) {
     EXPECT_EQ(got.master_volume_id, 5);
     EXPECT_EQ(got.size, 1u << 20);
     EXPECT_EQ(got.sha256, "ab12");
-    VSL_ASSIGN_OR_RETURN(Farm f, catalog().AddFarm(tx, Farm{0, "farm1", "planned", "<farm/>", 0, 0}));
+    Farm planned;
+    planned.name = "farm1";
+    planned.state = "planned";
+    planned.fml = "<farm/>";
+    VSL_ASSIGN_OR_RETURN(Farm f, catalog().AddFarm(tx, planned));
     VSL_RETURN_IF_ERROR(catalog().CasFarm(tx, f.id, "planned", "active", std::nullopt, Actor{"t", {}}));
     EXPECT_EQ(catalog().CasFarm(tx, f.id, "planned", "active", std::nullopt, Actor{"t", {}}).code(), Code::kAborted);
     VSL_ASSIGN_OR_RETURN(Farm g, catalog().GetFarmByName(tx, "farm1"));
