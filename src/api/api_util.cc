@@ -65,15 +65,11 @@ void ReplyError(httplib::Response& res, const Status& status) {
 
 Result<Json> ParseBody(const httplib::Request& req) {
   if (req.body.empty()) return Json::object();
-  Json j = Json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) {
-    // Parse again with exceptions only to learn where it broke.
-    try {
-      (void)Json::parse(req.body);
-    } catch (const Json::parse_error& e) {
-      return InvalidArgument("request body is not valid JSON: error at byte " + std::to_string(e.byte));
-    }
-    return InvalidArgument("request body is not valid JSON");
+  Json j;
+  try {
+    j = Json::parse(req.body);
+  } catch (const Json::parse_error& e) {
+    return InvalidArgument("request body is not valid JSON: error at byte " + std::to_string(e.byte));
   }
   if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
   return j;

@@ -141,10 +141,10 @@ Result<std::vector<SlotClaim>> ListSlotClaims(Tx& tx, int64_t volume_id, int64_t
   std::vector<Value> params;
   if (volume_id != 0) {
     sql += " WHERE volume_id = ?";
-    params.push_back(volume_id);
+    params.emplace_back(volume_id);
   }
   sql += " ORDER BY slot_ms DESC, volume_id, level LIMIT ?";
-  params.push_back(limit);
+  params.emplace_back(limit);
   VSL_ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
   std::vector<SlotClaim> out;
   for (const Row& r : rows) {

@@ -40,12 +40,12 @@ const char* BackupStateName(BackupState s) {
 }
 
 Status InsertBackup(Tx& tx, const BackupRecord& b) {
-  Value vol = b.volume_id ? Value{*b.volume_id} : Value{nullptr};
   return tx
       .Exec(std::string("INSERT INTO backups (") + kColumns +
                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            {b.id, vol, b.disk, b.farm, b.server, int64_t{b.level}, b.parent, b.state, b.mode, b.bytes_stored,
-             b.disk_size, b.request_id, b.started_ms, b.finished_ms, b.error})
+            {b.id, Opt(b.volume_id), b.disk, b.farm, b.server, int64_t{b.level}, b.parent, b.state,
+             b.mode, b.bytes_stored, b.disk_size, b.request_id, b.started_ms, b.finished_ms,
+             b.error})
       .status();
 }
 
@@ -85,7 +85,7 @@ Result<std::vector<BackupRecord>> ListBackups(Tx& tx, const BackupFilter& f) {
   std::vector<Value> params;
   if (f.volume_id) {
     sql += " AND volume_id = ?";
-    params.push_back(*f.volume_id);
+    params.emplace_back(*f.volume_id);
   }
   if (f.farm) {
     sql += " AND farm = ?";

@@ -36,9 +36,10 @@ struct BackupRecord {
 };
 
 struct BackupFilter {
-  std::optional<int64_t> volume_id;
-  std::optional<std::string> farm;
-  std::optional<std::string> state;
+  // Initialized so that a designated initializer may name only the filters it sets.
+  std::optional<int64_t> volume_id{};
+  std::optional<std::string> farm{};
+  std::optional<std::string> state{};
 };
 
 Status InsertBackup(Tx& tx, const BackupRecord& b);

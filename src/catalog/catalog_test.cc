@@ -438,7 +438,11 @@ TEST_P(CatalogTest, ImagesAndFarms) {
     EXPECT_EQ(got.master_volume_id, 5);
     EXPECT_EQ(got.size, 1u << 20);
     EXPECT_EQ(got.sha256, "ab12");
-    VSL_ASSIGN_OR_RETURN(Farm f, catalog().AddFarm(tx, Farm{0, "farm1", "planned", "<farm/>", 0, 0}));
+    Farm planned;
+    planned.name = "farm1";
+    planned.state = "planned";
+    planned.fml = "<farm/>";
+    VSL_ASSIGN_OR_RETURN(Farm f, catalog().AddFarm(tx, planned));
     VSL_RETURN_IF_ERROR(catalog().CasFarm(tx, f.id, "planned", "active", std::nullopt, Actor{"t", {}}));
     EXPECT_EQ(catalog().CasFarm(tx, f.id, "planned", "active", std::nullopt, Actor{"t", {}}).code(), Code::kAborted);
     VSL_ASSIGN_OR_RETURN(Farm g, catalog().GetFarmByName(tx, "farm1"));
@@ -447,6 +451,55 @@ TEST_P(CatalogTest, ImagesAndFarms) {
     return catalog().RemoveFarm(tx, f.id);
   });
   EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// A disk's limits and cache policy: each change is one event saying what it
+// set; setting what is there already changes nothing and adds no event.
+TEST_P(CatalogTest, QosAndCacheSettingsAreEventsOnlyWhenTheyChange) {
+  const int64_t id = AddFreeVolumes(AddArray("a1"), 1, 1 << 20).at(0);
+  const Actor actor{"t", 7};
+  auto events = [&]() {
+    std::vector<Event> out;
+    Status s = catalog().Read([&](Tx& tx) -> Status {
+      EventFilter f;
+      f.entity = "volume";
+      f.entity_id = id;
+      VSL_ASSIGN_OR_RETURN(out, catalog().ListEvents(tx, f));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  };
+  const size_t before = events().size();
+  Status s = catalog().Write([&](Tx& tx) -> Status {
+    VSL_RETURN_IF_ERROR(catalog().SetVolumeQos(tx, id, "iops=500", actor));
+    VSL_RETURN_IF_ERROR(catalog().SetVolumeQos(tx, id, "iops=500", actor));
+    VSL_RETURN_IF_ERROR(catalog().SetVolumeCache(tx, id, "read", actor));
+    VSL_RETURN_IF_ERROR(catalog().SetVolumeCache(tx, id, "read", actor));
+    return catalog().SetVolumeQos(tx, id, "", actor);
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto v = Get(id);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->qos, "");
+  EXPECT_EQ(v->cache, "read");
+  auto ev = events();
+  ASSERT_EQ(ev.size(), before + 3);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"qos", "iops=500"}, {"cache", "cache read"}, {"qos", "no limits"}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    const Event& e = ev[before + i];
+    EXPECT_EQ(e.op, want[i].first) << i;
+    EXPECT_EQ(e.detail, want[i].second) << i;
+    EXPECT_EQ(e.from_state, "free") << i;
+    EXPECT_EQ(e.to_state, "free") << i;
+    EXPECT_EQ(e.actor, "t") << i;
+    EXPECT_EQ(e.request_id, 7) << i;
+  }
+  s = catalog().Write([&](Tx& tx) { return catalog().SetVolumeCache(tx, id + 100, "read", actor); });
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  s = catalog().Write([&](Tx& tx) { return catalog().SetVolumeQos(tx, id + 100, "iops=1", actor); });
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
 }
 
 TEST_P(CatalogTest, RemoveArrayRefusedWhileVolumesInUse) {

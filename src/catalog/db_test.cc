@@ -250,7 +250,9 @@ TEST_P(DbTest, VersionThreeCatalogGainsImageMastersAndClones) {
     EXPECT_EQ((*c)->AddImageMaster(tx, m).code(), Code::kAlreadyExists);  // one per array
     VSL_ASSIGN_OR_RETURN(auto masters, (*c)->ImageMasters(tx, img.id));
     EXPECT_EQ(masters.size(), 1u);
-    if (!masters.empty()) EXPECT_EQ(masters[0].volume_id, copy);
+    if (!masters.empty()) {
+      EXPECT_EQ(masters[0].volume_id, copy);
+    }
     // The copy is the image's master as much as its own is.
     VSL_ASSIGN_OR_RETURN(auto of_copy, (*c)->ImageOfMaster(tx, copy));
     EXPECT_TRUE(of_copy.has_value() && of_copy->name == "os");

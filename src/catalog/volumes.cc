@@ -244,43 +244,43 @@ Status Catalog::UpdateVolume(Tx& tx, int64_t id, DiskState state, const VolumeUp
   return Status::Ok();
 }
 
-Status Catalog::SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const Actor& actor) {
-  int64_t now = NowMs();
-  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state, qos FROM volumes WHERE id = ?", {id}));
+namespace {
+
+// Sets the text column `column` (qos, cache) of volume `id` to `value` and
+// records the event `op` with `detail`. A volume whose column holds `value`
+// already is left alone, with no event, so a repeated request changes nothing.
+Status SetVolumeSetting(Catalog& c, Tx& tx, int64_t id, const char* column, const std::string& value,
+                        const char* op, std::string detail, const Actor& actor) {
+  const int64_t now = c.NowMs();
+  VSL_ASSIGN_OR_RETURN(auto row, tx.QueryOne(std::string("SELECT state, ") + column +
+                                                 " FROM volumes WHERE id = ?",
+                                             {id}));
   if (!row) return NotFound(VolumeName(id) + " does not exist");
-  if (row->Text(1) == qos) return Status::Ok();
-  VSL_RETURN_IF_ERROR(tx.Exec("UPDATE volumes SET qos = ?, updated_ms = ? WHERE id = ?", {qos, now, id}).status());
+  if (row->Text(1) == value) return Status::Ok();
+  VSL_RETURN_IF_ERROR(tx.Exec(std::string("UPDATE volumes SET ") + column +
+                                  " = ?, updated_ms = ? WHERE id = ?",
+                              {value, now, id})
+                          .status());
   Event e;
   e.entity = "volume";
   e.entity_id = id;
   e.from_state = e.to_state = row->Text(0);
-  e.op = "qos";
+  e.op = op;
   e.actor = actor.name;
   e.request_id = actor.request_id;
   e.time_ms = now;
-  e.detail = qos.empty() ? "no limits" : qos;
-  return AppendEvent(tx, std::move(e));
+  e.detail = std::move(detail);
+  return c.AppendEvent(tx, std::move(e));
+}
+
+}  // namespace
+
+Status Catalog::SetVolumeQos(Tx& tx, int64_t id, const std::string& qos, const Actor& actor) {
+  return SetVolumeSetting(*this, tx, id, "qos", qos, "qos", qos.empty() ? "no limits" : qos, actor);
 }
 
 Status Catalog::SetVolumeCache(Tx& tx, int64_t id, const std::string& policy, const Actor& actor) {
-  int64_t now = NowMs();
-  VSL_ASSIGN_OR_RETURN(auto row,
-                       tx.QueryOne("SELECT state, cache FROM volumes WHERE id = ?", {id}));
-  if (!row) return NotFound(VolumeName(id) + " does not exist");
-  if (row->Text(1) == policy) return Status::Ok();
-  VSL_RETURN_IF_ERROR(
-      tx.Exec("UPDATE volumes SET cache = ?, updated_ms = ? WHERE id = ?", {policy, now, id})
-          .status());
-  Event e;
-  e.entity = "volume";
-  e.entity_id = id;
-  e.from_state = e.to_state = row->Text(0);
-  e.op = "cache";
-  e.actor = actor.name;
-  e.request_id = actor.request_id;
-  e.time_ms = now;
-  e.detail = "cache " + policy;
-  return AppendEvent(tx, std::move(e));
+  return SetVolumeSetting(*this, tx, id, "cache", policy, "cache", "cache " + policy, actor);
 }
 
 Status Catalog::SetVolumeVanished(Tx& tx, int64_t id, bool vanished) {

@@ -434,7 +434,7 @@ TEST(ReaderTest, InvalidUtf8AndControlCharacters) {
        "t.fml:2:11: not valid UTF-8 (byte \\x80)" + utf8},
       {"truncated sequence at the end", "<farm fmlversion=\"1.1\"/>\xe2\x82",
        "t.fml:1:25: not valid UTF-8 (byte \\xe2)" + utf8},
-      {"overlong slash", "<farm fmlversion=\"1.1\" name=\"a\xc0\xafb\"/>",
+      {"overlong slash", "<farm fmlversion=\"1.1\" name=\"a\xc0\xaf" "b\"/>",
        "t.fml:1:31: not valid UTF-8 (byte \\xc0)" + utf8},
       {"surrogate", "<farm \xed\xa0\x80/>", "t.fml:1:7: not valid UTF-8 (byte \\xed)" + utf8},
       {"NUL", std::string("<farm fmlversion=\"1.1\" name=\"a\0b\"/>", 34),

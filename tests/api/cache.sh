@@ -21,24 +21,17 @@
 #     policy (hits move for read, stay 0 for none), the cut-short request
 #     finishes, one more `vsl disk cache` converges
 # Usage: cache.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-e2e_init 240
+api_suite "$1" 240
 CHK=$E2E_TMP/iscsi_cache_check
 gcc -O1 -o "$CHK" "$HERE/../tools/iscsi_cache_check.c" -liscsi || fail_now "cannot build tests/tools/iscsi_cache_check.c"
-catalog_init
 serve_start "$E2E_TMP/data" --cache 8MiB
 
-S1=0123456789abcdef-h1
-S2=0123456789abcdef-h2
-check "host h1 added" v host add h1 --hw std --initiator iqn.2026-11.org.test:h1 --chap-secret "$S1"
-check "host h2 added" v host add h2 --hw std --initiator iqn.2026-11.org.test:h2 --chap-secret "$S2"
-A=$(v disk allocate --size 16MiB --unit --json | jq -r .result.volume)
-B=$(v disk allocate --size 16MiB --unit --json | jq -r .result.volume)
-check "two units allocated" test "$A" -gt 0 -a "$B" -gt 0
+S1=$(chap_secret h1)
+S2=$(chap_secret h2)
+chap_hosts h1 h2
+two_units 16MiB
 check "A bound to h1 at LUN 0" v disk bind "$A" --host h1 --lun 0
 check "A bound to h2 at LUN 0 (shared)" v disk bind "$A" --host h2 --lun 0
 check "B bound to h1 at LUN 1" v disk bind "$B" --host h1 --lun 1

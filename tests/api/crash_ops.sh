@@ -13,14 +13,9 @@
 # predecessor ran under another host name (a restarted container).
 #   crash_ops.sh VSL   (API_CATALOG=sqlite|pg; CRASH_OPS_ONLY=REGEX runs
 #                       only the cases whose title matches, for debugging)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-e2e_init 420
-catalog_init
+api_suite "$1" 420 farm/crash_lib
 
 DATA=$E2E_TMP/data
 MiB=$((1 << 20))

@@ -8,14 +8,9 @@
 # complete backup of the disk, not zero, not two), nothing is left queued or
 # running, and a later tick queues nothing more for the slot.
 #   crash_sched.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-e2e_init 150
-catalog_init
+api_suite "$1" 150 farm/crash_lib
 
 DATA=$E2E_TMP/data
 STORE=$E2E_TMP/store

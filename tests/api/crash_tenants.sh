@@ -13,14 +13,9 @@
 #    401 and its console cookie too; one more remove says it does not exist.
 # A console session signed in before a kill never outlives the restart.
 #   crash_tenants.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-e2e_init 120
-catalog_init
+api_suite "$1" 120 farm/crash_lib
 
 DATA=$E2E_TMP/data
 serve_up() { crash_serve "$DATA" "$1" || fail_now "vsl serve did not start: $(tail -5 "$SERVE_LOG")"; }

@@ -1,13 +1,22 @@
 # shellcheck shell=bash
 # Helpers for the API suites: start/stop/kill `vsl serve` on free ports, a
-# throw-away PostgreSQL server when API_CATALOG=pg, JSON calls with curl.
-# Source after tests/lib/common.sh and e2e_init.
+# throw-away PostgreSQL server when API_CATALOG=pg, JSON calls with curl,
+# hosts with CHAP and their disks through QEMU's initiator.
+# Source after tests/lib/common.sh and e2e_init, or (an API or Ceph suite)
+# alone, with the libraries it needs, and call api_suite:
+#
+#   HERE=$(cd "$(dirname "$0")" && pwd)
+#   source "$HERE/lib.sh"
+#   api_suite "$1" DEADLINE [farm/crash_lib ...]
 #
 #   VSL          the vsl binary (first argument of every script)
 #   API_CATALOG  sqlite (default) or pg
 
+declare -F e2e_init >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
 API_CATALOG=${API_CATALOG:-sqlite}
 CATALOG_URL=""
+_API_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # pg_start: initdb + pg_ctl as the postgres user in a fresh directory,
 # listening on a unix socket only; sets CATALOG_URL.
@@ -40,6 +49,23 @@ catalog_init() {
   else
     log "catalog: SQLite in the data directory"
   fi
+}
+
+# api_suite VSL DEADLINE [LIB...]: what an API suite starts with: strict
+# mode (set -uo pipefail), VSL the binary's absolute path, e2e_init
+# DEADLINE, each LIB (a path under tests/ without .sh) sourced, and the
+# catalog (catalog_init).
+api_suite() {
+  set -uo pipefail
+  VSL=$(realpath "$1")
+  local _api_deadline=$2 _api_lib
+  shift 2
+  e2e_init "$_api_deadline"
+  for _api_lib in "$@"; do
+    # shellcheck source=/dev/null
+    source "$_API_TESTS_DIR/$_api_lib.sh" || fail_now "cannot source tests/$_api_lib.sh"
+  done
+  catalog_init
 }
 
 # serve_start DATA [ARGS...]: starts vsl serve (test faults on, 2 s leases)
@@ -102,3 +128,60 @@ ajson() {
 
 # vol_state ID: the volume's state.
 vol_state() { ajson GET "/v1/volumes/$1" | jq -r .state; }
+
+# request_wait ID: waits (30 s at most) until request ID is done or failed;
+# prints its state then (the last one seen, when it got to neither).
+request_wait() {
+  local st i
+  for ((i = 0; i < 300; i++)); do
+    st=$(ajson GET "/v1/requests/$1" | jq -r .state)
+    [[ $st == "done" || $st == failed ]] && break
+    sleep 0.1
+  done
+  echo "$st"
+}
+
+# chap_secret HOST: the CHAP secret the suites give HOST.
+chap_secret() { echo "0123456789abcdef-$1"; }
+
+# chap_hosts HOST...: adds each HOST (hardware std, initiator
+# iqn.2026-11.org.test:HOST, CHAP secret `chap_secret HOST`), a check each.
+chap_hosts() {
+  local h
+  for h in "$@"; do
+    check "host $h added" v host add "$h" --hw std --initiator "iqn.2026-11.org.test:$h" \
+      --chap-secret "$(chap_secret "$h")"
+  done
+}
+
+# two_units SIZE: allocates two units of SIZE on the default array and sets
+# A and B to their volume ids (one check).
+two_units() {
+  A=$(v disk allocate --size "$1" --unit --json | jq -r .result.volume)
+  B=$(v disk allocate --size "$1" --unit --json | jq -r .result.volume)
+  check "two units allocated" test "$A" -gt 0 -a "$B" -gt 0
+}
+
+# qemu_opts HOST LUN: QEMU's --image-opts for HOST's LUN on $PORTAL, logged
+# in as HOST with its CHAP secret (the secret object s0 that qemu_io and
+# qemu_grab define).
+qemu_opts() {
+  echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:$1,lun=$2,initiator-name=iqn.2026-11.org.test:$1,user=$1,password-secret=s0"
+}
+
+# qemu_io HOST LUN CMD...: qemu-io commands on HOST's LUN; fails when
+# qemu-io does or when any of them says error or failed.
+qemu_io() {
+  local host=$1 lun=$2 args=() out c
+  shift 2
+  for c in "$@"; do args+=(-c "$c"); done
+  out=$(timeout 120 qemu-io --object "secret,id=s0,data=$(chap_secret "$host")" \
+    --image-opts "$(qemu_opts "$host" "$lun")" "${args[@]}" 2>&1) || return 1
+  ! grep -qiE "error|failed" <<<"$out"
+}
+
+# qemu_grab HOST LUN OUT: HOST's LUN, whole, into the raw file OUT.
+qemu_grab() {
+  timeout 120 qemu-img convert --object "secret,id=s0,data=$(chap_secret "$1")" \
+    --image-opts "$(qemu_opts "$1" "$2")" -O raw "$3"
+}

@@ -24,19 +24,13 @@
 # Prints FIGURE lines: migration rate and the host's write IOPS during a
 # migration against without one (no timing is asserted).
 # Usage: migrate.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-source "$HERE/../lib/migrate_host.sh"
-e2e_init 240
+api_suite "$1" 240 farm/crash_lib lib/migrate_host
 HOSTTOOL=$E2E_TMP/iscsi_migrate_host
 gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
   fail_now "cannot build tests/tools/iscsi_migrate_host.c"
 command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
-catalog_init
 
 DATA=$E2E_TMP/data
 MiB=$((1 << 20))

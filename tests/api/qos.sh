@@ -19,23 +19,16 @@
 #     `vsl farm plan` and holds the mapped disk under load within a second;
 #     a bad one is refused naming line, column and key
 # Usage: qos.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-e2e_init 300
+api_suite "$1" 300
 command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
-catalog_init
 serve_start "$E2E_TMP/data"
 
-S1=0123456789abcdef-h1
-S2=0123456789abcdef-h2
-check "host h1 added" v host add h1 --hw std --initiator iqn.2026-11.org.test:h1 --chap-secret "$S1"
-check "host h2 added" v host add h2 --hw std --initiator iqn.2026-11.org.test:h2 --chap-secret "$S2"
-A=$(v disk allocate --size 64MiB --unit --json | jq -r .result.volume)
-B=$(v disk allocate --size 64MiB --unit --json | jq -r .result.volume)
-check "two units allocated" test "$A" -gt 0 -a "$B" -gt 0
+S1=$(chap_secret h1)
+S2=$(chap_secret h2)
+chap_hosts h1 h2
+two_units 64MiB
 check "A bound to h1 at LUN 0" v disk bind "$A" --host h1 --lun 0
 check "B bound to h2 at LUN 0" v disk bind "$B" --host h2 --lun 0
 check "A mapped" v disk map "$A"

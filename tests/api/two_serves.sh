@@ -9,14 +9,9 @@
 #    with "busy", or waits and then has nothing to do), and the farm ends
 #    ready with each disk made once.
 #   two_serves.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-e2e_init 240
-catalog_init
+api_suite "$1" 240 farm/crash_lib
 
 # serve2 DATA: a second serve, not the one crash_lib.sh tracks; sets
 # S2_PID, S2_LOG, S2_API.

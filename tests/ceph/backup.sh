@@ -22,36 +22,23 @@
 #    failed, the re-run succeeds by rbd-diff and the killed run's snapshot
 #    is gone.
 # Usage: backup.sh VSL
-set -uo pipefail
-VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
-e2e_init 240
+api_suite "$1" 240
 
 ceph_e2e_start
 admin_rbd() { ceph_admin_rbd "$@"; }
 MiB=$((1 << 20))
 STORE=$E2E_TMP/store
 DATA=$E2E_TMP/data
-rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING")
 
-catalog_init
 serve_start "$DATA" --backup-dir "$STORE"
-check "rbd array r1 added" v array add r1 "${rbd_args[@]}" --capacity 2GiB --quality media=ceph
-SEC=0123456789abcdef-h1
-check "host h1 added" v host add h1 --hw std --initiator iqn.2026-11.org.test:h1 --chap-secret "$SEC"
+check "rbd array r1 added" v array add r1 "${RBD_ARGS[@]}" --capacity 2GiB --quality media=ceph
+chap_hosts h1
 
-opts() { echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:h1,lun=$1,initiator-name=iqn.2026-11.org.test:h1,user=h1,password-secret=s0"; }
-qio() {  # qio LUN CMD...: qemu-io commands on h1's LUN; every one must succeed
-  local lun=$1 args=() out
-  shift
-  for c in "$@"; do args+=(-c "$c"); done
-  out=$(timeout 120 qemu-io --object "secret,id=s0,data=$SEC" --image-opts "$(opts "$lun")" "${args[@]}" 2>&1) || return 1
-  ! grep -qiE "error|failed" <<<"$out"
-}
-grab() { timeout 120 qemu-img convert --object "secret,id=s0,data=$SEC" --image-opts "$(opts "$1")" -O raw "$2"; }
+qio() { qemu_io h1 "$@"; }    # qio LUN CMD...: qemu-io commands on h1's LUN; every one must succeed
+grab() { qemu_grab h1 "$@"; }  # grab LUN OUT
 unit() {  # unit SIZE-BYTES QUALITY-JSON: a configured unit's id
   ajson POST '/v1/disks/allocate-unit?wait=true' "{\"size\": $1, \"qualities\": $2}" | jq -r .result.volume
 }
@@ -219,7 +206,7 @@ check_eq "it stored the 164 changed chunks" $((164 * 65536)) "$stored"
 log "FIGURE: 1 GiB RBD disk, 164 of 16384 chunks changed: level 1 stored $stored bytes = $(python3 -c "print(f'{$stored / 2**30 * 100:.2f}')") % of the disk (mode rbd-diff)"
 
 log "a meta volume of an rbd member and a file member: one instant, each member its way"
-check "rbd array r5 (one 16 MiB volume, raid=5)" v array add r5 "${rbd_args[@]}" --capacity 16MiB --volume-size 16MiB --quality raid=5
+check "rbd array r5 (one 16 MiB volume, raid=5)" v array add r5 "${RBD_ARGS[@]}" --capacity 16MiB --volume-size 16MiB --quality raid=5
 check "file array f5 (one 16 MiB volume, raid=5)" v array add f5 --path "$E2E_TMP/f5" --capacity 16MiB --volume-size 16MiB --quality raid=5
 M=$(unit $((32 * MiB)) '{"raid": "5"}')
 check_eq "a 32 MiB unit of two members, on f5 and r5" "f5 r5" \
@@ -288,11 +275,7 @@ check_eq "the store lists no partial backup" "$n_before" "$(v backup-store list 
 check_eq "the killed run left its snapshot beside the parent's" 2 "$(bk_snaps "$IMG" | wc -w)"
 serve_start "$DATA" --backup-dir "$STORE"
 Q=$(ajson GET "/v1/requests?op=backup&limit=100000" | jq '[.requests[].id] | max')
-for ((i = 0; i < 300; i++)); do
-  st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
-  [[ $st == done || $st == failed ]] && break
-  sleep 0.1
-done
+st=$(request_wait "$Q")
 check_eq "the request's re-run succeeded" done "$st"
 RQ=$(ajson GET "/v1/requests/$Q")
 BQ=$(field .result.backup "$RQ")

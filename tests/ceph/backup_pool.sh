@@ -18,13 +18,10 @@
 #    by restore, both naming the extent; the level 0 (without that chunk)
 #    still restores.
 # Usage: backup_pool.sh VSL
-set -uo pipefail
-VSL=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
-e2e_init 150
+api_suite "$1" 150
 
 ceph_e2e_start
 MiB=$((1 << 20))
@@ -39,7 +36,6 @@ ceph_args=(--ceph-conf "$VSL_CEPH_CONF" --ceph-user vslbk --keyring "$BK_KEYRING
 rados_admin() {
   timeout 60 rados -c "$VSL_CEPH_CONF" -n client.admin -k "$VSL_CEPH_ADMIN_KEYRING" -p "$VSL_CEPH_POOL" -N "$NS" "$@"
 }
-rbd_args=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING")
 
 out=$(v backup-store list "rados:$VSL_CEPH_POOL/other" "${ceph_args[@]}" 2>&1)
 check_not "outside its namespace the user is refused" test $? -eq 0
@@ -48,22 +44,13 @@ out=$("$VSL" serve --config '' --data "$E2E_TMP/bad" --backup-store "$SPEC" 2>&1
 check_not "serve --backup-store without --ceph-conf refuses to start" test $? -eq 0
 check "... saying what is missing" grep -q "needs --ceph-conf and --ceph-user" <<<"$out"
 
-catalog_init
 serve_start "$DATA" --backup-store "$SPEC" "${ceph_args[@]}"
 check_eq "the store's marker is in the namespace" vsl-backup-store "$(rados_admin ls 2>/dev/null)"
-check "rbd array r1 added" v array add r1 "${rbd_args[@]}" --capacity 1GiB --quality media=ceph
-SEC=0123456789abcdef-h1
-check "host h1 added" v host add h1 --hw std --initiator iqn.2026-11.org.test:h1 --chap-secret "$SEC"
+check "rbd array r1 added" v array add r1 "${RBD_ARGS[@]}" --capacity 1GiB --quality media=ceph
+chap_hosts h1
 
-opts() { echo "driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:h1,lun=$1,initiator-name=iqn.2026-11.org.test:h1,user=h1,password-secret=s0"; }
-qio() {  # qio LUN CMD...: qemu-io commands on h1's LUN; every one must succeed
-  local lun=$1 args=() out
-  shift
-  for c in "$@"; do args+=(-c "$c"); done
-  out=$(timeout 120 qemu-io --object "secret,id=s0,data=$SEC" --image-opts "$(opts "$lun")" "${args[@]}" 2>&1) || return 1
-  ! grep -qiE "error|failed" <<<"$out"
-}
-grab() { timeout 120 qemu-img convert --object "secret,id=s0,data=$SEC" --image-opts "$(opts "$1")" -O raw "$2"; }
+qio() { qemu_io h1 "$@"; }    # qio LUN CMD...: qemu-io commands on h1's LUN; every one must succeed
+grab() { qemu_grab h1 "$@"; }  # grab LUN OUT
 field() { jq -r "$1" <<<"$2"; }
 store() { v backup-store "$1" --store "$SPEC" "${@:2}" "${ceph_args[@]}"; }
 count() { rados_admin ls 2>/dev/null | grep -c "^$1" ; }
@@ -126,11 +113,7 @@ serve_start "$DATA" --backup-store "$SPEC" "${ceph_args[@]}"
 check "the restarted serve broke the killed writer's lock (no 60 s lease to wait out)" grep -q "broke 1 lock" "$SERVE_LOG"
 check "... and removed its chunk (no manifest names it)" grep -q "1 chunk objects no manifest names" "$SERVE_LOG"
 Q=$(ajson GET "/v1/requests?op=backup&limit=100000" | jq '[.requests[].id] | max')
-for ((i = 0; i < 300; i++)); do
-  st=$(ajson GET "/v1/requests/$Q" | jq -r .state)
-  [[ $st == done || $st == failed ]] && break
-  sleep 0.1
-done
+st=$(request_wait "$Q")
 check_eq "the request's re-run succeeded" done "$st"
 B2=$(ajson GET "/v1/requests/$Q" | jq -r .result.backup)
 check_eq "the store lists it (STORE as the first argument)" 5 \

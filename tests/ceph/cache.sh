@@ -14,51 +14,26 @@
 #     siblings still read the image there (its write is keyed by the clone,
 #     never by the parent)
 #   cache.sh VSL
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
-e2e_init 240
+api_suite "$1" 240
 
 N=${CACHE_HOSTS:-5}
 MiB=$((1 << 20))
 REPLAY=$E2E_TMP/iscsi_replay
 gcc -O1 -o "$REPLAY" "$HERE/../tools/iscsi_replay.c" -liscsi || fail_now "cannot build tests/tools/iscsi_replay.c"
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
-catalog_init
+ceph_e2e_start
 serve_start "$E2E_TMP/data" --power none --cache 256MiB
-check "rbd array r1 added (class=performance)" v array add r1 --driver rbd --pool "$VSL_CEPH_POOL" \
-  --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" \
-  --capacity 16GiB --quality class=performance
+check "rbd array r1 added (class=performance)" v array add r1 "${RBD_ARGS[@]}" --capacity 16GiB \
+  --quality class=performance
 head -c $((64 * MiB)) /dev/urandom >"$E2E_TMP/os.raw"
 check "image os (64 MiB of random bytes) imported" v image import os "$E2E_TMP/os.raw"
 for ((i = 1; i <= N; i++)); do
   v host add "h$i" --hw x86-vm --initiator "iqn.2026-11.org.test:h$i" --chap-secret "secret-of-h$i-0123" >/dev/null ||
     fail_now "host h$i"
 done
-cat >"$E2E_TMP/farm.fml" <<FML
-<?xml version="1.0"?>
-<farm fmlversion="1.2" name="storm">
-  <tier id="1" name="web">
-    <role>web</role>
-    <min-servers>1</min-servers>
-    <max-servers>$N</max-servers>
-    <init-servers>$N</init-servers>
-  </tier>
-  <server-role id="web" name="Web server">
-    <hw>x86-vm</hw>
-    <disk target="0" drivetype="performance" drivesize="64MiB">
-      <diskimage type="system">os</diskimage>
-      <attribute name="cache" value="read"/>
-    </disk>
-  </server-role>
-</farm>
-FML
+clone_farm_fml storm "$N" 64MiB os read >"$E2E_TMP/farm.fml"
 check "vsl farm plan shows the cache policy" bash -c "'$VSL' farm plan '$E2E_TMP/farm.fml' | grep -q 'set cache policy of .*: read'"
 check "farm of $N servers applied on r1" timeout 180 "$VSL" farm apply "$E2E_TMP/farm.fml"
 unit_of() { ajson GET "/v1/hosts/$1" | jq -r '.bindings[] | select(.lun == 0) | .volume_id'; }

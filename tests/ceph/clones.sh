@@ -10,22 +10,15 @@
 # of `vsl serve` at each step of making a clone (and the pool's master copy)
 # converges when the request runs again.
 #   clones.sh VSL
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
-source "$HERE/../farm/crash_lib.sh"
-e2e_init 420
+api_suite "$1" 420 farm/crash_lib
 
 SERVERS=${CLONES_SERVERS:-100}
 GiB=$((1 << 30))
 MiB=$((1 << 20))
-CLUSTER=$E2E_TMP/ceph
-e2e_on_exit "ceph_stop $CLUSTER"
-log "starting a throw-away Ceph cluster in $CLUSTER"
-VSL_CEPH_OSD_SIZE=$((16 * GiB)) ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
+VSL_CEPH_OSD_SIZE=$((16 * GiB)) ceph_e2e_start
 admin_rbd() { VSL_CEPH_RBD_TIMEOUT=120 ceph_admin_rbd "$@"; }
 # pool_used: bytes the pool's images (and their snapshots) hold, per rbd du.
 pool_used() { admin_rbd du --format json 2>/dev/null | jq '.total_used_size // 0'; }
@@ -36,9 +29,8 @@ serve_up() {  # CRASH_AT
   crash_serve "$DATA" "$1" --workers 4 || fail_now "vsl serve did not start: $(tail -5 "$SERVE_LOG")"
 }
 serve_up ""
-check "rbd array r1 added (class=performance)" v array add r1 --driver rbd --pool "$VSL_CEPH_POOL" \
-  --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER" --keyring "$VSL_CEPH_KEYRING" \
-  --capacity 256GiB --quality class=performance
+check "rbd array r1 added (class=performance)" v array add r1 "${RBD_ARGS[@]}" --capacity 256GiB \
+  --quality class=performance
 
 # The image: 1 GiB of random bytes, imported onto the default file array
 # (the allocator prefers the array with no qualities beyond those asked).
@@ -58,23 +50,7 @@ done | while read -r body; do
     -H 'Content-Type: application/json' --data-binary "$body" "$VSL_API/v1/hosts"
 done >"$E2E_TMP/hosts.codes"
 check_eq "$SERVERS hosts added" "$SERVERS" "$(grep -c '^20[01]$' "$E2E_TMP/hosts.codes")"
-cat >"$E2E_TMP/farm.fml" <<FML
-<?xml version="1.0"?>
-<farm fmlversion="1.2" name="many">
-  <tier id="1" name="web">
-    <role>web</role>
-    <min-servers>1</min-servers>
-    <max-servers>$SERVERS</max-servers>
-    <init-servers>$SERVERS</init-servers>
-  </tier>
-  <server-role id="web" name="Web server">
-    <hw>x86-vm</hw>
-    <disk target="0" drivetype="performance" drivesize="1GiB">
-      <diskimage type="system">os</diskimage>
-    </disk>
-  </server-role>
-</farm>
-FML
+clone_farm_fml many "$SERVERS" 1GiB os >"$E2E_TMP/farm.fml"
 USED0=$(pool_used)
 t0=$(now_ms)
 check "farm of $SERVERS servers applied on r1" timeout 600 "$VSL" farm apply "$E2E_TMP/farm.fml"

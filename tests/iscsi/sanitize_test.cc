@@ -188,7 +188,9 @@ TEST_F(IscsiSanitize, HostWipesItsOwnDiskWhileAnotherKeepsWorking) {
   ASSERT_GE(st->num_descriptors, 1u);
   EXPECT_EQ(st->descriptors[0].provisioning, SCSI_PROVISIONING_TYPE_DEALLOCATED);
   EXPECT_EQ(st->descriptors[0].num_blocks, kDiskBlocks);
-  if (gw_.CanPunchHoles()) EXPECT_LT(gw_.AllocatedBytes("a.img"), kDiskBytes / 2);
+  if (gw_.CanPunchHoles()) {
+    EXPECT_LT(gw_.AllocatedBytes("a.img"), kDiskBytes / 2);
+  }
   EXPECT_TRUE(FileIsAll(gw_, "a.img", 0, kDiskBytes, 0x00));
 
   // B's disk: only what B wrote changed; the rest is still B's fill.

@@ -295,10 +295,40 @@ ceph_admin_rbd() {
 
 # ceph_e2e_start: for a test of tests/lib/common.sh (after e2e_init): starts
 # a throw-away cluster in $E2E_TMP/ceph (CLUSTER), stopped when the test
-# exits, and fails the test when it does not come up.
+# exits, and fails the test when it does not come up. Sets RBD_ARGS, the
+# `vsl array add` flags of an rbd array in its pool as client.vsl.
 ceph_e2e_start() {
   CLUSTER=$E2E_TMP/ceph
   e2e_on_exit "ceph_stop $CLUSTER"
   log "starting a throw-away Ceph cluster in $CLUSTER"
   ceph_start "$CLUSTER" >/dev/null || fail_now "the Ceph cluster did not start"
+  # shellcheck disable=SC2034  # the suites' to use
+  RBD_ARGS=(--driver rbd --pool "$VSL_CEPH_POOL" --ceph-conf "$VSL_CEPH_CONF" --ceph-user "$VSL_CEPH_USER"
+    --keyring "$VSL_CEPH_KEYRING")
+}
+
+# clone_farm_fml NAME SERVERS DRIVESIZE IMAGE [CACHE]: the FML of a farm of
+# one tier of SERVERS x86-vm servers whose boot disk (LUN 0, drivetype
+# performance) holds IMAGE, so is a clone on an rbd array of class
+# performance; CACHE, when given, is that disk's cache policy attribute.
+clone_farm_fml() {
+  local cache=""
+  [[ -n ${5:-} ]] && cache=$'\n'"      <attribute name=\"cache\" value=\"$5\"/>"
+  cat <<FML
+<?xml version="1.0"?>
+<farm fmlversion="1.2" name="$1">
+  <tier id="1" name="web">
+    <role>web</role>
+    <min-servers>1</min-servers>
+    <max-servers>$2</max-servers>
+    <init-servers>$2</init-servers>
+  </tier>
+  <server-role id="web" name="Web server">
+    <hw>x86-vm</hw>
+    <disk target="0" drivetype="performance" drivesize="$3">
+      <diskimage type="system">$4</diskimage>$cache
+    </disk>
+  </server-role>
+</farm>
+FML
 }

@@ -27,8 +27,6 @@
 // Prints "reads=N writes=N stale=N corrupt=N torn=N". Exit status: 0 none found;
 // 1 usage; 2 login; 3 a command failed; 10 a stale or corrupt read.
 #include <fcntl.h>
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +34,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "iscsi_common.h"
 
 enum { kBlock = 4096, kSector = 512, kMagic = 0x43534c56 /* "VSLC" */ };
 
@@ -49,12 +49,6 @@ static uint64_t* started;
 static uint64_t* mine;  // own blocks: last seq, or (seq | 1<<63) after an UNMAP
 static uint64_t next_seq = 1;
 static unsigned long reads, writes, stale, corrupt, torn;
-
-static uint64_t Fnv(const uint8_t* p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
 
 static void Sector(uint8_t* s, uint32_t b, uint64_t seq) {
   uint32_t hdr[3] = {kMagic, b, b % nhosts};
@@ -223,23 +217,9 @@ int main(int argc, char** argv) {
   // Sequence numbers grow across runs too: start past every one seen.
   next_seq += (uint64_t)time(NULL) * 1000;
 
-  iscsi = iscsi_create_context(argv[1]);
-  struct iscsi_url* url = iscsi == NULL ? NULL : iscsi_parse_full_url(iscsi, argv[2]);
-  if (url == NULL) return fprintf(stderr, "bad url %s\n", argv[2]), 1;
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-  if (iscsi_full_connect_sync(iscsi, url->portal, url->lun) != 0)
-    return fprintf(stderr, "login failed: %s\n", iscsi_get_error(iscsi)), 2;
-  lun = url->lun;
-  struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, lun);
-  if (cap == NULL || cap->status != SCSI_STATUS_GOOD)
-    return fprintf(stderr, "READ CAPACITY failed\n"), 3;
-  struct scsi_readcapacity16* rc = scsi_datain_unmarshall(cap);
-  if (rc == NULL || rc->block_length == 0 || kBlock % rc->block_length != 0) return 3;
-  lbas_per_block = kBlock / rc->block_length;
-  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block)
-    return fprintf(stderr, "disk too small\n"), 1;
-  scsi_free_scsi_task(cap);
+  int status = IscsiLogin(argv[1], argv[2], /*no_reconnect=*/0, &iscsi, &lun);
+  if (status == 0) status = IscsiCheckCapacity(iscsi, lun, kBlock, blocks, &lbas_per_block);
+  if (status != 0) return status;
 
   int failed = 0;
   if (strcmp(mode, "fill") == 0) {

@@ -22,8 +22,6 @@
 // Prints "writes=N errors=N bad=N". Exit status: 0 all good; 1 usage;
 // 2 login; 3 a command failed (or the session dropped); 10 a block read
 // back differs from its last write.
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kBlock = 4096, kSector = 512, kMagic = 0x4d4c5356 /* "VSLM" */ };
+#include "iscsi_common.h"
 
-static uint64_t Fnv(const uint8_t* p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
+enum { kBlock = 4096, kSector = 512, kMagic = 0x4d4c5356 /* "VSLM" */ };
 
 // The block as write `seq` of block `b` leaves it; zeros for seq 0.
 static void Block(uint8_t* p, uint32_t b, uint64_t seq) {
@@ -70,27 +64,10 @@ static struct iscsi_context* iscsi;
 static int lun;
 static uint32_t lbas_per_block;
 
+// A dropped session must show as a failure, not be healed behind our back.
 static int Login(const char* initiator, const char* url_text, uint32_t blocks) {
-  iscsi = iscsi_create_context(initiator);
-  struct iscsi_url* url = iscsi == NULL ? NULL : iscsi_parse_full_url(iscsi, url_text);
-  if (url == NULL) return fprintf(stderr, "bad url %s\n", url_text), 1;
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-  // A dropped session must show as a failure, not be healed behind our back.
-  iscsi_set_noautoreconnect(iscsi, 1);
-  if (iscsi_full_connect_sync(iscsi, url->portal, url->lun) != 0)
-    return fprintf(stderr, "login failed: %s\n", iscsi_get_error(iscsi)), 2;
-  lun = url->lun;
-  struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, lun);
-  if (cap == NULL || cap->status != SCSI_STATUS_GOOD)
-    return fprintf(stderr, "READ CAPACITY failed\n"), 3;
-  struct scsi_readcapacity16* rc = scsi_datain_unmarshall(cap);
-  if (rc == NULL || rc->block_length == 0 || kBlock % rc->block_length != 0) return 3;
-  lbas_per_block = kBlock / rc->block_length;
-  if ((rc->returned_lba + 1) < (uint64_t)blocks * lbas_per_block)
-    return fprintf(stderr, "disk too small\n"), 1;
-  scsi_free_scsi_task(cap);
-  return 0;
+  int r = IscsiLogin(initiator, url_text, /*no_reconnect=*/1, &iscsi, &lun);
+  return r != 0 ? r : IscsiCheckCapacity(iscsi, lun, kBlock, blocks, &lbas_per_block);
 }
 
 // 0 good, 3 the command failed, 10 the block differs.

@@ -7,12 +7,12 @@
 // writes LENGTH bytes of 0x5a; offsets and lengths in bytes, multiples of
 // the LU's block size. The bytes read are appended to OUT in order.
 // Exit status: 0 done; 1 usage; 2 login; 3 a command failed.
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "iscsi_common.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) {
@@ -22,14 +22,11 @@ int main(int argc, char** argv) {
   FILE* in = fopen(argv[3], "r");
   FILE* out = fopen(argv[4], "w");
   if (in == NULL || out == NULL) return perror("open"), 1;
-  struct iscsi_context* iscsi = iscsi_create_context(argv[1]);
-  struct iscsi_url* url = iscsi == NULL ? NULL : iscsi_parse_full_url(iscsi, argv[2]);
-  if (url == NULL) return fprintf(stderr, "bad url %s\n", argv[2]), 1;
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-  if (iscsi_full_connect_sync(iscsi, url->portal, url->lun) != 0)
-    return fprintf(stderr, "login failed: %s\n", iscsi_get_error(iscsi)), 2;
-  struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, url->lun);
+  struct iscsi_context* iscsi;
+  int lun;
+  int status = IscsiLogin(argv[1], argv[2], /*no_reconnect=*/0, &iscsi, &lun);
+  if (status != 0) return status;
+  struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, lun);
   struct scsi_readcapacity16* rc = cap == NULL ? NULL : scsi_datain_unmarshall(cap);
   if (rc == NULL || rc->block_length == 0) return fprintf(stderr, "READ CAPACITY failed\n"), 3;
   const uint32_t bs = rc->block_length;
@@ -45,9 +42,9 @@ int main(int argc, char** argv) {
     if (op == 'w') {
       buf = realloc(buf, len);
       memset(buf, 0x5a, len);
-      t = iscsi_write16_sync(iscsi, url->lun, off / bs, buf, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
+      t = iscsi_write16_sync(iscsi, lun, off / bs, buf, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
     } else {
-      t = iscsi_read16_sync(iscsi, url->lun, off / bs, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
+      t = iscsi_read16_sync(iscsi, lun, off / bs, (uint32_t)len, (int)bs, 0, 0, 0, 0, 0);
     }
     if (t == NULL || t->status != SCSI_STATUS_GOOD) {
       fprintf(stderr, "line %lu (%c %llu %llu) failed: %s\n", n + 1, op, off, len,

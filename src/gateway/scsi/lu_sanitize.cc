@@ -20,7 +20,6 @@
 namespace vsl::scsi {
 namespace {
 
-constexpr uint8_t kSaOverwrite = 0x01;
 constexpr uint8_t kSaBlockErase = 0x02;
 constexpr uint8_t kSaExitFailureMode = 0x1f;
 
@@ -181,7 +180,7 @@ void DoSanitize(Req& r) {
 
   auto job = std::make_shared<SanitizeJob>();
   job->core = r.core;
-  job->erase = sa == kSaBlockErase;
+  job->erase = sa == kSaBlockErase;  // else OVERWRITE (0x01): cdb.cc admits no other
   if (job->erase) {
     if (len != 0) return r.Reply(CheckInvalidCdb(7));
   } else {
