@@ -8,7 +8,7 @@
 # A binary may carry gateway options for its runs: BIN,KEY=VALUE[,KEY=VALUE]
 # (top-level keys of the gateway config, numbers: build/vsl,batch_pause_us=0).
 # Environment: BENCH_ROUNDS (4), BENCH_COUNT_4K (200000), BENCH_CASES
-# ("write4k read4k write4k_qd1 write1m read1m"), BENCH_STAT=1: also
+# ("write4k read4k write4k_qd1 write1m read1m"; also write4k_qd8, read4k_qd8), BENCH_STAT=1: also
 # `perf stat` of the gateway per case (task-clock, context switches and the
 # system calls of the I/O path) into $BENCH_STAT_DIR (/tmp); BENCH_RECORD=1:
 # `perf record -g` of the gateway per case into the same directory
@@ -93,6 +93,8 @@ for ROUND in $(seq "$ROUNDS"); do
         write4k) r=$(qb "$c" "$C4K" 32 4k -w) ;;
         read4k) r=$(qb "$c" "$C4K" 32 4k) ;;
         write4k_qd1) r=$(qb "$c" 20000 1 4k -w) ;;
+        write4k_qd8) r=$(qb "$c" "$C4K" 8 4k -w) ;;
+        read4k_qd8) r=$(qb "$c" "$C4K" 8 4k) ;;
         write1m) r=$(qb "$c" 3000 8 1M -w) ;;
         read1m) r=$(qb "$c" 3000 8 1M) ;;
         *) fail_now "unknown case '$c'" ;;
