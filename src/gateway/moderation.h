@@ -24,8 +24,9 @@
 //    handled without. An initiator with a shallow queue (QD4: all its
 //    commands wait in our pause) loses to the probe without; one that keeps
 //    a deep queue busy (its own CPU is the limit) does not.
-//  * The long pause is taken when it kept up with the short one as well
-//    (kStretchKeepShare of its PDUs): each turn of a deep queue then finds
+//  * The long pause is taken when it kept up with both others (at least
+//    kStretchKeepShare of the PDUs of each; a queue of 8 loses, one of 32
+//    that the initiator's CPU limits does not): each turn then finds
 //    two to three times the batch, and the turn's fixed cost (the wake-up,
 //    epoll_wait, the read and the ACK it sends, the pwritev, the writev and
 //    the initiator's wake-up) is shared by that many more commands. At a
@@ -110,7 +111,7 @@ class Moderation {
     }
     if (!decided_) {
       decided_ = true;
-      if (with_long_ * 100 >= without_ * kKeepSharePercent &&
+      if (with_long_ * 100 >= without_ * kStretchKeepSharePercent &&
           with_long_ * 100 >= with_ * kStretchKeepSharePercent) {
         allowed_ = kStretch * pause_;
       } else if (with_ * 100 >= without_ * kKeepSharePercent) {

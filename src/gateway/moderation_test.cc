@@ -139,7 +139,11 @@ TEST(Moderation, TheLongPauseOnlyWhereItKeepsUpWithTheShortOne) {
   EXPECT_EQ(PauseAfterProbes(&m, t, 60, 42, 42).count(), 0);
   t += Moderation::kPeriod;
   // The short pause losing to noise while the long one holds: the long one.
-  EXPECT_EQ(PauseAfterProbes(&m, t, 60, 42, 54), kLong);
+  EXPECT_EQ(PauseAfterProbes(&m, t, 60, 42, 58), kLong);
+  t += Moderation::kPeriod;
+  // The long pause as good as the short one, both a little below no pause
+  // at all (a queue of 8): the short one.
+  EXPECT_EQ(PauseAfterProbes(&m, t, 60, 54, 54), microseconds(30));
 }
 
 TEST(Moderation, ZeroPauseTurnsItOff) {
