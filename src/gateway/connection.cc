@@ -13,6 +13,7 @@
 
 #include "gateway/connection_task.h"
 #include "gateway/listener.h"
+#include "gateway/scsi/data_buffers.h"
 #include "gateway/log.h"
 
 namespace vsl::gateway {
@@ -51,6 +52,9 @@ Status Connection::Start() {
   }
   // During login a PDU may carry at most 8192 bytes (RFC 7143 §13.12).
   reader_.set_max_data_segment(8192);
+  // Write data lands in buffers the SCSI layer gives back once the write is
+  // down (scsi/data_buffers.h): no allocation per write on this thread.
+  reader_.set_data_source(&scsi::TakeDataBuffer);
   return loop_->poller()->Add(fd_, Poller::kReadable, this);
 }
 
@@ -129,6 +133,9 @@ void Connection::ReadSome() {
       if (item.kind == iscsi::PduReader::Kind::kNeedMore) break;
       loop_->NoteWork(1);
       HandleItem(item);
+      // What is left of the data segment (a Data-Out's, copied into its
+      // command) was the pool's; a command's immediate data moved on.
+      if (!item.pdu.data.empty()) scsi::GiveDataBuffer(std::move(item.pdu.data));
       if (fd_ < 0 || phase_ == Phase::kLoggedOut || close_after_flush_) return;
     }
     total += size_t(n);

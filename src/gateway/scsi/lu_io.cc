@@ -273,6 +273,9 @@ void FlushWriteBatch() {
             inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
       }
     }
+    // The data is down (or moved to the pool's thread): its buffers serve
+    // the next writes' data (the connection reads it into them).
+    for (auto& w : writes) GiveDataBuffer(std::move(w.data));
     writes.clear();
     if (held.writes.empty()) held.writes.swap(writes);  // keeps the capacity
   }
