@@ -93,11 +93,14 @@ DataBufferPool& Pool() {
   return *pool;
 }
 
-// In front of the pool, each thread keeps up to kLocalBytes of buffers it
-// gave back for itself: a network thread that takes a buffer per write's
-// data and gives it back once the write is down takes no lock (and calls no
-// malloc) for it.
+// In front of the pool, each thread keeps up to kLocalBytes of small
+// buffers (kLocalMaxBuffer or less) it gave back for itself: a network
+// thread that takes a buffer per write's data and gives it back once the
+// write is down takes no lock (and calls no malloc) for it. Large buffers
+// always go through the pool: one a network thread kept would be missed by
+// the I/O thread that reads the next large transfer.
 constexpr size_t kLocalBytes = 1u << 20;
+constexpr size_t kLocalMaxBuffer = 64u << 10;
 
 struct LocalBuffers {
   std::vector<std::vector<uint8_t>> free[kClasses];
@@ -118,7 +121,7 @@ std::vector<uint8_t> TakeDataBuffer(size_t n) {
   const int cls = ClassOf(cls_bytes);
   std::vector<uint8_t> b;
   LocalBuffers& local = local_buffers;
-  if (!local.free[cls].empty()) {
+  if (cls_bytes <= kLocalMaxBuffer && !local.free[cls].empty()) {
     b = std::move(local.free[cls].back());
     local.free[cls].pop_back();
     local.bytes -= b.capacity();
@@ -146,7 +149,7 @@ void GiveDataBuffer(std::vector<uint8_t>&& buffer) {
   // use's size are zero-filled (none for power-of-two transfers).
   b.resize(b.capacity());
   LocalBuffers& local = local_buffers;
-  if (local.bytes + b.capacity() <= kLocalBytes) {
+  if (b.capacity() <= kLocalMaxBuffer && local.bytes + b.capacity() <= kLocalBytes) {
     local.bytes += b.capacity();
     local.free[cls].push_back(std::move(b));
     return;
