@@ -13,8 +13,8 @@
 
 #include "gateway/connection_task.h"
 #include "gateway/listener.h"
-#include "gateway/scsi/data_buffers.h"
 #include "gateway/log.h"
+#include "gateway/scsi/data_buffers.h"
 
 namespace vsl::gateway {
 

@@ -36,8 +36,7 @@ TEST(Moderation, ADeepQueueKeepsPausing) {
   Moderation m = Settled(&now);
   EXPECT_EQ(m.Next(2, now), kLong) << "two PDUs in a turn: try a pause";
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_EQ(m.Next(Moderation::kMinGain + size_t(i % 4), now + microseconds(50 * i)),
-              kLong)
+    ASSERT_EQ(m.Next(Moderation::kMinGain + size_t(i % 4), now + microseconds(50 * i)), kLong)
         << "turn " << i;
   }
 }
@@ -116,9 +115,10 @@ TEST(Moderation, PausesStayOnlyWhileTheyCostNoThroughput) {
   Clock::time_point p2 = kT0 + Moderation::kPeriod;
   EXPECT_EQ(PauseAfterProbes(&m, p2, 40, 20, 20).count(), 0);
   for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(m.Next(Moderation::kMinGain, p2 + 3 * Moderation::kProbe + microseconds(100 * (i + 200)))
-                  .count(),
-              0)
+    ASSERT_EQ(
+        m.Next(Moderation::kMinGain, p2 + 3 * Moderation::kProbe + microseconds(100 * (i + 200)))
+            .count(),
+        0)
         << "turn " << i;
   }
   // The next period probes again.
