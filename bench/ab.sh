@@ -5,10 +5,14 @@
 # gateway's CPU µs per I/O (/proc/PID/stat, as bench.sh does). Not a test.
 #
 # Usage: bench/ab.sh BIN_A BIN_B...
+# A binary may carry gateway options for its runs: BIN,KEY=VALUE[,KEY=VALUE]
+# (top-level keys of the gateway config, numbers: build/vsl,batch_pause_us=0).
 # Environment: BENCH_ROUNDS (4), BENCH_COUNT_4K (200000), BENCH_CASES
-# ("write4k read4k write4k_qd1 write1m read1m"), BENCH_STAT=1: also
+# ("write4k read4k write4k_qd1 write1m read1m"; also write4k_qd8, read4k_qd8), BENCH_STAT=1: also
 # `perf stat` of the gateway per case (task-clock, context switches and the
-# system calls of the I/O path) into $BENCH_STAT_DIR (/tmp).
+# system calls of the I/O path) into $BENCH_STAT_DIR (/tmp); BENCH_RECORD=1:
+# `perf record -g` of the gateway per case into the same directory
+# (ab.BIN.CASE.ROUND.data; read it with `perf report --no-children -i`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -44,8 +48,12 @@ qb() {
   local name=$1 count=$2 depth=$3 bs=$4 c0 c1 t spid=
   shift 4
   if [[ ${BENCH_STAT:-0} == 1 ]]; then
-    perf stat -e 'task-clock,context-switches,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_writev,syscalls:sys_enter_pwrite64,syscalls:sys_enter_pwritev,syscalls:sys_enter_futex' \
+    perf stat -e 'task-clock,context-switches,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_writev,syscalls:sys_enter_pwrite64,syscalls:sys_enter_pwritev,syscalls:sys_enter_futex,syscalls:sys_enter_clock_nanosleep,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_write' \
       -p "$TARGET_PID" -o "$STAT_DIR/ab.$BIN_NAME.$name.$ROUND" &
+    spid=$!
+    sleep 0.5
+  elif [[ ${BENCH_RECORD:-0} == 1 ]]; then
+    perf record -g -q -p "$TARGET_PID" -o "$STAT_DIR/ab.$BIN_NAME.$name.$ROUND.data" 2>/dev/null &
     spid=$!
     sleep 0.5
   fi
@@ -67,15 +75,26 @@ print(f"{c / t:.0f} {cpu / c * 1e6:.2f}")' "$count" "$t" "$(python3 -c "print($c
 
 printf '%-5s %-24s %-12s %9s %8s\n' round binary case IOPS "us/IO"
 for ROUND in $(seq "$ROUNDS"); do
-  for bin in "$@"; do
-    BIN_NAME=$(basename "$bin")
+  for spec in "$@"; do
+    IFS=, read -r bin opts <<<"$spec"
+    BIN_NAME=$(basename "$bin")${opts:+,$opts}
+    cfg=$E2E_TMP/farm.json
+    if [[ -n $opts ]]; then
+      cfg=$E2E_TMP/farm.opts.json
+      jq_args=()
+      IFS=, read -ra kvs <<<"$opts"
+      for kv in "${kvs[@]}"; do jq_args+=(--argjson "${kv%%=*}" "${kv#*=}"); done
+      jq '. + $ARGS.named' "${jq_args[@]}" "$E2E_TMP/farm.json" >"$cfg"
+    fi
     target_use_args "$bin" >/dev/null
-    target_start "$E2E_TMP/farm.json" >/dev/null
+    target_start "$cfg" >/dev/null
     for c in $CASES; do
       case $c in
         write4k) r=$(qb "$c" "$C4K" 32 4k -w) ;;
         read4k) r=$(qb "$c" "$C4K" 32 4k) ;;
         write4k_qd1) r=$(qb "$c" 20000 1 4k -w) ;;
+        write4k_qd8) r=$(qb "$c" "$C4K" 8 4k -w) ;;
+        read4k_qd8) r=$(qb "$c" "$C4K" 8 4k) ;;
         write1m) r=$(qb "$c" 3000 8 1M -w) ;;
         read1m) r=$(qb "$c" 3000 8 1M) ;;
         *) fail_now "unknown case '$c'" ;;

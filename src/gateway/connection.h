@@ -222,6 +222,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   std::vector<Completion> completions_;          // inline completions not yet handled
   std::vector<Completion> running_completions_;  // the batch RunCompletions works on
   bool completions_scheduled_ = false;
+  // While RunCompletions works: the time its batch completed.
+  std::optional<Clock::time_point> completions_now_;
+  // HandleScsiCommand's list of commands the CmdSN window released, kept
+  // for its capacity.
+  std::vector<iscsi::Pdu> spare_ready_;
   // I/O counters: the loop's table, this session's host name, and the
   // counters of the LUNs it used (few: a linear search).
   LuStatsTable* lu_table_ = nullptr;

@@ -72,7 +72,9 @@ void Connection::HandleScsiCommand(Pdu& pdu) {
   // An undecodable LUN goes on to the target, which answers it like any
   // LUN that isn't mapped.
   task->lun = lun.ok() ? *lun : UINT64_MAX;
-  task->arrived = Clock::now();
+  // Arrived with the read that brought it (one clock read per read, not per
+  // command).
+  task->arrived = last_rx_;
   task->lu = CountersFor(task->lun);
   if (cmd->write && cmd->edtl <= kMaxWriteBuffer) {
     // Only what has arrived is kept: the immediate data, never EDTL's worth.
@@ -96,15 +98,21 @@ void Connection::HandleScsiCommand(Pdu& pdu) {
   }
   Pdu header;  // the window only needs the header to find the task again
   header.bhs = pdu.bhs;
+  // The list of released commands keeps its capacity from one command to
+  // the next (no allocation per command); Dispatch does not come back here.
   std::vector<Pdu> ready;
+  ready.swap(spare_ready_);
+  ready.clear();
   if (window_->Offer(cmdsn, std::move(header), &ready) == CommandWindow<Pdu>::Verdict::kDropped) {
     tasks_.erase(itt);  // a CmdSN already queued: a duplicate
-    return;
+  } else {
+    for (Pdu& p : ready) {
+      if (fd_ < 0 || phase_ != Phase::kFullFeature) break;
+      Dispatch(std::move(p));
+    }
   }
-  for (Pdu& p : ready) {
-    if (fd_ < 0 || phase_ != Phase::kFullFeature) return;
-    Dispatch(std::move(p));
-  }
+  ready.clear();
+  if (ready.capacity() > spare_ready_.capacity()) spare_ready_.swap(ready);
 }
 
 void Connection::StartTask(Task* t) {
@@ -370,6 +378,7 @@ void Connection::Execute(Task* t) {
   if (t->cmd.write) {
     uint32_t block = 512;
     if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
+    t->block_size = block;  // for the response's residual: no second look-up
     if (std::optional<WriteFit> fit = FitWriteToEdtl(t->cmd.cdb, t->cmd.edtl, block)) {
       if (fit->skip) {
         uint32_t itt = t->cmd.itt;
@@ -419,7 +428,10 @@ void Connection::RunCompletions() {
   // OnScsiDone may start further tasks whose completions queue anew (and
   // schedule another run): work on a swapped-out batch.
   running_completions_.swap(completions_);
+  // One clock read for the batch's latencies (they completed together).
+  completions_now_ = Clock::now();
   for (Completion& c : running_completions_) OnScsiDone(c.itt, c.serial, std::move(c.response));
+  completions_now_.reset();
   running_completions_.clear();
 }
 
@@ -453,8 +465,11 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
     residual = Residual(cmd.edtl, r.data_in.size());
     moved = to_send;
   } else if (cmd.write) {
-    uint32_t block = 512;
-    if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
+    uint32_t block = t->block_size;
+    if (block == 0) {
+      block = 512;
+      if (auto lu = target_->Lu(t->lun)) block = lu->volume()->block_size();
+    }
     auto spdtl = CdbTransferLength(cmd.cdb, block);
     if (spdtl) residual = Residual(cmd.edtl, *spdtl);
     moved = spdtl ? std::min<uint64_t>(cmd.edtl, *spdtl) : cmd.edtl;
@@ -521,7 +536,8 @@ void Connection::CountCommand(const Task* t, const scsi::Response& r, uint64_t b
       error = (r.sense[0] & 0x7f) >= 0x72 ? (r.sense[1] & 0x0f) : (r.sense[2] & 0x0f);
     }
   }
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t->arrived).count();
+  Clock::time_point now = completions_now_ ? *completions_now_ : Clock::now();
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - t->arrived).count();
   t->lu->Record(op, good ? bytes_moved : 0, uint64_t(std::max<int64_t>(ns, 0)), error);
 }
 

@@ -35,6 +35,8 @@ struct Connection::Task {
   // them (not checked again).
   bool throttled = false;
   bool qos_passed = false;
+  // The LU's block size as Execute found it (0: not executed yet).
+  uint32_t block_size = 0;
 
   // Write data: immediate, unsolicited Data-Out, then R2T-solicited. Memory
   // is committed only as data arrives: `data_out` holds the bytes from offset

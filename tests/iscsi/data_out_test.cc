@@ -2,6 +2,7 @@
 // beyond FirstBurstLength, Data-Out for no task. The target rejects or
 // fails what it must, never writes outside a command's range, and other
 // sessions keep working.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,86 @@ TEST_F(BadDataOut, UnsolicitedDataBeyondFirstBurstLength) {
     } else {
       EXPECT_EQ(reply.opcode(), kScsiResponse) << "opcode " << Hex(reply.opcode());
       EXPECT_NE(reply.bhs[3], 0x00) << "unsolicited data beyond FirstBurstLength was accepted";
+    }
+  }
+  ExpectOthersWork();
+}
+
+// Write data lands in buffers the gateway uses again (scsi/data_buffers.h):
+// many PDUs in one send, so in one read, each with its own data (writes with
+// 4 KiB of immediate data to consecutive blocks, written as one batch, a
+// write whose data comes in Data-Out after an R2T, and a 4 KiB NOP-Out ping
+// in between), three times over so the later rounds get the earlier rounds'
+// buffers. Every block holds its own write's bytes and the ping comes back
+// as sent: no data was taken from another PDU's buffer or from a buffer
+// given back before its write was down.
+TEST_F(BadDataOut, ManyPdusInOneReadEachKeepTheirData) {
+  ASSERT_TRUE(s_.immediate_data) << "target refused ImmediateData=Yes";
+  constexpr uint32_t kWrites = 16, kBytes = 4096, kBlocks = kBytes / kBlockSize;
+  std::vector<uint8_t> expected((kWrites + 1) * kBytes);
+  for (uint32_t round = 0; round < 3; ++round) {
+    std::vector<uint8_t> wire;
+    std::vector<uint32_t> itts;
+    auto add = [&](const Pdu& pdu) {
+      std::vector<uint8_t> b = s_.conn.Serialize(pdu);
+      wire.insert(wire.end(), b.begin(), b.end());
+    };
+    const uint32_t ping_itt = s_.next_itt++;
+    const std::vector<uint8_t> ping = Pattern(kBytes, 900 + round);
+    for (uint32_t i = 0; i < kWrites; ++i) {
+      std::vector<uint8_t> data = Pattern(kBytes, 100 * round + i);
+      std::copy(data.begin(), data.end(), expected.begin() + long(i * kBytes));
+      itts.push_back(s_.next_itt);
+      add(ScsiCommand(0, s_.next_itt++, s_.cmd_sn++, s_.exp_stat_sn,
+                      Write16Cdb(uint64_t(i) * kBlocks, kBlocks), false, true, kBytes,
+                      std::move(data)));
+      if (i == kWrites / 2) add(NopOut(ping_itt, s_.cmd_sn, s_.exp_stat_sn, ping));
+    }
+    // The last one solicits its data (InitialR2T=Yes, no immediate data).
+    const uint32_t r2t_itt = s_.next_itt++;
+    add(ScsiCommand(0, r2t_itt, s_.cmd_sn++, s_.exp_stat_sn,
+                    Write16Cdb(uint64_t(kWrites) * kBlocks, kBlocks), false, true, kBytes));
+    ASSERT_TRUE(s_.conn.SendBytes(wire)) << "round " << round;
+
+    uint32_t answered = 0;
+    bool ping_back = false, r2t_seen = false, r2t_done = false;
+    const std::vector<uint8_t> solicited = Pattern(kBytes, 700 + round);
+    std::copy(solicited.begin(), solicited.end(), expected.begin() + long(kWrites * kBytes));
+    while (answered < kWrites || !ping_back || !r2t_done) {
+      Pdu reply;
+      std::string error;
+      ASSERT_EQ(s_.conn.Read(&reply, kWait, &error), ReadStatus::kPdu)
+          << "round " << round << ": " << answered << " writes answered, ping "
+          << ping_back << ", R2T write " << r2t_done << ": " << error;
+      s_.Track(reply);
+      if (reply.opcode() == kNopIn) {
+        ASSERT_EQ(reply.itt(), ping_itt);
+        EXPECT_EQ(reply.data, ping) << "round " << round << ": the ping came back changed";
+        ping_back = true;
+      } else if (reply.opcode() == kR2t) {
+        ASSERT_EQ(reply.itt(), r2t_itt);
+        ASSERT_FALSE(r2t_seen) << "a second R2T for one 4 KiB write";
+        r2t_seen = true;
+        ASSERT_TRUE(s_.conn.Send(DataOut(0, r2t_itt, reply.Field32(20), s_.exp_stat_sn, 0, 0,
+                                         true, solicited)));
+      } else {
+        ASSERT_EQ(reply.opcode(), kScsiResponse) << "opcode " << Hex(reply.opcode());
+        EXPECT_EQ(reply.bhs[3], 0x00) << "round " << round << ": status of ITT "
+                                      << Hex(reply.itt());
+        if (reply.itt() == r2t_itt) {
+          r2t_done = true;
+        } else {
+          ASSERT_NE(std::find(itts.begin(), itts.end(), reply.itt()), itts.end());
+          ++answered;
+        }
+      }
+    }
+    std::vector<uint8_t> got = gw_.ReadFile("open.img", 0, expected.size());
+    ASSERT_EQ(got.size(), expected.size());
+    for (uint32_t i = 0; i <= kWrites; ++i) {
+      EXPECT_TRUE(std::equal(got.begin() + long(i * kBytes), got.begin() + long((i + 1) * kBytes),
+                             expected.begin() + long(i * kBytes)))
+          << "round " << round << ": the 4 KiB of write " << i << " hold other bytes";
     }
   }
   ExpectOthersWork();

@@ -176,7 +176,12 @@ PduReader::Item PduReader::Next() {
     item.reason = "data digest error on " + std::string(OpcodeName(Opcode(p[0] & 0x3f)));
   } else {
     item.kind = Kind::kPdu;
-    item.pdu.data.assign(data, data + dsl);
+    if (data_source_ != nullptr && dsl >= kSourcedDataMin && dsl <= kSourcedDataMax) {
+      item.pdu.data = data_source_(dsl);
+      std::memcpy(item.pdu.data.data(), data, dsl);
+    } else {
+      item.pdu.data.assign(data, data + dsl);
+    }
   }
   begin_ += total;
   if (begin_ == end_) begin_ = end_ = 0;

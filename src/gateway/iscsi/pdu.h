@@ -116,6 +116,14 @@ class PduReader {
   // The largest data segment this side accepts (our MaxRecvDataSegmentLength;
   // 8192 during login, RFC 7143 §13.12).
   void set_max_data_segment(uint32_t n) { max_data_ = n; }
+  // Where a data segment of kSourcedDataMin to kSourcedDataMax bytes is
+  // copied: a function returning a buffer of exactly the size asked, whose
+  // bytes the reader overwrites (e.g. one used before, from a pool). Unset,
+  // and for other sizes: a new vector each time.
+  using DataSource = std::vector<uint8_t> (*)(size_t);
+  static constexpr size_t kSourcedDataMin = 4096;
+  static constexpr size_t kSourcedDataMax = 65536;
+  void set_data_source(DataSource source) { data_source_ = source; }
 
   // Where the next received bytes go: a span of at least `min` bytes; then
   // Commit(n) after writing n bytes into it.
@@ -134,6 +142,7 @@ class PduReader {
  private:
   DigestParams digests_;
   uint32_t max_data_ = 8192;
+  DataSource data_source_ = nullptr;
   std::vector<uint8_t> buf_;
   size_t begin_ = 0;  // first unconsumed byte
   size_t end_ = 0;    // one past the last received byte

@@ -1,7 +1,9 @@
-// Data-In buffers that are used again instead of allocated and zero-filled
-// for every read: DoRead takes one sized for the transfer, the transport gives
-// it back once the bytes are on the wire. Thread-safe; bounded (what does not
-// fit is freed).
+// Data buffers that are used again instead of allocated and zero-filled for
+// every command: DoRead takes one sized for the transfer, the transport gives
+// it back once the bytes are on the wire; the transport reads write data into
+// one, the write batch gives it back once the data is down. Thread-safe;
+// bounded (64 MiB shared, and 1 MiB of buffers up to 64 KiB each thread
+// keeps for itself without a lock; what does not fit is freed).
 #pragma once
 
 #include <cstddef>

@@ -93,6 +93,21 @@ DataBufferPool& Pool() {
   return *pool;
 }
 
+// In front of the pool, each thread keeps up to kLocalBytes of small
+// buffers (kLocalMaxBuffer or less) it gave back for itself: a network
+// thread that takes a buffer per write's data and gives it back once the
+// write is down takes no lock (and calls no malloc) for it. Large buffers
+// always go through the pool: one a network thread kept would be missed by
+// the I/O thread that reads the next large transfer.
+constexpr size_t kLocalBytes = 1u << 20;
+constexpr size_t kLocalMaxBuffer = 64u << 10;
+
+struct LocalBuffers {
+  std::vector<std::vector<uint8_t>> free[kClasses];
+  size_t bytes = 0;
+};
+thread_local LocalBuffers local_buffers;
+
 // The class of a buffer of capacity `bytes`, or -1 when it is not a class size.
 int ClassOf(size_t bytes) {
   if (bytes < kMinClassBytes || bytes > kMaxTransferBytes || !std::has_single_bit(bytes)) return -1;
@@ -105,7 +120,12 @@ std::vector<uint8_t> TakeDataBuffer(size_t n) {
   const size_t cls_bytes = std::bit_ceil(std::max(n, kMinClassBytes));
   const int cls = ClassOf(cls_bytes);
   std::vector<uint8_t> b;
-  {
+  LocalBuffers& local = local_buffers;
+  if (cls_bytes <= kLocalMaxBuffer && !local.free[cls].empty()) {
+    b = std::move(local.free[cls].back());
+    local.free[cls].pop_back();
+    local.bytes -= b.capacity();
+  } else {
     DataBufferPool& p = Pool();
     std::lock_guard<std::mutex> l(p.mu);
     if (!p.free[cls].empty()) {
@@ -128,6 +148,12 @@ void GiveDataBuffer(std::vector<uint8_t>&& buffer) {
   // Grown back to its capacity outside the lock; only the bytes past this
   // use's size are zero-filled (none for power-of-two transfers).
   b.resize(b.capacity());
+  LocalBuffers& local = local_buffers;
+  if (b.capacity() <= kLocalMaxBuffer && local.bytes + b.capacity() <= kLocalBytes) {
+    local.bytes += b.capacity();
+    local.free[cls].push_back(std::move(b));
+    return;
+  }
   DataBufferPool& p = Pool();
   std::lock_guard<std::mutex> l(p.mu);
   if (p.bytes + b.capacity() > kPoolBytes) return;  // freed after unlock (declared before l)

@@ -235,6 +235,8 @@ thread_local HeldWrites held;
 // A run stops at this many writes or bytes: past them one more system call
 // costs little against the copies.
 constexpr size_t kMaxHeldWrites = 64;
+// Write buffers up to this size go back to the data buffer pool.
+constexpr size_t kRecycledWriteBytes = 64 * 1024;
 constexpr uint64_t kMaxHeldBytes = 1u << 20;
 
 }  // namespace
@@ -272,6 +274,13 @@ void FlushWriteBatch() {
         w.done(WithWanted(
             inline_done.ok() ? Response::Good() : FromStatus(inline_done.status(), true), w.bytes));
       }
+    }
+    // The data is down (or moved to the pool's thread): small writes'
+    // buffers serve the next writes' data (the connection reads it into
+    // them); large ones are freed as before (kept in the pool, which nothing
+    // took them from in a run of large writes, they cost 1 MiB writes more).
+    for (auto& w : writes) {
+      if (w.data.capacity() <= kRecycledWriteBytes) GiveDataBuffer(std::move(w.data));
     }
     writes.clear();
     if (held.writes.empty()) held.writes.swap(writes);  // keeps the capacity
