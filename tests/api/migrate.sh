@@ -27,10 +27,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 api_suite "$1" 240 farm/crash_lib lib/migrate_host
-HOSTTOOL=$E2E_TMP/iscsi_migrate_host
-gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
-  fail_now "cannot build tests/tools/iscsi_migrate_host.c"
-command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
+migrate_host_build
 
 DATA=$E2E_TMP/data
 MiB=$((1 << 20))

@@ -17,19 +17,10 @@
 #     r1, the content is whole for both hosts and on r1's files, nothing
 #     leaked, and one more plan is empty
 # Usage: migrate_global.sh VSL   (API_CATALOG=sqlite|pg)
-set -uo pipefail
-VSL=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/common.sh"
 source "$HERE/lib.sh"
-source "$HERE/../farm/crash_lib.sh"
-source "$HERE/../lib/migrate_host.sh"
-e2e_init 180
-HOSTTOOL=$E2E_TMP/iscsi_migrate_host
-gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
-  fail_now "cannot build tests/tools/iscsi_migrate_host.c"
-command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
-catalog_init
+api_suite "$1" 180 farm/crash_lib lib/migrate_host
+migrate_host_build
 
 DATA=$E2E_TMP/data
 MiB=$((1 << 20))

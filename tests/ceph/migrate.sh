@@ -31,10 +31,7 @@ source "$HERE/../farm/crash_lib.sh"
 source "$HERE/../lib/ceph.sh"
 source "$HERE/../lib/migrate_host.sh"
 e2e_init 400
-HOSTTOOL=$E2E_TMP/iscsi_migrate_host
-gcc -O1 -o "$HOSTTOOL" "$HERE/../tools/iscsi_migrate_host.c" -liscsi ||
-  fail_now "cannot build tests/tools/iscsi_migrate_host.c"
-command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
+migrate_host_build
 ceph_e2e_start
 admin_rbd() { VSL_CEPH_RBD_TIMEOUT=120 ceph_admin_rbd "$@"; }
 API_CATALOG=sqlite

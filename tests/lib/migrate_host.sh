@@ -1,8 +1,18 @@
 # shellcheck shell=bash
 # The writing host of the migration tests (tests/api/migrate.sh,
 # tests/ceph/migrate.sh): tests/tools/iscsi_migrate_host.c in one libiscsi
-# session. The caller sets HOSTTOOL, INI, BLOCKS, STATE and a host_url
-# function; E2E_TMP is tests/lib/common.sh's.
+# session. The caller runs migrate_host_build and sets INI, BLOCKS, STATE
+# and a host_url function; E2E_TMP is tests/lib/common.sh's.
+
+_MIGRATE_HOST_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
+# migrate_host_build: compiles the host tool to $HOSTTOOL (and wants qemu-img,
+# which the tests' content checks use).
+migrate_host_build() {
+  HOSTTOOL=$E2E_TMP/iscsi_migrate_host
+  gcc -O1 -o "$HOSTTOOL" "$_MIGRATE_HOST_TOOLS/iscsi_migrate_host.c" -liscsi ||
+    fail_now "cannot build tests/tools/iscsi_migrate_host.c"
+  command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
+}
 
 # zero_file FILE: true when FILE holds only zero bytes.
 zero_file() { [[ $(tr -d '\0' <"$1" | head -c 1 | wc -c) == 0 ]]; }
