@@ -171,8 +171,8 @@ struct MetaVolume::Mirror {
     for (Op& o : ops) {
       const uint64_t from = std::max(o.offset, offset), to = std::min(o.offset + o.length, offset + length);
       if (from >= to) continue;
-      o.shared.emplace_back(from, to - from);
-      op.shared.emplace_back(from, to - from);
+      o.Share(from, to - from);
+      op.Share(from, to - from);
     }
     ops.push_back(std::move(op));
     return ops.back().id;
@@ -197,13 +197,25 @@ struct MetaVolume::Mirror {
   struct Op {
     uint64_t id, offset, length;
     std::vector<std::pair<uint64_t, uint64_t>> shared;  // bytes another op wrote meanwhile
+    // A long copy that many writes overlap (a stalled destination) keeps at
+    // most kMaxShared ranges: past them its whole range counts as shared
+    // (marking more is always safe), so a host cannot grow the list.
+    static constexpr size_t kMaxShared = 64;
+    void Share(uint64_t from, uint64_t n) {
+      if (shared.size() == 1 && shared[0].first == offset && shared[0].second == length) return;
+      if (shared.size() < kMaxShared) {
+        shared.emplace_back(from, n);
+      } else {
+        shared.assign(1, {offset, length});
+      }
+    }
   };
   mutable std::mutex mu;
   std::condition_variable idle;  // ops became empty
   bool stopped = false;          // guarded by mu
   uint64_t next_id = 1;          // guarded by mu
   // Running writes and copies: at most the gateway's writes in flight + 1,
-  // each sharing bytes with at most all the others.
+  // each with at most Op::kMaxShared shared ranges.
   std::vector<Op> ops;
   ChangeMap conflicts;           // chunks to copy again
   Status error;                  // guarded by mu

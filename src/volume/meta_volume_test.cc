@@ -347,6 +347,34 @@ TEST_F(MetaVolumeTest, MirrorMarksWritesThatRanTogetherAndStopWaitsForThem) {
   EXPECT_EQ(ReadFile(c, 2 * kChunkBytes, 4096), one);
 }
 
+// A long write (or copy) that many other writes overlap keeps a bounded
+// list of what they shared: past Op::kMaxShared entries its whole range
+// counts as shared, marking more, never less.
+TEST_F(MetaVolumeTest, MirrorBoundsWhatOneWriteRemembers) {
+  constexpr uint64_t kSize = 8 * kChunkBytes;
+  std::string a = MakeFile("a", kSize, 0x11), c = MakeFile("c", kSize, 0);
+  auto v = MetaVolume::Open({{a, 0, kSize}}, {});
+  auto d = MetaVolume::Open({{c, 0, kSize}}, {});
+  ASSERT_TRUE(v.ok() && d.ok());
+  ASSERT_TRUE((*v)->StartMirror(*d).ok());
+  std::vector<std::function<void()>> parked;
+  const MetaVolume::Offload park = [&](std::function<void()> fn) { parked.push_back(std::move(fn)); };
+  std::vector<uint8_t> big(4 * kChunkBytes, 0xa1), small(512, 0xb2);
+  for (int overlapping : {3, 100}) {
+    (*v)->WriteAsync(0, big, false, park, [](Status) {});
+    ASSERT_EQ(parked.size(), 2u);
+    for (int i = 0; i < overlapping; ++i) ASSERT_TRUE((*v)->Write(uint64_t(i % 8) * 512, small, false).ok());
+    for (auto& fn : parked) fn();
+    parked.clear();
+    auto conflicts = (*v)->TakeMirrorConflicts();
+    ASSERT_EQ(conflicts.size(), 1u) << overlapping;
+    EXPECT_EQ(conflicts[0].first, 0u);
+    // A few: only the chunk they wrote; many: the long write's whole range.
+    EXPECT_EQ(conflicts[0].second, overlapping < 64 ? kChunkBytes : 4 * kChunkBytes) << overlapping;
+  }
+  (*v)->StopMirror();
+}
+
 // A mirror that refuses writes (a dead destination) fails the migration,
 // not the host: the host's write lands and succeeds, MirrorStatus says why.
 TEST_F(MetaVolumeTest, AFailingMirrorKeepsTheHostsWrite) {
