@@ -40,7 +40,26 @@ class MetaVolumeTest : public ::testing::Test {
     ::close(fd);
     return buf;
   }
+  // v_ on file "a" (0x11) with its mirror on file "c" (zeros), `size` bytes
+  // each; park_ holds the I/O threads' work in parked_ until RunParked.
+  void Mirrored(uint64_t size) {
+    a_ = MakeFile("a", size, 0x11);
+    c_ = MakeFile("c", size, 0);
+    auto v = MetaVolume::Open({{a_, 0, size}}, {});
+    auto d = MetaVolume::Open({{c_, 0, size}}, {});
+    ASSERT_TRUE(v.ok() && d.ok());
+    v_ = *v;
+    ASSERT_TRUE(v_->StartMirror(*d).ok());
+  }
+  void RunParked() {
+    for (auto& fn : parked_) fn();
+    parked_.clear();
+  }
   std::string dir_;
+  std::shared_ptr<MetaVolume> v_;
+  std::string a_, c_;
+  std::vector<std::function<void()>> parked_;
+  const MetaVolume::Offload park_ = [this](std::function<void()> fn) { parked_.push_back(std::move(fn)); };
 };
 
 TEST_F(MetaVolumeTest, OpenErrorsNameThePath) {
@@ -301,50 +320,42 @@ TEST_F(MetaVolumeTest, MirrorTakesEveryWritePath) {
 // write to the mirror runs.
 TEST_F(MetaVolumeTest, MirrorMarksWritesThatRanTogetherAndStopWaitsForThem) {
   constexpr uint64_t kSize = 4 * kChunkBytes;
-  std::string a = MakeFile("a", kSize, 0x11), c = MakeFile("c", kSize, 0);
-  auto v = MetaVolume::Open({{a, 0, kSize}}, {});
-  auto d = MetaVolume::Open({{c, 0, kSize}}, {});
-  ASSERT_TRUE(v.ok() && d.ok());
-  ASSERT_TRUE((*v)->StartMirror(*d).ok());
-  std::vector<std::function<void()>> parked;
-  const MetaVolume::Offload park = [&](std::function<void()> fn) { parked.push_back(std::move(fn)); };
+  ASSERT_NO_FATAL_FAILURE(Mirrored(kSize));
   std::vector<uint8_t> one(4096, 0xa1), two(4096, 0xb2);
   Status first = Internal("not done");
-  (*v)->WriteAsync(kChunkBytes, one, false, park, [&](Status st) { first = st; });
-  ASSERT_EQ(parked.size(), 2u) << "the volume's and the mirror's parts wait for the I/O threads (not on tmpfs)";
-  ASSERT_TRUE((*v)->Write(kChunkBytes + 2048, two, false).ok());  // overlaps the parked write
-  ASSERT_TRUE((*v)->Write(3 * kChunkBytes, two, false).ok());     // overlaps nothing
-  for (auto& fn : parked) fn();
-  parked.clear();
+  v_->WriteAsync(kChunkBytes, one, false, park_, [&](Status st) { first = st; });
+  ASSERT_EQ(parked_.size(), 2u) << "the volume's and the mirror's parts wait for the I/O threads (not on tmpfs)";
+  ASSERT_TRUE(v_->Write(kChunkBytes + 2048, two, false).ok());  // overlaps the parked write
+  ASSERT_TRUE(v_->Write(3 * kChunkBytes, two, false).ok());     // overlaps nothing
+  RunParked();
   ASSERT_TRUE(first.ok()) << first.ToString();
-  auto conflicts = (*v)->TakeMirrorConflicts();
+  auto conflicts = v_->TakeMirrorConflicts();
   ASSERT_EQ(conflicts.size(), 1u);
   EXPECT_EQ(conflicts[0].first, kChunkBytes);
   EXPECT_EQ(conflicts[0].second, kChunkBytes);
-  EXPECT_TRUE((*v)->TakeMirrorConflicts().empty()) << "taking the conflicts clears them";
+  EXPECT_TRUE(v_->TakeMirrorConflicts().empty()) << "taking the conflicts clears them";
   // The copy counts as a writer: a write while a copy of its bytes runs is marked too.
-  (*v)->WriteAsync(0, one, false, park, [&](Status) {});
-  ASSERT_TRUE((*v)->CopyToMirror(0, kChunkBytes).ok());
-  for (auto& fn : parked) fn();
-  parked.clear();
-  conflicts = (*v)->TakeMirrorConflicts();
+  v_->WriteAsync(0, one, false, park_, [&](Status) {});
+  ASSERT_TRUE(v_->CopyToMirror(0, kChunkBytes).ok());
+  RunParked();
+  conflicts = v_->TakeMirrorConflicts();
   ASSERT_EQ(conflicts.size(), 1u);
   EXPECT_EQ(conflicts[0].first, 0u);
   // StopMirror waits for a write still running on the mirror.
   Status last = Internal("not done");
-  (*v)->WriteAsync(2 * kChunkBytes, one, false, park, [&](Status st) { last = st; });
-  ASSERT_EQ(parked.size(), 2u);
+  v_->WriteAsync(2 * kChunkBytes, one, false, park_, [&](Status st) { last = st; });
+  ASSERT_EQ(parked_.size(), 2u);
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {
-    (*v)->StopMirror();
+    v_->StopMirror();
     stopped = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(stopped.load()) << "StopMirror returned while a write to the mirror ran";
-  for (auto& fn : parked) fn();
+  RunParked();
   stopper.join();
   EXPECT_TRUE(last.ok());
-  EXPECT_EQ(ReadFile(c, 2 * kChunkBytes, 4096), one);
+  EXPECT_EQ(ReadFile(c_, 2 * kChunkBytes, 4096), one);
 }
 
 // A long write (or copy) that many other writes overlap keeps a bounded
@@ -352,27 +363,20 @@ TEST_F(MetaVolumeTest, MirrorMarksWritesThatRanTogetherAndStopWaitsForThem) {
 // counts as shared, marking more, never less.
 TEST_F(MetaVolumeTest, MirrorBoundsWhatOneWriteRemembers) {
   constexpr uint64_t kSize = 8 * kChunkBytes;
-  std::string a = MakeFile("a", kSize, 0x11), c = MakeFile("c", kSize, 0);
-  auto v = MetaVolume::Open({{a, 0, kSize}}, {});
-  auto d = MetaVolume::Open({{c, 0, kSize}}, {});
-  ASSERT_TRUE(v.ok() && d.ok());
-  ASSERT_TRUE((*v)->StartMirror(*d).ok());
-  std::vector<std::function<void()>> parked;
-  const MetaVolume::Offload park = [&](std::function<void()> fn) { parked.push_back(std::move(fn)); };
+  ASSERT_NO_FATAL_FAILURE(Mirrored(kSize));
   std::vector<uint8_t> big(4 * kChunkBytes, 0xa1), small(512, 0xb2);
   for (int overlapping : {3, 100}) {
-    (*v)->WriteAsync(0, big, false, park, [](Status) {});
-    ASSERT_EQ(parked.size(), 2u);
-    for (int i = 0; i < overlapping; ++i) ASSERT_TRUE((*v)->Write(uint64_t(i % 8) * 512, small, false).ok());
-    for (auto& fn : parked) fn();
-    parked.clear();
-    auto conflicts = (*v)->TakeMirrorConflicts();
+    v_->WriteAsync(0, big, false, park_, [](Status) {});
+    ASSERT_EQ(parked_.size(), 2u);
+    for (int i = 0; i < overlapping; ++i) ASSERT_TRUE(v_->Write(uint64_t(i % 8) * 512, small, false).ok());
+    RunParked();
+    auto conflicts = v_->TakeMirrorConflicts();
     ASSERT_EQ(conflicts.size(), 1u) << overlapping;
     EXPECT_EQ(conflicts[0].first, 0u);
     // A few: only the chunk they wrote; many: the long write's whole range.
     EXPECT_EQ(conflicts[0].second, overlapping < 64 ? kChunkBytes : 4 * kChunkBytes) << overlapping;
   }
-  (*v)->StopMirror();
+  v_->StopMirror();
 }
 
 // A mirror that refuses writes (a dead destination) fails the migration,
