@@ -54,14 +54,8 @@ BLOCKS=$((24 * MiB / 4096))
 STATE=$E2E_TMP/host.state
 INI=iqn.2026-11.org.example:h1
 
-members() { ajson GET "/v1/volumes/$D" | jq -r '[.members[].id] | join(" ")'; }
-arrays_of() { local m; for m in $(members); do ajson GET "/v1/volumes/$m" | jq -r .array; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
-# vol_file ID: the file that holds volume ID on its (file) array.
-vol_file() {
-  local j
-  j=$(ajson GET "/v1/volumes/$1")
-  echo "$E2E_TMP/$(jq -r .array <<<"$j")/volumes/$(jq -r .array_volume <<<"$j")"
-}
+members() { members_of "$D"; }
+arrays_of() { unit_arrays "$D"; }
 # content_is_host_view: the disk read through the gateway, and its members'
 # files on the arrays one after another, both equal what the host wrote.
 content_is_host_view() {

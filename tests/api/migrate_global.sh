@@ -59,13 +59,8 @@ check "the global disk's unit is known" test "$G" -gt 0 2>/dev/null
 BLOCKS=$((16 * MiB / 4096))
 STATE=$E2E_TMP/h1.state
 INI=iqn.2026-11.org.example:h1
-members() { ajson GET "/v1/volumes/$G" | jq -r '[.members[].id] | join(" ")'; }
-arrays_of() { local m; for m in $(members); do ajson GET "/v1/volumes/$m" | jq -r .array; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
-vol_file() {
-  local j
-  j=$(ajson GET "/v1/volumes/$1")
-  echo "$E2E_TMP/$(jq -r .array <<<"$j")/volumes/$(jq -r .array_volume <<<"$j")"
-}
+members() { members_of "$G"; }
+arrays_of() { unit_arrays "$G"; }
 # lun_of HOST: what HOST reads at LUN 0 through the gateway, into FILE $2.
 lun_of() {
   rm -f "$2"

@@ -59,9 +59,8 @@ BLOCKS=$((SIZE / 4096))
 STATE=$E2E_TMP/host.state
 KEEP=""  # units besides D (and their members) that are in use
 
-members_of() { ajson GET "/v1/volumes/$1" | jq -r '[(.members // [])[].id] | join(" ")'; }
 members() { members_of "$D"; }
-arrays_of() { local m; for m in $(members_of "${1:-$D}"); do ajson GET "/v1/volumes/$m" | jq -r .array; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+arrays_of() { unit_arrays "${1:-$D}"; }
 # vol_where ID: "file PATH" or "rbd IMAGE" of volume ID.
 vol_where() {
   local j a

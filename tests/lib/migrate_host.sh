@@ -14,6 +14,19 @@ migrate_host_build() {
   command -v qemu-img >/dev/null || fail_now "qemu-img is not installed (scripts/deps.sh)"
 }
 
+# members_of UNIT: the meta unit's member volume ids; unit_arrays UNIT: the
+# arrays they lie on; vol_file ID: the file of volume ID on its file array
+# (under $E2E_TMP/ARRAY). ajson is tests/api/lib.sh's.
+members_of() { ajson GET "/v1/volumes/$1" | jq -r '[(.members // [])[].id] | join(" ")'; }
+unit_arrays() {
+  local m
+  for m in $(members_of "$1"); do ajson GET "/v1/volumes/$m" | jq -r .array; done | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+vol_file() {
+  local j
+  j=$(ajson GET "/v1/volumes/$1")
+  echo "$E2E_TMP/$(jq -r .array <<<"$j")/volumes/$(jq -r .array_volume <<<"$j")"
+}
 # zero_file FILE: true when FILE holds only zero bytes.
 zero_file() { [[ $(tr -d '\0' <"$1" | head -c 1 | wc -c) == 0 ]]; }
 # host_writer STOP [MAX]: the host's writer in the background (one session).
