@@ -57,6 +57,9 @@ Status Connection::Start() {
   // thread. (Large ones allocate as before: held in the pool, their buffers
   // made 1 MiB writes slower.)
   reader_.set_data_source(&scsi::TakeDataBuffer);
+  // Data-Out is copied once, from the read buffer into its command's
+  // (HandleDataOut consumes each PDU before the next read).
+  reader_.set_data_out_in_place(true);
   return loop_->poller()->Add(fd_, Poller::kReadable, this);
 }
 
@@ -135,8 +138,8 @@ void Connection::ReadSome() {
       if (item.kind == iscsi::PduReader::Kind::kNeedMore) break;
       loop_->NoteWork(1);
       HandleItem(item);
-      // What is left of the data segment (a Data-Out's, copied into its
-      // command) may be the pool's; a command's immediate data moved on.
+      // What is left of the data segment may be the pool's (a command's
+      // immediate data moved on; a Data-Out's stayed in the read buffer).
       if (item.pdu.data.capacity() >= iscsi::PduReader::kSourcedDataMin &&
           item.pdu.data.capacity() <= iscsi::PduReader::kSourcedDataMax) {
         scsi::GiveDataBuffer(std::move(item.pdu.data));

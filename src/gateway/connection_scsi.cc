@@ -263,7 +263,10 @@ void Connection::SendR2Ts(Task* t) {
     uint32_t ttt = next_ttt_++;
     if (next_ttt_ == iscsi::kReservedTag) next_ttt_ = 1;
     t->r2ts.push_back({ttt, r.offset, r.length, r.offset, 0});
-    t->Expect(r.offset + r.length);
+    // Every solicited byte is reserved (Reserve): room for all of them at
+    // once, rather than a reallocation, and a copy of what came so far, per
+    // R2T.
+    t->Expect(t->cmd.edtl);
     t->data_activity = EventLoop::Clock::now();
     Send(iscsi::MakeR2T(t->cmd.itt, t->cmd.lun, ttt, t->r2tsn++, r.offset, r.length), false);
   }
@@ -318,7 +321,9 @@ void Connection::HandleDataOut(Pdu& pdu) {
     if (off != t->unsolicited_next) return sequence_error("buffer offset out of order");
     if (d->datasn != t->unsolicited_datasn) return sequence_error("DataSN out of order");
     if (off + len > t->unsolicited_end) return sequence_error("beyond FirstBurstLength/EDTL");
-    if (off == t->unsolicited_next && t->unsolicited_datasn == 0) t->Expect(t->unsolicited_end);
+    if (off == t->unsolicited_next && t->unsolicited_datasn == 0) {
+      t->Expect(t->may_solicit ? t->cmd.edtl : t->unsolicited_end);
+    }
     t->Store(uint32_t(off), d->data);
     t->received += uint32_t(len);
     t->unsolicited_next += uint32_t(len);

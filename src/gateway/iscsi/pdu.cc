@@ -176,7 +176,9 @@ PduReader::Item PduReader::Next() {
     item.reason = "data digest error on " + std::string(OpcodeName(Opcode(p[0] & 0x3f)));
   } else {
     item.kind = Kind::kPdu;
-    if (data_source_ != nullptr && dsl >= kSourcedDataMin && dsl <= kSourcedDataMax) {
+    if (data_out_in_place_ && Opcode(p[0] & 0x3f) == Opcode::kDataOut) {
+      item.pdu.data_in_place = {data, dsl};
+    } else if (data_source_ != nullptr && dsl >= kSourcedDataMin && dsl <= kSourcedDataMax) {
       item.pdu.data = data_source_(dsl);
       std::memcpy(item.pdu.data.data(), data, dsl);
     } else {

@@ -69,6 +69,15 @@ struct Pdu {
   std::array<uint8_t, kBhsLength> bhs{};
   std::vector<uint8_t> ahs;   // TotalAHSLength*4 bytes
   std::vector<uint8_t> data;  // the data segment, unpadded
+  // A Data-Out's data segment left where PduReader received it (see
+  // PduReader::set_data_out_in_place); `data` is then empty. Valid until the
+  // reader's next Prepare() or Append().
+  std::span<const uint8_t> data_in_place;
+
+  // The data segment, wherever it is.
+  std::span<const uint8_t> payload() const {
+    return data_in_place.empty() ? std::span<const uint8_t>(data) : data_in_place;
+  }
 
   Opcode opcode() const { return Opcode(bhs[0] & 0x3f); }
   bool immediate() const { return bhs[0] & 0x40; }
@@ -124,6 +133,11 @@ class PduReader {
   static constexpr size_t kSourcedDataMin = 4096;
   static constexpr size_t kSourcedDataMax = 65536;
   void set_data_source(DataSource source) { data_source_ = source; }
+  // Data-Out data segments are not copied out: the PDU's `data_in_place`
+  // points into this reader's buffer, valid until the next Prepare() or
+  // Append(). A caller that consumes each Data-Out before reading more saves
+  // a copy of every byte written (the command's buffer is the one copy).
+  void set_data_out_in_place(bool on) { data_out_in_place_ = on; }
 
   // Where the next received bytes go: a span of at least `min` bytes; then
   // Commit(n) after writing n bytes into it.
@@ -143,6 +157,7 @@ class PduReader {
   DigestParams digests_;
   uint32_t max_data_ = 8192;
   DataSource data_source_ = nullptr;
+  bool data_out_in_place_ = false;
   std::vector<uint8_t> buf_;
   size_t begin_ = 0;  // first unconsumed byte
   size_t end_ = 0;    // one past the last received byte

@@ -178,7 +178,7 @@ Result<ScsiCommandPdu> ParseScsiCommand(Pdu&& pdu) {
 
 Result<DataOutPdu> ParseDataOut(const Pdu& pdu) {
   const Opcode op = Opcode::kDataOut;
-  VSL_RETURN_IF_ERROR(CheckCommon(pdu, op, false, pdu.data.size()));
+  VSL_RETURN_IF_ERROR(CheckCommon(pdu, op, false, pdu.payload().size()));
   DataOutPdu d;
   d.final = pdu.final_bit();
   d.lun = pdu.lun();
@@ -188,11 +188,11 @@ Result<DataOutPdu> ParseDataOut(const Pdu& pdu) {
   d.datasn = pdu.field32(36);
   d.buffer_offset = pdu.field32(40);
   VSL_RETURN_IF_ERROR(CheckTag(op, d.itt));
-  if (uint64_t(d.buffer_offset) + pdu.data.size() > 0xffffffffull) {
+  if (uint64_t(d.buffer_offset) + pdu.payload().size() > 0xffffffffull) {
     return Bad(op, "BufferOffset " + std::to_string(d.buffer_offset) + " + DataSegmentLength " +
-                       std::to_string(pdu.data.size()) + " overflows");
+                       std::to_string(pdu.payload().size()) + " overflows");
   }
-  d.data = pdu.data;
+  d.data = pdu.payload();
   return d;
 }
 

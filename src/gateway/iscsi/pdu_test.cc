@@ -132,6 +132,52 @@ TEST(PduReader, ManyPdusInOneBuffer) {
   EXPECT_EQ(r.Next().kind, Kind::kNeedMore);
 }
 
+// With data_out_in_place, a Data-Out's data segment stays in the reader's
+// buffer (no copy) and reads back unchanged through payload() and
+// ParseDataOut, while every other PDU's is copied as before; a bad digest
+// still drops the data.
+TEST(PduReader, DataOutDataStaysInPlace) {
+  DigestParams d{true, true};
+  std::vector<uint8_t> all;
+  std::vector<Pdu> sent;
+  for (uint32_t i = 0; i < 20; i++) {
+    sent.push_back(Sample(i % 3 == 2 ? Opcode::kNopOut : Opcode::kDataOut, 4096 + i * 5, 0, i + 1));
+    Encode(sent.back(), d, &all);
+  }
+  std::vector<uint8_t> bad = Wire(Sample(Opcode::kDataOut, 64, 0, 99), d);
+  bad[48 + 4 + 3] ^= 1;  // a data byte: the data digest fails
+  all.insert(all.end(), bad.begin(), bad.end());
+  PduReader r;
+  r.set_digests(d);
+  r.set_data_out_in_place(true);
+  std::span<uint8_t> dst = r.Prepare(all.size());
+  std::copy(all.begin(), all.end(), dst.begin());
+  r.Commit(all.size());
+  for (const Pdu& want : sent) {
+    PduReader::Item item = r.Next();
+    ASSERT_EQ(item.kind, Kind::kPdu) << item.reason;
+    ASSERT_EQ(item.pdu.itt(), want.itt());
+    std::span<const uint8_t> got = item.pdu.payload();
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.data.begin(), want.data.end()));
+    if (want.opcode() == Opcode::kDataOut) {
+      EXPECT_TRUE(item.pdu.data.empty());
+      EXPECT_GE(got.data(), dst.data());
+      EXPECT_LT(got.data(), dst.data() + dst.size()) << "copied out of the reader's buffer";
+      Result<DataOutPdu> parsed = ParseDataOut(item.pdu);
+      ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+      EXPECT_EQ(parsed->data.data(), got.data());
+      EXPECT_EQ(parsed->data.size(), want.data.size());
+    } else {
+      EXPECT_EQ(item.pdu.data, want.data);
+      EXPECT_TRUE(item.pdu.data_in_place.empty());
+    }
+  }
+  PduReader::Item dropped = r.Next();
+  ASSERT_EQ(dropped.kind, Kind::kDataDigestError);
+  EXPECT_TRUE(dropped.pdu.payload().empty());
+  EXPECT_EQ(r.Next().kind, Kind::kNeedMore);
+}
+
 TEST(PduReader, PrepareCommitReusesTheBuffer) {
   Pdu p = Sample(Opcode::kNopOut, 100);
   std::vector<uint8_t> w = Wire(p);
