@@ -1,10 +1,14 @@
-// Helpers for the array tests only.
+// Helpers for tests of arrays and of what runs on them (manager, farm).
 #pragma once
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
+
+#include "array/array.h"
 
 namespace vsl::array::testing {
 
@@ -28,5 +32,19 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A file array's spec: NAME in directory PATH, CAPACITY bytes, carved now
+// into volumes of VOLUME_SIZE (0: cut on demand), with QUALITIES.
+inline ArraySpec FileSpec(std::string name, std::string path, uint64_t capacity,
+                          uint64_t volume_size = 0, Qualities qualities = {}) {
+  ArraySpec spec;
+  spec.name = std::move(name);
+  spec.driver = "file";
+  spec.path = std::move(path);
+  spec.capacity = capacity;
+  spec.volume_size = volume_size;
+  spec.qualities = std::move(qualities);
+  return spec;
+}
 
 }  // namespace vsl::array::testing

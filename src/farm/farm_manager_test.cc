@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "array/test_util.h"
 #include "manager/testing_util.h"
 #include "util/crash_point.h"
 
@@ -414,14 +415,8 @@ TEST_P(FarmManagerTest, GlobalDiskRaidLevelChangeMigratesItOnceLive) {
   // File arrays: the gateway copies a mapped unit onto extents, which the
   // memory arrays have none of.
   auto file_array = [&](const std::string& name, const std::string& raid) {
-    array::ArraySpec spec;
-    spec.name = name;
-    spec.driver = "file";
-    spec.path = test_db().dir() + "/" + name;
-    spec.capacity = 4 * kMiB;
-    spec.volume_size = kMiB;
-    spec.qualities = {{"raid", raid}};
-    auto opened = array::OpenArray(spec);
+    auto opened = array::OpenArray(
+        array::testing::FileSpec(name, test_db().dir() + "/" + name, 4 * kMiB, kMiB, {{"raid", raid}}));
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     ASSERT_TRUE(
         manager_->AttachArray(std::shared_ptr<array::StorageArray>(std::move(opened).value()))

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "array/test_util.h"
 #include "manager/testing_util.h"
 
 namespace vsl::manager {
@@ -608,14 +609,8 @@ TEST_P(OperationsTest, MigrateMovesAConfiguredUnitAndRefusesClearly) {
 // revoked, scrubbed and freed.
 TEST_P(OperationsTest, MigrateRepairsARecordedSwitchTheGatewayDidNotMake) {
   for (const char* name : {"fa", "fb"}) {
-    array::ArraySpec spec;
-    spec.name = name;
-    spec.driver = "file";
-    spec.path = test_db().dir() + "/" + name;
-    spec.capacity = 2 * kMiB;
-    spec.volume_size = kMiB;
-    spec.qualities = {{"media", name}};
-    auto opened = array::OpenArray(spec);
+    auto opened = array::OpenArray(
+        array::testing::FileSpec(name, test_db().dir() + "/" + name, 2 * kMiB, kMiB, {{"media", name}}));
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     arrays_.Add(std::shared_ptr<array::StorageArray>(std::move(opened).value()));
     ASSERT_TRUE(ops_->Discover(std::string(name), actor_).ok());
@@ -742,14 +737,8 @@ TEST_P(OperationsTest, RunDispatchesByNameAndChecksArguments) {
 // On file arrays the gateway learns where the unit's bytes live, member by
 // member, and a host's second LUN keeps its first one.
 TEST_P(OperationsTest, MapTellsTheGatewayTheExtentsOfFileVolumes) {
-  array::ArraySpec spec;
-  spec.name = "files";
-  spec.driver = "file";
-  spec.path = test_db().dir() + "/files";
-  spec.capacity = 4 * kMiB;
-  spec.volume_size = kMiB;
-  spec.qualities = {{"media", "file"}};
-  auto opened = array::OpenArray(spec);
+  auto opened = array::OpenArray(
+      array::testing::FileSpec("files", test_db().dir() + "/files", 4 * kMiB, kMiB, {{"media", "file"}}));
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   arrays_.Add(std::shared_ptr<array::StorageArray>(std::move(opened).value()));
   ASSERT_TRUE(ops_->Discover(std::string("files"), actor_).ok());

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "array/test_util.h"
 #include "manager/testing_util.h"
 
 namespace vsl::manager {
@@ -223,12 +224,7 @@ TEST_P(StorageManagerTest, TwoManagersShareOneQueue) {
 TEST_P(StorageManagerTest, OverlappingArrayPathsAreRefused) {
   const std::string base = test_db().dir() + "/overlap";
   auto spec = [&](const std::string& name, const std::string& path) {
-    array::ArraySpec s;
-    s.name = name;
-    s.driver = "file";
-    s.path = path;
-    s.capacity = 1 << 20;
-    return s;
+    return array::testing::FileSpec(name, path, 1 << 20);
   };
   auto m = NewManager(&catalog(), "overlap");
   ASSERT_TRUE(m->AddArray(spec("a1", base + "/a1")).ok());
@@ -255,13 +251,8 @@ TEST_P(StorageManagerTest, OverlappingArrayPathsAreRefused) {
 // file arrays: after a restart every request ends done, none is lost, and no
 // volume is in two places.
 TEST_P(StorageManagerTest, KillNineInTheMiddleOfTheQueue) {
-  array::ArraySpec spec;
-  spec.name = "disk";
-  spec.driver = "file";
-  spec.path = test_db().dir() + "/array-disk";
-  spec.capacity = 40 * (64 << 10);
-  spec.volume_size = 64 << 10;
-  spec.qualities = {{"tier", "file"}};
+  const array::ArraySpec spec = array::testing::FileSpec(
+      "disk", test_db().dir() + "/array-disk", 40 * (64 << 10), 64 << 10, {{"tier", "file"}});
   {
     auto m = NewManager(&catalog(), "setup");
     ASSERT_TRUE(m->AddArray(spec).ok());
