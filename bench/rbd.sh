@@ -20,6 +20,11 @@
 # different RBD objects, as random ones do (a plain sequential walk would put
 # them all in one object, which the OSD serializes).
 #
+# With BENCH_RBD_CLIENT=blkbench the two middle columns use bench/blkbench.c
+# instead of qemu-img bench: one small asynchronous loop, built here, on
+# librbd ("blk rbd") or on libiscsi through the gateway ("blk vsl"), with the
+# same requests. No block layer of a third program sits on either side.
+#
 # Usage: bench/rbd.sh [VSL_BIN]            (default: build/vsl)
 # Environment: BENCH_RBD_SIZE (image size, 512M), BENCH_RBD_COUNT_4K (requests
 # per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384),
@@ -38,6 +43,16 @@ C4K=${BENCH_RBD_COUNT_4K:-20000}
 C1M=${BENCH_RBD_COUNT_1M:-384}
 ROUNDS=${BENCH_RBD_ROUNDS:-4}
 STRIDE=$((4 * 1048576 + 4096))
+CLIENT=${BENCH_RBD_CLIENT:-qemu-img}
+case $CLIENT in
+  qemu-img) TAG=qemu-img ;;
+  blkbench)
+    TAG=blk
+    gcc -O2 -o "$E2E_TMP/blkbench" "$here/blkbench.c" -liscsi -lrbd -lrados -lpthread ||
+      fail_now "bench/blkbench.c did not build (libiscsi-dev, librbd-dev)"
+    ;;
+  *) fail_now "BENCH_RBD_CLIENT is qemu-img or blkbench, not '$CLIENT'" ;;
+esac
 IMG=bench
 
 CLUSTER=$E2E_TMP/ceph
@@ -78,6 +93,16 @@ qemu_bench() {
 cpu = sum(float(x) for x in open(sys.argv[4]).read().split()[-2:])
 print(f"{c / t:.0f} {c * bs / t / 1048576:.1f} {cpu / c * 1e6:.0f}")' "$count" "$bs" "$t" "$E2E_TMP/qemu.cpu"
 }
+# blk_bench COUNT SIZE-BYTES rbd|iscsi ARGS...: one bench/blkbench.c run;
+# prints "IOPS MiB/s CPU-us-per-IO" as qemu_bench does.
+blk_bench() {
+  local count=$1 bs=$2 out
+  shift 2
+  out=$(timeout 300 "$E2E_TMP/blkbench" "$@" 2>/dev/null | sed -n 's/^ops .* iops \([0-9.]*\) cpu-us-per-op \([0-9.]*\)$/\1 \2/p')
+  [[ -n $out ]] || { echo "- - -"; return; }
+  python3 -c 'import sys; o, us, bs = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(f"{o:.0f} {o * bs / 1048576:.1f} {us:.0f}")' $out "$bs"
+}
 case_bytes() { [[ $1 == *4k* ]] && echo 4096 || echo 1048576; }
 case_count() { [[ $1 == *4k* ]] && echo "$C4K" || echo "$C1M"; }
 
@@ -105,8 +130,13 @@ print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"), cs)' "$1"
 
 # qrbd NAME ROUND QARGS: qemu-img bench through QEMU's rbd driver.
 qrbd() {
-  RESULT[$1,qrbd,$2]=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" writeback -f raw "$QRBD" $3)
-  echo "    $1: qemu-img rbd ${RESULT[$1,qrbd,$2]} (IOPS MiB/s CPU-us/IO)"
+  if [[ $CLIENT == blkbench ]]; then
+    RESULT[$1,qrbd,$2]=$(blk_bench "$(case_count "$1")" "$(case_bytes "$1")" rbd "$VSL_CEPH_CONF" \
+      "client.$VSL_CEPH_USER" "$VSL_CEPH_KEYRING" "$VSL_CEPH_POOL" "$IMG" $3)
+  else
+    RESULT[$1,qrbd,$2]=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" writeback -f raw "$QRBD" $3)
+  fi
+  echo "    $1: $TAG rbd ${RESULT[$1,qrbd,$2]} (IOPS MiB/s CPU-us/IO)"
 }
 # qvsl NAME ROUND QARGS: qemu-img bench through a gateway started for this
 # run alone (it holds the image's exclusive lock, which the librbd runs
@@ -120,12 +150,17 @@ qvsl() {
   local q="driver=iscsi,transport=tcp,portal=$PORTAL,target=iqn.2026-11.org.vsl:bench,lun=0,initiator-name=iqn.2026-11.org.example:bench"
   local r us cpu0 cpu1 cs0 cs1
   read -r cpu0 cs0 < <(cpu_seconds "$GW")
-  r=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" none --image-opts "$q" $3)
+  if [[ $CLIENT == blkbench ]]; then
+    r=$(blk_bench "$(case_count "$1")" "$(case_bytes "$1")" iscsi "iscsi://$PORTAL/iqn.2026-11.org.vsl:bench/0" \
+      iqn.2026-11.org.example:bench $3)
+  else
+    r=$(qemu_bench "$(case_count "$1")" "$(case_bytes "$1")" none --image-opts "$q" $3)
+  fi
   read -r cpu1 cs1 < <(cpu_seconds "$GW")
   us=$(python3 -c 'import sys; a, b, c0, c1, n = map(float, sys.argv[1:])
 print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$cs1" "$(case_count "$1")")
   RESULT[$1,vsl,$2]="$r $us"
-  echo "    $1: qemu-img vsl ${RESULT[$1,vsl,$2]} (IOPS MiB/s qemu-img-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
+  echo "    $1: $TAG vsl ${RESULT[$1,vsl,$2]} (IOPS MiB/s $TAG-CPU-us/IO gateway-CPU-us/IO gateway-context-switches/IO)"
   stop_pid "$GW" 10 || echo "    (vsl gateway had to be killed)"
   grep -a 'vsl gateway: rbd: ' "$E2E_TMP/gw$GATEWAYS.err" | sed 's/^/    /' || true
 }
@@ -139,7 +174,7 @@ print(f"{(b - a) / n * 1e6:.0f} {(c1 - c0) / n:.2f}")' "$cpu0" "$cpu1" "$cs0" "$
 # reads). A burst of other load on the machine hits both columns alike. The
 # table gives each cell's median over the rounds.
 for ((round = 1; round <= ROUNDS; round++)); do
-  log "round $round of $ROUNDS: per case rbd bench, then qemu-img through QEMU's rbd driver and through the vsl gateway ($VSL_BIN, LUN 0), $( ((round % 2)) && echo "librbd first" || echo "gateway first")"
+  log "round $round of $ROUNDS: per case rbd bench, then $TAG on librbd and through the vsl gateway ($VSL_BIN, LUN 0), $( ((round % 2)) && echo "librbd first" || echo "gateway first")"
   for c in "${CASES[@]}"; do
     IFS='|' read -r name rargs qargs <<<"$c"
     RESULT[$name,rbd,$round]=$(rbd_bench "$(case_bytes "$name")" $rargs)
@@ -171,7 +206,7 @@ try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
 except Exception: print("-")' "$1" "$2"
 }
 echo
-printf '%-14s %15s %21s %33s %8s %8s\n' "" "rbd bench" "qemu-img rbd" "qemu-img vsl" "" ""
+printf '%-14s %15s %21s %33s %8s %8s\n' "" "rbd bench" "$TAG rbd" "$TAG vsl" "" ""
 printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" "gw cs" vsl/qrbd vsl/rbd
 for c in "${CASES[@]}"; do
   name=${c%%|*}
@@ -182,7 +217,7 @@ for c in "${CASES[@]}"; do
   printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
     "$vc" "$gc" "$gs" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
 done
-echo "medians of $ROUNDS rounds. 4k: rbd bench random; qemu-img bench strides by 4 MiB + 4 KiB (32 requests"
-echo "in 32 objects). 1M: sequential. us: qemu-img's CPU time per I/O; gw us: the gateway process's (all"
+echo "medians of $ROUNDS rounds. 4k: rbd bench random; $TAG strides by 4 MiB + 4 KiB (32 requests"
+echo "in 32 objects). 1M: sequential. us: $TAG's CPU time per I/O; gw us: the gateway process's (all"
 echo "threads); gw cs: its context switches per I/O (live threads). image $((SIZE / 1048576)) MiB on one OSD"
 echo "(BlueStore on a file), pool size 1; gateway defaults."
