@@ -64,19 +64,24 @@ Result<int64_t> RequestQueue::Submit(Tx& tx, const std::string& op, const std::s
   return id;
 }
 
-Result<std::optional<Request>> RequestQueue::Claim(const std::string& worker, int64_t lease_ms) {
+Result<std::optional<Request>> RequestQueue::Claim(const std::string& worker, int64_t lease_ms,
+                                                   const std::vector<int64_t>& skip) {
   std::optional<Request> claimed;
+  std::string skipped;
+  for (size_t i = 0; i < skip.size(); ++i) skipped += i == 0 ? " AND id NOT IN (?" : ", ?";
+  if (!skip.empty()) skipped += ")";
   Status s = catalog_->Write([&](Tx& tx) -> Status {
     claimed.reset();
     for (;;) {
       int64_t now = catalog_->NowMs();
+      std::vector<Value> params = {S(RequestState::kQueued), S(RequestState::kRunning), now, now - dead_after_ms_};
+      for (int64_t id : skip) params.emplace_back(id);
       VSL_ASSIGN_OR_RETURN(auto row,
                            tx.QueryOne(std::string("SELECT ") + kRequestCols +
-                                           " FROM requests WHERE state = ? OR (state = ? AND (lease_expiry_ms < ? OR " +
-                                           Catalog::DeadProcessCondition("lease_process") +
-                                           ")) ORDER BY id LIMIT 1" + std::string(tx.SkipLocked()),
-                                       {S(RequestState::kQueued), S(RequestState::kRunning), now,
-                                        now - dead_after_ms_}));
+                                           " FROM requests WHERE (state = ? OR (state = ? AND (lease_expiry_ms < ? OR " +
+                                           Catalog::DeadProcessCondition("lease_process") + ")))" + skipped +
+                                           " ORDER BY id LIMIT 1" + std::string(tx.SkipLocked()),
+                                       params));
       if (!row) return Status::Ok();
       VSL_ASSIGN_OR_RETURN(Request q, RequestFromRow(*row));
       if (q.state == RequestState::kRunning && q.attempts >= max_attempts_) {

@@ -41,8 +41,12 @@ class RequestQueue {
 
   // Claims the oldest queued request, or a running one whose lease has
   // expired or whose process is dead, for `worker` until now + lease_ms. nullopt when there is none.
-  // Two workers never hold the same request at once.
-  Result<std::optional<Request>> Claim(const std::string& worker, int64_t lease_ms);
+  // Two workers never hold the same request at once. Requests in `skip` are
+  // never taken: those the caller's process is running itself, whose lease
+  // ran out only because renewing it was slow (a second run beside the first
+  // would undo its work, e.g. give back the volumes a migration copies to).
+  Result<std::optional<Request>> Claim(const std::string& worker, int64_t lease_ms,
+                                       const std::vector<int64_t>& skip = {});
   // Extends the lease. Aborted when `worker` no longer holds the request.
   Status Renew(int64_t id, const std::string& worker, int64_t lease_ms);
   // Finishes a claimed request. Aborted when `worker` lost the lease (the

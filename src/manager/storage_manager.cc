@@ -213,7 +213,15 @@ Result<Json> StorageManager::Call(const std::string& op, const Json& args, const
 Result<std::vector<Request>> StorageManager::List(const catalog::RequestFilter& f) { return queue_.List(f); }
 
 Result<bool> StorageManager::RunOne(const std::string& worker) {
-  VSL_ASSIGN_OR_RETURN(auto claimed, queue_.Claim(worker, options_.lease_ms));
+  // A request this process runs is never taken over by it: its lease may
+  // run out while the catalog is slow to renew it, but its worker is alive
+  // and still at it. (Another process takes it over then, as after a crash.)
+  std::vector<int64_t> running;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, w] : in_flight_) running.push_back(id);
+  }
+  VSL_ASSIGN_OR_RETURN(auto claimed, queue_.Claim(worker, options_.lease_ms, running));
   if (!claimed) {
     // Idle: at most once a second, give back the destinations of migrate
     // requests that failed for good, also those the queue abandoned above

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <thread>
 
 #include "array/test_util.h"
 #include "manager/testing_util.h"
@@ -97,6 +98,41 @@ TEST_P(StorageManagerTest, AbandonedRequestIsTakenOverAfterItsLease) {
   EXPECT_EQ(r->attempts, 2);
   EXPECT_EQ(r->lease_owner, "w2");
   EXPECT_EQ(m->queue().Complete(*id, "dead-worker", "{}").code(), Code::kAborted);
+}
+
+// A request whose lease ran out while its worker is still at it (renewing
+// was slow) is not run a second time by the same process: the second run
+// would fight the first (a migration's would give back the volumes the
+// first copies to). Another process may still take it over.
+TEST_P(StorageManagerTest, ARequestThisProcessRunsIsNotTakenOverByIt) {
+  auto m = NewManager(&catalog(), "m1");
+  const catalog::Actor actor{"t", std::nullopt};
+  ASSERT_TRUE(m->ops().Discover(std::nullopt, actor).ok());
+  auto u = m->ops().Run("allocate-unit", Json{{"size", kMiB}}, actor);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  int64_t unit = (*u)["volume"].get<int64_t>();
+  ASSERT_TRUE(m->ops().Run("bind", Json{{"volume", unit}, {"host", "web1"}, {"lun", 0}}, actor).ok());
+  auto id = m->Submit("map", Json{{"volume", unit}}, "bob");
+  ASSERT_TRUE(id.ok());
+  target_.HoldNextMap();
+  std::thread first([&] { EXPECT_TRUE(*m->RunOne("m1/w0")); });
+  ASSERT_TRUE(target_.WaitUntilHeld(std::chrono::seconds(30)));
+  clock().Advance(m->options().lease_ms + 1);  // no renewal came
+  auto ran = m->RunOne("m1/w1");
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_FALSE(*ran) << "this process ran its own running request again";
+  auto r = m->queue().Get(*id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->lease_owner, "m1/w0");
+  EXPECT_EQ(r->attempts, 1);
+  // Another process: the lease ran out, so it may (as after a crash).
+  auto other = m->queue().Claim("m2/w0", m->options().lease_ms);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->has_value());
+  EXPECT_EQ((*other)->id, *id);
+  target_.OpenGate();
+  first.join();
+  EXPECT_EQ(target_.Count("map"), 1);
 }
 
 // The worker dies after the operation's effects but before it recorded the

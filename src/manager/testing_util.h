@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -17,7 +19,7 @@
 
 namespace vsl::manager::testing {
 
-// Remembers every call; fails the next Map when told to.
+// Remembers every call; fails the next Map when told to, or holds it.
 class RecordingTarget : public MapTarget {
  public:
   struct Call {
@@ -41,6 +43,7 @@ class RecordingTarget : public MapTarget {
     return Status::Ok();
   }
   Status Map(const std::string& host, const MapLun& lun) override {
+    WaitAtGate();
     std::lock_guard<std::mutex> l(mu_);
     if (fail_next_map_) {
       fail_next_map_ = false;
@@ -125,6 +128,23 @@ class RecordingTarget : public MapTarget {
     std::lock_guard<std::mutex> l(mu_);
     fail_next_map_ = true;
   }
+  // The next Map waits until OpenGate() (later ones pass): a test sees what
+  // else runs while an operation is stuck in the gateway. WaitUntilHeld
+  // returns once one waits (false after `timeout`).
+  void HoldNextMap() {
+    std::lock_guard<std::mutex> l(gate_mu_);
+    gate_armed_ = true;
+    gate_open_ = false;
+  }
+  bool WaitUntilHeld(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> l(gate_mu_);
+    return gate_cv_.wait_for(l, timeout, [&] { return gate_held_; });
+  }
+  void OpenGate() {
+    std::lock_guard<std::mutex> l(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
   std::vector<Call> calls() {
     std::lock_guard<std::mutex> l(mu_);
     return calls_;
@@ -142,6 +162,18 @@ class RecordingTarget : public MapTarget {
   }
 
  private:
+  void WaitAtGate() {
+    std::unique_lock<std::mutex> l(gate_mu_);
+    if (!gate_armed_) return;
+    gate_armed_ = false;
+    gate_held_ = true;
+    gate_cv_.notify_all();
+    gate_cv_.wait(l, [&] { return gate_open_; });
+  }
+
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_armed_ = false, gate_held_ = false, gate_open_ = false;
   std::mutex mu_;
   std::vector<Call> calls_;
   std::map<std::string, std::string> mapped_;
