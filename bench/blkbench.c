@@ -19,8 +19,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
 #include <poll.h>
 #include <pthread.h>
 #include <rados/librados.h>
@@ -33,6 +31,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../tests/tools/iscsi_common.h"  // IscsiLogin
 
 static uint64_t count, depth, size, stride, disk_size;
 static int writing;
@@ -174,27 +174,16 @@ static void IscsiIssue(uint64_t slot) {
 }
 
 static void IscsiRun(char** a) {
-  iscsi = iscsi_create_context(a[1]);
-  struct iscsi_url* url = iscsi ? iscsi_parse_full_url(iscsi, a[0]) : NULL;
-  if (url == NULL) {
-    fprintf(stderr, "blkbench: bad url %s\n", a[0]);
-    exit(1);
-  }
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE);
-  if (iscsi_full_connect_sync(iscsi, url->portal, url->lun) != 0) {
-    fprintf(stderr, "blkbench: login failed: %s\n", iscsi_get_error(iscsi));
-    exit(2);
-  }
-  iscsi_lun = url->lun;
+  int rc = IscsiLogin(a[1], a[0], 1, &iscsi, &iscsi_lun);
+  if (rc != 0) exit(rc);
   struct scsi_task* cap = iscsi_readcapacity16_sync(iscsi, iscsi_lun);
-  struct scsi_readcapacity16* rc = cap && cap->status == SCSI_STATUS_GOOD ? scsi_datain_unmarshall(cap) : NULL;
-  if (rc == NULL || rc->block_length == 0 || size % rc->block_length != 0) {
+  struct scsi_readcapacity16* rc16 = cap && cap->status == SCSI_STATUS_GOOD ? scsi_datain_unmarshall(cap) : NULL;
+  if (rc16 == NULL || rc16->block_length == 0 || size % rc16->block_length != 0) {
     fprintf(stderr, "blkbench: READ CAPACITY failed or the block size does not divide %" PRIu64 "\n", size);
     exit(2);
   }
-  block_size = rc->block_length;
-  disk_size = (rc->returned_lba + 1) * (uint64_t)block_size;
+  block_size = rc16->block_length;
+  disk_size = (rc16->returned_lba + 1) * (uint64_t)block_size;
   scsi_free_scsi_task(cap);
   iovs = calloc(depth, sizeof *iovs);
   double t0 = Now(), c0 = CpuSeconds();
