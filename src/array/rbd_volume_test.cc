@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <numeric>
 
 #include "array/array.h"
@@ -146,6 +149,60 @@ TEST_F(RbdVolumeTest, MixedFileAndRbdExtentsAcrossTheBoundary) {
   EXPECT_TRUE(*c);
   EXPECT_EQ(FileBytes(4096, 8192),
             std::vector<uint8_t>(fill.begin() + 4096, fill.begin() + 4096 + 8192));
+}
+
+// The threads of this process whose name is `name` (/proc/self/task).
+int ThreadsNamed(const std::string& name) {
+  int n = 0;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string c;
+    if (std::getline(comm, c) && c == name) ++n;
+  }
+  return n;
+}
+
+// The data path's cluster handle runs librados' and librbd's completions
+// on one io_context thread (librados_thread_count = 1, src/volume/
+// rbd_backend.cc), not librados' default of two, unless the conf file asks
+// for another number.
+TEST_F(RbdVolumeTest, TheDataPathRunsCompletionsOnOneThreadUnlessTheConfSaysOtherwise) {
+  const int before = ThreadsNamed("io_context_pool");
+  {
+    auto v = volume::MetaVolume::Open({rbd_}, {});
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(ThreadsNamed("io_context_pool"), before + 1);
+    // Completions still arrive: an asynchronous write, then a read of it.
+    std::promise<Status> wrote;
+    const auto data = Pattern(8192, 5);
+    (*v)->WriteAsync(4096, data, true, {}, [&](Status s) { wrote.set_value(std::move(s)); });
+    ASSERT_TRUE(wrote.get_future().get().ok());
+    std::vector<uint8_t> got(8192);
+    std::promise<Status> read;
+    (*v)->ReadAsync(4096, got, {}, [&](Status s) { read.set_value(std::move(s)); });
+    ASSERT_TRUE(read.get_future().get().ok());
+    EXPECT_EQ(got, data);
+  }
+  // The handle is gone with its last image; a conf that asks for three
+  // threads gets three.
+  ASSERT_EQ(ThreadsNamed("io_context_pool"), before);
+  char tmpl[] = "/tmp/vsl-rbdconf-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  {
+    std::ifstream in(rbd_.rbd->conf);
+    std::ofstream out(tmpl);
+    out << in.rdbuf() << "\n[client]\nlibrados_thread_count = 3\n";
+  }
+  volume::Extent e = rbd_;
+  e.rbd->conf = tmpl;
+  {
+    auto v = volume::MetaVolume::Open({e}, {});
+    ::unlink(tmpl);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(ThreadsNamed("io_context_pool"), before + 3);
+  }
 }
 
 TEST_F(RbdVolumeTest, AWritableOpenHoldsTheExclusiveLock) {
