@@ -70,8 +70,12 @@ Result<int64_t> StartAfter(ApiContext& ctx, const httplib::Request& req) {
 bool Turn(ApiContext& ctx, StreamState& st, httplib::DataSink& sink) {
   if (!st.opened) {
     st.opened = true;
-    // Tells EventSource how long to wait before it reconnects.
-    std::string hello = "retry: 2000\n: vsl events after " + std::to_string(st.after) + "\n\n";
+    // Tells EventSource how long to wait before it reconnects, and from
+    // where: the id sets its Last-Event-ID (a block without data fires no
+    // event), so a stream that drops before its first event resumes after
+    // this point, not after whatever is newest when it reconnects.
+    const std::string after = std::to_string(st.after);
+    std::string hello = "retry: 2000\nid: " + after + "\n: vsl events after " + after + "\n\n";
     if (!sink.write(hello.data(), hello.size())) return false;
   }
   std::vector<catalog::Event> events;

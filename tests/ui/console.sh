@@ -62,7 +62,8 @@ ajson POST '/v1/disks/allocate?wait=true' '{"size":"1MiB"}' >/dev/null
 FIRST=$(ajson GET '/v1/events?limit=1' | jq '.events[0].id')
 timeout 3 curl -sN -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: $FIRST" "$VSL_API/v1/events/stream" >"$E2E_TMP/sse1"
 check "text/event-stream with the events after Last-Event-ID" grep -q "^id: $((FIRST + 1))\$" "$E2E_TMP/sse1"
-check_not "not the one named by Last-Event-ID" grep -q "^id: $FIRST\$" "$E2E_TMP/sse1"
+check_not "not the one named by Last-Event-ID" \
+  bash -c "grep '^data: ' '$E2E_TMP/sse1' | cut -c7- | jq -e 'select(.id == $FIRST)'"
 check "each event is JSON with its id" bash -c "grep '^data: ' '$E2E_TMP/sse1' | head -1 | cut -c7- | jq -e '.id == $((FIRST + 1))'"
 check_eq "a bad Last-Event-ID gets 400 naming it" 400 "$(curl -s -o "$E2E_TMP/b3" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
   -H 'Last-Event-ID: x' "$VSL_API/v1/events/stream")"
@@ -82,7 +83,15 @@ check_eq "other clients are served while 2 streams run" 200 \
 ajson POST '/v1/disks/allocate?wait=true' '{"size":"1MiB"}' >/dev/null
 wait "$S1" "$S2"
 check "a stream sees an event that happened after it started" grep -q '"op":"allocate"' "$E2E_TMP/sse2"
-check_not "  and none from before" grep -q "^id: $FIRST\$" "$E2E_TMP/sse2"
+# Its first id is where it started (the newest event then, the last sse1
+# saw), sent before any event, so that a reconnect resumes there.
+NEWEST=$(sed -n 's/^id: //p' "$E2E_TMP/sse1" | tail -1)
+check_eq "a stream first names where it starts (id: the newest event then)" "$NEWEST" \
+  "$(sed -n 's/^id: //p' "$E2E_TMP/sse2" | head -1)"
+check "  in a block without data, before its first event" \
+  bash -c "head -4 '$E2E_TMP/sse2' | tr '\n' '|' | grep -q '^retry: 2000|id: $NEWEST|: vsl events after $NEWEST||'"
+check_not "  and none from before" \
+  bash -c "grep '^data: ' '$E2E_TMP/sse2' | cut -c7- | jq -e 'select(.id <= $NEWEST)'"
 check "a quiet stream sends heartbeats" grep -q '^: heartbeat' "$E2E_TMP/sse3"
 # The server notices a client that went away within a poll interval.
 for _ in $(seq 20); do
