@@ -1,7 +1,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <ctime>
 #include <unordered_set>
 #include <vector>
 
@@ -36,9 +39,24 @@ class EpollPoller : public Poller {
     removed_.insert(fd);
   }
 
-  Status Wait(int timeout_ms) override {
+  Status Wait(std::chrono::microseconds timeout) override {
     if (epfd_ < 0) return ErrnoError("epoll_create1", EMFILE);
-    int n = epoll_wait(epfd_, events_.data(), int(events_.size()), timeout_ms);
+    int n = -1;
+    if (have_pwait2_) {
+      timespec ts{};
+      if (timeout.count() >= 0) {
+        ts.tv_sec = time_t(timeout.count() / 1000000);
+        ts.tv_nsec = long(timeout.count() % 1000000) * 1000;
+      }
+      n = epoll_pwait2(epfd_, events_.data(), int(events_.size()), timeout.count() < 0 ? nullptr : &ts,
+                       nullptr);
+      if (n < 0 && errno == ENOSYS) have_pwait2_ = false;  // a kernel before 5.11
+    }
+    if (!have_pwait2_) {
+      // Rounded up: waking early would only spin.
+      int ms = timeout.count() < 0 ? -1 : int(std::min<int64_t>(INT32_MAX, (timeout.count() + 999) / 1000));
+      n = epoll_wait(epfd_, events_.data(), int(events_.size()), ms);
+    }
     if (n < 0) {
       if (errno == EINTR) return Status::Ok();
       return ErrnoError("epoll_wait", errno);
@@ -78,6 +96,7 @@ class EpollPoller : public Poller {
   std::vector<epoll_event> events_;
   std::vector<Handler*> table_;  // fd -> handler
   std::unordered_set<int> removed_;
+  bool have_pwait2_ = true;  // until the kernel says ENOSYS
 };
 
 }  // namespace

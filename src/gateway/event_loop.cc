@@ -85,13 +85,15 @@ void EventLoop::RunAt(Clock::time_point when, std::function<void()> fn) {
   std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
 }
 
-int EventLoop::WaitMs(Clock::time_point now) const {
-  if (timers_.empty()) return 1000;
+std::chrono::microseconds EventLoop::WaitTime(Clock::time_point now) const {
+  constexpr std::chrono::microseconds kMax = std::chrono::seconds(1);
+  if (timers_.empty()) return kMax;
   Clock::time_point first = timers_.front().when;
-  if (first <= now) return 0;
-  // Rounded up: waking early would only spin.
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(first - now).count();
-  return int(std::min<int64_t>(1000, (us + 999) / 1000));
+  if (first <= now) return std::chrono::microseconds(0);
+  // Rounded up: waking early would only spin. The QoS limiter's timers are
+  // the only ones; at 1000 IOPS a grant is due every millisecond, so the
+  // wait is kept to the microsecond rather than rounded up to the next one.
+  return std::min(kMax, std::chrono::ceil<std::chrono::microseconds>(first - now));
 }
 
 void EventLoop::RunTimers(Clock::time_point now) {
@@ -114,7 +116,7 @@ void EventLoop::Run() {
       timespec ts{0, long(std::chrono::nanoseconds(pause).count())};
       nanosleep(&ts, nullptr);
     }
-    Status s = poller_->Wait(deferred_.empty() ? WaitMs(Clock::now()) : 0);
+    Status s = poller_->Wait(deferred_.empty() ? WaitTime(Clock::now()) : std::chrono::microseconds(0));
     (void)s;  // only EBADF-like bugs fail here; the tick still runs
     while (!deferred_.empty()) {
       std::vector<std::function<void()>> work;

@@ -77,7 +77,8 @@ class EventLoop : private Poller::Handler {
   };
   std::vector<Timer> timers_;  // a min-heap by `when`; loop thread only
   uint64_t timer_seq_ = 0;     // loop thread only
-  int WaitMs(Clock::time_point now) const;
+  // How long the poller may sleep: until the first timer (at most 1 s).
+  std::chrono::microseconds WaitTime(Clock::time_point now) const;
   void RunTimers(Clock::time_point now);
   // The batch being run (deferred or posted); swapped with the queue so the
   // vectors keep their capacity. Loop thread only.

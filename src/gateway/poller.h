@@ -2,6 +2,7 @@
 // between the event loop and the kernel (epoll now; io_uring could sit here).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -25,10 +26,12 @@ class Poller {
   virtual Status Add(int fd, uint32_t interest, Handler* handler) = 0;
   virtual Status Modify(int fd, uint32_t interest, Handler* handler) = 0;
   virtual void Remove(int fd) = 0;
-  // Waits up to timeout_ms (-1: forever) and calls the handlers of ready
-  // descriptors. A handler may Remove() any descriptor (itself included);
-  // events of a removed descriptor that are still pending are then dropped.
-  virtual Status Wait(int timeout_ms) = 0;
+  // Waits up to `timeout` (negative: forever; to the microsecond where the
+  // kernel has epoll_pwait2, else rounded up to the millisecond) and calls
+  // the handlers of ready descriptors. A handler may Remove() any descriptor
+  // (itself included); events of a removed descriptor that are still
+  // pending are then dropped.
+  virtual Status Wait(std::chrono::microseconds timeout) = 0;
 };
 
 std::unique_ptr<Poller> MakeEpollPoller();
