@@ -51,18 +51,17 @@ bench() {
 }
 # metrics: the gateway's counters, one read of /metrics.
 metrics() { curl -s -H "Authorization: Bearer $(cat "$VSL_DATA/admin.token")" "$VSL_API/metrics"; }
+# total METRIC HOST LUN OP < METRICS: the sum of the LU's METRIC series for OP.
+total() {
+  awk -v m="$1" -v h="host=\"$2\"" -v l="lun=\"$3\"" -v o="op=\"$4\"" \
+    '$1 ~ "^"m"\\{" && index($1,h) && index($1,l) && index($1,o) {s+=$2} END {printf "%.6f\n", s}'
+}
 # pick HOST LUN OP [bytes] < METRICS: the LU's commands (or bytes) answered.
 pick() {
-  local what=commands
+  local what=commands n
   [[ ${4:-} == bytes ]] && what=bytes
-  awk -v m="vsl_lu_${what}_total" -v h="host=\"$1\"" -v l="lun=\"$2\"" \
-    -v o="op=\"$3\"" '$1 ~ "^"m"\\{" && index($1,h) && index($1,l) && index($1,o) {s+=$2} END {printf "%d\n", s}'
-}
-# waited HOST LUN OP < METRICS: the seconds the LU's commands of OP spent in
-# the gateway so far, from arrival to status (vsl_lu_latency_seconds_sum).
-waited() {
-  awk -v h="host=\"$1\"" -v l="lun=\"$2\"" -v o="op=\"$3\"" \
-    '$1 ~ "^vsl_lu_latency_seconds_sum\\{" && index($1,h) && index($1,l) && index($1,o) {s+=$2} END {printf "%.6f\n", s}'
+  n=$(total "vsl_lu_${what}_total" "$1" "$2" "$3")
+  echo "${n%.*}"
 }
 # counter HOST LUN OP [bytes]: the LU's commands (or bytes) answered so far.
 counter() { metrics | pick "$@"; }
@@ -203,11 +202,15 @@ s1=$(rate_of "$c1a" "$ba" "$aa" "$c1b" "$bb" "$ab")
 s2=$(rate_of "$c2a" "$ba" "$aa" "$c2b" "$bb" "$ab")
 st=$(rate_of "$((c1a + c2a))" "$ba" "$aa" "$((c1b + c2b))" "$bb" "$ab")
 # Each host's mean time in the gateway per command over the same window, ms.
-mean_ms() {  # mean_ms HOST LUN COUNT0 COUNT1
-  echo "if ($4 > $3) 1000 * ($(waited "$1" "$2" read <<<"$mb") - $(waited "$1" "$2" read <<<"$ma")) / ($4 - $3)" |
-    bc -l | xargs printf '%.2f'
+# mean_ms HOST LUN COUNT0 COUNT1 METRICS0 METRICS1: from arrival to status, in
+# vsl_lu_latency_seconds_sum.
+mean_ms() {
+  local w0 w1
+  w0=$(total vsl_lu_latency_seconds_sum "$1" "$2" read <<<"$5")
+  w1=$(total vsl_lu_latency_seconds_sum "$1" "$2" read <<<"$6")
+  echo "if ($4 > $3) 1000 * ($w1 - $w0) / ($4 - $3)" | bc -l | xargs printf '%.2f'
 }
-w1=$(mean_ms h1 0 "$c1a" "$c1b") w2=$(mean_ms h2 1 "$c2a" "$c2b")
+w1=$(mean_ms h1 0 "$c1a" "$c1b" "$ma" "$mb") w2=$(mean_ms h2 1 "$c2a" "$c2b" "$ma" "$mb")
 echo "shared disk: h1 (QD32) $(shown "$s1") IOPS, $w1 ms each in the gateway; h2 (QD2) $(shown "$s2") IOPS, $w2 ms each"
 check "together 1000 +- 10 % ($(shown "$st"))" within "$st" 1000 10
 # Fair is max-min fair: h2 gets half if it asks for half. At two commands in
