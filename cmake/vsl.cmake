@@ -12,15 +12,19 @@ endfunction()
 # registered with CTest; every TEST in it becomes its own CTest test. One
 # label only (gtest_discover_tests flattens lists); ctest -L takes a regular
 # expression, so "unit-gateway" is selected by -L unit and by -L gateway.
+# vsl_test_code(TARGET): TARGET is a test's own code, compiled unoptimized.
+# The code under test (the parts' libraries) keeps the build's optimization,
+# and a test source's compile at -O2 takes twice as long (operations_test.cc:
+# 38 s against 18 s), which CI pays on every run.
+function(vsl_test_code name)
+  target_compile_options(${name} PRIVATE -O0)
+endfunction()
+
 function(vsl_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
-  # The tests' own code compiles unoptimized: the code under test (the
-  # parts' libraries) keeps the build's optimization, and a test source's
-  # compile at -O2 takes twice as long (operations_test.cc: 38 s against
-  # 18 s), which CI pays on every run.
-  target_compile_options(${name} PRIVATE -O0)
+  vsl_test_code(${name})
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()

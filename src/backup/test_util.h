@@ -78,8 +78,11 @@ inline std::string ReadText(const std::string& path) {
 }
 
 inline std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::string s = ReadText(path);
-  return std::vector<uint8_t>(s.begin(), s.end());
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<uint8_t> bytes(in ? size_t(in.tellg()) : 0);
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
+  return bytes;
 }
 
 inline void WriteText(const std::string& path, const std::string& text) {
