@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/common.sh"
 source "$HERE/../farm/lib.sh"
 source "$HERE/../lib/ceph.sh"
-e2e_init "${BOOTSTORM_DEADLINE:-360}"
+e2e_init "${BOOTSTORM_DEADLINE:-480}"
 
 N=${BOOTSTORM_HOSTS:-3}
 M=${BOOTSTORM_CONTROL:-$(((N + 1) / 2))}

@@ -13,7 +13,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../api/lib.sh"
 source "$HERE/../lib/ceph.sh"
-api_suite "$1" 420 farm/crash_lib
+api_suite "$1" 540 farm/crash_lib
 
 SERVERS=${CLONES_SERVERS:-100}
 GiB=$((1 << 30))
