@@ -8,10 +8,6 @@ function(vsl_add_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# vsl_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
-# registered with CTest; every TEST in it becomes its own CTest test. One
-# label only (gtest_discover_tests flattens lists); ctest -L takes a regular
-# expression, so "unit-gateway" is selected by -L unit and by -L gateway.
 # vsl_test_code(TARGET): TARGET is a test's own code, compiled unoptimized.
 # The code under test (the parts' libraries) keeps the build's optimization,
 # and a test source's compile at -O2 takes twice as long (operations_test.cc:
@@ -20,6 +16,10 @@ function(vsl_test_code name)
   target_compile_options(${name} PRIVATE -O0)
 endfunction()
 
+# vsl_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
+# registered with CTest; every TEST in it becomes its own CTest test. One
+# label only (gtest_discover_tests flattens lists); ctest -L takes a regular
+# expression, so "unit-gateway" is selected by -L unit and by -L gateway.
 function(vsl_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
