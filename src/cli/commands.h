@@ -2,6 +2,7 @@
 // adds its subcommands to the app; main.cc lists the groups.
 #pragma once
 
+#include <chrono>
 #include <functional>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,10 @@ using AddCommandsFn = void (*)(CLI::App& app, RunFn* run);
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // ran, but something failed
 inline constexpr int kExitUsage = 2;    // bad configuration or arguments; nothing done
+
+// How long `vsl gateway` and `vsl serve` wait on stop for librbd's last
+// completions and image closes (volume::WaitRbdQuiet) before they exit.
+inline constexpr std::chrono::seconds kRbdQuietWait{30};
 
 void AddGatewayCommands(CLI::App& app, RunFn* run);
 // Hidden `vsl completion`: walks `app` (all groups added) when run.

@@ -164,6 +164,10 @@ int RunGateway(const GatewayArgs& args) {
     metrics_thread.join();
   }
   (*gw)->Stop();
+  gw->reset();  // closes the volumes
+  if (!volume::WaitRbdQuiet(kRbdQuietWait))
+    fprintf(stderr, "vsl gateway: librbd still busy after %llds (completions, image closes); exiting anyway\n",
+            static_cast<long long>(kRbdQuietWait.count()));
   // What the gateway asked of librbd, for operators and tests
   // (docs/gateway-config.md): the most calls in flight at once shows
   // whether RBD I/O overlapped.

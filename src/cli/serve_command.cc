@@ -45,6 +45,7 @@
 #include "util/log.h"
 #include "util/rbd_clients.h"
 #include "volume/cache.h"
+#include "volume/volume.h"
 
 namespace vsl::cli {
 namespace {
@@ -699,9 +700,12 @@ int RunServe(const ServeArgs& args) {
   }
   (*gw)->Stop();
   mgr.reset();
+  gw->reset();
   // Every image is closed now (its lock released) and every Ceph handle shut
   // down: the next start has no dead client's lock to look for.
-  gw->reset();
+  if (!volume::WaitRbdQuiet(kRbdQuietWait))
+    Warn("librbd still busy after " + std::to_string(kRbdQuietWait.count()) +
+         "s (completions, image closes); exiting anyway");
   util::SetRbdClientLog("");
   Status forgot = util::WriteRbdClientLog(data + "/rbd-clients", {});
   if (!forgot.ok()) Error(forgot);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -205,6 +206,21 @@ void CallEnds() { io_in_flight.fetch_sub(1, std::memory_order_relaxed); }
 // another thread, since rbd_close waits for librbd's threads, this one too.
 thread_local bool in_rbd_callback = false;
 
+// For WaitRbdQuiet: librbd's calls into vsl (OnAioComplete) that have not
+// returned yet, and closes running on threads of their own (~RbdBackend).
+// A close a callback hands over counts before the callback stops counting.
+std::mutex busy_mu;
+std::condition_variable busy_cv;
+int busy = 0;  // guarded by busy_mu
+void BusyBegins() {
+  std::lock_guard l(busy_mu);
+  ++busy;
+}
+void BusyEnds() {
+  std::lock_guard l(busy_mu);
+  if (--busy == 0) busy_cv.notify_all();
+}
+
 // One synchronous call, counted.
 template <class Fn>
 auto Counted(Fn fn) {
@@ -215,6 +231,11 @@ auto Counted(Fn fn) {
 }
 
 }  // namespace
+
+bool WaitRbdQuiet(std::chrono::milliseconds limit) {
+  std::unique_lock l(busy_mu);
+  return busy_cv.wait_for(l, limit, [] { return busy == 0; });
+}
 
 RbdIoStats GetRbdIoStats() {
   return {io_calls.load(std::memory_order_relaxed), io_max_in_flight.load(std::memory_order_relaxed)};
@@ -232,15 +253,20 @@ class RbdBackend {
     // The cluster handle goes with the close (moved, not copied): when that
     // runs on another thread, the last reference never drops here, on a
     // librados thread, where rados_shutdown would wait for itself.
-    auto close = [img = img, locked = locked, cluster = std::move(cluster)] {
+    auto close = [img = img, locked = locked, cluster = std::move(cluster)]() mutable {
       if (locked) rbd_lock_release(img);
       rbd_close(img);
+      cluster.reset();  // here, not when the thread lets go of this lambda
     };
-    if (in_rbd_callback) {
-      std::thread(std::move(close)).detach();
-    } else {
+    if (!in_rbd_callback) {
       close();
+      return;
     }
+    BusyBegins();
+    std::thread([close = std::move(close)]() mutable {
+      close();
+      BusyEnds();
+    }).detach();
   }
 };
 
@@ -428,6 +454,7 @@ std::string AioError(const AioCall& c, int r) {
 }
 
 void OnAioComplete(rbd_completion_t comp, void* arg) {
+  BusyBegins();  // before anything here can answer the command
   auto* call = static_cast<AioCall*>(arg);
   const ssize_t r = rbd_aio_get_return_value(comp);
   rbd_aio_release(comp);
@@ -443,8 +470,9 @@ void OnAioComplete(rbd_completion_t comp, void* arg) {
   AioRequest::Free(call);
   const bool outer = in_rbd_callback;  // a completion may run inside another's
   in_rbd_callback = true;
-  req->Finish(std::move(s));
+  req->Finish(std::move(s));  // answers; what it held is gone when it returns
   in_rbd_callback = outer;
+  BusyEnds();
 }
 
 // Starts one aio call of `req` for [off, off+n) (p: the bytes, or null).

@@ -42,6 +42,7 @@ void RbdAioWriteZeroes(const RbdBackend&, uint64_t, uint64_t, RbdDone done) {
   done(Internal("no librbd"));
 }
 RbdIoStats GetRbdIoStats() { return {}; }
+bool WaitRbdQuiet(std::chrono::milliseconds) { return true; }
 
 Status RbdRuns(const RbdBackend&, uint64_t, uint64_t,
                const std::function<bool(uint64_t, uint64_t, bool)>&) {

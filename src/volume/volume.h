@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -105,6 +106,16 @@ struct RbdIoStats {
   uint64_t max_in_flight = 0;
 };
 RbdIoStats GetRbdIoStats();
+
+// Waits, at most `limit`, until no call librbd made into vsl (an I/O's
+// completion) is still running and no RBD image is still closing; false
+// when something still runs. A completion may answer a command (letting
+// the gateway's Stop return) and only then let go of the last user of an
+// image, whose close then runs on a thread of its own (rbd_close waits for
+// librbd's threads). A process calls this after closing its volumes and
+// before it exits: librbd still running while the process tears down its
+// static state crashes it.
+bool WaitRbdQuiet(std::chrono::milliseconds limit);
 
 // Allocation state of a block range, for GET LBA STATUS.
 struct LbaStatus {
