@@ -10,7 +10,7 @@ packages=(
   help2man
   libiscsi-dev libiscsi-bin tgt qemu-system-x86 qemu-block-extra qemu-utils
   postgresql iperf3 binutils procps iproute2 python3 python3-yaml jq linux-perf valgrind
-  ceph-mon ceph-osd ceph-common librbd-dev librados-dev
+  ceph-mon ceph-osd ceph-common librbd-dev librados-dev libradospp-dev
   prometheus
   syslinux syslinux-common mtools dosfstools cpio kmod ipxe-qemu
   ipmitool openipmi

@@ -151,6 +151,54 @@ TEST_F(RbdVolumeTest, MixedFileAndRbdExtentsAcrossTheBoundary) {
             std::vector<uint8_t>(fill.begin() + 4096, fill.begin() + 4096 + 8192));
 }
 
+std::vector<uint8_t> Gather(const util::HeldBytes& b, size_t off, size_t len) {
+  std::vector<uint8_t> out;
+  b.ForEach(off, len, [&](std::span<const uint8_t> p) { out.insert(out.end(), p.begin(), p.end()); });
+  return out;
+}
+
+// A large read in one RBD extent hands over librbd's buffers (the
+// gateway's READ path): the same bytes as Read, across the image's objects
+// and into a hole; a range that is not in one RBD extent is left to
+// ReadAsync, its callback untouched.
+TEST_F(RbdVolumeTest, AHeldReadHandsOverTheImagesBytes) {
+  auto v = volume::MetaVolume::Open(Mixed(), {});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_TRUE((*v)->Write(1 * kMiB, Pattern(8 * kMiB, 23), false).ok());
+  ASSERT_TRUE((*v)->Unmap(6 * kMiB, 1 * kMiB).ok());  // image [5, 6) MiB: zeros in the second object
+  ASSERT_TRUE((*v)->Unmap(7 * kMiB, 2 * kMiB).ok());  // image [6, 8) MiB
+
+  for (auto [off, len] : {std::pair<uint64_t, uint64_t>{3 * kMiB, 4 * kMiB},
+                          {1 * kMiB, 8 * kMiB}, {5 * kMiB - 4096, 8192}, {8 * kMiB, 1 * kMiB}}) {
+    std::vector<uint8_t> want(len);
+    ASSERT_TRUE((*v)->Read(off, want).ok());
+    std::promise<std::pair<Status, std::shared_ptr<const util::HeldBytes>>> got;
+    volume::MetaVolume::HeldReadDone done = [&](Status s, std::shared_ptr<const util::HeldBytes> b) {
+      got.set_value({std::move(s), std::move(b)});
+    };
+    ASSERT_TRUE((*v)->ReadHeldAsync(off, len, done)) << "at " << off;
+    auto [st, bytes] = got.get_future().get();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_NE(bytes, nullptr);
+    EXPECT_EQ(bytes->size, len);
+    EXPECT_GE(bytes->pieces.size(), 1u);
+    EXPECT_LE(bytes->pieces.size(), 16u);
+    EXPECT_TRUE(Gather(*bytes, 0, len) == want) << "the held bytes at volume offset " << off << " differ from Read's";
+    // A Data-In PDU's share of them: the same bytes.
+    EXPECT_TRUE(Gather(*bytes, len / 3, len / 2) ==
+                std::vector<uint8_t>(want.begin() + long(len / 3), want.begin() + long(len / 3 + len / 2)));
+  }
+
+  bool called = false;
+  volume::MetaVolume::HeldReadDone done = [&](Status, std::shared_ptr<const util::HeldBytes>) { called = true; };
+  EXPECT_FALSE((*v)->ReadHeldAsync(1 * kMiB - 4096, 8192, done)) << "file and image";
+  EXPECT_FALSE((*v)->ReadHeldAsync(0, 65536, done)) << "file only";
+  EXPECT_FALSE((*v)->ReadHeldAsync(9 * kMiB, 65536, done)) << "past the end";
+  ASSERT_TRUE(done != nullptr) << "a refused held read keeps its callback";
+  done(Status::Ok(), nullptr);
+  EXPECT_TRUE(called);
+}
+
 // The threads of this process whose name is `name` (/proc/self/task).
 int ThreadsNamed(const std::string& name) {
   int n = 0;

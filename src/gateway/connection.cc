@@ -224,13 +224,16 @@ void Connection::Send(Pdu pdu, bool advances_statsn) {
   ScheduleFlush();
 }
 
-void Connection::SendDataIn(Pdu header, std::shared_ptr<const std::vector<uint8_t>> body,
-                            size_t offset, size_t length, bool advances_statsn) {
+void Connection::SendDataIn(Pdu header, std::shared_ptr<const util::HeldBytes> body, size_t offset,
+                            size_t length, bool advances_statsn) {
   if (fd_ < 0) return;
   iscsi::SetSequence(&header, NextSequence(advances_statsn));
   if (digests_.data_digest) {
     // The digest covers the data: let Encode do it on a copy.
-    header.data.assign(body->begin() + long(offset), body->begin() + long(offset + length));
+    header.data.clear();
+    header.data.reserve(length);
+    body->ForEach(offset, length,
+                  [&](std::span<const uint8_t> p) { header.data.insert(header.data.end(), p.begin(), p.end()); });
     Send(std::move(header), false);
     return;
   }
@@ -276,10 +279,13 @@ void Connection::ScheduleFlush() {
 
 void Connection::Flush() {
   while (fd_ >= 0 && !outq_.empty()) {
-    iovec iov[64];
+    constexpr int kIov = 64;  // a PDU takes at most 18: its header, padding, 16 pieces
+    iovec iov[kIov];
     int n = 0;
     size_t skip = front_sent_;
-    for (auto it = outq_.begin(); it != outq_.end() && n + 3 <= 64; ++it) {
+    for (auto it = outq_.begin(); it != outq_.end(); ++it) {
+      const size_t pieces = it->body_length ? it->body->PiecesIn(it->body_offset, it->body_length) : 0;
+      if (n + 2 + int(pieces) > kIov) break;
       auto add = [&](const uint8_t* p, size_t len) {
         if (len <= skip) {
           skip -= len;
@@ -291,7 +297,9 @@ void Connection::Flush() {
         ++n;
       };
       add(it->head.data(), it->head.size());
-      if (it->body_length) add(it->body->data() + it->body_offset, it->body_length);
+      if (it->body_length)
+        it->body->ForEach(it->body_offset, it->body_length,
+                          [&](std::span<const uint8_t> p) { add(p.data(), p.size()); });
       if (it->tail_length) add(it->tail, it->tail_length);
     }
     ssize_t w = ::writev(fd_, iov, n);

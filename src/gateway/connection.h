@@ -33,6 +33,7 @@
 #include "gateway/qos.h"
 #include "gateway/session_table.h"
 #include "gateway/write_budget.h"
+#include "util/held_bytes.h"
 
 namespace vsl::gateway {
 
@@ -88,7 +89,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
   struct PendingTmf;
   struct OutPdu {
     std::vector<uint8_t> head;  // a whole PDU, or the header of a zero-copy one
-    std::shared_ptr<const std::vector<uint8_t>> body;  // data kept alive while queued
+    std::shared_ptr<const util::HeldBytes> body;  // data kept alive while queued
     size_t body_offset = 0, body_length = 0;
     uint8_t tail[4] = {0, 0, 0, 0};  // padding of the body
     uint8_t tail_length = 0;
@@ -104,8 +105,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Poll
 
   // Output.
   void Send(iscsi::Pdu pdu, bool advances_statsn);
-  void SendDataIn(iscsi::Pdu header, std::shared_ptr<const std::vector<uint8_t>> body,
-                  size_t offset, size_t length, bool advances_statsn);
+  void SendDataIn(iscsi::Pdu header, std::shared_ptr<const util::HeldBytes> body, size_t offset,
+                  size_t length, bool advances_statsn);
   void SendReject(iscsi::RejectReason reason, const iscsi::Pdu& offending);
   void ScheduleFlush();
   void Flush();

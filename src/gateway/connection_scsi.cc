@@ -21,6 +21,17 @@ namespace {
 constexpr uint32_t kMaxWriteBuffer = scsi::kMaxTransferBytes;
 constexpr size_t kRecentlyAborted = 64;
 
+// A Data-In buffer from the pool, sent as it is: back to the pool once its
+// last PDU is sent.
+struct PooledBytes final : util::HeldBytes {
+  explicit PooledBytes(std::vector<uint8_t> b) : buf(std::move(b)) {
+    pieces.emplace_back(buf.data(), buf.size());
+    size = buf.size();
+  }
+  ~PooledBytes() override { scsi::GiveDataBuffer(std::move(buf)); }
+  std::vector<uint8_t> buf;
+};
+
 scsi::Response InvalidFieldInCdb() {
   scsi::Sense s;
   s.key = scsi::SenseKey::kIllegalRequest;
@@ -466,8 +477,8 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
   uint32_t to_send = 0;
   uint64_t moved = 0;
   if (cmd.read) {
-    to_send = uint32_t(std::min<uint64_t>(r.data_in.size(), cmd.edtl));
-    residual = Residual(cmd.edtl, r.data_in.size());
+    to_send = uint32_t(std::min<uint64_t>(r.data_in_size(), cmd.edtl));
+    residual = Residual(cmd.edtl, r.data_in_size());
     moved = to_send;
   } else if (cmd.write) {
     uint32_t block = t->block_size;
@@ -483,13 +494,8 @@ void Connection::SendScsiResult(Task* t, scsi::Response r) {
   bool collapse = r.sense.empty() && to_send > 0;
   uint32_t datasn = 0;
   if (to_send > 0) {
-    // The buffer goes back to the Data-In pool once its last PDU is sent.
-    std::shared_ptr<const std::vector<uint8_t>> body(
-        new std::vector<uint8_t>(std::move(r.data_in)), [](const std::vector<uint8_t>* b) {
-          auto* v = const_cast<std::vector<uint8_t>*>(b);
-          scsi::GiveDataBuffer(std::move(*v));
-          delete v;
-        });
+    std::shared_ptr<const util::HeldBytes> body = std::move(r.data_held);
+    if (!body) body = std::make_shared<PooledBytes>(std::move(r.data_in));
     for (const DataInSegment& seg :
          PlanDataIn(to_send, login_.connection.initiator_max_recv_data_segment_length,
                     login_.session.max_burst_length)) {

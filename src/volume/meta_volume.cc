@@ -985,6 +985,22 @@ void SyncAsync(Fanout* f, std::vector<std::shared_ptr<File>> files,
 
 }  // namespace
 
+bool MetaVolume::ReadHeldAsync(uint64_t offset, uint64_t length, HeldReadDone& done) const {
+  auto s = state();
+  PieceList pl;
+  if (!MapRange(s->map, offset, length, pl).ok() || pl.all.size() != 1) return false;
+  const Piece& p = pl.all[0];
+  const File& file = *s->files[p.extent];
+  if (!file.rbd || file.null || (UseCache() && file.cache_id != 0)) return false;
+  backend_read_bytes_.fetch_add(p.length, std::memory_order_relaxed);
+  // The state holds the image open until librbd has answered.
+  RbdAioReadHeld(*file.rbd, p.file_offset, p.length,
+                 [s, done = std::move(done)](Status st, std::shared_ptr<const util::HeldBytes> bytes) {
+                   done(std::move(st), std::move(bytes));
+                 });
+  return true;
+}
+
 void MetaVolume::ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offload& offload,
                            IoDone done) const {
   auto s = state();

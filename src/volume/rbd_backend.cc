@@ -3,7 +3,9 @@
 #include "volume/rbd_backend.h"
 
 #include <rados/librados.h>
+#include <rados/librados.hpp>
 #include <rbd/librbd.h>
+#include <rbd/librbd.hpp>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -32,7 +35,7 @@ constexpr const char* kTimeoutSeconds = "15";
 // librbd settings of the gateway's data path (issue 9); like
 // rbd_skip_partial_discard they are vsl's, set after the conf file is read
 // (an option this librbd does not know is left out):
-//  * rbd_non_blocking_aio = false: librbd starts an rbd_aio_* call in the
+//  * rbd_non_blocking_aio = false: librbd starts an aio_* call in the
 //    caller's thread (the connection's loop) instead of handing it to its
 //    io_context thread first: one thread hand-off, and its wake-up, less per
 //    I/O. That hand-off is for callers that must never block; in Ceph 16
@@ -175,15 +178,13 @@ Result<std::shared_ptr<Cluster>> GetCluster(const RbdImage& w) {
 
 // The lock's owners (their addresses, "127.0.0.1:0/219922178"), for the
 // refusal's message.
-std::string LockOwners(rbd_image_t img) {
-  std::vector<char*> owners(8);
-  size_t max = owners.size();
+std::string LockOwners(librbd::Image& img) {
+  std::list<std::string> owners;
   rbd_lock_mode_t mode;
-  int r = rbd_lock_get_owners(img, &mode, owners.data(), &max);
-  if (r < 0 || max == 0) return "another client";
+  int r = img.lock_get_owners(&mode, &owners);
+  if (r < 0 || owners.empty()) return "another client";
   std::string out;
-  for (size_t i = 0; i < max; ++i) out += (i ? ", " : "") + std::string(owners[i]);
-  rbd_lock_get_owners_cleanup(owners.data(), max);
+  for (const std::string& o : owners) out += (out.empty() ? "" : ", ") + o;
   return out;
 }
 
@@ -241,10 +242,15 @@ RbdIoStats GetRbdIoStats() {
   return {io_calls.load(std::memory_order_relaxed), io_max_in_flight.load(std::memory_order_relaxed)};
 }
 
+// The image through librbd's C++ API: its aio_read hands over the reply's
+// buffers as they came off the wire (a bufferlist), where the C API copies
+// them into the caller's buffer (RbdAioReadHeld). The cluster handle and the
+// pool stay C handles; the image's IoCtx wraps the pool's.
 class RbdBackend {
  public:
   std::shared_ptr<Cluster> cluster;
-  rbd_image_t img = nullptr;
+  librados::IoCtx io;
+  std::unique_ptr<librbd::Image> img;  // open once OpenRbd returned it
   std::string name;
   uint64_t size = 0;
   bool locked = false;
@@ -253,9 +259,12 @@ class RbdBackend {
     // The cluster handle goes with the close (moved, not copied): when that
     // runs on another thread, the last reference never drops here, on a
     // librados thread, where rados_shutdown would wait for itself.
-    auto close = [img = img, locked = locked, cluster = std::move(cluster)]() mutable {
-      if (locked) rbd_lock_release(img);
-      rbd_close(img);
+    auto close = [img = std::move(img), io = std::move(io), locked = locked,
+                  cluster = std::move(cluster)]() mutable {
+      if (locked) img->lock_release();
+      img->close();
+      img.reset();
+      io.close();
       cluster.reset();  // here, not when the thread lets go of this lambda
     };
     if (!in_rbd_callback) {
@@ -290,24 +299,26 @@ Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_onl
   auto b = std::make_shared<RbdBackend>();
   b->cluster = *cluster;
   b->name = name;
+  librados::IoCtx::from_rados_ioctx_t(*io, b->io);
   const char* snap = where.snap.empty() ? nullptr : where.snap.c_str();
-  int r = read_only ? rbd_open_read_only(*io, where.image.c_str(), &b->img, snap)
-                    : rbd_open(*io, where.image.c_str(), &b->img, nullptr);
+  librbd::RBD rbd;
+  auto img = std::make_unique<librbd::Image>();
+  int r = read_only ? rbd.open_read_only(b->io, *img, where.image.c_str(), snap)
+                    : rbd.open(b->io, *img, where.image.c_str());
   if (r == -ENOENT && snap != nullptr) {
     // Which is missing, the image or its snapshot: the message says.
-    rbd_image_t probe = nullptr;
-    if (rbd_open_read_only(*io, where.image.c_str(), &probe, nullptr) == 0) {
-      rbd_close(probe);
+    librbd::Image probe;
+    if (rbd.open_read_only(b->io, probe, where.image.c_str(), nullptr) == 0)
       return NotFound(name + ": no snapshot '" + where.snap + "'");
-    }
   }
   if (r == -ENOENT) return NotFound(name + ": no such image");
   if (r < 0) return IoError(name + ": open: " + Strerror(r));
-  r = rbd_get_size(b->img, &b->size);
+  b->img = std::move(img);
+  r = b->img->size(&b->size);
   if (r < 0) return IoError(name + ": size: " + Strerror(r));
   if (!read_only) {
     uint64_t features = 0;
-    r = rbd_get_features(b->img, &features);
+    r = b->img->features(&features);
     if (r < 0) return IoError(name + ": features: " + Strerror(r));
     if ((features & RBD_FEATURE_EXCLUSIVE_LOCK) == 0)
       return FailedPrecondition(
@@ -317,11 +328,11 @@ Result<std::shared_ptr<RbdBackend>> OpenRbd(const RbdImage& where, bool read_onl
           where.pool + "/" + where.image + " exclusive-lock)");
     // Two gateways must never write one image without knowing: hold the
     // lock (librbd then refuses to hand it to another client on request).
-    r = rbd_lock_acquire(b->img, RBD_LOCK_MODE_EXCLUSIVE);
+    r = b->img->lock_acquire(RBD_LOCK_MODE_EXCLUSIVE);
     if (r < 0) {
       if (r == -EROFS || r == -EBUSY || r == -EAGAIN)
         return FailedPrecondition(
-            name + ": the image's exclusive lock is held by another client (" + LockOwners(b->img) +
+            name + ": the image's exclusive lock is held by another client (" + LockOwners(*b->img) +
             "): it is open for writing elsewhere, e.g. mapped by another gateway");
       return IoError(name + ": take the exclusive lock: " + Strerror(r));
     }
@@ -335,7 +346,9 @@ uint64_t RbdSize(const RbdBackend& b) { return b.size; }
 Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
-    ssize_t r = Counted([&] { return rbd_read2(b.img, off, k, reinterpret_cast<char*>(p), 0); });
+    ceph::bufferlist bl;
+    ssize_t r = Counted([&] { return b.img->read2(off, k, bl, 0); });
+    if (r > 0) bl.begin().copy(unsigned(r), reinterpret_cast<char*>(p));
     if (r < 0)
       return IoError("read " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(int(r)));
@@ -353,8 +366,9 @@ Status RbdRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n) {
 Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 16u << 20));
-    ssize_t r =
-        Counted([&] { return rbd_write2(b.img, off, k, reinterpret_cast<const char*>(p), 0); });
+    ceph::bufferlist bl;
+    bl.append(reinterpret_cast<const char*>(p), unsigned(k));
+    ssize_t r = Counted([&] { return b.img->write2(off, k, bl, 0); });
     if (r < 0)
       return IoError("write " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(int(r)));
@@ -368,7 +382,7 @@ Status RbdWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n)
 }
 
 Status RbdFlush(const RbdBackend& b) {
-  int r = Counted([&] { return rbd_flush(b.img); });
+  int r = Counted([&] { return b.img->flush(); });
   if (r < 0) return IoError("flush " + b.name + ": " + Strerror(r));
   return Status::Ok();
 }
@@ -376,7 +390,7 @@ Status RbdFlush(const RbdBackend& b) {
 Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n) {
   while (n > 0) {
     size_t k = size_t(std::min<uint64_t>(n, 1ull << 30));
-    int r = Counted([&] { return rbd_discard(b.img, off, k); });
+    int r = Counted([&] { return b.img->discard(off, k); });
     if (r < 0)
       return IoError("discard " + b.name + " at offset " + std::to_string(off) + ": " +
                      Strerror(r));
@@ -407,12 +421,25 @@ const char* Verb(AioKind k) {
 
 struct AioRequest;
 
+// A read's reply in librbd's own buffers (RbdAioReadHeld).
+struct BufferlistBytes final : util::HeldBytes {
+  ceph::bufferlist bl;
+};
+
+// The most pieces a held read hands over; a reply in more buffers (a clone
+// read partly through to its parent, holes between objects) is gathered
+// into one, so that one Data-In PDU never needs more iovecs than the
+// connection's writev takes.
+constexpr size_t kMaxHeldPieces = 16;
+
 // One aio call of a request.
 struct AioCall {
-  AioRequest* req;
-  uint64_t off, n;
-  uint8_t* read_into;  // reads: where a short read's tail is zeroed
-  bool own = true;     // allocated by itself (not the request's first)
+  AioRequest* req = nullptr;
+  uint64_t off = 0, n = 0;
+  uint8_t* read_into = nullptr;    // reads: where the bytes go
+  BufferlistBytes* held = nullptr;  // held reads: where the buffers go instead
+  bool own = true;                  // allocated by itself (not the request's first)
+  ceph::bufferlist bl;              // reads: the reply; writes: the data
 };
 
 // One asynchronous request, possibly cut into several aio calls: `done`
@@ -425,14 +452,21 @@ struct AioRequest {
   AioKind kind;
   RbdDone done;
   util::Countdown calls;  // the aio calls in flight, plus one while they are started
-  AioCall first{nullptr, 0, 0, nullptr, false};
+  AioCall first;
+  bool first_used = false;
 
-  AioCall* NewCall(uint64_t off, uint64_t n, uint8_t* read_into) {
-    if (first.req == nullptr) {
-      first = AioCall{this, off, n, read_into, false};
-      return &first;
+  AioCall* NewCall(uint64_t off, uint64_t n) {
+    AioCall* c = &first;
+    if (first_used) {
+      c = new AioCall;
+    } else {
+      first_used = true;
+      c->own = false;
     }
-    return new AioCall{this, off, n, read_into};
+    c->req = this;
+    c->off = off;
+    c->n = n;
+    return c;
   }
   static void Free(AioCall* c) {
     if (c->own) delete c;
@@ -453,18 +487,39 @@ std::string AioError(const AioCall& c, int r) {
   return what + ": " + Strerror(r);
 }
 
+// A read's reply, `r` bytes in call->bl: copied to read_into, or handed
+// over whole to the held bytes. Past the end of an image that shrank the
+// reply is short: zeros, as the synchronous read.
+void Delivered(AioCall* call, uint64_t r) {
+  if (call->held != nullptr) {
+    ceph::bufferlist& bl = call->held->bl;
+    bl = std::move(call->bl);
+    if (r < call->n) bl.append_zero(unsigned(call->n - r));
+    if (bl.get_num_buffers() > kMaxHeldPieces) bl.rebuild();
+    for (const auto& ptr : bl.buffers()) {
+      if (ptr.length() == 0) continue;
+      call->held->pieces.emplace_back(reinterpret_cast<const uint8_t*>(ptr.c_str()), ptr.length());
+    }
+    call->held->size = bl.length();
+    return;
+  }
+  if (r > 0) call->bl.begin().copy(unsigned(r), reinterpret_cast<char*>(call->read_into));
+  if (r < call->n) std::memset(call->read_into + r, 0, call->n - r);
+  call->bl.clear();
+}
+
 void OnAioComplete(rbd_completion_t comp, void* arg) {
   BusyBegins();  // before anything here can answer the command
   auto* call = static_cast<AioCall*>(arg);
-  const ssize_t r = rbd_aio_get_return_value(comp);
-  rbd_aio_release(comp);
+  auto* c = static_cast<librbd::RBD::AioCompletion*>(comp);
+  const ssize_t r = c->get_return_value();
+  c->release();
   CallEnds();
   Status s;
   if (r < 0) {
     s = IoError(AioError(*call, int(r)));
-  } else if (call->read_into != nullptr && uint64_t(r) < call->n) {
-    // Past the end of an image that shrank: zeros, as the synchronous read.
-    std::memset(call->read_into + r, 0, call->n - uint64_t(r));
+  } else if (call->req->kind == AioKind::kRead) {
+    Delivered(call, std::min(uint64_t(r), call->n));
   }
   AioRequest* req = call->req;
   AioRequest::Free(call);
@@ -475,28 +530,34 @@ void OnAioComplete(rbd_completion_t comp, void* arg) {
   BusyEnds();
 }
 
-// Starts one aio call of `req` for [off, off+n) (p: the bytes, or null).
-void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n) {
-  AioCall* call = req->NewCall(off, n, req->kind == AioKind::kRead ? p : nullptr);
-  rbd_completion_t comp = nullptr;
-  int r = rbd_aio_create_completion(call, OnAioComplete, &comp);
+// Starts one aio call of `req` for [off, off+n) (p: the bytes, or null;
+// held: a held read's bytes).
+void StartCall(AioRequest* req, uint64_t off, uint8_t* p, uint64_t n, BufferlistBytes* held = nullptr) {
+  AioCall* call = req->NewCall(off, n);
   req->calls.Add();
-  if (r < 0) {
-    Status s = IoError(AioError(*call, r));
-    AioRequest::Free(call);
-    return req->Finish(std::move(s));
-  }
   CallStarts();
-  rbd_image_t img = req->b->img;
+  auto* comp = new librbd::RBD::AioCompletion(call, OnAioComplete);
+  librbd::Image& img = *req->b->img;
+  int r = 0;
   switch (req->kind) {
-    case AioKind::kRead: r = rbd_aio_read2(img, off, size_t(n), reinterpret_cast<char*>(p), comp, 0); break;
-    case AioKind::kWrite: r = rbd_aio_write2(img, off, size_t(n), reinterpret_cast<const char*>(p), comp, 0); break;
-    case AioKind::kFlush: r = rbd_aio_flush(img, comp); break;
-    case AioKind::kDiscard: r = rbd_aio_discard(img, off, n, comp); break;
-    case AioKind::kWriteZeroes: r = rbd_aio_write_zeroes(img, off, size_t(n), comp, 0, 0); break;
+    case AioKind::kRead:
+      call->read_into = p;
+      call->held = held;
+      r = img.aio_read2(off, size_t(n), call->bl, comp, 0);
+      break;
+    case AioKind::kWrite:
+      // A copy, as the C API makes one (rbd_disable_zero_copy_writes): with
+      // its cache on, librbd answers some writes before the cluster has
+      // them, and keeps the data after the answer.
+      call->bl.append(reinterpret_cast<const char*>(p), unsigned(n));
+      r = img.aio_write2(off, size_t(n), call->bl, comp, 0);
+      break;
+    case AioKind::kFlush: r = img.aio_flush(comp); break;
+    case AioKind::kDiscard: r = img.aio_discard(off, n, comp); break;
+    case AioKind::kWriteZeroes: r = img.aio_write_zeroes(off, size_t(n), comp, 0, 0); break;
   }
   if (r < 0) {  // not started: librbd will not call back
-    rbd_aio_release(comp);
+    comp->release();
     CallEnds();
     Status s = IoError(AioError(*call, r));
     AioRequest::Free(call);
@@ -524,6 +585,18 @@ void StartAio(const RbdBackend& b, AioKind kind, uint64_t off, uint8_t* p, uint6
 
 void RbdAioRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n, RbdDone done) {
   StartAio(b, AioKind::kRead, off, p, n, std::move(done));
+}
+void RbdAioReadHeld(const RbdBackend& b, uint64_t off, uint64_t n, RbdHeldDone done) {
+  auto bytes = std::make_shared<BufferlistBytes>();
+  if (n == 0) return done(Status::Ok(), std::move(bytes));
+  if (n > kMaxAioBytes) return done(InvalidArgument("read " + b.name + ": too long to hold"), nullptr);
+  BufferlistBytes* into = bytes.get();
+  auto* req = new AioRequest(&b, AioKind::kRead, [bytes = std::move(bytes), done = std::move(done)](Status s) {
+    if (!s.ok()) return done(std::move(s), nullptr);
+    done(Status::Ok(), bytes);
+  });
+  StartCall(req, off, nullptr, n, into);
+  req->Finish(Status::Ok());  // started
 }
 void RbdAioWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n, RbdDone done) {
   StartAio(b, AioKind::kWrite, off, const_cast<uint8_t*>(p), n, std::move(done));
@@ -565,7 +638,7 @@ Status RbdRuns(const RbdBackend& b, uint64_t off, uint64_t n,
   RunState s{&fn, off, off + n};
   // whole_object: the object map answers (fast-diff) without a RADOS call
   // per object; runs are whole objects.
-  int r = rbd_diff_iterate2(b.img, nullptr, off, n, 1, 1, OnDiff, &s);
+  int r = b.img->diff_iterate2(nullptr, off, n, true, true, OnDiff, &s);
   if (r < 0 && !(r == kStop && s.stopped))
     return IoError("list allocated ranges of " + b.name + ": " + Strerror(r));
   if (!s.stopped && s.cur < s.stop) fn(s.cur, s.stop - s.cur, false);
@@ -584,28 +657,25 @@ int OnObject(uint64_t offset, size_t length, int exists, void* arg) {
 }  // namespace
 
 Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend& b, const RbdImage& where) {
-  rbd_linked_image_spec_t image{};
-  rbd_snap_spec_t snap{};
-  int r = rbd_get_parent(b.img, &image, &snap);
+  librbd::linked_image_spec_t image{};
+  librbd::snap_spec_t snap{};
+  int r = b.img->get_parent(&image, &snap);
   if (r == -ENOENT) return std::optional<RbdParent>();
   if (r < 0) return IoError(b.name + ": parent: " + Strerror(r));
   RbdParent p;
   p.key = where.conf + '\n' + where.user + '\n' + where.keyring + '\n' +
-          std::to_string(image.pool_id) + '\n' +
-          (image.pool_namespace ? image.pool_namespace : "") + '\n' +
-          (image.image_id ? image.image_id : "") + '@' + std::to_string(snap.id);
-  rbd_linked_image_spec_cleanup(&image);
-  rbd_snap_spec_cleanup(&snap);
-  r = rbd_get_overlap(b.img, &p.overlap);
+          std::to_string(image.pool_id) + '\n' + image.pool_namespace + '\n' + image.image_id + '@' +
+          std::to_string(snap.id);
+  r = b.img->overlap(&p.overlap);
   if (r < 0) return IoError(b.name + ": parent overlap: " + Strerror(r));
-  rbd_image_info_t info{};
-  r = rbd_stat(b.img, &info, sizeof info);
+  librbd::image_info_t info{};
+  r = b.img->stat(info, sizeof info);
   if (r < 0) return IoError(b.name + ": stat: " + Strerror(r));
   p.object_size = info.obj_size;
   if (p.object_size == 0) return std::optional<RbdParent>();
   p.written.assign((b.size + p.object_size - 1) / p.object_size, false);
   // include_parent 0: only the clone's own objects; whole_object: the object map answers.
-  r = rbd_diff_iterate2(b.img, nullptr, 0, b.size, 0, 1, OnObject, &p);
+  r = b.img->diff_iterate2(nullptr, 0, b.size, false, true, OnObject, &p);
   if (r < 0) return IoError(b.name + ": list the clone's objects: " + Strerror(r));
   return std::optional<RbdParent>(std::move(p));
 }
@@ -613,27 +683,24 @@ Result<std::optional<RbdParent>> RbdCloneParent(const RbdBackend& b, const RbdIm
 // ---- snapshots -------------------------------------------------------------
 
 Status RbdSnapCreate(const RbdBackend& b, const std::string& snap) {
-  int r = rbd_snap_create(b.img, snap.c_str());
+  int r = b.img->snap_create(snap.c_str());
   if (r == -EEXIST) return AlreadyExists(b.name + ": snapshot '" + snap + "' exists already");
   if (r < 0) return IoError(b.name + ": create snapshot '" + snap + "': " + Strerror(r));
   return Status::Ok();
 }
 
 Status RbdSnapRemove(const RbdBackend& b, const std::string& snap) {
-  int r = rbd_snap_remove(b.img, snap.c_str());
+  int r = b.img->snap_remove(snap.c_str());
   if (r < 0 && r != -ENOENT) return IoError(b.name + ": remove snapshot '" + snap + "': " + Strerror(r));
   return Status::Ok();
 }
 
 Result<std::vector<std::string>> RbdSnapNames(const RbdBackend& b) {
-  std::vector<rbd_snap_info_t> snaps(16);
-  int max = int(snaps.size());
-  int r;
-  while ((r = rbd_snap_list(b.img, snaps.data(), &max)) == -ERANGE) snaps.resize(size_t(max) + 1);
+  std::vector<librbd::snap_info_t> snaps;
+  int r = b.img->snap_list(snaps);
   if (r < 0) return IoError(b.name + ": list snapshots: " + Strerror(r));
   std::vector<std::string> out;
-  for (int i = 0; i < r; ++i) out.emplace_back(snaps[size_t(i)].name);
-  rbd_snap_list_end(snaps.data());
+  for (const auto& snap : snaps) out.push_back(snap.name);
   return out;
 }
 
@@ -648,8 +715,8 @@ Status RbdDiff(const RbdBackend& b, const std::string& from_snap, uint64_t off, 
                const std::function<void(uint64_t, uint64_t)>& fn) {
   // whole_object 0: the byte ranges written, not the objects they touched
   // (a 4 KiB write counts 4 KiB, not 4 MiB).
-  int r = rbd_diff_iterate2(b.img, from_snap.c_str(), off, n, 1, 0, OnChanged,
-                            const_cast<std::function<void(uint64_t, uint64_t)>*>(&fn));
+  int r = b.img->diff_iterate2(from_snap.c_str(), off, n, true, false, OnChanged,
+                               const_cast<std::function<void(uint64_t, uint64_t)>*>(&fn));
   if (r == -ENOENT) return NotFound(b.name + ": no snapshot '" + from_snap + "' to compare with");
   if (r < 0) return IoError(b.name + ": changes since snapshot '" + from_snap + "': " + Strerror(r));
   return Status::Ok();

@@ -1,13 +1,13 @@
 // RbdBackend: one open RBD image for MetaVolume (internal to src/volume).
 //
-// Two kinds of calls. The asynchronous ones (RbdAio*: rbd_aio_read2,
-// rbd_aio_write2, rbd_aio_flush, rbd_aio_discard, rbd_aio_write_zeroes)
+// Two kinds of calls. The asynchronous ones (RbdAio*: librbd's aio_read2,
+// aio_write2, aio_flush, aio_discard, aio_write_zeroes)
 // start the operation and return; librbd calls back on one of its threads
 // when the cluster answered, so no thread of ours waits: the gateway's data
 // path (MetaVolume::ReadAsync and friends) uses them. The synchronous ones
-// (rbd_read2, rbd_write2, ...) block the caller's thread until the cluster
+// (read2, write2, ...) block the caller's thread until the cluster
 // answers: MetaVolume::Read/Write, copies and GET LBA STATUS
-// (rbd_diff_iterate2, which has no asynchronous form) use them, never on a
+// (diff_iterate2, which has no asynchronous form) use them, never on a
 // connection loop. The cluster handle is shared by every image of one
 // (conf, user, keyring) in the process and shut down when its last image
 // closes.
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "util/held_bytes.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -53,6 +54,11 @@ Status RbdDiscard(const RbdBackend& b, uint64_t off, uint64_t n);
 // Errors name the image and the offset. A flush covers the writes that
 // completed before it started.
 void RbdAioRead(const RbdBackend& b, uint64_t off, uint8_t* p, uint64_t n, RbdDone done);
+// A read whose bytes stay in librbd's buffers (no copy into the caller's):
+// `done` gets them (the image's reply, zeros past the end of an image that
+// shrank) or the error and null. At most 16 pieces.
+using RbdHeldDone = std::function<void(Status, std::shared_ptr<const util::HeldBytes>)>;
+void RbdAioReadHeld(const RbdBackend& b, uint64_t off, uint64_t n, RbdHeldDone done);
 void RbdAioWrite(const RbdBackend& b, uint64_t off, const uint8_t* p, uint64_t n, RbdDone done);
 void RbdAioFlush(const RbdBackend& b, RbdDone done);
 void RbdAioDiscard(const RbdBackend& b, uint64_t off, uint64_t n, RbdDone done);

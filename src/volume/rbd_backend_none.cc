@@ -31,6 +31,9 @@ Status RbdDiscard(const RbdBackend&, uint64_t, uint64_t) { return Internal("no l
 void RbdAioRead(const RbdBackend&, uint64_t, uint8_t*, uint64_t, RbdDone done) {
   done(Internal("no librbd"));
 }
+void RbdAioReadHeld(const RbdBackend&, uint64_t, uint64_t, RbdHeldDone done) {
+  done(Internal("no librbd"), nullptr);
+}
 void RbdAioWrite(const RbdBackend&, uint64_t, const uint8_t*, uint64_t, RbdDone done) {
   done(Internal("no librbd"));
 }

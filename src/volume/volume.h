@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "util/held_bytes.h"
 #include "util/status.h"
 #include "volume/point_in_time.h"
 
@@ -163,14 +164,14 @@ class MetaVolume {
   // down as one pwritev per file piece (one system call for a run of writes).
   Result<bool> TryWriteNoWait(uint64_t offset, std::span<const std::span<const uint8_t>> bufs,
                               bool fua);
-  // fua: the data is durable (fdatasync of every touched file, rbd_flush of
+  // fua: the data is durable (fdatasync of every touched file, librbd's flush of
   // every touched image) before return.
   Status Write(uint64_t offset, std::span<const uint8_t> data, bool fua);
   // Makes every completed write durable.
   Status Flush();
   // Deallocates [offset, offset+length): holes are punched
   // (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); where the file system can't,
-  // zeros are written; on RBD, rbd_discard (whole objects removed, parts of
+  // zeros are written; on RBD, librbd's discard (whole objects removed, parts of
   // objects zeroed: rbd_skip_partial_discard is off). Afterwards the range
   // reads as zeros.
   Status Unmap(uint64_t offset, uint64_t length);
@@ -195,15 +196,22 @@ class MetaVolume {
   bool has_rbd() const { return has_rbd_.load(std::memory_order_acquire); }
   void ReadAsync(uint64_t offset, std::span<uint8_t> out, const Offload& offload,
                  IoDone done) const;
+  // A read whose bytes stay where they arrived: when [offset, offset+length)
+  // lies in one RBD extent and the volume reads around the cache, librbd's
+  // buffers go to `done` (on a librbd thread) and nothing copies them;
+  // returns true and takes `done`. For any other range it returns false and
+  // leaves `done` alone: the caller uses ReadAsync.
+  using HeldReadDone = std::function<void(Status, std::shared_ptr<const util::HeldBytes>)>;
+  bool ReadHeldAsync(uint64_t offset, uint64_t length, HeldReadDone& done) const;
   // fua: as Write, durable before `done`: once every piece is written,
-  // rbd_aio_flush of every touched image and fdatasync of every touched file.
+  // librbd's aio_flush of every touched image and fdatasync of every touched file.
   void WriteAsync(uint64_t offset, std::span<const uint8_t> data, bool fua,
                   const Offload& offload, IoDone done);
-  // Flush, asynchronously (rbd_aio_flush; file syncs offloaded).
+  // Flush, asynchronously (librbd's aio_flush; file syncs offloaded).
   void FlushAsync(const Offload& offload, IoDone done);
   // Afterwards [offset, offset+length) reads as zeros. deallocate: as Unmap
-  // (rbd_aio_discard; holes punched in files); otherwise the zeros are
-  // written (rbd_aio_write_zeroes, which may still free whole objects;
+  // (aio_discard; holes punched in files); otherwise the zeros are
+  // written (aio_write_zeroes, which may still free whole objects;
   // zeros written to files).
   void ZeroAsync(uint64_t offset, uint64_t length, bool deallocate, const Offload& offload,
                  IoDone done);

@@ -100,6 +100,12 @@ std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16
 // held until it ran (librbd calls back on its own threads, which may still
 // hand file work to the executor and post the answer to the connection's
 // loop, both gone once the gateway stopped).
+// A READ of at least this much on an RBD volume takes librbd's buffers as
+// they are (MetaVolume::ReadHeldAsync) rather than a copy of them in a
+// Data-In buffer: a 1 MiB copy costs more than the buffers' bookkeeping,
+// a 4 KiB one does not.
+constexpr size_t kHeldReadBytes = 64 * 1024;
+
 Done HeldDone(const std::shared_ptr<LuCore>& core, Done done) {
   core->io->Hold();
   return [io = core->io, done = std::move(done)](Response r) mutable {
@@ -174,8 +180,21 @@ void DoRead(Req& r) {
   if (rw.blocks == 0) return r.Reply(Response::Good());
   auto& vol = *r.core->volume;
   const uint64_t offset = rw.lba * vol.block_size();
+  const size_t bytes = size_t(rw.blocks) * vol.block_size();
+  if (vol.has_rbd() && bytes >= kHeldReadBytes) {
+    // librbd's buffers go out as the Data-In, not copied into one of ours.
+    auto done = std::make_shared<Done>(HeldDone(r.core, std::move(r.done)));
+    volume::MetaVolume::HeldReadDone held = [done](Status s, std::shared_ptr<const util::HeldBytes> b) {
+      if (!s.ok()) return (*done)(FromStatus(s, false));
+      Response resp;
+      resp.data_held = std::move(b);
+      (*done)(std::move(resp));
+    };
+    if (vol.ReadHeldAsync(offset, bytes, held)) return;
+    r.done = [done](Response resp) { (*done)(std::move(resp)); };
+  }
   Response resp;
-  resp.data_in = TakeDataBuffer(size_t(rw.blocks) * vol.block_size());
+  resp.data_in = TakeDataBuffer(bytes);
   auto cached = vol.TryReadNoWait(offset, resp.data_in);
   if (!cached.ok()) return r.Reply(FromStatus(cached.status(), false));
   if (*cached) return r.Reply(std::move(resp));

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "util/held_bytes.h"
 #include "util/status.h"
 #include "volume/volume.h"
 
@@ -113,6 +114,10 @@ struct Response {
   std::vector<uint8_t> data_in;  // may be longer than expected_data_in: the
                                  // transport sends the first part and reports
                                  // an overflow residual
+  // The Data-In in buffers another part owns (a large READ's bytes as librbd
+  // delivered them), in place of data_in; sent without a copy.
+  std::shared_ptr<const util::HeldBytes> data_held;
+  size_t data_in_size() const { return data_held ? data_held->size : data_in.size(); }
   // Bytes of Data-Out the CDB called for (transfer length x block size, or
   // the parameter list length); the transport's residual count for commands
   // with Data-Out. 0 for commands without Data-Out.
