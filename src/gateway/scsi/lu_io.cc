@@ -96,16 +96,17 @@ std::optional<Response> CheckRange(Req& r, uint64_t lba, uint64_t blocks, uint16
   return std::nullopt;
 }
 
+// A READ of at least this much on an RBD volume takes librbd's buffers as
+// they are (MetaVolume::ReadHeldAsync) rather than a copy of them in a
+// Data-In buffer. What that saves is the copy, measured on 1 MiB reads
+// (bench/README.md); a small read keeps the pooled buffer, whose copy costs
+// little next to the allocations a held read makes.
+constexpr size_t kHeldReadBytes = 64 * 1024;
+
 // The answer of a command whose I/O is asynchronous: the I/O executor is
 // held until it ran (librbd calls back on its own threads, which may still
 // hand file work to the executor and post the answer to the connection's
 // loop, both gone once the gateway stopped).
-// A READ of at least this much on an RBD volume takes librbd's buffers as
-// they are (MetaVolume::ReadHeldAsync) rather than a copy of them in a
-// Data-In buffer: a 1 MiB copy costs more than the buffers' bookkeeping,
-// a 4 KiB one does not.
-constexpr size_t kHeldReadBytes = 64 * 1024;
-
 Done HeldDone(const std::shared_ptr<LuCore>& core, Done done) {
   core->io->Hold();
   return [io = core->io, done = std::move(done)](Response r) mutable {
