@@ -210,16 +210,16 @@ thread_local bool in_rbd_callback = false;
 // For WaitRbdQuiet: librbd's calls into vsl (OnAioComplete) that have not
 // returned yet, and closes running on threads of their own (~RbdBackend).
 // A close a callback hands over counts before the callback stops counting.
+// No lock on the I/O path: busy_mu only orders the last BusyEnds' notify
+// after a waiter's check of the count.
+std::atomic<int> busy{0};
 std::mutex busy_mu;
 std::condition_variable busy_cv;
-int busy = 0;  // guarded by busy_mu
-void BusyBegins() {
-  std::lock_guard l(busy_mu);
-  ++busy;
-}
+void BusyBegins() { busy.fetch_add(1, std::memory_order_relaxed); }
 void BusyEnds() {
+  if (busy.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::lock_guard l(busy_mu);
-  if (--busy == 0) busy_cv.notify_all();
+  busy_cv.notify_all();
 }
 
 // One synchronous call, counted.
@@ -235,7 +235,7 @@ auto Counted(Fn fn) {
 
 bool WaitRbdQuiet(std::chrono::milliseconds limit) {
   std::unique_lock l(busy_mu);
-  return busy_cv.wait_for(l, limit, [] { return busy == 0; });
+  return busy_cv.wait_for(l, limit, [] { return busy.load(std::memory_order_acquire) == 0; });
 }
 
 RbdIoStats GetRbdIoStats() {
@@ -452,15 +452,13 @@ struct AioRequest {
   AioKind kind;
   RbdDone done;
   util::Countdown calls;  // the aio calls in flight, plus one while they are started
-  AioCall first;
-  bool first_used = false;
+  AioCall first;  // the first call's, unused while its req is null
 
   AioCall* NewCall(uint64_t off, uint64_t n) {
     AioCall* c = &first;
-    if (first_used) {
+    if (first.req != nullptr) {
       c = new AioCall;
     } else {
-      first_used = true;
       c->own = false;
     }
     c->req = this;
