@@ -184,15 +184,22 @@ void DoRead(Req& r) {
   const size_t bytes = size_t(rw.blocks) * vol.block_size();
   if (vol.has_rbd() && bytes >= kHeldReadBytes) {
     // librbd's buffers go out as the Data-In, not copied into one of ours.
-    auto done = std::make_shared<Done>(HeldDone(r.core, std::move(r.done)));
-    volume::MetaVolume::HeldReadDone held = [done](Status s, std::shared_ptr<const util::HeldBytes> b) {
-      if (!s.ok()) return (*done)(FromStatus(s, false));
+    // The executor is held before the read starts (as HeldDone does: the
+    // answer may come first); a range ReadHeldAsync declines gives the hold
+    // and the answer back, for the reads below.
+    r.core->io->Hold();
+    auto done = std::make_shared<Done>(std::move(r.done));
+    volume::MetaVolume::HeldReadDone held = [io = r.core->io, done](Status s,
+                                                                    std::shared_ptr<const util::HeldBytes> b) {
       Response resp;
-      resp.data_held = std::move(b);
+      if (s.ok()) resp.data_held = std::move(b);
+      else resp = FromStatus(s, false);
       (*done)(std::move(resp));
+      io->Release();
     };
     if (vol.ReadHeldAsync(offset, bytes, held)) return;
-    r.done = [done](Response resp) { (*done)(std::move(resp)); };
+    r.core->io->Release();
+    r.done = std::move(*done);
   }
   Response resp;
   resp.data_in = TakeDataBuffer(bytes);
