@@ -12,8 +12,9 @@
 #   qemu-img vsl    qemu-img bench through iSCSI to `vsl gateway`, which
 #                   serves the image as LUN 0 through librbd in its process;
 # and a table of IOPS and MiB/s with the ratios vsl / qemu-img rbd (what the
-# gateway adds on the same pattern) and vsl / rbd bench. Not a test: it
-# asserts nothing. See bench/README.md.
+# gateway adds on the same pattern) and vsl / rbd bench, and the first of
+# these per round (median, range). Not a test: it asserts nothing. See
+# bench/README.md.
 #
 # qemu-img bench has no random mode: its "4k" cases stride through the image
 # by 4 MiB + 4 KiB per request, so that the 32 requests in flight fall in 32
@@ -200,24 +201,43 @@ d = {"2": 1, "5": 2}.get(sys.argv[1], 0)
 print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
 }
 
+# paired NAME: vsl/qrbd per round (the two runs of a round were back to
+# back, so a slow spell of the machine hits both): "median min-max" over
+# the rounds. On a shared machine the spread says how far one table's
+# ratio can be trusted.
+paired() {
+  local r vals=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    vals+=("$(awk '{print $1}' <<<"${RESULT[$1,vsl,$r]}")/$(awk '{print $1}' <<<"${RESULT[$1,qrbd,$r]}")")
+  done
+  python3 -c 'import statistics, sys
+v = []
+for x in sys.argv[1:]:
+    try: v.append(float(x.split("/")[0]) / float(x.split("/")[1]))
+    except (ValueError, ZeroDivisionError): pass
+print(f"{statistics.median(v):.2f} {min(v):.2f}-{max(v):.2f}" if v else "- -")' "${vals[@]}"
+}
+
 ratio() {
   python3 -c 'import sys
 try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
 except Exception: print("-")' "$1" "$2"
 }
 echo
-printf '%-14s %15s %21s %33s %8s %8s\n' "" "rbd bench" "$TAG rbd" "$TAG vsl" "" ""
-printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" "gw cs" vsl/qrbd vsl/rbd
+printf '%-14s %15s %21s %33s %8s %8s %16s\n' "" "rbd bench" "$TAG rbd" "$TAG vsl" "" "" "paired vsl/qrbd"
+printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s %6s %9s\n' test IOPS MiB/s IOPS MiB/s us IOPS MiB/s us "gw us" "gw cs" vsl/qrbd vsl/rbd median range
 for c in "${CASES[@]}"; do
   name=${c%%|*}
   ri=$(median "$name,rbd" 1) rm=$(median "$name,rbd" 2)
   qi=$(median "$name,qrbd" 1) qm=$(median "$name,qrbd" 2) qc=$(median "$name,qrbd" 3)
   vi=$(median "$name,vsl" 1) vm=$(median "$name,vsl" 2) vc=$(median "$name,vsl" 3) gc=$(median "$name,vsl" 4)
   gs=$(median "$name,vsl" 5)
-  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
-    "$vc" "$gc" "$gs" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")"
+  read -r pm pr <<<"$(paired "$name")"
+  printf '%-14s %7s %7s %7s %7s %5s %7s %7s %5s %5s %5s %8s %8s %6s %9s\n' "$name" "$ri" "$rm" "$qi" "$qm" "$qc" "$vi" "$vm" \
+    "$vc" "$gc" "$gs" "$(ratio "$vi" "$qi")" "$(ratio "$vi" "$ri")" "$pm" "$pr"
 done
 echo "medians of $ROUNDS rounds. 4k: rbd bench random; $TAG strides by 4 MiB + 4 KiB (32 requests"
 echo "in 32 objects). 1M: sequential. us: $TAG's CPU time per I/O; gw us: the gateway process's (all"
 echo "threads); gw cs: its context switches per I/O (live threads). image $((SIZE / 1048576)) MiB on one OSD"
 echo "(BlueStore on a file), pool size 1; gateway defaults."
+echo "paired: vsl/qrbd of each round (its two runs back to back), median and range over the rounds."
