@@ -26,11 +26,18 @@
 # librbd ("blk rbd") or on libiscsi through the gateway ("blk vsl"), with the
 # same requests. No block layer of a third program sits on either side.
 #
+# With BENCH_RBD_CPUS=split the cluster's daemons (every thread of ceph-mon
+# and ceph-osd) run on the first half of the CPUs and everything else (rbd
+# bench, qemu-img, the gateway) on the other half, as where Ceph runs on
+# machines of its own: the hop's own CPU then no longer slows the OSD down.
+# The client half is shared by the gateway and its initiator, by qemu-img
+# and its librbd. The default, shared, lets the scheduler place everything.
+#
 # Usage: bench/rbd.sh [VSL_BIN]            (default: build/vsl)
 # Environment: BENCH_RBD_SIZE (image size, 512M), BENCH_RBD_COUNT_4K (requests
 # per 4 KiB run, 20000), BENCH_RBD_COUNT_1M (per 1 MiB run, 384),
 # BENCH_RBD_ROUNDS (4, even so that each side goes first equally often: each
-# figure is the median of this many runs).
+# figure is the median of this many runs), BENCH_RBD_CPUS (shared or split).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -55,6 +62,13 @@ case $CLIENT in
   *) fail_now "BENCH_RBD_CLIENT is qemu-img or blkbench, not '$CLIENT'" ;;
 esac
 IMG=bench
+CPUS=${BENCH_RBD_CPUS:-shared}
+NCPU=$(nproc)
+case $CPUS in
+  shared) ;;
+  split) ((NCPU >= 2)) || fail_now "BENCH_RBD_CPUS=split needs at least 2 CPUs, this machine has $NCPU" ;;
+  *) fail_now "BENCH_RBD_CPUS is shared or split, not '$CPUS'" ;;
+esac
 
 CLUSTER=$E2E_TMP/ceph
 e2e_on_exit "ceph_stop $CLUSTER"
@@ -66,6 +80,16 @@ RBD=(rbd -c "$VSL_CEPH_CONF" -n "client.$VSL_CEPH_USER" -k "$VSL_CEPH_KEYRING" -
 log "filling the $((SIZE / 1048576)) MiB image once (reads then touch existing objects)"
 timeout 300 "${RBD[@]}" bench --io-type write --io-size 4M --io-threads 8 --io-total "$SIZE" \
   --io-pattern seq "$IMG" >/dev/null
+if [[ $CPUS == split ]]; then
+  CLUSTER_CPUS=0-$((NCPU / 2 - 1)) CLIENT_CPUS=$((NCPU / 2))-$((NCPU - 1))
+  for d in mon osd; do
+    taskset -a -cp "$CLUSTER_CPUS" "$(<"$CLUSTER/run/$d.pid")" >/dev/null ||
+      fail_now "ceph-$d could not be moved to CPUs $CLUSTER_CPUS"
+  done
+  # This shell, and every process it starts from here on.
+  taskset -cp "$CLIENT_CPUS" $$ >/dev/null || fail_now "the bench could not be moved to CPUs $CLIENT_CPUS"
+  log "CPUs split: the cluster on $CLUSTER_CPUS, the clients and the gateway on $CLIENT_CPUS"
+fi
 
 # CASES: name | rbd bench args | qemu-img bench args
 CASES=("read 4k qd32|--io-type read --io-size 4K --io-threads 32 --io-pattern rand --io-total $((C4K * 4096))|-c $C4K -d 32 -s 4k -S $STRIDE"
@@ -190,15 +214,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-# median CELL FIELD: the median over the rounds of field FIELD (1-based) of
+# rounds_of CELL FIELD: field FIELD (1-based) of RESULT[CELL,round], a line
+# per round.
+rounds_of() {
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}"; done
+}
+
+# median CELL FIELD: the median over the rounds of field FIELD of
 # RESULT[CELL,round]; MiB/s (field 2) with a decimal.
 median() {
-  local r vals=()
-  for ((r = 1; r <= ROUNDS; r++)); do vals+=("$(awk -v f="$2" '{print $f}' <<<"${RESULT[$1,$r]}")"); done
+  # shellcheck disable=SC2046  # one word per round; a missing one drops out
   python3 -c 'import statistics, sys
-v = [float(x) for x in sys.argv[2:] if x not in ("", "-")]
+v = [float(x) for x in sys.argv[2:] if x != "-"]
 d = {"2": 1, "5": 2}.get(sys.argv[1], 0)
-print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
+print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" $(rounds_of "$1" "$2")
 }
 
 # paired NAME: vsl/qrbd per round (the two runs of a round were back to
@@ -206,16 +236,14 @@ print(f"{statistics.median(v):.{d}f}" if v else "-")' "$2" "${vals[@]}"
 # the rounds. On a shared machine the spread says how far one table's
 # ratio can be trusted.
 paired() {
-  local r vals=()
-  for ((r = 1; r <= ROUNDS; r++)); do
-    vals+=("$(awk '{print $1}' <<<"${RESULT[$1,vsl,$r]}")/$(awk '{print $1}' <<<"${RESULT[$1,qrbd,$r]}")")
-  done
+  # shellcheck disable=SC2046
   python3 -c 'import statistics, sys
 v = []
 for x in sys.argv[1:]:
     try: v.append(float(x.split("/")[0]) / float(x.split("/")[1]))
     except (ValueError, ZeroDivisionError): pass
-print(f"{statistics.median(v):.2f} {min(v):.2f}-{max(v):.2f}" if v else "- -")' "${vals[@]}"
+print(f"{statistics.median(v):.2f} {min(v):.2f}-{max(v):.2f}" if v else "- -")' \
+    $(paste -d/ <(rounds_of "$1,vsl" 1) <(rounds_of "$1,qrbd" 1))
 }
 
 ratio() {
@@ -239,5 +267,7 @@ done
 echo "medians of $ROUNDS rounds. 4k: rbd bench random; $TAG strides by 4 MiB + 4 KiB (32 requests"
 echo "in 32 objects). 1M: sequential. us: $TAG's CPU time per I/O; gw us: the gateway process's (all"
 echo "threads); gw cs: its context switches per I/O (live threads). image $((SIZE / 1048576)) MiB on one OSD"
-echo "(BlueStore on a file), pool size 1; gateway defaults."
+layout=$CPUS
+[[ $CPUS == split ]] && layout="split (cluster on $CLUSTER_CPUS, clients and gateway on $CLIENT_CPUS)"
+echo "(BlueStore on a file), pool size 1; gateway defaults. CPUs: $layout."
 echo "paired: vsl/qrbd of each round (its two runs back to back), median and range over the rounds."
